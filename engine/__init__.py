@@ -1,0 +1,26 @@
+"""Pure computation: mastery updates, recommendation and the gap objective.
+
+No I/O here: arrays in, arrays out. Public wrappers validate and coerce their
+inputs, then call the private Numba kernels in ``engine/kernels/``.
+"""
+
+from engine.model import EVIDENCE, LAST_SEEN, MASTERY, STATE_FIELDS, Kind, Model, new_state
+from engine.mastery import apply_events, decayed_mastery
+from engine.objective import shortfall_loss
+from engine.recommend import Action, Recommendations, recommend
+
+__all__ = [
+    "EVIDENCE",
+    "LAST_SEEN",
+    "MASTERY",
+    "STATE_FIELDS",
+    "Action",
+    "Kind",
+    "Model",
+    "Recommendations",
+    "apply_events",
+    "decayed_mastery",
+    "new_state",
+    "recommend",
+    "shortfall_loss",
+]

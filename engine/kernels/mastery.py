@@ -1,0 +1,74 @@
+"""Kernels of the mastery update: Bayesian Knowledge Tracing with soft evidence,
+coverage weights, per-module learning rates and forgetting over real time."""
+
+import numpy as np
+
+from engine.jit import kernel
+
+
+@kernel
+def forget_factor(elapsed, half_life):
+    """Share of mastery (and of evidence) that survives `elapsed` seconds unused."""
+    if elapsed <= 0.0 or half_life == np.inf:
+        return 1.0
+    return 2.0 ** (-elapsed / half_life)
+
+
+@kernel
+def observe(p, score, weight, guess, slip):
+    """Posterior mastery after a score in [0, 1] seen with evidence weight `weight`.
+
+    A partial score is soft evidence: the likelihood mixes the correct and incorrect
+    cases in proportion to the score; a weight below 1 tempers the likelihood.
+    """
+    like_mastered = score * (1.0 - slip) + (1.0 - score) * slip
+    like_unmastered = score * guess + (1.0 - score) * (1.0 - guess)
+    a = p * like_mastered**weight
+    b = (1.0 - p) * like_unmastered**weight
+    return a / (a + b)
+
+
+@kernel
+def apply_events_kernel(
+    state, learner, module, kind, score, time,
+    kind_learn, kind_evidence, learn, coverage, guess, slip, half_life,
+):  # fmt: skip
+    """Apply events in order to `state` (L, 3, M) in place."""
+    n_points = state.shape[2]
+    for e in range(learner.shape[0]):
+        i = learner[e]
+        q = module[e]
+        t = time[e]
+        s = score[e]
+        learn_share = kind_learn[kind[e]]
+        evidence_share = 0.0 if np.isnan(s) else kind_evidence[kind[e]]
+        for j in range(n_points):
+            w = coverage[q, j]
+            if w <= 0.0:
+                continue
+            p = state[i, 0, j]
+            n = state[i, 1, j]
+            last = state[i, 2, j]
+            if last > 0.0:
+                f = forget_factor(t - last, half_life[j])
+                p *= f
+                n *= f
+            weight = w * evidence_share
+            if weight > 0.0:
+                p = observe(p, s, weight, guess[j], slip[j])
+                n += weight
+            p += (1.0 - p) * learn[q, j] * learn_share
+            state[i, 0, j] = p
+            state[i, 1, j] = n
+            state[i, 2, j] = max(last, t)
+
+
+@kernel
+def decay_kernel(state, now, half_life, out_mastery, out_evidence):
+    """Mastery and evidence as of `now`, forgetting applied since each point was last touched."""
+    for i in range(state.shape[0]):
+        for j in range(state.shape[2]):
+            last = state[i, 2, j]
+            f = forget_factor(now - last, half_life[j]) if last > 0.0 else 1.0
+            out_mastery[i, j] = state[i, 0, j] * f
+            out_evidence[i, j] = state[i, 1, j] * f

@@ -1,0 +1,86 @@
+"""The engine's view of a catalog and of learner state, as plain arrays.
+
+M knowledge points, Q modules, R roles. Learner state is a float64 array of shape
+(L, 3, M): for each learner and point the mastery probability, the evidence seen
+(an effective number of observations, which forgetting erodes too) and the time
+the point was last touched (seconds since the epoch, 0 for never).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+MASTERY, EVIDENCE, LAST_SEEN = 0, 1, 2
+STATE_FIELDS = 3
+
+
+class Kind(enum.IntEnum):
+    """What an event says happened; codes index KIND_LEARN and KIND_EVIDENCE."""
+
+    VIEWED = 0
+    COMPLETED = 1
+    GRADED = 2
+    ASSESSED = 3
+    SELF_RATED = 4
+
+
+# Share of the module's learning rate an event of each kind earns (a view is a partial pass).
+KIND_LEARN = np.array([0.25, 1.0, 1.0, 0.0, 0.0])
+# Weight of the event's score as evidence about mastery (a self-rating is weak evidence).
+KIND_EVIDENCE = np.array([0.0, 0.0, 1.0, 1.0, 0.3])
+KINDS_WITH_SCORE = frozenset({Kind.GRADED, Kind.ASSESSED, Kind.SELF_RATED})
+
+
+@dataclass(frozen=True)
+class Model:
+    """Model parameters over M knowledge points, Q modules and R roles."""
+
+    prior: np.ndarray  # (M,) mastery before any evidence
+    guess: np.ndarray  # (M,) P(correct | not mastered)
+    slip: np.ndarray  # (M,) P(incorrect | mastered)
+    half_life: np.ndarray  # (M,) seconds for mastery to halve unused; inf: no forgetting
+    learn: np.ndarray  # (Q, M) P(not mastered -> mastered) on completing module q
+    coverage: np.ndarray  # (Q, M) in [0, 1]: how much of point j module q teaches or tests
+    minutes: np.ndarray  # (Q,)
+    requires: np.ndarray  # (Q, M) bool: points that must be mastered before module q
+    targets: np.ndarray  # (R, M) target mastery per role
+
+    def __post_init__(self) -> None:
+        m = self.prior.shape[0]
+        q = self.minutes.shape[0]
+        expected = {
+            "prior": (m,),
+            "guess": (m,),
+            "slip": (m,),
+            "half_life": (m,),
+            "learn": (q, m),
+            "coverage": (q, m),
+            "minutes": (q,),
+            "requires": (q, m),
+        }
+        for name, shape in expected.items():
+            if getattr(self, name).shape != shape:
+                raise ValueError(f"Model.{name} has shape {getattr(self, name).shape}, not {shape}")
+        if self.targets.ndim != 2 or self.targets.shape[1] != m:
+            raise ValueError(f"Model.targets has shape {self.targets.shape}, not (R, {m})")
+        for name in ("prior", "guess", "slip", "half_life", "learn", "coverage", "minutes", "targets"):
+            object.__setattr__(self, name, np.ascontiguousarray(getattr(self, name), np.float64))
+        object.__setattr__(self, "requires", np.ascontiguousarray(self.requires, np.bool_))
+
+    @property
+    def n_points(self) -> int:
+        return self.prior.shape[0]
+
+    @property
+    def n_modules(self) -> int:
+        return self.minutes.shape[0]
+
+
+def new_state(model: Model, n_learners: int) -> np.ndarray:
+    """State of learners never seen: mastery at the prior, no evidence, never touched."""
+    state = np.zeros((n_learners, STATE_FIELDS, model.n_points))
+    state[:, MASTERY, :] = model.prior
+    return state

@@ -1,0 +1,1 @@
+"""The sidecar: stream workers that run the engine, and the analysts' HTTP API."""

@@ -1,0 +1,32 @@
+"""Per-request access to the services and to the caller's tenant."""
+
+from __future__ import annotations
+
+from flask import current_app, g, request
+
+from sidecar.api.errors import Unauthorized
+from skillgap.services import Services
+from skillgap.tokens import tenant_for
+
+
+def services() -> Services:
+    return current_app.extensions["skillgap"]
+
+
+def authenticate() -> None:
+    """before_request of every authenticated blueprint: resolve the bearer token to a tenant."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise Unauthorized("missing Authorization: Bearer <token> header")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+    svc = services()
+    tenant = tenant_for(svc.redis, svc.keys, token.strip())
+    if tenant is None:
+        raise Unauthorized("unknown or revoked token")
+    g.tenant = tenant
+
+
+def tenant() -> str:
+    return g.tenant

@@ -1,0 +1,77 @@
+"""Typed API errors, each carrying its status, and the one handler that renders them as JSON."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidRequest(ApiError):
+    status = 400
+    code = "invalid_request"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class ServiceUnavailable(ApiError):
+    status = 503
+    code = "unavailable"
+
+
+def _body(code: str, message: str, field: str | None = None) -> dict:
+    error = {"code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    return {"error": error}
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError):
+        response = jsonify(_body(exc.code, exc.message, exc.field))
+        if isinstance(exc, Unauthorized):
+            response.headers["WWW-Authenticate"] = 'Bearer realm="skillgap"'
+        return response, exc.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return jsonify(_body(code, exc.description or exc.name)), exc.code
+
+    @app.errorhandler(redis.RedisError)
+    def redis_error(exc: redis.RedisError):
+        log.error("redis error: %s", exc)
+        return jsonify(_body("unavailable", "the event store is unavailable; retry shortly")), 503
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error")
+        return jsonify(_body("internal_error", "internal error; it has been logged")), 500

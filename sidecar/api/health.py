@@ -1,0 +1,27 @@
+"""GET /v1/health: no authentication, for load balancers and `skillgap run`."""
+
+from __future__ import annotations
+
+import redis
+from flask import Blueprint
+
+from sidecar.api.context import services
+
+blueprint = Blueprint("health", __name__)
+
+
+@blueprint.get("/health")
+def health():
+    svc = services()
+    try:
+        svc.redis.ping()
+        redis_status = "ok"
+    except redis.RedisError:
+        redis_status = "unavailable"
+    body = {
+        "status": "ok" if redis_status == "ok" else "degraded",
+        "redis": redis_status,
+        "catalog": {"id": svc.catalog.id, "version": svc.catalog.version},
+        "partitions": svc.settings.partitions,
+    }
+    return body, 200 if redis_status == "ok" else 503

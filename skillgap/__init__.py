@@ -1,0 +1,1 @@
+"""SkillGap's shared contracts: settings, catalog, event envelope, Redis layout and the CLI."""

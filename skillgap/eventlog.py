@@ -1,0 +1,56 @@
+"""The event log: Redis Streams, one per partition, several events per entry."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+
+import orjson
+import redis
+
+from skillgap.events import Event
+from skillgap.keys import Keys, partition_of
+
+ENTRY_FIELD = b"events"
+MAX_EVENTS_PER_ENTRY = 500
+
+
+def append_events(
+    client: redis.Redis, keys: Keys, partitions: int, events: Iterable[Event], retention_days: float
+) -> list[bytes]:
+    """XADD the events, grouped into entries per partition; returns the entry ids.
+
+    Entries older than the retention are trimmed (approximately) as new ones arrive.
+    """
+    by_partition: dict[int, list[dict]] = defaultdict(list)
+    for event in events:
+        by_partition[partition_of(event.tenant, event.learner, partitions)].append(event.to_wire())
+    if not by_partition:
+        return []
+    oldest_ms = int((time.time() - retention_days * 86_400) * 1000)
+    pipe = client.pipeline(transaction=False)
+    for partition, wires in sorted(by_partition.items()):
+        for start in range(0, len(wires), MAX_EVENTS_PER_ENTRY):
+            chunk = wires[start : start + MAX_EVENTS_PER_ENTRY]
+            pipe.xadd(
+                keys.stream(partition),
+                {ENTRY_FIELD: orjson.dumps(chunk)},
+                minid=max(oldest_ms, 0),
+                approximate=True,
+            )
+    return pipe.execute()
+
+
+def decode_entry(fields: dict[bytes, bytes]) -> list[object]:
+    """The raw event dicts of one entry; raises ValueError when the entry is not readable."""
+    payload = fields.get(ENTRY_FIELD)
+    if payload is None:
+        raise ValueError(f"entry has no {ENTRY_FIELD.decode()!r} field")
+    try:
+        events = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"entry is not JSON: {exc}") from None
+    if not isinstance(events, list):
+        raise ValueError("entry is not a JSON array of events")
+    return events

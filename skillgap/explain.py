@@ -1,0 +1,105 @@
+"""Why a module is recommended: built from the engine's arrays by the workers and stored
+language-neutral; rendered as a sentence in the reader's language by the API and the tool."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine import Action, Model, Recommendations
+from skillgap.catalog import Catalog
+
+
+def recommendation_items(
+    catalog: Catalog, model: Model, recs: Recommendations, row: int, targets: np.ndarray
+) -> list[dict]:
+    """The stored form of one learner's recommendations (row `row` of `recs`)."""
+    mastery = recs.mastery[row]
+    points = catalog.knowledge_points
+    items = []
+    for slot in range(recs.module.shape[1]):
+        q = int(recs.module[row, slot])
+        if q < 0:
+            break
+        closes = []
+        for j in np.flatnonzero(model.learn[q] > 0):
+            if targets[j] <= mastery[j]:
+                continue
+            expected = mastery[j] + (1.0 - mastery[j]) * model.learn[q, j]
+            closes.append(
+                {
+                    "point": points[j].id,
+                    "mastery": round(float(mastery[j]), 4),
+                    "expected": round(float(expected), 4),
+                    "target": round(float(targets[j]), 4),
+                }
+            )
+        closes.sort(key=lambda c: c["expected"] - c["mastery"], reverse=True)
+        relies_on = [
+            {"point": points[j].id, "mastery": round(float(mastery[j]), 4)}
+            for j in np.flatnonzero(model.requires[q])
+        ]
+        items.append(
+            {
+                "module": catalog.modules[q].id,
+                "action": Action(int(recs.action[row, slot])).name.lower(),
+                "expected_gain": round(float(recs.gain[row, slot]), 6),
+                "gain_per_hour": round(float(recs.gain_per_minute[row, slot]) * 60.0, 6),
+                "closes": closes,
+                "relies_on": relies_on,
+            }
+        )
+    return items
+
+
+def _pct(value: float) -> str:
+    return f"{round(value * 100)}%"
+
+
+def reason(item: dict, catalog: Catalog, language: str = "en") -> str:
+    """One or two sentences a learner can read: what the module closes and what it builds on."""
+    zh = language.lower().startswith("zh")
+    kps = catalog.knowledge_points
+    index = catalog.point_index
+
+    def name(point: str) -> str:
+        return kps[index[point]].name.get(language) if point in index else point
+
+    closes = item.get("closes", [])[:3]
+    relies = item.get("relies_on", [])
+    if zh:
+        parts = [
+            f"将「{name(c['point'])}」从 {_pct(c['mastery'])} 提升到约 {_pct(c['expected'])}（目标 {_pct(c['target'])}）"
+            for c in closes
+        ]
+        head = "复习：" if item.get("action") == "review" else ""
+        text = head + "；".join(parts) + "。"
+        if relies:
+            text += "前置知识已具备：" + "、".join(f"「{name(r['point'])}」（{_pct(r['mastery'])}）" for r in relies) + "。"
+        return text
+    parts = [
+        f"{name(c['point'])} from {_pct(c['mastery'])} to about {_pct(c['expected'])} "
+        f"(target {_pct(c['target'])})"
+        for c in closes
+    ]
+    verb = "Review to win back" if item.get("action") == "review" else "Raises"
+    text = f"{verb} " + "; ".join(parts) + "."
+    if relies:
+        text += " Builds on what you already master: " + ", ".join(
+            f"{name(r['point'])} ({_pct(r['mastery'])})" for r in relies
+        ) + "."
+    return text
+
+
+def render(item: dict, catalog: Catalog, language: str = "en") -> dict:
+    """A stored recommendation with the module's title, method, minutes, link and reason."""
+    module = catalog.modules[catalog.module_index[item["module"]]] if item["module"] in catalog.module_index else None
+    rendered = dict(item)
+    if module is not None:
+        rendered.update(
+            title=module.title.get(language),
+            method=module.method,
+            minutes=module.minutes,
+            url=module.url,
+        )
+    rendered["reason"] = reason(item, catalog, language)
+    return rendered

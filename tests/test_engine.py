@@ -1,0 +1,140 @@
+"""The engine's kernels against the slow references in tests/naive.py."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+
+import naive
+from engine import EVIDENCE, LAST_SEEN, MASTERY, Kind, Model, apply_events, new_state, recommend, shortfall_loss
+
+DAY = 86_400.0
+
+
+@st.composite
+def models(draw, max_points=6, max_modules=8):
+    m = draw(st.integers(1, max_points))
+    q = draw(st.integers(1, max_modules))
+    unit = st.floats(0.01, 0.45)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    coverage = np.where(rng.random((q, m)) < 0.5, rng.uniform(0.1, 1.0, (q, m)), 0.0)
+    coverage[np.arange(q), rng.integers(0, m, q)] = rng.uniform(0.2, 1.0, q)  # every module covers a point
+    half_life = rng.uniform(5, 400, m) * DAY
+    half_life[rng.random(m) < 0.2] = math.inf
+    requires = (rng.random((q, m)) < 0.15) & (coverage == 0)
+    return Model(
+        prior=np.array([draw(unit) for _ in range(m)]),
+        guess=np.array([draw(unit) for _ in range(m)]),
+        slip=np.array([draw(unit) for _ in range(m)]),
+        half_life=half_life,
+        learn=coverage * rng.uniform(0.0, 0.6, (q, 1)),
+        coverage=coverage,
+        minutes=rng.uniform(10, 600, q),
+        requires=requires,
+        targets=rng.uniform(0, 1, (3, m)),
+    )
+
+
+@st.composite
+def histories(draw):
+    model = draw(models())
+    n_learners = draw(st.integers(1, 4))
+    n_events = draw(st.integers(0, 40))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    learner = rng.integers(0, n_learners, n_events)
+    module = rng.integers(0, model.n_modules, n_events)
+    kind = rng.integers(0, len(Kind), n_events)
+    score = np.where(np.isin(kind, [Kind.GRADED, Kind.ASSESSED, Kind.SELF_RATED]), rng.random(n_events), np.nan)
+    time = 1.7e9 + np.sort(rng.uniform(0, 300 * DAY, n_events))
+    if n_events and draw(st.booleans()):
+        time = time[rng.permutation(n_events)]  # out-of-order arrivals
+    return model, n_learners, learner, module, kind, score, time
+
+
+def _naive_state(state):
+    return [[list(row) for row in learner] for learner in state]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(histories())
+def test_apply_events_matches_reference(history):
+    model, n_learners, learner, module, kind, score, time = history
+    state = new_state(model, n_learners)
+    got = apply_events(state, model, learner, module, kind, score, time)
+    events = [
+        (int(i), int(q), int(k), None if np.isnan(s) else float(s), float(t))
+        for i, q, k, s, t in zip(learner, module, kind, score, time)
+    ]
+    expected = naive.apply_events(
+        _naive_state(state), model.prior, model.guess, model.slip, model.half_life,
+        model.learn.tolist(), model.coverage.tolist(), events,
+    )  # fmt: skip
+    assert_allclose(got, np.array(expected), rtol=0, atol=1e-9)
+    assert np.all((got[:, MASTERY] >= 0) & (got[:, MASTERY] <= 1))
+
+
+def one_point_model(prior=0.3, half_life=math.inf, learn=0.0) -> Model:
+    return Model(
+        prior=np.array([prior]), guess=np.array([0.2]), slip=np.array([0.1]), half_life=np.array([half_life]),
+        learn=np.array([[learn]]), coverage=np.array([[1.0]]), minutes=np.array([20.0]),
+        requires=np.zeros((1, 1), bool), targets=np.array([[0.8]]),
+    )  # fmt: skip
+
+
+def test_apply_events_returns_a_copy():
+    model = one_point_model(learn=0.3)
+    state = new_state(model, 1)
+    before = state.copy()
+    apply_events(state, model, [0], [0], [Kind.COMPLETED], [np.nan], [1.7e9])
+    assert np.array_equal(state, before)
+
+
+def test_a_good_grade_raises_mastery_and_a_bad_one_lowers_it():
+    model = one_point_model()
+    state = new_state(model, 2)
+    after = apply_events(state, model, [0, 1], [0, 0], [Kind.ASSESSED] * 2, [1.0, 0.0], [1.7e9] * 2)
+    assert after[0, MASTERY, 0] > 0.3 > after[1, MASTERY, 0]
+    assert after[0, EVIDENCE, 0] == 1.0 and after[0, LAST_SEEN, 0] == 1.7e9
+
+
+def test_forgetting_halves_mastery_after_one_half_life():
+    model = one_point_model(prior=0.5, half_life=10 * DAY)
+    state = apply_events(new_state(model, 1), model, [0], [0], [Kind.VIEWED], [np.nan], [1.7e9])
+    state = apply_events(state, model, [0], [0], [Kind.VIEWED], [np.nan], [1.7e9 + 10 * DAY])
+    assert state[0, MASTERY, 0] == 0.25
+
+
+@settings(max_examples=100, deadline=None)
+@given(models(), st.integers(0, 2**32 - 1), st.integers(1, 6), st.floats(0.0, 1.0))
+def test_recommend_matches_reference(model, seed, k, threshold):
+    rng = np.random.default_rng(seed)
+    n = 5
+    state = new_state(model, n)
+    state[:, MASTERY] = rng.random((n, model.n_points))
+    state[:, LAST_SEEN] = np.where(rng.random((n, model.n_points)) < 0.5, 1.7e9, 0.0)
+    targets = model.targets[rng.integers(0, 3, n)]
+    now = 1.7e9 + 30 * DAY
+    recs = recommend(state, targets, model, now=now, k=k, prerequisite_threshold=threshold)
+    for i in range(n):
+        mastery = naive.decayed(state[i, MASTERY], state[i, LAST_SEEN], model.half_life, now)
+        assert_allclose(recs.mastery[i], mastery, atol=1e-12)
+        expected = naive.rank_modules(
+            mastery, targets[i], model.learn.tolist(), model.minutes, model.requires.tolist(), threshold, k
+        )
+        got = [int(q) for q in recs.module[i] if q >= 0]
+        # Ties in gain per minute may come in either order; compare the values, then the sets.
+        assert_allclose(recs.gain_per_minute[i, : len(got)], [e[2] for e in expected], rtol=1e-9)
+        assert_allclose(recs.gain[i, : len(got)], [e[1] for e in expected], rtol=1e-9)
+        assert len(got) == len(expected)
+        assert all(q == -1 for q in recs.module[i, len(got) :])
+
+
+def test_shortfall_loss_counts_only_shortfall():
+    loss = shortfall_loss(np.array([[0.5, 0.9]]), np.array([[0.8, 0.7]]))
+    assert_allclose(loss.per_cell, [[0.09, 0.0]])
+    assert_allclose(loss.gradient, [[-0.6, 0.0]])
+    assert loss.total == loss.per_learner[0] == loss.per_point.sum()

@@ -1,0 +1,115 @@
+"""The event envelope: every bad field is refused with its name; ids are deterministic."""
+
+from __future__ import annotations
+
+import pytest
+
+from skillgap.catalog import load_catalog
+from skillgap.events import Event, EventError, TenantMismatch, parse_event
+from skillgap.settings import ROOT
+
+CATALOG = load_catalog(ROOT / "config" / "catalog")
+NOW = 1_790_000_000.0
+GOOD = {
+    "learner": "u-8f3a",
+    "cohort": "course-101",
+    "module": CATALOG.modules[0].id,
+    "kind": "graded",
+    "score": 0.75,
+    "timestamp": "2026-09-21T10:00:00Z",
+    "source": "hr",
+}
+
+
+def parse(**changes):
+    data = {**GOOD, **changes}
+    data = {k: v for k, v in data.items() if v is not ...}
+    return parse_event(data, tenant="acme", catalog=CATALOG, now=NOW)
+
+
+def test_a_good_event_round_trips_through_the_wire_format():
+    event = parse(role=CATALOG.roles[1].id)
+    assert event.tenant == "acme" and event.score == 0.75 and event.timestamp == 1_789_984_800.0
+    assert Event.from_wire(event.to_wire()) == event
+
+
+def test_ids_are_deterministic_and_content_bound():
+    assert parse().id == parse().id
+    assert parse().id != parse(score=0.5).id
+    assert parse().id != parse_event(GOOD, tenant="other", catalog=CATALOG, now=NOW).id
+    assert parse(id="stmt-42").id == "stmt-42"
+
+
+def test_epoch_seconds_and_offsets_are_accepted():
+    assert parse(timestamp=1_700_000_000).timestamp == 1_700_000_000.0
+    assert parse(timestamp="2026-09-21T12:00:00+02:00").timestamp == 1_789_984_800.0
+
+
+def test_kinds_without_score_need_none():
+    assert parse(kind="completed", score=...).score is None
+
+
+BAD = [
+    ("learner", {"learner": ...}),
+    ("learner", {"learner": "jane.doe@example.com"}),
+    ("learner", {"learner": "Jane Doe"}),
+    ("learner", {"learner": 42}),
+    ("cohort", {"cohort": ""}),
+    ("cohort", {"cohort": 7}),
+    ("module", {"module": ...}),
+    ("module", {"module": "m-does-not-exist"}),
+    ("kind", {"kind": "watched"}),
+    ("kind", {"kind": ...}),
+    ("score", {"score": ...}),
+    ("score", {"score": 1.5}),
+    ("score", {"score": -0.1}),
+    ("score", {"score": True}),
+    ("score", {"score": "0.5"}),
+    ("score", {"kind": "viewed", "score": 0.5}),
+    ("timestamp", {"timestamp": ...}),
+    ("timestamp", {"timestamp": "yesterday"}),
+    ("timestamp", {"timestamp": "2026-09-21T10:00:00"}),
+    ("timestamp", {"timestamp": "2031-01-01T00:00:00Z"}),
+    ("timestamp", {"timestamp": -5}),
+    ("timestamp", {"timestamp": None}),
+    ("source", {"source": "HR System"}),
+    ("role", {"role": "astronaut"}),
+    ("id", {"id": "has space"}),
+    ("v", {"v": 2}),
+    ("colour", {"colour": "red"}),
+]
+
+
+@pytest.mark.parametrize(("field", "changes"), BAD, ids=[f"{f}-{i}" for i, (f, _) in enumerate(BAD)])
+def test_each_bad_field_is_named(field, changes):
+    with pytest.raises(EventError) as caught:
+        parse(**changes)
+    assert caught.value.field == field
+    assert caught.value.message
+
+
+def test_an_event_for_another_tenant_is_refused():
+    with pytest.raises(TenantMismatch) as caught:
+        parse(tenant="globex")
+    assert caught.value.field == "tenant"
+
+
+def test_not_an_object():
+    with pytest.raises(EventError) as caught:
+        parse_event(["learner"], tenant="acme", catalog=CATALOG, now=NOW)
+    assert caught.value.field == "event"
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        "not an object",
+        {"v": 99},
+        {"v": 1, "id": "x", "tenant": "t", "learner": "l", "module": "m", "kind": "graded", "source": "s"},
+        {"v": 1, "id": "x", "tenant": "t", "learner": "l", "module": "m", "kind": "nope", "timestamp": 1, "source": "s"},
+        {"v": 1, "id": 5, "tenant": "t", "learner": "l", "module": "m", "kind": "viewed", "timestamp": 1, "source": "s"},
+    ],
+)
+def test_malformed_wire_events_raise_event_error(wire):
+    with pytest.raises(EventError):
+        Event.from_wire(wire)

@@ -1,0 +1,106 @@
+"""`skillgap run` end to end, as `make run` starts it: embedded Redis, API, tool, worker,
+demo cohort; then a grade posted for a demo learner; then SIGTERM leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from skillgap.processes import port_is_free
+
+pytestmark = pytest.mark.slow
+TOKEN = "sgk_test-admin-token-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = (task / "children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_run_serves_the_demo_and_stops_cleanly(tmp_path):
+    api_port, tool_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SKILLGAP_REDIS_URL")}
+    env.update(
+        SKILLGAP_DATA_DIR=str(tmp_path / "data"),
+        SKILLGAP_API_PORT=str(api_port),
+        SKILLGAP_TOOL_PORT=str(tool_port),
+        SKILLGAP_ADMIN_TOKEN=TOKEN,
+        SKILLGAP_DEMO_LEARNERS="24",
+    )
+    started = time.monotonic()
+    run = subprocess.Popen(
+        [sys.executable, "-m", "skillgap.cli", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        output = []
+        for line in run.stdout:
+            output.append(line)
+            if "Press Ctrl-C to stop." in line:
+                break
+        text = "".join(output)
+        assert "SkillGap is running" in text, text
+        assert time.monotonic() - started < 60
+        assert TOKEN in text
+        api = f"http://127.0.0.1:{api_port}"
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        recs = requests.get(f"{api}/v1/learners/demo-0001/recommendations", headers=headers, timeout=5).json()
+        assert recs["recommendations"]
+        assert requests.get(f"http://127.0.0.1:{tool_port}/health", timeout=5).status_code == 200
+
+        before = requests.get(f"{api}/v1/learners/demo-0001/mastery", headers=headers, timeout=5).json()
+        module = recs["recommendations"][0]["module"]
+        grade = {"learner": "demo-0001", "module": module, "kind": "graded", "score": 1.0, "timestamp": time.time()}
+        posted = time.monotonic()
+        assert requests.post(f"{api}/v1/events", json=grade, headers=headers, timeout=5).status_code == 202
+        while True:
+            after = requests.get(f"{api}/v1/learners/demo-0001/mastery", headers=headers, timeout=5).json()
+            if after["knowledge_points"] != before["knowledge_points"]:
+                break
+            assert time.monotonic() - posted < 1.0, "the grade did not reach mastery within 1 s"
+            time.sleep(0.02)
+        new_recs = requests.get(f"{api}/v1/learners/demo-0001/recommendations", headers=headers, timeout=5).json()
+        assert new_recs["computed_at"] > recs["computed_at"]
+
+        children = descendants(run.pid)
+        assert len(children) >= 4  # redis, API, tool, worker (and the servers' workers)
+    finally:
+        run.send_signal(signal.SIGTERM)
+        rest, _ = run.communicate(timeout=30)
+    assert run.returncode == 0, rest
+    assert "Stopped." in rest
+    assert not [pid for pid in children if alive(pid)]
+    assert port_is_free("127.0.0.1", api_port) and port_is_free("127.0.0.1", tool_port)

@@ -1,0 +1,114 @@
+"""Intake -> Redis stream -> worker (consumer group) -> engine -> stored mastery and
+recommendations, on a real Redis."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+
+from engine import MASTERY
+from sidecar.worker import Worker
+from skillgap.eventlog import append_events
+from skillgap.events import parse_event
+from skillgap.keys import CONSUMER_GROUP, partition_of
+
+NOW = 1_790_000_000.0
+
+
+def make_events(services, learner="u-1", n=3, kind="graded", score=0.9, start=NOW - 3600):
+    quiz = next(m for m in services.catalog.modules if m.method == "quiz")
+    return [
+        parse_event(
+            {"learner": learner, "module": quiz.id, "kind": kind, "score": score, "timestamp": start + 60 * i,
+             "cohort": "course-1"},
+            tenant="acme", catalog=services.catalog, now=NOW,
+        )  # fmt: skip
+        for i in range(n)
+    ]
+
+
+def append(services, events):
+    s = services.settings
+    return append_events(services.redis, services.keys, s.partitions, events, retention_days=10_000)
+
+
+def test_events_flow_from_stream_to_recommendations(services):
+    worker = Worker(services, clock=lambda: NOW)
+    events = make_events(services)
+    append(services, events)
+    assert worker.run(burst=True)
+    record = services.learners.get("acme", "u-1")
+    assert record is not None and record.events == 3 and record.cohorts == ("course-1",)
+    module = services.catalog.modules[services.catalog.module_index[events[0].module]]
+    quiz_points = [services.catalog.point_index[p] for p in module.coverage]
+    prior = services.model.prior[quiz_points]
+    assert np.all(record.state[MASTERY, quiz_points] > prior)  # three good grades raise mastery
+    assert record.recommendations and all(item["module"] in services.catalog.module_index for item in record.recommendations)
+    assert record.recommended_at == NOW
+    # everything read was acknowledged
+    for p in range(services.settings.partitions):
+        assert services.redis.xpending(services.keys.stream(p), CONSUMER_GROUP)["pending"] == 0
+    assert not worker.run(burst=True)
+
+
+def test_a_reposted_event_is_applied_once(services):
+    worker = Worker(services, clock=lambda: NOW)
+    events = make_events(services)
+    append(services, events)
+    worker.run(burst=True)
+    first = services.learners.get("acme", "u-1")
+    append(services, events + events[:1])  # the same events again, one of them twice
+    worker.run(burst=True)
+    again = services.learners.get("acme", "u-1")
+    assert again.events == first.events == 3
+    assert np.array_equal(again.state, first.state)
+
+
+def test_bad_entries_and_unknown_ids_go_to_dead_letters(services):
+    worker = Worker(services, clock=lambda: NOW)
+    good = make_events(services, n=1)[0]
+    partition = partition_of("acme", "u-1", services.settings.partitions)
+    stream = services.keys.stream(partition)
+    services.redis.xadd(stream, {"events": b"{not json"})
+    services.redis.xadd(stream, {"something": b"else"})
+    unknown_module = dict(good.to_wire(), module="m-gone", id="e-2")
+    services.redis.xadd(stream, {"events": orjson.dumps([unknown_module, good.to_wire()])})
+    worker.run(burst=True)
+    letters = services.redis.xrange(services.keys.dead_letters(partition))
+    reasons = [fields[b"reason"].decode() for _, fields in letters]
+    assert len(reasons) == 3
+    assert any("not JSON" in r for r in reasons)
+    assert any("no 'events' field" in r for r in reasons)
+    assert any("unknown module 'm-gone'" in r for r in reasons)
+    # the good event of the mixed entry still counts, and nothing is left pending
+    assert services.learners.get("acme", "u-1").events == 1
+    assert services.redis.xpending(stream, CONSUMER_GROUP)["pending"] == 0
+
+
+def test_entries_read_but_not_acknowledged_are_processed_after_a_restart(services):
+    append(services, make_events(services))
+    crashed = Worker(services, name="w-1", clock=lambda: NOW)
+    # Read as the worker would, then die before the MULTI/EXEC: nothing written, nothing acked.
+    streams = {services.keys.stream(p): ">" for p in crashed.partitions}
+    assert services.redis.xreadgroup(CONSUMER_GROUP, "w-1", streams, count=10)
+    assert services.learners.get("acme", "u-1") is None
+    restarted = Worker(services, name="w-1", clock=lambda: NOW)
+    assert restarted.run(burst=True)
+    assert services.learners.get("acme", "u-1").events == 3
+
+
+def test_learners_are_listed_per_tenant_in_pages(services):
+    worker = Worker(services, clock=lambda: NOW)
+    for learner in ("a-1", "b-2", "c-3", "d-4", "e-5"):
+        append(services, make_events(services, learner=learner, n=1))
+    other = make_events(services, learner="z-9", n=1)[0]
+    append(services, [parse_event({k: v for k, v in other.to_wire().items() if k not in ("v", "tenant", "id")},
+                                  tenant="globex", catalog=services.catalog, now=NOW)])
+    worker.run(burst=True)
+    page, cursor = services.learners.list("acme", None, 2)
+    assert page == ["a-1", "b-2"] and cursor == "b-2"
+    page, cursor = services.learners.list("acme", cursor, 2)
+    assert page == ["c-3", "d-4"]
+    page, cursor = services.learners.list("acme", cursor, 2)
+    assert page == ["e-5"] and cursor is None
+    assert services.learners.list("globex", None, 10) == (["z-9"], None)
