@@ -43,5 +43,9 @@ class Keys:
         return f"{self.prefix}:tokens"
 
     @property
+    def secrets(self) -> str:
+        return f"{self.prefix}:secrets"
+
+    @property
     def meta(self) -> str:
         return f"{self.prefix}:meta"

@@ -16,13 +16,14 @@ from pathlib import Path
 
 import redis
 
+from skillgap.errors import UserError
 from skillgap.settings import Settings
 
 # A Unix socket path must fit in sockaddr_un (108 bytes with the terminator).
 MAX_SOCKET_PATH = 100
 
 
-class RedisUnavailable(RuntimeError):
+class RedisUnavailable(UserError):
     """No Redis answers where the settings say one is."""
 
 

@@ -18,6 +18,7 @@ import requests
 
 from sidecar.demo import demo_events, post_events
 from skillgap.catalog import load_catalog
+from skillgap.errors import UserError
 from skillgap.keys import Keys
 from skillgap.processes import Supervisor, gunicorn_command, port_is_free
 from skillgap.redis_server import EmbeddedRedis, connect
@@ -28,7 +29,7 @@ DEMO_FLAG = "demo_loaded"
 START_TIMEOUT_S = 60.0
 
 
-class StartupError(RuntimeError):
+class StartupError(UserError):
     pass
 
 

@@ -15,11 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from skillgap.errors import UserError
+
 ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "SKILLGAP_"
 
 
-class SettingsError(ValueError):
+class SettingsError(UserError, ValueError):
     """A configuration value that cannot be used; the message names the variable."""
 
 

@@ -9,13 +9,14 @@ import time
 import orjson
 import redis
 
+from skillgap.errors import UserError
 from skillgap.events import TENANT_PATTERN
 from skillgap.keys import Keys
 
 TOKEN_PREFIX = "sgk_"
 
 
-class TokenError(ValueError):
+class TokenError(UserError, ValueError):
     """A tenant or token that cannot be registered."""
 
 

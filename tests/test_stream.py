@@ -112,3 +112,16 @@ def test_learners_are_listed_per_tenant_in_pages(services):
     page, cursor = services.learners.list("acme", cursor, 2)
     assert page == ["e-5"] and cursor is None
     assert services.learners.list("globex", None, 10) == (["z-9"], None)
+
+
+def test_learner_pseudonyms_are_stable_and_hide_the_user_id(services):
+    from skillgap.identity import learner_pseudonym, pseudonym_secret
+
+    secret = pseudonym_secret(services.redis, services.keys)
+    assert pseudonym_secret(services.redis, services.keys) == secret
+    moodle = learner_pseudonym(secret, "https://moodle.example.com", "3")
+    assert moodle == learner_pseudonym(secret, "https://moodle.example.com", "3")
+    assert moodle != learner_pseudonym(secret, "https://edx.example.com", "3")
+    assert moodle.startswith("u-") and len(moodle) == 26
+    assert parse_event({"learner": moodle, "module": services.catalog.modules[0].id, "kind": "viewed",
+                        "timestamp": NOW}, tenant="acme", catalog=services.catalog, now=NOW).learner == moodle

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from skillgap.errors import UserError
 from skillgap.catalog.model import (
     LANGUAGES,
     METHODS,
@@ -42,7 +43,7 @@ class Problem:
         return f"{where}: {self.location}: {self.message}" if self.location else f"{where}: {self.message}"
 
 
-class CatalogError(Exception):
+class CatalogError(UserError):
     """The catalog has problems; ``problems`` lists every one."""
 
     def __init__(self, problems: list[Problem]):

@@ -1,0 +1,1 @@
+"""Subcommands of `skillgap` that belong to no single part."""
