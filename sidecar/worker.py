@@ -17,7 +17,7 @@ import redis
 
 from engine import apply_events, recommend
 from skillgap.eventlog import decode_entry
-from skillgap.events import KINDS, Event, EventError
+from skillgap.events import ACTIVITY_KINDS, Event, EventError
 from skillgap.explain import recommendation_items
 from skillgap.keys import CONSUMER_GROUP
 from skillgap.learner_store import LearnerRecord
@@ -128,7 +128,7 @@ class Worker:
             for raw in raw_events:
                 try:
                     event = Event.from_wire(raw)
-                    if event.module not in catalog.module_index:
+                    if event.module is not None and event.module not in catalog.module_index:
                         raise EventError("module", f"unknown module {event.module!r}")
                     if event.role is not None and event.role not in catalog.role_index:
                         raise EventError("role", f"unknown role {event.role!r}")
@@ -142,8 +142,7 @@ class Worker:
         result.duplicates = len(events) - len(fresh)
         result.dead = len(dead)
         records = self._load(fresh)
-        if fresh:
-            self._apply(fresh, records)
+        cohorts = self._apply(fresh, records) if fresh else {}
         now = self.clock()
 
         pipe = self.client.pipeline(transaction=True)
@@ -151,6 +150,9 @@ class Worker:
             record.updated = now
             pipe.hset(services.learners.key(tenant, learner), mapping=services.learners.encode(record))
             pipe.zadd(self.keys.learner_index(partition, tenant), {learner: 0})
+        for (tenant, cohort), learners in cohorts.items():
+            pipe.zadd(self.keys.cohort_index(partition, tenant, cohort), dict.fromkeys(learners, 0))
+            pipe.zadd(self.keys.cohorts(partition, tenant), {cohort: 0})
         retention_s = int(self.settings.retention_days * SECONDS_PER_DAY)
         for bucket, members in _by_bucket(marks).items():
             pipe.sadd(self.keys.applied(partition, bucket), *members)
@@ -200,31 +202,45 @@ class Worker:
             records[(tenant, learner)] = store.decode(tenant, learner, raw) or store.new(tenant, learner)
         return records
 
-    def _apply(self, events: list[Event], records: dict[tuple[str, str], LearnerRecord]) -> None:
+    def _apply(
+        self, events: list[Event], records: dict[tuple[str, str], LearnerRecord]
+    ) -> dict[tuple[str, str], set[str]]:
+        """Update role, cohorts and state of the learners in `records`; re-rank their modules.
+
+        Returns the learners newly seen in each (tenant, cohort).
+        """
         services = self.services
         catalog, model, store = services.catalog, services.model, services.learners
         order = list(records)
         row_of = {key: row for row, key in enumerate(order)}
-        state = np.stack([records[key].state for key in order])
-        n = len(events)
-        learner = np.empty(n, dtype=np.int64)
-        module = np.empty(n, dtype=np.int64)
-        kind = np.empty(n, dtype=np.int64)
-        score = np.empty(n)
-        when = np.empty(n)
-        for e, event in enumerate(events):
+        joined: dict[tuple[str, str], set[str]] = {}
+        activities = []
+        for event in events:
             record = records[(event.tenant, event.learner)]
-            learner[e] = row_of[(event.tenant, event.learner)]
-            module[e] = catalog.module_index[event.module]
-            kind[e] = int(KINDS[event.kind])
-            score[e] = np.nan if event.score is None else event.score
-            when[e] = event.timestamp
-            record.events += 1
             if event.role is not None:
                 record.role = event.role
-            if event.cohort is not None and event.cohort not in record.cohorts:
-                record.cohorts = (*record.cohorts, event.cohort)
-        state = apply_events(state, model, learner, module, kind, score, when)
+            if event.cohort is not None:
+                joined.setdefault((event.tenant, event.cohort), set()).add(event.learner)
+                if event.cohort not in record.cohorts:
+                    record.cohorts = (*record.cohorts, event.cohort)
+            if event.kind in ACTIVITY_KINDS:
+                record.events += 1
+                activities.append(event)
+        state = np.stack([records[key].state for key in order])
+        if activities:
+            n = len(activities)
+            learner = np.empty(n, dtype=np.int64)
+            module = np.empty(n, dtype=np.int64)
+            kind = np.empty(n, dtype=np.int64)
+            score = np.empty(n)
+            when = np.empty(n)
+            for e, event in enumerate(activities):
+                learner[e] = row_of[(event.tenant, event.learner)]
+                module[e] = catalog.module_index[event.module]
+                kind[e] = int(ACTIVITY_KINDS[event.kind])
+                score[e] = np.nan if event.score is None else event.score
+                when[e] = event.timestamp
+            state = apply_events(state, model, learner, module, kind, score, when)
         targets = np.stack([store.targets_of(records[key]) for key in order])
         now = self.clock()
         recs = recommend(
@@ -240,6 +256,7 @@ class Worker:
             record.state = state[row]
             record.recommendations = recommendation_items(catalog, model, recs, row, targets[row])
             record.recommended_at = now
+        return joined
 
 
 def _by_bucket(marks: list[tuple[int, str] | None]) -> dict[int, list[str]]:

@@ -18,7 +18,11 @@ from engine.model import KINDS_WITH_SCORE
 from skillgap.catalog import Catalog
 
 SCHEMA_VERSION = 1
-KINDS: dict[str, Kind] = {kind.name.lower(): kind for kind in Kind}
+# Activity kinds move mastery through the engine; an enrolment only records role and cohort
+# (a roster sync, so that learners who never launched count in their cohort's gap report).
+ACTIVITY_KINDS: dict[str, Kind] = {kind.name.lower(): kind for kind in Kind}
+ENROLLED = "enrolled"
+KIND_NAMES = (*ACTIVITY_KINDS, ENROLLED)
 FIELDS = ("v", "id", "tenant", "learner", "cohort", "module", "kind", "score", "timestamp", "source", "role")
 MAX_CLOCK_SKEW_S = 300.0
 
@@ -49,7 +53,7 @@ class Event:
     tenant: str
     learner: str
     cohort: str | None
-    module: str
+    module: str | None  # None only for an enrolment
     kind: str
     score: float | None
     timestamp: float  # seconds since the epoch
@@ -62,12 +66,11 @@ class Event:
             "id": self.id,
             "tenant": self.tenant,
             "learner": self.learner,
-            "module": self.module,
             "kind": self.kind,
             "timestamp": self.timestamp,
             "source": self.source,
         }
-        for name in ("cohort", "score", "role"):
+        for name in ("cohort", "module", "score", "role"):
             value = getattr(self, name)
             if value is not None:
                 wire[name] = value
@@ -86,7 +89,7 @@ class Event:
                 tenant=_str(wire["tenant"], "tenant"),
                 learner=_str(wire["learner"], "learner"),
                 cohort=wire.get("cohort"),
-                module=_str(wire["module"], "module"),
+                module=None if wire["kind"] == ENROLLED else _str(wire["module"], "module"),
                 kind=_kind(wire["kind"]),
                 score=wire.get("score"),
                 timestamp=float(wire["timestamp"]),
@@ -106,8 +109,8 @@ def _str(value: object, field: str) -> str:
 
 
 def _kind(value: object) -> str:
-    if value not in KINDS:
-        raise EventError("kind", f"must be one of {', '.join(KINDS)}, not {value!r}")
+    if value not in KIND_NAMES:
+        raise EventError("kind", f"must be one of {', '.join(KIND_NAMES)}, not {value!r}")
     return value
 
 
@@ -132,11 +135,11 @@ def parse_timestamp(value: object) -> float:
     return seconds
 
 
-def event_id(tenant: str, learner: str, cohort: str | None, module: str, kind: str,
+def event_id(tenant: str, learner: str, cohort: str | None, module: str | None, kind: str,
              score: float | None, timestamp: float, source: str) -> str:  # fmt: skip
     """Deterministic id: the same event posted twice gets the same id, and is applied once."""
     canonical = "\x1f".join(
-        (tenant, learner, cohort or "", module, kind, repr(score), repr(timestamp), source)
+        (tenant, learner, cohort or "", module or "", kind, repr(score), repr(timestamp), source)
     )
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
@@ -165,23 +168,26 @@ def parse_event(
     cohort = data.get("cohort")
     if cohort is not None and (not isinstance(cohort, str) or not COHORT_PATTERN.match(cohort)):
         raise EventError("cohort", "must be a string of 1 to 128 printable characters")
-    module = data.get("module")
-    if not isinstance(module, str):
-        raise EventError("module", "required: a module id from the catalog")
-    if module not in catalog.module_index:
-        raise EventError("module", f"unknown module {module!r}")
     kind = data.get("kind")
-    if kind not in KINDS:
-        raise EventError("kind", f"required: one of {', '.join(KINDS)}")
+    if kind not in KIND_NAMES:
+        raise EventError("kind", f"required: one of {', '.join(KIND_NAMES)}")
+    module = data.get("module")
+    if kind == ENROLLED:
+        if module is not None:
+            raise EventError("module", "an enrolment names no module")
+    elif not isinstance(module, str):
+        raise EventError("module", "required: a module id from the catalog")
+    elif module not in catalog.module_index:
+        raise EventError("module", f"unknown module {module!r}")
     score = data.get("score")
-    if KINDS[kind] in KINDS_WITH_SCORE:
+    if kind in ACTIVITY_KINDS and ACTIVITY_KINDS[kind] in KINDS_WITH_SCORE:
         if score is None:
             raise EventError("score", f"required for kind {kind!r}: a number in [0, 1]")
         if isinstance(score, bool) or not isinstance(score, int | float) or not 0.0 <= score <= 1.0:
             raise EventError("score", f"must be a number in [0, 1], not {score!r}")
         score = float(score)
     elif score is not None:
-        with_score = ", ".join(k for k, v in KINDS.items() if v in KINDS_WITH_SCORE)
+        with_score = ", ".join(k for k, v in ACTIVITY_KINDS.items() if v in KINDS_WITH_SCORE)
         raise EventError("score", f"kind {kind!r} carries no score (only {with_score} do)")
     if "timestamp" not in data:
         raise EventError("timestamp", "required: an ISO 8601 date-time with a time zone")

@@ -34,6 +34,12 @@ class Keys:
     def learner_index(self, partition: int, tenant: str) -> str:
         return f"{self.prefix}:{{p{partition}}}:learners:{tenant}"
 
+    def cohort_index(self, partition: int, tenant: str, cohort: str) -> str:
+        return f"{self.prefix}:{{p{partition}}}:cohort:{tenant}:{cohort}"
+
+    def cohorts(self, partition: int, tenant: str) -> str:
+        return f"{self.prefix}:{{p{partition}}}:cohorts:{tenant}"
+
     def applied(self, partition: int, day: int) -> str:
         """Ids of events already applied, bucketed by the event's own day."""
         return f"{self.prefix}:{{p{partition}}}:applied:{day}"

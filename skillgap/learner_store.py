@@ -56,6 +56,14 @@ class LearnerStore:
     def get(self, tenant: str, learner: str) -> LearnerRecord | None:
         return self.decode(tenant, learner, self.client.hgetall(self.key(tenant, learner)))
 
+    def get_many(self, tenant: str, learners: list[str]) -> list[LearnerRecord]:
+        """The records of those learners that exist, in the order given."""
+        pipe = self.client.pipeline(transaction=False)
+        for learner in learners:
+            pipe.hgetall(self.key(tenant, learner))
+        records = (self.decode(tenant, learner, raw) for learner, raw in zip(learners, pipe.execute()))
+        return [record for record in records if record is not None]
+
     def new(self, tenant: str, learner: str) -> LearnerRecord:
         return LearnerRecord(tenant, learner, new_state(self.model, 1)[0])
 
@@ -104,15 +112,26 @@ class LearnerStore:
             "recs_at": record.recommended_at,
         }
 
-    def list(self, tenant: str, after: str | None, limit: int) -> tuple[list[str], str | None]:
-        """Learner ids of a tenant in id order, `limit` at a time after the cursor `after`."""
+    def _merged(self, index_key, after: str | None = None, limit: int | None = None) -> list[str]:
+        """Members of a per-partition index across all partitions, in id order."""
         start = f"({after}" if after else "-"
+        paging = {} if limit is None else {"offset": 0, "num": limit}
         pipe = self.client.pipeline(transaction=False)
         for partition in range(self.partitions):
-            pipe.zrange(self.keys.learner_index(partition, tenant), start, "+", bylex=True, offset=0, num=limit + 1)
-        merged = sorted({member.decode() for batch in pipe.execute() for member in batch})
+            pipe.zrange(index_key(partition), start, "+", bylex=True, **paging)
+        return sorted({member.decode() for batch in pipe.execute() for member in batch})
+
+    def list(self, tenant: str, after: str | None, limit: int) -> tuple[list[str], str | None]:
+        """Learner ids of a tenant in id order, `limit` at a time after the cursor `after`."""
+        merged = self._merged(lambda p: self.keys.learner_index(p, tenant), after, limit + 1)
         page = merged[:limit]
         return page, (page[-1] if len(merged) > limit else None)
+
+    def cohorts(self, tenant: str) -> list[str]:
+        return self._merged(lambda p: self.keys.cohorts(p, tenant))
+
+    def cohort_learners(self, tenant: str, cohort: str) -> list[str]:
+        return self._merged(lambda p: self.keys.cohort_index(p, tenant, cohort))
 
     def role_of(self, record: LearnerRecord) -> str:
         return record.role or self.catalog.default_role

@@ -113,3 +113,16 @@ def test_not_an_object():
 def test_malformed_wire_events_raise_event_error(wire):
     with pytest.raises(EventError):
         Event.from_wire(wire)
+
+
+def test_an_enrolment_records_role_and_cohort_without_a_module():
+    event = parse(kind="enrolled", module=..., score=..., role=CATALOG.roles[2].id)
+    assert event.module is None and event.role == CATALOG.roles[2].id
+    assert Event.from_wire(event.to_wire()) == event
+
+
+@pytest.mark.parametrize(("field", "changes"), [("module", {"score": ...}), ("score", {"module": ...})])
+def test_an_enrolment_carries_neither_module_nor_score(field, changes):
+    with pytest.raises(EventError) as caught:
+        parse(kind="enrolled", **changes)
+    assert caught.value.field == field

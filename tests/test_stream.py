@@ -125,3 +125,36 @@ def test_learner_pseudonyms_are_stable_and_hide_the_user_id(services):
     assert moodle.startswith("u-") and len(moodle) == 26
     assert parse_event({"learner": moodle, "module": services.catalog.modules[0].id, "kind": "viewed",
                         "timestamp": NOW}, tenant="acme", catalog=services.catalog, now=NOW).learner == moodle
+
+
+def test_enrolled_learners_join_their_cohort_and_get_recommendations(services):
+    role = services.catalog.roles[3].id
+    enrolment = parse_event(
+        {"learner": "never-launched", "kind": "enrolled", "cohort": "course-1", "role": role, "timestamp": NOW},
+        tenant="acme", catalog=services.catalog, now=NOW,
+    )  # fmt: skip
+    append(services, [enrolment, *make_events(services, learner="active")])
+    Worker(services, clock=lambda: NOW).run(burst=True)
+    record = services.learners.get("acme", "never-launched")
+    assert record.role == role and record.events == 0 and record.recommendations
+    assert np.array_equal(record.state[MASTERY], services.model.prior)
+    assert services.learners.cohort_learners("acme", "course-1") == ["active", "never-launched"]
+    assert services.learners.cohorts("acme") == ["course-1"]
+    assert services.learners.cohorts("globex") == []
+
+
+def test_gap_report_breaks_the_loss_down(services):
+    from skillgap.reports import gap_report
+
+    append(services, make_events(services, learner="a", score=1.0) + make_events(services, learner="b", score=0.0))
+    Worker(services, clock=lambda: NOW).run(burst=True)
+    report = gap_report(services.learners, "acme", "course-1", NOW)
+    assert report.learners == ["a", "b"]
+    shortfall = np.maximum(report.targets - report.mastery, 0) ** 2
+    assert np.isclose(report.loss.total, shortfall.sum())
+    rows = report.by_point(list(services.catalog.point_index))
+    assert np.isclose(sum(r["loss"] for r in rows), report.loss.total)
+    learners = {r["learner"]: r["loss"] for r in report.by_learner()}
+    assert learners["a"] < learners["b"]  # good grades shrink the gap
+    assert sum(r["learners"] for r in report.by_role()) == 2
+    assert gap_report(services.learners, "globex", "course-1", NOW).learners == []
