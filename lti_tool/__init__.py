@@ -12,6 +12,10 @@ from skillgap.services import Services, build_services
 from skillgap.settings import Settings
 
 
+# One blueprint per concern: launch, registration, deep linking, views, xAPI, admin.
+BLUEPRINTS = (health.blueprint,)
+
+
 def create_app(test_config: Mapping[str, object] | None = None, services: Services | None = None) -> Flask:
     app = Flask(__name__)
     if services is None:
@@ -20,5 +24,6 @@ def create_app(test_config: Mapping[str, object] | None = None, services: Servic
             raise RuntimeError("the tool needs REDIS_URL (`skillgap run` sets it for the processes it starts)")
         services = build_services(settings, connect(settings.redis_url))
     app.extensions["skillgap"] = services
-    app.register_blueprint(health.blueprint)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
     return app
