@@ -124,6 +124,9 @@ class EdxPlatform:
         self.token_requests = 0
         self.jwks_requests = 0
         self.last_id_token: str | None = None
+        self.registration_token = secrets.token_urlsafe(16)
+        self.product = "openedx"
+        self.tool_registration: dict | None = None  # what the tool posted to /register
         self._pending: LtiAdvantageConsumer | None = None
         self.server = LoopbackServer(self.wsgi)
         self.url = self.issuer = self.server.url
@@ -240,6 +243,10 @@ class EdxPlatform:
                 return _json(self.consumer().access_token(dict(request.form)))
             except Exception as exc:  # the library raises several unrelated types
                 return _json({"error": "invalid_client", "error_description": str(exc)}, 400)
+        if path == "/.well-known/openid-configuration":
+            return _json(self.openid_configuration())
+        if path == "/register" and request.method == "POST":
+            return self._register(request)
         if path == "/deep-link-return":
             self.deep_link_items = self.consumer().check_and_decode_deep_linking_token(request.form["JWT"])
             return _json({"saved": len(self.deep_link_items)})
@@ -250,6 +257,40 @@ class EdxPlatform:
         if path.startswith("/lineitems"):
             return self._ags(request)
         return _json({"error": "not found"}, 404)
+
+    def openid_configuration(self) -> dict:
+        """Shaped like Moodle 4.5's (shared/lms-samples/moodle-4.5/dynamic-registration.json)."""
+        return {
+            "issuer": self.issuer,
+            "authorization_endpoint": self.url + "/auth",
+            "token_endpoint": self.url + "/token",
+            "jwks_uri": self.url + "/jwks",
+            "registration_endpoint": self.url + "/register",
+            "scopes_supported": [AGS + "lineitem", AGS + "lineitem.readonly", AGS + "result.readonly", AGS + "score", NRPS_SCOPE, "openid"],
+            "response_types_supported": ["id_token"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "https://purl.imsglobal.org/spec/lti-platform-configuration": {
+                "product_family_code": self.product,
+                "messages_supported": [{"type": "LtiResourceLinkRequest"}, {"type": "LtiDeepLinkingRequest"}],
+            },
+        }
+
+    def _register(self, request: Request) -> Response:
+        if request.headers.get("Authorization") != f"Bearer {self.registration_token}":
+            return _json({"error": "invalid registration token"}, 401)
+        body = request.get_json(force=True)
+        self.tool_registration = body
+        config = body["https://purl.imsglobal.org/spec/lti-tool-configuration"]
+        # Moodle refuses a launch or deep-linking URL missing from the redirect URIs.
+        if any(m["target_link_uri"] not in body["redirect_uris"] for m in config["messages"]):
+            return _json({"error": "invalidrequest"}, 400)
+        answer = {**body, "client_id": self.client_id}
+        answer["https://purl.imsglobal.org/spec/lti-tool-configuration"] = {
+            **config, "deployment_id": self.deployment_id, "version": "1.3.0",
+            "messages": [m for m in config["messages"] if m["type"] == "LtiDeepLinkingRequest"],
+        }  # fmt: skip
+        return _json(answer)
 
     def _memberships(self, request: Request) -> Response:
         # Two members a page; the next-page URL has upper-case letters, which must survive.
