@@ -47,7 +47,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "roster_failed": ("The course roster could not be read from the LMS; it will be tried again.", "无法从 LMS 读取课程名册，稍后将重试。"),
     "results_read": ("{count} grades read from the LMS gradebook.", "已从 LMS 成绩册读取 {count} 条成绩。"),
     "results_failed": ("Grades could not be read from the LMS gradebook.", "无法从 LMS 成绩册读取成绩。"),
-    "learners": ("learners", "学员"),
+    "role_learners": ("{n} learner(s)", "{n} 名学员"),
     "skip": ("Skip to content", "跳到正文"),
 }
 
