@@ -117,7 +117,8 @@ def launch():
         instructor=instructor,
         cohort=activity.cohort,
         language=c.language(validated.claims),
-        claims=validated.claims,
+        # Only what the later pages read: never the names or emails a platform may send.
+        claims={k: validated.claims[k] for k in (c.CONTEXT, c.DEEP_LINKING_SETTINGS) if k in validated.claims},
     )
     launch_id = t.sessions.save_launch(session)
     if validated.message_type == c.DEEP_LINKING_REQUEST:
