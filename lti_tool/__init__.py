@@ -15,7 +15,6 @@ from skillgap.redis_server import connect
 from skillgap.services import Services, build_services
 from skillgap.settings import Settings
 
-
 # One blueprint per concern: launch, registration, deep linking, views, xAPI, admin.
 BLUEPRINTS = (
     health.blueprint,

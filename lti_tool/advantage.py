@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 
-from lti_tool import claims as c, grades, roster
+from lti_tool import claims as c
+from lti_tool import grades, roster
 from lti_tool.activity import LaunchActivity, learner_for
 from lti_tool.platform_services import ServiceError
 from lti_tool.redis_keys import digest

@@ -12,9 +12,16 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, redirect, request
 
-from lti_tool import advantage, claims as c, deep_linking, views
+from lti_tool import advantage, deep_linking, views
+from lti_tool import claims as c
 from lti_tool.activity import launch_activity, save_launch_activity
-from lti_tool.errors import BadTargetLink, MissingParameter, UnknownClient, UnknownDeployment, UnknownPlatform
+from lti_tool.errors import (
+    BadTargetLink,
+    MissingParameter,
+    UnknownClient,
+    UnknownDeployment,
+    UnknownPlatform,
+)
 from lti_tool.registrations import Registration
 from lti_tool.roles import is_instructor
 from lti_tool.sessions import BROWSER_COOKIE, LaunchSession, LoginState, browser_hash, new_token

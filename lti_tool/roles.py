@@ -1,6 +1,8 @@
 """LMS roles: who sees the instructor view, and which catalog role (and so which targets) a
-member of a course gets: the `skillgap_role` custom parameter first, then the LMS roles through
-the `lti_role_map` setting, else none (the learner keeps the role they have, or the default)."""
+member of a course gets: for learners the `skillgap_role` custom parameter first (set on the
+activity, it describes the course's learners, so a roster sync applies it to every learner of
+the course), then the LMS roles through the `lti_role_map` setting, else none (the learner
+keeps the role they have, or the catalog's default)."""
 
 from __future__ import annotations
 
@@ -41,8 +43,9 @@ def parse_role_map(text: str, catalog: Catalog) -> dict[str, str]:
 def catalog_role(
     lms_roles: Iterable[str], custom: Mapping[str, str], catalog: Catalog, role_map: Mapping[str, str]
 ) -> str | None:
+    lms_roles = list(lms_roles)
     wanted = custom.get(c.CUSTOM_ROLE, "").strip()
-    if wanted in catalog.role_index:
+    if wanted in catalog.role_index and not is_instructor(lms_roles):
         return wanted
     for uri in lms_roles:
         mapped = role_map.get(short_role(uri))

@@ -36,6 +36,7 @@ def roster_events(tool: Tool, launch: Launch, now: float) -> list[Event]:
     services, registration = tool.services, launch.registration
     url = c.section(launch.claims, c.NRPS)["context_memberships_url"]
     cohort = cohort_for(registration.issuer, c.context_id(launch.claims))
+    custom = c.custom(launch.claims)  # the activity's skillgap_role describes its learners
     events = []
     for page in tool.platform.pages(registration, [c.SCOPE_NRPS], url, MEMBERSHIP_TYPE):
         for member in page.get("members", []) if isinstance(page, dict) else []:
@@ -43,7 +44,7 @@ def roster_events(tool: Tool, launch: Launch, now: float) -> list[Event]:
             if not isinstance(user_id, str) or not user_id or member.get("status", "Active") != "Active":
                 continue
             learner = learner_for(services, registration.issuer, user_id)
-            role = catalog_role(member.get("roles") or [], {}, services.catalog, tool.role_map)
+            role = catalog_role(member.get("roles") or [], custom, services.catalog, tool.role_map)
             remember_alias(services.redis, services.keys, registration.tenant, "sub", user_id, learner)
             if member.get("lis_person_sourcedid"):
                 remember_alias(services.redis, services.keys, registration.tenant, "person_sourcedid", member["lis_person_sourcedid"], learner)

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import pytest
 import redis
+from edx_platform import Browser, EdxPlatform, LoopbackServer
 
 from lti_tool import create_app
 from lti_tool.registrations import validate_registration
@@ -16,7 +17,6 @@ from lti_tool.tool import Tool
 from sidecar.worker import Worker
 from skillgap.services import Services, build_services
 from skillgap.settings import Settings
-from edx_platform import Browser, EdxPlatform, LoopbackServer
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ import time
 
 from edx_platform import Browser, first_form
 
+from lti_tool import create_app
+from lti_tool.tool import build_tool
 from skillgap.cli import main
 
 
@@ -54,7 +56,11 @@ def test_the_platform_verifies_the_tool_across_a_rotation(tool_server, registere
 
 
 def test_processes_agree_on_one_key(tool_server, lti_services):
-    from lti_tool.tool import build_tool
-
     other = build_tool(lti_services)
     assert other.signing.current().kid == tool_server.tool.signing.current().kid
+
+
+def test_the_flask_secret_key_is_generated_once_and_shared(lti_services):
+    first, second = create_app(services=lti_services), create_app(services=lti_services)
+    assert first.secret_key == second.secret_key and len(first.secret_key) == 64
+    assert lti_services.redis.hget(lti_services.keys.secrets, "flask").decode() == first.secret_key

@@ -107,7 +107,20 @@ def test_instructor_launch_syncs_the_roster_and_shows_the_cohort_heatmap(tool_se
     assert all(float(r["gap"]) >= 0 and float(r["target"]) > 0 for r in rows)
 
 
-def test_a_learner_cannot_export_the_cohort(tool_server, registered):
+def test_the_activity_role_applies_to_the_rosters_learners_not_its_instructors(tool_server, registered):
+    registered.members = [
+        {"user_id": "analyst", "status": "Active", "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"]},
+        {"user_id": "trainer", "status": "Active", "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"]},
+    ]
+    Browser().launch(registered.begin("teacher-3", "staff", custom={"skillgap_role": "risk-analyst"}))
+    roles = {e["learner"]: e.get("role") for e in logged_events(tool_server.services) if e["source"] == "nrps"}
+    services = tool_server.services
+    secret = pseudonym_secret(services.redis, services.keys)
+    assert roles[learner_pseudonym(secret, registered.issuer, "analyst")] == "risk-analyst"
+    assert roles[learner_pseudonym(secret, registered.issuer, "trainer")] == "teacher"
+
+
+def test_no_export_without_learners_and_unknown_export_links_are_refused(tool_server, registered):
     page = Browser().launch(registered.begin("teacher-2", "staff")).text
     csv_url = re.search(r'href="(/lti/launches/[^"]+/gaps.csv)"', page)
     assert csv_url is None  # nobody launched yet: no export offered

@@ -12,7 +12,8 @@ import pytest
 from edx_platform import Browser, rsa_pem
 from jwt.algorithms import RSAAlgorithm
 
-from lti_tool import claims as c, create_app
+from lti_tool import claims as c
+from lti_tool import create_app
 
 
 def refused(response, status: int, reason: str, caplog) -> None:
@@ -20,6 +21,13 @@ def refused(response, status: int, reason: str, caplog) -> None:
     assert f"reason: <code>{reason}</code>" in response.text
     assert "SkillGap could not open this page" in response.text
     assert any(f"lti_refused reason={reason} status={status}" in r.getMessage() for r in caplog.records)
+
+
+def login(tool_server, platform, **params):
+    """A login initiation as the platform would send it, with `params` changed."""
+    query = {"iss": platform.issuer, "client_id": platform.client_id, "login_hint": "7",
+             "target_link_uri": tool_server.url + "/lti/launch", **params}  # fmt: skip
+    return Browser().http.get(tool_server.url + "/lti/login", params=query, allow_redirects=False)
 
 
 @pytest.fixture(autouse=True)
@@ -121,40 +129,19 @@ def test_unknown_deployment(forge, caplog):
 
 
 def test_unknown_deployment_at_login(tool_server, registered, caplog):
-    response = Browser().http.get(
-        tool_server.url + "/lti/login",
-        params={"iss": registered.issuer, "client_id": registered.client_id, "login_hint": "7",
-                "target_link_uri": tool_server.url + "/lti/launch", "lti_deployment_id": "999"},  # fmt: skip
-        allow_redirects=False,
-    )
-    refused(response, 403, "unknown_deployment", caplog)
+    refused(login(tool_server, registered, lti_deployment_id="999"), 403, "unknown_deployment", caplog)
 
 
 def test_unknown_client_id(tool_server, registered, caplog):
-    response = Browser().http.get(
-        tool_server.url + "/lti/login",
-        params={"iss": registered.issuer, "client_id": "nobody", "login_hint": "7", "target_link_uri": tool_server.url + "/lti/launch"},
-        allow_redirects=False,
-    )
-    refused(response, 403, "unknown_client_id", caplog)
+    refused(login(tool_server, registered, client_id="nobody"), 403, "unknown_client_id", caplog)
 
 
 def test_unknown_platform(tool_server, registered, caplog):
-    response = Browser().http.get(
-        tool_server.url + "/lti/login",
-        params={"iss": "https://lms.nowhere.example", "login_hint": "7", "target_link_uri": tool_server.url + "/lti/launch"},
-        allow_redirects=False,
-    )
-    refused(response, 403, "unknown_platform", caplog)
+    refused(login(tool_server, registered, iss="https://lms.nowhere.example", client_id=""), 403, "unknown_platform", caplog)
 
 
 def test_target_link_uri_elsewhere(tool_server, registered, caplog):
-    response = Browser().http.get(
-        tool_server.url + "/lti/login",
-        params={"iss": registered.issuer, "client_id": registered.client_id, "login_hint": "7", "target_link_uri": "https://evil.example.com/x"},
-        allow_redirects=False,
-    )
-    refused(response, 400, "bad_target_link_uri", caplog)
+    refused(login(tool_server, registered, target_link_uri="https://evil.example.com/x"), 400, "bad_target_link_uri", caplog)
 
 
 def test_replayed_id_token(forge, caplog):
@@ -235,10 +222,5 @@ def test_cookies_behind_a_proxy_are_samesite_none_secure_partitioned(lti_service
 
 
 def test_plain_http_development_cookies_are_lax(tool_server, registered):
-    browser = Browser()
-    response = browser.http.get(
-        tool_server.url + "/lti/login",
-        params={"iss": registered.issuer, "client_id": registered.client_id, "login_hint": "7", "target_link_uri": tool_server.url + "/lti/launch"},
-        allow_redirects=False,
-    )
+    response = login(tool_server, registered)
     assert "SameSite=Lax" in response.headers["Set-Cookie"] and "Secure" not in response.headers["Set-Cookie"]
