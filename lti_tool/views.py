@@ -98,7 +98,7 @@ def instructor_page(launch_id: str, session: LaunchSession, activity: LaunchActi
         language=language,
         course=course.get("title") or course.get("label") or session.cohort or "",
         learners=len(report.learners),
-        roles=[catalog.roles[catalog.role_index[r]].name.get(language) for r in roles],
+        roles=[catalog.roles[catalog.role_index[r]].name.get(language) if r in catalog.role_index else r for r in roles],
         counts=counts,
         rows=[(names[j], cells) for j, cells in rows],
         largest=[{**p, "name": names[catalog.point_index[p["point"]]]} for p in largest],
