@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from lti_tool import health
+from lti_tool import admin, deep_linking, health, launch, registration, views
+from lti_tool.errors import register_error_handler
+from lti_tool.tool import build_tool
 from skillgap.redis_server import connect
 from skillgap.services import Services, build_services
 from skillgap.settings import Settings
 
-
 # One blueprint per concern: launch, registration, deep linking, views, xAPI, admin.
-BLUEPRINTS = (health.blueprint,)
+BLUEPRINTS = (
+    health.blueprint,
+    launch.blueprint,
+    registration.blueprint,
+    deep_linking.blueprint,
+    views.blueprint,
+    admin.blueprint,
+)
+
+
+def _secret_key(services: Services) -> str:
+    """The configured key, else one generated once and kept in Redis (shared by every process)."""
+    if services.settings.tool_secret_key:
+        return services.settings.tool_secret_key
+    services.redis.hsetnx(services.keys.secrets, "flask", secrets.token_hex(32))
+    return services.redis.hget(services.keys.secrets, "flask").decode()
 
 
 def create_app(test_config: Mapping[str, object] | None = None, services: Services | None = None) -> Flask:
@@ -24,6 +42,15 @@ def create_app(test_config: Mapping[str, object] | None = None, services: Servic
             raise RuntimeError("the tool needs REDIS_URL (`skillgap run` sets it for the processes it starts)")
         services = build_services(settings, connect(settings.redis_url))
     app.extensions["skillgap"] = services
+    app.secret_key = _secret_key(services)
+    proxies = services.settings.tool_proxies
+    if proxies > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies, x_prefix=proxies)
+    tool = build_tool(services)
+    app.extensions["lti"] = tool
+    if services.settings.ags_background:
+        tool.scores.start_background()
+    register_error_handler(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     return app

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "skillgap.commands.catalog",
     "skillgap.commands.tokens",
     "sidecar.commands",
+    "lti_tool.commands",
 )
 
 

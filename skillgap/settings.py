@@ -54,6 +54,26 @@ class Settings:
     admin_token: str | None = None
     default_tenant: str = "demo"
 
+    # LTI tool (lti_tool/). tool_base_url: the public URL the LMS reaches the tool at (None: taken
+    # from each request, after ProxyFix when tool_proxies > 0, the number of proxies in front).
+    tool_base_url: str | None = None
+    tool_proxies: int = 0
+    tool_secret_key: str | None = None  # Flask's; generated once and kept in Redis when unset
+    lti_leeway_s: float = 10.0  # clock skew allowed on exp and iat
+    lti_state_ttl_s: int = 600  # how long a login's state and nonce wait for the launch
+    lti_launch_ttl_s: int = 7200  # how long a launch's page links (CSV, deep-linking picker) work
+    lti_jwks_cache_s: int = 3600  # a platform's key set is cached this long
+    lti_jwks_refetch_s: float = 30.0  # at most one re-fetch on an unknown kid per platform this often
+    lti_key_grace_days: float = 7.0  # a rotated-out signing key stays in the JWKS this long
+    lti_role_map: str = "Instructor=teacher,ContentDeveloper=teacher,TeachingAssistant=teacher"
+    lti_registration_hosts: str = ""  # Dynamic Registration only from these hosts (comma list; empty: any)
+    lti_http_timeout_s: float = 10.0
+    nrps_sync_interval_s: int = 300  # an instructor launch re-syncs the course roster at most this often
+    ags_point_lineitems: bool = False  # also one line item per knowledge point (tag = its id)
+    ags_retry_base_s: float = 5.0
+    ags_retry_max_s: float = 3600.0
+    ags_background: bool = True  # the tool posts queued scores from a background thread
+
     # Demo cohort simulated by `skillgap run`
     demo_learners: int = 120
     demo_seed: int = 7
@@ -88,6 +108,11 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}PREREQUISITE_THRESHOLD must be in [0, 1]")
         if self.retention_days <= 0:
             raise SettingsError(f"{ENV_PREFIX}RETENTION_DAYS must be positive")
+        if self.tool_base_url is not None and not self.tool_base_url.startswith(("http://", "https://")):
+            raise SettingsError(f"{ENV_PREFIX}TOOL_BASE_URL must start with http:// or https://")
+        for field in ("lti_leeway_s", "lti_state_ttl_s", "lti_launch_ttl_s", "lti_jwks_cache_s", "ags_retry_base_s"):
+            if getattr(self, field) <= 0:
+                raise SettingsError(f"{ENV_PREFIX}{field.upper()} must be positive")
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)

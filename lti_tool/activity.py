@@ -1,0 +1,102 @@
+"""What a launch means for SkillGap: a pseudonymous learner, a cohort, a catalog role, maybe a
+module — and an event on the log, through the same path as every other source.
+
+A launch of a module's link is a `viewed` event for that module; a launch of the SkillGap
+widget (no module) is an `enrolled` event, which records role and cohort only."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import redis
+
+from lti_tool import claims as c
+from lti_tool.redis_keys import LtiKeys
+from lti_tool.roles import catalog_role
+from lti_tool.validation import Launch
+from skillgap.catalog import Catalog
+from skillgap.eventlog import append_events
+from skillgap.events import ENROLLED, Event, parse_event
+from skillgap.identity import learner_pseudonym, pseudonym_secret, record_launch_identity
+from skillgap.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def learner_for(services: Services, issuer: str, user_id: str) -> str:
+    return learner_pseudonym(pseudonym_secret(services.redis, services.keys), issuer, user_id)
+
+
+def cohort_for(issuer: str, context_id: str | None) -> str | None:
+    """A course of a platform: `<context id>@<platform host>`, so that two platforms of one
+    tenant never share a cohort by accident (Moodle numbers its courses from 1 too)."""
+    if context_id is None:
+        return None
+    host = urlsplit(issuer).netloc or issuer
+    return f"{context_id}@{host}"[:128]
+
+
+class ModuleLinks:
+    """Which catalog module an LMS resource link stands for, when its launch carries no
+    `skillgap_module` custom parameter (a link created by hand in the LMS)."""
+
+    def __init__(self, client: redis.Redis, lti_keys: LtiKeys):
+        self.client = client
+        self.lti_keys = lti_keys
+
+    def set(self, tenant: str, issuer: str, resource_link: str, module: str) -> None:
+        self.client.hset(self.lti_keys.module_links(tenant), f"{issuer}\x1f{resource_link}", module)
+
+    def get(self, tenant: str, issuer: str, resource_link: str) -> str | None:
+        found = self.client.hget(self.lti_keys.module_links(tenant), f"{issuer}\x1f{resource_link}")
+        return found.decode() if found else None
+
+
+def module_for(launch: Launch, catalog: Catalog, links: ModuleLinks) -> str | None:
+    wanted = c.custom(launch.claims).get(c.CUSTOM_MODULE, "").strip()
+    if wanted:
+        if wanted in catalog.module_index:
+            return wanted
+        log.warning("launch names unknown module %r in its custom parameters; treated as the widget", wanted)
+        return None
+    link = c.resource_link_id(launch.claims)
+    if link is None:
+        return None
+    module = links.get(launch.registration.tenant, launch.registration.issuer, link)
+    return module if module in catalog.module_index else None
+
+
+@dataclass(frozen=True)
+class LaunchActivity:
+    tenant: str
+    learner: str
+    cohort: str | None
+    role: str | None
+    module: str | None
+    event: Event
+
+
+def launch_activity(
+    services: Services, launch: Launch, links: ModuleLinks, role_map: dict[str, str], now: float
+) -> LaunchActivity:
+    """Validate what the launch records (no side effects)."""
+    registration = launch.registration
+    learner = learner_for(services, registration.issuer, launch.claims["sub"])
+    cohort = cohort_for(registration.issuer, c.context_id(launch.claims))
+    role = catalog_role(launch.claims[c.ROLES], c.custom(launch.claims), services.catalog, role_map)
+    module = module_for(launch, services.catalog, links) if launch.message_type == c.RESOURCE_LINK_REQUEST else None
+    data = {"learner": learner, "kind": "viewed" if module else ENROLLED, "timestamp": now, "source": "lti"}
+    for name, value in (("cohort", cohort), ("module", module), ("role", role)):
+        if value is not None:
+            data[name] = value
+    event = parse_event(data, tenant=registration.tenant, catalog=services.catalog, now=now)
+    return LaunchActivity(registration.tenant, learner, cohort, role, module, event)
+
+
+def save_launch_activity(services: Services, launch: Launch, activity: LaunchActivity) -> None:
+    """Put the launch's event on the log and remember the ids other channels name the learner by."""
+    settings = services.settings
+    append_events(services.redis, services.keys, settings.partitions, [activity.event], settings.retention_days)
+    record_launch_identity(services.redis, services.keys, activity.tenant, launch.claims, activity.learner)

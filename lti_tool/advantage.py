@@ -1,0 +1,106 @@
+"""The LTI Advantage work a launch triggers, where the launch grants it: a learner's scores are
+queued (grades.py); an instructor's launch syncs the roster (roster.py) and reads the module
+results back as graded events. A failing platform service never fails the launch: the page
+says what could not be done, and the log says why."""
+
+from __future__ import annotations
+
+import logging
+
+from lti_tool import claims as c
+from lti_tool import grades, roster
+from lti_tool.activity import LaunchActivity, learner_for
+from lti_tool.platform_services import ServiceError
+from lti_tool.redis_keys import digest
+from lti_tool.tool import Tool
+from lti_tool.validation import Launch
+from skillgap.eventlog import append_events
+from skillgap.events import Event, parse_event
+
+log = logging.getLogger(__name__)
+
+Notice = tuple[str, dict]
+
+
+def on_launch(tool: Tool, launch: Launch, activity: LaunchActivity, instructor: bool, now: float) -> list[Notice]:
+    notices: list[Notice] = []
+    if instructor:
+        if roster.roster_due(tool, launch):
+            try:
+                notices.append(("roster_synced", {"count": roster.sync_roster(tool, launch, now)}))
+            except ServiceError as exc:
+                log.warning("nrps sync failed for %s: %s", activity.cohort, exc)
+                tool.services.redis.delete(tool.lti_keys.roster_synced(launch.registration.issuer, c.context_id(launch.claims) or ""))
+                notices.append(("roster_failed", {}))
+        if _can_read_results(launch):
+            try:
+                read = read_results(tool, launch, activity, now)
+                if read:
+                    notices.append(("results_read", {"count": read}))
+            except ServiceError as exc:
+                log.warning("ags results of %s not read: %s", activity.cohort, exc)
+                notices.append(("results_failed", {}))
+    else:
+        queue_scores(tool, launch, activity, now)
+    return notices
+
+
+def _can_read_results(launch: Launch) -> bool:
+    endpoint = c.section(launch.claims, c.AGS_ENDPOINT)
+    return bool(endpoint.get("lineitems")) and c.SCOPE_RESULT_READONLY in c.ags_scopes(launch.claims)
+
+
+def queue_scores(tool: Tool, launch: Launch, activity: LaunchActivity, now: float) -> int:
+    endpoint = c.section(launch.claims, c.AGS_ENDPOINT)
+    scopes = c.ags_scopes(launch.claims)
+    if c.SCOPE_SCORE not in scopes:
+        return 0
+    store = tool.services.learners
+    record = store.get(activity.tenant, activity.learner) or store.new(activity.tenant, activity.learner)
+    if activity.role and record.role is None:
+        record.role = activity.role  # this launch's role event may not be applied yet
+    registration = launch.registration
+    base = dict(tenant=activity.tenant, learner=activity.learner, issuer=registration.issuer,
+                client_id=registration.client_id, user_id=launch.claims["sub"])  # fmt: skip
+    queued = 0
+    if endpoint.get("lineitem"):
+        target = grades.GradeTarget(lineitem=endpoint["lineitem"], **base)
+        queued += tool.scores.remember(target, grades.progress_toward_target(store, record, now), now)
+    if tool.services.settings.ags_point_lineitems and endpoint.get("lineitems") and c.SCOPE_LINEITEM in scopes:
+        catalog = tool.services.catalog
+        targets = store.targets_of(record)
+        labels = {kp.id: f"SkillGap: {kp.name.en}" for j, kp in enumerate(catalog.knowledge_points) if targets[j] > 0}
+        try:
+            items = grades.point_lineitems(tool.platform, registration, endpoint["lineitems"], c.resource_link_id(launch.claims), labels)
+        except ServiceError as exc:
+            log.warning("ags: knowledge point line items unavailable: %s", exc)
+            items = {}
+        mastery = grades.point_mastery(store, record, now)
+        for point, lineitem in items.items():
+            queued += tool.scores.remember(grades.GradeTarget(lineitem=lineitem, point=point, **base), mastery[point], now)
+    if queued:
+        tool.scores.kick()
+    return queued
+
+
+def read_results(tool: Tool, launch: Launch, activity: LaunchActivity, now: float) -> int:
+    services, registration = tool.services, launch.registration
+    lineitems = c.section(launch.claims, c.AGS_ENDPOINT)["lineitems"]
+    events: list[Event] = []
+    for lineitem, module, user_id, score in grades.module_results(tool.platform, registration, lineitems, set(services.catalog.module_index)):
+        data = {
+            # The same result read twice is the same event, applied once.
+            "id": "ags-" + digest(registration.issuer, lineitem, user_id, repr(score)),
+            "learner": learner_for(services, registration.issuer, user_id),
+            "module": module,
+            "kind": "graded",
+            "score": score,
+            "timestamp": now,
+            "source": "ags",
+        }
+        if activity.cohort:
+            data["cohort"] = activity.cohort
+        events.append(parse_event(data, tenant=registration.tenant, catalog=services.catalog, now=now))
+    settings = services.settings
+    append_events(services.redis, services.keys, settings.partitions, events, settings.retention_days)
+    return len(events)

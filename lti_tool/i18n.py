@@ -1,0 +1,57 @@
+"""The tool's page texts in English and Chinese (the launch locale chooses)."""
+
+from __future__ import annotations
+
+TEXTS: dict[str, tuple[str, str]] = {
+    "title": ("SkillGap", "SkillGap 技能差距"),
+    "next_modules": ("Your next modules", "推荐你接下来学习的模块"),
+    "no_recommendations": (
+        "No recommendations yet: they appear once your first activity has been processed (usually within a minute).",
+        "暂无推荐：你的首个学习活动处理完成后（通常在一分钟内）即会显示。",
+    ),
+    "minutes": ("{n} min", "{n} 分钟"),
+    "open_module": ("Open in the course", "在课程中打开"),
+    "why": ("Why", "推荐理由"),
+    "mastery_title": ("Your mastery against your role's target", "你的掌握程度与岗位目标"),
+    "role": ("Role: {role}", "岗位：{role}"),
+    "point": ("Knowledge point", "知识点"),
+    "mastery": ("Mastery", "掌握程度"),
+    "target": ("Target", "目标"),
+    "gap": ("Gap", "差距"),
+    "mastery_value": ("{mastery} of target {target}", "{mastery}，目标 {target}"),
+    "on_target": ("on target", "已达标"),
+    "this_module": ("You opened: {title}", "你打开了：{title}"),
+    "module_covers": ("It trains: {points}.", "本模块训练：{points}。"),
+    "method_online": ("online course", "线上课程"),
+    "method_offline": ("workshop", "线下培训"),
+    "method_lab": ("virtual lab", "虚拟实验"),
+    "method_drill": ("hands-on drill", "实战演练"),
+    "method_quiz": ("knowledge test", "知识测试"),
+    "method_project": ("project", "综合项目"),
+    "cohort_title": ("Skill gaps of {course}", "{course} 的技能差距"),
+    "learners_count": ("{n} learners", "{n} 名学员"),
+    "heatmap": ("Gap heatmap: mean shortfall below target, by role", "差距热力图：各岗位低于目标的平均差距"),
+    "heatmap_note": (
+        "Each cell: how far the role's learners are below their target on average (0 = on target).",
+        "每个单元格：该岗位学员平均低于目标的程度（0 表示已达标）。",
+    ),
+    "largest_gaps": ("Largest gaps", "最大的差距"),
+    "below_target": ("{n} of {total} below target", "{total} 人中有 {n} 人未达标"),
+    "loss": ("Gap loss", "差距损失"),
+    "export_csv": ("Download CSV (learner × knowledge point)", "下载 CSV（学员 × 知识点）"),
+    "no_learners": (
+        "No learners in this course yet. They appear after their first launch or the next roster sync.",
+        "本课程暂无学员数据。学员首次打开本工具或下次名册同步后即会出现。",
+    ),
+    "roster_synced": ("Course roster synced: {count} members.", "课程名册已同步：{count} 名成员。"),
+    "roster_failed": ("The course roster could not be read from the LMS; it will be tried again.", "无法从 LMS 读取课程名册，稍后将重试。"),
+    "results_read": ("{count} grades read from the LMS gradebook.", "已从 LMS 成绩册读取 {count} 条成绩。"),
+    "results_failed": ("Grades could not be read from the LMS gradebook.", "无法从 LMS 成绩册读取成绩。"),
+    "role_learners": ("{n} learner(s)", "{n} 名学员"),
+    "skip": ("Skip to content", "跳到正文"),
+}
+
+
+def text(key: str, language: str, **values: object) -> str:
+    en, zh = TEXTS[key]
+    return (zh if language == "zh" else en).format(**values)

@@ -1,0 +1,63 @@
+"""Everything the tool builds once per process (in create_app) and its views share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import requests
+
+from lti_tool.activity import ModuleLinks
+from lti_tool.grades import ScoreQueue
+from lti_tool.platform_keys import PlatformKeySets
+from lti_tool.platform_services import PlatformServices
+from lti_tool.redis_keys import LtiKeys
+from lti_tool.registrations import RegistrationStore
+from lti_tool.roles import parse_role_map
+from lti_tool.sessions import SessionStore
+from lti_tool.signing import SigningKeys
+from skillgap.services import Services
+
+USER_AGENT = "SkillGap-LTI-tool"
+
+
+@dataclass(frozen=True)
+class Tool:
+    services: Services
+    lti_keys: LtiKeys
+    signing: SigningKeys
+    registrations: RegistrationStore
+    platform_keys: PlatformKeySets
+    sessions: SessionStore
+    module_links: ModuleLinks
+    platform: PlatformServices
+    scores: ScoreQueue
+    role_map: dict[str, str]
+    http: requests.Session
+
+
+def build_tool(services: Services, http: requests.Session | None = None) -> Tool:
+    settings = services.settings
+    client = services.redis
+    lti_keys = LtiKeys(services.keys)
+    if http is None:
+        http = requests.Session()
+        http.headers["User-Agent"] = USER_AGENT
+    signing = SigningKeys(client, lti_keys, settings.lti_key_grace_days * 86_400)
+    platform = PlatformServices(client, lti_keys, signing, http, settings.lti_http_timeout_s)
+    registrations = RegistrationStore(client, lti_keys)
+    return Tool(
+        services=services,
+        lti_keys=lti_keys,
+        signing=signing,
+        registrations=registrations,
+        platform_keys=PlatformKeySets(
+            client, lti_keys, http, cache_s=settings.lti_jwks_cache_s,
+            refetch_s=settings.lti_jwks_refetch_s, timeout_s=settings.lti_http_timeout_s,
+        ),  # fmt: skip
+        sessions=SessionStore(client, lti_keys, settings.lti_state_ttl_s, settings.lti_launch_ttl_s),
+        module_links=ModuleLinks(client, lti_keys),
+        platform=platform,
+        scores=ScoreQueue(client, lti_keys, platform, registrations, settings.ags_retry_base_s, settings.ags_retry_max_s),
+        role_map=parse_role_map(settings.lti_role_map, services.catalog),
+        http=http,
+    )

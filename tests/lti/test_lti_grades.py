@@ -1,0 +1,129 @@
+"""Grades out and results in (AGS) against Open edX's consumer: its token endpoint verifies the
+tool's client assertion against the tool's JWKS; line items, scores and results are served by
+the test platform."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pytest
+from edx_platform import Browser, LoopbackServer
+
+from lti_tool import create_app
+from lti_tool.grades import GradeTarget, ScoreJob
+from skillgap.cli import main
+from skillgap.eventlog import decode_entry
+from skillgap.identity import learner_pseudonym, pseudonym_secret
+
+
+def ags_events(services) -> list[dict]:
+    found = []
+    for partition in range(services.settings.partitions):
+        for _, fields in services.redis.xrange(services.keys.stream(partition)):
+            found.extend(e for e in decode_entry(fields) if e["source"] == "ags")
+    return found
+
+
+def test_a_learner_launch_posts_progress_to_the_line_item(tool_server, registered):
+    Browser().launch(registered.begin("student-a", custom={"skillgap_role": "risk-analyst"}))
+    [job] = tool_server.tool.scores.pending()
+    assert (job.lineitem, job.user_id) == (registered.lineitem_url, "student-a")
+    assert tool_server.tool.scores.post_due() == (1, 0)
+    [(lineitem, score)] = registered.scores
+    assert lineitem == registered.lineitem_url
+    assert score["userId"] == "student-a" and score["scoreMaximum"] == 100.0
+    assert 0 < score["scoreGiven"] < 100 and score["activityProgress"] == "InProgress"
+    assert score["gradingProgress"] == "FullyGraded" and score["timestamp"].endswith("Z")
+    assert tool_server.tool.scores.pending() == []
+
+
+def test_a_failed_post_is_retried_with_backoff_and_never_lost(tool_server, registered):
+    registered.fail_scores = 2
+    Browser().launch(registered.begin("student-b"))
+    scores = tool_server.tool.scores
+    now = time.time()
+    assert scores.post_due(now=now) == (0, 1)
+    [job] = scores.pending()
+    assert job.attempts == 1 and "503" in job.error
+    assert scores.post_due(now=now + 0.5) == (0, 0)  # not due yet: base 2 s, with jitter
+    assert scores.post_due(now=now + 10) == (0, 1)
+    assert scores.pending()[0].attempts == 2
+    assert scores.post_due(now=now + 10 + 1) == (0, 0)  # backoff doubled
+    assert scores.post_due(now=now + 30) == (1, 0)
+    [(_, score)] = registered.scores
+    assert score["userId"] == "student-b" and score["timestamp"] == ScoreJob(**dataclasses.asdict(job)).body()["timestamp"]
+
+
+def test_access_tokens_are_cached_until_they_expire(tool_server, registered):
+    for user in ("student-c", "student-d", "student-e"):
+        Browser().launch(registered.begin(user))
+    assert tool_server.tool.scores.post_due() == (3, 0)
+    assert registered.token_requests == 1
+    [key] = tool_server.services.redis.keys(f"{tool_server.services.keys.prefix}:lti:access-token:*")
+    assert 3500 < tool_server.services.redis.ttl(key) <= 3570  # expires_in 3600 less a margin
+
+
+def test_a_newer_score_replaces_an_unsent_one(tool_server, registered):
+    scores = tool_server.tool.scores
+    target = GradeTarget("acme", "u-1", registered.issuer, registered.client_id, registered.lineitem_url, "student-f")
+    now = time.time()
+    assert scores.remember(target, 0.25, now)
+    assert scores.remember(target, 0.5, now + 1)
+    assert not scores.remember(target, 0.5, now + 2)  # unchanged: nothing new to post
+    assert len(scores.pending()) == 1
+    assert scores.post_due(now=now + 2) == (1, 0)
+    [(_, score)] = registered.scores
+    assert score["scoreGiven"] == 50.0
+
+
+def test_progress_changes_are_pushed_after_the_worker_applies_events(tool_server, registered, capsys, monkeypatch):
+    Browser().launch(registered.begin("student-g", custom={"skillgap_module": "m-prompt-basics"}))
+    assert tool_server.tool.scores.post_due() == (1, 0)
+    tool_server.drain()  # the viewed event raises mastery
+    settings = tool_server.services.settings
+    monkeypatch.setenv("REDIS_URL", settings.redis_url)
+    monkeypatch.setenv("SKILLGAP_KEY_PREFIX", settings.key_prefix)
+    monkeypatch.setenv("SKILLGAP_PARTITIONS", str(settings.partitions))
+    assert main(["ags", "push"]) == 0
+    assert "queued 1 changed scores; posted 1, failed 0" in capsys.readouterr().out
+    first, second = (score["scoreGiven"] for _, score in registered.scores)
+    assert second > first
+
+
+def test_module_results_come_back_as_graded_events_once(tool_server, registered):
+    item = registered.add_line_item({"label": "Prompt engineering basics", "scoreMaximum": 10, "resourceId": "m-prompt-basics", "tag": "m-prompt-basics"})
+    registered.results[item["id"]] = [
+        {"id": item["id"] + "/results/1", "scoreOf": item["id"], "userId": "student-h", "resultScore": 8, "resultMaximum": 10},
+        {"id": item["id"] + "/results/2", "scoreOf": item["id"], "userId": "student-i"},  # not graded yet
+    ]
+    page = Browser().launch(registered.begin("teacher-h", "staff")).text
+    assert "1 grades read from the LMS gradebook." in page
+    Browser().launch(registered.begin("teacher-h", "staff"))
+    services = tool_server.services
+    events = ags_events(services)
+    assert len(events) == 2 and len({e["id"] for e in events}) == 1  # read twice, one event id
+    learner = learner_pseudonym(pseudonym_secret(services.redis, services.keys), registered.issuer, "student-h")
+    assert events[0]["learner"] == learner and events[0]["kind"] == "graded"
+    assert events[0]["module"] == "m-prompt-basics" and events[0]["score"] == pytest.approx(0.8)
+    tool_server.drain()
+    assert services.learners.get("acme", learner).events == 1  # applied once
+
+
+def test_one_line_item_per_knowledge_point_when_enabled(lti_services, registered, tool_server):
+    services = dataclasses.replace(lti_services, settings=lti_services.settings.replace(ags_point_lineitems=True))
+    # Serve the tool with the setting on, on its own port, for this platform.
+    server = LoopbackServer(create_app(services=services))
+    tool = server.server.app.extensions["lti"]
+    try:
+        registered.tool_url = server.url
+        Browser().launch(registered.begin("student-j", custom={"skillgap_role": "customer-service-agent"}))
+    finally:
+        server.close()
+    catalog = services.catalog
+    role = catalog.roles[catalog.role_index["customer-service-agent"]]
+    wanted = {point for point, target in role.targets.items() if target > 0}
+    tagged = {item["tag"]: item for item in registered.line_items.values() if item.get("tag")}
+    assert set(tagged) == wanted
+    assert all(item["resourceLinkId"] == "rl-1" and item["scoreMaximum"] == 100.0 for item in tagged.values())
+    assert len(tool.scores.pending()) == 1 + len(wanted)
