@@ -6,14 +6,14 @@ from collections.abc import Mapping
 
 from flask import Flask
 
-from lti_tool import health
+from lti_tool import health, xapi
 from skillgap.redis_server import connect
 from skillgap.services import Services, build_services
 from skillgap.settings import Settings
 
 
 # One blueprint per concern: launch, registration, deep linking, views, xAPI, admin.
-BLUEPRINTS = (health.blueprint,)
+BLUEPRINTS = (health.blueprint, xapi.blueprint)
 
 
 def create_app(test_config: Mapping[str, object] | None = None, services: Services | None = None) -> Flask:

@@ -16,6 +16,8 @@ COMMAND_MODULES = (
     "skillgap.commands.catalog",
     "skillgap.commands.tokens",
     "sidecar.commands",
+    "lti_tool.xapi.commands",
+    "skillgap.moodle.commands",
 )
 
 

@@ -54,6 +54,15 @@ class Settings:
     admin_token: str | None = None
     default_tenant: str = "demo"
 
+    # xAPI intake (lti_tool/xapi/) and the Moodle web-service sync (skillgap/moodle/).
+    xapi_max_statements: int = 1000  # per request
+    xapi_credentials_cache_s: float = 10.0  # a revoked xAPI key works at most this much longer
+    moodle_url: str | None = None  # the scheduled sync runs when url, token and courses are set
+    moodle_token: str | None = None
+    moodle_courses: str = ""  # course ids, comma-separated
+    moodle_tenant: str | None = None  # default: default_tenant
+    moodle_sync_interval_s: float = 900.0
+
     # Demo cohort simulated by `skillgap run`
     demo_learners: int = 120
     demo_seed: int = 7
@@ -88,6 +97,10 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}PREREQUISITE_THRESHOLD must be in [0, 1]")
         if self.retention_days <= 0:
             raise SettingsError(f"{ENV_PREFIX}RETENTION_DAYS must be positive")
+        if self.xapi_max_statements < 1:
+            raise SettingsError(f"{ENV_PREFIX}XAPI_MAX_STATEMENTS must be at least 1")
+        if self.moodle_sync_interval_s < 10:
+            raise SettingsError(f"{ENV_PREFIX}MOODLE_SYNC_INTERVAL_S must be at least 10 seconds")
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -1,0 +1,40 @@
+"""Who a statement's actor is: the same pseudonymous learner as that person's LTI launches.
+
+- Moodle (logstore_xapi, "identify users by id"): the account name is the Moodle user id, which
+  Moodle's LTI launches send as `sub`, so the pseudonym is computed from the site URL and it.
+- Open edX (event-routing-backends): the account name is an anonymous id that its LTI launches
+  do not carry, so the actor is looked up in the alias table that launches fill
+  (`skillgap.identity.record_launch_identity`): by `xapi_account`, then by `sub` (older
+  event-routing-backends used the LTI id), or by hashed email for an `mbox` / `mbox_sha1sum`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from lti_tool.xapi.credentials import Credential
+from skillgap.identity import alias_field, learner_pseudonym
+
+# Alias fields to try, in order, per kind of actor identifier.
+ACCOUNT_ALIASES = ("xapi_account", "sub")
+
+
+def alias_fields(actor: dict) -> tuple[str, ...]:
+    """The alias-table fields that may name this actor (none for a Group)."""
+    if actor.get("objectType", "Agent") not in ("Agent", ["Agent"]):
+        return ()
+    if "account" in actor:
+        name = actor["account"]["name"]
+        return tuple(alias_field(kind, name) for kind in ACCOUNT_ALIASES)
+    if "mbox" in actor:
+        return (alias_field("mbox_sha1sum", hashlib.sha1(actor["mbox"].encode()).hexdigest()),)
+    if "mbox_sha1sum" in actor:
+        return (alias_field("mbox_sha1sum", actor["mbox_sha1sum"].lower()),)
+    return (alias_field("openid", actor["openid"]),)
+
+
+def direct_learner(actor: dict, credential: Credential, secret: bytes) -> str | None:
+    """The learner an actor names by platform rule alone, without the alias table."""
+    if credential.platform == "moodle" and "account" in actor:
+        return learner_pseudonym(secret, credential.issuer, actor["account"]["name"])
+    return None

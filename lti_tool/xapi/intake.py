@@ -1,0 +1,211 @@
+"""Turn a batch of valid statements into events on the log, exactly once per statement id.
+
+Per request, at most three Redis round trips: the alias lookup (only for actors the platform
+rule cannot name), the statement-id check (one script for the whole batch), and one pipeline
+with the events, the statements waiting for their actor, and the admin's counters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+
+import orjson
+
+from lti_tool.xapi.actors import alias_fields, direct_learner
+from lti_tool.xapi.credentials import Credential
+from lti_tool.xapi.mapping import UNMAPPED_ACTIVITY, Meaning, StatementMapper
+from lti_tool.xapi.statements import Statement
+from skillgap.eventlog import queue_events
+from skillgap.events import Event, parse_event
+from skillgap.identity import learners_for_aliases, pseudonym_secret
+from skillgap.keys import Keys
+from skillgap.recent import note_recent
+from skillgap.services import Services
+
+SOURCE = "xapi"
+SECONDS_PER_DAY = 86_400
+GROUP_ACTOR = "group_actor"  # a Group did it: no one learner to credit
+# KEYS: one record per statement id; ARGV[1]: ttl in seconds, ARGV[i + 1]: the content digest
+# of KEYS[i]. Returns {repeated} when no id is known with other content, else {-1, indexes...}
+# of the conflicting ones (0-based), writing nothing: the batch is taken or refused whole.
+CLAIM_SCRIPT = """
+local conflicts = {-1}
+for i = 1, #KEYS do
+  local seen = redis.call('GET', KEYS[i])
+  if seen and seen ~= ARGV[i + 1] then conflicts[#conflicts + 1] = i - 1 end
+end
+if #conflicts > 1 then return conflicts end
+local repeated = 0
+for i = 1, #KEYS do
+  if not redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1], 'NX') then repeated = repeated + 1 end
+end
+return {repeated}
+"""
+
+
+class StatementConflict(Exception):
+    """Statement ids already stored with other content (xAPI 1.0.3, part 3, 2.1.2: 409)."""
+
+    def __init__(self, indexes: list[int]):
+        self.indexes = indexes
+        super().__init__(f"statements {indexes} reuse ids stored with other content")
+
+
+@dataclass
+class Outcome:
+    ids: list[str]
+    counts: Counter = field(default_factory=Counter)
+
+
+def waiting_key(keys: Keys, tenant: str, actor_field: str) -> str:
+    return keys.xapi_waiting(tenant, hashlib.sha1(actor_field.encode()).hexdigest()[:24])
+
+
+class Intake:
+    """Built once per process; `take` is called per request."""
+
+    def __init__(self, services: Services):
+        self.services = services
+        self.keys = services.keys
+        self.mapper = StatementMapper(services.catalog)
+        self._claim = services.redis.register_script(CLAIM_SCRIPT)
+        self._secret: bytes | None = None
+
+    @property
+    def secret(self) -> bytes:
+        if self._secret is None:
+            self._secret = pseudonym_secret(self.services.redis, self.keys)
+        return self._secret
+
+    def take(self, credential: Credential, statements: list[Statement], now: float) -> Outcome:
+        """Raise StatementConflict, or write every statement's effect and return the ids."""
+        tenant = credential.tenant
+        client, keys, settings = self.services.redis, self.keys, self.services.settings
+        ttl = int(settings.retention_days * SECONDS_PER_DAY)
+        claimed = self._claim(
+            keys=[keys.xapi_statement(tenant, s.id) for s in statements],
+            args=[ttl, *(s.digest for s in statements)],
+        )
+        if claimed[0] == -1:
+            raise StatementConflict(list(claimed[1:]))
+        outcome = Outcome([s.id for s in statements])
+        outcome.counts.update(statements=len(statements), repeated=claimed[0])
+
+        meanings = [self.mapper.meaning(s) for s in statements]
+        learners, released = self._learners(credential, statements, meanings)
+        events: list[Event] = []
+        waiting: dict[str, list[bytes]] = {}
+        unmapped: Counter = Counter()
+        names: dict[str, str] = {}
+        for statement, meaning, (learner, wait_as) in zip(statements, meanings, learners):
+            outcome.counts.update(f"deviation:{d}" for d in statement.deviations)
+            if isinstance(meaning, Meaning) and learner is None and wait_as is None:
+                meaning = GROUP_ACTOR
+            if not isinstance(meaning, Meaning):
+                outcome.counts[meaning] += 1
+                if meaning == UNMAPPED_ACTIVITY:
+                    unmapped[statement.activity] += 1
+                    if statement.activity_name:
+                        names[statement.activity] = statement.activity_name[:200]
+                continue
+            data = {"id": statement.id, "module": meaning.module, "kind": meaning.kind,
+                    "timestamp": statement.timestamp, "source": SOURCE}  # fmt: skip
+            if meaning.score is not None:
+                data["score"] = meaning.score
+            if meaning.cohort is not None:
+                data["cohort"] = meaning.cohort
+            if learner is not None:
+                data["learner"] = learner
+                events.append(parse_event(data, tenant=tenant, catalog=self.services.catalog, now=now))
+            else:  # no launch has named this actor yet: keep it until one does
+                waiting.setdefault(wait_as, []).append(orjson.dumps(data))
+        outcome.counts.update(events=len(events), waiting=sum(map(len, waiting.values())))
+
+        pipe = client.pipeline(transaction=False)
+        queue_events(pipe, keys, settings.partitions, events, settings.retention_days)
+        for actor, items in waiting.items():
+            pipe.rpush(waiting_key(keys, tenant, actor), *items)
+            pipe.expire(waiting_key(keys, tenant, actor), ttl)
+            pipe.sadd(keys.xapi_waiting_actors(tenant), actor)
+        for activity, count in unmapped.items():
+            pipe.zincrby(keys.xapi_unmapped(tenant), count, activity)
+        if names:
+            pipe.hset(keys.xapi_unmapped_names(tenant), mapping=names)
+        for name, count in outcome.counts.items():
+            if count:
+                pipe.hincrby(keys.xapi_counts(tenant), name, count)
+        pipe.hset(keys.xapi_counts(tenant), "last_received", now)
+        note_recent(pipe, keys, tenant, SOURCE, events)
+        pipe.execute()
+        if released:
+            release_waiting(self.services, tenant, released)
+        return outcome
+
+    def _learners(
+        self, credential: Credential, statements: list[Statement], meanings: list
+    ) -> tuple[list[tuple[str | None, str | None]], list[str]]:
+        """Per statement, (learner, None) when known, else (None, the alias field to wait
+        under), (None, None) for a Group; and the actors now known that have statements waiting."""
+        secret = self.secret
+        found: list[str | tuple[str, ...]] = []
+        lookups: dict[str, None] = {}
+        for statement, meaning in zip(statements, meanings):
+            learner = direct_learner(statement.actor, credential, secret) if isinstance(meaning, Meaning) else ""
+            if learner is None:
+                fields = alias_fields(statement.actor)
+                lookups.update(dict.fromkeys(fields))
+                found.append(fields)
+            else:
+                found.append(learner)
+        known: dict[str, str] = {}
+        released: list[str] = []
+        if lookups:
+            fields = list(lookups)
+            pipe = self.services.redis.pipeline(transaction=False)
+            learners_for_aliases(pipe, self.keys, credential.tenant, fields)
+            pipe.smismember(self.keys.xapi_waiting_actors(credential.tenant), fields)
+            learners, waiting = pipe.execute()
+            known = {f: learner.decode() for f, learner in zip(fields, learners) if learner}
+            released = [f for f, w in zip(fields, waiting) if w and f in known]
+        resolved: list[tuple[str | None, str | None]] = []
+        for item in found:
+            if isinstance(item, str):
+                resolved.append((item, None))
+            else:
+                learner = next((known[f] for f in item if f in known), None)
+                resolved.append((learner, None if learner or not item else item[0]))
+        return resolved, released
+
+
+def release_waiting(services: Services, tenant: str, actors: list[str] | None = None) -> int:
+    """Put on the log the waiting statements of actors a launch has since named; returns how
+    many. `actors` limits it to those alias fields (default: every waiting actor)."""
+    client, keys, settings = services.redis, services.keys, services.settings
+    if actors is None:
+        actors = [actor.decode() for actor in client.smembers(keys.xapi_waiting_actors(tenant))]
+    if not actors:
+        return 0
+    pipe = client.pipeline(transaction=False)
+    learners_for_aliases(pipe, keys, tenant, actors)
+    (learners,) = pipe.execute()
+    released = 0
+    for actor, learner in zip(actors, learners):
+        if not learner:
+            continue
+        key = waiting_key(keys, tenant, actor)
+        events = []
+        for raw in client.lrange(key, 0, -1):
+            data = orjson.loads(raw)
+            data["learner"] = learner.decode()
+            events.append(parse_event(data, tenant=tenant, catalog=services.catalog))
+        pipe = client.pipeline(transaction=True)
+        queue_events(pipe, keys, settings.partitions, events, settings.retention_days)
+        pipe.delete(key)
+        pipe.srem(keys.xapi_waiting_actors(tenant), actor)
+        pipe.hincrby(keys.xapi_counts(tenant), "waiting", -len(events))
+        pipe.hincrby(keys.xapi_counts(tenant), "released", len(events))
+        pipe.execute()
+        released += len(events)
+    return released
