@@ -122,7 +122,8 @@ def _take(single: bool, statement_id: str | None = None) -> list[str]:
     credential: Credential = g.credential
     now = time.time()
     statements = []
-    seen: dict[str, int] = {}
+    ids: list[str] = []  # one per statement sent, in order
+    seen: dict[str, int] = {}  # id -> position in `statements`
     for index, data in enumerate(_statements(body, single)):
         if statement_id is not None and isinstance(data, dict) and "id" not in data:
             data = {**data, "id": statement_id}
@@ -132,21 +133,25 @@ def _take(single: bool, statement_id: str | None = None) -> list[str]:
             raise InvalidStatement(exc.message, rule=exc.rule, field=exc.field, statement=index) from None
         if statement_id is not None and statement.id != statement_id:
             raise BadRequest("the statement's id differs from the statementId parameter", rule="statement_id")
+        if statement.id in seen and statements[seen[statement.id]].digest == statement.digest and "id" not in data:
+            ids.append(statement.id)  # the same id-less statement twice (two views in one second): one effect
+            continue
         if statement.id in seen:
             raise InvalidStatement(
-                f"the batch holds id {statement.id} twice (statements {seen[statement.id]} and {index})",
+                f"the batch holds id {statement.id} twice (statement {index} repeats an earlier one)",
                 rule="duplicate_id", field="id", statement=index,
             )  # fmt: skip
-        seen[statement.id] = index
+        seen[statement.id] = len(statements)
         statements.append(statement)
+        ids.append(statement.id)
     try:
-        outcome = current_app.extensions["xapi"][0].take(credential, statements, now)
+        current_app.extensions["xapi"][0].take(credential, statements, now)
     except StatementConflict as exc:
         ids = [statements[i].id for i in exc.indexes]
         raise Conflict(
             f"statement id {ids[0]} is already stored with different content", statements=exc.indexes, ids=ids
         ) from None
-    return outcome.ids
+    return ids
 
 
 @blueprint.post("/statements")

@@ -59,8 +59,16 @@ class Outcome:
     counts: Counter = field(default_factory=Counter)
 
 
-def waiting_key(keys: Keys, tenant: str, actor_field: str) -> str:
-    return keys.xapi_waiting(tenant, hashlib.sha1(actor_field.encode()).hexdigest()[:24])
+ACTOR_SEP = "\x1e"
+
+
+def waiting_actor(fields: tuple[str, ...]) -> str:
+    """A waiting actor is named by all the alias fields that may name it later."""
+    return ACTOR_SEP.join(fields)
+
+
+def waiting_key(keys: Keys, tenant: str, actor: str) -> str:
+    return keys.xapi_waiting(tenant, hashlib.sha1(actor.encode()).hexdigest()[:24])
 
 
 class Intake:
@@ -146,8 +154,8 @@ class Intake:
     def _learners(
         self, credential: Credential, statements: list[Statement], meanings: list
     ) -> tuple[list[tuple[str | None, str | None]], list[str]]:
-        """Per statement, (learner, None) when known, else (None, the alias field to wait
-        under), (None, None) for a Group; and the actors now known that have statements waiting."""
+        """Per statement, (learner, None) when known, else (None, the actor to wait under),
+        (None, None) for a Group; and the actors now known that have statements waiting."""
         secret = self.secret
         found: list[str | tuple[str, ...]] = []
         lookups: dict[str, None] = {}
@@ -163,47 +171,55 @@ class Intake:
         released: list[str] = []
         if lookups:
             fields = list(lookups)
+            actors = list({waiting_actor(item): None for item in found if isinstance(item, tuple) and item})
             pipe = self.services.redis.pipeline(transaction=False)
             learners_for_aliases(pipe, self.keys, credential.tenant, fields)
-            pipe.smismember(self.keys.xapi_waiting_actors(credential.tenant), fields)
+            pipe.smismember(self.keys.xapi_waiting_actors(credential.tenant), actors)
             learners, waiting = pipe.execute()
             known = {f: learner.decode() for f, learner in zip(fields, learners) if learner}
-            released = [f for f, w in zip(fields, waiting) if w and f in known]
+            released = [a for a, w in zip(actors, waiting) if w and any(f in known for f in a.split(ACTOR_SEP))]
         resolved: list[tuple[str | None, str | None]] = []
         for item in found:
             if isinstance(item, str):
                 resolved.append((item, None))
             else:
                 learner = next((known[f] for f in item if f in known), None)
-                resolved.append((learner, None if learner or not item else item[0]))
+                resolved.append((learner, None if learner or not item else waiting_actor(item)))
         return resolved, released
 
 
 def release_waiting(services: Services, tenant: str, actors: list[str] | None = None) -> int:
     """Put on the log the waiting statements of actors a launch has since named; returns how
-    many. `actors` limits it to those alias fields (default: every waiting actor)."""
+    many. `actors` limits it to those (default: every waiting actor)."""
     client, keys, settings = services.redis, services.keys, services.settings
     if actors is None:
         actors = [actor.decode() for actor in client.smembers(keys.xapi_waiting_actors(tenant))]
     if not actors:
         return 0
     pipe = client.pipeline(transaction=False)
-    learners_for_aliases(pipe, keys, tenant, actors)
-    (learners,) = pipe.execute()
+    for actor in actors:
+        learners_for_aliases(pipe, keys, tenant, actor.split(ACTOR_SEP))
     released = 0
-    for actor, learner in zip(actors, learners):
-        if not learner:
+    for actor, learners in zip(actors, pipe.execute()):
+        learner = next((found for found in learners if found), None)
+        if learner is None:
             continue
-        key = waiting_key(keys, tenant, actor)
+        # Take the list away first, so a statement arriving meanwhile starts a new one.
+        key, taken = waiting_key(keys, tenant, actor), waiting_key(keys, tenant, actor) + ":releasing"
+        pipe = client.pipeline(transaction=True)
+        pipe.exists(key)
+        pipe.srem(keys.xapi_waiting_actors(tenant), actor)
+        if not pipe.execute()[0]:
+            continue
+        client.rename(key, taken)
         events = []
-        for raw in client.lrange(key, 0, -1):
+        for raw in client.lrange(taken, 0, -1):
             data = orjson.loads(raw)
             data["learner"] = learner.decode()
             events.append(parse_event(data, tenant=tenant, catalog=services.catalog))
         pipe = client.pipeline(transaction=True)
         queue_events(pipe, keys, settings.partitions, events, settings.retention_days)
-        pipe.delete(key)
-        pipe.srem(keys.xapi_waiting_actors(tenant), actor)
+        pipe.delete(taken)
         pipe.hincrby(keys.xapi_counts(tenant), "waiting", -len(events))
         pipe.hincrby(keys.xapi_counts(tenant), "released", len(events))
         pipe.execute()

@@ -326,5 +326,5 @@ def parse_statement(data: object, tenant: str, now: float | None = None) -> Stat
         statement_id = str(uuid.uuid5(ID_NAMESPACE, f"{tenant}\x1f{digest}"))
     return Statement(
         statement_id, digest, actor, verb, activity, name, score, success, completion, timestamp, course,
-        tuple(deviations),
+        tuple(dict.fromkeys(deviations)),
     )  # fmt: skip
