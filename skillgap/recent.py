@@ -10,15 +10,16 @@ from skillgap.events import Event
 from skillgap.keys import Keys
 
 KEEP = 50
+PER_DELIVERY = 10  # the newest of each delivery are enough to see that events arrive
 SOURCES = ("xapi", "moodle")
 
 
 def note_recent(pipe: redis.client.Pipeline, keys: Keys, tenant: str, source: str, events: list[Event]) -> None:
-    """Queue the newest events of a delivery on a pipeline (at most KEEP of them)."""
+    """Queue the newest events of a delivery on a pipeline (at most PER_DELIVERY of them)."""
     if not events:
         return
     key = keys.recent_events(tenant, source)
-    pipe.lpush(key, *(orjson.dumps(event.to_wire()) for event in events[-KEEP:]))
+    pipe.lpush(key, *(orjson.dumps(event.to_wire()) for event in events[-PER_DELIVERY:]))
     pipe.ltrim(key, 0, KEEP - 1)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from skillgap.catalog import check_catalog
 from skillgap.catalog.activities import ActivityMatcher
 from skillgap.catalog.model import DEFAULT_XAPI_VERBS
-from tests.test_catalog_check import META, MODULES, problems_of, write_catalog
+from test_catalog_check import META, MODULES, problems_of, write_catalog
 
 QUIZ_MODULE = """\
 [[modules]]

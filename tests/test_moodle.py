@@ -13,7 +13,7 @@ from skillgap.identity import learner_pseudonym, pseudonym_secret
 from skillgap.moodle.client import MoodleClient, MoodleError, flatten
 from skillgap.moodle.sync import MoodleSync
 from skillgap.services import build_services
-from tests.moodle_stub import (
+from moodle_stub import (
     TOKEN,
     MoodleStub,
     completion_status,
@@ -24,7 +24,7 @@ from tests.moodle_stub import (
     moodle_error,
     user_grades,
 )
-from tests.test_catalog_check import META, POINTS, ROLES, write_catalog
+from test_catalog_check import META, POINTS, ROLES, write_catalog
 
 COURSE = 12
 

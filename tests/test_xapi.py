@@ -15,7 +15,7 @@ from lti_tool.xapi.intake import release_waiting
 from sidecar.worker import Worker
 from skillgap.cli import main
 from skillgap.identity import learner_pseudonym, pseudonym_secret, record_launch_identity
-from tests.xapi_shapes import (
+from xapi_shapes import (
     MOODLE,
     OPENEDX,
     QUIZ,

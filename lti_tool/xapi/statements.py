@@ -87,6 +87,8 @@ def _language_map(value: object, field: str) -> str | None:
 
 def _no_nulls(value: dict, field: str) -> None:
     """2.2: no property may be null, except inside extensions."""
+    if None not in value.values():
+        return
     for key, item in value.items():
         if item is None:
             _fail("null_value", f"{field}.{key}" if field else key, "must not be null (leave the property out instead)")
