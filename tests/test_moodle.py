@@ -4,15 +4,7 @@ documented response shapes and error objects."""
 from __future__ import annotations
 
 import pytest
-
-from sidecar.worker import Worker
-from skillgap.catalog import load_catalog
-from skillgap.cli import main
-from skillgap.eventlog import decode_entry
-from skillgap.identity import learner_pseudonym, pseudonym_secret
-from skillgap.moodle.client import MoodleClient, MoodleError, flatten
-from skillgap.moodle.sync import MoodleSync
-from skillgap.services import build_services
+from lms_helpers import cli_env, events_on_stream
 from moodle_stub import (
     TOKEN,
     MoodleStub,
@@ -25,6 +17,14 @@ from moodle_stub import (
     user_grades,
 )
 from test_catalog_check import META, POINTS, ROLES, write_catalog
+
+from sidecar.worker import Worker
+from skillgap.catalog import load_catalog
+from skillgap.cli import main
+from skillgap.identity import learner_pseudonym, pseudonym_secret
+from skillgap.moodle.client import MoodleClient, MoodleError, flatten
+from skillgap.moodle.sync import MoodleSync
+from skillgap.services import build_services
 
 COURSE = 12
 
@@ -90,14 +90,6 @@ def moodle_course(stub, quiz_raw=7.5, graded_at=1773100000):
         return {"statuses": statuses, "warnings": []}
 
     stub.answers["core_completion_get_activities_completion_status"] = completion
-
-
-def events_on_stream(services):
-    found = []
-    for p in range(services.settings.partitions):
-        for _, fields in services.redis.xrange(services.keys.stream(p)):
-            found.extend(decode_entry(fields))
-    return found
 
 
 def sync(services, stub, tenant="acme"):
@@ -170,8 +162,7 @@ def test_moodle_errors_are_reported_in_plain_words(services, stub, answer, words
 
 
 def test_a_bad_token_is_explained_by_the_cli_without_a_traceback(services, stub, settings, capsys, monkeypatch):
-    monkeypatch.setenv("SKILLGAP_REDIS_URL", settings.redis_url)
-    monkeypatch.setenv("SKILLGAP_KEY_PREFIX", settings.key_prefix)
+    cli_env(monkeypatch, settings)
     code = main(["moodle", "sync", "--url", stub.url, "--token", "wrong", "--course", str(COURSE)])
     err = capsys.readouterr().err
     assert code == 2 and "Moodle does not accept this token" in err and "[invalidtoken]" in err
@@ -205,8 +196,7 @@ def test_catalog_import_writes_new_activities_for_tagging(services, stub, tmp_pa
         course_section(1, [course_module(stub.url, 701, "assign", "Build a RAG bot"),
                            course_module(stub.url, 702, "facetoface", "Workshop: prompt clinic \"live\"")]),
     ]  # fmt: skip
-    monkeypatch.setenv("SKILLGAP_REDIS_URL", settings.redis_url)
-    monkeypatch.setenv("SKILLGAP_CATALOG_PATH", str(services.settings.catalog_path))
+    cli_env(monkeypatch, settings, SKILLGAP_CATALOG_PATH=str(services.settings.catalog_path))
     output = tmp_path / "imported.toml"
     args = ["catalog", "import-moodle", "--url", stub.url, "--token", TOKEN, "--course", str(COURSE), "--output", str(output)]
     assert main(args) == 0

@@ -8,13 +8,7 @@ import base64
 import uuid
 
 import pytest
-
-from lti_tool import create_app
-from lti_tool.xapi.credentials import create_credentials
-from lti_tool.xapi.intake import release_waiting
-from sidecar.worker import Worker
-from skillgap.cli import main
-from skillgap.identity import learner_pseudonym, pseudonym_secret, record_launch_identity
+from lms_helpers import cli_env, events_on_stream
 from xapi_shapes import (
     MOODLE,
     OPENEDX,
@@ -26,6 +20,13 @@ from xapi_shapes import (
     openedx_zero_weight_attempt,
     with_change,
 )
+
+from lti_tool import create_app
+from lti_tool.xapi.credentials import create_credentials
+from lti_tool.xapi.intake import release_waiting
+from sidecar.worker import Worker
+from skillgap.cli import main
+from skillgap.identity import learner_pseudonym, pseudonym_secret, record_launch_identity
 
 
 @pytest.fixture
@@ -54,16 +55,6 @@ def moodle_learner(services, user_id="42"):
     return learner_pseudonym(pseudonym_secret(services.redis, services.keys), MOODLE, user_id)
 
 
-def stream_events(services):
-    from skillgap.eventlog import decode_entry
-
-    found = []
-    for p in range(services.settings.partitions):
-        for _, fields in services.redis.xrange(services.keys.stream(p)):
-            found.extend(decode_entry(fields))
-    return found
-
-
 def counts(services, tenant="acme"):
     return {k.decode(): int(float(v)) for k, v in services.redis.hgetall(services.keys.xapi_counts(tenant)).items()}
 
@@ -77,7 +68,7 @@ def test_moodle_quiz_attempt_becomes_a_graded_event_of_the_launching_learner(cli
     assert response.headers["X-Experience-API-Version"] == "1.0.3"
     (statement_id,) = response.json
     uuid.UUID(statement_id)  # Moodle sends no id: the intake assigns one
-    (event,) = stream_events(services)
+    (event,) = events_on_stream(services)
     assert event["learner"] == moodle_learner(services)  # same pseudonym as the LTI launch (sub = user id)
     assert event | {"timestamp": 0} == event | {
         "id": statement_id, "tenant": "acme", "module": "m-quiz-foundations", "kind": "graded", "score": 0.5,
@@ -91,7 +82,7 @@ def test_moodle_quiz_attempt_becomes_a_graded_event_of_the_launching_learner(cli
 
 def test_moodle_course_view_becomes_a_viewed_event(client, services, moodle):
     assert client.post("/xapi/statements", json=moodle_module_viewed(), headers=moodle).status_code == 200
-    (event,) = stream_events(services)
+    (event,) = events_on_stream(services)
     assert (event["module"], event["kind"], "score" in event) == ("m-llm-intro", "viewed", False)
 
 
@@ -108,13 +99,13 @@ def test_a_resent_moodle_batch_gets_the_same_ids_and_applies_once(client, servic
 def test_the_same_id_with_other_content_is_a_409_and_writes_nothing(client, services, openedx):
     statement_id = str(uuid.uuid4())
     assert client.post("/xapi/statements", json=openedx_problem_check("anon-1", statement_id), headers=openedx).status_code == 200
-    before = len(stream_events(services)) + counts(services).get("waiting", 0)
+    before = len(events_on_stream(services)) + counts(services).get("waiting", 0)
     fresh = openedx_problem_check("anon-2", str(uuid.uuid4()))
     changed = openedx_problem_check("anon-1", statement_id, raw=0)
     response = client.post("/xapi/statements", json=[fresh, changed], headers=openedx)
     assert response.status_code == 409
     assert response.json["error"]["statements"] == [1] and response.json["error"]["ids"] == [statement_id]
-    assert len(stream_events(services)) + counts(services).get("waiting", 0) == before
+    assert len(events_on_stream(services)) + counts(services).get("waiting", 0) == before
     # the refused batch claimed nothing: its good statement is new when sent alone
     assert client.post("/xapi/statements", json=fresh, headers=openedx).status_code == 200
     assert counts(services).get("repeated", 0) == 0
@@ -124,13 +115,13 @@ def test_openedx_statements_wait_for_the_learners_first_launch(client, services,
     learner = "u-launched"
     first = openedx_problem_check("anon-7", str(uuid.uuid4()))
     assert client.post("/xapi/statements", json=first, headers=openedx).status_code == 200
-    assert stream_events(services) == [] and counts(services)["waiting"] == 1
+    assert events_on_stream(services) == [] and counts(services)["waiting"] == 1
     # the launch's custom parameter carries the xAPI anonymous id (see README, Open edX)
     claims = {"sub": "lti-anon-7", "https://purl.imsglobal.org/spec/lti/claim/custom": {"xapi_account": "anon-7"}}
     record_launch_identity(services.redis, services.keys, "acme", claims, learner)
     second = openedx_problem_check("anon-7", str(uuid.uuid4()), raw=0)
     assert client.post("/xapi/statements", json=second, headers=openedx).status_code == 200
-    events = stream_events(services)
+    events = events_on_stream(services)
     assert sorted(e["id"] for e in events) == sorted([first["id"], second["id"]])
     assert {e["learner"] for e in events} == {learner}
     assert {(e["module"], e["kind"], e["cohort"]) for e in events} == {
@@ -148,10 +139,10 @@ def test_waiting_statements_are_released_by_command_once_the_launch_arrived(clie
     # an Open edX set to XAPI_AGENT_IFI_TYPE = "mbox" sends the email; it maps by its hash
     mbox = with_change(openedx_problem_check("", str(uuid.uuid4())), "actor", {"mbox": "mailto:pat@example.com"})
     client.post("/xapi/statements", json=mbox, headers=openedx)
-    assert [e["learner"] for e in stream_events(services)] == ["u-pat"]
+    assert [e["learner"] for e in events_on_stream(services)] == ["u-pat"]
     record_launch_identity(services.redis, services.keys, "acme", {"sub": "anon-9"}, "u-nine")  # older ERB: same id
     assert release_waiting(services, "acme") == 1
-    assert sorted(e["learner"] for e in stream_events(services)) == ["u-nine", "u-pat"]
+    assert sorted(e["learner"] for e in events_on_stream(services)) == ["u-nine", "u-pat"]
 
 
 def test_openedx_zero_point_problems_and_group_activities_are_accepted_and_counted(client, services, openedx):
@@ -159,7 +150,7 @@ def test_openedx_zero_point_problems_and_group_activities_are_accepted_and_count
     batch = [openedx_zero_weight_attempt("anon-3", str(uuid.uuid4())), openedx_group_activity("anon-3", str(uuid.uuid4()))]
     response = client.post("/xapi/statements", json=batch, headers=openedx)
     assert response.status_code == 200
-    events = stream_events(services)
+    events = events_on_stream(services)
     # 0 of 0 points says nothing; the success flag does
     assert [(e["kind"], e.get("score")) for e in events] == [("graded", 1.0), ("assessed", 1.0)]
     tally = counts(services)
@@ -174,7 +165,7 @@ def test_unmapped_activities_and_other_verbs_are_counted_and_listed(client, serv
         moodle_module_viewed(verb={"id": "http://id.tincanapi.com/verb/replied"}),
     ]
     assert client.post("/xapi/statements", json=batch, headers=moodle).status_code == 200
-    assert stream_events(services) == []
+    assert events_on_stream(services) == []
     report = client.get("/xapi/status", headers=moodle).json
     assert report["counts"]["unmapped_activity"] == 2 and report["counts"]["ignored_verb"] == 1
     assert report["unmapped_activities"] == [{"activity": page, "statements": 2, "name": "How LLMs work"}]
@@ -184,8 +175,7 @@ def test_status_shows_the_last_events_per_source(client, services, moodle, capsy
     client.post("/xapi/statements", json=moodle_quiz_submitted(), headers=moodle)
     report = client.get("/xapi/status", headers=moodle).json
     assert [e["module"] for e in report["recent"]["xapi"]] == ["m-quiz-foundations"]
-    for name, value in (("SKILLGAP_REDIS_URL", settings.redis_url), ("SKILLGAP_KEY_PREFIX", settings.key_prefix)):
-        monkeypatch.setenv(name, value)
+    cli_env(monkeypatch, settings)
     assert main(["xapi", "status", "--tenant", "acme"]) == 0
     out = capsys.readouterr().out
     assert "Last events from xapi:" in out and "m-quiz-foundations" in out and "No events from moodle yet." in out
@@ -195,7 +185,7 @@ def test_put_stores_one_statement_under_the_given_id(client, services, moodle):
     statement_id = str(uuid.uuid4())
     response = client.put(f"/xapi/statements?statementId={statement_id}", json=moodle_quiz_submitted(), headers=moodle)
     assert response.status_code == 204
-    assert [e["id"] for e in stream_events(services)] == [statement_id]
+    assert [e["id"] for e in events_on_stream(services)] == [statement_id]
 
 
 @pytest.mark.parametrize(
@@ -206,7 +196,7 @@ def test_put_stores_one_statement_under_the_given_id(client, services, moodle):
 def test_put_refuses_a_bad_statement_id(client, services, moodle, query, body_id):
     body = moodle_quiz_submitted(**({"id": body_id} if body_id else {}))
     response = client.put(f"/xapi/statements{query}", json=body, headers=moodle)
-    assert response.status_code == 400 and stream_events(services) == []
+    assert response.status_code == 400 and events_on_stream(services) == []
 
 
 def test_about_needs_no_credentials(client):
@@ -247,7 +237,7 @@ def test_requests_without_valid_credentials_are_401(client, services, authorizat
         headers["Authorization"] = authorization
     response = client.post("/xapi/statements", json=moodle_quiz_submitted(), headers=headers)
     assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Basic")
-    assert stream_events(services) == []
+    assert events_on_stream(services) == []
 
 
 def test_a_wrong_secret_is_401(client, services):
@@ -260,13 +250,12 @@ def test_each_tenant_gets_its_own_learners(client, services, moodle):
     other, secret = create_credentials(services.redis, services.keys, "globex", "moodle", MOODLE)
     client.post("/xapi/statements", json=moodle_quiz_submitted(), headers=moodle)
     client.post("/xapi/statements", json=moodle_quiz_submitted(), headers=_headers(other, secret))
-    assert sorted(e["tenant"] for e in stream_events(services)) == ["acme", "globex"]
+    assert sorted(e["tenant"] for e in events_on_stream(services)) == ["acme", "globex"]
     assert counts(services, "globex")["events"] == 1
 
 
 def test_the_cli_creates_credentials_that_work(client, services, settings, capsys, monkeypatch):
-    for name, value in (("SKILLGAP_REDIS_URL", settings.redis_url), ("SKILLGAP_KEY_PREFIX", settings.key_prefix)):
-        monkeypatch.setenv(name, value)
+    cli_env(monkeypatch, settings)
     assert main(["xapi-credentials", "create", "--tenant", "acme", "--issuer", MOODLE]) == 0
     lines = dict(line.split(":", 1) for line in capsys.readouterr().out.strip().splitlines())
     headers = {"Authorization": _basic(f"{lines['key'].strip()}:{lines['secret'].strip()}"), "X-Experience-API-Version": "1.0.0"}
@@ -328,13 +317,13 @@ def test_a_rule_violation_is_a_400_naming_the_rule_and_refuses_the_batch(client,
     assert response.status_code == 400, response.json
     error = response.json["error"]
     assert (error["rule"], error["statement"]) == (rule, 1)
-    assert stream_events(services) == [] and counts(services) == {}
+    assert events_on_stream(services) == [] and counts(services) == {}
 
 
 def test_the_same_id_less_statement_twice_in_a_batch_has_one_effect(client, services, moodle):
     response = client.post("/xapi/statements", json=[moodle_module_viewed(), moodle_module_viewed()], headers=moodle)
     assert response.status_code == 200 and response.json[0] == response.json[1]
-    assert len(stream_events(services)) == 1
+    assert len(events_on_stream(services)) == 1
 
 
 def test_a_batch_with_the_same_id_twice_is_refused(client, services, openedx):
@@ -356,7 +345,7 @@ def test_a_future_timestamp_from_a_fast_lms_clock_is_accepted_as_now(client, ser
     response = client.post("/xapi/statements", json=moodle_quiz_submitted(timestamp="2999-01-01T00:00:00Z"), headers=moodle)
     assert response.status_code == 200
     assert counts(services)["deviation:timestamp_in_future"] == 1
-    assert stream_events(services)[0]["timestamp"] < 32503680000
+    assert events_on_stream(services)[0]["timestamp"] < 32503680000
 
 
 def test_moodle_mbox_actors_with_a_type_list_are_accepted(client, services, moodle):
@@ -364,7 +353,7 @@ def test_moodle_mbox_actors_with_a_type_list_are_accepted(client, services, mood
     record_launch_identity(services.redis, services.keys, "acme", {"sub": "42", "email": "kim@example.com"}, "u-kim")
     statement = moodle_quiz_submitted(actor={"objectType": ["Agent"], "mbox": "mailto:kim@example.com"})
     assert client.post("/xapi/statements", json=statement, headers=moodle).status_code == 200
-    assert [e["learner"] for e in stream_events(services)] == ["u-kim"]
+    assert [e["learner"] for e in events_on_stream(services)] == ["u-kim"]
     assert counts(services)["deviation:actor_object_type_list"] == 1
 
 
