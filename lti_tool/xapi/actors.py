@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 from lti_tool.xapi.credentials import Credential
 from skillgap.identity import alias_field, learner_pseudonym
@@ -33,8 +34,13 @@ def alias_fields(actor: dict) -> tuple[str, ...]:
     return (alias_field("openid", actor["openid"]),)
 
 
+@lru_cache(maxsize=65_536)
+def _pseudonym(secret: bytes, issuer: str, user_id: str) -> str:
+    return learner_pseudonym(secret, issuer, user_id)
+
+
 def direct_learner(actor: dict, credential: Credential, secret: bytes) -> str | None:
     """The learner an actor names by platform rule alone, without the alias table."""
     if credential.platform == "moodle" and "account" in actor:
-        return learner_pseudonym(secret, credential.issuer, actor["account"]["name"])
+        return _pseudonym(secret, credential.issuer, actor["account"]["name"])
     return None

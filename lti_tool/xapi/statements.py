@@ -80,9 +80,15 @@ def _is_number(value: object) -> bool:
 
 def _language_map(value: object, field: str) -> str | None:
     """A language map (5.2.1 of part 2): tags to strings. Returns its first string."""
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        _fail("language_map", field, "must be an object of language tag to string")
-    return next(iter(value.values()), None)
+    first = None
+    if isinstance(value, dict):
+        for text in value.values():
+            if not isinstance(text, str):
+                break
+            first = first or text
+        else:
+            return first
+    _fail("language_map", field, "must be an object of language tag to string")
 
 
 def _no_nulls(value: dict, field: str) -> None:
