@@ -1,4 +1,8 @@
-"""Turn a batch of valid statements into events on the log, exactly once per statement id.
+"""Turn a batch of valid statements into events on the log, applied once per statement id.
+
+The statement id is the event id. A repeated statement is appended again (so a request that
+died between the id check and the write loses nothing when the LMS retries) and the
+workers' processed-event marks drop it.
 
 Per request, at most three Redis round trips: the alias lookup (only for actors the platform
 rule cannot name), the statement-id check (one script for the whole batch), and one pipeline
@@ -9,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
 
 import orjson
 
@@ -53,12 +56,6 @@ class StatementConflict(Exception):
         super().__init__(f"statements {indexes} reuse ids stored with other content")
 
 
-@dataclass
-class Outcome:
-    ids: list[str]
-    counts: Counter = field(default_factory=Counter)
-
-
 ACTOR_SEP = "\x1e"
 
 
@@ -87,20 +84,13 @@ class Intake:
             self._secret = pseudonym_secret(self.services.redis, self.keys)
         return self._secret
 
-    def take(self, credential: Credential, statements: list[Statement], now: float) -> Outcome:
-        """Raise StatementConflict, or write every statement's effect and return the ids."""
+    def take(self, credential: Credential, statements: list[Statement], now: float) -> Counter:
+        """Work out every statement's effect, claim the ids (StatementConflict if one is taken
+        by other content, with nothing written), then write it all; returns the counts."""
         tenant = credential.tenant
         client, keys, settings = self.services.redis, self.keys, self.services.settings
         ttl = int(settings.retention_days * SECONDS_PER_DAY)
-        claimed = self._claim(
-            keys=[keys.xapi_statement(tenant, s.id) for s in statements],
-            args=[ttl, *(s.digest for s in statements)],
-        )
-        if claimed[0] == -1:
-            raise StatementConflict(list(claimed[1:]))
-        outcome = Outcome([s.id for s in statements])
-        outcome.counts.update(statements=len(statements), repeated=claimed[0])
-
+        counts: Counter = Counter(statements=len(statements))
         meanings = [self.mapper.meaning(s) for s in statements]
         learners, released = self._learners(credential, statements, meanings)
         events: list[Event] = []
@@ -108,11 +98,11 @@ class Intake:
         unmapped: Counter = Counter()
         names: dict[str, str] = {}
         for statement, meaning, (learner, wait_as) in zip(statements, meanings, learners):
-            outcome.counts.update(f"deviation:{d}" for d in statement.deviations)
+            counts.update(f"deviation:{d}" for d in statement.deviations)
             if isinstance(meaning, Meaning) and learner is None and wait_as is None:
                 meaning = GROUP_ACTOR
             if not isinstance(meaning, Meaning):
-                outcome.counts[meaning] += 1
+                counts[meaning] += 1
                 if meaning == UNMAPPED_ACTIVITY:
                     unmapped[statement.activity] += 1
                     if statement.activity_name:
@@ -129,7 +119,15 @@ class Intake:
                 events.append(parse_event(data, tenant=tenant, catalog=self.services.catalog, now=now))
             else:  # no launch has named this actor yet: keep it until one does
                 waiting.setdefault(wait_as, []).append(orjson.dumps(data))
-        outcome.counts.update(events=len(events), waiting=sum(map(len, waiting.values())))
+        counts.update(events=len(events), waiting=sum(map(len, waiting.values())))
+
+        claimed = self._claim(
+            keys=[keys.xapi_statement(tenant, s.id) for s in statements],
+            args=[ttl, *(s.digest for s in statements)],
+        )
+        if claimed[0] == -1:
+            raise StatementConflict(list(claimed[1:]))
+        counts["repeated"] = claimed[0]
 
         pipe = client.pipeline(transaction=False)
         queue_events(pipe, keys, settings.partitions, events, settings.retention_days)
@@ -141,7 +139,7 @@ class Intake:
             pipe.zincrby(keys.xapi_unmapped(tenant), count, activity)
         if names:
             pipe.hset(keys.xapi_unmapped_names(tenant), mapping=names)
-        for name, count in outcome.counts.items():
+        for name, count in counts.items():
             if count:
                 pipe.hincrby(keys.xapi_counts(tenant), name, count)
         pipe.hset(keys.xapi_counts(tenant), "last_received", now)
@@ -149,7 +147,7 @@ class Intake:
         pipe.execute()
         if released:
             release_waiting(self.services, tenant, released)
-        return outcome
+        return counts
 
     def _learners(
         self, credential: Credential, statements: list[Statement], meanings: list
