@@ -5,6 +5,7 @@ credentials are checked."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import uuid
 
 import pytest
@@ -197,6 +198,31 @@ def test_put_refuses_a_bad_statement_id(client, services, moodle, query, body_id
     body = moodle_quiz_submitted(**({"id": body_id} if body_id else {}))
     response = client.put(f"/xapi/statements{query}", json=body, headers=moodle)
     assert response.status_code == 400 and events_on_stream(services) == []
+
+
+def test_a_batch_above_the_limit_is_413(services, moodle):
+    limited = dataclasses.replace(services, settings=services.settings.replace(xapi_max_statements=2))
+    client = create_app(services=limited).test_client()
+    response = client.post("/xapi/statements", json=[moodle_module_viewed()] * 3, headers=moodle)
+    assert response.status_code == 413 and events_on_stream(services) == []
+
+
+def test_the_status_report_needs_credentials_but_no_xapi_version(client, moodle):
+    assert client.get("/xapi/status").status_code == 401
+    response = client.get("/xapi/status", headers={"Authorization": moodle["Authorization"]})
+    assert response.status_code == 200 and response.json["tenant"] == "acme"
+
+
+def test_a_revoked_key_is_refused(services, settings, capsys, monkeypatch):
+    credential, secret = create_credentials(services.redis, services.keys, "acme", "moodle", MOODLE)
+    cli_env(monkeypatch, settings)
+    assert main(["xapi-credentials", "list", "--tenant", "acme"]) == 0
+    assert credential.key in capsys.readouterr().out
+    assert main(["xapi-credentials", "revoke", credential.key]) == 0
+    assert main(["xapi-credentials", "revoke", credential.key]) == 2  # no such key any more
+    fresh = create_app(services=services).test_client()  # a tool started after the revocation
+    response = fresh.post("/xapi/statements", json=moodle_quiz_submitted(), headers=_headers(credential, secret))
+    assert response.status_code == 401
 
 
 def test_about_needs_no_credentials(client):

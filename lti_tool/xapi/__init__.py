@@ -87,11 +87,12 @@ def _credential() -> Credential:
 def _check_request() -> None:
     if request.endpoint == "xapi.about":
         return
-    version = request.headers.get("X-Experience-API-Version")
-    if version is None:
-        raise BadRequest("the X-Experience-API-Version header is required (1.0.x)", rule="version_header")
-    if not VERSION_PATTERN.match(version.strip()):
-        raise BadRequest(f"X-Experience-API-Version {version!r} is not supported; send 1.0.x", rule="version_header")
+    if request.endpoint != "xapi.status":  # the admin's report is no xAPI resource
+        version = request.headers.get("X-Experience-API-Version")
+        if version is None:
+            raise BadRequest("the X-Experience-API-Version header is required (1.0.x)", rule="version_header")
+        if not VERSION_PATTERN.match(version.strip()):
+            raise BadRequest(f"X-Experience-API-Version {version!r} is not supported; send 1.0.x", rule="version_header")
     g.credential = _credential()
 
 
