@@ -58,19 +58,26 @@ def _statement(user: int, activity: str, when: float, rng: random.Random) -> dic
     }  # fmt: skip
 
 
-def _bodies(seed: int, requests: int, per_request: int, learners: int, activities: list[str]) -> list[tuple[bytes, list[int]]]:
+def _bodies(
+    seed: int, requests: int, per_request: int, learners: int, activities: list[str]
+) -> list[tuple[bytes, list[int]]]:
     """Request bodies, each with the users of its statements (to time the tracked ones)."""
     rng = random.Random(seed)
     now = time.time() - 3600
     bodies = []
     for r in range(requests):
         users = [rng.randrange(learners) for _ in range(per_request)]
-        batch = [_statement(u, rng.choice(activities), now + r * 1e-3 + i * 1e-6, rng) for i, u in enumerate(users)]
+        batch = [
+            _statement(u, rng.choice(activities), now + r * 1e-3 + i * 1e-6, rng)
+            for i, u in enumerate(users)
+        ]
         bodies.append((orjson.dumps(batch if per_request > 1 else batch[0]), users))
     return bodies
 
 
-def _client(port: int, headers: dict, bodies: list, start: multiprocessing.Event, results, accepted) -> None:
+def _client(
+    port: int, headers: dict, bodies: list, start: multiprocessing.Event, results, accepted
+) -> None:
     """One client process: POST every body over one keep-alive connection."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     start.wait()
@@ -91,14 +98,20 @@ def _client(port: int, headers: dict, bodies: list, start: multiprocessing.Event
     connection.close()
 
 
-def _run_phase(port, headers, per_request, requests_per_client, clients, learners, activities, accepted=None):
+def _run_phase(
+    port, headers, per_request, requests_per_client, clients, learners, activities, accepted=None
+):
     context = multiprocessing.get_context("fork")
     start = context.Event()
     results = context.Queue()
     procs = []
     for c in range(clients):
-        bodies = _bodies(1000 * per_request + c, requests_per_client, per_request, learners, activities)
-        procs.append(context.Process(target=_client, args=(port, headers, bodies, start, results, accepted)))
+        bodies = _bodies(
+            1000 * per_request + c, requests_per_client, per_request, learners, activities
+        )
+        procs.append(
+            context.Process(target=_client, args=(port, headers, bodies, start, results, accepted))
+        )
     for proc in procs:
         proc.start()
     time.sleep(0.5)  # let every client build its connection
@@ -120,7 +133,9 @@ class MasteryMonitor(threading.Thread):
         super().__init__(daemon=True)
         self.client, self.keys, self.accepted = client, keys, accepted
         self.stop = threading.Event()
-        self.expected: list[list[float]] = [[] for _ in keys]  # acceptance times, per learner, in order
+        self.expected: list[list[float]] = [
+            [] for _ in keys
+        ]  # acceptance times, per learner, in order
         self.matched = [0] * len(keys)
         self.delays: list[float] = []
 
@@ -167,10 +182,16 @@ def _wait_healthy(port: int, supervisor: Supervisor, timeout_s: float = 60) -> N
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lti_tool.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m lti_tool.bench", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--single-requests", type=int, default=1500, help="per client, one statement each")
-    parser.add_argument("--batch-requests", type=int, default=600, help="per client, 50 statements each")
+    parser.add_argument(
+        "--single-requests", type=int, default=1500, help="per client, one statement each"
+    )
+    parser.add_argument(
+        "--batch-requests", type=int, default=600, help="per client, 50 statements each"
+    )
     parser.add_argument("--learners", type=int, default=2000)
     parser.add_argument("--port", type=int, default=8090)
     args = parser.parse_args(argv)
@@ -186,29 +207,45 @@ def main(argv: list[str] | None = None) -> int:
         prefix = f"sgbench-{uuid.uuid4().hex[:8]}"
         settings = Settings.load({"redis_url": url, "key_prefix": prefix})
         client = redis.Redis.from_url(url)
-        stack.callback(lambda: [client.unlink(*batch) for batch in _batches(client.scan_iter(f"{prefix}:*", count=1000))])
+        stack.callback(
+            lambda: [
+                client.unlink(*batch)
+                for batch in _batches(client.scan_iter(f"{prefix}:*", count=1000))
+            ]
+        )
         services = build_services(settings, client)
         credential, secret = create_credentials(client, services.keys, TENANT, "moodle", SITE)
         headers = {
-            "Authorization": "Basic " + base64.b64encode(f"{credential.key}:{secret}".encode()).decode(),
+            "Authorization": "Basic "
+            + base64.b64encode(f"{credential.key}:{secret}".encode()).decode(),
             "X-Experience-API-Version": "1.0.0",
             "Content-Type": "application/json",
         }
         env = dict(os.environ, SKILLGAP_REDIS_URL=url, REDIS_URL=url, SKILLGAP_KEY_PREFIX=prefix)
         supervisor = Supervisor(env)
         stack.callback(supervisor.stop)
-        supervisor.start("tool", gunicorn_command("lti_tool:create_app()", "127.0.0.1", args.port, settings.http_workers))
+        supervisor.start(
+            "tool",
+            gunicorn_command(
+                "lti_tool:create_app()", "127.0.0.1", args.port, settings.http_workers
+            ),
+        )
         supervisor.start("worker", [sys.executable, "-m", "skillgap.cli", "worker"])
         _wait_healthy(args.port, supervisor)
 
         activities = [m.url for m in services.catalog.modules if m.url]
         secret_key = pseudonym_secret(client, services.keys)
-        tracked = [services.learners.key(TENANT, learner_pseudonym(secret_key, SITE, str(u))) for u in range(TRACKED)]
+        tracked = [
+            services.learners.key(TENANT, learner_pseudonym(secret_key, SITE, str(u)))
+            for u in range(TRACKED)
+        ]
         print(f"load_before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"cpus: {os.cpu_count()}")
         print(f"gunicorn_workers: {settings.http_workers}")
 
-        single, failed_single = _run_phase(args.port, headers, 1, args.single_requests, args.clients, args.learners, activities)
+        single, failed_single = _run_phase(
+            args.port, headers, 1, args.single_requests, args.clients, args.learners, activities
+        )
         print(f"xapi_single_statements_per_s: {single:.0f}")
         _drain(client, services, 30)
 
@@ -216,7 +253,14 @@ def main(argv: list[str] | None = None) -> int:
         monitor = MasteryMonitor(client, tracked, accepted)
         monitor.start()
         batch, failed_batch = _run_phase(
-            args.port, headers, 50, args.batch_requests, args.clients, args.learners, activities, accepted
+            args.port,
+            headers,
+            50,
+            args.batch_requests,
+            args.clients,
+            args.learners,
+            activities,
+            accepted,
         )
         deadline = time.time() + 30
         while monitor.pending() and time.time() < deadline:
@@ -232,7 +276,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reflected_sample_statements: {len(delays) + monitor.pending()}")
         if delays:
             print(f"reflected_p50_ms: {1000 * delays[len(delays) // 2]:.0f}")
-            print(f"reflected_p99_ms: {1000 * delays[min(len(delays) - 1, int(len(delays) * 0.99))]:.0f}")
+            print(
+                f"reflected_p99_ms: {1000 * delays[min(len(delays) - 1, int(len(delays) * 0.99))]:.0f}"
+            )
         print(f"failed_requests: {failed_single + failed_batch}")
         print(f"load_after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0

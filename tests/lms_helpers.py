@@ -16,6 +16,10 @@ def events_on_stream(services) -> list[dict]:
 
 def cli_env(monkeypatch, settings, **more: str) -> None:
     """Point `skillgap` commands run in-process at the test's Redis and key prefix."""
-    values = {"SKILLGAP_REDIS_URL": settings.redis_url, "SKILLGAP_KEY_PREFIX": settings.key_prefix, **more}
+    values = {
+        "SKILLGAP_REDIS_URL": settings.redis_url,
+        "SKILLGAP_KEY_PREFIX": settings.key_prefix,
+        **more,
+    }
     for name, value in values.items():
         monkeypatch.setenv(name, value)

@@ -48,7 +48,9 @@ class MoodleStub:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     def answer(self, form: dict[str, str]) -> object:
         if form.get("wstoken") != TOKEN:
@@ -56,7 +58,9 @@ class MoodleStub:
         function = form.get("wsfunction", "")
         if function not in self.answers:
             return moodle_error(
-                "dml_missing_record_exception", "invalidrecord", "Can't find data record in database table external_functions."
+                "dml_missing_record_exception",
+                "invalidrecord",
+                "Can't find data record in database table external_functions.",
             )
         answer = self.answers[function]
         return answer(form) if callable(answer) else answer

@@ -64,12 +64,18 @@ coverage = {{ advanced = 1.0 }}
 url = "{stub.url}/course/view.php?id={COURSE}"
 """
     meta = META + "project = 0.45\noffline = 0.3\n"  # appended to its [methods]
-    folder = write_catalog(tmp_path / "catalog", catalog=meta, knowledge_points=POINTS, roles=ROLES, modules=modules)
+    folder = write_catalog(
+        tmp_path / "catalog", catalog=meta, knowledge_points=POINTS, roles=ROLES, modules=modules
+    )
     return build_services(settings.replace(catalog_path=folder), redis_client)
 
 
 def moodle_course(stub, quiz_raw=7.5, graded_at=1773100000):
-    stub.answers["core_enrol_get_enrolled_users"] = [enrolled_user(42), enrolled_user(43), enrolled_user(9, "editingteacher")]
+    stub.answers["core_enrol_get_enrolled_users"] = [
+        enrolled_user(42),
+        enrolled_user(43),
+        enrolled_user(9, "editingteacher"),
+    ]
     stub.answers["gradereport_user_get_grade_items"] = {
         "usergrades": [
             user_grades(COURSE, 42, [
@@ -100,16 +106,22 @@ def test_grades_completions_and_enrolments_become_events_of_the_launching_learne
     moodle_course(stub)
     result = sync(services, stub)
     secret = pseudonym_secret(services.redis, services.keys)
-    kim, lee = (learner_pseudonym(secret, stub.url, user) for user in ("42", "43"))  # = their LTI launches
+    kim, lee = (
+        learner_pseudonym(secret, stub.url, user) for user in ("42", "43")
+    )  # = their LTI launches
     events = events_on_stream(services)
-    summary = sorted((e["learner"] == kim, e["kind"], e.get("module"), e.get("score")) for e in events)
+    summary = sorted(
+        (e["learner"] == kim, e["kind"], e.get("module"), e.get("score")) for e in events
+    )
     assert summary == sorted([
         (True, "enrolled", None, None), (False, "enrolled", None, None),
         (True, "graded", "m-quiz", 0.75), (True, "graded", "m-course", 0.8),
         (True, "completed", "m-page", None),  # user 43: the page is incomplete, the quiz complete-fail
     ])  # fmt: skip
     assert {e["learner"] for e in events} == {kim, lee}  # the teacher is no learner
-    assert {e["cohort"] for e in events} == {str(COURSE)} and {e["source"] for e in events} == {"moodle"}
+    assert {e["cohort"] for e in events} == {str(COURSE)} and {e["source"] for e in events} == {
+        "moodle"
+    }
     assert result.events == 5 and result.unmapped == {f"{stub.url}/mod/assign/view.php?id=603"}
     # the grade's own time, not the sync's
     assert next(e["timestamp"] for e in events if e.get("module") == "m-quiz") == 1773100000
@@ -122,16 +134,22 @@ def test_a_second_sync_writes_only_what_changed(services, stub):
     sync(services, stub)
     again = sync(services, stub)
     assert again.events == 0 and again.unchanged == 5
-    moodle_course(stub, quiz_raw=9.0, graded_at=1773200000)  # regraded: the quiz, so the course total too
+    moodle_course(
+        stub, quiz_raw=9.0, graded_at=1773200000
+    )  # regraded: the quiz, so the course total too
     third = sync(services, stub)
     assert third.events == 2 and third.unchanged == 3
-    assert sorted(e.get("score") for e in events_on_stream(services) if e.get("module") == "m-quiz") == [0.75, 0.9]
+    assert sorted(
+        e.get("score") for e in events_on_stream(services) if e.get("module") == "m-quiz"
+    ) == [0.75, 0.9]
 
 
 def test_a_sync_that_crashed_after_writing_events_applies_nothing_twice(services, stub):
     moodle_course(stub)
     sync(services, stub)
-    services.redis.delete(*services.redis.keys(f"{services.keys.prefix}:moodle:*"))  # fingerprints lost
+    services.redis.delete(
+        *services.redis.keys(f"{services.keys.prefix}:moodle:*")
+    )  # fingerprints lost
     sync(services, stub)
     Worker(services).run(burst=True)
     kim = learner_pseudonym(pseudonym_secret(services.redis, services.keys), stub.url, "42")
@@ -161,7 +179,9 @@ def test_moodle_errors_are_reported_in_plain_words(services, stub, answer, words
     assert words in str(caught.value) and caught.value.errorcode == answer["errorcode"]
 
 
-def test_a_bad_token_is_explained_by_the_cli_without_a_traceback(services, stub, settings, capsys, monkeypatch):
+def test_a_bad_token_is_explained_by_the_cli_without_a_traceback(
+    services, stub, settings, capsys, monkeypatch
+):
     cli_env(monkeypatch, settings)
     code = main(["moodle", "sync", "--url", stub.url, "--token", "wrong", "--course", str(COURSE)])
     err = capsys.readouterr().err
@@ -180,7 +200,9 @@ def test_an_unreachable_moodle_is_explained(url, words):
 
 
 def test_a_function_missing_from_moodle_is_explained(stub):
-    with pytest.raises(MoodleError, match="has no web-service function core_webservice_get_site_info"):
+    with pytest.raises(
+        MoodleError, match="has no web-service function core_webservice_get_site_info"
+    ):
         MoodleClient(stub.url, TOKEN).call("core_webservice_get_site_info")
 
 
@@ -190,7 +212,9 @@ def test_parameters_use_moodles_form_encoding():
     }  # fmt: skip
 
 
-def test_catalog_import_writes_new_activities_for_tagging(services, stub, tmp_path, settings, monkeypatch, capsys):
+def test_catalog_import_writes_new_activities_for_tagging(
+    services, stub, tmp_path, settings, monkeypatch, capsys
+):
     stub.answers["core_course_get_contents"] = [
         course_section(0, [course_module(stub.url, 601, "quiz", "Quiz"), course_module(stub.url, 700, "label", "x")]),
         course_section(1, [course_module(stub.url, 701, "assign", "Build a RAG bot"),
@@ -198,7 +222,18 @@ def test_catalog_import_writes_new_activities_for_tagging(services, stub, tmp_pa
     ]  # fmt: skip
     cli_env(monkeypatch, settings, SKILLGAP_CATALOG_PATH=str(services.settings.catalog_path))
     output = tmp_path / "imported.toml"
-    args = ["catalog", "import-moodle", "--url", stub.url, "--token", TOKEN, "--course", str(COURSE), "--output", str(output)]
+    args = [
+        "catalog",
+        "import-moodle",
+        "--url",
+        stub.url,
+        "--token",
+        TOKEN,
+        "--course",
+        str(COURSE),
+        "--output",
+        str(output),
+    ]
     assert main(args) == 0
     assert "2 new module(s)" in capsys.readouterr().out  # the quiz is known, the label has no page
     text = output.read_text()
@@ -208,7 +243,9 @@ def test_catalog_import_writes_new_activities_for_tagging(services, stub, tmp_pa
     tagged = text.replace("coverage = { }", "coverage = { basics = 1.0 }")
     (services.settings.catalog_path / "imported.toml").write_text(tagged)
     catalog = load_catalog(services.settings.catalog_path)
-    assert {"moodle-12-701-build-a-rag-bot", "moodle-12-702-workshop-prompt-clinic-live"} <= set(catalog.module_index)
+    assert {"moodle-12-701-build-a-rag-bot", "moodle-12-702-workshop-prompt-clinic-live"} <= set(
+        catalog.module_index
+    )
     assert main(args) == 2  # the output exists: not overwritten without --force
 
 
@@ -221,7 +258,9 @@ def test_the_scheduled_sync_runs_until_stopped(services, stub):
     settings = services.settings.replace(moodle_url=stub.url, moodle_token=TOKEN, moodle_courses=str(COURSE),
                                          moodle_tenant="acme", moodle_sync_interval_s=10.0)  # fmt: skip
     stop = threading.Event()
-    thread = threading.Thread(target=run_scheduled_sync, args=(build_services(settings, services.redis), stop))
+    thread = threading.Thread(
+        target=run_scheduled_sync, args=(build_services(settings, services.redis), stop)
+    )
     thread.start()
     try:
         for _ in range(100):

@@ -7,7 +7,9 @@ import copy
 
 MOODLE = "https://moodle.example.com"
 OPENEDX = "https://openedx.example.com"
-QUIZ = "https://lms.example.com/mod/quiz/view.php?id=601"  # m-quiz-foundations in the default catalog
+QUIZ = (
+    "https://lms.example.com/mod/quiz/view.php?id=601"  # m-quiz-foundations in the default catalog
+)
 COURSE = "https://lms.example.com/course/view.php?id=101"  # m-llm-intro
 
 
@@ -93,9 +95,15 @@ def openedx_problem_check(anonymous_id: str, statement_id: str, raw: float = 1, 
 def openedx_zero_weight_attempt(anonymous_id: str, statement_id: str) -> dict:
     """edx.grades.problem.submitted for a problem worth 0 points: min = max = 0."""
     statement = openedx_problem_check(anonymous_id, statement_id)
-    statement["verb"] = {"id": "http://adlnet.gov/expapi/verbs/attempted", "display": {"en": "attempted"}}
+    statement["verb"] = {
+        "id": "http://adlnet.gov/expapi/verbs/attempted",
+        "display": {"en": "attempted"},
+    }
     statement["object"]["definition"] = {"type": "http://adlnet.gov/expapi/activities/question"}
-    statement["result"] = {"score": {"max": 0.0, "min": 0.0, "raw": 0.0, "scaled": 0.0}, "success": True}
+    statement["result"] = {
+        "score": {"max": 0.0, "min": 0.0, "raw": 0.0, "scaled": 0.0},
+        "success": True,
+    }
     return statement
 
 

@@ -39,7 +39,12 @@ blueprint = Blueprint("xapi", __name__, url_prefix="/xapi")
 
 
 def _json(body: object, status: int = 200, headers: dict | None = None) -> Response:
-    return Response(orjson.dumps(body), status, headers={**HEADERS, **(headers or {})}, mimetype="application/json")
+    return Response(
+        orjson.dumps(body),
+        status,
+        headers={**HEADERS, **(headers or {})},
+        mimetype="application/json",
+    )
 
 
 @blueprint.record_once
@@ -54,7 +59,11 @@ def _build(state) -> None:
 
 @blueprint.errorhandler(XapiError)
 def _xapi_error(exc: XapiError):
-    headers = {"WWW-Authenticate": 'Basic realm="skillgap-xapi"'} if isinstance(exc, Unauthorized) else None
+    headers = (
+        {"WWW-Authenticate": 'Basic realm="skillgap-xapi"'}
+        if isinstance(exc, Unauthorized)
+        else None
+    )
     return _json(exc.body(), exc.status, headers)
 
 
@@ -90,9 +99,14 @@ def _check_request() -> None:
     if request.endpoint != "xapi.status":  # the admin's report is no xAPI resource
         version = request.headers.get("X-Experience-API-Version")
         if version is None:
-            raise BadRequest("the X-Experience-API-Version header is required (1.0.x)", rule="version_header")
+            raise BadRequest(
+                "the X-Experience-API-Version header is required (1.0.x)", rule="version_header"
+            )
         if not VERSION_PATTERN.match(version.strip()):
-            raise BadRequest(f"X-Experience-API-Version {version!r} is not supported; send 1.0.x", rule="version_header")
+            raise BadRequest(
+                f"X-Experience-API-Version {version!r} is not supported; send 1.0.x",
+                rule="version_header",
+            )
     g.credential = _credential()
 
 
@@ -131,11 +145,21 @@ def _take(single: bool, statement_id: str | None = None) -> list[str]:
         try:
             statement = parse_statement(data, credential.tenant, now)
         except StatementError as exc:
-            raise InvalidStatement(exc.message, rule=exc.rule, field=exc.field, statement=index) from None
+            raise InvalidStatement(
+                exc.message, rule=exc.rule, field=exc.field, statement=index
+            ) from None
         if statement_id is not None and statement.id != statement_id:
-            raise BadRequest("the statement's id differs from the statementId parameter", rule="statement_id")
-        if statement.id in seen and statements[seen[statement.id]].digest == statement.digest and "id" not in data:
-            ids.append(statement.id)  # the same id-less statement twice (two views in one second): one effect
+            raise BadRequest(
+                "the statement's id differs from the statementId parameter", rule="statement_id"
+            )
+        if (
+            statement.id in seen
+            and statements[seen[statement.id]].digest == statement.digest
+            and "id" not in data
+        ):
+            ids.append(
+                statement.id
+            )  # the same id-less statement twice (two views in one second): one effect
             continue
         if statement.id in seen:
             raise InvalidStatement(
@@ -150,7 +174,9 @@ def _take(single: bool, statement_id: str | None = None) -> list[str]:
     except StatementConflict as exc:
         ids = [statements[i].id for i in exc.indexes]
         raise Conflict(
-            f"statement id {ids[0]} is already stored with different content", statements=exc.indexes, ids=ids
+            f"statement id {ids[0]} is already stored with different content",
+            statements=exc.indexes,
+            ids=ids,
         ) from None
     return ids
 

@@ -19,7 +19,12 @@ def _create(args: argparse.Namespace, settings: Settings) -> int:
 
     with open_redis(settings) as client:
         credential, secret = create_credentials(
-            client, Keys(settings.key_prefix), args.tenant, args.platform, args.issuer, args.label or ""
+            client,
+            Keys(settings.key_prefix),
+            args.tenant,
+            args.platform,
+            args.issuer,
+            args.label or "",
         )
     print(f"key:    {credential.key}\nsecret: {secret}")
     print(
@@ -39,7 +44,10 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     for c in found:
         print(f"{c.key}  {c.tenant}  {c.platform}  {c.issuer}  {c.label}")
     if not found:
-        print("no xAPI credentials" + (f" for tenant {args.tenant!r}" if args.tenant else ""), file=sys.stderr)
+        print(
+            "no xAPI credentials" + (f" for tenant {args.tenant!r}" if args.tenant else ""),
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -49,7 +57,9 @@ def _revoke(args: argparse.Namespace, settings: Settings) -> int:
     with open_redis(settings) as client:
         if not revoke_credentials(client, Keys(settings.key_prefix), args.key):
             raise UserError(f"no xAPI key {args.key!r}")
-    print(f"revoked {args.key} (a running tool may accept it for {settings.xapi_credentials_cache_s:g} s more)")
+    print(
+        f"revoked {args.key} (a running tool may accept it for {settings.xapi_credentials_cache_s:g} s more)"
+    )
     return 0
 
 
@@ -59,7 +69,11 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 
     with open_redis(settings) as client:
         report = intake_report(build_services(settings, client), args.tenant, args.limit)
-    print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() if args.json else format_report(report))
+    print(
+        orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
+        if args.json
+        else format_report(report)
+    )
     return 0
 
 
@@ -74,7 +88,9 @@ def _release(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    creds = commands.add_parser("xapi-credentials", help="manage the xAPI credentials an LMS sends statements with")
+    creds = commands.add_parser(
+        "xapi-credentials", help="manage the xAPI credentials an LMS sends statements with"
+    )
     sub = creds.add_subparsers(dest="xapi_credentials_command", required=True, metavar="COMMAND")
     create = sub.add_parser("create", help="create a key and secret for one LMS")
     create.add_argument("--tenant", required=True)
@@ -93,11 +109,17 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     xapi = commands.add_parser("xapi", help="check the xAPI intake")
     sub = xapi.add_subparsers(dest="xapi_command", required=True, metavar="COMMAND")
-    status = sub.add_parser("status", help="last events per source, unmapped activities, waiting statements")
+    status = sub.add_parser(
+        "status", help="last events per source, unmapped activities, waiting statements"
+    )
     status.add_argument("--tenant", required=True)
-    status.add_argument("--limit", type=int, default=10, help="how many events and activities to show")
+    status.add_argument(
+        "--limit", type=int, default=10, help="how many events and activities to show"
+    )
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=_status)
-    release = sub.add_parser("release", help="apply waiting statements of learners who have since launched")
+    release = sub.add_parser(
+        "release", help="apply waiting statements of learners who have since launched"
+    )
     release.add_argument("--tenant", required=True)
     release.set_defaults(handler=_release)

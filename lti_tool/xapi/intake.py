@@ -116,7 +116,9 @@ class Intake:
                 data["cohort"] = meaning.cohort
             if learner is not None:
                 data["learner"] = learner
-                events.append(parse_event(data, tenant=tenant, catalog=self.services.catalog, now=now))
+                events.append(
+                    parse_event(data, tenant=tenant, catalog=self.services.catalog, now=now)
+                )
             else:  # no launch has named this actor yet: keep it until one does
                 waiting.setdefault(wait_as, []).append(orjson.dumps(data))
         counts.update(events=len(events), waiting=sum(map(len, waiting.values())))
@@ -158,7 +160,11 @@ class Intake:
         found: list[str | tuple[str, ...]] = []
         lookups: dict[str, None] = {}
         for statement, meaning in zip(statements, meanings):
-            learner = direct_learner(statement.actor, credential, secret) if isinstance(meaning, Meaning) else ""
+            learner = (
+                direct_learner(statement.actor, credential, secret)
+                if isinstance(meaning, Meaning)
+                else ""
+            )
             if learner is None:
                 fields = alias_fields(statement.actor)
                 lookups.update(dict.fromkeys(fields))
@@ -169,13 +175,19 @@ class Intake:
         released: list[str] = []
         if lookups:
             fields = list(lookups)
-            actors = list({waiting_actor(item): None for item in found if isinstance(item, tuple) and item})
+            actors = list(
+                {waiting_actor(item): None for item in found if isinstance(item, tuple) and item}
+            )
             pipe = self.services.redis.pipeline(transaction=False)
             learners_for_aliases(pipe, self.keys, credential.tenant, fields)
             pipe.smismember(self.keys.xapi_waiting_actors(credential.tenant), actors)
             learners, waiting = pipe.execute()
             known = {f: learner.decode() for f, learner in zip(fields, learners) if learner}
-            released = [a for a, w in zip(actors, waiting) if w and any(f in known for f in a.split(ACTOR_SEP))]
+            released = [
+                a
+                for a, w in zip(actors, waiting)
+                if w and any(f in known for f in a.split(ACTOR_SEP))
+            ]
         resolved: list[tuple[str | None, str | None]] = []
         for item in found:
             if isinstance(item, str):
@@ -203,7 +215,10 @@ def release_waiting(services: Services, tenant: str, actors: list[str] | None = 
         if learner is None:
             continue
         # Take the list away first, so a statement arriving meanwhile starts a new one.
-        key, taken = waiting_key(keys, tenant, actor), waiting_key(keys, tenant, actor) + ":releasing"
+        key, taken = (
+            waiting_key(keys, tenant, actor),
+            waiting_key(keys, tenant, actor) + ":releasing",
+        )
         pipe = client.pipeline(transaction=True)
         pipe.exists(key)
         pipe.srem(keys.xapi_waiting_actors(tenant), actor)

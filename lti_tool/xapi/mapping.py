@@ -61,7 +61,9 @@ class StatementMapper:
             return VERB_NOT_FOR_MODULE
         score = statement.score
         if kind == "completed":
-            if statement.completion is False or (statement.verb == PROGRESSED and statement.completion is not True):
+            if statement.completion is False or (
+                statement.verb == PROGRESSED and statement.completion is not True
+            ):
                 return NOT_COMPLETE
             if score is not None:
                 kind = "graded"  # a completion that carries a grade is evidence too
@@ -71,7 +73,11 @@ class StatementMapper:
             elif statement.verb in (PASSED, FAILED):
                 score = 1.0 if statement.verb == PASSED else 0.0
             else:
-                kind = "viewed"  # an attempt without a result: the learner engaged, nothing measured
+                kind = (
+                    "viewed"  # an attempt without a result: the learner engaged, nothing measured
+                )
         if kind == "viewed":
             score = None
-        return Meaning(kind, module, None if score is None else min(1.0, score), cohort_of(statement.course))
+        return Meaning(
+            kind, module, None if score is None else min(1.0, score), cohort_of(statement.course)
+        )

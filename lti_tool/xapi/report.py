@@ -18,14 +18,17 @@ def intake_report(services: Services, tenant: str, limit: int = 10) -> dict:
     counts = {k.decode(): float(v) for k, v in client.hgetall(keys.xapi_counts(tenant)).items()}
     last = counts.pop("last_received", None)
     unmapped = client.zrevrange(keys.xapi_unmapped(tenant), 0, limit - 1, withscores=True)
-    names = client.hmget(keys.xapi_unmapped_names(tenant), [a for a, _ in unmapped]) if unmapped else []
+    names = (
+        client.hmget(keys.xapi_unmapped_names(tenant), [a for a, _ in unmapped]) if unmapped else []
+    )
     return {
         "tenant": tenant,
         "last_statement_at": _iso(last) if last else None,
         "counts": {k: int(v) for k, v in sorted(counts.items())},
         "recent": {
             source: [
-                {**event, "timestamp": _iso(event["timestamp"])} for event in recent(client, keys, tenant, source, limit)
+                {**event, "timestamp": _iso(event["timestamp"])}
+                for event in recent(client, keys, tenant, source, limit)
             ]
             for source in SOURCES
         },
@@ -40,14 +43,20 @@ def intake_report(services: Services, tenant: str, limit: int = 10) -> dict:
 def format_report(report: dict) -> str:
     """The report as plain lines for the terminal."""
     counts = report["counts"]
-    lines = [f"Tenant {report['tenant']}: last xAPI statement {report['last_statement_at'] or 'never'}"]
+    lines = [
+        f"Tenant {report['tenant']}: last xAPI statement {report['last_statement_at'] or 'never'}"
+    ]
     if counts:
         lines.append("Counts: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     for source, events in report["recent"].items():
-        lines.append(f"\nLast events from {source}:" if events else f"\nNo events from {source} yet.")
+        lines.append(
+            f"\nLast events from {source}:" if events else f"\nNo events from {source} yet."
+        )
         for e in events:
             score = f" score {e['score']:.2f}" if e.get("score") is not None else ""
-            lines.append(f"  {e['timestamp']}  {e['learner']}  {e['kind']:<9} {e.get('module', '-')}{score}")
+            lines.append(
+                f"  {e['timestamp']}  {e['learner']}  {e['kind']:<9} {e.get('module', '-')}{score}"
+            )
     unmapped = report["unmapped_activities"]
     lines.append(
         "\nActivities that map to no catalog module (add them to a module's xapi_activities):"

@@ -18,7 +18,9 @@ import orjson
 
 VERSION = "1.0.3"
 VERSION_PATTERN = re.compile(r"^1\.0(\.\d+)?$")
-UUID_PATTERN = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$")
+UUID_PATTERN = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$"
+)
 IRI_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
 SHA1_PATTERN = re.compile(r"^[0-9a-fA-F]{40}$")
 # Accepted, counted deviations (see `Statement.deviations`).
@@ -30,7 +32,7 @@ FUTURE_TIMESTAMP = "timestamp_in_future"
 MAX_CLOCK_SKEW_S = 300.0
 
 STATEMENT_PROPERTIES = frozenset(
-    ("id", "actor", "verb", "object", "result", "context", "timestamp", "stored", "authority", "version", "attachments")
+    "id actor verb object result context timestamp stored authority version attachments".split()
 )
 # Left out of the content compared for a repeated id: the LRS may set them (4.1.12, 2.2.8).
 NOT_CONTENT = ("id", "stored", "authority", "version")
@@ -97,7 +99,11 @@ def _no_nulls(value: dict, field: str) -> None:
         return
     for key, item in value.items():
         if item is None:
-            _fail("null_value", f"{field}.{key}" if field else key, "must not be null (leave the property out instead)")
+            _fail(
+                "null_value",
+                f"{field}.{key}" if field else key,
+                "must not be null (leave the property out instead)",
+            )
 
 
 def _uuid(value: object, field: str) -> str:
@@ -106,7 +112,9 @@ def _uuid(value: object, field: str) -> str:
     return value.lower()
 
 
-def check_agent(agent: object, field: str, deviations: list[str], group_allowed: bool = True) -> str:
+def check_agent(
+    agent: object, field: str, deviations: list[str], group_allowed: bool = True
+) -> str:
     """An Agent or Group (2.4.2); returns its objectType."""
     if not isinstance(agent, dict):
         _fail("agent", field, "must be an object with an objectType and one identifier")
@@ -116,7 +124,11 @@ def check_agent(agent: object, field: str, deviations: list[str], group_allowed:
         deviations.append(ACTOR_TYPE_LIST)
         object_type = object_type[0]
     if object_type not in ("Agent", "Group") or (object_type == "Group" and not group_allowed):
-        _fail("agent_object_type", f"{field}.objectType", f"must be 'Agent' or 'Group', not {object_type!r}")
+        _fail(
+            "agent_object_type",
+            f"{field}.objectType",
+            f"must be 'Agent' or 'Group', not {object_type!r}",
+        )
     identifiers = [key for key in INVERSE_FUNCTIONAL if key in agent]
     if object_type == "Agent" and len(identifiers) != 1:
         _fail(
@@ -128,13 +140,19 @@ def check_agent(agent: object, field: str, deviations: list[str], group_allowed:
             _fail("agent_identifier", field, "a Group has at most one identifier")
         members = agent.get("member", [])
         if not isinstance(members, list) or (not identifiers and not members):
-            _fail("group_member", f"{field}.member", "an anonymous Group needs a list of member Agents")
+            _fail(
+                "group_member",
+                f"{field}.member",
+                "an anonymous Group needs a list of member Agents",
+            )
         for index, member in enumerate(members):
             check_agent(member, f"{field}.member[{index}]", deviations, group_allowed=False)
     for key in identifiers:
         value = agent[key]
         where = f"{field}.{key}"
-        if key == "mbox" and not (isinstance(value, str) and value.startswith("mailto:") and "@" in value):
+        if key == "mbox" and not (
+            isinstance(value, str) and value.startswith("mailto:") and "@" in value
+        ):
             _fail("mbox", where, "must be a 'mailto:' IRI")
         elif key == "mbox_sha1sum" and not (isinstance(value, str) and SHA1_PATTERN.match(value)):
             _fail("mbox_sha1sum", where, "must be the 40 hex digits of a SHA-1")
@@ -144,7 +162,11 @@ def check_agent(agent: object, field: str, deviations: list[str], group_allowed:
             if not isinstance(value, dict):
                 _fail("account", where, "must be an object with homePage and name")
             if not _is_iri(value.get("homePage")):
-                _fail("account", f"{where}.homePage", "must be the IRL of the system the account is on")
+                _fail(
+                    "account",
+                    f"{where}.homePage",
+                    "must be the IRL of the system the account is on",
+                )
             if not isinstance(value.get("name"), str) or not value["name"]:
                 _fail("account", f"{where}.name", "must be the account's non-empty name")
     return object_type
@@ -158,7 +180,11 @@ def _check_activity(activity: object, field: str, deviations: list[str]) -> tupl
     if object_type == "GroupActivity":
         deviations.append(GROUP_ACTIVITY)
     elif object_type != "Activity":
-        _fail("activity_object_type", f"{field}.objectType", f"must be 'Activity', not {object_type!r}")
+        _fail(
+            "activity_object_type",
+            f"{field}.objectType",
+            f"must be 'Activity', not {object_type!r}",
+        )
     activity_id = activity.get("id")
     if not _is_iri(activity_id):
         _fail("activity_id", f"{field}.id", "is required: an absolute IRI")
@@ -174,9 +200,15 @@ def _check_activity(activity: object, field: str, deviations: list[str]) -> tupl
     return activity_id, name
 
 
-def _check_object(target: object, deviations: list[str], nested: bool) -> tuple[str | None, str | None]:
+def _check_object(
+    target: object, deviations: list[str], nested: bool
+) -> tuple[str | None, str | None]:
     if not isinstance(target, dict):
-        _fail("object", "object", "is required: an Activity, Agent, Group, SubStatement or StatementRef")
+        _fail(
+            "object",
+            "object",
+            "is required: an Activity, Agent, Group, SubStatement or StatementRef",
+        )
     _no_nulls(target, "object")
     object_type = target.get("objectType", "Activity")
     if object_type in ("Activity", "GroupActivity"):
@@ -187,15 +219,27 @@ def _check_object(target: object, deviations: list[str], nested: bool) -> tuple[
         _uuid(target.get("id"), "object.id")
     elif object_type == "SubStatement":
         if nested:
-            _fail("substatement", "object.object", "a SubStatement cannot contain another SubStatement")
+            _fail(
+                "substatement",
+                "object.object",
+                "a SubStatement cannot contain another SubStatement",
+            )
         for key in ("id", "stored", "version", "authority"):
             if key in target:
-                _fail("substatement", f"object.{key}", "a SubStatement has no id, stored, version or authority")
+                _fail(
+                    "substatement",
+                    f"object.{key}",
+                    "a SubStatement has no id, stored, version or authority",
+                )
         check_agent(target.get("actor"), "object.actor", deviations)
         _check_verb(target.get("verb"), "object.verb")
         _check_object(target.get("object"), deviations, nested=True)
     else:
-        _fail("object_type", "object.objectType", f"must be one of {', '.join(OBJECT_TYPES)}, not {object_type!r}")
+        _fail(
+            "object_type",
+            "object.objectType",
+            f"must be one of {', '.join(OBJECT_TYPES)}, not {object_type!r}",
+        )
     return None, None
 
 
@@ -211,7 +255,9 @@ def _check_verb(verb: object, field: str = "verb") -> str:
     return verb_id
 
 
-def _check_result(result: object, deviations: list[str]) -> tuple[float | None, bool | None, bool | None]:
+def _check_result(
+    result: object, deviations: list[str]
+) -> tuple[float | None, bool | None, bool | None]:
     """2.4.5: returns (score in [0, 1] or None, success, completion)."""
     if not isinstance(result, dict):
         _fail("result", "result", "must be an object")
@@ -253,7 +299,9 @@ def _check_result(result: object, deviations: list[str]) -> tuple[float | None, 
 def _timestamp(value: object, deviations: list[str], now: float) -> float:
     """4.5: ISO 8601; an offset of -00:00 is refused; no time zone is taken as UTC."""
     if not isinstance(value, str) or "T" not in value:
-        _fail("timestamp", "timestamp", "must be an ISO 8601 date-time such as '2026-11-28T10:00:00Z'")
+        _fail(
+            "timestamp", "timestamp", "must be an ISO 8601 date-time such as '2026-11-28T10:00:00Z'"
+        )
     if value.endswith(("-00:00", "-0000", "-00")):
         _fail("timestamp_offset", "timestamp", "must not use the offset -00:00 (write Z or +00:00)")
     try:
@@ -267,7 +315,9 @@ def _timestamp(value: object, deviations: list[str], now: float) -> float:
     if seconds <= 0:
         _fail("timestamp", "timestamp", "must be after 1970-01-01")
     if seconds > now + MAX_CLOCK_SKEW_S:
-        deviations.append(FUTURE_TIMESTAMP)  # an LMS clock running ahead; the statement happened now
+        deviations.append(
+            FUTURE_TIMESTAMP
+        )  # an LMS clock running ahead; the statement happened now
         seconds = now
     return seconds
 
@@ -291,7 +341,9 @@ def _course(context: object, deviations: list[str]) -> str | None:
                   f"must be one of {', '.join(CONTEXT_ACTIVITY_KINDS)}")  # fmt: skip
         items = value if isinstance(value, list) else [value]
         for index, item in enumerate(items):
-            activity_id, _ = _check_activity(item, f"context.contextActivities.{kind}[{index}]", deviations)
+            activity_id, _ = _check_activity(
+                item, f"context.contextActivities.{kind}[{index}]", deviations
+            )
             if course is None and kind in ("parent", "grouping") and "/course" in activity_id:
                 course = activity_id
     return course
@@ -312,7 +364,9 @@ def parse_statement(data: object, tenant: str, now: float | None = None) -> Stat
     _no_nulls(data, "")
     if "attachments" in data:
         _fail("attachments", "attachments", "this endpoint does not take attachments")
-    if "version" in data and not (isinstance(data["version"], str) and VERSION_PATTERN.match(data["version"])):
+    if "version" in data and not (
+        isinstance(data["version"], str) and VERSION_PATTERN.match(data["version"])
+    ):
         _fail("version", "version", f"must be 1.0.x, not {data['version']!r}")
     deviations: list[str] = []
     now = time.time() if now is None else now

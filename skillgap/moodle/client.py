@@ -53,9 +53,13 @@ def flatten(params: dict, prefix: str = "") -> dict[str, str]:
 
 
 class MoodleClient:
-    def __init__(self, url: str, token: str, timeout_s: float = 30.0, session: requests.Session | None = None):
+    def __init__(
+        self, url: str, token: str, timeout_s: float = 30.0, session: requests.Session | None = None
+    ):
         if not url.startswith(("https://", "http://")):
-            raise MoodleError(f"{url!r} is not a Moodle address (it starts with https:// or http://)")
+            raise MoodleError(
+                f"{url!r} is not a Moodle address (it starts with https:// or http://)"
+            )
         if not token:
             raise MoodleError("no web-service token given (--token or SKILLGAP_MOODLE_TOKEN)")
         self.url = url.rstrip("/")
@@ -64,7 +68,12 @@ class MoodleClient:
         self.session = session or requests.Session()
 
     def call(self, function: str, **params: object) -> object:
-        data = {"wstoken": self.token, "wsfunction": function, "moodlewsrestformat": "json", **flatten(params)}
+        data = {
+            "wstoken": self.token,
+            "wsfunction": function,
+            "moodlewsrestformat": "json",
+            **flatten(params),
+        }
         try:
             response = self.session.post(self.url + REST_PATH, data=data, timeout=self.timeout_s)
         except requests.RequestException as exc:
@@ -72,7 +81,9 @@ class MoodleClient:
         if response.status_code == 404:
             raise MoodleError(f"{self.url} has no {REST_PATH}: is this the Moodle site address?")
         if response.status_code != 200:
-            raise MoodleError(f"Moodle at {self.url} answered HTTP {response.status_code} to {function}")
+            raise MoodleError(
+                f"Moodle at {self.url} answered HTTP {response.status_code} to {function}"
+            )
         try:
             body = response.json()
         except ValueError:
@@ -83,7 +94,9 @@ class MoodleClient:
             code = body.get("errorcode", "")
             message = str(body.get("message", "")).strip()
             explained = EXPLAINED.get(code, "Moodle refused {function}: {message}")
-            raise MoodleError(explained.format(function=function, message=message) + f" [{code}]", code)
+            raise MoodleError(
+                explained.format(function=function, message=message) + f" [{code}]", code
+            )
         return body
 
     # The functions the sync and the catalog import use (Moodle 3.9+).
@@ -92,10 +105,14 @@ class MoodleClient:
 
     def grade_items(self, course: int) -> list[dict]:
         """Every user's grade items in the course (userid 0: all users)."""
-        return self.call("gradereport_user_get_grade_items", courseid=course, userid=0)["usergrades"]
+        return self.call("gradereport_user_get_grade_items", courseid=course, userid=0)[
+            "usergrades"
+        ]
 
     def completion(self, course: int, user: int) -> list[dict]:
-        return self.call("core_completion_get_activities_completion_status", courseid=course, userid=user)["statuses"]
+        return self.call(
+            "core_completion_get_activities_completion_status", courseid=course, userid=user
+        )["statuses"]
 
     def course_contents(self, course: int) -> list[dict]:
         return self.call("core_course_get_contents", courseid=course)

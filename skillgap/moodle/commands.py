@@ -27,13 +27,17 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
 
     courses = args.course or parse_courses(settings.moodle_courses)
     if not courses:
-        raise UserError("which courses? give --course ID (repeatable) or set SKILLGAP_MOODLE_COURSES")
+        raise UserError(
+            "which courses? give --course ID (repeatable) or set SKILLGAP_MOODLE_COURSES"
+        )
     client = _client(args, settings)
     tenant = args.tenant or settings.moodle_tenant or settings.default_tenant
     with open_redis(settings) as redis_client:
         sync = MoodleSync(build_services(settings, redis_client), client, tenant)
         while True:
-            result = sync.sync(courses, progress=lambda line: print(line, file=sys.stderr, flush=True))
+            result = sync.sync(
+                courses, progress=lambda line: print(line, file=sys.stderr, flush=True)
+            )
             print(
                 f"{result.events} new event(s) from {result.courses} course(s) for tenant {tenant!r}; "
                 f"{result.unchanged} unchanged since the last sync"
@@ -49,7 +53,9 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     from skillgap.catalog import load_catalog
     from skillgap.moodle.catalog_import import import_course
 
-    text, new, known = import_course(_client(args, settings), args.course, load_catalog(settings.catalog_path))
+    text, new, known = import_course(
+        _client(args, settings), args.course, load_catalog(settings.catalog_path)
+    )
     output = Path(args.output or f"moodle-course-{args.course}.toml")
     if output.exists() and not args.force:
         raise UserError(f"{output} exists; choose another --output or add --force")
@@ -65,7 +71,9 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
 
 def register_catalog_import(catalog_commands: argparse._SubParsersAction) -> None:
     """`skillgap catalog import-moodle`, added to the catalog command's subcommands."""
-    parser = catalog_commands.add_parser("import-moodle", help="write module entries from a Moodle course, to tag")
+    parser = catalog_commands.add_parser(
+        "import-moodle", help="write module entries from a Moodle course, to tag"
+    )
     parser.add_argument("--url", help="Moodle site address (default: SKILLGAP_MOODLE_URL)")
     parser.add_argument("--token", help="web-service token (default: SKILLGAP_MOODLE_TOKEN)")
     parser.add_argument("--course", type=int, required=True, help="Moodle course id")
@@ -75,12 +83,27 @@ def register_catalog_import(catalog_commands: argparse._SubParsersAction) -> Non
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    moodle = commands.add_parser("moodle", help="pull grades and completion from Moodle's web services")
+    moodle = commands.add_parser(
+        "moodle", help="pull grades and completion from Moodle's web services"
+    )
     sub = moodle.add_subparsers(dest="moodle_command", required=True, metavar="COMMAND")
     sync = sub.add_parser("sync", help="turn new grades and completions of the courses into events")
-    sync.add_argument("--url", help="Moodle site address, as its LTI launches name it (default: SKILLGAP_MOODLE_URL)")
+    sync.add_argument(
+        "--url",
+        help="Moodle site address, as its LTI launches name it (default: SKILLGAP_MOODLE_URL)",
+    )
     sync.add_argument("--token", help="web-service token (default: SKILLGAP_MOODLE_TOKEN)")
-    sync.add_argument("--course", type=int, action="append", help="course id (repeatable; default: SKILLGAP_MOODLE_COURSES)")
-    sync.add_argument("--tenant", help="tenant the events belong to (default: SKILLGAP_MOODLE_TENANT, else the default tenant)")
-    sync.add_argument("--every", type=float, metavar="SECONDS", help="keep syncing at this interval until stopped")
+    sync.add_argument(
+        "--course",
+        type=int,
+        action="append",
+        help="course id (repeatable; default: SKILLGAP_MOODLE_COURSES)",
+    )
+    sync.add_argument(
+        "--tenant",
+        help="tenant the events belong to (default: SKILLGAP_MOODLE_TENANT, else the default tenant)",
+    )
+    sync.add_argument(
+        "--every", type=float, metavar="SECONDS", help="keep syncing at this interval until stopped"
+    )
     sync.set_defaults(handler=_sync)

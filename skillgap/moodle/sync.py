@@ -59,7 +59,9 @@ class MoodleSync:
     def learner(self, user_id: int) -> str:
         return learner_pseudonym(self.secret, self.site, str(user_id))
 
-    def sync(self, courses: list[int], progress: Callable[[str], None] = lambda _: None) -> SyncResult:
+    def sync(
+        self, courses: list[int], progress: Callable[[str], None] = lambda _: None
+    ) -> SyncResult:
         result = SyncResult()
         for course in courses:
             self.sync_course(course, result, progress)
@@ -73,7 +75,9 @@ class MoodleSync:
         found: list[tuple[str, str, dict, int]] = []
         now = time.time()
         for user in users:
-            found.append((f"e:{user['id']}", "1", {"kind": "enrolled", "timestamp": now}, user["id"]))
+            found.append(
+                (f"e:{user['id']}", "1", {"kind": "enrolled", "timestamp": now}, user["id"])
+            )
         for usergrade in self.client.grade_items(course):
             user = usergrade["userid"]
             for item in usergrade.get("gradeitems", []):
@@ -119,10 +123,14 @@ class MoodleSync:
         data = {"kind": "completed", "module": module, "timestamp": float(when)}
         yield f"c:{user}:{status['cmid']}", f"{status['state']}:{when}", data, user
 
-    def _write(self, course: int, found: list[tuple[str, str, dict, int]], result: SyncResult) -> None:
+    def _write(
+        self, course: int, found: list[tuple[str, str, dict, int]], result: SyncResult
+    ) -> None:
         """Only what changed since the last sync; events and new fingerprints in one round trip."""
         services, keys = self.services, self.services.keys
-        key = keys.moodle_sync(self.tenant, hashlib.sha1(self.site.encode()).hexdigest()[:12], str(course))
+        key = keys.moodle_sync(
+            self.tenant, hashlib.sha1(self.site.encode()).hexdigest()[:12], str(course)
+        )
         previous = services.redis.hmget(key, [f for f, *_ in found]) if found else []
         events: list[Event] = []
         fingerprints: dict[str, str] = {}
@@ -138,7 +146,9 @@ class MoodleSync:
         if not events:
             return
         pipe = services.redis.pipeline(transaction=False)
-        queue_events(pipe, keys, services.settings.partitions, events, services.settings.retention_days)
+        queue_events(
+            pipe, keys, services.settings.partitions, events, services.settings.retention_days
+        )
         pipe.hset(key, mapping=fingerprints)
         note_recent(pipe, keys, self.tenant, SOURCE, [e for e in events if e.module is not None])
         pipe.execute()
@@ -164,12 +174,16 @@ def run_scheduled_sync(services: Services, stop: threading.Event) -> None:
     Start it in a thread: `threading.Thread(target=run_scheduled_sync, args=(services, stop))`."""
     settings = services.settings
     if not (settings.moodle_url and settings.moodle_token and settings.moodle_courses):
-        log.info("Moodle sync off (set SKILLGAP_MOODLE_URL, SKILLGAP_MOODLE_TOKEN and SKILLGAP_MOODLE_COURSES)")
+        log.info(
+            "Moodle sync off (set SKILLGAP_MOODLE_URL, SKILLGAP_MOODLE_TOKEN and SKILLGAP_MOODLE_COURSES)"
+        )
         return
     tenant = settings.moodle_tenant or settings.default_tenant
     while not stop.is_set():
         try:
-            sync = MoodleSync(services, MoodleClient(settings.moodle_url, settings.moodle_token), tenant)
+            sync = MoodleSync(
+                services, MoodleClient(settings.moodle_url, settings.moodle_token), tenant
+            )
             result = sync.sync(parse_courses(settings.moodle_courses))
             log.info("Moodle sync: %d events from %d courses (%d unchanged, %d unmapped activities)",
                      result.events, result.courses, result.unchanged, len(result.unmapped))  # fmt: skip
