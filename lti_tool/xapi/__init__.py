@@ -29,7 +29,13 @@ from lti_tool.xapi.errors import (
 )
 from lti_tool.xapi.intake import Intake, StatementConflict
 from lti_tool.xapi.report import intake_report
-from lti_tool.xapi.statements import VERSION, VERSION_PATTERN, StatementError, parse_statement
+from lti_tool.xapi.statements import (
+    VERSION,
+    VERSION_PATTERN,
+    Statement,
+    StatementError,
+    parse_statement,
+)
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -124,6 +130,39 @@ def _statements(body: object, single: bool) -> list:
     return batch
 
 
+def _parse_batch(items: list, tenant: str, now: float, statement_id: str | None):
+    """Every statement validated; returns (distinct statements, their index in the request,
+    the id of each item sent). The same id-less statement twice (two views in one second)
+    has one id and one effect; an id given twice is refused."""
+    statements: list[Statement] = []
+    positions: list[int] = []
+    ids: list[str] = []
+    seen: set[str] = set()
+    for index, data in enumerate(items):
+        if statement_id is not None and isinstance(data, dict) and "id" not in data:
+            data = {**data, "id": statement_id}
+        try:
+            statement = parse_statement(data, tenant, now)
+        except StatementError as exc:
+            raise InvalidStatement(
+                exc.message, rule=exc.rule, field=exc.field, statement=index
+            ) from None
+        if statement_id is not None and statement.id != statement_id:
+            raise BadRequest("the statement's id differs from statementId", rule="statement_id")
+        ids.append(statement.id)
+        if statement.id in seen:
+            if "id" not in data:
+                continue
+            raise InvalidStatement(
+                f"the batch holds id {statement.id} more than once",
+                rule="duplicate_id", field="id", statement=index,
+            )  # fmt: skip
+        seen.add(statement.id)
+        statements.append(statement)
+        positions.append(index)
+    return statements, positions, ids
+
+
 def _take(single: bool, statement_id: str | None = None) -> list[str]:
     """Validate the whole batch first (one bad statement refuses it all), then write it."""
     if request.mimetype.startswith("multipart/"):
@@ -136,48 +175,17 @@ def _take(single: bool, statement_id: str | None = None) -> list[str]:
         raise BadRequest(f"the body is not valid JSON: {exc}", rule="json") from None
     credential: Credential = g.credential
     now = time.time()
-    statements = []
-    ids: list[str] = []  # one per statement sent, in order
-    seen: dict[str, int] = {}  # id -> position in `statements`
-    for index, data in enumerate(_statements(body, single)):
-        if statement_id is not None and isinstance(data, dict) and "id" not in data:
-            data = {**data, "id": statement_id}
-        try:
-            statement = parse_statement(data, credential.tenant, now)
-        except StatementError as exc:
-            raise InvalidStatement(
-                exc.message, rule=exc.rule, field=exc.field, statement=index
-            ) from None
-        if statement_id is not None and statement.id != statement_id:
-            raise BadRequest(
-                "the statement's id differs from the statementId parameter", rule="statement_id"
-            )
-        if (
-            statement.id in seen
-            and statements[seen[statement.id]].digest == statement.digest
-            and "id" not in data
-        ):
-            ids.append(
-                statement.id
-            )  # the same id-less statement twice (two views in one second): one effect
-            continue
-        if statement.id in seen:
-            raise InvalidStatement(
-                f"the batch holds id {statement.id} twice (statement {index} repeats an earlier one)",
-                rule="duplicate_id", field="id", statement=index,
-            )  # fmt: skip
-        seen[statement.id] = len(statements)
-        statements.append(statement)
-        ids.append(statement.id)
+    statements, positions, ids = _parse_batch(
+        _statements(body, single), credential.tenant, now, statement_id
+    )
     try:
         current_app.extensions["xapi"][0].take(credential, statements, now)
     except StatementConflict as exc:
-        ids = [statements[i].id for i in exc.indexes]
+        taken = [statements[i].id for i in exc.indexes]
         raise Conflict(
-            f"statement id {ids[0]} is already stored with different content",
-            statements=exc.indexes,
-            ids=ids,
-        ) from None
+            f"statement id {taken[0]} is already stored with different content",
+            statements=[positions[i] for i in exc.indexes], ids=taken,
+        ) from None  # fmt: skip
     return ids
 
 
