@@ -126,40 +126,36 @@ def _run_phase(
 
 
 class MasteryMonitor(threading.Thread):
-    """Polls the tracked learners' applied-event counts; for each accepted statement of theirs,
-    the delay until the count includes it."""
+    """Polls the tracked learners' applied-event counts (through the learner store); for each
+    accepted statement of theirs, the delay until the count includes it."""
 
-    def __init__(self, client: redis.Redis, keys: list[str], accepted):
+    def __init__(self, store, learners: list[str], accepted, poll_s: float = 0.05):
         super().__init__(daemon=True)
-        self.client, self.keys, self.accepted = client, keys, accepted
+        self.store, self.learners, self.accepted, self.poll_s = store, learners, accepted, poll_s
         self.stop = threading.Event()
-        self.expected: list[list[float]] = [
-            [] for _ in keys
-        ]  # acceptance times, per learner, in order
-        self.matched = [0] * len(keys)
+        self.expected: list[list[float]] = [[] for _ in learners]  # acceptance times, in order
+        self.matched = [0] * len(learners)
         self.delays: list[float] = []
 
-    def _counts(self, pipe) -> list[int]:
-        for key in self.keys:
-            pipe.hget(key, "events")
-        return [int(value or 0) for value in pipe.execute()]
+    def _counts(self) -> list[int]:
+        found = {r.learner: r.events for r in self.store.get_many(TENANT, self.learners)}
+        return [found.get(learner, 0) for learner in self.learners]
 
     def run(self) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        base = self._counts(pipe)
+        base = self._counts()
         while not self.stop.is_set():
             while not self.accepted.empty():
                 when, users = self.accepted.get()
                 for u in users:
                     self.expected[u].append(when)
-            counts = self._counts(pipe)
+            counts = self._counts()
             now = time.time()
             for u, count in enumerate(counts):
                 applied = min(count - base[u], len(self.expected[u]))
                 while self.matched[u] < applied:
                     self.delays.append(max(0.0, now - self.expected[u][self.matched[u]]))
                     self.matched[u] += 1
-            self.stop.wait(0.01)
+            self.stop.wait(self.poll_s)
 
     def pending(self) -> int:
         return sum(len(e) for e in self.expected) - len(self.delays)
@@ -235,10 +231,7 @@ def main(argv: list[str] | None = None) -> int:
 
         activities = [m.url for m in services.catalog.modules if m.url]
         secret_key = pseudonym_secret(client, services.keys)
-        tracked = [
-            services.learners.key(TENANT, learner_pseudonym(secret_key, SITE, str(u)))
-            for u in range(TRACKED)
-        ]
+        tracked = [learner_pseudonym(secret_key, SITE, str(u)) for u in range(TRACKED)]
         print(f"load_before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"cpus: {os.cpu_count()}")
         print(f"gunicorn_workers: {settings.http_workers}")
@@ -250,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         _drain(client, services, 30)
 
         accepted = multiprocessing.get_context("fork").Queue()
-        monitor = MasteryMonitor(client, tracked, accepted)
+        monitor = MasteryMonitor(services.learners, tracked, accepted)
         monitor.start()
         batch, failed_batch = _run_phase(
             args.port,

@@ -44,6 +44,18 @@ class Keys:
         """Ids of events already applied, bucketed by the event's own day."""
         return f"{self.prefix}:{{p{partition}}}:applied:{day}"
 
+    @property
+    def tokens(self) -> str:
+        return f"{self.prefix}:tokens"
+
+    @property
+    def secrets(self) -> str:
+        return f"{self.prefix}:secrets"
+
+    @property
+    def meta(self) -> str:
+        return f"{self.prefix}:meta"
+
     # xAPI intake and LMS sync (lti_tool/xapi/, skillgap/moodle/). A tenant's statement
     # records share the hash tag {x:tenant}, so one script can check a whole batch on a cluster.
     @property
@@ -73,15 +85,3 @@ class Keys:
 
     def moodle_sync(self, tenant: str, site: str, course: str) -> str:
         return f"{self.prefix}:moodle:{tenant}:{site}:{course}"
-
-    @property
-    def tokens(self) -> str:
-        return f"{self.prefix}:tokens"
-
-    @property
-    def secrets(self) -> str:
-        return f"{self.prefix}:secrets"
-
-    @property
-    def meta(self) -> str:
-        return f"{self.prefix}:meta"
