@@ -91,16 +91,16 @@ class Settings:
         return settings
 
     def _check(self) -> None:
+        if self.xapi_max_statements < 1:
+            raise SettingsError(f"{ENV_PREFIX}XAPI_MAX_STATEMENTS must be at least 1")
+        if self.moodle_sync_interval_s < 10:
+            raise SettingsError(f"{ENV_PREFIX}MOODLE_SYNC_INTERVAL_S must be at least 10 seconds")
         if self.partitions < 1:
             raise SettingsError(f"{ENV_PREFIX}PARTITIONS must be at least 1, not {self.partitions}")
         if not 0.0 <= self.prerequisite_threshold <= 1.0:
             raise SettingsError(f"{ENV_PREFIX}PREREQUISITE_THRESHOLD must be in [0, 1]")
         if self.retention_days <= 0:
             raise SettingsError(f"{ENV_PREFIX}RETENTION_DAYS must be positive")
-        if self.xapi_max_statements < 1:
-            raise SettingsError(f"{ENV_PREFIX}XAPI_MAX_STATEMENTS must be at least 1")
-        if self.moodle_sync_interval_s < 10:
-            raise SettingsError(f"{ENV_PREFIX}MOODLE_SYNC_INTERVAL_S must be at least 10 seconds")
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)
