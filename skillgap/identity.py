@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from urllib.parse import urlsplit
 
 import redis
 
@@ -51,9 +52,26 @@ def learners_for_aliases(pipe: redis.client.Pipeline, keys: Keys, tenant: str, f
     pipe.hmget(_aliases_key(keys, tenant), fields)
 
 
-def mbox_sha1sum(email: str) -> str:
-    """What xAPI senders put in `mbox_sha1sum` for this address (2.4.2.3 of xAPI 1.0.3, part 2)."""
-    return hashlib.sha1(f"mailto:{email}".encode()).hexdigest()
+def mbox_alias(secret: bytes, sha1sum: str) -> str:
+    """The alias of an xAPI `mbox_sha1sum` (SHA-1 of "mailto:" + email, xAPI 1.0.3 part 2,
+    2.4.2.3), keyed so that the alias table holds nothing a dictionary of emails could reverse."""
+    return hmac.new(secret, sha1sum.lower().encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def course_cohort(issuer: str, context_id: str | None) -> str | None:
+    """A course of a platform as every channel names it: `<LTI context id>@<platform host>`
+    (Moodle's course id, Open edX's course key), as the LTI tool's launches do."""
+    if not context_id:
+        return None
+    host = urlsplit(issuer).netloc or issuer
+    return f"{context_id}@{host}"[:128]
+
+
+def _email_alias(client: redis.Redis, keys: Keys, email: object) -> str | None:
+    if not isinstance(email, str) or "@" not in email:
+        return None
+    sha1sum = hashlib.sha1(f"mailto:{email}".encode()).hexdigest()
+    return mbox_alias(pseudonym_secret(client, keys), sha1sum)
 
 
 def record_launch_identity(client: redis.Redis, keys: Keys, tenant: str, claims: dict, learner: str) -> None:
@@ -67,7 +85,7 @@ def record_launch_identity(client: redis.Redis, keys: Keys, tenant: str, claims:
         # Open edX: its xAPI actor is an anonymous id unlike the LTI `sub`; with
         # XAPI_AGENT_IFI_TYPE = "mbox_sha1sum" (or "mbox") and the email shared in launches, the
         # hashed address links them; or a custom parameter `xapi_account` carries the xAPI id.
-        "mbox_sha1sum": mbox_sha1sum(email) if isinstance(email, str) and "@" in email else None,
+        "mbox": _email_alias(client, keys, email),
         "xapi_account": custom.get("xapi_account") if isinstance(custom, dict) else None,
     }
     for kind, alias in aliases.items():

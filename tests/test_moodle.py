@@ -119,7 +119,7 @@ def test_grades_completions_and_enrolments_become_events_of_the_launching_learne
         (True, "completed", "m-page", None),  # user 43: the page is incomplete, the quiz complete-fail
     ])  # fmt: skip
     assert {e["learner"] for e in events} == {kim, lee}  # the teacher is no learner
-    assert {e["cohort"] for e in events} == {str(COURSE)} and {e["source"] for e in events} == {
+    assert {e["cohort"] for e in events} == {f"{COURSE}@{stub.url.split('//')[1]}"} and {e["source"] for e in events} == {
         "moodle"
     }
     assert result.events == 5 and result.unmapped == {f"{stub.url}/mod/assign/view.php?id=603"}

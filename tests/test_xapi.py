@@ -84,7 +84,7 @@ def test_moodle_quiz_attempt_becomes_a_graded_event_of_the_launching_learner(
     )  # same pseudonym as the LTI launch (sub = user id)
     assert event | {"timestamp": 0} == event | {
         "id": statement_id, "tenant": "acme", "module": "m-quiz-foundations", "kind": "graded", "score": 0.5,
-        "cohort": "12", "source": "xapi", "timestamp": 0,
+        "cohort": "12@moodle.example.com", "source": "xapi", "timestamp": 0,
     }  # fmt: skip
     assert event["timestamp"] == pytest.approx(1773153101.0)  # 15:31:41+01:00
     Worker(services).run(burst=True)
@@ -150,7 +150,7 @@ def test_openedx_statements_wait_for_the_learners_first_launch(client, services,
     assert sorted(e["id"] for e in events) == sorted([first["id"], second["id"]])
     assert {e["learner"] for e in events} == {learner}
     assert {(e["module"], e["kind"], e["cohort"]) for e in events} == {
-        ("m-quiz-foundations", "assessed", "course-v1:Example+LLM101+2026")
+        ("m-quiz-foundations", "assessed", "course-v1:Example+LLM101+2026@openedx.example.com")
     }
     assert counts(services)["waiting"] == 0 and counts(services)["released"] == 1
 
@@ -489,3 +489,16 @@ def test_a_quiz_statement_maps_by_the_module_url(services):
         == "m-llm-intro"
     )
     assert matcher.module_for(f"{OPENEDX}/xblock/block-v1:Other+LLM101+2026") is None
+
+
+def test_launch_emails_are_kept_only_as_keyed_hashes(services):
+    import hashlib
+
+    email = "pat@example.com"
+    record_launch_identity(services.redis, services.keys, "acme", {"sub": "7", "email": email}, "u-pat")
+    stored = b" ".join(
+        k + b" " + v for key in services.redis.scan_iter(f"{services.keys.prefix}:aliases:*")
+        for k, v in services.redis.hgetall(key).items()
+    )  # fmt: skip
+    assert email.encode() not in stored
+    assert hashlib.sha1(f"mailto:{email}".encode()).hexdigest().encode() not in stored

@@ -5,7 +5,8 @@
 - Open edX (event-routing-backends): the account name is an anonymous id that its LTI launches
   do not carry, so the actor is looked up in the alias table that launches fill
   (`skillgap.identity.record_launch_identity`): by `xapi_account`, then by `sub` (older
-  event-routing-backends used the LTI id), or by hashed email for an `mbox` / `mbox_sha1sum`.
+  event-routing-backends used the LTI id), or by the keyed hash of the email for an `mbox` /
+  `mbox_sha1sum` (the launch's `email` claim, where the platform shares it).
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import hashlib
 from functools import lru_cache
 
 from lti_tool.xapi.credentials import Credential
-from skillgap.identity import alias_field, learner_pseudonym
+from skillgap.identity import alias_field, learner_pseudonym, mbox_alias
 
 # Alias fields to try, in order, per kind of actor identifier.
 ACCOUNT_ALIASES = ("xapi_account", "sub")
 
 
-def alias_fields(actor: dict) -> tuple[str, ...]:
+def alias_fields(actor: dict, secret: bytes) -> tuple[str, ...]:
     """The alias-table fields that may name this actor (none for a Group)."""
     if actor.get("objectType", "Agent") not in ("Agent", ["Agent"]):
         return ()
@@ -28,9 +29,13 @@ def alias_fields(actor: dict) -> tuple[str, ...]:
         name = actor["account"]["name"]
         return tuple(alias_field(kind, name) for kind in ACCOUNT_ALIASES)
     if "mbox" in actor:
-        return (alias_field("mbox_sha1sum", hashlib.sha1(actor["mbox"].encode()).hexdigest()),)
+        return (
+            alias_field(
+                "mbox", mbox_alias(secret, hashlib.sha1(actor["mbox"].encode()).hexdigest())
+            ),
+        )
     if "mbox_sha1sum" in actor:
-        return (alias_field("mbox_sha1sum", actor["mbox_sha1sum"].lower()),)
+        return (alias_field("mbox", mbox_alias(secret, actor["mbox_sha1sum"])),)
     return (alias_field("openid", actor["openid"]),)
 
 

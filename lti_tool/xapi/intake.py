@@ -22,7 +22,7 @@ from lti_tool.xapi.mapping import UNMAPPED_ACTIVITY, Meaning, StatementMapper
 from lti_tool.xapi.statements import Statement
 from skillgap.eventlog import queue_events
 from skillgap.events import Event, parse_event
-from skillgap.identity import learners_for_aliases, pseudonym_secret
+from skillgap.identity import course_cohort, learners_for_aliases, pseudonym_secret
 from skillgap.keys import Keys
 from skillgap.recent import note_recent
 from skillgap.services import Services
@@ -112,8 +112,9 @@ class Intake:
                     "timestamp": statement.timestamp, "source": SOURCE}  # fmt: skip
             if meaning.score is not None:
                 data["score"] = meaning.score
-            if meaning.cohort is not None:
-                data["cohort"] = meaning.cohort
+            cohort = course_cohort(credential.issuer, meaning.course)
+            if cohort is not None:
+                data["cohort"] = cohort
             if learner is not None:
                 data["learner"] = learner
                 events.append(
@@ -166,7 +167,7 @@ class Intake:
                 else ""
             )
             if learner is None:
-                fields = alias_fields(statement.actor)
+                fields = alias_fields(statement.actor, secret)
                 lookups.update(dict.fromkeys(fields))
                 found.append(fields)
             else:

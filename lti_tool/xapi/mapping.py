@@ -26,11 +26,11 @@ class Meaning:
     kind: str
     module: str
     score: float | None
-    cohort: str | None
+    course: str | None  # the LTI context id of the statement's course
 
 
-def cohort_of(course: str | None) -> str | None:
-    """The LTI context id of the statement's course, so xAPI and launches share a cohort:
+def context_id_of(course: str | None) -> str | None:
+    """The LTI context id of a course activity, so xAPI and launches share a cohort:
     Moodle's course id (`.../course/view.php?id=7` -> "7"), Open edX's course key."""
     if not course:
         return None
@@ -79,5 +79,8 @@ class StatementMapper:
         if kind == "viewed":
             score = None
         return Meaning(
-            kind, module, None if score is None else min(1.0, score), cohort_of(statement.course)
+            kind,
+            module,
+            None if score is None else min(1.0, score),
+            context_id_of(statement.course),
         )

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from skillgap.catalog.activities import ActivityMatcher
 from skillgap.eventlog import queue_events
 from skillgap.events import Event, parse_event
-from skillgap.identity import learner_pseudonym, pseudonym_secret
+from skillgap.identity import course_cohort, learner_pseudonym, pseudonym_secret
 from skillgap.moodle.client import MoodleClient, MoodleError
 from skillgap.recent import note_recent
 from skillgap.services import Services
@@ -138,7 +138,7 @@ class MoodleSync:
             if before is not None and before.decode() == fingerprint:
                 result.unchanged += 1
                 continue
-            data |= {"learner": self.learner(user), "cohort": str(course), "source": SOURCE,
+            data |= {"learner": self.learner(user), "cohort": course_cohort(self.site, str(course)), "source": SOURCE,
                      "id": _event_id(self.site, course, name, fingerprint)}  # fmt: skip
             events.append(parse_event(data, tenant=self.tenant, catalog=services.catalog))
             fingerprints[name] = fingerprint
