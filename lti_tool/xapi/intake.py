@@ -1,12 +1,12 @@
 """Turn a batch of valid statements into events on the log, applied once per statement id.
 
-The statement id is the event id. A repeated statement is appended again (so a request that
-died between the id check and the write loses nothing when the LMS retries) and the
-workers' processed-event marks drop it.
-
-Per request, at most three Redis round trips: the alias lookup (only for actors the platform
-rule cannot name), the statement-id check (one script for the whole batch), and one pipeline
-with the events, the statements waiting for their actor, and the admin's counters.
+The statement id is the event id, and each id is recorded with its content digest under the
+tenant's hash tag. Per request: one MGET of those records (a repeat is answered 200 and
+written no more; other content under a known id is a 409, with nothing written), the alias
+lookup (only for actors the platform rule cannot name), and one pipeline with the events, the
+new records (SET NX, after the events: a crash in between re-sends rather than loses), the
+statements waiting for their actor and the admin's counters. Two requests racing with one
+new id both pass the check; the workers' processed-event marks then apply the id once.
 """
 
 from __future__ import annotations
@@ -30,22 +30,6 @@ from skillgap.services import Services
 SOURCE = "xapi"
 SECONDS_PER_DAY = 86_400
 GROUP_ACTOR = "group_actor"  # a Group did it: no one learner to credit
-# KEYS: one record per statement id; ARGV[1]: ttl in seconds, ARGV[i + 1]: the content digest
-# of KEYS[i]. Returns {repeated} when no id is known with other content, else {-1, indexes...}
-# of the conflicting ones (0-based), writing nothing: the batch is taken or refused whole.
-CLAIM_SCRIPT = """
-local conflicts = {-1}
-for i = 1, #KEYS do
-  local seen = redis.call('GET', KEYS[i])
-  if seen and seen ~= ARGV[i + 1] then conflicts[#conflicts + 1] = i - 1 end
-end
-if #conflicts > 1 then return conflicts end
-local repeated = 0
-for i = 1, #KEYS do
-  if not redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1], 'NX') then repeated = repeated + 1 end
-end
-return {repeated}
-"""
 
 
 class StatementConflict(Exception):
@@ -75,7 +59,6 @@ class Intake:
         self.services = services
         self.keys = services.keys
         self.mapper = StatementMapper(services.catalog)
-        self._claim = services.redis.register_script(CLAIM_SCRIPT)
         self._secret: bytes | None = None
 
     @property
@@ -85,12 +68,22 @@ class Intake:
         return self._secret
 
     def take(self, credential: Credential, statements: list[Statement], now: float) -> Counter:
-        """Work out every statement's effect, claim the ids (StatementConflict if one is taken
-        by other content, with nothing written), then write it all; returns the counts."""
+        """Check the ids (StatementConflict if one is known with other content, nothing
+        written), work out the effect of the new statements, write it all; returns the counts."""
         tenant = credential.tenant
         client, keys, settings = self.services.redis, self.keys, self.services.settings
         ttl = int(settings.retention_days * SECONDS_PER_DAY)
         counts: Counter = Counter(statements=len(statements))
+        records = client.mget([keys.xapi_statement(tenant, s.id) for s in statements])
+        conflicts = [
+            i
+            for i, (s, seen) in enumerate(zip(statements, records))
+            if seen and seen.decode() != s.digest
+        ]
+        if conflicts:
+            raise StatementConflict(conflicts)
+        counts["repeated"] = sum(1 for seen in records if seen)
+        statements = [s for s, seen in zip(statements, records) if not seen]
         meanings = [self.mapper.meaning(s) for s in statements]
         learners, released = self._learners(credential, statements, meanings)
         events: list[Event] = []
@@ -124,16 +117,10 @@ class Intake:
                 waiting.setdefault(wait_as, []).append(orjson.dumps(data))
         counts.update(events=len(events), waiting=sum(map(len, waiting.values())))
 
-        claimed = self._claim(
-            keys=[keys.xapi_statement(tenant, s.id) for s in statements],
-            args=[ttl, *(s.digest for s in statements)],
-        )
-        if claimed[0] == -1:
-            raise StatementConflict(list(claimed[1:]))
-        counts["repeated"] = claimed[0]
-
         pipe = client.pipeline(transaction=False)
         queue_events(pipe, keys, settings.partitions, events, settings.retention_days)
+        for statement in statements:
+            pipe.set(keys.xapi_statement(tenant, statement.id), statement.digest, ex=ttl, nx=True)
         for actor, items in waiting.items():
             pipe.rpush(waiting_key(keys, tenant, actor), *items)
             pipe.expire(waiting_key(keys, tenant, actor), ttl)
