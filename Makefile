@@ -26,5 +26,9 @@ browser:
 test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# xAPI intake throughput through gunicorn with a worker consuming (prints name: value lines).
+bench: $(STAMP)
+	$(BIN)/python -m lti_tool.bench
+
 clean:
 	rm -rf $(VENV) data .pytest_cache .hypothesis

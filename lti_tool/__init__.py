@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from lti_tool import admin, deep_linking, health, launch, registration, views
+from lti_tool import admin, deep_linking, health, launch, registration, views, xapi
 from lti_tool.errors import register_error_handler
 from lti_tool.tool import build_tool
 from skillgap.redis_server import connect
@@ -23,6 +23,7 @@ BLUEPRINTS = (
     deep_linking.blueprint,
     views.blueprint,
     admin.blueprint,
+    xapi.blueprint,
 )
 
 

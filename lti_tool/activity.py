@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import redis
 
@@ -19,7 +18,7 @@ from lti_tool.validation import Launch
 from skillgap.catalog import Catalog
 from skillgap.eventlog import append_events
 from skillgap.events import ENROLLED, Event, parse_event
-from skillgap.identity import learner_pseudonym, pseudonym_secret, record_launch_identity
+from skillgap.identity import course_cohort, learner_pseudonym, pseudonym_secret, record_launch_identity
 from skillgap.services import Services
 
 log = logging.getLogger(__name__)
@@ -27,15 +26,6 @@ log = logging.getLogger(__name__)
 
 def learner_for(services: Services, issuer: str, user_id: str) -> str:
     return learner_pseudonym(pseudonym_secret(services.redis, services.keys), issuer, user_id)
-
-
-def cohort_for(issuer: str, context_id: str | None) -> str | None:
-    """A course of a platform: `<context id>@<platform host>`, so that two platforms of one
-    tenant never share a cohort by accident (Moodle numbers its courses from 1 too)."""
-    if context_id is None:
-        return None
-    host = urlsplit(issuer).netloc or issuer
-    return f"{context_id}@{host}"[:128]
 
 
 class ModuleLinks:
@@ -84,7 +74,7 @@ def launch_activity(
     """Validate what the launch records (no side effects)."""
     registration = launch.registration
     learner = learner_for(services, registration.issuer, launch.claims["sub"])
-    cohort = cohort_for(registration.issuer, c.context_id(launch.claims))
+    cohort = course_cohort(registration.issuer, c.context_id(launch.claims))
     role = catalog_role(launch.claims[c.ROLES], c.custom(launch.claims), services.catalog, role_map)
     module = module_for(launch, services.catalog, links) if launch.message_type == c.RESOURCE_LINK_REQUEST else None
     data = {"learner": learner, "kind": "viewed" if module else ENROLLED, "timestamp": now, "source": "lti"}

@@ -8,13 +8,13 @@ from __future__ import annotations
 import logging
 
 from lti_tool import claims as c
-from lti_tool.activity import cohort_for, learner_for
+from lti_tool.activity import learner_for
 from lti_tool.roles import catalog_role
 from lti_tool.tool import Tool
 from lti_tool.validation import Launch
 from skillgap.eventlog import append_events
 from skillgap.events import ENROLLED, Event, parse_event
-from skillgap.identity import remember_alias
+from skillgap.identity import course_cohort, remember_alias
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def roster_events(tool: Tool, launch: Launch, now: float) -> list[Event]:
     """Fetch the membership (every page) and turn active members into enrolment events."""
     services, registration = tool.services, launch.registration
     url = c.section(launch.claims, c.NRPS)["context_memberships_url"]
-    cohort = cohort_for(registration.issuer, c.context_id(launch.claims))
+    cohort = course_cohort(registration.issuer, c.context_id(launch.claims))
     custom = c.custom(launch.claims)  # the activity's skillgap_role describes its learners
     events = []
     for page in tool.platform.pages(registration, [c.SCOPE_NRPS], url, MEMBERSHIP_TYPE):

@@ -17,6 +17,8 @@ COMMAND_MODULES = (
     "skillgap.commands.tokens",
     "sidecar.commands",
     "lti_tool.commands",
+    "lti_tool.xapi.commands",
+    "skillgap.moodle.commands",
 )
 
 

@@ -23,13 +23,19 @@ def append_events(
 
     Entries older than the retention are trimmed (approximately) as new ones arrive.
     """
+    pipe = client.pipeline(transaction=False)
+    queue_events(pipe, keys, partitions, events, retention_days)
+    return pipe.execute()
+
+
+def queue_events(
+    pipe: redis.client.Pipeline, keys: Keys, partitions: int, events: Iterable[Event], retention_days: float
+) -> None:
+    """What append_events sends, queued on the caller's pipeline (to share its round trip)."""
     by_partition: dict[int, list[dict]] = defaultdict(list)
     for event in events:
         by_partition[partition_of(event.tenant, event.learner, partitions)].append(event.to_wire())
-    if not by_partition:
-        return []
     oldest_ms = int((time.time() - retention_days * 86_400) * 1000)
-    pipe = client.pipeline(transaction=False)
     for partition, wires in sorted(by_partition.items()):
         for start in range(0, len(wires), MAX_EVENTS_PER_ENTRY):
             chunk = wires[start : start + MAX_EVENTS_PER_ENTRY]
@@ -39,7 +45,6 @@ def append_events(
                 minid=max(oldest_ms, 0),
                 approximate=True,
             )
-    return pipe.execute()
 
 
 def decode_entry(fields: dict[bytes, bytes]) -> list[object]:

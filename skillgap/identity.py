@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from urllib.parse import urlsplit
 
 import redis
 
@@ -34,18 +35,59 @@ def _aliases_key(keys: Keys, tenant: str) -> str:
 def remember_alias(client: redis.Redis, keys: Keys, tenant: str, kind: str, alias: str, learner: str) -> None:
     """Another id the platform uses for this learner (for instance the account name in Open
     edX's xAPI statements, which differs from its LTI `sub`)."""
-    client.hset(_aliases_key(keys, tenant), f"{kind}\x1f{alias}", learner)
+    client.hset(_aliases_key(keys, tenant), alias_field(kind, alias), learner)
 
 
 def learner_for_alias(client: redis.Redis, keys: Keys, tenant: str, kind: str, alias: str) -> str | None:
-    found = client.hget(_aliases_key(keys, tenant), f"{kind}\x1f{alias}")
+    found = client.hget(_aliases_key(keys, tenant), alias_field(kind, alias))
     return found.decode() if found else None
+
+
+def alias_field(kind: str, alias: str) -> str:
+    return f"{kind}\x1f{alias}"
+
+
+def learners_for_aliases(pipe: redis.client.Pipeline, keys: Keys, tenant: str, fields: list[str]) -> None:
+    """Queue one lookup of many `alias_field`s on a pipeline; its result lists learner ids or None."""
+    pipe.hmget(_aliases_key(keys, tenant), fields)
+
+
+def mbox_alias(secret: bytes, sha1sum: str) -> str:
+    """The alias of an xAPI `mbox_sha1sum` (SHA-1 of "mailto:" + email, xAPI 1.0.3 part 2,
+    2.4.2.3), keyed so that the alias table holds nothing a dictionary of emails could reverse."""
+    return hmac.new(secret, sha1sum.lower().encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def course_cohort(issuer: str, context_id: str | None) -> str | None:
+    """A course of a platform as every channel names it: `<LTI context id>@<platform host>`
+    (Moodle's course id, Open edX's course key), as the LTI tool's launches do."""
+    if not context_id:
+        return None
+    host = urlsplit(issuer).netloc or issuer
+    return f"{context_id}@{host}"[:128]
+
+
+def _email_alias(client: redis.Redis, keys: Keys, email: object) -> str | None:
+    if not isinstance(email, str) or "@" not in email:
+        return None
+    sha1sum = hashlib.sha1(f"mailto:{email}".encode()).hexdigest()
+    return mbox_alias(pseudonym_secret(client, keys), sha1sum)
 
 
 def record_launch_identity(client: redis.Redis, keys: Keys, tenant: str, claims: dict, learner: str) -> None:
     """Called on every valid LTI launch: remember the ids other channels will name this learner by."""
     lis = claims.get("https://purl.imsglobal.org/spec/lti/claim/lis") or {}
-    aliases = {"sub": claims.get("sub"), "person_sourcedid": lis.get("person_sourcedid")}
+    custom = claims.get("https://purl.imsglobal.org/spec/lti/claim/custom") or {}
+    email = claims.get("email")
+    aliases = {
+        "sub": claims.get("sub"),
+        "person_sourcedid": lis.get("person_sourcedid"),
+        # Open edX: its xAPI actor is an anonymous id unlike the LTI `sub`; with
+        # XAPI_AGENT_IFI_TYPE = "mbox_sha1sum" (or "mbox") and the email shared in launches, the
+        # hashed address links them; or a custom parameter `xapi_account` carries the xAPI id.
+        "mbox": _email_alias(client, keys, email),
+        "xapi_account": custom.get("xapi_account") if isinstance(custom, dict) else None,
+    }
     for kind, alias in aliases.items():
         if isinstance(alias, str) and alias:
             remember_alias(client, keys, tenant, kind, alias, learner)

@@ -55,3 +55,33 @@ class Keys:
     @property
     def meta(self) -> str:
         return f"{self.prefix}:meta"
+
+    # xAPI intake and LMS sync (lti_tool/xapi/, skillgap/moodle/). A tenant's statement
+    # records share the hash tag {x:tenant}, so one script can check a whole batch on a cluster.
+    @property
+    def xapi_credentials(self) -> str:
+        return f"{self.prefix}:xapi:credentials"
+
+    def xapi_statement(self, tenant: str, statement_id: str) -> str:
+        return f"{self.prefix}:{{x:{tenant}}}:stmt:{statement_id}"
+
+    def xapi_counts(self, tenant: str) -> str:
+        return f"{self.prefix}:xapi:{tenant}:counts"
+
+    def xapi_unmapped(self, tenant: str) -> str:
+        return f"{self.prefix}:xapi:{tenant}:unmapped"
+
+    def xapi_unmapped_names(self, tenant: str) -> str:
+        return f"{self.prefix}:xapi:{tenant}:unmapped-names"
+
+    def recent_events(self, tenant: str, source: str) -> str:
+        return f"{self.prefix}:recent:{tenant}:{source}"
+
+    def xapi_waiting_actors(self, tenant: str) -> str:
+        return f"{self.prefix}:xapi:{tenant}:waiting"
+
+    def xapi_waiting(self, tenant: str, actor: str) -> str:
+        return f"{self.prefix}:xapi:{tenant}:waiting:{actor}"
+
+    def moodle_sync(self, tenant: str, site: str, course: str) -> str:
+        return f"{self.prefix}:moodle:{tenant}:{site}:{course}"

@@ -74,6 +74,15 @@ class Settings:
     ags_retry_max_s: float = 3600.0
     ags_background: bool = True  # the tool posts queued scores from a background thread
 
+    # xAPI intake (lti_tool/xapi/) and the Moodle web-service sync (skillgap/moodle/).
+    xapi_max_statements: int = 1000  # per request
+    xapi_credentials_cache_s: float = 10.0  # a revoked xAPI key works at most this much longer
+    moodle_url: str | None = None  # the scheduled sync runs when url, token and courses are set
+    moodle_token: str | None = None
+    moodle_courses: str = ""  # course ids, comma-separated
+    moodle_tenant: str | None = None  # default: default_tenant
+    moodle_sync_interval_s: float = 900.0
+
     # Demo cohort simulated by `skillgap run`
     demo_learners: int = 120
     demo_seed: int = 7
@@ -102,6 +111,10 @@ class Settings:
         return settings
 
     def _check(self) -> None:
+        if self.xapi_max_statements < 1:
+            raise SettingsError(f"{ENV_PREFIX}XAPI_MAX_STATEMENTS must be at least 1")
+        if self.moodle_sync_interval_s < 10:
+            raise SettingsError(f"{ENV_PREFIX}MOODLE_SYNC_INTERVAL_S must be at least 10 seconds")
         if self.partitions < 1:
             raise SettingsError(f"{ENV_PREFIX}PARTITIONS must be at least 1, not {self.partitions}")
         if not 0.0 <= self.prerequisite_threshold <= 1.0:

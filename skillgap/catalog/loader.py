@@ -16,8 +16,10 @@ from types import MappingProxyType
 
 from skillgap.errors import UserError
 from skillgap.catalog.model import (
+    DEFAULT_XAPI_VERBS,
     LANGUAGES,
     METHODS,
+    XAPI_VERB_KINDS,
     Catalog,
     KnowledgePoint,
     Module,
@@ -26,9 +28,11 @@ from skillgap.catalog.model import (
 )
 
 SECTIONS = ("knowledge_points", "roles", "modules")
-SCALARS = ("id", "version", "name", "default_role", "defaults", "methods")
+SCALARS = ("id", "version", "name", "default_role", "defaults", "methods", "xapi")
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 DEFAULTS = {"prior": 0.1, "guess": 0.2, "slip": 0.1, "half_life_days": 180.0}
+# An absolute IRI (xAPI 1.0.3, part 2, 2.2: ids are IRIs); patterns may hold '*'.
+IRI_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,16 @@ class _Reader:
             self.problem("must be a list of ids", key)
             return []
         return value
+
+    def iri_list(self, key: str) -> tuple[str, ...]:
+        value = self.entry.data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.problem("must be a list of IRIs", key)
+            return ()
+        for index, iri in enumerate(value):
+            if not IRI_PATTERN.match(iri):
+                self.problem(f"{iri!r} is not an absolute IRI such as 'https://lms.example.com/mod/quiz/view.php?id=7'", f"{key}[{index}]")
+        return tuple(value)
 
     def weights(self, key: str, what: str) -> dict[str, float]:
         value = self.entry.data.get(key, {})
@@ -253,6 +267,29 @@ def _unique(entries: list[_Entry], ids: list[str | None], kind: str, problems: l
             first[ident] = entry
 
 
+def _xapi_verbs(raw: object, top: _Reader, problems: list[Problem]) -> dict[str, str]:
+    """The default verb table with the catalog's `[xapi.verbs]` entries applied."""
+    verbs = dict(DEFAULT_XAPI_VERBS)
+    if not isinstance(raw, dict):
+        top.problem("must be a table with a 'verbs' table", "xapi")
+        return verbs
+    reader = _Reader(_Entry(raw, top.entry.file, None, "xapi"), problems, ("verbs",))
+    table = raw.get("verbs", {})
+    if not isinstance(table, dict):
+        reader.problem("must be a table of verb IRI = kind", "verbs")
+        return verbs
+    for verb, kind in table.items():
+        if not IRI_PATTERN.match(verb) or "*" in verb:
+            reader.problem("is not an absolute IRI", f"verbs.{verb!r}")
+        elif kind == "ignore":
+            verbs.pop(verb, None)
+        elif kind not in XAPI_VERB_KINDS:
+            reader.problem(f"kind {kind!r} must be one of: {', '.join(XAPI_VERB_KINDS)}, ignore", f"verbs.{verb!r}")
+        else:
+            verbs[verb] = kind
+    return verbs
+
+
 def check_catalog(path: Path | str) -> tuple[Catalog | None, list[Problem]]:
     """Parse and validate; the catalog is returned only when there is no problem."""
     path = Path(path)
@@ -288,6 +325,8 @@ def check_catalog(path: Path | str) -> tuple[Catalog | None, list[Problem]]:
                     method_rates[method] = rate
     else:
         top.problem("must be a table of method = learning rate", "methods")
+
+    xapi_verbs = _xapi_verbs(scalars.get("xapi", ({}, ""))[0], top, problems)
 
     points: list[KnowledgePoint] = []
     point_ids: list[str | None] = []
@@ -346,7 +385,10 @@ def check_catalog(path: Path | str) -> tuple[Catalog | None, list[Problem]]:
     modules: list[Module] = []
     module_ids: list[str | None] = []
     for entry in sections["modules"]:
-        r = _Reader(entry, problems, ("id", "title", "method", "minutes", "coverage", "learn_rate", "url"))
+        r = _Reader(
+            entry, problems,
+            ("id", "title", "method", "minutes", "coverage", "learn_rate", "url", "xapi_activities", "xapi_verbs"),
+        )  # fmt: skip
         ident = r.ident()
         module_ids.append(ident)
         title = r.names("title")
@@ -369,9 +411,14 @@ def check_catalog(path: Path | str) -> tuple[Catalog | None, list[Problem]]:
             if learn_rate is None:
                 r.problem(f"no learn_rate, and [methods] gives no default for {method!r}", "learn_rate")
         url = r.text("url", required=False)
+        activities = r.iri_list("xapi_activities")
+        verbs = r.iri_list("xapi_verbs")
+        for index, verb in enumerate(verbs):
+            if verb not in xapi_verbs:
+                r.problem(f"verb {verb!r} is not in the [xapi.verbs] table", f"xapi_verbs[{index}]")
         if None not in (ident, title, method, minutes, learn_rate):
             modules.append(
-                Module(ident, title, method, minutes, MappingProxyType(coverage), learn_rate, url)
+                Module(ident, title, method, minutes, MappingProxyType(coverage), learn_rate, url, activities, verbs)
             )
     _unique(sections["modules"], module_ids, "module", problems)
 
@@ -381,7 +428,8 @@ def check_catalog(path: Path | str) -> tuple[Catalog | None, list[Problem]]:
     if problems:
         return None, problems
     catalog = Catalog(
-        catalog_id, version, name, default_role, tuple(points), tuple(roles), tuple(modules)
+        catalog_id, version, name, default_role, tuple(points), tuple(roles), tuple(modules),
+        MappingProxyType(xapi_verbs),
     )
     return catalog, []
 

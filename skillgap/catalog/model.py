@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from types import MappingProxyType
 
 METHODS = ("online", "offline", "lab", "drill", "quiz", "project")
 LANGUAGES = ("en", "zh")
+# What an xAPI verb says happened, as an event kind; `[xapi.verbs]` in the catalog adds to or
+# overrides this table ("ignore" drops a verb). Statements with other verbs are counted, not applied.
+XAPI_VERB_KINDS = ("viewed", "completed", "graded", "assessed")
+DEFAULT_XAPI_VERBS = MappingProxyType({
+    "http://id.tincanapi.com/verb/viewed": "viewed",
+    "http://adlnet.gov/expapi/verbs/experienced": "viewed",
+    "https://w3id.org/xapi/video/verbs/played": "viewed",
+    "http://adlnet.gov/expapi/verbs/completed": "completed",
+    "http://adlnet.gov/expapi/verbs/progressed": "completed",  # only with result.completion = true
+    "https://w3id.org/xapi/video/verbs/completed": "completed",
+    "http://adlnet.gov/expapi/verbs/attempted": "graded",
+    "http://adlnet.gov/expapi/verbs/scored": "graded",
+    "http://adlnet.gov/expapi/verbs/passed": "graded",
+    "http://adlnet.gov/expapi/verbs/failed": "graded",
+    "http://adlnet.gov/expapi/verbs/answered": "assessed",
+    "https://w3id.org/xapi/acrossx/verbs/evaluated": "assessed",
+})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -47,7 +65,11 @@ class Module:
     minutes: float
     coverage: Mapping[str, float]  # knowledge point id -> weight in (0, 1]
     learn_rate: float  # P(learn) for a fully covered point; the method's default unless set
-    url: str | None = None
+    url: str | None = None  # where it lives in the LMS; also an xAPI activity id of the module
+    # xAPI activity ids of this module: exact IRIs or patterns with '*' (any run of characters)
+    xapi_activities: tuple[str, ...] = ()
+    # xAPI verbs that count for this module (empty: every verb of the catalog's table)
+    xapi_verbs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,6 +81,7 @@ class Catalog:
     knowledge_points: tuple[KnowledgePoint, ...]
     roles: tuple[Role, ...]
     modules: tuple[Module, ...]
+    xapi_verbs: Mapping[str, str] = field(default_factory=lambda: DEFAULT_XAPI_VERBS)  # verb IRI -> kind
 
     @cached_property
     def point_index(self) -> dict[str, int]:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from skillgap.catalog import check_catalog
+from skillgap.moodle.commands import register_catalog_import
 from skillgap.settings import Settings
 
 
@@ -28,3 +29,4 @@ def register(commands: argparse._SubParsersAction) -> None:
     check = sub.add_parser("check", help="validate a catalog and report every problem")
     check.add_argument("path", nargs="?", help="catalog folder or .toml file (default: the configured catalog)")
     check.set_defaults(handler=_check)
+    register_catalog_import(sub)

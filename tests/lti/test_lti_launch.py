@@ -9,7 +9,7 @@ import re
 
 from edx_platform import Browser
 
-from lti_tool.activity import cohort_for
+from skillgap.identity import course_cohort
 from skillgap.eventlog import decode_entry
 from skillgap.identity import learner_for_alias, learner_pseudonym, pseudonym_secret
 
@@ -33,7 +33,7 @@ def test_learner_launch_shows_next_modules_and_records_an_enrolment(tool_server,
     [event] = logged_events(services)
     assert event["kind"] == "enrolled" and event["source"] == "lti"
     assert event["tenant"] == "acme" and event["learner"] == learner
-    assert event["cohort"] == cohort_for(registered.issuer, registered.context_id)
+    assert event["cohort"] == course_cohort(registered.issuer, registered.context_id)
     assert "student-1" not in str(event)  # pseudonymous only
     assert learner_for_alias(services.redis, services.keys, "acme", "sub", "student-1") == learner
 
@@ -103,7 +103,7 @@ def test_instructor_launch_syncs_the_roster_and_shows_the_cohort_heatmap(tool_se
     export = Browser().http.get(tool_server.url + csv_url)
     assert export.status_code == 200 and export.headers["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(export.text)))
-    assert {r["learner"] for r in rows} == set(tool_server.services.learners.cohort_learners("acme", cohort_for(registered.issuer, registered.context_id)))
+    assert {r["learner"] for r in rows} == set(tool_server.services.learners.cohort_learners("acme", course_cohort(registered.issuer, registered.context_id)))
     assert all(float(r["gap"]) >= 0 and float(r["target"]) > 0 for r in rows)
 
 

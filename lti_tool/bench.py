@@ -1,0 +1,305 @@
+"""`python -m lti_tool.bench`: xAPI intake throughput through the production server.
+
+Starts the tool under gunicorn exactly as `skillgap run` does, and a stream worker consuming;
+then 4 client processes POST Moodle-shaped statements over keep-alive connections, first one
+statement per request, then batches of 50. While the batches flow, a monitor polls the stored
+state of a sample of learners and records when each of their statements shows in mastery.
+
+Uses REDIS_URL, else the Redis on 127.0.0.1:6379, else an embedded one; works under its own
+key prefix and deletes its keys at the end. Prints `name: value` lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import multiprocessing
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import ExitStack
+from datetime import UTC, datetime
+
+import orjson
+import redis
+
+from lti_tool.xapi.credentials import create_credentials
+from skillgap.identity import learner_pseudonym, pseudonym_secret
+from skillgap.processes import Supervisor, gunicorn_command, port_is_free
+from skillgap.redis_server import EmbeddedRedis
+from skillgap.services import build_services
+from skillgap.settings import Settings
+
+TENANT = "bench"
+SITE = "https://lms.example.com"  # the default catalog's module URLs live here
+TARGET_BATCH_STATEMENTS_PER_S = 20_000
+TRACKED = 64  # learners whose statements are timed into mastery
+
+
+def _statement(user: int, activity: str, when: float, rng: random.Random) -> dict:
+    scaled = round(rng.random(), 3)
+    return {
+        "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "actor": {"name": "Bench Learner", "account": {"homePage": SITE, "name": str(user)}},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/completed", "display": {"en": "completed"}},
+        "object": {"id": activity, "definition": {"type": "http://id.tincanapi.com/activitytype/lms/module",
+                                                   "name": {"en": "Bench module"}}},
+        "timestamp": datetime.fromtimestamp(when, UTC).isoformat(),
+        "result": {"score": {"raw": scaled * 100, "min": 0, "max": 100, "scaled": scaled}, "completion": True},
+        "context": {"platform": "Moodle", "contextActivities": {"grouping": [
+            {"id": SITE, "definition": {"type": "http://id.tincanapi.com/activitytype/lms"}},
+            {"id": f"{SITE}/course/view.php?id=7", "definition": {"type": "http://id.tincanapi.com/activitytype/lms/course"}},
+        ]}},
+    }  # fmt: skip
+
+
+def _bodies(
+    seed: int, requests: int, per_request: int, learners: int, activities: list[str]
+) -> list[tuple[bytes, list[int]]]:
+    """Request bodies, each with the users of its statements (to time the tracked ones)."""
+    rng = random.Random(seed)
+    now = time.time() - 3600
+    bodies = []
+    for r in range(requests):
+        users = [rng.randrange(learners) for _ in range(per_request)]
+        batch = [
+            _statement(u, rng.choice(activities), now + r * 1e-3 + i * 1e-6, rng)
+            for i, u in enumerate(users)
+        ]
+        bodies.append((orjson.dumps(batch if per_request > 1 else batch[0]), users))
+    return bodies
+
+
+def _client(
+    port: int, headers: dict, bodies: list, start: multiprocessing.Event, results, accepted
+) -> None:
+    """One client process: POST every body over one keep-alive connection."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    start.wait()
+    began = time.perf_counter()
+    failures = 0
+    for body, users in bodies:
+        connection.request("POST", "/xapi/statements", body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            failures += 1
+            continue
+        now = time.time()
+        tracked = [u for u in users if u < TRACKED]
+        if tracked and accepted is not None:
+            accepted.put((now, tracked))
+    results.put((time.perf_counter() - began, failures))
+    connection.close()
+
+
+def _run_phase(
+    port, headers, per_request, requests_per_client, clients, learners, activities, accepted=None
+):
+    context = multiprocessing.get_context("fork")
+    start = context.Event()
+    results = context.Queue()
+    procs = []
+    for c in range(clients):
+        bodies = _bodies(
+            1000 * per_request + c, requests_per_client, per_request, learners, activities
+        )
+        procs.append(
+            context.Process(target=_client, args=(port, headers, bodies, start, results, accepted))
+        )
+    for proc in procs:
+        proc.start()
+    time.sleep(0.5)  # let every client build its connection
+    began = time.perf_counter()
+    start.set()
+    outcomes = [results.get(timeout=600) for _ in procs]
+    elapsed = time.perf_counter() - began
+    for proc in procs:
+        proc.join()
+    failures = sum(f for _, f in outcomes)
+    return clients * requests_per_client * per_request / elapsed, failures
+
+
+class MasteryMonitor(threading.Thread):
+    """Polls the tracked learners' applied-event counts (through the learner store); for each
+    accepted statement of theirs, the delay until the count includes it."""
+
+    def __init__(self, store, learners: list[str], accepted, poll_s: float = 0.05):
+        super().__init__(daemon=True)
+        self.store, self.learners, self.accepted, self.poll_s = store, learners, accepted, poll_s
+        self.stop = threading.Event()
+        self.expected: list[list[float]] = [[] for _ in learners]  # acceptance times, in order
+        self.matched = [0] * len(learners)
+        self.delays: list[float] = []
+
+    def _counts(self) -> list[int]:
+        found = {r.learner: r.events for r in self.store.get_many(TENANT, self.learners)}
+        return [found.get(learner, 0) for learner in self.learners]
+
+    def run(self) -> None:
+        base = self._counts()
+        while not self.stop.is_set():
+            while not self.accepted.empty():
+                when, users = self.accepted.get()
+                for u in users:
+                    self.expected[u].append(when)
+            counts = self._counts()
+            now = time.time()
+            for u, count in enumerate(counts):
+                applied = min(count - base[u], len(self.expected[u]))
+                while self.matched[u] < applied:
+                    self.delays.append(max(0.0, now - self.expected[u][self.matched[u]]))
+                    self.matched[u] += 1
+            self.stop.wait(self.poll_s)
+
+    def pending(self) -> int:
+        return sum(len(e) for e in self.expected) - len(self.delays)
+
+
+def _wait_healthy(port: int, supervisor: Supervisor, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if supervisor.exited():
+            raise SystemExit(f"the {supervisor.exited()[0]} process exited while starting")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/health")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("the tool did not start within 60 s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m lti_tool.bench", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument(
+        "--single-requests", type=int, default=1500, help="per client, one statement each"
+    )
+    parser.add_argument(
+        "--batch-requests", type=int, default=600, help="per client, 50 statements each"
+    )
+    parser.add_argument("--learners", type=int, default=2000)
+    parser.add_argument("--port", type=int, default=8090)
+    args = parser.parse_args(argv)
+    if not port_is_free("127.0.0.1", args.port):
+        raise SystemExit(f"port {args.port} is in use; pass --port")
+
+    with ExitStack() as stack:
+        url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+        except redis.RedisError:
+            url = stack.enter_context(EmbeddedRedis(tempfile.mkdtemp(prefix="skillgap-bench-"))).url
+        prefix = f"sgbench-{uuid.uuid4().hex[:8]}"
+        settings = Settings.load({"redis_url": url, "key_prefix": prefix})
+        client = redis.Redis.from_url(url)
+        stack.callback(
+            lambda: [
+                client.unlink(*batch)
+                for batch in _batches(client.scan_iter(f"{prefix}:*", count=1000))
+            ]
+        )
+        services = build_services(settings, client)
+        credential, secret = create_credentials(client, services.keys, TENANT, "moodle", SITE)
+        headers = {
+            "Authorization": "Basic "
+            + base64.b64encode(f"{credential.key}:{secret}".encode()).decode(),
+            "X-Experience-API-Version": "1.0.0",
+            "Content-Type": "application/json",
+        }
+        env = dict(os.environ, SKILLGAP_REDIS_URL=url, REDIS_URL=url, SKILLGAP_KEY_PREFIX=prefix)
+        supervisor = Supervisor(env)
+        stack.callback(supervisor.stop)
+        supervisor.start(
+            "tool",
+            gunicorn_command(
+                "lti_tool:create_app()", "127.0.0.1", args.port, settings.http_workers
+            ),
+        )
+        supervisor.start("worker", [sys.executable, "-m", "skillgap.cli", "worker"])
+        _wait_healthy(args.port, supervisor)
+
+        activities = [m.url for m in services.catalog.modules if m.url]
+        secret_key = pseudonym_secret(client, services.keys)
+        tracked = [learner_pseudonym(secret_key, SITE, str(u)) for u in range(TRACKED)]
+        print(f"load_before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"cpus: {os.cpu_count()}")
+        print(f"gunicorn_workers: {settings.http_workers}")
+
+        single, failed_single = _run_phase(
+            args.port, headers, 1, args.single_requests, args.clients, args.learners, activities
+        )
+        print(f"xapi_single_statements_per_s: {single:.0f}")
+        _drain(client, services, 30)
+
+        accepted = multiprocessing.get_context("fork").Queue()
+        monitor = MasteryMonitor(services.learners, tracked, accepted)
+        monitor.start()
+        batch, failed_batch = _run_phase(
+            args.port,
+            headers,
+            50,
+            args.batch_requests,
+            args.clients,
+            args.learners,
+            activities,
+            accepted,
+        )
+        deadline = time.time() + 30
+        while monitor.pending() and time.time() < deadline:
+            time.sleep(0.1)
+        monitor.stop.set()
+        monitor.join()
+        delays = sorted(monitor.delays)
+        within = sum(d <= 1.0 for d in delays) / max(1, len(delays) + monitor.pending())
+        print(f"xapi_batch50_statements_per_s: {batch:.0f}")
+        print(f"xapi_batch50_vs_target_20000: {batch / TARGET_BATCH_STATEMENTS_PER_S:.2f}")
+        print(f"batch_vs_single_speedup: {batch / single:.1f}")
+        print(f"reflected_in_mastery_within_1s: {within:.4f}")
+        print(f"reflected_sample_statements: {len(delays) + monitor.pending()}")
+        if delays:
+            print(f"reflected_p50_ms: {1000 * delays[len(delays) // 2]:.0f}")
+            print(
+                f"reflected_p99_ms: {1000 * delays[min(len(delays) - 1, int(len(delays) * 0.99))]:.0f}"
+            )
+        print(f"failed_requests: {failed_single + failed_batch}")
+        print(f"load_after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return 0
+
+
+def _drain(client: redis.Redis, services, timeout_s: float) -> None:
+    """Wait until the worker has read and acknowledged everything."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pending = 0
+        for p in range(services.settings.partitions):
+            for group in client.xinfo_groups(services.keys.stream(p)):
+                pending += (group.get("lag") or 0) + group["pending"]
+        if not pending:
+            return
+        time.sleep(0.1)
+
+
+def _batches(iterator, size: int = 500):
+    batch = []
+    for item in iterator:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+if __name__ == "__main__":
+    sys.exit(main())

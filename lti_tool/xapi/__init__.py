@@ -1,0 +1,215 @@
+"""The xAPI statement endpoint for Moodle's logstore_xapi and Open edX's event-routing-backends.
+
+`POST /xapi/statements` (one statement or an array) answers 200 with the ids, as Moodle's sender
+requires; `PUT /xapi/statements?statementId=` answers 204; `GET /xapi/about` needs no
+credentials; `GET /xapi/status` shows the tenant's intake to an admin. Every request but
+`about` needs HTTP Basic auth with credentials from `skillgap xapi-credentials create`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import time
+
+import orjson
+import redis
+from flask import Blueprint, Response, current_app, g, request
+
+from lti_tool.xapi.credentials import Credential, CredentialCache
+from lti_tool.xapi.errors import (
+    BadRequest,
+    Conflict,
+    InvalidStatement,
+    PayloadTooLarge,
+    Unauthorized,
+    Unavailable,
+    XapiError,
+)
+from lti_tool.xapi.intake import Intake, StatementConflict
+from lti_tool.xapi.report import intake_report
+from lti_tool.xapi.statements import (
+    VERSION,
+    VERSION_PATTERN,
+    Statement,
+    StatementError,
+    parse_statement,
+)
+
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 16 * 1024 * 1024
+HEADERS = {"X-Experience-API-Version": VERSION}
+
+blueprint = Blueprint("xapi", __name__, url_prefix="/xapi")
+
+
+def _json(body: object, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(
+        orjson.dumps(body),
+        status,
+        headers={**HEADERS, **(headers or {})},
+        mimetype="application/json",
+    )
+
+
+@blueprint.record_once
+def _build(state) -> None:
+    """One Intake and credential cache per app (per gunicorn worker)."""
+    services = state.app.extensions["skillgap"]
+    state.app.extensions["xapi"] = (
+        Intake(services),
+        CredentialCache(services.redis, services.keys, services.settings.xapi_credentials_cache_s),
+    )
+
+
+@blueprint.errorhandler(XapiError)
+def _xapi_error(exc: XapiError):
+    headers = (
+        {"WWW-Authenticate": 'Basic realm="skillgap-xapi"'}
+        if isinstance(exc, Unauthorized)
+        else None
+    )
+    return _json(exc.body(), exc.status, headers)
+
+
+@blueprint.errorhandler(redis.RedisError)
+def _redis_error(exc: redis.RedisError):
+    log.error("redis error during xAPI intake: %s", exc)
+    return _xapi_error(Unavailable("the event store is unavailable; the LMS will retry"))
+
+
+def _credential() -> Credential:
+    header = request.headers.get("Authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if not header:
+        raise Unauthorized("missing Authorization: Basic <key:secret> header")
+    if scheme.lower() != "basic":
+        raise Unauthorized("the Authorization header must be 'Basic <base64 of key:secret>'")
+    try:
+        key, sep, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthorized("the Basic credentials are not valid base64 of key:secret") from None
+    if not sep or not key or not secret:
+        raise Unauthorized("the Basic credentials must be key:secret")
+    credential = current_app.extensions["xapi"][1].check(key, secret)
+    if credential is None:
+        raise Unauthorized("unknown xAPI key or wrong secret")
+    return credential
+
+
+@blueprint.before_request
+def _check_request() -> None:
+    if request.endpoint == "xapi.about":
+        return
+    if request.endpoint != "xapi.status":  # the admin's report is no xAPI resource
+        version = request.headers.get("X-Experience-API-Version")
+        if version is None:
+            raise BadRequest(
+                "the X-Experience-API-Version header is required (1.0.x)", rule="version_header"
+            )
+        if not VERSION_PATTERN.match(version.strip()):
+            raise BadRequest(
+                f"X-Experience-API-Version {version!r} is not supported; send 1.0.x",
+                rule="version_header",
+            )
+    g.credential = _credential()
+
+
+def _statements(body: object, single: bool) -> list:
+    if single:
+        if not isinstance(body, dict):
+            raise BadRequest("PUT takes one statement (a JSON object)", rule="statement")
+        return [body]
+    batch = body if isinstance(body, list) else [body]
+    if not batch:
+        raise BadRequest("the array holds no statement", rule="statement")
+    limit = current_app.extensions["skillgap"].settings.xapi_max_statements
+    if len(batch) > limit:
+        raise PayloadTooLarge(f"at most {limit} statements per request (got {len(batch)})")
+    return batch
+
+
+def _parse_batch(items: list, tenant: str, now: float, statement_id: str | None):
+    """Every statement validated; returns (distinct statements, their index in the request,
+    the id of each item sent). The same id-less statement twice (two views in one second)
+    has one id and one effect; an id given twice is refused."""
+    statements: list[Statement] = []
+    positions: list[int] = []
+    ids: list[str] = []
+    seen: set[str] = set()
+    for index, data in enumerate(items):
+        if statement_id is not None and isinstance(data, dict) and "id" not in data:
+            data = {**data, "id": statement_id}
+        try:
+            statement = parse_statement(data, tenant, now)
+        except StatementError as exc:
+            raise InvalidStatement(
+                exc.message, rule=exc.rule, field=exc.field, statement=index
+            ) from None
+        if statement_id is not None and statement.id != statement_id:
+            raise BadRequest("the statement's id differs from statementId", rule="statement_id")
+        ids.append(statement.id)
+        if statement.id in seen:
+            if "id" not in data:
+                continue
+            raise InvalidStatement(
+                f"the batch holds id {statement.id} more than once",
+                rule="duplicate_id", field="id", statement=index,
+            )  # fmt: skip
+        seen.add(statement.id)
+        statements.append(statement)
+        positions.append(index)
+    return statements, positions, ids
+
+
+def _take(single: bool, statement_id: str | None = None) -> list[str]:
+    """Validate the whole batch first (one bad statement refuses it all), then write it."""
+    if request.mimetype.startswith("multipart/"):
+        raise BadRequest("attachments (multipart bodies) are not accepted here", rule="attachments")
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"the body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+    try:
+        body = orjson.loads(request.get_data(cache=False))
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}", rule="json") from None
+    credential: Credential = g.credential
+    now = time.time()
+    statements, positions, ids = _parse_batch(
+        _statements(body, single), credential.tenant, now, statement_id
+    )
+    try:
+        current_app.extensions["xapi"][0].take(credential, statements, now)
+    except StatementConflict as exc:
+        taken = [statements[i].id for i in exc.indexes]
+        raise Conflict(
+            f"statement id {taken[0]} is already stored with different content",
+            statements=[positions[i] for i in exc.indexes], ids=taken,
+        ) from None  # fmt: skip
+    return ids
+
+
+@blueprint.post("/statements")
+def post_statements():
+    return _json(_take(single=False))
+
+
+@blueprint.put("/statements")
+def put_statement():
+    statement_id = request.args.get("statementId")
+    if not statement_id:
+        raise BadRequest("PUT needs the statementId parameter", rule="statement_id")
+    _take(single=True, statement_id=statement_id.lower())
+    return Response(status=204, headers=HEADERS)
+
+
+@blueprint.get("/about")
+def about():
+    return _json({"version": [VERSION]})
+
+
+@blueprint.get("/status")
+def status():
+    """The admin's view of this tenant's intake: counts, last events, unmapped activities."""
+    services = current_app.extensions["skillgap"]
+    return _json(intake_report(services, g.credential.tenant))

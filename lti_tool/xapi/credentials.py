@@ -1,0 +1,119 @@
+"""xAPI credentials: a key and secret per LMS, for HTTP Basic auth, stored with only the
+secret's hash. Each names its tenant and its platform, whose rules map actors to learners."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+
+import orjson
+import redis
+
+from skillgap.errors import UserError
+from skillgap.events import TENANT_PATTERN
+from skillgap.keys import Keys
+
+PLATFORMS = ("moodle", "openedx")
+KEY_PREFIX = "sgx_"
+
+
+class CredentialError(UserError, ValueError):
+    """Credentials that cannot be created as asked."""
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    key: str
+    tenant: str
+    platform: str  # moodle | openedx
+    issuer: str  # the LMS's URL: its LTI issuer, and the home page of its xAPI accounts
+    label: str = ""
+
+
+def normal_issuer(url: str) -> str:
+    return url.rstrip("/")
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_credentials(
+    client: redis.Redis, keys: Keys, tenant: str, platform: str, issuer: str, label: str = ""
+) -> tuple[Credential, str]:
+    """A new key and secret; the secret is returned once and stored only as a hash."""
+    if not TENANT_PATTERN.match(tenant):
+        raise CredentialError(
+            f"tenant {tenant!r} must be lowercase letters, digits, '.', '_' or '-'"
+        )
+    if platform not in PLATFORMS:
+        raise CredentialError(f"platform must be one of {', '.join(PLATFORMS)}, not {platform!r}")
+    if not issuer.startswith(("https://", "http://")):
+        raise CredentialError(
+            f"issuer {issuer!r} must be the LMS's address as its LTI launches name it, such as https://moodle.example.com"
+        )
+    credential = Credential(
+        KEY_PREFIX + secrets.token_hex(8), tenant, platform, normal_issuer(issuer), label
+    )
+    secret = secrets.token_urlsafe(32)
+    record = {"tenant": tenant, "platform": platform, "issuer": credential.issuer, "label": label,
+              "secret_sha256": _digest(secret), "created": time.time()}  # fmt: skip
+    client.hset(keys.xapi_credentials, credential.key, orjson.dumps(record))
+    return credential, secret
+
+
+def revoke_credentials(client: redis.Redis, keys: Keys, key: str) -> bool:
+    return bool(client.hdel(keys.xapi_credentials, key))
+
+
+def list_credentials(
+    client: redis.Redis, keys: Keys, tenant: str | None = None
+) -> list[Credential]:
+    found = []
+    for key, raw in sorted(client.hgetall(keys.xapi_credentials).items()):
+        record = orjson.loads(raw)
+        if tenant is None or record["tenant"] == tenant:
+            found.append(
+                Credential(
+                    key.decode(),
+                    record["tenant"],
+                    record["platform"],
+                    record["issuer"],
+                    record["label"],
+                )
+            )
+    return found
+
+
+class CredentialCache:
+    """Checks key and secret against Redis, remembering good pairs for `ttl_s` seconds so a
+    busy LMS costs no Redis round trip per request (a revoked key works at most that long)."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, ttl_s: float):
+        self.client = client
+        self.keys = keys
+        self.ttl_s = ttl_s
+        self._known: dict[tuple[str, str], tuple[Credential, float]] = {}
+
+    def check(self, key: str, secret: str) -> Credential | None:
+        digest = _digest(secret)
+        cached = self._known.get((key, digest))
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        raw = self.client.hget(self.keys.xapi_credentials, key)
+        if raw is None:
+            return None
+        record = orjson.loads(raw)
+        if not hmac.compare_digest(record["secret_sha256"], digest):
+            return None
+        credential = Credential(
+            key, record["tenant"], record["platform"], record["issuer"], record["label"]
+        )
+        if len(self._known) > 10_000:
+            self._known.clear()
+        self._known[(key, digest)] = (credential, now + self.ttl_s)
+        return credential

@@ -1,0 +1,228 @@
+"""Turn a batch of valid statements into events on the log, applied once per statement id.
+
+The statement id is the event id, and each id is recorded with its content digest under the
+tenant's hash tag. Per request: one MGET of those records (a repeat is answered 200 and
+written no more; other content under a known id is a 409, with nothing written), the alias
+lookup (only for actors the platform rule cannot name), and one pipeline with the events, the
+new records (SET NX, after the events: a crash in between re-sends rather than loses), the
+statements waiting for their actor and the admin's counters. Two requests racing with one
+new id both pass the check; the workers' processed-event marks then apply the id once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+
+import orjson
+
+from lti_tool.xapi.actors import alias_fields, direct_learner
+from lti_tool.xapi.credentials import Credential
+from lti_tool.xapi.mapping import UNMAPPED_ACTIVITY, Meaning, StatementMapper
+from lti_tool.xapi.statements import Statement
+from skillgap.eventlog import queue_events
+from skillgap.events import Event, parse_event
+from skillgap.identity import course_cohort, learners_for_aliases, pseudonym_secret
+from skillgap.keys import Keys
+from skillgap.recent import note_recent
+from skillgap.services import Services
+
+SOURCE = "xapi"
+SECONDS_PER_DAY = 86_400
+GROUP_ACTOR = "group_actor"  # a Group did it: no one learner to credit
+
+
+class StatementConflict(Exception):
+    """Statement ids already stored with other content (xAPI 1.0.3, part 3, 2.1.2: 409)."""
+
+    def __init__(self, indexes: list[int]):
+        self.indexes = indexes
+        super().__init__(f"statements {indexes} reuse ids stored with other content")
+
+
+ACTOR_SEP = "\x1e"
+
+
+def waiting_actor(fields: tuple[str, ...]) -> str:
+    """A waiting actor is named by all the alias fields that may name it later."""
+    return ACTOR_SEP.join(fields)
+
+
+def waiting_key(keys: Keys, tenant: str, actor: str) -> str:
+    return keys.xapi_waiting(tenant, hashlib.sha1(actor.encode()).hexdigest()[:24])
+
+
+class Intake:
+    """Built once per process; `take` is called per request."""
+
+    def __init__(self, services: Services):
+        self.services = services
+        self.keys = services.keys
+        self.mapper = StatementMapper(services.catalog)
+        self._secret: bytes | None = None
+
+    @property
+    def secret(self) -> bytes:
+        if self._secret is None:
+            self._secret = pseudonym_secret(self.services.redis, self.keys)
+        return self._secret
+
+    def take(self, credential: Credential, statements: list[Statement], now: float) -> Counter:
+        """Check the ids (StatementConflict if one is known with other content, nothing
+        written), work out the effect of the new statements, write it all; returns the counts."""
+        tenant = credential.tenant
+        client, keys, settings = self.services.redis, self.keys, self.services.settings
+        ttl = int(settings.retention_days * SECONDS_PER_DAY)
+        counts: Counter = Counter(statements=len(statements))
+        records = client.mget([keys.xapi_statement(tenant, s.id) for s in statements])
+        conflicts = [
+            i
+            for i, (s, seen) in enumerate(zip(statements, records))
+            if seen and seen.decode() != s.digest
+        ]
+        if conflicts:
+            raise StatementConflict(conflicts)
+        counts["repeated"] = sum(1 for seen in records if seen)
+        statements = [s for s, seen in zip(statements, records) if not seen]
+        meanings = [self.mapper.meaning(s) for s in statements]
+        learners, released = self._learners(credential, statements, meanings)
+        events: list[Event] = []
+        waiting: dict[str, list[bytes]] = {}
+        unmapped: Counter = Counter()
+        names: dict[str, str] = {}
+        for statement, meaning, (learner, wait_as) in zip(statements, meanings, learners):
+            counts.update(f"deviation:{d}" for d in statement.deviations)
+            if isinstance(meaning, Meaning) and learner is None and wait_as is None:
+                meaning = GROUP_ACTOR
+            if not isinstance(meaning, Meaning):
+                counts[meaning] += 1
+                if meaning == UNMAPPED_ACTIVITY:
+                    unmapped[statement.activity] += 1
+                    if statement.activity_name:
+                        names[statement.activity] = statement.activity_name[:200]
+                continue
+            data = {"id": statement.id, "module": meaning.module, "kind": meaning.kind,
+                    "timestamp": statement.timestamp, "source": SOURCE}  # fmt: skip
+            if meaning.score is not None:
+                data["score"] = meaning.score
+            cohort = course_cohort(credential.issuer, meaning.course)
+            if cohort is not None:
+                data["cohort"] = cohort
+            if learner is not None:
+                data["learner"] = learner
+                events.append(
+                    parse_event(data, tenant=tenant, catalog=self.services.catalog, now=now)
+                )
+            else:  # no launch has named this actor yet: keep it until one does
+                waiting.setdefault(wait_as, []).append(orjson.dumps(data))
+        counts.update(events=len(events), waiting=sum(map(len, waiting.values())))
+
+        pipe = client.pipeline(transaction=False)
+        queue_events(pipe, keys, settings.partitions, events, settings.retention_days)
+        for statement in statements:
+            pipe.set(keys.xapi_statement(tenant, statement.id), statement.digest, ex=ttl, nx=True)
+        for actor, items in waiting.items():
+            pipe.rpush(waiting_key(keys, tenant, actor), *items)
+            pipe.expire(waiting_key(keys, tenant, actor), ttl)
+            pipe.sadd(keys.xapi_waiting_actors(tenant), actor)
+        for activity, count in unmapped.items():
+            pipe.zincrby(keys.xapi_unmapped(tenant), count, activity)
+        if names:
+            pipe.hset(keys.xapi_unmapped_names(tenant), mapping=names)
+        for name, count in counts.items():
+            if count:
+                pipe.hincrby(keys.xapi_counts(tenant), name, count)
+        pipe.hset(keys.xapi_counts(tenant), "last_received", now)
+        note_recent(pipe, keys, tenant, SOURCE, events)
+        pipe.execute()
+        if released:
+            release_waiting(self.services, tenant, released)
+        return counts
+
+    def _learners(
+        self, credential: Credential, statements: list[Statement], meanings: list
+    ) -> tuple[list[tuple[str | None, str | None]], list[str]]:
+        """Per statement, (learner, None) when known, else (None, the actor to wait under),
+        (None, None) for a Group; and the actors now known that have statements waiting."""
+        secret = self.secret
+        found: list[str | tuple[str, ...]] = []
+        lookups: dict[str, None] = {}
+        for statement, meaning in zip(statements, meanings):
+            learner = (
+                direct_learner(statement.actor, credential, secret)
+                if isinstance(meaning, Meaning)
+                else ""
+            )
+            if learner is None:
+                fields = alias_fields(statement.actor, secret)
+                lookups.update(dict.fromkeys(fields))
+                found.append(fields)
+            else:
+                found.append(learner)
+        known: dict[str, str] = {}
+        released: list[str] = []
+        if lookups:
+            fields = list(lookups)
+            actors = list(
+                {waiting_actor(item): None for item in found if isinstance(item, tuple) and item}
+            )
+            pipe = self.services.redis.pipeline(transaction=False)
+            learners_for_aliases(pipe, self.keys, credential.tenant, fields)
+            pipe.smismember(self.keys.xapi_waiting_actors(credential.tenant), actors)
+            learners, waiting = pipe.execute()
+            known = {f: learner.decode() for f, learner in zip(fields, learners) if learner}
+            released = [
+                a
+                for a, w in zip(actors, waiting)
+                if w and any(f in known for f in a.split(ACTOR_SEP))
+            ]
+        resolved: list[tuple[str | None, str | None]] = []
+        for item in found:
+            if isinstance(item, str):
+                resolved.append((item, None))
+            else:
+                learner = next((known[f] for f in item if f in known), None)
+                resolved.append((learner, None if learner or not item else waiting_actor(item)))
+        return resolved, released
+
+
+def release_waiting(services: Services, tenant: str, actors: list[str] | None = None) -> int:
+    """Put on the log the waiting statements of actors a launch has since named; returns how
+    many. `actors` limits it to those (default: every waiting actor)."""
+    client, keys, settings = services.redis, services.keys, services.settings
+    if actors is None:
+        actors = [actor.decode() for actor in client.smembers(keys.xapi_waiting_actors(tenant))]
+    if not actors:
+        return 0
+    pipe = client.pipeline(transaction=False)
+    for actor in actors:
+        learners_for_aliases(pipe, keys, tenant, actor.split(ACTOR_SEP))
+    released = 0
+    for actor, learners in zip(actors, pipe.execute()):
+        learner = next((found for found in learners if found), None)
+        if learner is None:
+            continue
+        # Take the list away first, so a statement arriving meanwhile starts a new one.
+        key, taken = (
+            waiting_key(keys, tenant, actor),
+            waiting_key(keys, tenant, actor) + ":releasing",
+        )
+        pipe = client.pipeline(transaction=True)
+        pipe.exists(key)
+        pipe.srem(keys.xapi_waiting_actors(tenant), actor)
+        if not pipe.execute()[0]:
+            continue
+        client.rename(key, taken)
+        events = []
+        for raw in client.lrange(taken, 0, -1):
+            data = orjson.loads(raw)
+            data["learner"] = learner.decode()
+            events.append(parse_event(data, tenant=tenant, catalog=services.catalog))
+        pipe = client.pipeline(transaction=True)
+        queue_events(pipe, keys, settings.partitions, events, settings.retention_days)
+        pipe.delete(taken)
+        pipe.hincrby(keys.xapi_counts(tenant), "waiting", -len(events))
+        pipe.hincrby(keys.xapi_counts(tenant), "released", len(events))
+        pipe.execute()
+        released += len(events)
+    return released

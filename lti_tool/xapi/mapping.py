@@ -1,0 +1,86 @@
+"""What a valid statement means for mastery: event kind, catalog module, score and cohort,
+or why it means nothing (counted, never silently dropped)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lti_tool.xapi.statements import Statement
+from skillgap.catalog import Catalog
+from skillgap.catalog.activities import ActivityMatcher
+
+PASSED = "http://adlnet.gov/expapi/verbs/passed"
+FAILED = "http://adlnet.gov/expapi/verbs/failed"
+PROGRESSED = "http://adlnet.gov/expapi/verbs/progressed"
+
+# Why a statement moved no mastery; the keys of the admin's counters.
+IGNORED_VERB = "ignored_verb"
+NOT_AN_ACTIVITY = "object_not_an_activity"
+UNMAPPED_ACTIVITY = "unmapped_activity"
+VERB_NOT_FOR_MODULE = "verb_not_for_module"
+NOT_COMPLETE = "not_complete"
+
+
+@dataclass(frozen=True, slots=True)
+class Meaning:
+    kind: str
+    module: str
+    score: float | None
+    course: str | None  # the LTI context id of the statement's course
+
+
+def context_id_of(course: str | None) -> str | None:
+    """The LTI context id of a course activity, so xAPI and launches share a cohort:
+    Moodle's course id (`.../course/view.php?id=7` -> "7"), Open edX's course key."""
+    if not course:
+        return None
+    if "view.php?id=" in course:
+        return course.rsplit("view.php?id=", 1)[1][:128] or None
+    return course.rsplit("/course/", 1)[-1].strip("/")[:128] or None
+
+
+class StatementMapper:
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+        self.verbs = catalog.xapi_verbs
+        self.matcher = ActivityMatcher(catalog)
+        self.module_verbs = {m.id: frozenset(m.xapi_verbs) for m in catalog.modules if m.xapi_verbs}
+
+    def meaning(self, statement: Statement) -> Meaning | str:
+        """The event a statement makes, or the reason it makes none."""
+        kind = self.verbs.get(statement.verb)
+        if kind is None:
+            return IGNORED_VERB
+        if statement.activity is None:
+            return NOT_AN_ACTIVITY
+        module = self.matcher.module_for(statement.activity)
+        if module is None:
+            return UNMAPPED_ACTIVITY
+        allowed = self.module_verbs.get(module)
+        if allowed is not None and statement.verb not in allowed:
+            return VERB_NOT_FOR_MODULE
+        score = statement.score
+        if kind == "completed":
+            if statement.completion is False or (
+                statement.verb == PROGRESSED and statement.completion is not True
+            ):
+                return NOT_COMPLETE
+            if score is not None:
+                kind = "graded"  # a completion that carries a grade is evidence too
+        elif kind in ("graded", "assessed") and score is None:
+            if statement.success is not None:
+                score = 1.0 if statement.success else 0.0
+            elif statement.verb in (PASSED, FAILED):
+                score = 1.0 if statement.verb == PASSED else 0.0
+            else:
+                kind = (
+                    "viewed"  # an attempt without a result: the learner engaged, nothing measured
+                )
+        if kind == "viewed":
+            score = None
+        return Meaning(
+            kind,
+            module,
+            None if score is None else min(1.0, score),
+            context_id_of(statement.course),
+        )

@@ -1,0 +1,1 @@
+"""Moodle web services: grade and completion sync as events, and catalog import."""
