@@ -5,7 +5,7 @@ inputs, then call the private Numba kernels in ``engine/kernels/``.
 """
 
 from engine.model import EVIDENCE, LAST_SEEN, MASTERY, STATE_FIELDS, Kind, Model, new_state
-from engine.mastery import apply_events, decayed_mastery
+from engine.mastery import Belief, apply_event, apply_events, decayed_belief, decayed_mastery
 from engine.objective import shortfall_loss
 from engine.recommend import Action, Recommendations, recommend
 
@@ -15,10 +15,13 @@ __all__ = [
     "MASTERY",
     "STATE_FIELDS",
     "Action",
+    "Belief",
     "Kind",
     "Model",
     "Recommendations",
+    "apply_event",
     "apply_events",
+    "decayed_belief",
     "decayed_mastery",
     "new_state",
     "recommend",

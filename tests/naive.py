@@ -38,11 +38,18 @@ def apply_events(state, prior, guess, slip, half_life, learn, coverage, events):
 
 
 def decayed(mastery, last_seen, half_life, now):
+    return [cell[0] for cell in belief(mastery, [0.0] * len(mastery), last_seen, half_life, now)]
+
+
+def belief(mastery, evidence, last_seen, half_life, now):
+    """[(mastery, evidence, uncertainty)] per point as of `now`: the sd of a Beta belief
+    with that mean and 2 + evidence observations."""
     out = []
-    for p, last, h in zip(mastery, last_seen, half_life):
+    for p, n, last, h in zip(mastery, evidence, last_seen, half_life):
         if last > 0 and now > last and not math.isinf(h):
-            p = p * 0.5 ** ((now - last) / h)
-        out.append(p)
+            keep = 0.5 ** ((now - last) / h)
+            p, n = p * keep, n * keep
+        out.append((p, n, math.sqrt(p * (1 - p) / (2 + n + 1))))
     return out
 
 

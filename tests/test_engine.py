@@ -5,12 +5,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 import naive
-from engine import EVIDENCE, LAST_SEEN, MASTERY, Kind, Model, apply_events, new_state, recommend, shortfall_loss
+from engine import (
+    EVIDENCE, LAST_SEEN, MASTERY, Kind, Model, apply_event, apply_events, decayed_belief, new_state, recommend,
+    shortfall_loss,
+)  # fmt: skip
 
 DAY = 86_400.0
 
@@ -76,6 +80,17 @@ def test_apply_events_matches_reference(history):
     assert_allclose(got, np.array(expected), rtol=0, atol=1e-9)
     assert np.all((got[:, MASTERY] >= 0) & (got[:, MASTERY] <= 1))
 
+    one_by_one = new_state(model, n_learners)
+    for event in zip(learner, module, kind, score, time):
+        apply_event(one_by_one, model, *(int(v) for v in event[:3]), float(event[3]), float(event[4]))
+    assert_allclose(one_by_one, got, rtol=0, atol=1e-12)
+
+    now = float(time.max()) + 40 * DAY if time.size else 1.7e9
+    belief = decayed_belief(got, model, now)
+    for i in range(n_learners):
+        cells = naive.belief(*(expected[i][f] for f in range(3)), model.half_life, now)
+        assert_allclose(np.array(cells).T, [belief.mastery[i], belief.evidence[i], belief.uncertainty[i]], atol=1e-9)
+
 
 def one_point_model(prior=0.3, half_life=math.inf, learn=0.0) -> Model:
     return Model(
@@ -99,6 +114,32 @@ def test_a_good_grade_raises_mastery_and_a_bad_one_lowers_it():
     after = apply_events(state, model, [0, 1], [0, 0], [Kind.ASSESSED] * 2, [1.0, 0.0], [1.7e9] * 2)
     assert after[0, MASTERY, 0] > 0.3 > after[1, MASTERY, 0]
     assert after[0, EVIDENCE, 0] == 1.0 and after[0, LAST_SEEN, 0] == 1.7e9
+
+
+def test_uncertainty_shrinks_with_evidence_and_grows_back_with_forgetting():
+    model = one_point_model(prior=0.5, half_life=30 * DAY)
+    state = new_state(model, 1)
+    never = decayed_belief(state, model, 1.7e9).uncertainty[0, 0]
+    assert never == np.sqrt(0.25 / 3)  # the largest it can be: p = 0.5, no evidence
+    spreads = []
+    for n in range(1, 6):
+        state = apply_events(state, model, [0], [0], [Kind.ASSESSED], [0.5], [1.7e9])
+        spreads.append(decayed_belief(state, model, 1.7e9).uncertainty[0, 0])
+    assert never > spreads[0] and np.all(np.diff(spreads) < 0)
+    later = [decayed_belief(state, model, 1.7e9 + d * DAY) for d in (30, 300)]
+    assert later[0].evidence[0, 0] == state[0, EVIDENCE, 0] / 2
+    # Relative to what is left of the mastery, old evidence weighs less and less.
+    relative = [b.uncertainty[0, 0] / np.sqrt(b.mastery[0, 0] * (1 - b.mastery[0, 0])) for b in later]
+    assert relative[0] < relative[1] < 1 / np.sqrt(3)
+
+
+def test_apply_event_rejects_codes_out_of_range():
+    model = one_point_model()
+    state = new_state(model, 1)
+    with pytest.raises(ValueError):
+        apply_event(state, model, 0, 1, Kind.GRADED, 0.5, 1.7e9)
+    with pytest.raises(ValueError):
+        apply_event(state, model, 0, 0, Kind.GRADED, 1.5, 1.7e9)
 
 
 def test_forgetting_halves_mastery_after_one_half_life():
