@@ -8,3 +8,6 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 kernel = njit(cache=True, nogil=True, fastmath=FASTMATH)
 parallel_kernel = njit(cache=True, nogil=True, fastmath=FASTMATH, parallel=True)
+# Small helpers called in hot loops: inlined at Numba's level, so no call passes arrays
+# (each array argument costs reference counting at the call).
+inline = njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")

@@ -13,7 +13,7 @@ if not; NaN marks an activity without a score, which moves the state but says no
 import numpy as np
 from numba import prange
 
-from engine.jit import kernel, parallel_kernel
+from engine.jit import inline, kernel, parallel_kernel
 
 FLOOR = 1e-6  # keeps every probability inside (0, 1), so no state becomes impossible
 
@@ -60,7 +60,7 @@ def group_rows(learner, point, n_learners, n_points):
     return order, starts[: n_sequences + 1].copy(), first
 
 
-@kernel
+@inline
 def likelihoods(s, guess, slip):
     """(P(s | mastered), P(s | not mastered)); (1, 1) when there is no score."""
     if np.isnan(s):
@@ -68,7 +68,7 @@ def likelihoods(s, guess, slip):
     return s * (1.0 - slip) + (1.0 - s) * slip, s * guess + (1.0 - s) * (1.0 - guess)
 
 
-@kernel
+@inline
 def forward(lo, hi, resource, score, prior, learn, forget, guess, slip, predicted, filtered):
     """Forward pass over rows lo:hi (one sequence, in sequence order): P(M) before
     (`predicted`) and after (`filtered`) each row. Returns the log-likelihood."""

@@ -4,13 +4,13 @@ coverage weights, per-module learning rates and forgetting over real time."""
 import numpy as np
 from numba import prange
 
-from engine.jit import kernel, parallel_kernel
+from engine.jit import inline, kernel, parallel_kernel
 
 # Pseudo-observations the prior counts for in the uncertainty (a uniform Beta(1, 1) at p = 0.5).
 PRIOR_STRENGTH = 2.0
 
 
-@kernel
+@inline
 def forget_factor(elapsed, half_life):
     """Share of mastery (and of evidence) that survives `elapsed` seconds unused."""
     if elapsed <= 0.0 or half_life == np.inf:
@@ -18,7 +18,7 @@ def forget_factor(elapsed, half_life):
     return 2.0 ** (-elapsed / half_life)
 
 
-@kernel
+@inline
 def observe(p, score, weight, guess, slip):
     """Posterior mastery after a score in [0, 1] seen with evidence weight `weight`.
 
@@ -35,13 +35,13 @@ def observe(p, score, weight, guess, slip):
     return a / (a + b)
 
 
-@kernel
+@inline
 def uncertainty_of(p, evidence):
     """Standard deviation of the Beta belief with mean p and PRIOR_STRENGTH + evidence observations."""
     return np.sqrt(p * (1.0 - p) / (PRIOR_STRENGTH + evidence + 1.0))
 
 
-@kernel
+@inline
 def apply_event_kernel(
     state, i, q, kind, s, t,
     kind_learn, kind_evidence, learn, coverage, guess, slip, half_life,
