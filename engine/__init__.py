@@ -6,7 +6,7 @@ inputs, then call the private Numba kernels in ``engine/kernels/``.
 
 from engine.model import EVIDENCE, LAST_SEEN, MASTERY, STATE_FIELDS, Kind, Model, new_state
 from engine.mastery import Belief, apply_event, apply_events, decayed_belief, decayed_mastery
-from engine.objective import shortfall_loss
+from engine.objective import GroupLoss, ShortfallLoss, shortfall_loss
 from engine.recommend import Action, Recommendations, recommend
 
 __all__ = [
@@ -16,9 +16,11 @@ __all__ = [
     "STATE_FIELDS",
     "Action",
     "Belief",
+    "GroupLoss",
     "Kind",
     "Model",
     "Recommendations",
+    "ShortfallLoss",
     "apply_event",
     "apply_events",
     "decayed_belief",

@@ -53,21 +53,36 @@ def belief(mastery, evidence, last_seen, half_life, now):
     return out
 
 
-def rank_modules(mastery, targets, learn, minutes, requires, threshold, k):
-    """[(module, gain, gain per minute)] best first, for one learner's (decayed) mastery."""
+def rank_modules(cells, targets, peak, learn, coverage, minutes, requires, assessment, threshold, spread_threshold, k):
+    """[(module, gain, information, value per minute, action, per-point gains)] best first, for one
+    learner's belief `cells` [(mastery, evidence, uncertainty)] per point. Actions: 0 learn,
+    1 review, 2 assess."""
+    mastery = [c[0] for c in cells]
     scored = []
     for q in range(len(minutes)):
         if any(requires[q][j] and mastery[j] < threshold for j in range(len(mastery))):
             continue
-        gain = 0.0
-        for j in range(len(mastery)):
-            if learn[q][j] <= 0 or targets[j] <= mastery[j]:
-                continue
-            after = mastery[j] + (1 - mastery[j]) * learn[q][j]
-            gain += (targets[j] - mastery[j]) ** 2 - max(0.0, targets[j] - after) ** 2
-        if gain > 0:
-            scored.append((q, gain, gain / minutes[q]))
-    scored.sort(key=lambda item: (-item[2], item[0]))
+        drops, variances = [], []
+        for j, (p, n, spread) in enumerate(cells):
+            drop = 0.0
+            if learn[q][j] > 0 and targets[j] > p:
+                after = p + (1 - p) * learn[q][j]
+                drop = (targets[j] - p) ** 2 - max(0.0, targets[j] - after) ** 2
+            drops.append(drop)
+            variance = 0.0
+            if coverage[q][j] > 0 and targets[j] > 0 and spread >= spread_threshold:
+                variance = p * (1 - p) / (2 + n + 1) - p * (1 - p) / (2 + n + coverage[q][j] + 1)
+            variances.append(variance)
+        gain, information = sum(drops), sum(variances) if assessment[q] else 0.0
+        if assessment[q]:
+            action, value, per_point = 2, information / minutes[q], variances
+        else:
+            best = max(range(len(drops)), key=lambda j: (drops[j], -j))
+            action = 1 if drops[best] > 0 and peak[best] >= targets[best] else 0
+            value, per_point = gain / minutes[q], drops
+        if value > 0:
+            scored.append((q, gain, information, value, action, per_point))
+    scored.sort(key=lambda item: (-item[3], item[0]))
     return scored[:k]
 
 

@@ -12,7 +12,7 @@ from numpy.testing import assert_allclose
 
 import naive
 from engine import (
-    EVIDENCE, LAST_SEEN, MASTERY, Kind, Model, apply_event, apply_events, decayed_belief, new_state, recommend,
+    EVIDENCE, LAST_SEEN, MASTERY, Action, Kind, Model, apply_event, apply_events, decayed_belief, new_state, recommend,
     shortfall_loss,
 )  # fmt: skip
 
@@ -150,28 +150,63 @@ def test_forgetting_halves_mastery_after_one_half_life():
 
 
 @settings(max_examples=100, deadline=None)
-@given(models(), st.integers(0, 2**32 - 1), st.integers(1, 6), st.floats(0.0, 1.0))
-def test_recommend_matches_reference(model, seed, k, threshold):
+@given(models(), st.integers(0, 2**32 - 1), st.integers(1, 6), st.floats(0.0, 1.0), st.floats(0.0, 0.3))
+def test_recommend_matches_reference(model, seed, k, threshold, spread_threshold):
     rng = np.random.default_rng(seed)
+    model = Model(**{**model.__dict__, "assessment": rng.random(model.n_modules) < 0.3})
     n = 5
     state = new_state(model, n)
     state[:, MASTERY] = rng.random((n, model.n_points))
+    state[:, EVIDENCE] = np.where(rng.random((n, model.n_points)) < 0.5, rng.uniform(0, 8, (n, model.n_points)), 0.0)
     state[:, LAST_SEEN] = np.where(rng.random((n, model.n_points)) < 0.5, 1.7e9, 0.0)
     targets = model.targets[rng.integers(0, 3, n)]
     now = 1.7e9 + 30 * DAY
-    recs = recommend(state, targets, model, now=now, k=k, prerequisite_threshold=threshold)
+    recs = recommend(state, targets, model, now=now, k=k, prerequisite_threshold=threshold,
+                     uncertainty_threshold=spread_threshold)  # fmt: skip
     for i in range(n):
-        mastery = naive.decayed(state[i, MASTERY], state[i, LAST_SEEN], model.half_life, now)
-        assert_allclose(recs.mastery[i], mastery, atol=1e-12)
+        cells = naive.belief(state[i, MASTERY], state[i, EVIDENCE], state[i, LAST_SEEN], model.half_life, now)
+        assert_allclose(recs.mastery[i], [c[0] for c in cells], atol=1e-12)
         expected = naive.rank_modules(
-            mastery, targets[i], model.learn.tolist(), model.minutes, model.requires.tolist(), threshold, k
-        )
+            cells, targets[i], state[i, MASTERY], model.learn.tolist(), model.coverage.tolist(), model.minutes,
+            model.requires.tolist(), model.assessment.tolist(), threshold, spread_threshold, k,
+        )  # fmt: skip
         got = [int(q) for q in recs.module[i] if q >= 0]
-        # Ties in gain per minute may come in either order; compare the values, then the sets.
-        assert_allclose(recs.gain_per_minute[i, : len(got)], [e[2] for e in expected], rtol=1e-9)
-        assert_allclose(recs.gain[i, : len(got)], [e[1] for e in expected], rtol=1e-9)
         assert len(got) == len(expected)
         assert all(q == -1 for q in recs.module[i, len(got) :])
+        # Ties in value may come in either order; compare the values, then per module.
+        assert_allclose(recs.gain_per_minute[i, : len(got)], [e[3] for e in expected], rtol=1e-9)
+        by_module = {e[0]: e for e in expected}
+        for slot, q in enumerate(got):
+            if q not in by_module:  # a tie at the cut
+                continue
+            _, gain, information, _, action, per_point = by_module[q]
+            assert_allclose([recs.gain[i, slot], recs.information[i, slot]], [gain, information], rtol=1e-9, atol=1e-15)
+            assert recs.action[i, slot] == action
+            assert_allclose(recs.point_gain[i, slot], per_point, rtol=1e-9, atol=1e-15)
+
+
+def test_a_quiz_is_offered_to_assess_uncertain_mastery_not_for_its_learning():
+    """Quiz (learn 0.05, 10 minutes) against a course (learn 0.2, 45 minutes) on one point."""
+    model = Model(
+        prior=np.array([0.4]), guess=np.array([0.2]), slip=np.array([0.1]), half_life=np.array([math.inf]),
+        learn=np.array([[0.2], [0.05]]), coverage=np.array([[1.0], [1.0]]), minutes=np.array([45.0, 10.0]),
+        requires=np.zeros((2, 1), bool), targets=np.array([[0.5]]), assessment=np.array([False, True]),
+    )  # fmt: skip
+    state = new_state(model, 2)
+    state[1, EVIDENCE] = 30.0  # well measured: nothing left to assess
+    recs = recommend(state, model.targets[[0, 0]], model, now=1.7e9, k=2)
+    assert list(recs.module[0]) == [1, 0] and recs.action[0, 0] == Action.ASSESS
+    assert recs.information[0, 0] > 0 and recs.gain_per_minute[0, 0] == recs.information[0, 0] / 10
+    assert list(recs.module[1]) == [0, -1] and recs.action[1, 0] == Action.LEARN
+
+
+def test_review_when_forgetting_pulled_a_reached_target_below():
+    model = one_point_model(prior=0.1, half_life=30 * DAY, learn=0.3)
+    state = new_state(model, 2)
+    state[:, MASTERY, 0] = [0.9, 0.5]
+    state[:, LAST_SEEN, 0] = 1.7e9
+    recs = recommend(state, model.targets[[0, 0]], model, now=1.7e9 + 30 * DAY, k=1)
+    assert list(recs.action[:, 0]) == [Action.REVIEW, Action.LEARN]
 
 
 def test_shortfall_loss_counts_only_shortfall():
@@ -179,3 +214,30 @@ def test_shortfall_loss_counts_only_shortfall():
     assert_allclose(loss.per_cell, [[0.09, 0.0]])
     assert_allclose(loss.gradient, [[-0.6, 0.0]])
     assert loss.total == loss.per_learner[0] == loss.per_point.sum()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 8), st.integers(1, 5), st.integers(1, 3))
+def test_objective_and_gradient_by_learner_point_and_group(seed, n, m, n_groups):
+    rng = np.random.default_rng(seed)
+    mastery, targets = rng.random((n, m)), rng.random((n, m)) * (rng.random((n, m)) < 0.7)
+    group = rng.integers(0, n_groups, n)
+    loss = shortfall_loss(mastery, targets)
+    total = sum(max(0.0, targets[i, j] - mastery[i, j]) ** 2 for i in range(n) for j in range(m))
+    assert_allclose(loss.total, total, rtol=1e-12)
+    # The gradient against finite differences (away from the kink at K = T).
+    h = 1e-7
+    for i in range(n):
+        for j in range(m):
+            if abs(targets[i, j] - mastery[i, j]) > 1e-5:
+                bumped = mastery.copy()
+                bumped[i, j] += h
+                assert_allclose((shortfall_loss(bumped, targets).total - loss.total) / h, loss.gradient[i, j], atol=1e-5)
+    groups = loss.by_group(group, n_groups)
+    for g in range(n_groups):
+        members = group == g
+        assert_allclose(groups.loss[g], loss.per_learner[members].sum(), atol=1e-12)
+        assert_allclose(groups.gradient[g], loss.gradient[members].sum(axis=0), atol=1e-12)
+        assert groups.learners[g] == members.sum()
+    assert_allclose(groups.per_point.sum(axis=0), loss.per_point, atol=1e-12)
+    assert_allclose(loss.gradient_per_point, groups.gradient.sum(axis=0), atol=1e-12)
