@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.jit import dynamic_schedule
 from engine.kernels.fit import em_kernel, group_rows, predict_kernel, resource_learners
 
 DEFAULT_START = {"prior": 0.3, "forget": 0.02, "guess": 0.2, "slip": 0.1, "learn": 0.1}
@@ -149,10 +150,11 @@ def fit(
     loglike = np.zeros(n_points)
     iterations = np.zeros(n_points, np.int64)
     counts = np.zeros((n_points, n_resources, 2))
-    em_kernel(
-        data.starts, data.first, data.resource, data.score, params, bool(forgets),
-        int(max_iter), float(tol), loglike, iterations, counts,
-    )  # fmt: skip
+    with dynamic_schedule():
+        em_kernel(
+            data.starts, data.first, data.resource, data.score, params, bool(forgets),
+            int(max_iter), float(tol), loglike, iterations, counts,
+        )  # fmt: skip
     learn = params[:, 4:].copy()
     learners = resource_learners(data.starts, data.first, data.resource, n_resources)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -176,5 +178,6 @@ def predict(data: Observations, params: FittedParameters) -> np.ndarray:
         raise ValueError("data has points or resources the parameters do not know")
     packed = np.nan_to_num(packed, nan=0.0)
     out = np.empty(data.score.shape[0])
-    predict_kernel(data.order, data.starts, data.first, data.resource, data.score, packed, out)
+    with dynamic_schedule():
+        predict_kernel(data.order, data.starts, data.first, data.resource, data.score, packed, out)
     return out

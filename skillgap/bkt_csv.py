@@ -23,7 +23,7 @@ import numpy as np
 from numba import prange
 
 from engine.fit import FittedParameters
-from engine.jit import inline, kernel, parallel_kernel
+from engine.jit import dynamic_schedule, inline, kernel, parallel_kernel
 from skillgap.errors import UserError
 
 COLUMNS = {
@@ -37,6 +37,7 @@ DEFAULT_RESOURCE = "default"
 
 # Per-row problems found by the parsing kernel.
 MISSING_FIELD, BAD_CORRECT, BAD_ORDER, BAD_QUOTE, TABLE_FULL = 1, 2, 3, 4, 5
+CHUNKS_PER_THREAD = 4  # handed out dynamically, so a busy core holds up only a small chunk
 FIRST_TABLE_SLOTS = 2**14  # per string column and chunk; quadrupled and parsed again when full
 PROBLEMS = {
     MISSING_FIELD: "has fewer fields than the header",
@@ -102,6 +103,16 @@ def _fingerprint(data, lo, hi):
         h1 = (h1 ^ np.uint64(data[k])) * np.uint64(1099511628211)
         h2 = h2 * np.uint64(0x9E3779B97F4A7C15) + np.uint64(data[k]) + np.uint64(1)
     return h1, h2
+
+
+@inline
+def _same_as(data, lo, hi, other_lo, other_hi):
+    if hi - lo != other_hi - other_lo:
+        return False
+    for k in range(hi - lo):
+        if data[lo + k] != data[other_lo + k]:
+            return False
+    return True
 
 
 @inline
@@ -179,6 +190,7 @@ def _parse_chunk(
     slots_0, u_start_0, u_end_0, u_hash_0 = slots[0], u_start[0], u_end[0], u_hash[0]
     slots_1, u_start_1, u_end_1, u_hash_1 = slots[1], u_start[1], u_end[1], u_hash[1]
     slots_2, u_start_2, u_end_2, u_hash_2 = slots[2], u_start[2], u_end[2], u_hash[2]
+    previous = np.zeros((3, 2), np.int64)  # the last string seen per column: [start, end)
     row = first_row
     k = lo
     while k < hi:
@@ -218,6 +230,15 @@ def _parse_chunk(
                 role = field_role[f]
                 if 1 <= role <= 3:
                     c = role - 1
+                    if row > first_row and _same_as(data, a, b, previous[c, 0], previous[c, 1]):
+                        codes[c, row] = codes[c, row - 1]  # a learner's rows come in runs
+                        f += 1
+                        if k >= hi or data[k] == 10:
+                            break
+                        k += 1
+                        continue
+                    previous[c, 0] = a
+                    previous[c, 1] = b
                     if c == 0:
                         u = _code(data, a, b, slots_0, u_start_0, u_end_0, u_hash_0, n_unique[0])
                     elif c == 1:
@@ -337,7 +358,7 @@ def read_bkt_csv(path: Path, resource_column: str | None = None, need_correct: b
     n_fields = int(np.flatnonzero(roles)[-1]) + 1  # fields past the last needed one are not read
 
     body = min(header_end + 1, data.size)
-    bounds = _chunk_bounds(data, body, max(1, numba.get_num_threads()))
+    bounds = _chunk_bounds(data, body, CHUNKS_PER_THREAD * max(1, numba.get_num_threads()))
     counts = np.zeros(bounds.size - 1, np.int64)
     _count_chunks(data, bounds, counts)
     first_rows = np.concatenate([[0], np.cumsum(counts)])
@@ -360,10 +381,11 @@ def read_bkt_csv(path: Path, resource_column: str | None = None, need_correct: b
         u_hash = np.empty((n_chunks, 3, capacity, 2), np.uint64)
         problems = np.zeros((n_chunks, 2), np.int64)
         uniques = np.zeros((n_chunks, 3), np.int64)
-        _parse_chunks(
-            data, bounds, ord(delimiter), n_fields, roles, first_rows, codes, correct, order, line_start,
-            line_end, slots, u_start, u_end, u_hash, problems, uniques,
-        )  # fmt: skip
+        with dynamic_schedule():
+            _parse_chunks(
+                data, bounds, ord(delimiter), n_fields, roles, first_rows, codes, correct, order, line_start,
+                line_end, slots, u_start, u_end, u_hash, problems, uniques,
+            )  # fmt: skip
         if not np.any(problems[:, 0] == TABLE_FULL):
             break
         slots_per_table *= 4
@@ -422,6 +444,23 @@ def params_to_json(params: FittedParameters, skills: list[str], resources: list[
             "iterations": int(params.iterations[p]),
         }
     return {"format": PARAMS_FORMAT, "forgets": forgets, "multilearn": resource_column, "skills": out}
+
+
+def align(table: BktTable, skills: list[str], resources: list[str], source: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """(point, resource) codes of the table's rows in the parameters' skill and resource order."""
+    index = {name: p for p, name in enumerate(skills)}
+    unknown = [name for name in table.skills if name not in index]
+    if unknown:
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise CsvError(f"{source}: skills with no fitted parameters: {', '.join(map(repr, unknown[:5]))}{more}")
+    point = np.array([index[name] for name in table.skills], dtype=np.int64)[table.skill]
+    if table.resource is None:
+        return point, None
+    index = {name: r for r, name in enumerate(resources)}
+    unknown = [name for name in table.resources if name not in index]
+    if unknown:
+        raise CsvError(f"{source}: resources with no fitted learning rate: {', '.join(map(repr, unknown[:5]))}")
+    return point, np.array([index[name] for name in table.resources], dtype=np.int64)[table.resource]
 
 
 def params_from_json(doc: object, source: str) -> tuple[FittedParameters, list[str], list[str], str | None]:

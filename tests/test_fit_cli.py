@@ -146,7 +146,7 @@ def test_predict_unknown_skill(tmp_path, capsys):
     other = tmp_path / "other.csv"
     other.write_text("user_id,skill_name,correct\nu1,skill 0,1\nu1,skill 9,0\n")
     err = run_error(["predict", "--csv", str(other), "--params", str(params), "--out", str(tmp_path / "o.csv")], capsys)
-    assert "skills not in" in err and "'skill 9'" in err
+    assert "skills with no fitted parameters" in err and "'skill 9'" in err
 
 
 def test_predict_rejects_a_file_that_is_not_parameters(tmp_path, capsys):

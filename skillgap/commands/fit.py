@@ -12,7 +12,7 @@ import numpy as np
 import orjson
 
 from engine.fit import fit, observations, predict
-from skillgap.bkt_csv import CsvError, params_from_json, params_to_json, read_bkt_csv, write_predictions
+from skillgap.bkt_csv import CsvError, align, params_from_json, params_to_json, read_bkt_csv, write_predictions
 from skillgap.settings import Settings
 
 
@@ -54,20 +54,7 @@ def _predict(args: argparse.Namespace, settings: Settings) -> int:
     progress(f"reading {args.csv}")
     table = read_bkt_csv(Path(args.csv), resource_column=resource_column)
     progress(f"read {table.rows:,} rows")
-    skill_index = {name: p for p, name in enumerate(skills)}
-    unknown = [name for name in table.skills if name not in skill_index]
-    if unknown:
-        raise CsvError(f"{args.csv}: skills not in {args.params}: {', '.join(map(repr, unknown[:5]))}"
-                       + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""))  # fmt: skip
-    point = np.array([skill_index[name] for name in table.skills], dtype=np.int64)[table.skill]
-    resource = None
-    if resource_column is not None:
-        resource_index = {name: r for r, name in enumerate(resources)}
-        unknown = [name for name in table.resources if name not in resource_index]
-        if unknown:
-            raise CsvError(f"{args.csv}: values of {resource_column} with no fitted learning rate: "
-                           f"{', '.join(map(repr, unknown[:5]))}")  # fmt: skip
-        resource = np.array([resource_index[name] for name in table.resources], dtype=np.int64)[table.resource]
+    point, resource = align(table, skills, resources, args.csv)
     data = observations(table.learner, point, resource, table.correct, table.order,
                         n_points=params.n_points, n_resources=params.learn.shape[1])  # fmt: skip
     correct = predict(data, params)
