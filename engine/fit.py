@@ -46,6 +46,14 @@ class FittedParameters:
     def n_points(self) -> int:
         return self.prior.shape[0]
 
+    def half_life(self, seconds_between_observations: float) -> np.ndarray:
+        """(P,) the online model's half-life (seconds) for this per-observation forget rate,
+        for observations that far apart; inf where nothing is forgotten."""
+        with np.errstate(divide="ignore"):
+            return np.where(
+                self.forget > 0.0, seconds_between_observations * np.log(2.0) / -np.log1p(-self.forget), np.inf
+            )
+
     def packed(self) -> np.ndarray:
         """(P, 4 + R): prior, forget, guess, slip, learn per resource (the kernels' layout)."""
         return np.ascontiguousarray(

@@ -41,6 +41,11 @@ def _check_state(state: np.ndarray, model: Model) -> np.ndarray:
     return state
 
 
+def _update_arrays(model: Model) -> tuple[np.ndarray, ...]:
+    """The kernels' trailing arguments: what each kind earns, then the model's parameters."""
+    return KIND_LEARN, KIND_EVIDENCE, model.learn, model.coverage, model.guess, model.slip, model.half_life
+
+
 def apply_events(
     state: np.ndarray,
     model: Model,
@@ -76,11 +81,7 @@ def apply_events(
     scored = ~np.isnan(score)
     if np.any((score[scored] < 0.0) | (score[scored] > 1.0)):
         raise ValueError("score outside [0, 1]")
-    apply_events_kernel(
-        out, learner, module, kind, score, time,
-        KIND_LEARN, KIND_EVIDENCE, model.learn, model.coverage, model.guess, model.slip,
-        model.half_life,
-    )  # fmt: skip
+    apply_events_kernel(out, learner, module, kind, score, time, *_update_arrays(model))
     return out
 
 
@@ -95,11 +96,7 @@ def apply_event(
         raise ValueError("learner, module or kind code out of range")
     if not (math.isnan(score) or 0.0 <= score <= 1.0):
         raise ValueError("score outside [0, 1]")
-    apply_event_kernel(
-        state, learner, module, kind, score, time,
-        KIND_LEARN, KIND_EVIDENCE, model.learn, model.coverage, model.guess, model.slip,
-        model.half_life,
-    )  # fmt: skip
+    apply_event_kernel(state, learner, module, kind, score, time, *_update_arrays(model))
 
 
 def decayed_belief(state: np.ndarray, model: Model, now: float) -> Belief:

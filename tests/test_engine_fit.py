@@ -119,3 +119,11 @@ def test_observations_reject_bad_input():
         observations([0], [-1], None, [1.0])
     with pytest.raises(ValueError, match="outside"):
         observations([0], [3], None, [1.0], n_points=2)
+
+
+def test_half_life_halves_mastery_at_the_fitted_forget_rate():
+    params = FittedParameters.initial([0.3, 0.3], [[0.1], [0.1]], [0.05, 0.0], [0.2, 0.2], [0.1, 0.1])
+    half_life = params.half_life(3600.0)
+    # After n observations an hour apart, (1 - forget)^n of the mastery is left.
+    assert_allclose(0.5 ** (10 * 3600.0 / half_life[0]), 0.95**10)
+    assert half_life[1] == np.inf

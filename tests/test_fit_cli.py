@@ -89,53 +89,32 @@ def run_error(argv: list[str], capsys) -> str:
     return capsys.readouterr().err
 
 
-def test_fit_missing_column(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("content", "options", "message"),
+    [
+        ("user_id,skill_name\nu1,a\n", [], "no 'correct' column"),
+        ("user_id,skill_name,correct\nu1,a,1\n", ["--multilearn", "module"], "no 'module' column"),
+        ("user_id,skill_name,correct\nu1,a,1\nu1,a,2\n", [], "line 3: correct must be 0 or 1"),
+        ("user_id,skill_name,correct\nu1,a,1\nu1,a,yes\n", [], "line 3: correct must be 0 or 1"),
+        ("user_id,skill_name,correct\nu1,a,1\nu1,a,0.5\n", [], "line 3: correct must be 0 or 1"),
+        ("user_id,skill_name,correct\nu1,a,1\nu1,a,\n", [], "line 3: correct must be 0 or 1"),
+        ("", [], "the file is empty"),
+        ("user_id,skill_name,correct\n\n", [], "no rows"),
+        ("user_id,skill_name,correct,order_id\nu1,a,1,1\nu1,a\n", [], "line 3: has fewer fields"),
+        ("user_id,skill_name,correct,order_id\nu1,a,1,1\nu1,a,1,x\n", [], "line 3: order_id must be an integer"),
+        ('user_id,skill_name,correct,order_id\nu1,a,1,1\n"u1,a,1,2\n', [], "line 3: has an unterminated quoted"),
+    ],
+)
+def test_fit_bad_file(tmp_path, capsys, content, options, message):
     path = tmp_path / "h.csv"
-    path.write_text("user_id,skill_name\nu1,a\n")
-    assert "no 'correct' column" in run_error(["fit", "--csv", str(path), "--out", str(tmp_path / "p.json")], capsys)
-
-
-def test_fit_missing_resource_column(tmp_path, capsys):
-    path = tmp_path / "h.csv"
-    path.write_text("user_id,skill_name,correct\nu1,a,1\n")
-    err = run_error(["fit", "--csv", str(path), "--multilearn", "module", "--out", str(tmp_path / "p.json")], capsys)
-    assert "no 'module' column" in err
-
-
-@pytest.mark.parametrize("value", ["2", "yes", "0.5", ""])
-def test_fit_correct_not_0_or_1(tmp_path, capsys, value):
-    path = tmp_path / "h.csv"
-    path.write_text(f"user_id,skill_name,correct\nu1,a,1\nu1,a,{value}\n")
-    err = run_error(["fit", "--csv", str(path), "--out", str(tmp_path / "p.json")], capsys)
-    assert "line 3: correct must be 0 or 1" in err
-
-
-def test_fit_empty_file(tmp_path, capsys):
-    path = tmp_path / "h.csv"
-    path.write_text("")
-    assert "the file is empty" in run_error(["fit", "--csv", str(path), "--out", str(tmp_path / "p.json")], capsys)
-
-
-def test_fit_header_only(tmp_path, capsys):
-    path = tmp_path / "h.csv"
-    path.write_text("user_id,skill_name,correct\n\n")
-    assert "no rows" in run_error(["fit", "--csv", str(path), "--out", str(tmp_path / "p.json")], capsys)
+    path.write_text(content)
+    assert message in run_error(["fit", "--csv", str(path), *options, "--out", str(tmp_path / "p.json")], capsys)
+    assert not (tmp_path / "p.json").exists()
 
 
 def test_fit_missing_file(tmp_path, capsys):
     err = run_error(["fit", "--csv", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "p.json")], capsys)
     assert "cannot read" in err
-
-
-def test_fit_short_line_bad_order_and_open_quote(tmp_path, capsys):
-    for body, problem in (
-        ("u1,a,1,1\nu1,a\n", "line 3: has fewer fields"),
-        ("u1,a,1,1\nu1,a,1,x\n", "line 3: order_id must be an integer"),
-        ('u1,a,1,1\n"u1,a,1,2\n', "line 3: has an unterminated quoted field"),
-    ):
-        path = tmp_path / "h.csv"
-        path.write_text("user_id,skill_name,correct,order_id\n" + body)
-        assert problem in run_error(["fit", "--csv", str(path), "--out", str(tmp_path / "p.json")], capsys)
 
 
 def test_predict_unknown_skill(tmp_path, capsys):
