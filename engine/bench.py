@@ -40,7 +40,7 @@ class Scenario:
 
 SCENARIOS = (Scenario("standard", False, False), Scenario("multilearn_forgets", True, True))
 RESOURCE_COLUMN = "module"
-REPEATS = 2  # each timing is the best of this many runs, the same for both libraries
+REPEATS = 3  # each timing is the best of this many runs, the same for both libraries
 
 
 def say(name: str, value: object) -> None:

@@ -133,13 +133,13 @@ def fit(
     data: Observations,
     forgets: bool = True,
     max_iter: int = 200,
-    tol: float = 1e-7,
+    tol: float = 1e-6,
     start: FittedParameters | None = None,
 ) -> FittedParameters:
     """Maximum-likelihood BKT parameters per point by EM, points in parallel.
 
-    Iterates until the log-likelihood of a point improves by less than `tol` times its
-    size, or `max_iter`. Starts from DEFAULT_START or from `start` (a previous fit: warm start).
+    Iterates until an iteration improves a point's log-likelihood by less than `tol` times
+    its magnitude (1e-6: held-out AUC and recovered parameters no longer move), or `max_iter`. Starts from DEFAULT_START or from `start` (a previous fit: warm start).
     """
     n_points, n_resources = data.n_points, data.n_resources
     if start is not None:
