@@ -330,7 +330,12 @@ def _chunk_bounds(data: np.ndarray, start: int, n_chunks: int) -> np.ndarray:
     size = data.shape[0]
     for c in range(1, n_chunks):
         cut = max(bounds[-1], start + (size - start) * c // n_chunks)
-        newline = np.flatnonzero(data[cut : cut + 1_000_000] == 10)
+        window = 4096
+        while True:  # the next line break after the cut, looking further only when lines are long
+            newline = np.flatnonzero(data[cut : cut + window] == 10)
+            if newline.size or cut + window >= size:
+                break
+            window *= 16
         bounds.append(min(size, cut + int(newline[0]) + 1) if newline.size else size)
     bounds.append(size)
     return np.array(bounds, dtype=np.int64)

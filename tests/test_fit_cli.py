@@ -173,3 +173,13 @@ def test_csv_error_is_a_user_error():
     from skillgap.errors import UserError
 
     assert issubclass(CsvError, UserError)
+
+
+def test_reader_splits_work_at_line_breaks_even_with_long_lines(tmp_path):
+    path = tmp_path / "long.csv"
+    learners = [f"learner-{i}-" + "x" * (3000 + 7919 * i % 20000) for i in range(40)]
+    path.write_text("user_id,skill_name,correct\n" + "".join(f"{u},s{i % 3},{i % 2}\n" for i, u in enumerate(learners)))
+    table = read_bkt_csv(path)
+    assert [table.learners[c] for c in table.learner] == learners
+    assert [table.skills[c] for c in table.skill] == [f"s{i % 3}" for i in range(40)]
+    assert list(table.correct) == [float(i % 2) for i in range(40)]
