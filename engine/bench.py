@@ -40,7 +40,7 @@ class Scenario:
 
 SCENARIOS = (Scenario("standard", False, False), Scenario("multilearn_forgets", True, True))
 RESOURCE_COLUMN = "module"
-REPEATS = 3  # each timing is the best of this many runs, the same for both libraries
+REPEATS = 3  # each timing is the best of this many runs, taking turns, the same for both libraries
 
 
 def say(name: str, value: object) -> None:
@@ -50,12 +50,19 @@ def say(name: str, value: object) -> None:
 
 
 def best_of(repeats: int, run: Callable[[], object]) -> tuple[float, object]:
-    best, result = float("inf"), None
+    return side_by_side(repeats, run=run)["run"]
+
+
+def side_by_side(repeats: int, **runs: Callable[[], object] | None) -> dict[str, tuple[float, object]]:
+    """{name: (best time, last result)}, the runs taking turns, so that a change in the
+    machine's load falls on all of them alike. A run given as None is left out."""
+    best = {name: (float("inf"), None) for name, run in runs.items() if run}
     for _ in range(repeats):
-        start = time.perf_counter()
-        result = run()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+        for name in best:
+            start = time.perf_counter()
+            result = runs[name]()
+            best[name] = (min(best[name][0], time.perf_counter() - start), result)
+    return best
 
 
 # ---------------------------------------------------------------- data
@@ -281,10 +288,22 @@ def main(argv: list[str] | None = None) -> int:
             prefix = scenario.name
             say(f"{prefix}_rows", f"{fitted_on.point.size:,} fit, {held_out.point.size:,} held out")
 
-            engine_s, (params, skills, resources) = best_of(REPEATS, lambda: engine_fit(train, scenario))
-            predict_s, (correct, predicted) = best_of(
-                REPEATS, lambda: engine_predict(test, scenario, params, skills, resources)
+            def pybkt_fit():
+                model = PyBKTModel(seed=args.seed, num_fits=1, parallel=True)
+                kwargs = {"forgets": scenario.forgets}
+                if scenario.multilearn:
+                    kwargs["multilearn"] = RESOURCE_COLUMN
+                model.fit(data_path=str(train), **kwargs)
+                return model
+
+            fits = side_by_side(REPEATS, engine=lambda: engine_fit(train, scenario), pybkt=PyBKTModel and pybkt_fit)
+            engine_s, (params, skills, resources) = fits["engine"]
+            predictions = side_by_side(
+                REPEATS,
+                engine=lambda: engine_predict(test, scenario, params, skills, resources),
+                pybkt=PyBKTModel and (lambda: fits["pybkt"][1].predict(data_path=str(test))),
             )
+            predict_s, (correct, predicted) = predictions["engine"]
             mae, mae_learn = recovery_error(expected, engine_params(params, skills, resources, n_resources))
             say(f"{prefix}_fit_engine_s", engine_s)
             say(f"{prefix}_predict_engine_rows_per_s", held_out.point.size / predict_s)
@@ -295,17 +314,8 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"{prefix}_learn_mae_engine", mae_learn)
             if PyBKTModel is None:
                 continue
-
-            def pybkt_fit():
-                model = PyBKTModel(seed=args.seed, num_fits=1, parallel=True)
-                kwargs = {"forgets": scenario.forgets}
-                if scenario.multilearn:
-                    kwargs["multilearn"] = RESOURCE_COLUMN
-                model.fit(data_path=str(train), **kwargs)
-                return model
-
-            pybkt_s, model = best_of(REPEATS, pybkt_fit)
-            pybkt_predict_s, frame = best_of(REPEATS, lambda: model.predict(data_path=str(test)))
+            pybkt_s, model = fits["pybkt"]
+            pybkt_predict_s, frame = predictions["pybkt"]
             got = pybkt_params(model, n_points, n_resources, scenario)
             mae_pybkt, mae_learn_pybkt = recovery_error(expected, got)
             say(f"{prefix}_fit_pybkt_s", pybkt_s)
