@@ -1,7 +1,6 @@
 """Kernel of the recommender: for every learner, the modules that cut the expected shortfall
 loss most per minute of training."""
 
-import numpy as np
 from numba import prange
 
 from engine.jit import inline, parallel_kernel
