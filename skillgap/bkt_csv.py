@@ -169,9 +169,9 @@ def _parse_int(data, lo, hi):
     value = 0
     k = lo
     while k < hi and 48 <= data[k] <= 57:
-        value = value * 10 + (data[k] - 48)
+        value = value * 10 + (np.int64(data[k]) - 48)
         k += 1
-    if k == lo:
+    if k == lo or k - lo > 18:  # no digits, or more than an int64 holds
         return 0, False
     if k < hi and data[k] == 46:
         k += 1

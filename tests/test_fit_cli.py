@@ -102,6 +102,7 @@ def run_error(argv: list[str], capsys) -> str:
         ("user_id,skill_name,correct\n\n", [], "no rows"),
         ("user_id,skill_name,correct,order_id\nu1,a,1,1\nu1,a\n", [], "line 3: has fewer fields"),
         ("user_id,skill_name,correct,order_id\nu1,a,1,1\nu1,a,1,x\n", [], "line 3: order_id must be an integer"),
+        ("user_id,skill_name,correct,order_id\nu1,a,1,12345678901234567890\n", [], "line 2: order_id must be an"),
         ('user_id,skill_name,correct,order_id\nu1,a,1,1\n"u1,a,1,2\n', [], "line 3: has an unterminated quoted"),
     ],
 )
