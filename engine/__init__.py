@@ -5,8 +5,8 @@ inputs, then call the private Numba kernels in ``engine/kernels/``.
 """
 
 from engine.model import EVIDENCE, LAST_SEEN, MASTERY, STATE_FIELDS, Kind, Model, new_state
-from engine.mastery import apply_events, decayed_mastery
-from engine.objective import shortfall_loss
+from engine.mastery import Belief, apply_event, apply_events, decayed_belief, decayed_mastery
+from engine.objective import GroupLoss, ShortfallLoss, shortfall_loss
 from engine.recommend import Action, Recommendations, recommend
 
 __all__ = [
@@ -15,10 +15,15 @@ __all__ = [
     "MASTERY",
     "STATE_FIELDS",
     "Action",
+    "Belief",
+    "GroupLoss",
     "Kind",
     "Model",
     "Recommendations",
+    "ShortfallLoss",
+    "apply_event",
     "apply_events",
+    "decayed_belief",
     "decayed_mastery",
     "new_state",
     "recommend",

@@ -1,11 +1,37 @@
-"""Mastery updates: the public, validating wrappers around engine/kernels/mastery.py."""
+"""Mastery updates: the public, validating wrappers around engine/kernels/mastery.py.
+
+Uncertainty. A cell's belief is read as a Beta distribution over the learner's mastery with
+mean `mastery` and PRIOR_STRENGTH + `evidence` observations: the prior counts as two
+pseudo-observations and every assessment adds its evidence weight (coverage x the kind's
+evidence weight; a full quiz on a point adds 1). The uncertainty is that Beta's standard
+deviation, sqrt(p (1 - p) / (PRIOR_STRENGTH + evidence + 1)): at most 0.29 (p = 0.5, never
+assessed), shrinking like 1/sqrt(n) with evidence. Forgetting multiplies the evidence by
+the same factor 2^(-elapsed / half-life) as the mastery, so old evidence counts less and the
+uncertainty of a point left unused grows back towards the never-assessed level.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
-from engine.kernels.mastery import apply_events_kernel, decay_kernel
+from engine.kernels.mastery import PRIOR_STRENGTH, apply_event_kernel, apply_events_kernel, decay_kernel
 from engine.model import KIND_EVIDENCE, KIND_LEARN, STATE_FIELDS, Kind, Model
+
+MAX_KIND = max(Kind)
+
+__all__ = ["PRIOR_STRENGTH", "Belief", "apply_event", "apply_events", "decayed_belief", "decayed_mastery"]
+
+
+@dataclass(frozen=True)
+class Belief:
+    """Every learner's belief per knowledge point as of one time, each (L, M)."""
+
+    mastery: np.ndarray
+    evidence: np.ndarray  # effective number of assessments, eroded by forgetting
+    uncertainty: np.ndarray  # standard deviation of the belief (see the module docstring)
 
 
 def _check_state(state: np.ndarray, model: Model) -> np.ndarray:
@@ -13,6 +39,11 @@ def _check_state(state: np.ndarray, model: Model) -> np.ndarray:
     if state.ndim != 3 or state.shape[1:] != (STATE_FIELDS, model.n_points):
         raise ValueError(f"state has shape {state.shape}, not (L, {STATE_FIELDS}, {model.n_points})")
     return state
+
+
+def _update_arrays(model: Model) -> tuple[np.ndarray, ...]:
+    """The kernels' trailing arguments: what each kind earns, then the model's parameters."""
+    return KIND_LEARN, KIND_EVIDENCE, model.learn, model.coverage, model.guess, model.slip, model.half_life
 
 
 def apply_events(
@@ -45,23 +76,41 @@ def apply_events(
         raise ValueError("learner index outside state")
     if module.min() < 0 or module.max() >= model.n_modules:
         raise ValueError("module index outside model")
-    if kind.min() < 0 or kind.max() > max(Kind):
+    if kind.min() < 0 or kind.max() > MAX_KIND:
         raise ValueError("unknown event kind code")
     scored = ~np.isnan(score)
     if np.any((score[scored] < 0.0) | (score[scored] > 1.0)):
         raise ValueError("score outside [0, 1]")
-    apply_events_kernel(
-        out, learner, module, kind, score, time,
-        KIND_LEARN, KIND_EVIDENCE, model.learn, model.coverage, model.guess, model.slip,
-        model.half_life,
-    )  # fmt: skip
+    apply_events_kernel(out, learner, module, kind, score, time, *_update_arrays(model))
     return out
+
+
+def apply_event(
+    state: np.ndarray, model: Model, learner: int, module: int, kind: int, score: float, time: float
+) -> None:
+    """Apply one event to `state` in place (the streaming path: no copy, scalar checks only).
+
+    `state` must be a C-contiguous float64 (L, 3, M) array, as `new_state` makes.
+    """
+    if not (0 <= learner < state.shape[0] and 0 <= module < model.n_modules and 0 <= kind <= MAX_KIND):
+        raise ValueError("learner, module or kind code out of range")
+    if not (math.isnan(score) or 0.0 <= score <= 1.0):
+        raise ValueError("score outside [0, 1]")
+    apply_event_kernel(state, learner, module, kind, score, time, *_update_arrays(model))
+
+
+def decayed_belief(state: np.ndarray, model: Model, now: float) -> Belief:
+    """Mastery, evidence and uncertainty (L, M) as of `now`, after forgetting since each point was last touched."""
+    state = np.ascontiguousarray(_check_state(state, model))
+    mastery = np.empty((state.shape[0], model.n_points))
+    evidence = np.empty_like(mastery)
+    spread = np.empty_like(mastery)
+    decay_kernel(state, float(now), model.half_life, mastery, evidence, spread)
+    return Belief(mastery, evidence, spread)
 
 
 def decayed_mastery(state: np.ndarray, model: Model, now: float) -> tuple[np.ndarray, np.ndarray]:
     """Mastery and evidence (L, M) as of `now`, after forgetting since each point was last touched."""
-    state = np.ascontiguousarray(_check_state(state, model))
-    mastery = np.empty((state.shape[0], model.n_points))
-    evidence = np.empty_like(mastery)
-    decay_kernel(state, float(now), model.half_life, mastery, evidence)
-    return mastery, evidence
+    belief = decayed_belief(state, model, now)
+    return belief.mastery, belief.evidence
+

@@ -2,8 +2,9 @@
 
 M knowledge points, Q modules, R roles. Learner state is a float64 array of shape
 (L, 3, M): for each learner and point the mastery probability, the evidence seen
-(an effective number of observations, which forgetting erodes too) and the time
-the point was last touched (seconds since the epoch, 0 for never).
+(an effective number of assessments, which forgetting erodes like mastery; see
+engine/mastery.py for the uncertainty it gives) and the time the point was last
+touched (seconds since the epoch, 0 for never).
 """
 
 from __future__ import annotations
@@ -47,10 +48,14 @@ class Model:
     minutes: np.ndarray  # (Q,)
     requires: np.ndarray  # (Q, M) bool: points that must be mastered before module q
     targets: np.ndarray  # (R, M) target mastery per role
+    # (Q,) bool: modules that measure rather than teach (quizzes); ranked by information value
+    assessment: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         m = self.prior.shape[0]
         q = self.minutes.shape[0]
+        if self.assessment is None:
+            object.__setattr__(self, "assessment", np.zeros(q, np.bool_))
         expected = {
             "prior": (m,),
             "guess": (m,),
@@ -60,6 +65,7 @@ class Model:
             "coverage": (q, m),
             "minutes": (q,),
             "requires": (q, m),
+            "assessment": (q,),
         }
         for name, shape in expected.items():
             if getattr(self, name).shape != shape:
@@ -68,7 +74,8 @@ class Model:
             raise ValueError(f"Model.targets has shape {self.targets.shape}, not (R, {m})")
         for name in ("prior", "guess", "slip", "half_life", "learn", "coverage", "minutes", "targets"):
             object.__setattr__(self, name, np.ascontiguousarray(getattr(self, name), np.float64))
-        object.__setattr__(self, "requires", np.ascontiguousarray(self.requires, np.bool_))
+        for name in ("requires", "assessment"):
+            object.__setattr__(self, name, np.ascontiguousarray(getattr(self, name), np.bool_))
 
     @property
     def n_points(self) -> int:

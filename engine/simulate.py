@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.jit import kernel
 from engine.model import KIND_LEARN, Kind, Model
 
 GRADED_METHODS_SHARE = 0.5  # share of non-quiz activities that come with a grade
@@ -71,3 +72,69 @@ def simulate_activity(
         learner.astype(np.int64), module.astype(np.int64), kind.astype(np.int64),
         score.astype(np.float64), time.astype(np.float64), mastered,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SimulatedObservations:
+    """Rows of pyBKT-style data: one scored attempt each, in the order they happened."""
+
+    learner: np.ndarray  # (N,)
+    point: np.ndarray  # (N,)
+    resource: np.ndarray  # (N,) the module used at that attempt (drives learning after it)
+    correct: np.ndarray  # (N,) 0.0 or 1.0
+    order: np.ndarray  # (N,) 0..N-1: rows are already in this order
+
+
+@kernel
+def _bkt_sequences(prior, learn, forget, guess, slip, lengths, seed, point, resource, correct):
+    """Fill rows sequence by sequence (learner-major, then point) from the BKT generative model."""
+    np.random.seed(seed)
+    n_learners, n_points = lengths.shape
+    n_resources = learn.shape[1]
+    k = 0
+    for i in range(n_learners):
+        for p in range(n_points):
+            mastered = np.random.random() < prior[p]
+            for _ in range(lengths[i, p]):
+                r = np.random.randint(0, n_resources)
+                right_p = 1.0 - slip[p] if mastered else guess[p]
+                point[k] = p
+                resource[k] = r
+                correct[k] = 1.0 if np.random.random() < right_p else 0.0
+                if mastered:
+                    mastered = np.random.random() >= forget[p]
+                else:
+                    mastered = np.random.random() < learn[p, r]
+                k += 1
+
+
+def simulate_observations(
+    prior: np.ndarray,
+    learn: np.ndarray,
+    forget: np.ndarray,
+    guess: np.ndarray,
+    slip: np.ndarray,
+    n_learners: int,
+    attempts: tuple[int, int],
+    rng: np.random.Generator,
+) -> SimulatedObservations:
+    """Every learner works on every point for between attempts[0] and attempts[1] attempts,
+    each with a resource drawn uniformly; a learner's points are interleaved at random."""
+    n_points = prior.shape[0]
+    lengths = rng.integers(attempts[0], attempts[1] + 1, (n_learners, n_points))
+    n = int(lengths.sum())
+    point = np.empty(n, np.int64)
+    resource = np.empty(n, np.int64)
+    correct = np.empty(n)
+    _bkt_sequences(
+        *(np.ascontiguousarray(a, dtype=np.float64) for a in (prior, learn, forget, guess, slip)),
+        lengths, int(rng.integers(2**31)), point, resource, correct,
+    )  # fmt: skip
+    learner = np.repeat(np.arange(n_learners), lengths.sum(axis=1))
+    # Interleave a learner's points: random times, sorted within each sequence to keep its order.
+    sequence = np.repeat(np.arange(n_learners * n_points), lengths.ravel())
+    # Rows are grouped by sequence in ascending order, so sorting (sequence + u) keeps each
+    # sequence's block in place and sorts its times.
+    when = np.sort(sequence + rng.random(n)) - sequence
+    rows = np.lexsort((when, learner))
+    return SimulatedObservations(learner[rows], point[rows], resource[rows], correct[rows], np.arange(n))

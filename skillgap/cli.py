@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "skillgap.commands.run",
     "skillgap.commands.catalog",
     "skillgap.commands.tokens",
+    "skillgap.commands.fit",
     "sidecar.commands",
     "lti_tool.commands",
     "lti_tool.xapi.commands",

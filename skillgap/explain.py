@@ -20,9 +20,18 @@ def recommendation_items(
         q = int(recs.module[row, slot])
         if q < 0:
             break
-        closes = []
-        for j in np.flatnonzero(model.learn[q] > 0):
-            if targets[j] <= mastery[j]:
+        action = Action(int(recs.action[row, slot]))
+        touched = np.flatnonzero(recs.point_gain[row, slot] > 0)
+        closes, measures = [], []
+        for j in touched:
+            if action == Action.ASSESS:
+                measures.append(
+                    {
+                        "point": points[j].id,
+                        "mastery": round(float(mastery[j]), 4),
+                        "uncertainty": round(float(recs.uncertainty[row, j]), 4),
+                    }
+                )
                 continue
             expected = mastery[j] + (1.0 - mastery[j]) * model.learn[q, j]
             closes.append(
@@ -34,20 +43,23 @@ def recommendation_items(
                 }
             )
         closes.sort(key=lambda c: c["expected"] - c["mastery"], reverse=True)
+        measures.sort(key=lambda m: m["uncertainty"], reverse=True)
         relies_on = [
             {"point": points[j].id, "mastery": round(float(mastery[j]), 4)}
             for j in np.flatnonzero(model.requires[q])
         ]
-        items.append(
-            {
-                "module": catalog.modules[q].id,
-                "action": Action(int(recs.action[row, slot])).name.lower(),
-                "expected_gain": round(float(recs.gain[row, slot]), 6),
-                "gain_per_hour": round(float(recs.gain_per_minute[row, slot]) * 60.0, 6),
-                "closes": closes,
-                "relies_on": relies_on,
-            }
-        )
+        item = {
+            "module": catalog.modules[q].id,
+            "action": action.name.lower(),
+            "expected_gain": round(float(recs.gain[row, slot]), 6),
+            "gain_per_hour": round(float(recs.gain_per_minute[row, slot]) * 60.0, 6),
+            "closes": closes,
+            "relies_on": relies_on,
+        }
+        if action == Action.ASSESS:
+            item["information"] = round(float(recs.information[row, slot]), 6)
+            item["measures"] = measures
+        items.append(item)
     return items
 
 
@@ -66,6 +78,11 @@ def reason(item: dict, catalog: Catalog, language: str = "en") -> str:
 
     closes = item.get("closes", [])[:3]
     relies = item.get("relies_on", [])
+    if item.get("action") == "assess":
+        measured = [name(m["point"]) for m in item.get("measures", [])[:3]]
+        if zh:
+            return "测评：确认你对" + "、".join(f"「{n}」" for n in measured) + "的掌握程度（目前把握不大）。"
+        return "Assessment: finds out where you stand on " + ", ".join(measured) + " (your mastery there is uncertain)."
     if zh:
         parts = [
             f"将「{name(c['point'])}」从 {_pct(c['mastery'])} 提升到约 {_pct(c['expected'])}（目标 {_pct(c['target'])}）"

@@ -43,6 +43,10 @@ class Settings:
     recommendations_per_learner: int = 5
     prerequisite_threshold: float = 0.6
 
+    # Engine: offer an assessment for points whose uncertainty (sd of the mastery belief,
+    # at most 0.29) is at least this; pass to engine.recommend(uncertainty_threshold=...)
+    assessment_uncertainty: float = 0.15
+
     # HTTP
     api_host: str = "127.0.0.1"
     api_port: int = 8001
@@ -119,6 +123,8 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}PARTITIONS must be at least 1, not {self.partitions}")
         if not 0.0 <= self.prerequisite_threshold <= 1.0:
             raise SettingsError(f"{ENV_PREFIX}PREREQUISITE_THRESHOLD must be in [0, 1]")
+        if not 0.0 <= self.assessment_uncertainty <= 0.5:
+            raise SettingsError(f"{ENV_PREFIX}ASSESSMENT_UNCERTAINTY must be in [0, 0.5]")
         if self.retention_days <= 0:
             raise SettingsError(f"{ENV_PREFIX}RETENTION_DAYS must be positive")
         if self.tool_base_url is not None and not self.tool_base_url.startswith(("http://", "https://")):

@@ -5,12 +5,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 import naive
-from engine import EVIDENCE, LAST_SEEN, MASTERY, Kind, Model, apply_events, new_state, recommend, shortfall_loss
+from engine import (
+    EVIDENCE, LAST_SEEN, MASTERY, Action, Kind, Model, apply_event, apply_events, decayed_belief, new_state, recommend,
+    shortfall_loss,
+)  # fmt: skip
 
 DAY = 86_400.0
 
@@ -76,6 +80,17 @@ def test_apply_events_matches_reference(history):
     assert_allclose(got, np.array(expected), rtol=0, atol=1e-9)
     assert np.all((got[:, MASTERY] >= 0) & (got[:, MASTERY] <= 1))
 
+    one_by_one = new_state(model, n_learners)
+    for event in zip(learner, module, kind, score, time):
+        apply_event(one_by_one, model, *(int(v) for v in event[:3]), float(event[3]), float(event[4]))
+    assert_allclose(one_by_one, got, rtol=0, atol=1e-12)
+
+    now = float(time.max()) + 40 * DAY if time.size else 1.7e9
+    belief = decayed_belief(got, model, now)
+    for i in range(n_learners):
+        cells = naive.belief(*(expected[i][f] for f in range(3)), model.half_life, now)
+        assert_allclose(np.array(cells).T, [belief.mastery[i], belief.evidence[i], belief.uncertainty[i]], atol=1e-9)
+
 
 def one_point_model(prior=0.3, half_life=math.inf, learn=0.0) -> Model:
     return Model(
@@ -101,6 +116,32 @@ def test_a_good_grade_raises_mastery_and_a_bad_one_lowers_it():
     assert after[0, EVIDENCE, 0] == 1.0 and after[0, LAST_SEEN, 0] == 1.7e9
 
 
+def test_uncertainty_shrinks_with_evidence_and_grows_back_with_forgetting():
+    model = one_point_model(prior=0.5, half_life=30 * DAY)
+    state = new_state(model, 1)
+    never = decayed_belief(state, model, 1.7e9).uncertainty[0, 0]
+    assert never == np.sqrt(0.25 / 3)  # the largest it can be: p = 0.5, no evidence
+    spreads = []
+    for n in range(1, 6):
+        state = apply_events(state, model, [0], [0], [Kind.ASSESSED], [0.5], [1.7e9])
+        spreads.append(decayed_belief(state, model, 1.7e9).uncertainty[0, 0])
+    assert never > spreads[0] and np.all(np.diff(spreads) < 0)
+    later = [decayed_belief(state, model, 1.7e9 + d * DAY) for d in (30, 300)]
+    assert later[0].evidence[0, 0] == state[0, EVIDENCE, 0] / 2
+    # Relative to what is left of the mastery, old evidence weighs less and less.
+    relative = [b.uncertainty[0, 0] / np.sqrt(b.mastery[0, 0] * (1 - b.mastery[0, 0])) for b in later]
+    assert relative[0] < relative[1] < 1 / np.sqrt(3)
+
+
+def test_apply_event_rejects_codes_out_of_range():
+    model = one_point_model()
+    state = new_state(model, 1)
+    with pytest.raises(ValueError):
+        apply_event(state, model, 0, 1, Kind.GRADED, 0.5, 1.7e9)
+    with pytest.raises(ValueError):
+        apply_event(state, model, 0, 0, Kind.GRADED, 1.5, 1.7e9)
+
+
 def test_forgetting_halves_mastery_after_one_half_life():
     model = one_point_model(prior=0.5, half_life=10 * DAY)
     state = apply_events(new_state(model, 1), model, [0], [0], [Kind.VIEWED], [np.nan], [1.7e9])
@@ -109,28 +150,63 @@ def test_forgetting_halves_mastery_after_one_half_life():
 
 
 @settings(max_examples=100, deadline=None)
-@given(models(), st.integers(0, 2**32 - 1), st.integers(1, 6), st.floats(0.0, 1.0))
-def test_recommend_matches_reference(model, seed, k, threshold):
+@given(models(), st.integers(0, 2**32 - 1), st.integers(1, 6), st.floats(0.0, 1.0), st.floats(0.0, 0.3))
+def test_recommend_matches_reference(model, seed, k, threshold, spread_threshold):
     rng = np.random.default_rng(seed)
+    model = Model(**{**model.__dict__, "assessment": rng.random(model.n_modules) < 0.3})
     n = 5
     state = new_state(model, n)
     state[:, MASTERY] = rng.random((n, model.n_points))
+    state[:, EVIDENCE] = np.where(rng.random((n, model.n_points)) < 0.5, rng.uniform(0, 8, (n, model.n_points)), 0.0)
     state[:, LAST_SEEN] = np.where(rng.random((n, model.n_points)) < 0.5, 1.7e9, 0.0)
     targets = model.targets[rng.integers(0, 3, n)]
     now = 1.7e9 + 30 * DAY
-    recs = recommend(state, targets, model, now=now, k=k, prerequisite_threshold=threshold)
+    recs = recommend(state, targets, model, now=now, k=k, prerequisite_threshold=threshold,
+                     uncertainty_threshold=spread_threshold)  # fmt: skip
     for i in range(n):
-        mastery = naive.decayed(state[i, MASTERY], state[i, LAST_SEEN], model.half_life, now)
-        assert_allclose(recs.mastery[i], mastery, atol=1e-12)
+        cells = naive.belief(state[i, MASTERY], state[i, EVIDENCE], state[i, LAST_SEEN], model.half_life, now)
+        assert_allclose(recs.mastery[i], [c[0] for c in cells], atol=1e-12)
         expected = naive.rank_modules(
-            mastery, targets[i], model.learn.tolist(), model.minutes, model.requires.tolist(), threshold, k
-        )
+            cells, targets[i], state[i, MASTERY], model.learn.tolist(), model.coverage.tolist(), model.minutes,
+            model.requires.tolist(), model.assessment.tolist(), threshold, spread_threshold, k,
+        )  # fmt: skip
         got = [int(q) for q in recs.module[i] if q >= 0]
-        # Ties in gain per minute may come in either order; compare the values, then the sets.
-        assert_allclose(recs.gain_per_minute[i, : len(got)], [e[2] for e in expected], rtol=1e-9)
-        assert_allclose(recs.gain[i, : len(got)], [e[1] for e in expected], rtol=1e-9)
         assert len(got) == len(expected)
         assert all(q == -1 for q in recs.module[i, len(got) :])
+        # Ties in value may come in either order; compare the values, then per module.
+        assert_allclose(recs.gain_per_minute[i, : len(got)], [e[3] for e in expected], rtol=1e-9)
+        by_module = {e[0]: e for e in expected}
+        for slot, q in enumerate(got):
+            if q not in by_module:  # a tie at the cut
+                continue
+            _, gain, information, _, action, per_point = by_module[q]
+            assert_allclose([recs.gain[i, slot], recs.information[i, slot]], [gain, information], rtol=1e-9, atol=1e-15)
+            assert recs.action[i, slot] == action
+            assert_allclose(recs.point_gain[i, slot], per_point, rtol=1e-9, atol=1e-15)
+
+
+def test_a_quiz_is_offered_to_assess_uncertain_mastery_not_for_its_learning():
+    """Quiz (learn 0.05, 10 minutes) against a course (learn 0.2, 45 minutes) on one point."""
+    model = Model(
+        prior=np.array([0.4]), guess=np.array([0.2]), slip=np.array([0.1]), half_life=np.array([math.inf]),
+        learn=np.array([[0.2], [0.05]]), coverage=np.array([[1.0], [1.0]]), minutes=np.array([45.0, 10.0]),
+        requires=np.zeros((2, 1), bool), targets=np.array([[0.5]]), assessment=np.array([False, True]),
+    )  # fmt: skip
+    state = new_state(model, 2)
+    state[1, EVIDENCE] = 30.0  # well measured: nothing left to assess
+    recs = recommend(state, model.targets[[0, 0]], model, now=1.7e9, k=2)
+    assert list(recs.module[0]) == [1, 0] and recs.action[0, 0] == Action.ASSESS
+    assert recs.information[0, 0] > 0 and recs.gain_per_minute[0, 0] == recs.information[0, 0] / 10
+    assert list(recs.module[1]) == [0, -1] and recs.action[1, 0] == Action.LEARN
+
+
+def test_review_when_forgetting_pulled_a_reached_target_below():
+    model = one_point_model(prior=0.1, half_life=30 * DAY, learn=0.3)
+    state = new_state(model, 2)
+    state[:, MASTERY, 0] = [0.9, 0.5]
+    state[:, LAST_SEEN, 0] = 1.7e9
+    recs = recommend(state, model.targets[[0, 0]], model, now=1.7e9 + 30 * DAY, k=1)
+    assert list(recs.action[:, 0]) == [Action.REVIEW, Action.LEARN]
 
 
 def test_shortfall_loss_counts_only_shortfall():
@@ -138,3 +214,30 @@ def test_shortfall_loss_counts_only_shortfall():
     assert_allclose(loss.per_cell, [[0.09, 0.0]])
     assert_allclose(loss.gradient, [[-0.6, 0.0]])
     assert loss.total == loss.per_learner[0] == loss.per_point.sum()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 8), st.integers(1, 5), st.integers(1, 3))
+def test_objective_and_gradient_by_learner_point_and_group(seed, n, m, n_groups):
+    rng = np.random.default_rng(seed)
+    mastery, targets = rng.random((n, m)), rng.random((n, m)) * (rng.random((n, m)) < 0.7)
+    group = rng.integers(0, n_groups, n)
+    loss = shortfall_loss(mastery, targets)
+    total = sum(max(0.0, targets[i, j] - mastery[i, j]) ** 2 for i in range(n) for j in range(m))
+    assert_allclose(loss.total, total, rtol=1e-12)
+    # The gradient against finite differences (away from the kink at K = T).
+    h = 1e-7
+    for i in range(n):
+        for j in range(m):
+            if abs(targets[i, j] - mastery[i, j]) > 1e-5:
+                bumped = mastery.copy()
+                bumped[i, j] += h
+                assert_allclose((shortfall_loss(bumped, targets).total - loss.total) / h, loss.gradient[i, j], atol=1e-5)
+    groups = loss.by_group(group, n_groups)
+    for g in range(n_groups):
+        members = group == g
+        assert_allclose(groups.loss[g], loss.per_learner[members].sum(), atol=1e-12)
+        assert_allclose(groups.gradient[g], loss.gradient[members].sum(axis=0), atol=1e-12)
+        assert groups.learners[g] == members.sum()
+    assert_allclose(groups.per_point.sum(axis=0), loss.per_point, atol=1e-12)
+    assert_allclose(loss.gradient_per_point, groups.gradient.sum(axis=0), atol=1e-12)

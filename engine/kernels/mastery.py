@@ -2,11 +2,15 @@
 coverage weights, per-module learning rates and forgetting over real time."""
 
 import numpy as np
+from numba import prange
 
-from engine.jit import kernel
+from engine.jit import inline, kernel, parallel_kernel
+
+# Pseudo-observations the prior counts for in the uncertainty (a uniform Beta(1, 1) at p = 0.5).
+PRIOR_STRENGTH = 2.0
 
 
-@kernel
+@inline
 def forget_factor(elapsed, half_life):
     """Share of mastery (and of evidence) that survives `elapsed` seconds unused."""
     if elapsed <= 0.0 or half_life == np.inf:
@@ -14,7 +18,7 @@ def forget_factor(elapsed, half_life):
     return 2.0 ** (-elapsed / half_life)
 
 
-@kernel
+@inline
 def observe(p, score, weight, guess, slip):
     """Posterior mastery after a score in [0, 1] seen with evidence weight `weight`.
 
@@ -23,9 +27,48 @@ def observe(p, score, weight, guess, slip):
     """
     like_mastered = score * (1.0 - slip) + (1.0 - score) * slip
     like_unmastered = score * guess + (1.0 - score) * (1.0 - guess)
-    a = p * like_mastered**weight
-    b = (1.0 - p) * like_unmastered**weight
+    if weight != 1.0:
+        like_mastered = like_mastered**weight
+        like_unmastered = like_unmastered**weight
+    a = p * like_mastered
+    b = (1.0 - p) * like_unmastered
     return a / (a + b)
+
+
+@inline
+def uncertainty_of(p, evidence):
+    """Standard deviation of the Beta belief with mean p and PRIOR_STRENGTH + evidence observations."""
+    return np.sqrt(p * (1.0 - p) / (PRIOR_STRENGTH + evidence + 1.0))
+
+
+@inline
+def apply_event_kernel(
+    state, i, q, kind, s, t,
+    kind_learn, kind_evidence, learn, coverage, guess, slip, half_life,
+):  # fmt: skip
+    """One event on learner row i of `state` (L, 3, M), in place: per covered point,
+    forget since last touched, weigh the score as evidence, then learn."""
+    learn_share = kind_learn[kind]
+    evidence_share = 0.0 if np.isnan(s) else kind_evidence[kind]
+    for j in range(state.shape[2]):
+        w = coverage[q, j]
+        if w <= 0.0:
+            continue
+        p = state[i, 0, j]
+        n = state[i, 1, j]
+        last = state[i, 2, j]
+        if last > 0.0:
+            f = forget_factor(t - last, half_life[j])
+            p *= f
+            n *= f
+        weight = w * evidence_share
+        if weight > 0.0:
+            p = observe(p, s, weight, guess[j], slip[j])
+            n += weight
+        p += (1.0 - p) * learn[q, j] * learn_share
+        state[i, 0, j] = p
+        state[i, 1, j] = n
+        state[i, 2, j] = max(last, t)
 
 
 @kernel
@@ -34,41 +77,22 @@ def apply_events_kernel(
     kind_learn, kind_evidence, learn, coverage, guess, slip, half_life,
 ):  # fmt: skip
     """Apply events in order to `state` (L, 3, M) in place."""
-    n_points = state.shape[2]
     for e in range(learner.shape[0]):
-        i = learner[e]
-        q = module[e]
-        t = time[e]
-        s = score[e]
-        learn_share = kind_learn[kind[e]]
-        evidence_share = 0.0 if np.isnan(s) else kind_evidence[kind[e]]
-        for j in range(n_points):
-            w = coverage[q, j]
-            if w <= 0.0:
-                continue
-            p = state[i, 0, j]
-            n = state[i, 1, j]
-            last = state[i, 2, j]
-            if last > 0.0:
-                f = forget_factor(t - last, half_life[j])
-                p *= f
-                n *= f
-            weight = w * evidence_share
-            if weight > 0.0:
-                p = observe(p, s, weight, guess[j], slip[j])
-                n += weight
-            p += (1.0 - p) * learn[q, j] * learn_share
-            state[i, 0, j] = p
-            state[i, 1, j] = n
-            state[i, 2, j] = max(last, t)
+        apply_event_kernel(
+            state, learner[e], module[e], kind[e], score[e], time[e],
+            kind_learn, kind_evidence, learn, coverage, guess, slip, half_life,
+        )  # fmt: skip
 
 
-@kernel
-def decay_kernel(state, now, half_life, out_mastery, out_evidence):
-    """Mastery and evidence as of `now`, forgetting applied since each point was last touched."""
-    for i in range(state.shape[0]):
+@parallel_kernel
+def decay_kernel(state, now, half_life, out_mastery, out_evidence, out_uncertainty):
+    """Mastery, evidence and uncertainty as of `now`, forgetting applied since each point was last touched."""
+    for i in prange(state.shape[0]):
         for j in range(state.shape[2]):
             last = state[i, 2, j]
             f = forget_factor(now - last, half_life[j]) if last > 0.0 else 1.0
-            out_mastery[i, j] = state[i, 0, j] * f
-            out_evidence[i, j] = state[i, 1, j] * f
+            p = state[i, 0, j] * f
+            n = state[i, 1, j] * f
+            out_mastery[i, j] = p
+            out_evidence[i, j] = n
+            out_uncertainty[i, j] = uncertainty_of(p, n)

@@ -1,31 +1,90 @@
-"""Kernel of the recommender: rank modules by shortfall-loss reduction per minute."""
+"""Kernel of the recommender: for every learner, the modules that cut the expected shortfall
+loss most per minute of training."""
 
-import numpy as np
 from numba import prange
 
-from engine.jit import parallel_kernel
+from engine.jit import inline, parallel_kernel
+from engine.kernels.mastery import PRIOR_STRENGTH
 
-LEARN, REVIEW = 0, 1
+LEARN, REVIEW, ASSESS = 0, 1, 2
+
+
+@inline
+def shortfall_drop(p, target, rate):
+    """Drop of max(0, T - K)^2 when K moves to K + (1 - K) rate."""
+    before = target - p
+    if rate <= 0.0 or before <= 0.0:
+        return 0.0
+    after = before - (1.0 - p) * rate
+    return before * before - (after * after if after > 0.0 else 0.0)
+
+
+@inline
+def variance_drop(p, evidence, weight):
+    """Drop of the belief's variance p(1 - p) / (kappa + 1) when an assessment adds `weight`
+    observations (kappa = PRIOR_STRENGTH + evidence)."""
+    kappa = PRIOR_STRENGTH + evidence
+    return p * (1.0 - p) * (1.0 / (kappa + 1.0) - 1.0 / (kappa + weight + 1.0))
+
+
+@inline
+def information_on(i, q, j, mastery, evidence, spread, targets, coverage, spread_threshold):
+    """What assessment module q tells about point j of learner i: the variance it removes,
+    counted where the point matters (T > 0) and its uncertainty is at least the threshold."""
+    if coverage[q, j] > 0.0 and targets[i, j] > 0.0 and spread[i, j] >= spread_threshold:
+        return variance_drop(mastery[i, j], evidence[i, j], coverage[q, j])
+    return 0.0
+
+
+@inline
+def module_value(i, q, mastery, evidence, spread, peak, targets, learn, coverage, assessment, spread_threshold):
+    """(learning gain, information value, action) of module q for learner i.
+
+    The expected shortfall loss of a point is max(0, T - K)^2 plus the belief's variance where
+    T > 0: training cuts the first term, an assessment the second. An assessment module is
+    valued by what it measures on points whose uncertainty is at least `spread_threshold`.
+    """
+    gain = 0.0
+    information = 0.0
+    best_drop = 0.0
+    action = LEARN
+    for j in range(mastery.shape[1]):
+        drop = shortfall_drop(mastery[i, j], targets[i, j], learn[q, j])
+        gain += drop
+        if drop > best_drop:
+            best_drop = drop
+            action = REVIEW if peak[i, j] >= targets[i, j] else LEARN
+        if assessment[q]:
+            information += information_on(i, q, j, mastery, evidence, spread, targets, coverage, spread_threshold)
+    if assessment[q]:
+        action = ASSESS
+    return gain, information, action
 
 
 @parallel_kernel
 def recommend_kernel(
-    mastery, peak, targets, learn, minutes, requires, threshold,
-    out_module, out_gain, out_value, out_action,
+    mastery, evidence, spread, peak, targets, learn, coverage, minutes, requires, assessment,
+    threshold, spread_threshold,
+    out_module, out_gain, out_information, out_value, out_action, out_point_gain,
 ):  # fmt: skip
-    """For each learner, the k modules that cut sum_j max(0, T_j - K_j)^2 most per minute.
+    """For each learner (in parallel), the k best modules by value per minute.
 
-    Modules whose required points are below `threshold` are skipped. A module is a
-    review when the point it helps most had reached its target before being forgotten
-    (`peak` is mastery before forgetting). Unused slots hold module -1.
+    Value is the learning gain for teaching modules and the information value for assessments.
+    Modules whose required points are below `threshold` are skipped; a teaching module is a
+    review when the point it helps most had reached its target before being forgotten (`peak`
+    is mastery before forgetting). Unused slots hold module -1. out_point_gain[i, slot, j] is
+    the slot's contribution on point j (shortfall drop, or variance drop for an assessment).
     """
     n_learners, n_points = mastery.shape
     n_modules = learn.shape[0]
     k = out_module.shape[1]
     for i in prange(n_learners):
-        value = np.full(n_modules, -1.0)
-        gain = np.zeros(n_modules)
-        action = np.zeros(n_modules, dtype=np.int8)
+        out_module[i, :] = -1
+        out_value[i, :] = 0.0
+        out_gain[i, :] = 0.0
+        out_information[i, :] = 0.0
+        out_action[i, :] = LEARN
+        out_point_gain[i, :, :] = 0.0
         for q in range(n_modules):
             available = True
             for j in range(n_points):
@@ -34,36 +93,34 @@ def recommend_kernel(
                     break
             if not available:
                 continue
-            total = 0.0
-            best_point_gain = 0.0
-            for j in range(n_points):
-                rate = learn[q, j]
-                before = targets[i, j] - mastery[i, j]
-                if rate <= 0.0 or before <= 0.0:
-                    continue
-                after = targets[i, j] - (mastery[i, j] + (1.0 - mastery[i, j]) * rate)
-                point_gain = before * before - (after * after if after > 0.0 else 0.0)
-                total += point_gain
-                if point_gain > best_point_gain:
-                    best_point_gain = point_gain
-                    action[q] = REVIEW if peak[i, j] >= targets[i, j] else LEARN
-            if total > 0.0:
-                gain[q] = total
-                value[q] = total / minutes[q]
+            gain, information, action = module_value(
+                i, q, mastery, evidence, spread, peak, targets, learn, coverage, assessment, spread_threshold
+            )
+            value = (information if assessment[q] else gain) / minutes[q]
+            if value <= out_value[i, k - 1]:
+                continue
+            # Insert, keeping earlier modules first among equal values.
+            slot = k - 1
+            while slot > 0 and value > out_value[i, slot - 1]:
+                out_module[i, slot] = out_module[i, slot - 1]
+                out_value[i, slot] = out_value[i, slot - 1]
+                out_gain[i, slot] = out_gain[i, slot - 1]
+                out_information[i, slot] = out_information[i, slot - 1]
+                out_action[i, slot] = out_action[i, slot - 1]
+                slot -= 1
+            out_module[i, slot] = q
+            out_value[i, slot] = value
+            out_gain[i, slot] = gain
+            out_information[i, slot] = information
+            out_action[i, slot] = action
         for slot in range(k):
-            best = -1
-            best_value = 0.0
-            for q in range(n_modules):
-                if value[q] > best_value:
-                    best = q
-                    best_value = value[q]
-            out_module[i, slot] = best
-            if best < 0:
-                out_gain[i, slot] = 0.0
-                out_value[i, slot] = 0.0
-                out_action[i, slot] = LEARN
-            else:
-                out_gain[i, slot] = gain[best]
-                out_value[i, slot] = best_value
-                out_action[i, slot] = action[best]
-                value[best] = -1.0
+            q = out_module[i, slot]
+            if q < 0:
+                break
+            for j in range(n_points):
+                if assessment[q]:
+                    out_point_gain[i, slot, j] = information_on(
+                        i, q, j, mastery, evidence, spread, targets, coverage, spread_threshold
+                    )
+                else:
+                    out_point_gain[i, slot, j] = shortfall_drop(mastery[i, j], targets[i, j], learn[q, j])

@@ -39,4 +39,5 @@ def engine_model(catalog: Catalog) -> Model:
         minutes=np.array([m.minutes for m in catalog.modules]),
         requires=requires,
         targets=targets,
+        assessment=np.array([m.method == "quiz" for m in catalog.modules], dtype=bool),
     )

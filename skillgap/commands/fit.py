@@ -1,0 +1,81 @@
+"""`skillgap fit --csv ...` and `skillgap predict ...`: pyBKT-format history in, fitted
+parameters or predictions out."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from engine.fit import fit, observations, predict
+from skillgap.bkt_csv import CsvError, align, params_from_json, params_to_json, read_bkt_csv, write_predictions
+from skillgap.settings import Settings
+
+
+class Progress:
+    """One line per stage on stderr, with the time it took."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        print(f"[{time.perf_counter() - self.start:7.2f} s] {message}", file=sys.stderr, flush=True)
+
+
+def _fit(args: argparse.Namespace, settings: Settings) -> int:
+    progress = Progress()
+    progress(f"reading {args.csv}")
+    table = read_bkt_csv(Path(args.csv), resource_column=args.multilearn)
+    resources = f", {len(table.resources):,} values of {args.multilearn}" if args.multilearn else ""
+    progress(f"read {table.rows:,} rows: {len(table.skills):,} skills, {len(table.learners):,} learners{resources}")
+    data = observations(table.learner, table.skill, table.resource, table.correct, table.order)
+    progress(f"fitting {len(table.skills):,} skills (EM, {'with' if args.forgets else 'without'} forgetting)")
+    params = fit(data, forgets=args.forgets, max_iter=args.max_iter)
+    progress(f"fitted: {int(params.iterations.sum()):,} EM iterations, log-likelihood {params.log_likelihood.sum():,.1f}")
+    doc = params_to_json(params, table.skills, table.resources, args.forgets, args.multilearn)
+    Path(args.out).write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+    progress(f"wrote {args.out}")
+    return 0
+
+
+def _predict(args: argparse.Namespace, settings: Settings) -> int:
+    progress = Progress()
+    try:
+        doc = orjson.loads(Path(args.params).read_bytes())
+    except OSError as exc:
+        raise CsvError(f"{args.params}: cannot read: {exc.strerror}") from None
+    except orjson.JSONDecodeError as exc:
+        raise CsvError(f"{args.params}: not JSON ({exc})") from None
+    params, skills, resources, resource_column = params_from_json(doc, args.params)
+    progress(f"reading {args.csv}")
+    table = read_bkt_csv(Path(args.csv), resource_column=resource_column)
+    progress(f"read {table.rows:,} rows")
+    point, resource = align(table, skills, resources, args.csv)
+    data = observations(table.learner, point, resource, table.correct, table.order,
+                        n_points=params.n_points, n_resources=params.learn.shape[1])  # fmt: skip
+    correct = predict(data, params)
+    guess, slip = params.guess[point], params.slip[point]
+    state = np.clip((correct - guess) / (1.0 - slip - guess), 0.0, 1.0)
+    write_predictions(Path(args.csv), Path(args.out), table, {"correct_predictions": correct, "state_predictions": state})
+    progress(f"wrote {table.rows:,} predictions to {args.out}")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    fitting = commands.add_parser("fit", help="fit mastery-model parameters to pyBKT-format history")
+    fitting.add_argument("--csv", required=True, help="pyBKT CSV: user_id, skill_name, correct[, order_id]")
+    fitting.add_argument("--forgets", action="store_true", help="fit a forgetting rate per skill")
+    fitting.add_argument("--multilearn", metavar="COLUMN", help="a learning rate per value of COLUMN (the module)")
+    fitting.add_argument("--out", required=True, help="parameters file to write (JSON)")
+    fitting.add_argument("--max-iter", type=int, default=200, help="EM iterations at most per skill")
+    fitting.set_defaults(handler=_fit)
+
+    predicting = commands.add_parser("predict", help="P(correct) of each row before it is seen, with fitted parameters")
+    predicting.add_argument("--csv", required=True, help="pyBKT CSV with the skills of the parameters file")
+    predicting.add_argument("--params", required=True, help="parameters file written by `skillgap fit`")
+    predicting.add_argument("--out", required=True, help="CSV to write: the input rows, in order, plus predictions")
+    predicting.set_defaults(handler=_predict)
