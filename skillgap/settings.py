@@ -37,11 +37,15 @@ class Settings:
     partitions: int = 8
     retention_days: float = 30.0
 
-    # Workers
+    # Workers (sidecar): entries per read, how long a read waits, partition leases and reclaiming
     batch_entries: int = 64
     block_ms: int = 100
     recommendations_per_learner: int = 5
     prerequisite_threshold: float = 0.6
+    worker_processes: int = 1  # started by `skillgap sidecar` and `skillgap run`
+    lease_ttl_ms: int = 5_000  # a partition's owner must renew within this, or it moves
+    claim_idle_ms: int = 1_000  # pending entries idle this long are reclaimed (XAUTOCLAIM)
+    reconnect_max_s: float = 10.0  # cap of the exponential backoff after a lost connection
 
     # HTTP
     api_host: str = "127.0.0.1"
@@ -88,6 +92,11 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}PREREQUISITE_THRESHOLD must be in [0, 1]")
         if self.retention_days <= 0:
             raise SettingsError(f"{ENV_PREFIX}RETENTION_DAYS must be positive")
+        for name in ("batch_entries", "worker_processes", "lease_ttl_ms", "claim_idle_ms"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
+        if self.block_ms < 0:
+            raise SettingsError(f"{ENV_PREFIX}BLOCK_MS must not be negative")
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)
