@@ -59,14 +59,10 @@ def decode_entries(entries: list[tuple[bytes, dict | None]], catalog: Catalog) -
 
 
 def apply_to_records(
-    events: list[Event],
-    records: dict[tuple[str, str], LearnerRecord],
-    store: LearnerStore,
-    model: Model,
-    k: int,
-    prerequisite_threshold: float,
+    events: list[Event], records: dict[tuple[str, str], LearnerRecord], store: LearnerStore, model: Model
 ) -> dict[tuple[str, str], set[str]]:
-    """Apply `events` (in order) to the learners in `records` and re-rank their modules.
+    """Apply `events` (in order) to the learners in `records`: state, role, cohorts, event
+    count and the time their ranking is as of (`recommended_at`). Call `rank` after.
 
     Every learner an event names must be in `records`. Returns the learners newly seen in
     each (tenant, cohort)."""
@@ -104,18 +100,27 @@ def apply_to_records(
         score[activities] = np.nan if event.score is None else event.score
         when[activities] = event.timestamp
         activities += 1
-    state = np.stack([records[key].state for key in order])
     if activities:
         a = activities
+        state = np.stack([records[key].state for key in order])
         state = apply_events(state, model, learner[:a], module[:a], kind[:a], score[:a], when[:a])
-    targets = np.stack([store.targets_of(records[key]) for key in order])
-    recs = recommend_as_of(state, targets, model, as_of, k, prerequisite_threshold)
+        for row, key in enumerate(order):
+            records[key].state = state[row]
     for row, key in enumerate(order):
-        record = records[key]
-        record.state = state[row]
-        record.recommendations = recommendation_items(catalog, model, recs, row, targets[row])
-        record.recommended_at = float(as_of[row])
+        records[key].recommended_at = float(as_of[row])
     return joined
+
+
+def rank(records: list[LearnerRecord], store: LearnerStore, model: Model, k: int, prerequisite_threshold: float) -> None:
+    """Re-rank the modules of `records`, each as of its `recommended_at`."""
+    if not records:
+        return
+    state = np.stack([record.state for record in records])
+    targets = np.stack([store.targets_of(record) for record in records])
+    as_of = np.array([record.recommended_at for record in records])
+    recs = recommend_as_of(state, targets, model, as_of, k, prerequisite_threshold)
+    for row, record in enumerate(records):
+        record.recommendations = recommendation_items(store.catalog, model, recs, row, targets[row])
 
 
 def recommend_as_of(
@@ -131,3 +136,18 @@ def recommend_as_of(
     touched = last > 0
     shifted[:, LAST_SEEN, :] = np.where(touched, last + (now - as_of)[:, None], 0.0)
     return recommend(shifted, targets, model, now=now, k=k, prerequisite_threshold=threshold)
+
+
+def queue_writes(
+    pipe, store: LearnerStore, partition: int, records: dict[tuple[str, str], LearnerRecord],
+    cohorts: dict[tuple[str, str], set[str]], now: float,
+) -> None:  # fmt: skip
+    """Queue the learner hashes and the learner and cohort indexes of one partition."""
+    keys = store.keys
+    for (tenant, learner), record in records.items():
+        record.updated = now
+        pipe.hset(store.key(tenant, learner), mapping=store.encode(record))
+        pipe.zadd(keys.learner_index(partition, tenant), {learner: 0})
+    for (tenant, cohort), learners in cohorts.items():
+        pipe.zadd(keys.cohort_index(partition, tenant, cohort), dict.fromkeys(learners, 0))
+        pipe.zadd(keys.cohorts(partition, tenant), {cohort: 0})

@@ -23,7 +23,7 @@ from redis.cluster import RedisCluster
 
 from sidecar.metrics import record_batch
 from sidecar.ownership import Leases
-from sidecar.processing import apply_to_records, decode_entries
+from sidecar.processing import apply_to_records, decode_entries, queue_writes, rank
 from skillgap.events import Event
 from skillgap.keys import CONSUMER_GROUP
 from skillgap.learner_store import LearnerRecord, LearnerStore
@@ -290,19 +290,13 @@ class Worker:
         cohorts = {}
         if records:
             settings = self.settings
-            cohorts = apply_to_records(fresh, records, self.store, self.parameters.model,
-                                       settings.recommendations_per_learner, settings.prerequisite_threshold)  # fmt: skip
+            cohorts = apply_to_records(fresh, records, self.store, self.parameters.model)
+            rank(list(records.values()), self.store, self.parameters.model, settings.recommendations_per_learner,
+                 settings.prerequisite_threshold)  # fmt: skip
         result = BatchResult(len(fresh), len(decoded.events) - len(fresh), len(decoded.dead), set(records))
 
         with self._fenced(partition) as pipe:
-            now = self.clock()
-            for (tenant, learner), record in records.items():
-                record.updated = now
-                pipe.hset(self.store.key(tenant, learner), mapping=self.store.encode(record))
-                pipe.zadd(self.keys.learner_index(partition, tenant), {learner: 0})
-            for (tenant, cohort), learners in cohorts.items():
-                pipe.zadd(self.keys.cohort_index(partition, tenant, cohort), dict.fromkeys(learners, 0))
-                pipe.zadd(self.keys.cohorts(partition, tenant), {cohort: 0})
+            queue_writes(pipe, self.store, partition, records, cohorts, self.clock())
             retention_s = int(self.settings.retention_days * SECONDS_PER_DAY)
             for bucket, members in _by_bucket(marks).items():
                 pipe.sadd(self.keys.applied(partition, bucket), *members)
