@@ -19,6 +19,7 @@ class GapReport:
     cohort: str | None  # None: every learner of the tenant
     learners: list[str]
     roles: list[str]
+    cohorts: list[tuple[str, ...]]  # each learner's cohorts
     mastery: np.ndarray  # (L, M) as of the report's time
     targets: np.ndarray  # (L, M)
     loss: ShortfallLoss
@@ -43,6 +44,17 @@ class GapReport:
             rows.append({"role": role, "learners": len(members), "loss": float(self.loss.per_learner[members].sum())})
         return rows
 
+    def by_cohort(self) -> list[dict]:
+        """A learner in several cohorts counts in each (the rows need not add up to the total)."""
+        members: dict[str, list[int]] = {}
+        for i, cohorts in enumerate(self.cohorts):
+            for cohort in cohorts if self.cohort is None else (self.cohort,):
+                members.setdefault(cohort, []).append(i)
+        return [
+            {"cohort": cohort, "learners": len(rows), "loss": float(self.loss.per_learner[rows].sum())}
+            for cohort, rows in sorted(members.items())
+        ]
+
     def by_learner(self) -> list[dict]:
         return [
             {"learner": learner, "role": role, "loss": float(loss)}
@@ -65,6 +77,7 @@ def gap_report(store: LearnerStore, tenant: str, cohort: str | None, now: float)
         cohort=cohort,
         learners=[r.learner for r in records],
         roles=[store.role_of(r) for r in records],
+        cohorts=[r.cohorts for r in records],
         mastery=mastery,
         targets=targets,
         loss=shortfall_loss(mastery, targets),
