@@ -1,5 +1,13 @@
 """What a batch of events does to learner records, shared by the workers and by replay.
 
+Hot path: an event is decoded once into a plain tuple (no objects per event), checked with
+the same rules as `Event.from_wire`, and gathered into the engine's arrays in one pass.
+
+Exactly once: each learner record carries the ids of the events applied to it with their
+timestamps (its processed-event marks, kept `retention_days` back from the learner's latest
+event); an event whose id is there is skipped. Marks and state live in one hash and are
+written together.
+
 Recommendations are ranked "as of" each learner's latest event time (the largest event
 timestamp ever applied to that learner, enrolments included), not the wall clock, so that
 replaying the log gives the same rankings as processing it live, whatever the batching.
@@ -7,35 +15,84 @@ replaying the log gives the same rankings as processing it live, whatever the ba
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
-
-from engine import LAST_SEEN, Model, apply_events, recommend
-from skillgap.catalog import Catalog
-from skillgap.eventlog import decode_entry
-from skillgap.events import ACTIVITY_KINDS, Event, EventError
-from skillgap.explain import recommendation_items
-from skillgap.learner_store import LearnerRecord, LearnerStore
-
 import orjson
 
-KIND_CODES = {name: int(kind) for name, kind in ACTIVITY_KINDS.items()}
+from engine import LAST_SEEN, Action, Model, apply_events, recommend
+from skillgap.catalog import Catalog
+from skillgap.eventlog import decode_entry
+from skillgap.events import ACTIVITY_KINDS, ENROLLED, SCHEMA_VERSION
+from skillgap.learner_store import LearnerRecord, LearnerStore
+
+SECONDS_PER_DAY = 86_400
+ENROLMENT = -1  # kind code of an enrolment (no module, no state change)
+KIND_CODES = {**{name: int(kind) for name, kind in ACTIVITY_KINDS.items()}, ENROLLED: ENROLMENT}
+
+# ((tenant, learner), id, kind code, module index or -1, score or NaN, timestamp, cohort, role)
+EventRow = tuple[tuple[str, str], str, int, int, float, float, str | None, str | None]
+_required = itemgetter("v", "id", "tenant", "learner", "kind", "timestamp", "source")
 
 
 @dataclass
 class Decoded:
-    events: list[Event]
+    events: list[EventRow]
     dead: list[dict]  # {"entry", "reason", "payload"} for the dead-letter stream
+
+
+class _Bad(Exception):
+    pass
+
+
+def _row(raw: object, modules: dict[str, int], roles: dict[str, int]) -> EventRow:
+    """One wire event as a row; raises _Bad with the reason (the rules of Event.from_wire)."""
+    try:
+        version, event_id, tenant, learner, kind, timestamp, source = _required(raw)
+    except KeyError as exc:
+        raise _Bad(f"{exc.args[0]}: missing") from None
+    except TypeError:
+        raise _Bad("event: not an object") from None
+    if version != SCHEMA_VERSION:
+        raise _Bad(f"v: unsupported schema version {version!r}")
+    if not (type(event_id) is str and type(tenant) is str and type(learner) is str and type(source) is str):
+        raise _Bad("id, tenant, learner and source must be strings")
+    code = KIND_CODES.get(kind) if type(kind) is str else None
+    if code is None:
+        raise _Bad(f"kind: unknown kind {kind!r}")
+    if type(timestamp) is not float:
+        if type(timestamp) is not int:
+            raise _Bad(f"timestamp: not a number: {timestamp!r}")
+        timestamp = float(timestamp)
+    module = -1
+    if code != ENROLMENT:
+        module = modules.get(raw.get("module"), -1) if type(raw.get("module")) is str else -1
+        if module < 0:
+            raise _Bad(f"module: unknown module {raw.get('module')!r}")
+    score = raw.get("score")
+    if score is None:
+        score = math.nan
+    elif type(score) not in (float, int) or not 0.0 <= score <= 1.0:
+        raise _Bad(f"score: must be a number in [0, 1], not {score!r}")
+    cohort = raw.get("cohort")
+    if cohort is not None and type(cohort) is not str:
+        raise _Bad("cohort: must be a string")
+    role = raw.get("role")
+    if role is not None and role not in roles:
+        raise _Bad(f"role: unknown role {role!r}")
+    return (tenant, learner), event_id, code, module, float(score), timestamp, cohort, role
 
 
 def decode_entries(entries: list[tuple[bytes, dict | None]], catalog: Catalog) -> Decoded:
     """The events of stream entries, in stream order; what cannot be used becomes a dead letter.
 
     An entry trimmed away by retention (fields None) has nothing left to apply."""
-    events: list[Event] = []
+    events: list[EventRow] = []
     dead: list[dict] = []
     modules, roles = catalog.module_index, catalog.role_index
+    append = events.append
     for entry_id, fields in entries:
         if fields is None:
             continue
@@ -46,69 +103,80 @@ def decode_entries(entries: list[tuple[bytes, dict | None]], catalog: Catalog) -
             continue
         for raw in raw_events:
             try:
-                event = Event.from_wire(raw)
-                if event.module is not None and event.module not in modules:
-                    raise EventError("module", f"unknown module {event.module!r}")
-                if event.role is not None and event.role not in roles:
-                    raise EventError("role", f"unknown role {event.role!r}")
-            except EventError as exc:
+                append(_row(raw, modules, roles))
+            except _Bad as exc:
                 dead.append({"entry": entry_id, "reason": str(exc), "payload": orjson.dumps(raw)[:2000]})
-                continue
-            events.append(event)
     return Decoded(events, dead)
 
 
-def apply_to_records(
-    events: list[Event], records: dict[tuple[str, str], LearnerRecord], store: LearnerStore, model: Model
-) -> dict[tuple[str, str], set[str]]:
-    """Apply `events` (in order) to the learners in `records`: state, role, cohorts, event
-    count and the time their ranking is as of (`recommended_at`). Call `rank` after.
+@dataclass
+class Applied:
+    applied: int
+    duplicates: int
+    joined: dict[tuple[str, str], set[str]]  # learners newly seen in each (tenant, cohort)
+    changed: list[tuple[str, str]]  # learners at least one event was applied to
 
-    Every learner an event names must be in `records`. Returns the learners newly seen in
-    each (tenant, cohort)."""
-    catalog = store.catalog
+
+def apply_to_records(
+    events: list[EventRow], records: dict[tuple[str, str], LearnerRecord], model: Model, retention_days: float
+) -> Applied:
+    """Apply `events` (in order) to the learners in `records`, each at most once: state, role,
+    cohorts, event count, marks and the time their ranking is as of. Call `rank` after.
+
+    Every learner an event names must be in `records`."""
     order = list(records)
     row_of = {key: row for row, key in enumerate(order)}
-    as_of = np.array([records[key].recommended_at for key in order])
+    seen = [records[key].applied for key in order]  # event id -> its timestamp, updated in place
+    as_of = [records[key].recommended_at for key in order]
+    roles = [records[key].role for key in order]
+    window_s = retention_days * SECONDS_PER_DAY
     joined: dict[tuple[str, str], set[str]] = {}
-    n = len(events)
-    learner = np.empty(n, dtype=np.int64)
-    module = np.empty(n, dtype=np.int64)
-    kind = np.empty(n, dtype=np.int64)
-    score = np.empty(n)
-    when = np.empty(n)
-    activities = 0
-    module_index = catalog.module_index
+    rows: list[int] = []
+    picked: list[EventRow] = []
+    changed = [False] * len(order)
+    duplicates = 0
     for event in events:
-        row = row_of[(event.tenant, event.learner)]
-        record = records[(event.tenant, event.learner)]
-        if event.timestamp > as_of[row]:
-            as_of[row] = event.timestamp
-        if event.role is not None:
-            record.role = event.role
-        if event.cohort is not None:
-            if event.cohort not in record.cohorts:
-                record.cohorts = (*record.cohorts, event.cohort)
-                joined.setdefault((event.tenant, event.cohort), set()).add(event.learner)
-        code = KIND_CODES.get(event.kind)
-        if code is None:
+        key, event_id, code, _, _, timestamp, cohort, role = event
+        row = row_of[key]
+        marks = seen[row]
+        # A mark counts while it is within the window before the learner's latest event (so the
+        # outcome never depends on where batches begin and end).
+        marked = marks.get(event_id)
+        if marked is not None and marked >= as_of[row] - window_s:
+            duplicates += 1
             continue
-        record.events += 1
-        learner[activities] = row
-        module[activities] = module_index[event.module]
-        kind[activities] = code
-        score[activities] = np.nan if event.score is None else event.score
-        when[activities] = event.timestamp
-        activities += 1
-    if activities:
-        a = activities
+        marks[event_id] = timestamp
+        changed[row] = True
+        if timestamp > as_of[row]:
+            as_of[row] = timestamp
+        if role is not None:
+            roles[row] = role
+        if cohort is not None and cohort not in records[key].cohorts:
+            records[key].cohorts = (*records[key].cohorts, cohort)
+            joined.setdefault((key[0], cohort), set()).add(key[1])
+        if code >= 0:
+            rows.append(row)
+            picked.append(event)
+    if picked:
+        _, _, kind, module, score, when, _, _ = zip(*picked)
         state = np.stack([records[key].state for key in order])
-        state = apply_events(state, model, learner[:a], module[:a], kind[:a], score[:a], when[:a])
+        state = apply_events(state, model, np.array(rows), np.array(module), np.array(kind), np.array(score),
+                             np.array(when))  # fmt: skip
+        counts = np.bincount(rows, minlength=len(order)).tolist()
         for row, key in enumerate(order):
             records[key].state = state[row]
+            records[key].events += counts[row]
+    changed_keys = []
     for row, key in enumerate(order):
-        records[key].recommended_at = float(as_of[row])
-    return joined
+        if changed[row]:
+            record = records[key]
+            record.recommended_at = as_of[row]
+            record.role = roles[row]
+            oldest = as_of[row] - window_s
+            if min(seen[row].values()) < oldest:
+                record.applied = {i: t for i, t in seen[row].items() if t >= oldest}
+            changed_keys.append(key)
+    return Applied(len(events) - duplicates, duplicates, joined, changed_keys)
 
 
 def rank(records: list[LearnerRecord], store: LearnerStore, model: Model, k: int, prerequisite_threshold: float) -> None:
@@ -119,8 +187,11 @@ def rank(records: list[LearnerRecord], store: LearnerStore, model: Model, k: int
     targets = np.stack([store.targets_of(record) for record in records])
     as_of = np.array([record.recommended_at for record in records])
     recs = recommend_as_of(state, targets, model, as_of, k, prerequisite_threshold)
-    for row, record in enumerate(records):
-        record.recommendations = recommendation_items(store.catalog, model, recs, row, targets[row])
+    module_ids = [m.id for m in store.catalog.modules]
+    actions = {int(action): action.name.lower() for action in Action}
+    for record, modules, acts, gains, per_minute in zip(records, recs.module.tolist(), recs.action.tolist(),
+                                                        recs.gain.tolist(), recs.gain_per_minute.tolist()):  # fmt: skip
+        record.ranking = [[module_ids[q], actions[a], g, v] for q, a, g, v in zip(modules, acts, gains, per_minute) if q >= 0]
 
 
 def recommend_as_of(
@@ -133,21 +204,30 @@ def recommend_as_of(
     now = float(as_of.max()) if as_of.size else 0.0
     shifted = state.copy()
     last = shifted[:, LAST_SEEN, :]
-    touched = last > 0
-    shifted[:, LAST_SEEN, :] = np.where(touched, last + (now - as_of)[:, None], 0.0)
+    shifted[:, LAST_SEEN, :] = np.where(last > 0, last + (now - as_of)[:, None], 0.0)
     return recommend(shifted, targets, model, now=now, k=k, prerequisite_threshold=threshold)
 
 
 def queue_writes(
     pipe, store: LearnerStore, partition: int, records: dict[tuple[str, str], LearnerRecord],
-    cohorts: dict[tuple[str, str], set[str]], now: float,
+    cohorts: dict[tuple[str, str], set[str]], now: float, new: set[tuple[str, str]] | None = None,
 ) -> None:  # fmt: skip
-    """Queue the learner hashes and the learner and cohort indexes of one partition."""
+    """Queue the learner values (one MSET) and the learner and cohort indexes of one partition
+    (`new`: the learners not yet in the learner index; None: all of them)."""
     keys = store.keys
+    values = {}
+    by_tenant: dict[str, list[str]] = {}
     for (tenant, learner), record in records.items():
         record.updated = now
-        pipe.hset(store.key(tenant, learner), mapping=store.encode(record))
-        pipe.zadd(keys.learner_index(partition, tenant), {learner: 0})
+        values[keys.learner(partition, tenant, learner)] = store.encode(record)
+        if new is None or (tenant, learner) in new:
+            by_tenant.setdefault(tenant, []).append(learner)
+    if values:
+        # As a raw command: redis-py refuses pipe.mset() on a cluster, though every key of a
+        # partition is in one slot.
+        pipe.execute_command("MSET", *[part for pair in values.items() for part in pair])
+    for tenant, learners in by_tenant.items():
+        pipe.zadd(keys.learner_index(partition, tenant), dict.fromkeys(learners, 0))
     for (tenant, cohort), learners in cohorts.items():
         pipe.zadd(keys.cohort_index(partition, tenant, cohort), dict.fromkeys(learners, 0))
         pipe.zadd(keys.cohorts(partition, tenant), {cohort: 0})

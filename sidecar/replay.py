@@ -24,7 +24,7 @@ import redis
 
 from sidecar.ownership import RELEASE, RENEW, acquire_for_replay
 from sidecar.processing import apply_to_records, decode_entries, queue_writes, rank
-from sidecar.worker import SECONDS_PER_DAY, LostPartition, ensure_groups
+from sidecar.worker import LostPartition, ensure_groups
 from skillgap.keys import CONSUMER_GROUP
 from skillgap.learner_store import LearnerRecord, LearnerStore
 from skillgap.params import active_parameters
@@ -40,7 +40,6 @@ class Rebuilt:
     partition: int
     records: dict[tuple[str, str], LearnerRecord]
     cohorts: dict[tuple[str, str], set[str]]
-    marks: dict[int, set[str]]  # day bucket -> tenant\x1fid
     last_entry: bytes | None
     entries: int = 0
     events: int = 0
@@ -61,8 +60,7 @@ def rebuild_partition(services: Services, store: LearnerStore, partition: int, u
     """The partition's learners rebuilt in memory from its stream (up to entry `until`)."""
     client, keys = services.redis, services.keys
     stream = keys.stream(partition)
-    rebuilt = Rebuilt(partition, {}, {}, {}, None)
-    seen: set[str] = set()
+    rebuilt = Rebuilt(partition, {}, {}, None)
     start: bytes | str = "-"
     while True:
         chunk = client.xrange(stream, min=start, max=until, count=READ_ENTRIES)
@@ -71,22 +69,16 @@ def rebuild_partition(services: Services, store: LearnerStore, partition: int, u
         rebuilt.entries += len(chunk)
         rebuilt.last_entry = chunk[-1][0]
         start = b"(" + chunk[-1][0]
-        events = []
-        for event in decode_entries(chunk, services.catalog).events:
-            member = f"{event.tenant}\x1f{event.id}"
-            if member in seen:
-                continue
-            seen.add(member)
-            rebuilt.marks.setdefault(int(event.timestamp // SECONDS_PER_DAY), set()).add(member)
-            events.append(event)
-            key = (event.tenant, event.learner)
+        events = decode_entries(chunk, services.catalog).events
+        for key, *_ in events:
             if key not in rebuilt.records:
                 rebuilt.records[key] = store.new(*key)
         if events:
-            involved = {key: rebuilt.records[key] for key in dict.fromkeys((e.tenant, e.learner) for e in events)}
-            for cohort_key, learners in apply_to_records(events, involved, store, store.model).items():
+            involved = {key: rebuilt.records[key] for key in dict.fromkeys(e[0] for e in events)}
+            applied = apply_to_records(events, involved, store.model, services.settings.retention_days)
+            for cohort_key, learners in applied.joined.items():
                 rebuilt.cohorts.setdefault(cohort_key, set()).update(learners)
-            rebuilt.events += len(events)
+            rebuilt.events += applied.applied
         if len(chunk) < READ_ENTRIES:
             break
     settings = services.settings
@@ -101,7 +93,7 @@ def compare(services: Services, rebuilt: Rebuilt) -> Comparison:
     stored = {}
     for tenant in {tenant for tenant, _ in rebuilt.records}:
         learners = [learner for t, learner in rebuilt.records if t == tenant]
-        for record in services.learners.get_many(tenant, learners):
+        for record in services.learners.get_many(tenant, learners, explain=False):
             stored[(tenant, record.learner)] = record
     for key, fresh in rebuilt.records.items():
         result.learners += 1
@@ -113,11 +105,10 @@ def compare(services: Services, rebuilt: Rebuilt) -> Comparison:
         result.lost += max(0, fresh.events - have.events)
         result.duplicated += max(0, have.events - fresh.events)
         result.max_mastery_difference = max(result.max_mastery_difference, float(np.abs(fresh.state - have.state).max()))
-        modules = [item["module"] for item in fresh.recommendations]
-        if modules != [item["module"] for item in have.recommendations]:
+        if [item[:2] for item in fresh.ranking] != [item[:2] for item in have.ranking]:
             result.different_rankings += 1
         else:
-            gains = [abs(a["expected_gain"] - b["expected_gain"]) for a, b in zip(fresh.recommendations, have.recommendations)]
+            gains = [abs(a[2] - b[2]) for a, b in zip(fresh.ranking, have.ranking)]
             result.max_gain_difference = max([result.max_gain_difference, *gains])
     return result
 
@@ -152,7 +143,7 @@ def replay(
         try:
             rebuilt = rebuild_partition(services, store, partition)
             if not renew(keys=[keys.owner(partition)], args=[token, settings.lease_ttl_ms]):
-                raise LostPartition(partition)
+                raise LostPartition({partition})
             _commit(services, store, rebuilt, token)
         finally:
             release(keys=[keys.owner(partition)], args=[token])
@@ -165,7 +156,7 @@ def replay(
 
 
 def _commit(services: Services, store: LearnerStore, rebuilt: Rebuilt, token: str) -> None:
-    client, keys, settings = services.redis, services.keys, services.settings
+    client, keys = services.redis, services.keys
     partition = rebuilt.partition
     stream, owner = keys.stream(partition), keys.owner(partition)
     pending = []
@@ -175,13 +166,9 @@ def _commit(services: Services, store: LearnerStore, rebuilt: Rebuilt, token: st
         pipe.watch(owner)
         value = pipe.get(owner)
         if value is None or value.decode() != token:
-            raise LostPartition(partition)
+            raise LostPartition({partition})
         pipe.multi()
         queue_writes(pipe, store, partition, rebuilt.records, rebuilt.cohorts, time.time())
-        retention_s = int(settings.retention_days * SECONDS_PER_DAY)
-        for bucket, members in rebuilt.marks.items():
-            pipe.sadd(keys.applied(partition, bucket), *members)
-            pipe.expire(keys.applied(partition, bucket), retention_s)
         if rebuilt.last_entry is not None:
             pipe.xgroup_setid(stream, CONSUMER_GROUP, rebuilt.last_entry)
         if pending:
@@ -189,7 +176,7 @@ def _commit(services: Services, store: LearnerStore, rebuilt: Rebuilt, token: st
         try:
             pipe.execute()
         except redis.WatchError:
-            raise LostPartition(partition) from None
+            raise LostPartition({partition}) from None
 
 
 def _store(services: Services) -> LearnerStore:

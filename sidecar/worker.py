@@ -23,29 +23,31 @@ from redis.cluster import RedisCluster
 
 from sidecar.metrics import record_batch
 from sidecar.ownership import Leases
-from sidecar.processing import apply_to_records, decode_entries, queue_writes, rank
-from skillgap.events import Event
+from sidecar.processing import EventRow, apply_to_records, decode_entries, queue_writes, rank
 from skillgap.keys import CONSUMER_GROUP
 from skillgap.learner_store import LearnerRecord, LearnerStore
 from skillgap.params import active_parameters, active_version
 from skillgap.services import Services
 
 log = logging.getLogger(__name__)
-SECONDS_PER_DAY = 86_400
 CLUSTER_POLL_S = 0.005  # on Redis Cluster reads do not block (one slot per read); poll this often
 DEAD_LETTERS_MAX = 100_000
 
 
 class LostPartition(Exception):
-    """The partition's lease moved to another worker; this batch must not be written."""
+    """A partition's lease moved to another worker; this batch must not be written."""
+
+    def __init__(self, partitions: set[int]):
+        super().__init__(f"lost partitions {sorted(partitions)}")
+        self.partitions = partitions
 
 
 @dataclass
 class BatchResult:
+    learners: set[tuple[str, str]] = field(default_factory=set)  # those changed
     applied: int = 0
     duplicates: int = 0
     dead: int = 0
-    learners: set[tuple[str, str]] = field(default_factory=set)
 
 
 def ensure_groups(client: redis.Redis, stream_keys: list[str]) -> None:
@@ -80,6 +82,7 @@ class Worker:
         self._recovering: set[int] = set()  # owned partitions whose pending entries come first
         self._next_heartbeat = 0.0
         self._load_parameters()
+        self._warm_up()
         ensure_groups(self.client, [self.keys.stream(p) for p in candidates])
 
     @property
@@ -142,6 +145,16 @@ class Worker:
             self._load_parameters()
         self._next_heartbeat = time.monotonic() + self.settings.lease_ttl_ms / 3000
 
+    def _warm_up(self) -> None:
+        """Load the engine's compiled kernels before taking partitions, so the first batch
+        does not hold its leases while Numba loads its cache."""
+        record = self.store.new("warm", "up")
+        module = self.services.catalog.modules[0].id
+        event = (("warm", "up"), "warm-up", 0, self.services.catalog.module_index[module], 0.5, 1.0, None, None)
+        apply_to_records([event], {("warm", "up"): record}, self.parameters.model, 1.0)
+        rank([record], self.store, self.parameters.model, self.settings.recommendations_per_learner,
+             self.settings.prerequisite_threshold)  # fmt: skip
+
     def _with_pending(self, partitions: set[int]) -> set[int]:
         """Partitions with entries pending outside a commit of ours (a worker that read after
         losing its lease, or a lost connection): they are reclaimed before reading on."""
@@ -169,11 +182,14 @@ class Worker:
                 self._sleep(min(self.settings.block_ms, self.settings.claim_idle_ms) / 1000)
             if not readable:
                 return processed
-        for partition, entries in self._read(readable, block and not processed):
-            processed += self._process_guarded(partition, entries)
+        batches = self._read(readable, block and not processed)
+        # One node: the round is one unit (one load, one engine call, one commit). A cluster
+        # commits each partition on its own shard.
+        for unit in [{p: e} for p, e in batches.items()] if self.cluster else ([batches] if batches else []):
+            processed += self._process_guarded(unit)
         return processed
 
-    def _read(self, partitions: list[int], block: bool) -> list[tuple[int, list]]:
+    def _read(self, partitions: list[int], block: bool) -> dict[int, list]:
         count = self.settings.batch_entries
         streams = {self.keys.stream(p): ">" for p in partitions}
         if not self.cluster:
@@ -182,13 +198,13 @@ class Worker:
                 CONSUMER_GROUP, self.name, streams, count=count, block=self.settings.block_ms if block else None
             )
             by_key = {self.keys.stream(p): p for p in partitions}
-            return [(by_key[_text(key)], entries) for key, entries in response or [] if entries]
+            return {by_key[_text(key)]: entries for key, entries in response or [] if entries}
         # Redis Cluster: a read may only name streams of one slot, so read each partition
         # without blocking (pipelined per node) and poll.
         pipe = self.client.pipeline(transaction=False)
         for key in streams:
             pipe.xreadgroup(CONSUMER_GROUP, self.name, {key: ">"}, count=count)
-        batches = [(p, response[0][1]) for p, response in zip(partitions, pipe.execute()) if response and response[0][1]]
+        batches = {p: response[0][1] for p, response in zip(partitions, pipe.execute()) if response and response[0][1]}
         if not batches and block:
             time.sleep(CLUSTER_POLL_S)
         return batches
@@ -199,7 +215,7 @@ class Worker:
         stream = self.keys.stream(partition)
         start = "0-0"
         processed = 0
-        while True:
+        while partition in self.leases.owned:
             reply = self.client.xautoclaim(
                 stream, CONSUMER_GROUP, self.name, self.settings.claim_idle_ms, start_id=start,
                 count=self.settings.batch_entries,
@@ -210,151 +226,137 @@ class Worker:
                 log.warning("partition %d: %d pending entries were trimmed unread", partition, len(deleted))
                 self.client.xack(stream, CONSUMER_GROUP, *deleted)
             if entries:
-                processed += self._process_guarded(partition, entries)
+                processed += self._process_guarded({partition: entries})
             if _text(start) == "0-0":
                 break
         if self.client.xpending(stream, CONSUMER_GROUP)["pending"] == 0:
             self._recovering.discard(partition)
         return processed
 
-    def _process_guarded(self, partition: int, entries: list) -> int:
+    def _process_guarded(self, batches: dict[int, list]) -> int:
+        self._heartbeat_if_due()  # a long round must not let the other leases lapse
+        # Partitions lost at that heartbeat are skipped: their entries stay pending for the new owner.
+        batches = {p: entries for p, entries in batches.items() if p in self.leases.owned}
+        if not batches:
+            return 0
         try:
-            self.process(partition, entries)
-        except LostPartition:
-            self._lost(partition)
+            self.process(batches)
+        except LostPartition as lost:
+            self._lost(lost.partitions, set(batches))
         except redis.RedisError:
             raise
         except Exception as exc:  # a batch that cannot be processed must not block its partition
-            log.exception("partition %d: batch failed; its %d entries go to the dead letters", partition, len(entries))
+            log.exception("batch of partitions %s failed; its entries go to the dead letters", sorted(batches))
             try:
-                self._dead_letter_batch(partition, entries, f"batch failed: {exc!r}")
-            except LostPartition:
-                self._lost(partition)
+                self._dead_letter_batches(batches, f"batch failed: {exc!r}")
+            except LostPartition as lost:
+                self._lost(lost.partitions, set(batches))
         return 1
 
-    def _lost(self, partition: int) -> None:
-        log.warning("worker %s lost partition %d mid-batch; its new owner will apply it", self.name, partition)
-        self.leases.owned.discard(partition)
-        self._recovering.discard(partition)
+    def _lost(self, lost: set[int], attempted: set[int]) -> None:
+        """After a refused commit: drop the partitions now owned by others; reclaim the rest
+        (their entries are still pending, read by us)."""
+        if lost:
+            log.warning("worker %s lost partitions %s mid-batch; their new owners apply them", self.name, sorted(lost))
+        self.leases.owned -= lost
+        self._recovering = (self._recovering - lost) | (attempted - lost)
 
-    def _dead_letter_batch(self, partition: int, entries: list, reason: str) -> None:
-        with self._fenced(partition) as pipe:
-            for entry_id, fields in entries:
-                payload = repr(fields)[:100_000]
-                pipe.xadd(self.keys.dead_letters(partition), {"entry": entry_id, "reason": reason, "payload": payload},
-                          maxlen=DEAD_LETTERS_MAX, approximate=True)  # fmt: skip
-            pipe.xack(self.keys.stream(partition), CONSUMER_GROUP, *[entry_id for entry_id, _ in entries])
+    def _dead_letter_batches(self, batches: dict[int, list], reason: str) -> None:
+        with self._fenced(list(batches)) as pipe:
+            for partition, entries in batches.items():
+                for entry_id, fields in entries:
+                    letter = {"entry": entry_id, "reason": reason, "payload": repr(fields)[:100_000]}
+                    pipe.xadd(self.keys.dead_letters(partition), letter, maxlen=DEAD_LETTERS_MAX, approximate=True)
+                pipe.xack(self.keys.stream(partition), CONSUMER_GROUP, *[entry_id for entry_id, _ in entries])
 
     @contextmanager
-    def _fenced(self, partition: int) -> Iterator[redis.client.Pipeline]:
-        """A MULTI/EXEC that commits only while we hold the partition's lease, and renews it.
+    def _fenced(self, partitions: list[int]) -> Iterator[redis.client.Pipeline]:
+        """A MULTI/EXEC that commits only while we hold the partitions' leases, and renews them.
 
-        WATCH the lease, check it holds our token, queue the caller's writes, EXEC: if the
+        WATCH the leases, check they hold our token, queue the caller's writes, EXEC: if a
         lease changed hands in between, EXEC is refused and LostPartition raised."""
-        owner = self.keys.owner(partition)
+        owners = [self.keys.owner(p) for p in partitions]
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.watch(owner)
-            if not self.leases.holds(pipe.get(owner)):
-                raise LostPartition(partition)
+            pipe.watch(*owners)
+            held = pipe.mget(owners) if len(owners) > 1 else [pipe.get(owners[0])]
+            lost = {p for p, value in zip(partitions, held) if not self.leases.holds(value)}
+            if lost:
+                raise LostPartition(lost)
             pipe.multi()
             yield pipe
-            pipe.pexpire(owner, self.settings.lease_ttl_ms)
+            for owner in owners:
+                pipe.pexpire(owner, self.settings.lease_ttl_ms)
             try:
                 pipe.execute()
             except redis.WatchError:
-                raise LostPartition(partition) from None
+                values = self.client.mget(owners)
+                raise LostPartition({p for p, v in zip(partitions, values) if not self.leases.holds(v)}) from None
 
     # -- one batch ------------------------------------------------------------------------
 
-    def process(self, partition: int, entries: list[tuple[bytes, dict | None]]) -> BatchResult:
-        """Apply one batch of a partition's entries exactly once.
+    def process(self, batches: dict[int, list[tuple[bytes, dict | None]]]) -> BatchResult:
+        """Apply one batch of entries (from one or more partitions) exactly once.
 
         1. Decode every event; unreadable ones and ones naming unknown catalog ids become dead
            letters with the reason.
-        2. Drop events already applied (their id is in the processed-event marks) or repeated
-           within the batch.
-        3. Load the learners' state, apply the events in stream order, re-rank modules.
-        4. WATCH the partition's lease and check we hold it; then in one MULTI/EXEC: learner
-           state and recommendations, learner and cohort indexes, processed-event marks, dead
-           letters, counters, the lease's renewal and the XACK of every entry.
+        2. Load the learners' records (one MGET per partition); skip events whose id is in the
+           learner's processed-event marks (or repeated within the batch); apply the rest in
+           stream order; re-rank the learners that changed.
+        3. WATCH the partitions' leases and check we hold them; then in one MULTI/EXEC: the
+           changed learners (state, ranking and marks in one value each), the learner and
+           cohort indexes, dead letters, counters, the leases' renewal and the XACK of every
+           entry.
         A crash before EXEC leaves the entries pending, to be reclaimed; after it, all is done.
-        Raises LostPartition (and writes nothing) when another worker owns the partition.
+        Raises LostPartition (and writes nothing) when another worker owns a partition.
         """
         started = time.perf_counter()
-        services = self.services
-        stream = self.keys.stream(partition)
-        decoded = decode_entries(entries, services.catalog)
-        marks = self._unapplied(partition, decoded.events)
-        fresh = [event for event, mark in zip(decoded.events, marks) if mark is not None]
-        records = self._load(fresh)
-        cohorts = {}
-        if records:
-            settings = self.settings
-            cohorts = apply_to_records(fresh, records, self.store, self.parameters.model)
-            rank(list(records.values()), self.store, self.parameters.model, settings.recommendations_per_learner,
-                 settings.prerequisite_threshold)  # fmt: skip
-        result = BatchResult(len(fresh), len(decoded.events) - len(fresh), len(decoded.dead), set(records))
-
-        with self._fenced(partition) as pipe:
-            queue_writes(pipe, self.store, partition, records, cohorts, self.clock())
-            retention_s = int(self.settings.retention_days * SECONDS_PER_DAY)
-            for bucket, members in _by_bucket(marks).items():
-                pipe.sadd(self.keys.applied(partition, bucket), *members)
-                pipe.expire(self.keys.applied(partition, bucket), retention_s)
+        settings = self.settings
+        model = self.parameters.model
+        parts = {}
+        for partition, entries in batches.items():
+            decoded = decode_entries(entries, self.services.catalog)
+            records, new = self._load(partition, decoded.events)
+            applied = apply_to_records(decoded.events, records, model, settings.retention_days)
+            parts[partition] = (decoded, records, new, applied)
+        changed = {key: records[key] for _, records, _, applied in parts.values() for key in applied.changed}
+        rank(list(changed.values()), self.store, model, settings.recommendations_per_learner,
+             settings.prerequisite_threshold)  # fmt: skip
+        now = self.clock()
+        elapsed = time.perf_counter() - started
+        with self._fenced(list(batches)) as pipe:
+            for partition, (decoded, records, new, applied) in parts.items():
+                entries = batches[partition]
+                queue_writes(pipe, self.store, partition, {key: records[key] for key in applied.changed},
+                             applied.joined, now, new)  # fmt: skip
+                for letter in decoded.dead:
+                    pipe.xadd(self.keys.dead_letters(partition), letter, maxlen=DEAD_LETTERS_MAX, approximate=True)
+                record_batch(pipe, self.keys.stats(partition), applied.applied, applied.duplicates,
+                             len(decoded.dead), len(entries), elapsed)  # fmt: skip
+                pipe.xack(self.keys.stream(partition), CONSUMER_GROUP, *[entry_id for entry_id, _ in entries])
+        result = BatchResult(set(changed))
+        for decoded, _, _, applied in parts.values():
+            result.applied += applied.applied
+            result.duplicates += applied.duplicates
+            result.dead += len(decoded.dead)
             for letter in decoded.dead:
-                pipe.xadd(self.keys.dead_letters(partition), letter, maxlen=DEAD_LETTERS_MAX, approximate=True)
-            record_batch(pipe, self.keys.stats(partition), result.applied, result.duplicates, result.dead,
-                         len(entries), time.perf_counter() - started)  # fmt: skip
-            pipe.xack(stream, CONSUMER_GROUP, *[entry_id for entry_id, _ in entries])
-        for letter in decoded.dead:
-            log.warning("dead letter in partition %d: %s", partition, letter["reason"])
+                log.warning("dead letter: %s", letter["reason"])
         return result
 
-    def _unapplied(self, partition: int, events: list[Event]) -> list[tuple[int, str] | None]:
-        """Each event's processed-event mark (day bucket, member), or None if already applied."""
-        marks: list[tuple[int, str] | None] = []
-        positions: dict[int, list[int]] = {}
-        seen_in_batch: set[str] = set()
-        for position, event in enumerate(events):
-            member = f"{event.tenant}\x1f{event.id}"
-            if member in seen_in_batch:
-                marks.append(None)
-                continue
-            seen_in_batch.add(member)
-            bucket = int(event.timestamp // SECONDS_PER_DAY)
-            marks.append((bucket, member))
-            positions.setdefault(bucket, []).append(position)
-        if positions:
-            pipe = self.client.pipeline(transaction=False)
-            for bucket, where in positions.items():
-                pipe.smismember(self.keys.applied(partition, bucket), [marks[i][1] for i in where])
-            for where, flags in zip(positions.values(), pipe.execute()):
-                for position, already in zip(where, flags):
-                    if already:
-                        marks[position] = None
-        return marks
-
-    def _load(self, events: list[Event]) -> dict[tuple[str, str], LearnerRecord]:
+    def _load(self, partition: int, events: list[EventRow]) -> tuple[dict[tuple[str, str], LearnerRecord], set]:
+        """The records of the learners the events name (new ones for learners never seen)."""
         store = self.store
-        learners = list(dict.fromkeys((e.tenant, e.learner) for e in events))
+        learners = list(dict.fromkeys(e[0] for e in events))
         if not learners:
-            return {}
-        pipe = self.client.pipeline(transaction=False)
-        for tenant, learner in learners:
-            pipe.hgetall(store.key(tenant, learner))
-        records = {}
-        for (tenant, learner), raw in zip(learners, pipe.execute()):
-            records[(tenant, learner)] = store.decode(tenant, learner, raw) or store.new(tenant, learner)
-        return records
+            return {}, set()
+        records, new = {}, set()
+        for key, raw in zip(learners, store.load_partition(partition, learners)):
+            record = store.decode(*key, raw, explain=False)
+            if record is None:
+                record = store.new(*key)
+                new.add(key)
+            records[key] = record
+        return records, new
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def _by_bucket(marks: list[tuple[int, str] | None]) -> dict[int, list[str]]:
-    grouped: dict[int, list[str]] = {}
-    for mark in marks:
-        if mark is not None:
-            grouped.setdefault(mark[0], []).append(mark[1])
-    return grouped

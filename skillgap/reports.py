@@ -64,7 +64,7 @@ class GapReport:
 
 def gap_report(store: LearnerStore, tenant: str, cohort: str | None, now: float) -> GapReport:
     learners = store.cohort_learners(tenant, cohort) if cohort is not None else _all_learners(store, tenant)
-    records = store.get_many(tenant, learners)
+    records = store.get_many(tenant, learners, explain=False)
     n_points = store.model.n_points
     if records:
         state = np.stack([r.state for r in records])

@@ -3,6 +3,7 @@ on free ports in a temporary folder, slots split in three, joined with CLUSTER M
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -21,16 +22,32 @@ def server_binary() -> str:
     return shutil.which("redis-server") or redis_binary()
 
 
-def free_port() -> int:
+def _free(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A free port whose cluster bus port (+10000) is free too."""
+    rng = random.Random()
+    while True:
+        port = rng.randrange(20_000, 30_000)
+        if _free(port) and _free(port + 10_000):
+            return port
 
 
 class LocalCluster:
     def __init__(self, folder: Path, nodes: int = 3):
         self.folder = Path(folder)
-        self.ports = [free_port() for _ in range(nodes)]
+        self.ports: list[int] = []
+        while len(self.ports) < nodes:
+            port = free_port()
+            if port not in self.ports:
+                self.ports.append(port)
         self.processes: list[subprocess.Popen] = []
 
     @property

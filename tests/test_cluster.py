@@ -111,5 +111,5 @@ def test_a_stale_owner_cannot_commit_on_the_cluster(services):
     from sidecar.worker import LostPartition
 
     with pytest.raises(LostPartition):
-        worker.process(partition, entries)
+        worker.process({partition: entries})
     assert services.learners.get("acme", "l-0") is None
