@@ -87,14 +87,22 @@ def make_entries(catalog_path: Path, n_events: int, n_learners: int, partitions:
     return [entries[i] for i in order]
 
 
+def _wait_for_start(ready, start) -> float:
+    """Signal readiness, then wait for the common start time the bench sets."""
+    ready.release()
+    while start.value == 0.0 or time.time() < start.value:
+        time.sleep(0.0005)
+    return start.value
+
+
 def produce(url: str, prefix: str, entries: list[tuple[int, bytes]], rate: float | None, probes: dict | None,
-            started: float) -> None:  # fmt: skip
+            ready, start) -> None:  # fmt: skip
     """XADD the entries (pipelined); at `rate` events/s when given. With `probes` (a managed
     dict), every 10th entry carries one probe event whose XADD time is recorded."""
     client = redis.Redis.from_url(url)
     keys = Keys(prefix)
-    while time.time() < started:
-        time.sleep(0.0005)
+    client.ping()
+    started = _wait_for_start(ready, start)
     sent_events = 0
     chunk = 16 if rate is None else 1
     for start in range(0, len(entries), chunk):
@@ -120,7 +128,7 @@ def produce(url: str, prefix: str, entries: list[tuple[int, bytes]], rate: float
 
 
 def consume_raw(url: str, prefix: str, partitions: int, total_entries: int, batch: int, checked: bool,
-                done) -> None:  # fmt: skip
+                ready, start, done) -> None:  # fmt: skip
     """The ceiling: XREADGROUP, decode, XACK; no processing. `checked`: decode with the
     workers' decoder (JSON and the envelope's checks); else JSON only."""
     from sidecar.processing import decode_entries
@@ -129,6 +137,8 @@ def consume_raw(url: str, prefix: str, partitions: int, total_entries: int, batc
     client = redis.Redis.from_url(url)
     keys = Keys(prefix)
     streams = {keys.stream(p): ">" for p in range(partitions)}
+    client.ping()
+    _wait_for_start(ready, start)
     seen = 0
     events = 0
     while seen < total_entries:
@@ -181,9 +191,9 @@ class Bench:
                    SKILLGAP_BATCH_ENTRIES=str(self.settings.batch_entries),
                    SKILLGAP_RETENTION_DAYS="100000")  # fmt: skip
         env.update({f"SKILLGAP_{k.upper()}": str(v) for k, v in settings.items()})
-        log = open(self.folder / f"{name}.log", "ab")
-        worker = subprocess.Popen([sys.executable, "-m", "skillgap.cli", "worker", "--name", name], env=env,
-                                  stdout=log, stderr=log, stdin=subprocess.DEVNULL)  # fmt: skip
+        with open(self.folder / f"{name}.log", "ab") as log:  # the child keeps its own handle
+            worker = subprocess.Popen([sys.executable, "-m", "skillgap.cli", "worker", "--name", name], env=env,
+                                      stdout=log, stderr=log, stdin=subprocess.DEVNULL)  # fmt: skip
         self.workers.append(worker)
         return worker
 
@@ -215,19 +225,30 @@ class Bench:
 
     # -- measurements -----------------------------------------------------------------------
 
+    def start_processes(self, ctx, *specs) -> tuple[list, float]:
+        """Start each (target, args) process; once all are ready, set one start time."""
+        ready, start = ctx.Semaphore(0), ctx.Value("d", 0.0)
+        processes = [ctx.Process(target=target, args=(*args, ready, start, *tail)) for target, args, tail in specs]
+        for process in processes:
+            process.start()
+        for _ in processes:
+            ready.acquire()
+        start.value = time.time() + 0.05
+        return processes, start.value
+
     def ceiling(self, entries: list[tuple[int, bytes]], n_events: int, checked: bool) -> float:
         prefix = self.prefix()
         self.setup(prefix)
         ctx = multiprocessing.get_context("spawn")
         done = ctx.Value("d", 0.0)
-        started = time.time() + 1.0
-        consumer = ctx.Process(target=consume_raw, args=(self.url, prefix, self.settings.partitions, len(entries),
-                                                         self.settings.batch_entries, checked, done))  # fmt: skip
-        producer = ctx.Process(target=produce, args=(self.url, prefix, entries, None, None, started))
-        consumer.start()
-        producer.start()
-        producer.join()
-        consumer.join()
+        processes, started = self.start_processes(
+            ctx,
+            (consume_raw, (self.url, prefix, self.settings.partitions, len(entries), self.settings.batch_entries,
+                           checked), (done,)),
+            (produce, (self.url, prefix, entries, None, None), ()),
+        )  # fmt: skip
+        for process in processes:
+            process.join()
         self.cleanup(prefix)
         return n_events / (done.value - started)
 
@@ -237,9 +258,7 @@ class Bench:
         self.start_worker(prefix, "pipeline")
         self.wait_owned(keys)
         ctx = multiprocessing.get_context("spawn")
-        started = time.time() + 1.0
-        producer = ctx.Process(target=produce, args=(self.url, prefix, entries, None, None, started))
-        producer.start()
+        (producer,), started = self.start_processes(ctx, (produce, (self.url, prefix, entries, None, None), ()))
         while self.entries_done(keys) < len(entries):
             time.sleep(0.002)
         finished = time.time()
@@ -259,9 +278,7 @@ class Bench:
         ctx = multiprocessing.get_context("spawn")
         with ctx.Manager() as manager:
             probes = manager.dict()
-            started = time.time() + 1.0
-            producer = ctx.Process(target=produce, args=(self.url, prefix, entries, rate, probes, started))
-            producer.start()
+            (producer,), started = self.start_processes(ctx, (produce, (self.url, prefix, entries, rate, probes), ()))
             store_keys = {}
             latencies = []
             while producer.is_alive() or len(latencies) < len(store_keys) or len(store_keys) < len(probes):
@@ -304,9 +321,8 @@ class Bench:
         moments = np.sort(rng.uniform(0.2, seconds, kills))
         n_events = sum(payload.count(b'"v":1') for _, payload in entries)
         ctx = multiprocessing.get_context("spawn")
-        started = time.time() + 0.5
-        producer = ctx.Process(target=produce, args=(self.url, prefix, entries, n_events / seconds, None, started))
-        producer.start()
+        (producer,), started = self.start_processes(
+            ctx, (produce, (self.url, prefix, entries, n_events / seconds, None), ()))
         for number, moment in enumerate(moments, start=1):
             time.sleep(max(0.0, started + moment - time.time()))
             victim.kill()  # SIGKILL: no cleanup at all
@@ -321,7 +337,8 @@ class Bench:
         settings = self.settings.replace(key_prefix=prefix, retention_days=100_000)
         result = check(build_services(settings, self.client))
         self.cleanup(prefix)
-        return {"events": n_events, "kills": kills, "lost": result.lost, "duplicated": result.duplicated,
+        return {"events": n_events, "kills": kills, "learners": result.learners, "lost": result.lost,
+                "duplicated": result.duplicated,
                 "max_mastery_difference": result.max_mastery_difference,
                 "different_rankings": result.different_rankings}  # fmt: skip
 

@@ -24,9 +24,14 @@ def _say(message: str) -> None:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    import numba
+
     from sidecar.worker import Worker
     from skillgap.services import build_services
 
+    # Small batches pay more to wake Numba's thread pool than its threads save, and the
+    # other workers and Redis want the cores too.
+    numba.set_num_threads(min(settings.worker_engine_threads, numba.config.NUMBA_NUM_THREADS))
     with open_redis(settings) as client:
         worker = Worker(build_services(settings, client), name=args.name)
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -46,6 +46,7 @@ class Settings:
     lease_ttl_ms: int = 5_000  # a partition's owner must renew within this, or it moves
     claim_idle_ms: int = 1_000  # pending entries idle this long are reclaimed (XAUTOCLAIM)
     reconnect_max_s: float = 10.0  # cap of the exponential backoff after a lost connection
+    worker_engine_threads: int = 1  # Numba threads per worker process: workers scale out as processes
 
     # HTTP
     api_host: str = "127.0.0.1"
@@ -92,7 +93,7 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}PREREQUISITE_THRESHOLD must be in [0, 1]")
         if self.retention_days <= 0:
             raise SettingsError(f"{ENV_PREFIX}RETENTION_DAYS must be positive")
-        for name in ("batch_entries", "worker_processes", "lease_ttl_ms", "claim_idle_ms"):
+        for name in ("batch_entries", "worker_processes", "lease_ttl_ms", "claim_idle_ms", "worker_engine_threads"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
         if self.block_ms < 0:

@@ -104,3 +104,45 @@ def test_run_serves_the_demo_and_stops_cleanly(tmp_path):
     assert "Stopped." in rest
     assert not [pid for pid in children if alive(pid)]
     assert port_is_free("127.0.0.1", api_port) and port_is_free("127.0.0.1", tool_port)
+
+
+def test_sidecar_serves_the_api_with_workers_and_stops_cleanly(settings, services):
+    from skillgap.tokens import create_token
+
+    port = free_port()
+    env = dict(os.environ, REDIS_URL=settings.redis_url, SKILLGAP_KEY_PREFIX=settings.key_prefix,
+               SKILLGAP_API_PORT=str(port), SKILLGAP_PARTITIONS=str(settings.partitions))  # fmt: skip
+    sidecar = subprocess.Popen([sys.executable, "-m", "skillgap.cli", "sidecar", "--workers", "2"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        lines = []
+        for line in sidecar.stdout:
+            lines.append(line)
+            if "Press Ctrl-C to stop." in line:
+                break
+        assert "2 worker process(es)" in "".join(lines), lines
+        children = descendants(sidecar.pid)
+        api = f"http://127.0.0.1:{port}"
+        headers = {"Authorization": f"Bearer {create_token(services.redis, services.keys, 'acme')}"}
+        module = services.catalog.modules[0].id
+        event = {"learner": "side-1", "module": module, "kind": "completed", "timestamp": time.time()}
+        assert requests.post(f"{api}/v1/events", json=event, headers=headers, timeout=5).status_code == 202
+        deadline = time.monotonic() + 10
+        while requests.get(f"{api}/v1/learners/side-1/recommendations", headers=headers, timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, "the workers did not apply the event"
+            time.sleep(0.05)
+        while True:  # the two workers come to share the partitions
+            owners = [services.redis.get(services.keys.owner(p)) for p in range(settings.partitions)]
+            if None not in owners and len({owner.split(b"/")[0] for owner in owners}) == 2:
+                break
+            assert time.monotonic() < deadline + 10, owners
+            time.sleep(0.1)
+        metrics = requests.get(f"{api}/metrics", timeout=5).text
+        assert "skillgap_events_applied_total" in metrics
+    finally:
+        sidecar.send_signal(signal.SIGTERM)
+        rest, _ = sidecar.communicate(timeout=30)
+    assert sidecar.returncode == 0, rest
+    assert "Stopped." in rest
+    assert not [pid for pid in children if alive(pid)]
+    assert port_is_free("127.0.0.1", port)
