@@ -95,13 +95,14 @@ def _wait_for_start(ready, start) -> float:
     return start.value
 
 
-def produce(url: str, prefix: str, entries: list[tuple[int, bytes]], rate: float | None, probes: dict | None,
-            ready, start) -> None:  # fmt: skip
-    """XADD the entries (pipelined); at `rate` events/s when given. With `probes` (a managed
-    dict), every 10th entry carries one probe event whose XADD time is recorded."""
+def produce(url: str, prefix: str, entries: list[tuple[int, bytes]], rate: float | None, probes, ready,
+            start) -> None:  # fmt: skip
+    """XADD the entries (pipelined); at `rate` events/s when given. With `probes` (a queue),
+    every 10th entry also carries a probe event for a new learner, and (learner, time the
+    XADD returned) goes on the queue."""
     client = redis.Redis.from_url(url)
     keys = Keys(prefix)
-    client.ping()
+    partitions = int(client.hget(keys.meta, "bench_partitions"))
     started = _wait_for_start(ready, start)
     sent_events = 0
     chunk = 16 if rate is None else 1
@@ -112,14 +113,15 @@ def produce(url: str, prefix: str, entries: list[tuple[int, bytes]], rate: float
             if probes is not None and (start + n) % 10 == 0:
                 events = orjson.loads(payload)
                 probe = f"probe-{start + n}"
-                first = dict(events[0], learner=probe, id=f"probe-{start + n}")
-                partition = partition_of(first["tenant"], probe, int(client.hget(keys.meta, "bench_partitions")))
-                payload = orjson.dumps([first])
+                # the probe rides in an entry of its own partition, among that entry's events
+                partition = partition_of(events[0]["tenant"], probe, partitions)
+                events.append(dict(events[-1], learner=probe, id=probe))
+                payload = orjson.dumps(events)
             pipe.xadd(keys.stream(partition), {ENTRY_FIELD: payload})
             sent_events += payload.count(b'"v":1')
         pipe.execute()
         if probe is not None:
-            probes[probe] = time.time()
+            probes.put((probe, time.time()))
         if rate is not None:
             delay = started + sent_events / rate - time.time()
             if delay > 0:
@@ -188,8 +190,7 @@ class Bench:
     def start_worker(self, prefix: str, name: str, **settings: object) -> subprocess.Popen:
         env = dict(os.environ, REDIS_URL=self.url, SKILLGAP_KEY_PREFIX=prefix,
                    SKILLGAP_PARTITIONS=str(self.settings.partitions),
-                   SKILLGAP_BATCH_ENTRIES=str(self.settings.batch_entries),
-                   SKILLGAP_RETENTION_DAYS="100000")  # fmt: skip
+                   SKILLGAP_BATCH_ENTRIES=str(self.settings.batch_entries))  # fmt: skip
         env.update({f"SKILLGAP_{k.upper()}": str(v) for k, v in settings.items()})
         with open(self.folder / f"{name}.log", "ab") as log:  # the child keeps its own handle
             worker = subprocess.Popen([sys.executable, "-m", "skillgap.cli", "worker", "--name", name], env=env,
@@ -276,30 +277,27 @@ class Bench:
         wanted = int(rate * seconds / events_per_entry)
         entries = (entries * (1 + wanted // len(entries)))[:wanted]
         ctx = multiprocessing.get_context("spawn")
-        with ctx.Manager() as manager:
-            probes = manager.dict()
-            (producer,), started = self.start_processes(ctx, (produce, (self.url, prefix, entries, rate, probes), ()))
-            store_keys = {}
-            latencies = []
-            while producer.is_alive() or len(latencies) < len(store_keys) or len(store_keys) < len(probes):
-                for probe, sent in list(probes.items()):
-                    if probe not in store_keys:
-                        partition = partition_of("bench", probe, self.settings.partitions)
-                        store_keys[probe] = (keys.learner(partition, "bench", probe), sent)
-                waiting = [(p, k, s) for p, (k, s) in store_keys.items() if s is not None]
-                if waiting:
-                    pipe = self.client.pipeline(transaction=False)
-                    for _, key, _ in waiting:
-                        pipe.exists(key)
-                    now = time.time()
-                    for (probe, key, sent), exists in zip(waiting, pipe.execute()):
-                        if exists:
-                            latencies.append(now - sent)
-                            store_keys[probe] = (key, None)
-                if not producer.is_alive() and time.time() > started + seconds + 10:
-                    break
-                time.sleep(0.001)
-            producer.join()
+        probes = ctx.Queue()
+        (producer,), started = self.start_processes(ctx, (produce, (self.url, prefix, entries, rate, probes), ()))
+        waiting: dict[str, tuple[str, float]] = {}
+        latencies = []
+        deadline = started + seconds + 30
+        while time.time() < deadline:
+            while not probes.empty():
+                probe, sent = probes.get()
+                waiting[probe] = (keys.learner(partition_of("bench", probe, self.settings.partitions), "bench", probe), sent)
+            if waiting:
+                pipe = self.client.pipeline(transaction=False)
+                for key, _ in waiting.values():
+                    pipe.exists(key)
+                now = time.time()
+                for probe, exists in zip(list(waiting), pipe.execute()):
+                    if exists:
+                        latencies.append(now - waiting.pop(probe)[1])
+            elif not producer.is_alive() and probes.empty():
+                break
+            time.sleep(0.002)
+        producer.join()
         self.stop_workers()
         self.cleanup(prefix)
         latencies_ms = np.array(latencies) * 1000
@@ -334,7 +332,7 @@ class Bench:
             time.sleep(0.05)
         self.stop_workers()
         assert survivor.poll() is not None
-        settings = self.settings.replace(key_prefix=prefix, retention_days=100_000)
+        settings = self.settings.replace(key_prefix=prefix)
         result = check(build_services(settings, self.client))
         self.cleanup(prefix)
         return {"events": n_events, "kills": kills, "learners": result.learners, "lost": result.lost,
@@ -380,8 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         say("pipeline_events_per_s", f"{pipeline:,.0f}")
         say("pipeline_to_ceiling", f"{pipeline / ceiling:.2f}")
         say("pipeline_to_json_only_ceiling", f"{pipeline / json_only:.2f}")
-        small = make_entries(settings.catalog_path, 100_000, args.learners, args.partitions, 64, args.seed + 1)
-        p50, p99, probes = bench.freshness(small, pipeline / 2, args.freshness_seconds)
+        p50, p99, probes = bench.freshness(entries, pipeline / 2, args.freshness_seconds)
         say("freshness_rate_events_per_s", f"{pipeline / 2:,.0f}")
         say("freshness_probes", probes)
         say("freshness_p50_ms", f"{p50:.1f}")

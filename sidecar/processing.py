@@ -4,8 +4,8 @@ Hot path: an event is decoded once into a plain tuple (no objects per event), ch
 the same rules as `Event.from_wire`, and gathered into the engine's arrays in one pass.
 
 Exactly once: each learner record carries the ids of the events applied to it with their
-timestamps (its processed-event marks, kept `retention_days` back from the learner's latest
-event); an event whose id is there is skipped. Marks and state live in one hash and are
+timestamps (its processed-event marks, kept `duplicate_window_days` back from the learner's
+latest event); an event whose id is there is skipped. Marks and state live in one hash and are
 written together.
 
 Recommendations are ranked "as of" each learner's latest event time (the largest event
@@ -118,7 +118,7 @@ class Applied:
 
 
 def apply_to_records(
-    events: list[EventRow], records: dict[tuple[str, str], LearnerRecord], model: Model, retention_days: float
+    events: list[EventRow], records: dict[tuple[str, str], LearnerRecord], model: Model, window_days: float
 ) -> Applied:
     """Apply `events` (in order) to the learners in `records`, each at most once: state, role,
     cohorts, event count, marks and the time their ranking is as of. Call `rank` after.
@@ -129,7 +129,7 @@ def apply_to_records(
     seen = [records[key].applied for key in order]  # event id -> its timestamp, updated in place
     as_of = [records[key].recommended_at for key in order]
     roles = [records[key].role for key in order]
-    window_s = retention_days * SECONDS_PER_DAY
+    window_s = window_days * SECONDS_PER_DAY
     joined: dict[tuple[str, str], set[str]] = {}
     rows: list[int] = []
     picked: list[EventRow] = []

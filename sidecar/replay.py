@@ -75,7 +75,7 @@ def rebuild_partition(services: Services, store: LearnerStore, partition: int, u
                 rebuilt.records[key] = store.new(*key)
         if events:
             involved = {key: rebuilt.records[key] for key in dict.fromkeys(e[0] for e in events)}
-            applied = apply_to_records(events, involved, store.model, services.settings.retention_days)
+            applied = apply_to_records(events, involved, store.model, services.settings.duplicate_window_days)
             for cohort_key, learners in applied.joined.items():
                 rebuilt.cohorts.setdefault(cohort_key, set()).update(learners)
             rebuilt.events += applied.applied

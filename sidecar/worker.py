@@ -316,7 +316,7 @@ class Worker:
         for partition, entries in batches.items():
             decoded = decode_entries(entries, self.services.catalog)
             records, new = self._load(partition, decoded.events)
-            applied = apply_to_records(decoded.events, records, model, settings.retention_days)
+            applied = apply_to_records(decoded.events, records, model, settings.duplicate_window_days)
             parts[partition] = (decoded, records, new, applied)
         changed = {key: records[key] for _, records, _, applied in parts.values() for key in applied.changed}
         rank(list(changed.values()), self.store, model, settings.recommendations_per_learner,

@@ -153,3 +153,45 @@ def test_crash_run_loses_and_duplicates_nothing(services, tmp_path):
     assert result["lost"] == 0 and result["duplicated"] == 0
     assert result["max_mastery_difference"] <= 1e-6 and result["different_rankings"] == 0
     assert result["learners"] == 300
+
+
+@pytest.mark.slow
+def test_a_worker_rides_out_a_redis_restart_and_applies_everything_once(settings, tmp_path):
+    """Redis stops (its append-only file kept) and starts again while a worker runs."""
+    import threading
+
+    from skillgap.redis_server import EmbeddedRedis, connect
+    from skillgap.services import build_services
+
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    try:
+        local = settings.replace(redis_url=server.url, reconnect_max_s=0.5)
+        services = build_services(local, connect(server.url))
+        worker = Worker(services, name="survivor")
+        thread = threading.Thread(target=worker.run, daemon=True)
+        thread.start()
+        first = events_for(services, [f"a-{i}" for i in range(10)])
+        append_events(services.redis, services.keys, 4, first, 10_000)
+        time.sleep(0.5)
+        server.stop()
+        time.sleep(0.5)  # the worker finds Redis gone and backs off
+        server.start()
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                append_events(services.redis, services.keys, 4, events_for(services, [f"b-{i}" for i in range(10)]) + first,
+                              10_000)  # fmt: skip
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        while not all(services.learners.get("acme", f"b-{i}") for i in range(10)):
+            assert time.monotonic() < deadline, "the worker did not resume"
+            time.sleep(0.05)
+        worker.stop()
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+        for name in [f"a-{i}" for i in range(10)] + [f"b-{i}" for i in range(10)]:
+            assert services.learners.get("acme", name).events == 2, name
+    finally:
+        server.stop()
