@@ -68,9 +68,10 @@ def _row(raw: object, modules: dict[str, int], roles: dict[str, int]) -> EventRo
         timestamp = float(timestamp)
     module = -1
     if code != ENROLMENT:
-        module = modules.get(raw.get("module"), -1) if type(raw.get("module")) is str else -1
+        name = raw.get("module")
+        module = modules.get(name, -1) if type(name) is str else -1
         if module < 0:
-            raise _Bad(f"module: unknown module {raw.get('module')!r}")
+            raise _Bad(f"module: unknown module {name!r}")
     score = raw.get("score")
     if score is None:
         score = math.nan

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import orjson
 
 from engine import MASTERY
@@ -171,3 +172,29 @@ def test_aliases_from_a_launch_resolve_to_the_learner(services):
     assert learner_for_alias(services.redis, services.keys, "acme", "person_sourcedid", "emp-42") == "u-abc"
     assert learner_for_alias(services.redis, services.keys, "acme", "sub", "42") == "u-abc"
     assert learner_for_alias(services.redis, services.keys, "globex", "sub", "42") is None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"v": 2}, "unsupported schema version 2"),
+        ({"id": 7}, "must be strings"),
+        ({"kind": "liked"}, "unknown kind 'liked'"),
+        ({"timestamp": "yesterday"}, "timestamp: not a number"),
+        ({"score": 1.5}, "score: must be a number in [0, 1]"),
+        ({"score": "high"}, "score: must be a number in [0, 1]"),
+        ({"role": "astronaut"}, "unknown role 'astronaut'"),
+        ({"cohort": ["a"]}, "cohort: must be a string"),
+        ({"tenant": None}, "must be strings"),
+        ({"learner": "__drop__"}, "learner: missing"),
+    ],
+)
+def test_each_malformed_event_is_a_dead_letter_with_its_reason(services, change, reason):
+    good = make_events(services, n=1)[0].to_wire()
+    bad = {k: v for k, v in {**good, **change, "id": change.get("id", "e-bad")}.items() if v != "__drop__"}
+    partition = partition_of("acme", "u-1", services.settings.partitions)
+    services.redis.xadd(services.keys.stream(partition), {"events": orjson.dumps([bad, good])})
+    Worker(services, clock=lambda: NOW).run(burst=True)
+    letters = services.redis.xrange(services.keys.dead_letters(partition))
+    assert len(letters) == 1 and reason in letters[0][1][b"reason"].decode()
+    assert services.learners.get("acme", "u-1").events == 1  # the good event beside it still counts
