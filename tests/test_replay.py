@@ -161,3 +161,16 @@ def test_activating_an_unknown_version_is_refused(services):
     with pytest.raises(ParametersError, match="no parameter version 9"):
         activate(services.redis, services.keys, services.catalog, 9)
     assert model_from_parameters(services.catalog, {"schema": 1}).learn.shape == services.model.learn.shape
+
+
+def test_workers_switch_to_a_newly_activated_version(services):
+    worker = Worker(services, clock=lambda: NOW)
+    assert worker.parameters.version is None
+    version = store_parameters(services.redis, services.keys, services.catalog, fitted_document(services))
+    activate(services.redis, services.keys, services.catalog, version)
+    append_events(services.redis, services.keys, services.settings.partitions, mixed_activity(services, learners=1), 10_000)
+    worker.run(burst=True)  # its first heartbeat sees the new version
+    assert worker.parameters.version == version
+    point = services.catalog.point_index[next(iter(services.catalog.modules[0].coverage))]
+    assert worker.store.model.prior[point] == 0.3
+    assert check(services).max_mastery_difference < 1e-6  # applied with the version replay uses
