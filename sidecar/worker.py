@@ -80,6 +80,10 @@ class Worker:
         self.cluster = isinstance(self.client, RedisCluster)
         self._stopping = False
         self._recovering: set[int] = set()  # owned partitions whose pending entries come first
+        # The learners of each owned partition as our last commits wrote them: while we hold
+        # the lease no one else writes them, so they need not be read back (dropped whenever
+        # the lease is lost or regained, or a batch fails).
+        self._learners: dict[int, dict[tuple[str, str], LearnerRecord]] = {}
         self._next_heartbeat = 0.0
         self._load_parameters()
         self._warm_up()
@@ -103,6 +107,7 @@ class Worker:
         did_work = False
         batches = 0
         failures = 0
+        self._next_heartbeat = 0.0  # take partitions at once (a previous run released them)
         try:
             while not self._stopping and (max_batches is None or batches < max_batches):
                 try:
@@ -114,6 +119,7 @@ class Worker:
                     delay = min(self.settings.reconnect_max_s, 0.1 * 2 ** min(failures, 20))
                     log.warning("worker %s lost Redis (%s); retrying in %.1f s", self.name, exc, delay)
                     self._recovering |= self.leases.owned  # what we read may be pending: reclaim first
+                    self._learners.clear()
                     self._next_heartbeat = 0.0
                     self._sleep(delay)
                     continue
@@ -137,6 +143,8 @@ class Worker:
         if time.monotonic() < self._next_heartbeat:
             return
         gained, lost = self.leases.heartbeat()
+        for partition in gained | lost:
+            self._learners.pop(partition, None)
         if gained or lost:
             log.info("worker %s: gained %s, lost %s, owns %s", self.name, sorted(gained), sorted(lost),
                      sorted(self.leases.owned))  # fmt: skip
@@ -309,6 +317,14 @@ class Worker:
         A crash before EXEC leaves the entries pending, to be reclaimed; after it, all is done.
         Raises LostPartition (and writes nothing) when another worker owns a partition.
         """
+        try:
+            return self._process(batches)
+        except BaseException:
+            for partition in batches:  # records in memory may hold what was not committed
+                self._learners.pop(partition, None)
+            raise
+
+    def _process(self, batches: dict[int, list[tuple[bytes, dict | None]]]) -> BatchResult:
         started = time.perf_counter()
         settings = self.settings
         model = self.parameters.model
@@ -333,6 +349,12 @@ class Worker:
                 record_batch(pipe, self.keys.stats(partition), applied.applied, applied.duplicates,
                              len(decoded.dead), len(entries), elapsed)  # fmt: skip
                 pipe.xack(self.keys.stream(partition), CONSUMER_GROUP, *[entry_id for entry_id, _ in entries])
+        limit = settings.worker_cache_learners // max(1, len(self.leases.owned))
+        for partition, (_, records, _, _) in parts.items():
+            cache = self._learners.setdefault(partition, {})
+            cache.update(records)
+            if len(cache) > limit:
+                cache.clear()
         result = BatchResult(set(changed))
         for decoded, _, _, applied in parts.values():
             result.applied += applied.applied
@@ -343,13 +365,21 @@ class Worker:
         return result
 
     def _load(self, partition: int, events: list[EventRow]) -> tuple[dict[tuple[str, str], LearnerRecord], set]:
-        """The records of the learners the events name (new ones for learners never seen)."""
+        """The records of the learners the events name (new ones for learners never seen):
+        from memory when our own commits wrote them, else one MGET."""
         store = self.store
-        learners = list(dict.fromkeys(e[0] for e in events))
-        if not learners:
-            return {}, set()
+        cache = self._learners.get(partition, {})
         records, new = {}, set()
-        for key, raw in zip(learners, store.load_partition(partition, learners)):
+        missing = []
+        for key in dict.fromkeys(e[0] for e in events):
+            record = cache.get(key)
+            if record is None:
+                missing.append(key)
+            else:
+                records[key] = record
+        if not missing:
+            return records, new
+        for key, raw in zip(missing, store.load_partition(partition, missing)):
             record = store.decode(*key, raw, explain=False)
             if record is None:
                 record = store.new(*key)

@@ -50,6 +50,7 @@ class Settings:
     claim_idle_ms: int = 1_000  # pending entries idle this long are reclaimed (XAUTOCLAIM)
     reconnect_max_s: float = 10.0  # cap of the exponential backoff after a lost connection
     worker_engine_threads: int = 1  # Numba threads per worker process: workers scale out as processes
+    worker_cache_learners: int = 50_000  # learners a worker keeps in memory between batches
 
     # HTTP
     api_host: str = "127.0.0.1"
@@ -98,7 +99,8 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}RETENTION_DAYS must be positive")
         if self.duplicate_window_days <= 0:
             raise SettingsError(f"{ENV_PREFIX}DUPLICATE_WINDOW_DAYS must be positive")
-        for name in ("batch_entries", "worker_processes", "lease_ttl_ms", "claim_idle_ms", "worker_engine_threads"):
+        for name in ("batch_entries", "worker_processes", "lease_ttl_ms", "claim_idle_ms", "worker_engine_threads",
+                     "worker_cache_learners"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
         if self.block_ms < 0:

@@ -195,3 +195,20 @@ def test_a_worker_rides_out_a_redis_restart_and_applies_everything_once(settings
             assert services.learners.get("acme", name).events == 2, name
     finally:
         server.stop()
+
+
+def test_learners_kept_in_memory_are_dropped_when_the_partition_changes_hands(services):
+    """A worker keeps the learners it wrote; once another writer had the partition (here:
+    a repair written while no worker held it), it reads them again."""
+    worker = Worker(services, name="keeper", clock=lambda: NOW)
+    append_events(services.redis, services.keys, 4, events_for(services, ["u-1"], per_learner=1), 10_000)
+    worker.run(burst=True)  # releases its leases on the way out
+    record = services.learners.get("acme", "u-1")
+    record.events = 40  # someone else's write while the partition was free
+    services.redis.set(services.learners.key("acme", "u-1"), services.learners.encode(record))
+    module = services.catalog.modules[1].id
+    later = parse_event({"learner": "u-1", "module": module, "kind": "completed", "timestamp": NOW - 10},
+                        tenant="acme", catalog=services.catalog, now=NOW)  # fmt: skip
+    append_events(services.redis, services.keys, 4, [later], 10_000)
+    worker.run(burst=True)
+    assert services.learners.get("acme", "u-1").events == 41
