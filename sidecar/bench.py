@@ -134,8 +134,10 @@ def consume_raw(url: str, prefix: str, partitions: int, total_entries: int, batc
     """The ceiling: XREADGROUP, decode, XACK; no processing. `checked`: decode with the
     workers' decoder (JSON and the envelope's checks); else JSON only."""
     from sidecar.processing import decode_entries
+    from sidecar.worker import tune_gc
 
     catalog = load_catalog(Settings.load({}, environ={}).catalog_path)
+    tune_gc()  # as the workers do, so the two sides run alike
     client = redis.Redis.from_url(url)
     keys = Keys(prefix)
     streams = {keys.stream(p): ">" for p in range(partitions)}

@@ -26,7 +26,7 @@ def _say(message: str) -> None:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import numba
 
-    from sidecar.worker import Worker
+    from sidecar.worker import Worker, tune_gc
     from skillgap.services import build_services
 
     # Small batches pay more to wake Numba's thread pool than its threads save, and the
@@ -34,6 +34,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     numba.set_num_threads(min(settings.worker_engine_threads, numba.config.NUMBA_NUM_THREADS))
     with open_redis(settings) as client:
         worker = Worker(build_services(settings, client), name=args.name)
+        tune_gc()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: worker.stop())
         log.info("worker %s started; partitions 0-%d are shared among the live workers", worker.name,

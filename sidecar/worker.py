@@ -10,6 +10,7 @@ reclaimed with XAUTOCLAIM, in stream order, before the new owner reads anything 
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -32,6 +33,18 @@ from skillgap.services import Services
 log = logging.getLogger(__name__)
 CLUSTER_POLL_S = 0.005  # on Redis Cluster reads do not block (one slot per read); poll this often
 DEAD_LETTERS_MAX = 100_000
+# A batch allocates many short-lived objects, and the learners kept in memory are many
+# long-lived ones: the default thresholds make the collector scan them all several times a
+# second. Cycles are rare here (reference counting frees the rest), so collect seldom.
+GC_THRESHOLDS = (100_000, 50, 1_000)
+
+
+def tune_gc() -> None:
+    """For a worker process, once it is built: what is alive now (modules, catalog, compiled
+    engine) is never garbage, so the collector stops scanning it; then collect seldom."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class LostPartition(Exception):
