@@ -30,6 +30,7 @@ from skillgap.learner_store import LearnerRecord, LearnerStore
 
 SECONDS_PER_DAY = 86_400
 ENROLMENT = -1  # kind code of an enrolment (no module, no state change)
+MARKS_BEFORE_PRUNING = 32
 KIND_CODES = {**{name: int(kind) for name, kind in ACTIVITY_KINDS.items()}, ENROLLED: ENROLMENT}
 
 # ((tenant, learner), id, kind code, module index or -1, score or NaN, timestamp, cohort, role)
@@ -146,7 +147,7 @@ def apply_to_records(
         if marked is not None and marked >= as_of[row] - window_s:
             duplicates += 1
             continue
-        marks[event_id] = timestamp
+        marks[event_id] = int(timestamp)  # whole seconds: shorter to store, and as deterministic
         changed[row] = True
         if timestamp > as_of[row]:
             as_of[row] = timestamp
@@ -173,8 +174,10 @@ def apply_to_records(
             record = records[key]
             record.recommended_at = as_of[row]
             record.role = roles[row]
-            oldest = as_of[row] - window_s
-            if min(seen[row].values()) < oldest:
+            # Marks past the window no longer count; dropping them only saves space, so it is
+            # done once there are enough to be worth a pass.
+            if len(seen[row]) > MARKS_BEFORE_PRUNING:
+                oldest = as_of[row] - window_s
                 record.applied = {i: t for i, t in seen[row].items() if t >= oldest}
             changed_keys.append(key)
     return Applied(len(events) - duplicates, duplicates, joined, changed_keys)

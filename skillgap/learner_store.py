@@ -40,9 +40,9 @@ class LearnerRecord:
     recommendations: list[dict] = field(default_factory=list)  # explained; filled on read
     recommended_at: float = 0.0  # rankings are as of this time: the learner's latest event
     ranking: list[list] = field(default_factory=list)  # [module id, action, gain, gain per minute]
-    # Processed-event marks: id -> timestamp of the events applied (within the retention before
-    # the latest). Written with the state in one key, so both change together or not at all.
-    applied: dict[str, float] = field(default_factory=dict)
+    # Processed-event marks: id -> timestamp (whole seconds) of the events applied, within the
+    # duplicate window. Written with the state in one value: both change together or not at all.
+    applied: dict[str, int] = field(default_factory=dict)
 
 
 class LearnerStore:
