@@ -188,7 +188,7 @@ def rank(records: list[LearnerRecord], store: LearnerStore, model: Model, k: int
     if not records:
         return
     state = np.stack([record.state for record in records])
-    targets = np.stack([store.targets_of(record) for record in records])
+    targets = store.targets_for(records)
     as_of = np.array([record.recommended_at for record in records])
     recs = recommend_as_of(state, targets, model, as_of, k, prerequisite_threshold)
     module_ids = [m.id for m in store.catalog.modules]

@@ -186,4 +186,9 @@ class LearnerStore:
         return record.role or self.catalog.default_role
 
     def targets_of(self, record: LearnerRecord) -> np.ndarray:
-        return self.model.targets[self.catalog.role_index[self.role_of(record)]]
+        return self.targets_for([record])[0]
+
+    def targets_for(self, records: list[LearnerRecord]) -> np.ndarray:
+        """(L, M): each learner's role's targets."""
+        index, default = self.catalog.role_index, self.catalog.default_role
+        return self.model.targets[[index[record.role or default] for record in records]]

@@ -69,7 +69,7 @@ def gap_report(store: LearnerStore, tenant: str, cohort: str | None, now: float)
     if records:
         state = np.stack([r.state for r in records])
         mastery, _ = decayed_mastery(state, store.model, now)
-        targets = np.stack([store.targets_of(r) for r in records])
+        targets = store.targets_for(records)
     else:
         mastery = targets = np.zeros((0, n_points))
     return GapReport(
