@@ -202,6 +202,18 @@ def test_the_authenticated_routes_are_all_there():
                                                     "/v1/cohorts/course-1/gaps", "/v1/modules/effectiveness"}
 
 
+def test_the_openapi_document_is_valid_openapi_3_1(client):
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+    served = client.get("/v1/openapi.json").json
+    assert served["openapi"] == "3.1.0"
+    validate(served)  # raises on any violation of the OpenAPI 3.1 schema
+    broken = {**served, "paths": {"/v1/x": {"get": {"responses": {"200": {}}}}}}
+    with pytest.raises(OpenAPIValidationError):
+        validate(broken)  # the validator does refuse a bad document
+
+
 def test_every_route_is_documented_and_every_documented_route_answers(app, client, services, token):
     post_and_process(client, services, token, event(services))
     routes = set()
