@@ -198,16 +198,15 @@ class Worker:
         for partition in sorted(self._recovering):
             processed += self._reclaim(partition)
         readable = sorted(self.leases.owned - self._recovering)
-        if not readable or (self._recovering and not processed):
-            if not processed and (block or self._recovering):
-                self._sleep(min(self.settings.block_ms, self.settings.claim_idle_ms) / 1000)
-            if not readable:
-                return processed
-        batches = self._read(readable, block and not processed)
-        # One node: the round is one unit (one load, one engine call, one commit). A cluster
-        # commits each partition on its own shard.
-        for unit in [{p: e} for p, e in batches.items()] if self.cluster else ([batches] if batches else []):
-            processed += self._process_guarded(unit)
+        if readable:
+            batches = self._read(readable, block and not processed)
+            # One node: the round is one unit (one load, one engine call, one commit). A
+            # cluster commits each partition on its own shard.
+            for unit in [{p: e} for p, e in batches.items()] if self.cluster else ([batches] if batches else []):
+                processed += self._process_guarded(unit)
+        if not processed and (self._recovering or (block and not readable)):
+            # pending entries not yet idle long enough to claim, or nothing owned yet
+            self._sleep(min(self.settings.block_ms, self.settings.claim_idle_ms) / 1000)
         return processed
 
     def _read(self, partitions: list[int], block: bool) -> dict[int, list]:
