@@ -3,10 +3,9 @@
 Hot path: an event is decoded once into a plain tuple (no objects per event), checked with
 the same rules as `Event.from_wire`, and gathered into the engine's arrays in one pass.
 
-Exactly once: each learner record carries the ids of the events applied to it with their
-timestamps (its processed-event marks, kept `duplicate_window_days` back from the learner's
-latest event); an event whose id is there is skipped. Marks and state live in one hash and are
-written together.
+Exactly once: the ids of applied events are kept per partition and event day (processed-event
+marks, `{pN}:applied:<day>`, for the log's retention); an event whose id is marked is skipped.
+The worker writes marks, learners and the acknowledgement in one transaction.
 
 Recommendations are ranked "as of" each learner's latest event time (the largest event
 timestamp ever applied to that learner, enrolments included), not the wall clock, so that
@@ -30,7 +29,6 @@ from skillgap.learner_store import LearnerRecord, LearnerStore
 
 SECONDS_PER_DAY = 86_400
 ENROLMENT = -1  # kind code of an enrolment (no module, no state change)
-MARKS_BEFORE_PRUNING = 32
 KIND_CODES = {**{name: int(kind) for name, kind in ACTIVITY_KINDS.items()}, ENROLLED: ENROLMENT}
 
 # ((tenant, learner), id, kind code, module index or -1, score or NaN, timestamp, cohort, role)
@@ -117,37 +115,47 @@ class Applied:
     duplicates: int
     joined: dict[tuple[str, str], set[str]]  # learners newly seen in each (tenant, cohort)
     changed: list[tuple[str, str]]  # learners at least one event was applied to
+    marks: dict[int, list[str]]  # the applied events' marks, by event day
+
+
+def marks_of(events: list[EventRow]) -> tuple[list[str], list[int]]:
+    """Each event's mark (tenant and id: ids are unique per tenant) and day."""
+    return [f"{e[0][0]}\x1f{e[1]}" for e in events], [int(e[5] // SECONDS_PER_DAY) for e in events]
 
 
 def apply_to_records(
-    events: list[EventRow], records: dict[tuple[str, str], LearnerRecord], model: Model, window_days: float
-) -> Applied:
-    """Apply `events` (in order) to the learners in `records`, each at most once: state, role,
-    cohorts, event count, marks and the time their ranking is as of. Call `rank` after.
+    events: list[EventRow], records: dict[tuple[str, str], LearnerRecord], model: Model, marked: set[str],
+    marks: tuple[list[str], list[int]] | None = None,
+) -> Applied:  # fmt: skip
+    """Apply `events` (in order) to the learners in `records`: state, role, cohorts, event
+    count and the time their ranking is as of; skip events in `marked` or seen before in the
+    batch (their marks are added to `marked`; `marks`: `marks_of(events)` if already made).
+    Call `rank` after.
 
     Every learner an event names must be in `records`."""
     order = list(records)
     row_of = {key: row for row, key in enumerate(order)}
-    seen = [records[key].applied for key in order]  # event id -> its timestamp, updated in place
     as_of = [records[key].recommended_at for key in order]
     roles = [records[key].role for key in order]
-    window_s = window_days * SECONDS_PER_DAY
     joined: dict[tuple[str, str], set[str]] = {}
+    new_marks: dict[int, list[str]] = {}
     rows: list[int] = []
     picked: list[EventRow] = []
     changed = [False] * len(order)
     duplicates = 0
-    for event in events:
-        key, event_id, code, _, _, timestamp, cohort, role = event
-        row = row_of[key]
-        marks = seen[row]
-        # A mark counts while it is within the window before the learner's latest event (so the
-        # outcome never depends on where batches begin and end).
-        marked = marks.get(event_id)
-        if marked is not None and marked >= as_of[row] - window_s:
+    members, days = marks or marks_of(events)
+    for event, member, day in zip(events, members, days):
+        if member in marked:
             duplicates += 1
             continue
-        marks[event_id] = int(timestamp)  # whole seconds: shorter to store, and as deterministic
+        marked.add(member)
+        day_marks = new_marks.get(day)
+        if day_marks is None:
+            new_marks[day] = [member]
+        else:
+            day_marks.append(member)
+        key, _, code, _, _, timestamp, cohort, role = event
+        row = row_of[key]
         changed[row] = True
         if timestamp > as_of[row]:
             as_of[row] = timestamp
@@ -171,16 +179,10 @@ def apply_to_records(
     changed_keys = []
     for row, key in enumerate(order):
         if changed[row]:
-            record = records[key]
-            record.recommended_at = as_of[row]
-            record.role = roles[row]
-            # Marks past the window no longer count; dropping them only saves space, so it is
-            # done once there are enough to be worth a pass.
-            if len(seen[row]) > MARKS_BEFORE_PRUNING:
-                oldest = as_of[row] - window_s
-                record.applied = {i: t for i, t in seen[row].items() if t >= oldest}
+            records[key].recommended_at = as_of[row]
+            records[key].role = roles[row]
             changed_keys.append(key)
-    return Applied(len(events) - duplicates, duplicates, joined, changed_keys)
+    return Applied(len(events) - duplicates, duplicates, joined, changed_keys, new_marks)
 
 
 def rank(records: list[LearnerRecord], store: LearnerStore, model: Model, k: int, prerequisite_threshold: float) -> None:
@@ -213,11 +215,11 @@ def recommend_as_of(
 
 
 def queue_writes(
-    pipe, store: LearnerStore, partition: int, records: dict[tuple[str, str], LearnerRecord],
-    cohorts: dict[tuple[str, str], set[str]], now: float, new: set[tuple[str, str]] | None = None,
+    pipe, store: LearnerStore, partition: int, records: dict[tuple[str, str], LearnerRecord], applied: Applied,
+    now: float, retention_days: float, new: set[tuple[str, str]] | None = None,
 ) -> None:  # fmt: skip
-    """Queue the learner values (one MSET) and the learner and cohort indexes of one partition
-    (`new`: the learners not yet in the learner index; None: all of them)."""
+    """Queue one partition's learner values (one MSET), its learner and cohort indexes (`new`:
+    the learners not yet in the learner index; None: all of them) and its marks."""
     keys = store.keys
     values = {}
     by_tenant: dict[str, list[str]] = {}
@@ -232,6 +234,10 @@ def queue_writes(
         pipe.execute_command("MSET", *[part for pair in values.items() for part in pair])
     for tenant, learners in by_tenant.items():
         pipe.zadd(keys.learner_index(partition, tenant), dict.fromkeys(learners, 0))
-    for (tenant, cohort), learners in cohorts.items():
+    for (tenant, cohort), learners in applied.joined.items():
         pipe.zadd(keys.cohort_index(partition, tenant, cohort), dict.fromkeys(learners, 0))
         pipe.zadd(keys.cohorts(partition, tenant), {cohort: 0})
+    retention_s = int(retention_days * SECONDS_PER_DAY)
+    for day, members in applied.marks.items():
+        pipe.sadd(keys.applied(partition, day), *members)
+        pipe.expire(keys.applied(partition, day), retention_s)  # marks outlive their log entries

@@ -23,7 +23,7 @@ import numpy as np
 import redis
 
 from sidecar.ownership import RELEASE, RENEW, acquire_for_replay
-from sidecar.processing import apply_to_records, decode_entries, queue_writes, rank
+from sidecar.processing import Applied, apply_to_records, decode_entries, queue_writes, rank
 from sidecar.worker import LostPartition, ensure_groups
 from skillgap.keys import CONSUMER_GROUP
 from skillgap.learner_store import LearnerRecord, LearnerStore
@@ -40,6 +40,7 @@ class Rebuilt:
     partition: int
     records: dict[tuple[str, str], LearnerRecord]
     cohorts: dict[tuple[str, str], set[str]]
+    marks: dict[int, list[str]]  # event day -> marks of the events applied
     last_entry: bytes | None
     entries: int = 0
     events: int = 0
@@ -60,7 +61,8 @@ def rebuild_partition(services: Services, store: LearnerStore, partition: int, u
     """The partition's learners rebuilt in memory from its stream (up to entry `until`)."""
     client, keys = services.redis, services.keys
     stream = keys.stream(partition)
-    rebuilt = Rebuilt(partition, {}, {}, None)
+    rebuilt = Rebuilt(partition, {}, {}, {}, None)
+    marked: set[str] = set()
     start: bytes | str = "-"
     while True:
         chunk = client.xrange(stream, min=start, max=until, count=READ_ENTRIES)
@@ -75,9 +77,11 @@ def rebuild_partition(services: Services, store: LearnerStore, partition: int, u
                 rebuilt.records[key] = store.new(*key)
         if events:
             involved = {key: rebuilt.records[key] for key in dict.fromkeys(e[0] for e in events)}
-            applied = apply_to_records(events, involved, store.model, services.settings.duplicate_window_days)
+            applied = apply_to_records(events, involved, store.model, marked)
             for cohort_key, learners in applied.joined.items():
                 rebuilt.cohorts.setdefault(cohort_key, set()).update(learners)
+            for day, members in applied.marks.items():
+                rebuilt.marks.setdefault(day, []).extend(members)
             rebuilt.events += applied.applied
         if len(chunk) < READ_ENTRIES:
             break
@@ -168,7 +172,8 @@ def _commit(services: Services, store: LearnerStore, rebuilt: Rebuilt, token: st
         if value is None or value.decode() != token:
             raise LostPartition({partition})
         pipe.multi()
-        queue_writes(pipe, store, partition, rebuilt.records, rebuilt.cohorts, time.time())
+        everything = Applied(rebuilt.events, 0, rebuilt.cohorts, list(rebuilt.records), rebuilt.marks)
+        queue_writes(pipe, store, partition, rebuilt.records, everything, time.time(), services.settings.retention_days)
         if rebuilt.last_entry is not None:
             pipe.xgroup_setid(stream, CONSUMER_GROUP, rebuilt.last_entry)
         if pending:

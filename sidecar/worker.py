@@ -24,7 +24,7 @@ from redis.cluster import RedisCluster
 
 from sidecar.metrics import record_batch
 from sidecar.ownership import Leases
-from sidecar.processing import EventRow, apply_to_records, decode_entries, queue_writes, rank
+from sidecar.processing import EventRow, apply_to_records, decode_entries, marks_of, queue_writes, rank
 from skillgap.keys import CONSUMER_GROUP
 from skillgap.learner_store import LearnerRecord, LearnerStore
 from skillgap.params import active_parameters, active_version
@@ -172,7 +172,7 @@ class Worker:
         record = self.store.new("warm", "up")
         module = self.services.catalog.modules[0].id
         event = (("warm", "up"), "warm-up", 0, self.services.catalog.module_index[module], 0.5, 1.0, None, None)
-        apply_to_records([event], {("warm", "up"): record}, self.parameters.model, 1.0)
+        apply_to_records([event], {("warm", "up"): record}, self.parameters.model, set())
         rank([record], self.store, self.parameters.model, self.settings.recommendations_per_learner,
              self.settings.prerequisite_threshold)  # fmt: skip
 
@@ -319,13 +319,13 @@ class Worker:
 
         1. Decode every event; unreadable ones and ones naming unknown catalog ids become dead
            letters with the reason.
-        2. Load the learners' records (one MGET per partition); skip events whose id is in the
-           learner's processed-event marks (or repeated within the batch); apply the rest in
-           stream order; re-rank the learners that changed.
+        2. Load the learners' records (one MGET per partition, unless kept in memory); skip
+           events already marked applied (SMISMEMBER per event day) or repeated within the
+           batch; apply the rest in stream order; re-rank the learners that changed.
         3. WATCH the partitions' leases and check we hold them; then in one MULTI/EXEC: the
-           changed learners (state, ranking and marks in one value each), the learner and
-           cohort indexes, dead letters, counters, the leases' renewal and the XACK of every
-           entry.
+           changed learners (state and ranking, one value each), the learner and cohort
+           indexes, the processed-event marks, dead letters, counters, the leases' renewal and
+           the XACK of every entry.
         A crash before EXEC leaves the entries pending, to be reclaimed; after it, all is done.
         Raises LostPartition (and writes nothing) when another worker owns a partition.
         """
@@ -344,7 +344,8 @@ class Worker:
         for partition, entries in batches.items():
             decoded = decode_entries(entries, self.services.catalog)
             records, new = self._load(partition, decoded.events)
-            applied = apply_to_records(decoded.events, records, model, settings.duplicate_window_days)
+            marks = marks_of(decoded.events)
+            applied = apply_to_records(decoded.events, records, model, self._marked(partition, marks), marks)
             parts[partition] = (decoded, records, new, applied)
         changed = {key: records[key] for _, records, _, applied in parts.values() for key in applied.changed}
         rank(list(changed.values()), self.store, model, settings.recommendations_per_learner,
@@ -354,8 +355,8 @@ class Worker:
         with self._fenced(list(batches)) as pipe:
             for partition, (decoded, records, new, applied) in parts.items():
                 entries = batches[partition]
-                queue_writes(pipe, self.store, partition, {key: records[key] for key in applied.changed},
-                             applied.joined, now, new)  # fmt: skip
+                queue_writes(pipe, self.store, partition, {key: records[key] for key in applied.changed}, applied,
+                             now, settings.retention_days, new)  # fmt: skip
                 for letter in decoded.dead:
                     pipe.xadd(self.keys.dead_letters(partition), letter, maxlen=DEAD_LETTERS_MAX, approximate=True)
                 record_batch(pipe, self.keys.stats(partition), applied.applied, applied.duplicates,
@@ -375,6 +376,18 @@ class Worker:
             for letter in decoded.dead:
                 log.warning("dead letter: %s", letter["reason"])
         return result
+
+    def _marked(self, partition: int, marks: tuple[list[str], list[int]]) -> set[str]:
+        """Which of these marks the partition already holds (events applied before)."""
+        by_day: dict[int, list[str]] = {}
+        for member, day in zip(*marks):
+            by_day.setdefault(day, []).append(member)
+        if not by_day:
+            return set()
+        pipe = self.client.pipeline(transaction=False)
+        for day, members in by_day.items():
+            pipe.smismember(self.keys.applied(partition, day), members)
+        return {m for members, flags in zip(by_day.values(), pipe.execute()) for m, f in zip(members, flags) if f}
 
     def _load(self, partition: int, events: list[EventRow]) -> tuple[dict[tuple[str, str], LearnerRecord], set]:
         """The records of the learners the events name (new ones for learners never seen):

@@ -2,8 +2,8 @@
 
 Written by the sidecar's workers, read by the analyst API and the LTI tool. The value is
 `SG1` + the knowledge point layout's fingerprint (16 bytes) + the length of the meta JSON
-(4 bytes, little-endian) + the meta JSON (role, cohorts, event count, times, the ranking and
-the processed-event marks) + the state (float64, (3, M)). One value per learner lets a worker
+(4 bytes, little-endian) + the meta JSON (role, cohorts, event count, times and the ranking) +
+the state (float64, (3, M)). One value per learner lets a worker
 read and write a whole partition's learners with one MGET and one MSET.
 
 The ranking is stored compact (module, action, gain, gain per minute); the explanation of
@@ -40,9 +40,6 @@ class LearnerRecord:
     recommendations: list[dict] = field(default_factory=list)  # explained; filled on read
     recommended_at: float = 0.0  # rankings are as of this time: the learner's latest event
     ranking: list[list] = field(default_factory=list)  # [module id, action, gain, gain per minute]
-    # Processed-event marks: id -> timestamp (whole seconds) of the events applied, within the
-    # duplicate window. Written with the state in one value: both change together or not at all.
-    applied: dict[str, int] = field(default_factory=dict)
 
 
 class LearnerStore:
@@ -112,7 +109,6 @@ class LearnerStore:
             updated=meta["updated"],
             recommended_at=meta["recs_at"],
             ranking=meta["ranking"],
-            applied=meta["applied"],
         )
         if explain:
             record.recommendations = self.explain(record)
@@ -155,7 +151,6 @@ class LearnerStore:
             "updated": record.updated,
             "recs_at": record.recommended_at,
             "ranking": record.ranking,
-            "applied": record.applied,
         }
         meta_json = orjson.dumps(meta)
         state = np.ascontiguousarray(record.state, dtype=np.float64).tobytes()

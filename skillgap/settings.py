@@ -36,9 +36,6 @@ class Settings:
     key_prefix: str = "sg"
     partitions: int = 8
     retention_days: float = 30.0
-    # An event id seen within this many days before the learner's latest event is a duplicate;
-    # a repost older than that is applied again. Marks cost memory and I/O per learner.
-    duplicate_window_days: float = 7.0
 
     # Workers (sidecar): entries per read, how long a read waits, partition leases and reclaiming
     batch_entries: int = 64
@@ -97,8 +94,6 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}PREREQUISITE_THRESHOLD must be in [0, 1]")
         if self.retention_days <= 0:
             raise SettingsError(f"{ENV_PREFIX}RETENTION_DAYS must be positive")
-        if self.duplicate_window_days <= 0:
-            raise SettingsError(f"{ENV_PREFIX}DUPLICATE_WINDOW_DAYS must be positive")
         for name in ("batch_entries", "worker_processes", "lease_ttl_ms", "claim_idle_ms", "worker_engine_threads",
                      "worker_cache_learners"):
             if getattr(self, name) < 1:

@@ -27,12 +27,6 @@ from skillgap.params import (
 NOW = 1_790_000_000.0
 
 
-@pytest.fixture
-def services(services):
-    """Marks kept long enough that every re-posted event in these tests is a duplicate."""
-    return replace(services, settings=services.settings.replace(duplicate_window_days=10_000))
-
-
 def mixed_activity(services, learners=12, per_learner=15, seed=5):
     """Graded, completed, viewed and enrolment events, out of time order across learners,
     with some events posted twice."""
