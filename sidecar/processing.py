@@ -195,9 +195,15 @@ def rank(records: list[LearnerRecord], store: LearnerStore, model: Model, k: int
     recs = recommend_as_of(state, targets, model, as_of, k, prerequisite_threshold)
     module_ids = [m.id for m in store.catalog.modules]
     actions = {int(action): action.name.lower() for action in Action}
-    for record, modules, acts, gains, per_minute in zip(records, recs.module.tolist(), recs.action.tolist(),
-                                                        recs.gain.tolist(), recs.gain_per_minute.tolist()):  # fmt: skip
-        record.ranking = [[module_ids[q], actions[a], g, v] for q, a, g, v in zip(modules, acts, gains, per_minute) if q >= 0]
+    useful = (recs.module >= 0).sum(axis=1).tolist()  # the engine fills unused slots at the end
+    for record, n, modules, acts, gains, per_minute in zip(records, useful, recs.module.tolist(), recs.action.tolist(),
+                                                           recs.gain.tolist(), recs.gain_per_minute.tolist()):  # fmt: skip
+        record.ranking = {
+            "module": [module_ids[q] for q in modules[:n]],
+            "action": [actions[a] for a in acts[:n]],
+            "gain": gains[:n],
+            "per_minute": per_minute[:n],
+        }
 
 
 def recommend_as_of(

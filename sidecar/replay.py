@@ -109,10 +109,11 @@ def compare(services: Services, rebuilt: Rebuilt) -> Comparison:
         result.lost += max(0, fresh.events - have.events)
         result.duplicated += max(0, have.events - fresh.events)
         result.max_mastery_difference = max(result.max_mastery_difference, float(np.abs(fresh.state - have.state).max()))
-        if [item[:2] for item in fresh.ranking] != [item[:2] for item in have.ranking]:
+        same = ("module", "action")
+        if [fresh.ranking.get(name) for name in same] != [have.ranking.get(name) for name in same]:
             result.different_rankings += 1
         else:
-            gains = [abs(a[2] - b[2]) for a, b in zip(fresh.ranking, have.ranking)]
+            gains = [abs(a - b) for a, b in zip(fresh.ranking["gain"], have.ranking["gain"])]
             result.max_gain_difference = max([result.max_gain_difference, *gains])
     return result
 

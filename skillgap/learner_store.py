@@ -39,7 +39,8 @@ class LearnerRecord:
     updated: float = 0.0
     recommendations: list[dict] = field(default_factory=list)  # explained; filled on read
     recommended_at: float = 0.0  # rankings are as of this time: the learner's latest event
-    ranking: list[list] = field(default_factory=list)  # [module id, action, gain, gain per minute]
+    # The ranked modules as parallel lists: "module" (ids), "action", "gain", "per_minute".
+    ranking: dict[str, list] = field(default_factory=dict)
 
 
 class LearnerStore:
@@ -116,15 +117,16 @@ class LearnerStore:
 
     def explain(self, record: LearnerRecord) -> list[dict]:
         """The stored ranking with what each module closes and relies on (skillgap/explain.py)."""
-        modules = [self.catalog.module_index.get(item[0], -1) for item in record.ranking]
+        ranking = record.ranking
+        modules = [self.catalog.module_index.get(module, -1) for module in ranking.get("module", ())]
         if not modules or min(modules) < 0:
             return []
         mastery, _ = decayed_mastery(record.state[None], self.model, record.recommended_at)
         recs = Recommendations(
             module=np.array([modules]),
-            gain=np.array([[item[2] for item in record.ranking]]),
-            gain_per_minute=np.array([[item[3] for item in record.ranking]]),
-            action=np.array([[int(Action[item[1].upper()]) for item in record.ranking]]),
+            gain=np.array([ranking["gain"]]),
+            gain_per_minute=np.array([ranking["per_minute"]]),
+            action=np.array([[int(Action[action.upper()]) for action in ranking["action"]]]),
             mastery=mastery,
         )
         return recommendation_items(self.catalog, self.model, recs, 0, self.targets_of(record))
