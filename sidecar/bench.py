@@ -44,6 +44,7 @@ from skillgap.settings import Settings
 
 START = 1_780_000_000.0
 LOCAL = "redis://127.0.0.1:6379/0"
+PROBE_EVERY = 2  # entries per probe: enough probes for a p99 that is not just the worst one
 
 
 def say(name: str, value: object) -> None:
@@ -98,7 +99,7 @@ def _wait_for_start(ready, start) -> float:
 def produce(url: str, prefix: str, entries: list[tuple[int, bytes]], rate: float | None, probes, ready,
             start) -> None:  # fmt: skip
     """XADD the entries (pipelined); at `rate` events/s when given. With `probes` (a queue),
-    every 10th entry also carries a probe event for a new learner, and (learner, time the
+    every PROBE_EVERY-th entry also carries a probe event for a new learner, and (learner, time the
     XADD returned) goes on the queue."""
     client = redis.Redis.from_url(url)
     keys = Keys(prefix)
@@ -110,11 +111,11 @@ def produce(url: str, prefix: str, entries: list[tuple[int, bytes]], rate: float
         pipe = client.pipeline(transaction=False)
         probe = None
         for n, (partition, payload) in enumerate(entries[start : start + chunk]):
-            if probes is not None and (start + n) % 10 == 0:
+            if probes is not None and (start + n) % PROBE_EVERY == 0:
                 events = orjson.loads(payload)
-                probe = f"probe-{start + n}"
-                # the probe rides in an entry of its own partition, among that entry's events
-                partition = partition_of(events[0]["tenant"], probe, partitions)
+                # a new learner of this entry's partition, riding among its events
+                probe = next(name for name in (f"probe-{start + n}-{i}" for i in range(10_000))
+                             if partition_of(events[0]["tenant"], name, partitions) == partition)  # fmt: skip
                 events.append(dict(events[-1], learner=probe, id=probe))
                 payload = orjson.dumps(events)
             pipe.xadd(keys.stream(partition), {ENTRY_FIELD: payload})
@@ -141,6 +142,7 @@ def consume_raw(url: str, prefix: str, partitions: int, total_entries: int, batc
     client = redis.Redis.from_url(url)
     keys = Keys(prefix)
     streams = {keys.stream(p): ">" for p in range(partitions)}
+    partition_of_stream = {keys.stream(p).encode(): p for p in range(partitions)}
     client.ping()
     _wait_for_start(ready, start)
     seen = 0
@@ -148,7 +150,7 @@ def consume_raw(url: str, prefix: str, partitions: int, total_entries: int, batc
     while seen < total_entries:
         for key, entries in client.xreadgroup(CONSUMER_GROUP, "raw", streams, count=batch, block=100) or []:
             if checked:
-                events += len(decode_entries(entries, catalog).events)
+                events += len(decode_entries(entries, catalog, partition_of_stream[key], partitions).events)
             else:
                 for _, fields in entries:
                     events += len(orjson.loads(fields[ENTRY_FIELD]))

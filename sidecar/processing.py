@@ -25,6 +25,7 @@ from engine import LAST_SEEN, Action, Model, apply_events, recommend
 from skillgap.catalog import Catalog
 from skillgap.eventlog import decode_entry
 from skillgap.events import ACTIVITY_KINDS, ENROLLED, SCHEMA_VERSION
+from skillgap.keys import partition_of
 from skillgap.learner_store import LearnerRecord, LearnerStore
 
 SECONDS_PER_DAY = 86_400
@@ -85,14 +86,19 @@ def _row(raw: object, modules: dict[str, int], roles: dict[str, int]) -> EventRo
     return (tenant, learner), event_id, code, module, float(score), timestamp, cohort, role
 
 
-def decode_entries(entries: list[tuple[bytes, dict | None]], catalog: Catalog) -> Decoded:
+def decode_entries(
+    entries: list[tuple[bytes, dict | None]], catalog: Catalog, partition: int | None = None, partitions: int = 1
+) -> Decoded:
     """The events of stream entries, in stream order; what cannot be used becomes a dead letter.
 
+    With `partition`, an event whose learner belongs to another partition is a dead letter
+    too (a producer with another SKILLGAP_PARTITIONS would otherwise split a learner's state).
     An entry trimmed away by retention (fields None) has nothing left to apply."""
     events: list[EventRow] = []
     dead: list[dict] = []
     modules, roles = catalog.module_index, catalog.role_index
     append = events.append
+    home: dict[tuple[str, str], bool] = {}
     for entry_id, fields in entries:
         if fields is None:
             continue
@@ -103,7 +109,15 @@ def decode_entries(entries: list[tuple[bytes, dict | None]], catalog: Catalog) -
             continue
         for raw in raw_events:
             try:
-                append(_row(raw, modules, roles))
+                row = _row(raw, modules, roles)
+                if partition is not None:
+                    here = home.get(row[0])
+                    if here is None:
+                        here = home[row[0]] = partition_of(*row[0], partitions) == partition
+                    if not here:
+                        raise _Bad(f"learner: belongs to partition {partition_of(*row[0], partitions)}, not "
+                                   f"{partition} (do all processes use the same SKILLGAP_PARTITIONS?)")  # fmt: skip
+                append(row)
             except _Bad as exc:
                 dead.append({"entry": entry_id, "reason": str(exc), "payload": orjson.dumps(raw)[:2000]})
     return Decoded(events, dead)

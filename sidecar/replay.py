@@ -71,7 +71,7 @@ def rebuild_partition(services: Services, store: LearnerStore, partition: int, u
         rebuilt.entries += len(chunk)
         rebuilt.last_entry = chunk[-1][0]
         start = b"(" + chunk[-1][0]
-        events = decode_entries(chunk, services.catalog).events
+        events = decode_entries(chunk, services.catalog, partition, services.settings.partitions).events
         for key, *_ in events:
             if key not in rebuilt.records:
                 rebuilt.records[key] = store.new(*key)

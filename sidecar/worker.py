@@ -342,7 +342,7 @@ class Worker:
         model = self.parameters.model
         parts = {}
         for partition, entries in batches.items():
-            decoded = decode_entries(entries, self.services.catalog)
+            decoded = decode_entries(entries, self.services.catalog, partition, settings.partitions)
             records, new = self._load(partition, decoded.events)
             marks = marks_of(decoded.events)
             applied = apply_to_records(decoded.events, records, model, self._marked(partition, marks), marks)

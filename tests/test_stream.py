@@ -198,3 +198,15 @@ def test_each_malformed_event_is_a_dead_letter_with_its_reason(services, change,
     letters = services.redis.xrange(services.keys.dead_letters(partition))
     assert len(letters) == 1 and reason in letters[0][1][b"reason"].decode()
     assert services.learners.get("acme", "u-1").events == 1  # the good event beside it still counts
+
+
+def test_an_event_in_another_partitions_stream_is_a_dead_letter(services):
+    """A producer configured with another number of partitions must not split a learner."""
+    event = make_events(services, n=1)[0]
+    home = partition_of("acme", "u-1", services.settings.partitions)
+    wrong = (home + 1) % services.settings.partitions
+    services.redis.xadd(services.keys.stream(wrong), {"events": orjson.dumps([event.to_wire()])})
+    Worker(services, clock=lambda: NOW).run(burst=True)
+    letters = services.redis.xrange(services.keys.dead_letters(wrong))
+    assert len(letters) == 1 and f"belongs to partition {home}" in letters[0][1][b"reason"].decode()
+    assert services.learners.get("acme", "u-1") is None
