@@ -127,10 +127,12 @@ class Worker:
                     self._heartbeat_if_due()
                     processed = self._step(block=not burst)
                     failures = 0
-                except (redis.ConnectionError, redis.TimeoutError) as exc:
+                except redis.RedisError as exc:
+                    # Lost connections, and errors Redis answers with (out of memory, a key of the
+                    # wrong type): nothing of the batch was written; back off and read it again.
                     failures += 1
                     delay = min(self.settings.reconnect_max_s, 0.1 * 2 ** min(failures, 20))
-                    log.warning("worker %s lost Redis (%s); retrying in %.1f s", self.name, exc, delay)
+                    log.warning("worker %s: Redis failed (%s); retrying in %.1f s", self.name, exc, delay)
                     self._recovering |= self.leases.owned  # what we read may be pending: reclaim first
                     self._learners.clear()
                     self._next_heartbeat = 0.0
