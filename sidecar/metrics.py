@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 
 from skillgap.keys import CONSUMER_GROUP, Keys
 
+LAG_COUNT_CAP = 10_000  # on Redis 6.2 lag is counted entry by entry, up to this many
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 COUNTERS = {
     "applied": "events applied to mastery",
@@ -100,8 +101,9 @@ class PipelineCollector(Collector):
             first_pending = self.client.xpending(stream, CONSUMER_GROUP)["min"]
             if group.get("lag") is not None:
                 lag.append(int(group["lag"]))
-            else:  # Redis before 7.0 has no lag: count what follows the last delivered entry
-                lag.append(len(self.client.xrange(stream, min=f"({_text(group['last-delivered-id'])}", count=100_000)))
+            else:  # Redis before 7.0 has no lag: count what follows the last delivered entry (capped)
+                after = f"({_text(group['last-delivered-id'])}"
+                lag.append(len(self.client.xrange(stream, min=after, count=LAG_COUNT_CAP)))
             pending.append(int(group["pending"]))
             candidates = [_id_ms(first_pending)] if first_pending else []
             if unread:
