@@ -1,38 +1,66 @@
-"""Stream worker: reads batches of events from the partition streams, runs the engine,
-and writes mastery, recommendations, processed-event marks and the acknowledgement in
-one MULTI/EXEC per batch."""
+"""Stream worker: owns some partitions, reads their events in batches, runs the engine, and
+commits mastery, recommendations, processed-event marks, counters and the XACK in one
+MULTI/EXEC per batch, fenced by the partition's lease.
+
+Exactly once: an event is applied by the commit that acknowledges its entry and marks its id;
+that commit is all or nothing, and refused when the lease moved (WATCH), so a crash or pause at
+any point leaves either nothing or everything written. Entries left pending by a dead owner are
+reclaimed with XAUTOCLAIM, in stream order, before the new owner reads anything newer.
+"""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import numpy as np
-import orjson
 import redis
+from redis.cluster import RedisCluster
 
-from engine import apply_events, recommend
-from skillgap.eventlog import decode_entry
-from skillgap.events import ACTIVITY_KINDS, Event, EventError
-from skillgap.explain import recommendation_items
+from sidecar.metrics import record_batch
+from sidecar.ownership import Leases
+from sidecar.processing import EventRow, apply_to_records, decode_entries, marks_of, queue_writes, rank
 from skillgap.keys import CONSUMER_GROUP
-from skillgap.learner_store import LearnerRecord
+from skillgap.learner_store import LearnerRecord, LearnerStore
+from skillgap.params import active_parameters, active_version
 from skillgap.services import Services
 
 log = logging.getLogger(__name__)
-SECONDS_PER_DAY = 86_400
+CLUSTER_POLL_S = 0.005  # on Redis Cluster reads do not block (one slot per read); poll this often
+DEAD_LETTERS_MAX = 100_000
+# A batch allocates many short-lived objects, and the learners kept in memory are many
+# long-lived ones: the default thresholds make the collector scan them all several times a
+# second. Cycles are rare here (reference counting frees the rest), so collect seldom.
+GC_THRESHOLDS = (100_000, 50, 1_000)
+
+
+def tune_gc() -> None:
+    """For a worker process, once it is built: what is alive now (modules, catalog, compiled
+    engine) is never garbage, so the collector stops scanning it; then collect seldom."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+class LostPartition(Exception):
+    """A partition's lease moved to another worker; this batch must not be written."""
+
+    def __init__(self, partitions: set[int]):
+        super().__init__(f"lost partitions {sorted(partitions)}")
+        self.partitions = partitions
 
 
 @dataclass
 class BatchResult:
+    learners: set[tuple[str, str]] = field(default_factory=set)  # those changed
     applied: int = 0
     duplicates: int = 0
     dead: int = 0
-    learners: set[tuple[str, str]] = field(default_factory=set)
 
 
 def ensure_groups(client: redis.Redis, stream_keys: list[str]) -> None:
@@ -45,6 +73,8 @@ def ensure_groups(client: redis.Redis, stream_keys: list[str]) -> None:
 
 
 class Worker:
+    """`run(burst=True)` drains the streams and returns whether it processed anything."""
+
     def __init__(
         self,
         services: Services,
@@ -56,212 +86,331 @@ class Worker:
         self.settings = services.settings
         self.keys = services.keys
         self.client = services.redis
-        self.partitions = partitions if partitions is not None else list(range(self.settings.partitions))
-        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.clock = clock
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        candidates = partitions if partitions is not None else list(range(self.settings.partitions))
+        self.leases = Leases(self.client, self.keys, candidates, self.settings.lease_ttl_ms, self.name)
+        self.cluster = isinstance(self.client, RedisCluster)
         self._stopping = False
-        self._streams = {self.keys.stream(p): p for p in self.partitions}
-        ensure_groups(self.client, list(self._streams))
+        self._recovering: set[int] = set()  # owned partitions whose pending entries come first
+        # The learners of each owned partition as our last commits wrote them: while we hold
+        # the lease no one else writes them, so they need not be read back (dropped whenever
+        # the lease is lost or regained, or a batch fails).
+        self._learners: dict[int, dict[tuple[str, str], LearnerRecord]] = {}
+        self._next_heartbeat = 0.0
+        self._load_parameters()
+        self._warm_up()
+        ensure_groups(self.client, [self.keys.stream(p) for p in candidates])
+
+    @property
+    def partitions(self) -> list[int]:
+        return self.leases.candidates
 
     def stop(self) -> None:
         """Finish the batch in hand, then return from run()."""
         self._stopping = True
 
-    def run(self, burst: bool = False, max_batches: int | None = None) -> bool:
-        """Process batches until stop(); with `burst`, only until the streams are drained.
+    # -- the loop -------------------------------------------------------------------------
 
-        Returns whether any entry was processed. Entries this consumer read but never
-        acknowledged (it died mid-batch) are processed first.
-        """
+    def run(self, burst: bool = False, max_batches: int | None = None) -> bool:
+        """Process batches until stop(); with `burst`, only until the owned streams are drained.
+
+        Returns whether any entry was processed. Lost connections are retried with capped
+        exponential backoff; on the way out the leases are released."""
         did_work = False
         batches = 0
-        backlog = True
-        while not self._stopping and (max_batches is None or batches < max_batches):
-            start_id = "0" if backlog else ">"
-            block = None if (burst or backlog) else self.settings.block_ms
-            response = self.client.xreadgroup(
-                CONSUMER_GROUP,
-                self.name,
-                {key: start_id for key in self._streams},
-                count=self.settings.batch_entries,
-                block=block,
-            )
-            entries_read = False
-            for stream_key, entries in response or []:
-                if not entries:
+        failures = 0
+        self._next_heartbeat = 0.0  # take partitions at once (a previous run released them)
+        try:
+            while not self._stopping and (max_batches is None or batches < max_batches):
+                try:
+                    self._heartbeat_if_due()
+                    processed = self._step(block=not burst)
+                    failures = 0
+                except redis.RedisError as exc:
+                    # Lost connections, and errors Redis answers with (out of memory, a key of the
+                    # wrong type): nothing of the batch was written; back off and read it again.
+                    failures += 1
+                    delay = min(self.settings.reconnect_max_s, 0.1 * 2 ** min(failures, 20))
+                    log.warning("worker %s: Redis failed (%s); retrying in %.1f s", self.name, exc, delay)
+                    self._recovering |= self.leases.owned  # what we read may be pending: reclaim first
+                    self._learners.clear()
+                    self._next_heartbeat = 0.0
+                    self._sleep(delay)
                     continue
-                entries_read = True
-                key = stream_key.decode() if isinstance(stream_key, bytes) else stream_key
-                self.process(self._streams[key], entries)
-                batches += 1
-                did_work = True
-            if not entries_read:
-                if backlog:
-                    backlog = False
-                elif burst:
+                batches += processed
+                did_work |= processed > 0
+                if not processed and burst and not self._recovering:
                     break
+        finally:
+            try:
+                self.leases.release_all()
+            except redis.RedisError:
+                pass  # the leases expire by themselves
         return did_work
 
-    def process(self, partition: int, entries: list[tuple[bytes, dict]]) -> BatchResult:
-        """Apply one batch of a partition's entries exactly once.
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self._stopping and time.monotonic() < deadline:
+            time.sleep(min(0.05, seconds))
 
-        1. Decode every event; unreadable ones and ones naming unknown catalog ids go to the
-           dead-letter stream with the reason.
-        2. Drop events already applied (their id is in the processed-event marks).
-        3. Load the learners' state, apply the events in stream order, re-rank modules.
-        4. In one MULTI/EXEC: learner state and recommendations, the learner index,
-           processed-event marks, dead letters and the XACK of every entry.
-        A crash before EXEC leaves the entries pending, to be read again; after it, all is done.
-        """
-        result = BatchResult()
+    def _heartbeat_if_due(self) -> None:
+        if time.monotonic() < self._next_heartbeat:
+            return
+        gained, lost = self.leases.heartbeat()
+        for partition in gained | lost:
+            self._learners.pop(partition, None)
+        if gained or lost:
+            log.info("worker %s: gained %s, lost %s, owns %s", self.name, sorted(gained), sorted(lost),
+                     sorted(self.leases.owned))  # fmt: skip
+        self._recovering = (self._recovering - lost) | gained | self._with_pending(self.leases.owned - gained)
+        if active_version(self.client, self.keys) != self.parameters.version:
+            self._load_parameters()
+        self._next_heartbeat = time.monotonic() + self.settings.lease_ttl_ms / 3000
+
+    def _warm_up(self) -> None:
+        """Load the engine's compiled kernels before taking partitions, so the first batch
+        does not hold its leases while Numba loads its cache."""
+        record = self.store.new("warm", "up")
+        module = self.services.catalog.modules[0].id
+        event = (("warm", "up"), "warm-up", 0, self.services.catalog.module_index[module], 0.5, 1.0, None, None)
+        apply_to_records([event], {("warm", "up"): record}, self.parameters.model, set())
+        rank([record], self.store, self.settings)
+
+    def _with_pending(self, partitions: set[int]) -> set[int]:
+        """Partitions with entries pending outside a commit of ours (a worker that read after
+        losing its lease, or a lost connection): they are reclaimed before reading on."""
+        ordered = sorted(partitions)
+        pipe = self.client.pipeline(transaction=False)
+        for partition in ordered:
+            pipe.xpending(self.keys.stream(partition), CONSUMER_GROUP)
+        return {p for p, summary in zip(ordered, pipe.execute()) if summary["pending"]}
+
+    def _load_parameters(self) -> None:
+        self.parameters = active_parameters(self.client, self.keys, self.services.catalog)
         services = self.services
-        catalog = services.catalog
+        self.store = services.store_for(self.parameters.model)
+        log.info("worker %s uses parameters %s", self.name, self.parameters.version or "of the catalog")
+
+    def _step(self, block: bool) -> int:
+        """Reclaim or read one round of batches and process them; returns how many."""
+        processed = 0
+        for partition in sorted(self._recovering):
+            processed += self._reclaim(partition)
+        readable = sorted(self.leases.owned - self._recovering)
+        if readable:
+            batches = self._read(readable, block and not processed)
+            # One node: the round is one unit (one load, one engine call, one commit). A
+            # cluster commits each partition on its own shard.
+            for unit in [{p: e} for p, e in batches.items()] if self.cluster else ([batches] if batches else []):
+                processed += self._process_guarded(unit)
+        if not processed and (self._recovering or (block and not readable)):
+            # pending entries not yet idle long enough to claim, or nothing owned yet
+            self._sleep(min(self.settings.block_ms, self.settings.claim_idle_ms) / 1000)
+        return processed
+
+    def _read(self, partitions: list[int], block: bool) -> dict[int, list]:
+        count = self.settings.batch_entries
+        streams = {self.keys.stream(p): ">" for p in partitions}
+        if not self.cluster:
+            # One read over every owned stream, blocking until something arrives.
+            response = self.client.xreadgroup(
+                CONSUMER_GROUP, self.name, streams, count=count, block=self.settings.block_ms if block else None
+            )
+            by_key = {self.keys.stream(p): p for p in partitions}
+            return {by_key[_text(key)]: entries for key, entries in response or [] if entries}
+        # Redis Cluster: a read may only name streams of one slot, so read each partition
+        # without blocking (pipelined per node) and poll.
+        pipe = self.client.pipeline(transaction=False)
+        for key in streams:
+            pipe.xreadgroup(CONSUMER_GROUP, self.name, {key: ">"}, count=count)
+        batches = {p: response[0][1] for p, response in zip(partitions, pipe.execute()) if response and response[0][1]}
+        if not batches and block:
+            time.sleep(CLUSTER_POLL_S)
+        return batches
+
+    def _reclaim(self, partition: int) -> int:
+        """Take over the partition's pending entries (a dead owner's, or ours from a failed
+        commit) in stream order; the partition is read normally once none are left."""
         stream = self.keys.stream(partition)
-        dead: list[dict] = []
-        events: list[Event] = []
-        for entry_id, fields in entries:
+        start = "0-0"
+        processed = 0
+        while partition in self.leases.owned:
+            reply = self.client.xautoclaim(
+                stream, CONSUMER_GROUP, self.name, self.settings.claim_idle_ms, start_id=start,
+                count=self.settings.batch_entries,
+            )  # fmt: skip
+            start, entries = reply[0], reply[1]
+            deleted = reply[2] if len(reply) > 2 else []
+            if deleted:  # trimmed by retention before anyone applied them
+                log.warning("partition %d: %d pending entries were trimmed unread", partition, len(deleted))
+                self.client.xack(stream, CONSUMER_GROUP, *deleted)
+            if entries:
+                processed += self._process_guarded({partition: entries})
+            if _text(start) == "0-0":
+                break
+        if self.client.xpending(stream, CONSUMER_GROUP)["pending"] == 0:
+            self._recovering.discard(partition)
+        return processed
+
+    def _process_guarded(self, batches: dict[int, list]) -> int:
+        self._heartbeat_if_due()  # a long round must not let the other leases lapse
+        # Partitions lost at that heartbeat are skipped: their entries stay pending for the new owner.
+        batches = {p: entries for p, entries in batches.items() if p in self.leases.owned}
+        if not batches:
+            return 0
+        try:
+            self.process(batches)
+        except LostPartition as lost:
+            self._lost(lost.partitions, set(batches))
+        except redis.RedisError:
+            raise
+        except Exception as exc:  # a batch that cannot be processed must not block its partition
+            log.exception("batch of partitions %s failed; its entries go to the dead letters", sorted(batches))
             try:
-                raw_events = decode_entry(fields)
-            except ValueError as exc:
-                dead.append({"entry": entry_id, "reason": str(exc), "payload": repr(fields)[:2000]})
-                continue
-            for raw in raw_events:
-                try:
-                    event = Event.from_wire(raw)
-                    if event.module is not None and event.module not in catalog.module_index:
-                        raise EventError("module", f"unknown module {event.module!r}")
-                    if event.role is not None and event.role not in catalog.role_index:
-                        raise EventError("role", f"unknown role {event.role!r}")
-                except EventError as exc:
-                    dead.append({"entry": entry_id, "reason": str(exc), "payload": orjson.dumps(raw)})
-                    continue
-                events.append(event)
+                self._dead_letter_batches(batches, f"batch failed: {exc!r}")
+            except LostPartition as lost:
+                self._lost(lost.partitions, set(batches))
+        return 1
 
-        marks = self._unapplied(partition, events)
-        fresh = [event for event, mark in zip(events, marks) if mark is not None]
-        result.duplicates = len(events) - len(fresh)
-        result.dead = len(dead)
-        records = self._load(fresh)
-        cohorts = self._apply(fresh, records) if fresh else {}
+    def _lost(self, lost: set[int], attempted: set[int]) -> None:
+        """After a refused commit: drop the partitions now owned by others; reclaim the rest
+        (their entries are still pending, read by us)."""
+        if lost:
+            log.warning("worker %s lost partitions %s mid-batch; their new owners apply them", self.name, sorted(lost))
+        self.leases.owned -= lost
+        self._recovering = (self._recovering - lost) | (attempted - lost)
+
+    def _dead_letter_batches(self, batches: dict[int, list], reason: str) -> None:
+        with self._fenced(list(batches)) as pipe:
+            for partition, entries in batches.items():
+                for entry_id, fields in entries:
+                    letter = {"entry": entry_id, "reason": reason, "payload": repr(fields)[:100_000]}
+                    pipe.xadd(self.keys.dead_letters(partition), letter, maxlen=DEAD_LETTERS_MAX, approximate=True)
+                pipe.xack(self.keys.stream(partition), CONSUMER_GROUP, *[entry_id for entry_id, _ in entries])
+
+    @contextmanager
+    def _fenced(self, partitions: list[int]) -> Iterator[redis.client.Pipeline]:
+        """A MULTI/EXEC that commits only while we hold the partitions' leases, and renews them.
+
+        WATCH the leases, check they hold our token, queue the caller's writes, EXEC: if a
+        lease changed hands in between, EXEC is refused and LostPartition raised."""
+        owners = [self.keys.owner(p) for p in partitions]
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.watch(*owners)
+            held = pipe.mget(owners) if len(owners) > 1 else [pipe.get(owners[0])]
+            lost = {p for p, value in zip(partitions, held) if not self.leases.holds(value)}
+            if lost:
+                raise LostPartition(lost)
+            pipe.multi()
+            yield pipe
+            for owner in owners:
+                pipe.pexpire(owner, self.settings.lease_ttl_ms)
+            try:
+                pipe.execute()
+            except redis.WatchError:
+                values = self.client.mget(owners)
+                raise LostPartition({p for p, v in zip(partitions, values) if not self.leases.holds(v)}) from None
+
+    # -- one batch ------------------------------------------------------------------------
+
+    def process(self, batches: dict[int, list[tuple[bytes, dict | None]]]) -> BatchResult:
+        """Apply one batch of entries (from one or more partitions) exactly once.
+
+        1. Decode every event; unreadable ones and ones naming unknown catalog ids become dead
+           letters with the reason.
+        2. Load the learners' records (one MGET per partition, unless kept in memory); skip
+           events already marked applied (SMISMEMBER per event day) or repeated within the
+           batch; apply the rest in stream order; re-rank the learners that changed.
+        3. WATCH the partitions' leases and check we hold them; then in one MULTI/EXEC: the
+           changed learners (state and ranking, one value each), the learner and cohort
+           indexes, the processed-event marks, dead letters, counters, the leases' renewal and
+           the XACK of every entry.
+        A crash before EXEC leaves the entries pending, to be reclaimed; after it, all is done.
+        Raises LostPartition (and writes nothing) when another worker owns a partition.
+        """
+        try:
+            return self._process(batches)
+        except BaseException:
+            for partition in batches:  # records in memory may hold what was not committed
+                self._learners.pop(partition, None)
+            raise
+
+    def _process(self, batches: dict[int, list[tuple[bytes, dict | None]]]) -> BatchResult:
+        started = time.perf_counter()
+        settings = self.settings
+        model = self.parameters.model
+        parts = {}
+        for partition, entries in batches.items():
+            decoded = decode_entries(entries, self.services.catalog, partition, settings.partitions)
+            records, new = self._load(partition, decoded.events)
+            marks = marks_of(decoded.events)
+            applied = apply_to_records(decoded.events, records, model, self._marked(partition, marks), marks)
+            parts[partition] = (decoded, records, new, applied)
+        changed = {key: records[key] for _, records, _, applied in parts.values() for key in applied.changed}
+        rank(list(changed.values()), self.store, settings)
         now = self.clock()
-
-        pipe = self.client.pipeline(transaction=True)
-        for (tenant, learner), record in records.items():
-            record.updated = now
-            pipe.hset(services.learners.key(tenant, learner), mapping=services.learners.encode(record))
-            pipe.zadd(self.keys.learner_index(partition, tenant), {learner: 0})
-        for (tenant, cohort), learners in cohorts.items():
-            pipe.zadd(self.keys.cohort_index(partition, tenant, cohort), dict.fromkeys(learners, 0))
-            pipe.zadd(self.keys.cohorts(partition, tenant), {cohort: 0})
-        retention_s = int(self.settings.retention_days * SECONDS_PER_DAY)
-        for bucket, members in _by_bucket(marks).items():
-            pipe.sadd(self.keys.applied(partition, bucket), *members)
-            pipe.expire(self.keys.applied(partition, bucket), retention_s)
-        for letter in dead:
-            pipe.xadd(self.keys.dead_letters(partition), letter, maxlen=100_000, approximate=True)
-        pipe.xack(stream, CONSUMER_GROUP, *[entry_id for entry_id, _ in entries])
-        pipe.execute()
-        for letter in dead:
-            log.warning("dead letter in partition %d: %s", partition, letter["reason"])
-        result.applied = len(fresh)
-        result.learners = set(records)
+        elapsed = time.perf_counter() - started
+        with self._fenced(list(batches)) as pipe:
+            for partition, (decoded, records, new, applied) in parts.items():
+                entries = batches[partition]
+                queue_writes(pipe, self.store, partition, {key: records[key] for key in applied.changed}, applied,
+                             now, settings.retention_days, new)  # fmt: skip
+                for letter in decoded.dead:
+                    pipe.xadd(self.keys.dead_letters(partition), letter, maxlen=DEAD_LETTERS_MAX, approximate=True)
+                record_batch(pipe, self.keys.stats(partition), applied.applied, applied.duplicates,
+                             len(decoded.dead), len(entries), elapsed)  # fmt: skip
+                pipe.xack(self.keys.stream(partition), CONSUMER_GROUP, *[entry_id for entry_id, _ in entries])
+        limit = settings.worker_cache_learners // max(1, len(self.leases.owned))
+        for partition, (_, records, _, _) in parts.items():
+            cache = self._learners.setdefault(partition, {})
+            cache.update(records)
+            if len(cache) > limit:
+                cache.clear()
+        result = BatchResult(set(changed))
+        for decoded, _, _, applied in parts.values():
+            result.applied += applied.applied
+            result.duplicates += applied.duplicates
+            result.dead += len(decoded.dead)
+            for letter in decoded.dead:
+                log.warning("dead letter: %s", letter["reason"])
         return result
 
-    def _unapplied(self, partition: int, events: list[Event]) -> list[tuple[int, str] | None]:
-        """Each event's processed-event mark (day bucket, member), or None if already applied."""
-        marks: list[tuple[int, str] | None] = []
-        positions: dict[int, list[int]] = {}
-        seen_in_batch: set[str] = set()
-        for position, event in enumerate(events):
-            member = f"{event.tenant}\x1f{event.id}"
-            if member in seen_in_batch:
-                marks.append(None)
-                continue
-            seen_in_batch.add(member)
-            bucket = int(event.timestamp // SECONDS_PER_DAY)
-            marks.append((bucket, member))
-            positions.setdefault(bucket, []).append(position)
-        if positions:
-            pipe = self.client.pipeline(transaction=False)
-            for bucket, where in positions.items():
-                pipe.smismember(self.keys.applied(partition, bucket), [marks[i][1] for i in where])
-            for where, flags in zip(positions.values(), pipe.execute()):
-                for position, already in zip(where, flags):
-                    if already:
-                        marks[position] = None
-        return marks
-
-    def _load(self, events: list[Event]) -> dict[tuple[str, str], LearnerRecord]:
-        store = self.services.learners
-        learners = list(dict.fromkeys((e.tenant, e.learner) for e in events))
+    def _marked(self, partition: int, marks: tuple[list[str], list[int]]) -> set[str]:
+        """Which of these marks the partition already holds (events applied before)."""
+        by_day: dict[int, list[str]] = {}
+        for member, day in zip(*marks):
+            by_day.setdefault(day, []).append(member)
+        if not by_day:
+            return set()
         pipe = self.client.pipeline(transaction=False)
-        for tenant, learner in learners:
-            pipe.hgetall(store.key(tenant, learner))
-        records = {}
-        for (tenant, learner), raw in zip(learners, pipe.execute()):
-            records[(tenant, learner)] = store.decode(tenant, learner, raw) or store.new(tenant, learner)
-        return records
+        for day, members in by_day.items():
+            pipe.smismember(self.keys.applied(partition, day), members)
+        return {m for members, flags in zip(by_day.values(), pipe.execute()) for m, f in zip(members, flags) if f}
 
-    def _apply(
-        self, events: list[Event], records: dict[tuple[str, str], LearnerRecord]
-    ) -> dict[tuple[str, str], set[str]]:
-        """Update role, cohorts and state of the learners in `records`; re-rank their modules.
-
-        Returns the learners newly seen in each (tenant, cohort).
-        """
-        services = self.services
-        catalog, model, store = services.catalog, services.model, services.learners
-        order = list(records)
-        row_of = {key: row for row, key in enumerate(order)}
-        joined: dict[tuple[str, str], set[str]] = {}
-        activities = []
-        for event in events:
-            record = records[(event.tenant, event.learner)]
-            if event.role is not None:
-                record.role = event.role
-            if event.cohort is not None:
-                joined.setdefault((event.tenant, event.cohort), set()).add(event.learner)
-                if event.cohort not in record.cohorts:
-                    record.cohorts = (*record.cohorts, event.cohort)
-            if event.kind in ACTIVITY_KINDS:
-                record.events += 1
-                activities.append(event)
-        state = np.stack([records[key].state for key in order])
-        if activities:
-            n = len(activities)
-            learner = np.empty(n, dtype=np.int64)
-            module = np.empty(n, dtype=np.int64)
-            kind = np.empty(n, dtype=np.int64)
-            score = np.empty(n)
-            when = np.empty(n)
-            for e, event in enumerate(activities):
-                learner[e] = row_of[(event.tenant, event.learner)]
-                module[e] = catalog.module_index[event.module]
-                kind[e] = int(ACTIVITY_KINDS[event.kind])
-                score[e] = np.nan if event.score is None else event.score
-                when[e] = event.timestamp
-            state = apply_events(state, model, learner, module, kind, score, when)
-        targets = np.stack([store.targets_of(records[key]) for key in order])
-        now = self.clock()
-        recs = recommend(
-            state,
-            targets,
-            model,
-            now=now,
-            k=self.settings.recommendations_per_learner,
-            prerequisite_threshold=self.settings.prerequisite_threshold,
-        )
-        for row, key in enumerate(order):
-            record = records[key]
-            record.state = state[row]
-            record.recommendations = recommendation_items(catalog, model, recs, row, targets[row])
-            record.recommended_at = now
-        return joined
+    def _load(self, partition: int, events: list[EventRow]) -> tuple[dict[tuple[str, str], LearnerRecord], set]:
+        """The records of the learners the events name (new ones for learners never seen):
+        from memory when our own commits wrote them, else one MGET."""
+        store = self.store
+        cache = self._learners.get(partition, {})
+        records, new = {}, set()
+        missing = []
+        for key in dict.fromkeys(e[0] for e in events):
+            record = cache.get(key)
+            if record is None:
+                missing.append(key)
+            else:
+                records[key] = record
+        if not missing:
+            return records, new
+        for key, raw in zip(missing, store.load_partition(partition, missing)):
+            record = store.decode(*key, raw, explain=False)
+            if record is None:
+                record = store.new(*key)
+                new.add(key)
+            records[key] = record
+        return records, new
 
 
-def _by_bucket(marks: list[tuple[int, str] | None]) -> dict[int, list[str]]:
-    grouped: dict[int, list[str]] = {}
-    for mark in marks:
-        if mark is not None:
-            grouped.setdefault(mark[0], []).append(mark[1])
-    return grouped
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO
 
 import orjson
 import redis
@@ -59,3 +60,36 @@ def decode_entry(fields: dict[bytes, bytes]) -> list[object]:
     if not isinstance(events, list):
         raise ValueError("entry is not a JSON array of events")
     return events
+
+
+def read_log(client: redis.Redis, keys: Keys, partition: int, chunk: int = 500) -> Iterator[tuple[bytes, list[object]]]:
+    """Every readable entry of a partition's stream, oldest first: (entry id, raw events)."""
+    start: bytes | str = "-"
+    while True:
+        entries = client.xrange(keys.stream(partition), min=start, max="+", count=chunk)
+        for entry_id, fields in entries:
+            try:
+                yield entry_id, decode_entry(fields)
+            except ValueError:
+                continue  # already in the dead letters
+        if len(entries) < chunk:
+            return
+        start = b"(" + entries[-1][0]
+
+
+def export_events(
+    client: redis.Redis, keys: Keys, partitions: int, out: IO[bytes], tenant: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> int:  # fmt: skip
+    """Write the retained log as newline-delimited JSON events (wire form), partition by
+    partition in stream order; returns how many were written."""
+    written = 0
+    for partition in range(partitions):
+        for _, raw_events in read_log(client, keys, partition):
+            lines = [orjson.dumps(raw) for raw in raw_events if tenant is None or (isinstance(raw, dict) and raw.get("tenant") == tenant)]
+            if lines:
+                out.write(b"\n".join(lines) + b"\n")
+                written += len(lines)
+                if progress:
+                    progress(written)
+    return written

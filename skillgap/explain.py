@@ -1,63 +1,63 @@
-"""Why a module is recommended: built from the engine's arrays by the workers and stored
-language-neutral; rendered as a sentence in the reader's language by the API and the tool."""
+"""Why a module is recommended. Workers store each learner's ranking compact; readers explain
+it from the learner's state as of the ranking's time (the same numbers the engine ranked on)
+and render a sentence in the reader's language."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from engine import Action, Model, Recommendations
+from engine import Action, Model
 from skillgap.catalog import Catalog
 
 
 def recommendation_items(
-    catalog: Catalog, model: Model, recs: Recommendations, row: int, targets: np.ndarray
+    catalog: Catalog,
+    model: Model,
+    ranking: dict[str, list],
+    mastery: np.ndarray,
+    uncertainty: np.ndarray,
+    targets: np.ndarray,
+    uncertainty_threshold: float,
 ) -> list[dict]:
-    """The stored form of one learner's recommendations (row `row` of `recs`)."""
-    mastery = recs.mastery[row]
+    """One learner's stored ranking, explained: what each module closes (teaching modules) or
+    measures (assessments: the points it tests whose uncertainty is at least the threshold,
+    as the engine values them), and the required points it relies on. `mastery` and
+    `uncertainty` (M,) are the learner's belief as of the ranking's time."""
     points = catalog.knowledge_points
     items = []
-    for slot in range(recs.module.shape[1]):
-        q = int(recs.module[row, slot])
-        if q < 0:
-            break
-        action = Action(int(recs.action[row, slot]))
-        touched = np.flatnonzero(recs.point_gain[row, slot] > 0)
+    for position, module_id in enumerate(ranking.get("module", ())):
+        q = catalog.module_index.get(module_id)
+        if q is None:  # a module dropped from the catalog since
+            continue
+        action = ranking["action"][position]
         closes, measures = [], []
-        for j in touched:
-            if action == Action.ASSESS:
+        if action == Action.ASSESS.name.lower():
+            for j in np.flatnonzero((model.coverage[q] > 0) & (targets > 0) & (uncertainty >= uncertainty_threshold)):
                 measures.append(
-                    {
-                        "point": points[j].id,
-                        "mastery": round(float(mastery[j]), 4),
-                        "uncertainty": round(float(recs.uncertainty[row, j]), 4),
-                    }
-                )
-                continue
-            expected = mastery[j] + (1.0 - mastery[j]) * model.learn[q, j]
-            closes.append(
-                {
-                    "point": points[j].id,
-                    "mastery": round(float(mastery[j]), 4),
-                    "expected": round(float(expected), 4),
-                    "target": round(float(targets[j]), 4),
-                }
-            )
-        closes.sort(key=lambda c: c["expected"] - c["mastery"], reverse=True)
-        measures.sort(key=lambda m: m["uncertainty"], reverse=True)
-        relies_on = [
-            {"point": points[j].id, "mastery": round(float(mastery[j]), 4)}
-            for j in np.flatnonzero(model.requires[q])
-        ]
+                    {"point": points[j].id, "mastery": round(float(mastery[j]), 4),
+                     "uncertainty": round(float(uncertainty[j]), 4)}
+                )  # fmt: skip
+            measures.sort(key=lambda m: m["uncertainty"], reverse=True)
+        else:
+            for j in np.flatnonzero((model.learn[q] > 0) & (targets > mastery)):
+                expected = mastery[j] + (1.0 - mastery[j]) * model.learn[q, j]
+                closes.append(
+                    {"point": points[j].id, "mastery": round(float(mastery[j]), 4),
+                     "expected": round(float(expected), 4), "target": round(float(targets[j]), 4)}
+                )  # fmt: skip
+            closes.sort(key=lambda c: c["expected"] - c["mastery"], reverse=True)
         item = {
-            "module": catalog.modules[q].id,
-            "action": action.name.lower(),
-            "expected_gain": round(float(recs.gain[row, slot]), 6),
-            "gain_per_hour": round(float(recs.gain_per_minute[row, slot]) * 60.0, 6),
+            "module": module_id,
+            "action": action,
+            "expected_gain": round(float(ranking["gain"][position]), 6),
+            "gain_per_hour": round(float(ranking["per_minute"][position]) * 60.0, 6),
             "closes": closes,
-            "relies_on": relies_on,
+            "relies_on": [
+                {"point": points[j].id, "mastery": round(float(mastery[j]), 4)} for j in np.flatnonzero(model.requires[q])
+            ],
         }
-        if action == Action.ASSESS:
-            item["information"] = round(float(recs.information[row, slot]), 6)
+        if action == Action.ASSESS.name.lower():
+            item["information"] = round(float(ranking["information"][position]), 6)
             item["measures"] = measures
         items.append(item)
     return items

@@ -44,6 +44,36 @@ class Keys:
         """Ids of events already applied, bucketed by the event's own day."""
         return f"{self.prefix}:{{p{partition}}}:applied:{day}"
 
+    def owner(self, partition: int) -> str:
+        """The partition's lease: the owning worker's token, with a TTL (its heartbeat)."""
+        return f"{self.prefix}:{{p{partition}}}:owner"
+
+    def handover(self, partition: int) -> str:
+        """Set by `skillgap replay`: the owner gives the partition up and none takes it."""
+        return f"{self.prefix}:{{p{partition}}}:handover"
+
+    def stats(self, partition: int) -> str:
+        """Counters of the partition's workers (events applied, dead letters, batch latency)."""
+        return f"{self.prefix}:{{p{partition}}}:stats"
+
+    @property
+    def workers(self) -> str:
+        """Live workers: a sorted set of names scored by the time their heartbeat expires."""
+        return f"{self.prefix}:workers"
+
+    @property
+    def parameters(self) -> str:
+        """Model parameter versions: a hash of version -> JSON; versions are never overwritten."""
+        return f"{self.prefix}:params"
+
+    @property
+    def parameters_active(self) -> str:
+        return f"{self.prefix}:params:active"
+
+    @property
+    def parameters_counter(self) -> str:
+        return f"{self.prefix}:params:last"
+
     @property
     def tokens(self) -> str:
         return f"{self.prefix}:tokens"

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
+from redis.cluster import RedisCluster
 
 from skillgap.errors import UserError
 from skillgap.settings import Settings
@@ -28,11 +29,16 @@ class RedisUnavailable(UserError):
 
 
 def connect(url: str) -> redis.Redis:
+    """A client for the Redis at `url`; a RedisCluster client when that node is in a cluster."""
     client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
     try:
         client.ping()
+        clustered = client.info("cluster").get("cluster_enabled") == 1
     except redis.RedisError as exc:
         raise RedisUnavailable(f"no Redis answers at {url}: {exc}") from None
+    if clustered:
+        client.close()
+        client = RedisCluster.from_url(url, socket_connect_timeout=5)
     return client
 
 

@@ -19,6 +19,7 @@ class GapReport:
     cohort: str | None  # None: every learner of the tenant
     learners: list[str]
     roles: list[str]
+    cohorts: list[tuple[str, ...]]  # each learner's cohorts
     mastery: np.ndarray  # (L, M) as of the report's time
     targets: np.ndarray  # (L, M)
     loss: ShortfallLoss
@@ -43,6 +44,17 @@ class GapReport:
             rows.append({"role": role, "learners": len(members), "loss": float(self.loss.per_learner[members].sum())})
         return rows
 
+    def by_cohort(self) -> list[dict]:
+        """A learner in several cohorts counts in each (the rows need not add up to the total)."""
+        members: dict[str, list[int]] = {}
+        for i, cohorts in enumerate(self.cohorts):
+            for cohort in cohorts if self.cohort is None else (self.cohort,):
+                members.setdefault(cohort, []).append(i)
+        return [
+            {"cohort": cohort, "learners": len(rows), "loss": float(self.loss.per_learner[rows].sum())}
+            for cohort, rows in sorted(members.items())
+        ]
+
     def by_learner(self) -> list[dict]:
         return [
             {"learner": learner, "role": role, "loss": float(loss)}
@@ -52,12 +64,12 @@ class GapReport:
 
 def gap_report(store: LearnerStore, tenant: str, cohort: str | None, now: float) -> GapReport:
     learners = store.cohort_learners(tenant, cohort) if cohort is not None else _all_learners(store, tenant)
-    records = store.get_many(tenant, learners)
+    records = store.get_many(tenant, learners, explain=False)
     n_points = store.model.n_points
     if records:
         state = np.stack([r.state for r in records])
         mastery, _ = decayed_mastery(state, store.model, now)
-        targets = np.stack([store.targets_of(r) for r in records])
+        targets = store.targets_for(records)
     else:
         mastery = targets = np.zeros((0, n_points))
     return GapReport(
@@ -65,6 +77,7 @@ def gap_report(store: LearnerStore, tenant: str, cohort: str | None, now: float)
         cohort=cohort,
         learners=[r.learner for r in records],
         roles=[store.role_of(r) for r in records],
+        cohorts=[r.cohorts for r in records],
         mastery=mastery,
         targets=targets,
         loss=shortfall_loss(mastery, targets),

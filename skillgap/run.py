@@ -63,29 +63,83 @@ def _wait_for_recommendations(api: str, token: str, learner: str, stop: threadin
     return False
 
 
-def run(settings: Settings) -> int:
-    started = time.monotonic()
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-
-    catalog = load_catalog(settings.catalog_path)
-    say(catalog.summary())
-    for name, host, port in (("API", settings.api_host, settings.api_port), ("tool", settings.tool_host, settings.tool_port)):
+def _check_ports(settings: Settings, with_tool: bool) -> None:
+    servers = [("API", settings.api_host, settings.api_port)]
+    if with_tool:
+        servers.append(("tool", settings.tool_host, settings.tool_port))
+    for name, host, port in servers:
         if not port_is_free(host, port):
             raise StartupError(
                 f"port {host}:{port} for the {name} is in use; stop what holds it or set "
                 f"SKILLGAP_{'API' if name == 'API' else 'TOOL'}_PORT"
             )
 
+
+def _redis(settings: Settings, cleanup: ExitStack) -> str:
+    """The URL of the Redis to use: REDIS_URL's, or an embedded one stopped with `cleanup`."""
+    if settings.redis_url:
+        say(f"Redis: {settings.redis_url}")
+        return settings.redis_url
+    embedded = cleanup.enter_context(EmbeddedRedis(settings.data_dir))
+    say(f"Redis: embedded, data in {settings.data_dir}")
+    return embedded.url
+
+
+def _start_workers(supervisor: Supervisor, count: int) -> None:
+    for number in range(1, count + 1):
+        supervisor.start(f"worker {number}", [sys.executable, "-m", "skillgap.cli", "worker"])
+
+
+def _watch(supervisor: Supervisor, stop: threading.Event) -> int:
+    """Until a signal (0) or a child's exit (1)."""
+    while not stop.wait(0.5):
+        exited = supervisor.exited()
+        if exited:
+            say(f"The {exited[0]} process exited with status {exited[1]}; stopping everything.")
+            return 1
+    return 0
+
+
+def _on_signals(stop: threading.Event) -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+
+
+def serve_sidecar(settings: Settings, workers: int | None = None) -> int:
+    """`skillgap sidecar`: the analyst API (gunicorn) and the stream workers, until a signal."""
+    stop = threading.Event()
+    _on_signals(stop)
+    workers = workers or settings.worker_processes
+    if workers < 1:
+        raise StartupError("--workers must be at least 1")
+    _check_ports(settings, with_tool=False)
     with ExitStack() as cleanup:
-        if settings.redis_url:
-            redis_url = settings.redis_url
-            say(f"Redis: {redis_url}")
-        else:
-            embedded = cleanup.enter_context(EmbeddedRedis(settings.data_dir))
-            redis_url = embedded.url
-            say(f"Redis: embedded, data in {settings.data_dir}")
+        redis_url = _redis(settings, cleanup)
+        connect(redis_url).close()
+        supervisor = Supervisor(dict(os.environ, REDIS_URL=redis_url, SKILLGAP_REDIS_URL=redis_url))
+        cleanup.callback(supervisor.stop)
+        api = f"http://{settings.api_host}:{settings.api_port}"
+        supervisor.start("API", gunicorn_command("sidecar.api:create_app()", settings.api_host, settings.api_port, settings.http_workers))
+        _start_workers(supervisor, workers)
+        _wait_healthy(f"{api}/v1/health", supervisor, START_TIMEOUT_S)
+        say(f"Sidecar running: analyst API {api}/v1/health, {workers} worker process(es). Press Ctrl-C to stop.")
+        status = _watch(supervisor, stop)
+        say("Stopping...")
+    say("Stopped.")
+    return status
+
+
+def run(settings: Settings) -> int:
+    started = time.monotonic()
+    stop = threading.Event()
+    _on_signals(stop)
+
+    catalog = load_catalog(settings.catalog_path)
+    say(catalog.summary())
+    _check_ports(settings, with_tool=True)
+
+    with ExitStack() as cleanup:
+        redis_url = _redis(settings, cleanup)
         client = connect(redis_url)
         keys = Keys(settings.key_prefix)
         tenant = settings.default_tenant
@@ -102,7 +156,7 @@ def run(settings: Settings) -> int:
         tool = f"http://{settings.tool_host}:{settings.tool_port}"
         supervisor.start("API", gunicorn_command("sidecar.api:create_app()", settings.api_host, settings.api_port, settings.http_workers))
         supervisor.start("tool", gunicorn_command("lti_tool:create_app()", settings.tool_host, settings.tool_port, settings.http_workers))
-        supervisor.start("worker", [sys.executable, "-m", "skillgap.cli", "worker"])
+        _start_workers(supervisor, settings.worker_processes)
         _wait_healthy(f"{api}/v1/health", supervisor, START_TIMEOUT_S)
         _wait_healthy(f"{tool}/health", supervisor, START_TIMEOUT_S)
 
@@ -129,11 +183,8 @@ def run(settings: Settings) -> int:
                 f'  curl -H "Authorization: Bearer {token}" {api}/v1/learners/{demo_learner}/mastery\n\n'
                 "Press Ctrl-C to stop."
             )
-        while not stop.wait(0.5):
-            exited = supervisor.exited()
-            if exited:
-                say(f"The {exited[0]} process exited with status {exited[1]}; stopping everything.")
-                return 1
+        if _watch(supervisor, stop):
+            return 1
         say("Stopping...")
     say("Stopped.")
     return 0

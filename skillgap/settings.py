@@ -37,11 +37,17 @@ class Settings:
     partitions: int = 8
     retention_days: float = 30.0
 
-    # Workers
+    # Workers (sidecar): entries per read, how long a read waits, partition leases and reclaiming
     batch_entries: int = 64
     block_ms: int = 100
     recommendations_per_learner: int = 5
     prerequisite_threshold: float = 0.6
+    worker_processes: int = 1  # started by `skillgap sidecar` and `skillgap run`
+    lease_ttl_ms: int = 5_000  # a partition's owner must renew within this, or it moves
+    claim_idle_ms: int = 1_000  # pending entries idle this long are reclaimed (XAUTOCLAIM)
+    reconnect_max_s: float = 10.0  # cap of the exponential backoff after a lost connection
+    worker_engine_threads: int = 1  # Numba threads per worker process: workers scale out as processes
+    worker_cache_learners: int = 50_000  # learners a worker keeps in memory between batches
 
     # Engine: offer an assessment for points whose uncertainty (sd of the mastery belief,
     # at most 0.29) is at least this; pass to engine.recommend(uncertainty_threshold=...)
@@ -132,6 +138,12 @@ class Settings:
         for field in ("lti_leeway_s", "lti_state_ttl_s", "lti_launch_ttl_s", "lti_jwks_cache_s", "ags_retry_base_s"):
             if getattr(self, field) <= 0:
                 raise SettingsError(f"{ENV_PREFIX}{field.upper()} must be positive")
+        for name in ("batch_entries", "worker_processes", "lease_ttl_ms", "claim_idle_ms", "worker_engine_threads",
+                     "worker_cache_learners"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
+        if self.block_ms < 0:
+            raise SettingsError(f"{ENV_PREFIX}BLOCK_MS must not be negative")
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)

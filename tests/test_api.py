@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 
 from sidecar.api import create_app
 from sidecar.worker import Worker
+from sidecar.api.openapi import DOCUMENT
 from skillgap.tokens import create_token
 
 
@@ -29,6 +31,19 @@ def token(services):
 @pytest.fixture
 def other_token(services):
     return create_token(services.redis, services.keys, "globex")
+
+
+def concrete(path: str) -> str:
+    return path.replace("{learner}", "u-1").replace("{cohort}", "course-1")
+
+
+# Every documented operation that needs a token, with its path parameters filled in.
+AUTHENTICATED = [
+    (method.upper(), concrete(path))
+    for path, operations in DOCUMENT["paths"].items()
+    for method, operation in operations.items()
+    if operation.get("security", DOCUMENT["security"])
+]
 
 
 def auth(token):
@@ -61,11 +76,7 @@ def test_health_needs_no_token(client):
     [{}, {"Authorization": "Bearer"}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer sgk_forged"}],
     ids=["missing", "empty", "wrong-scheme", "unknown-token"],
 )
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [("GET", "/v1/learners"), ("GET", "/v1/learners/u-1/mastery"), ("GET", "/v1/learners/u-1/recommendations"),
-     ("POST", "/v1/events")],  # fmt: skip
-)
+@pytest.mark.parametrize(("method", "path"), AUTHENTICATED)
 def test_every_route_but_health_needs_a_valid_token(client, headers, method, path):
     response = client.open(path, method=method, headers=headers, json={})
     assert response.status_code == 401
@@ -184,3 +195,131 @@ def test_unknown_routes_and_methods_answer_json(client, token):
     assert missing.status_code == 404 and missing.json["error"]["code"] == "not_found"
     wrong = client.delete("/v1/events", headers=auth(token))
     assert wrong.status_code == 405 and "error" in wrong.json
+
+
+def test_the_authenticated_routes_are_all_there():
+    assert {path for _, path in AUTHENTICATED} >= {"/v1/learners", "/v1/events", "/v1/gaps", "/v1/cohorts",
+                                                    "/v1/cohorts/course-1/gaps", "/v1/modules/effectiveness"}
+
+
+def test_the_openapi_document_is_valid_openapi_3_1(client):
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+    served = client.get("/v1/openapi.json").json
+    assert served["openapi"] == "3.1.0"
+    validate(served)  # raises on any violation of the OpenAPI 3.1 schema
+    broken = {**served, "paths": {"/v1/x": {"get": {"responses": {"200": {}}}}}}
+    with pytest.raises(OpenAPIValidationError):
+        validate(broken)  # the validator does refuse a bad document
+
+
+def test_every_route_is_documented_and_every_documented_route_answers(app, client, services, token):
+    post_and_process(client, services, token, event(services))
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = rule.rule.replace("<", "{").replace(">", "}")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            routes.add((method, path))
+    documented = {(method.upper(), path) for path, ops in DOCUMENT["paths"].items() for method in ops}
+    assert routes == documented
+    for method, path in documented:
+        body = event(services, learner="u-2") if method == "POST" else None
+        response = client.open(concrete(path), method=method, headers=auth(token), json=body)
+        expected = next(iter(DOCUMENT["paths"][path][method.lower()]["responses"]))
+        assert response.status_code == int(expected), (method, path, response.data[:300])
+
+
+@pytest.mark.parametrize(("method", "path"), AUTHENTICATED)
+def test_another_tenants_token_never_reads_this_tenants_data(client, services, token, other_token, method, path):
+    """What globex gets for acme's learner and cohort is exactly what it gets for ids nobody has."""
+    post_and_process(client, services, token, event(services, learner="acme-learner-7", cohort="acme-cohort-3"))
+
+    def ask(bearer, learner, cohort):
+        body = event(services, learner=learner, cohort=cohort, tenant="acme") if method == "POST" else None
+        response = client.open(path.replace("u-1", learner).replace("course-1", cohort), method=method,
+                               headers=auth(bearer), json=body)  # fmt: skip
+        text = response.data.decode().replace(learner, "LEARNER").replace(cohort, "COHORT")
+        return response.status_code, re.sub(r'"as_of":"[^"]*"', "", text)
+
+    status, seen = ask(other_token, "acme-learner-7", "acme-cohort-3")
+    assert (status, seen) == ask(other_token, "ghost-1", "ghost-cohort")
+    assert status in (200, 403, 404)
+    assert "acme" not in seen.replace('"tenant":"acme"', "")
+    if method == "GET":  # the owner does see it
+        assert ask(token, "acme-learner-7", "acme-cohort-3") != (status, seen) or "effectiveness" in path
+
+
+def test_cohort_gap_report_in_json_and_csv(client, services, token):
+    post_and_process(client, services, token, [event(services, learner="a", score=1.0), event(services, learner="b", score=0.0),
+                                                event(services, learner="c", cohort="course-2")])
+    assert client.get("/v1/cohorts", headers=auth(token)).json == {"cohorts": ["course-1", "course-2"]}
+    report = client.get("/v1/cohorts/course-1/gaps", headers=auth(token)).json
+    assert report["learners"] == 2 and report["cohort"] == "course-1"
+    assert report["loss"] == pytest.approx(sum(row["loss"] for row in report["by_point"]), abs=1e-4)
+    assert report["loss"] == pytest.approx(sum(row["loss"] for row in report["by_learner"]), abs=1e-4)
+    losses = {row["learner"]: row["loss"] for row in report["by_learner"]}
+    assert losses["a"] < losses["b"]
+    assert [row["cohort"] for row in report["by_cohort"]] == ["course-1"]
+    everyone = client.get("/v1/gaps", headers=auth(token)).json
+    assert everyone["learners"] == 3 and [r["cohort"] for r in everyone["by_cohort"]] == ["course-1", "course-2"]
+    csv_response = client.get("/v1/cohorts/course-1/gaps?format=csv&by=point&lang=zh", headers=auth(token))
+    assert csv_response.mimetype == "text/csv"
+    lines = csv_response.data.decode().splitlines()
+    assert lines[0] == "point,name,loss,mean_mastery,mean_target,learners_below_target"
+    assert len(lines) == 1 + len(services.catalog.knowledge_points)
+    first = services.catalog.knowledge_points[0]
+    assert lines[1].startswith(f"{first.id},{first.name.zh},")
+    by_learner = client.get("/v1/gaps?format=csv&by=learner", headers=auth(token)).data.decode().splitlines()
+    assert by_learner[0] == "learner,role,loss" and len(by_learner) == 4
+
+
+@pytest.mark.parametrize(("query", "field"), [("format=xml", "format"), ("by=planet", "by"), ("lang=fr", "lang")])
+def test_bad_report_parameters_get_400(client, services, token, query, field):
+    post_and_process(client, services, token, event(services))
+    response = client.get(f"/v1/cohorts/course-1/gaps?{query}", headers=auth(token))
+    assert response.status_code == 400 and response.json["error"]["field"] == field
+
+
+def test_an_unknown_cohort_is_404(client, token):
+    response = client.get("/v1/cohorts/nope/gaps", headers=auth(token))
+    assert response.status_code == 404 and response.json["error"]["field"] == "cohort"
+
+
+def test_module_effectiveness_says_when_it_has_no_fitted_version(client, services, token):
+    from skillgap.params import activate, store_parameters
+
+    body = client.get("/v1/modules/effectiveness", headers=auth(token)).json
+    assert body["parameters"] is None and "no fitted parameter version" in body["source"]
+    module = services.catalog.modules[0]
+    first = body["modules"][0]
+    assert first["module"] == module.id and first["learners"] is None
+    assert all(p["uncertainty"] is None and not p["fitted"] for p in first["points"])
+    point = first["points"][0]["point"]
+    assert first["points"][0]["learn_rate"] == pytest.approx(module.learn_rate * module.coverage[point], abs=1e-6)
+    version = store_parameters(services.redis, services.keys, services.catalog, {
+        "schema": 1, "learn": {module.id: {point: 0.42}}, "learn_sd": {module.id: {point: 0.03}},
+        "learners": {module.id: 57}})  # fmt: skip
+    activate(services.redis, services.keys, services.catalog, version)
+    services.recheck_parameters()  # skip the few seconds' cache
+    fitted = client.get("/v1/modules/effectiveness", headers=auth(token)).json
+    assert fitted["parameters"] == version and fitted["source"] == f"fitted parameter version {version}"
+    row = fitted["modules"][0]
+    assert row["learners"] == 57
+    assert row["points"][0] == {"point": point, "learn_rate": 0.42, "uncertainty": 0.03, "fitted": True}
+
+
+def test_metrics_count_what_the_workers_did(client, services, token):
+    post_and_process(client, services, token, [event(services), event(services, learner="u-2")])
+    text = client.get("/metrics").data.decode()
+    applied = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                  if line.startswith("skillgap_events_applied_total{"))  # fmt: skip
+    assert applied == 2
+    assert 'skillgap_partition_lag_entries{partition="0"}' in text
+    assert "skillgap_batch_latency_seconds_bucket" in text and "skillgap_dead_letters" in text
+    client.post("/v1/events", json=event(services, learner="u-3"), headers=auth(token))
+    lag = sum(float(line.rsplit(" ", 1)[1]) for line in client.get("/metrics").data.decode().splitlines()
+              if line.startswith("skillgap_partition_lag_entries{"))  # fmt: skip
+    assert lag == 1

@@ -51,6 +51,28 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def start_until_ready(command: str, env: dict, *args: str) -> tuple[subprocess.Popen, str]:
+    """Start `skillgap COMMAND`, and read its output up to the line saying it is ready."""
+    process = subprocess.Popen([sys.executable, "-m", "skillgap.cli", command, *args], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    output = []
+    for line in process.stdout:
+        output.append(line)
+        if "Press Ctrl-C to stop." in line:
+            break
+    return process, "".join(output)
+
+
+def stop_and_check(process: subprocess.Popen, children: set[int], ports: list[int]) -> None:
+    """SIGTERM stops everything it started: exit 0, no child left, every port free."""
+    process.send_signal(signal.SIGTERM)
+    rest, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, rest
+    assert "Stopped." in rest
+    assert not [pid for pid in children if alive(pid)]
+    assert all(port_is_free("127.0.0.1", port) for port in ports)
+
+
 def test_run_serves_the_demo_and_stops_cleanly(tmp_path):
     api_port, tool_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SKILLGAP_REDIS_URL")}
@@ -62,16 +84,9 @@ def test_run_serves_the_demo_and_stops_cleanly(tmp_path):
         SKILLGAP_DEMO_LEARNERS="24",
     )
     started = time.monotonic()
-    run = subprocess.Popen(
-        [sys.executable, "-m", "skillgap.cli", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    run, text = start_until_ready("run", env)
+    children: set[int] = set()
     try:
-        output = []
-        for line in run.stdout:
-            output.append(line)
-            if "Press Ctrl-C to stop." in line:
-                break
-        text = "".join(output)
         assert "SkillGap is running" in text, text
         assert time.monotonic() - started < 60
         assert TOKEN in text
@@ -98,9 +113,36 @@ def test_run_serves_the_demo_and_stops_cleanly(tmp_path):
         children = descendants(run.pid)
         assert len(children) >= 4  # redis, API, tool, worker (and the servers' workers)
     finally:
-        run.send_signal(signal.SIGTERM)
-        rest, _ = run.communicate(timeout=30)
-    assert run.returncode == 0, rest
-    assert "Stopped." in rest
-    assert not [pid for pid in children if alive(pid)]
-    assert port_is_free("127.0.0.1", api_port) and port_is_free("127.0.0.1", tool_port)
+        stop_and_check(run, children, [api_port, tool_port])
+
+
+def test_sidecar_serves_the_api_with_workers_and_stops_cleanly(settings, services):
+    from skillgap.tokens import create_token
+
+    port = free_port()
+    env = dict(os.environ, REDIS_URL=settings.redis_url, SKILLGAP_KEY_PREFIX=settings.key_prefix,
+               SKILLGAP_API_PORT=str(port), SKILLGAP_PARTITIONS=str(settings.partitions))  # fmt: skip
+    sidecar, text = start_until_ready("sidecar", env, "--workers", "2")
+    children: set[int] = set()
+    try:
+        assert "2 worker process(es)" in text, text
+        children = descendants(sidecar.pid)
+        api = f"http://127.0.0.1:{port}"
+        headers = {"Authorization": f"Bearer {create_token(services.redis, services.keys, 'acme')}"}
+        module = services.catalog.modules[0].id
+        event = {"learner": "side-1", "module": module, "kind": "completed", "timestamp": time.time()}
+        assert requests.post(f"{api}/v1/events", json=event, headers=headers, timeout=5).status_code == 202
+        deadline = time.monotonic() + 10
+        while requests.get(f"{api}/v1/learners/side-1/recommendations", headers=headers, timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, "the workers did not apply the event"
+            time.sleep(0.05)
+        while True:  # the two workers come to share the partitions
+            owners = [services.redis.get(services.keys.owner(p)) for p in range(settings.partitions)]
+            if None not in owners and len({owner.split(b"/")[0] for owner in owners}) == 2:
+                break
+            assert time.monotonic() < deadline + 10, owners
+            time.sleep(0.1)
+        metrics = requests.get(f"{api}/metrics", timeout=5).text
+        assert "skillgap_events_applied_total" in metrics
+    finally:
+        stop_and_check(sidecar, children, [port])

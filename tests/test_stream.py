@@ -3,7 +3,9 @@ recommendations, on a real Redis."""
 
 from __future__ import annotations
 
+
 import numpy as np
+import pytest
 import orjson
 
 from engine import MASTERY
@@ -44,7 +46,7 @@ def test_events_flow_from_stream_to_recommendations(services):
     prior = services.model.prior[quiz_points]
     assert np.all(record.state[MASTERY, quiz_points] > prior)  # three good grades raise mastery
     assert record.recommendations and all(item["module"] in services.catalog.module_index for item in record.recommendations)
-    assert record.recommended_at == NOW
+    assert record.recommended_at == events[-1].timestamp  # ranked as of the learner's latest event
     # everything read was acknowledged
     for p in range(services.settings.partitions):
         assert services.redis.xpending(services.keys.stream(p), CONSUMER_GROUP)["pending"] == 0
@@ -87,6 +89,7 @@ def test_bad_entries_and_unknown_ids_go_to_dead_letters(services):
 
 def test_entries_read_but_not_acknowledged_are_processed_after_a_restart(services):
     append(services, make_events(services))
+    services = services.with_settings(claim_idle_ms=1)
     crashed = Worker(services, name="w-1", clock=lambda: NOW)
     # Read as the worker would, then die before the MULTI/EXEC: nothing written, nothing acked.
     streams = {services.keys.stream(p): ">" for p in crashed.partitions}
@@ -168,3 +171,41 @@ def test_aliases_from_a_launch_resolve_to_the_learner(services):
     assert learner_for_alias(services.redis, services.keys, "acme", "person_sourcedid", "emp-42") == "u-abc"
     assert learner_for_alias(services.redis, services.keys, "acme", "sub", "42") == "u-abc"
     assert learner_for_alias(services.redis, services.keys, "globex", "sub", "42") is None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"v": 2}, "unsupported schema version 2"),
+        ({"id": 7}, "must be strings"),
+        ({"kind": "liked"}, "unknown kind 'liked'"),
+        ({"timestamp": "yesterday"}, "timestamp: not a number"),
+        ({"score": 1.5}, "score: must be a number in [0, 1]"),
+        ({"score": "high"}, "score: must be a number in [0, 1]"),
+        ({"role": "astronaut"}, "unknown role 'astronaut'"),
+        ({"cohort": ["a"]}, "cohort: must be a string"),
+        ({"tenant": None}, "must be strings"),
+        ({"learner": "__drop__"}, "learner: missing"),
+    ],
+)
+def test_each_malformed_event_is_a_dead_letter_with_its_reason(services, change, reason):
+    good = make_events(services, n=1)[0].to_wire()
+    bad = {k: v for k, v in {**good, **change, "id": change.get("id", "e-bad")}.items() if v != "__drop__"}
+    partition = partition_of("acme", "u-1", services.settings.partitions)
+    services.redis.xadd(services.keys.stream(partition), {"events": orjson.dumps([bad, good])})
+    Worker(services, clock=lambda: NOW).run(burst=True)
+    letters = services.redis.xrange(services.keys.dead_letters(partition))
+    assert len(letters) == 1 and reason in letters[0][1][b"reason"].decode()
+    assert services.learners.get("acme", "u-1").events == 1  # the good event beside it still counts
+
+
+def test_an_event_in_another_partitions_stream_is_a_dead_letter(services):
+    """A producer configured with another number of partitions must not split a learner."""
+    event = make_events(services, n=1)[0]
+    home = partition_of("acme", "u-1", services.settings.partitions)
+    wrong = (home + 1) % services.settings.partitions
+    services.redis.xadd(services.keys.stream(wrong), {"events": orjson.dumps([event.to_wire()])})
+    Worker(services, clock=lambda: NOW).run(burst=True)
+    letters = services.redis.xrange(services.keys.dead_letters(wrong))
+    assert len(letters) == 1 and f"belongs to partition {home}" in letters[0][1][b"reason"].decode()
+    assert services.learners.get("acme", "u-1") is None

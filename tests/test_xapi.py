@@ -5,7 +5,6 @@ credentials are checked."""
 from __future__ import annotations
 
 import base64
-import dataclasses
 import uuid
 
 import pytest
@@ -253,9 +252,7 @@ def test_put_refuses_a_bad_statement_id(client, services, moodle, query, body_id
 
 
 def test_a_batch_above_the_limit_is_413(services, moodle):
-    limited = dataclasses.replace(
-        services, settings=services.settings.replace(xapi_max_statements=2)
-    )
+    limited = services.with_settings(xapi_max_statements=2)
     client = create_app(services=limited).test_client()
     response = client.post("/xapi/statements", json=[moodle_module_viewed()] * 3, headers=moodle)
     assert response.status_code == 413 and events_on_stream(services) == []

@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import current_app, g, request
 
 from sidecar.api.errors import Unauthorized
+from skillgap.learner_store import LearnerStore
+from skillgap.params import ActiveParameters
 from skillgap.services import Services
 from skillgap.tokens import tenant_for
 
@@ -30,3 +32,12 @@ def authenticate() -> None:
 
 def tenant() -> str:
     return g.tenant
+
+
+def parameters() -> ActiveParameters:
+    return services().parameters()
+
+
+def learner_store() -> LearnerStore:
+    """The learner store reading with the active parameters (forgetting uses their half-lives)."""
+    return services().learners

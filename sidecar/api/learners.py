@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, request
 
-from engine import LAST_SEEN, decayed_mastery, shortfall_loss
-from sidecar.api.context import authenticate, services, tenant
+from engine import LAST_SEEN, decayed_belief, shortfall_loss
+from sidecar.api.context import authenticate, learner_store, services, tenant
 from sidecar.api.errors import InvalidRequest, NotFound
 from skillgap.events import LEARNER_PATTERN
 from skillgap.explain import render
@@ -18,21 +18,21 @@ blueprint = Blueprint("learners", __name__)
 blueprint.before_request(authenticate)
 
 
-def _iso(seconds: float) -> str | None:
+def iso_time(seconds: float) -> str | None:
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z") if seconds else None
 
 
-def _language() -> str:
-    language = request.args.get("lang", "en")
-    if language not in ("en", "zh"):
+def language() -> str:
+    value = request.args.get("lang", "en")
+    if value not in ("en", "zh"):
         raise InvalidRequest("lang must be 'en' or 'zh'", field="lang")
-    return language
+    return value
 
 
 def _learner(learner: str) -> LearnerRecord:
     if not LEARNER_PATTERN.match(learner):
         raise InvalidRequest("not a valid learner id", field="learner")
-    record = services().learners.get(tenant(), learner)
+    record = learner_store().get(tenant(), learner)
     if record is None:
         raise NotFound(f"no learner {learner!r} in this tenant", field="learner")
     return record
@@ -49,36 +49,38 @@ def list_learners():
     after = request.args.get("after")
     if after is not None and not LEARNER_PATTERN.match(after):
         raise InvalidRequest("after must be a learner id from a previous page's 'next'", field="after")
-    learners, cursor = services().learners.list(tenant(), after, limit)
+    learners, cursor = learner_store().list(tenant(), after, limit)
     return {"learners": learners, "next": cursor}
 
 
 @blueprint.get("/learners/<learner>/mastery")
 def learner_mastery(learner: str):
-    language = _language()
+    lang = language()
     svc = services()
+    store = learner_store()
     record = _learner(learner)
     now = time.time()
-    mastery, evidence = decayed_mastery(record.state[None], svc.model, now)
-    targets = svc.learners.targets_of(record)
+    belief = decayed_belief(record.state[None], store.model, now)
+    mastery = belief.mastery
+    targets = store.targets_of(record)
     loss = shortfall_loss(mastery[0], targets)
     points = []
     for j, kp in enumerate(svc.catalog.knowledge_points):
         points.append(
             {
                 "id": kp.id,
-                "name": kp.name.get(language),
+                "name": kp.name.get(lang),
                 "mastery": round(float(mastery[0, j]), 4),
-                "uncertainty": round(1.0 / (1.0 + float(evidence[0, j])), 4),
+                "uncertainty": round(float(belief.uncertainty[0, j]), 4),
                 "target": float(targets[j]),
                 "gap": round(max(0.0, float(targets[j] - mastery[0, j])), 4),
-                "last_activity": _iso(float(record.state[LAST_SEEN, j])),
+                "last_activity": iso_time(float(record.state[LAST_SEEN, j])),
             }
         )
     return {
         "learner": learner,
-        "role": svc.learners.role_of(record),
-        "as_of": _iso(now),
+        "role": store.role_of(record),
+        "as_of": iso_time(now),
         "loss": round(loss.total, 6),
         "knowledge_points": points,
     }
@@ -86,13 +88,13 @@ def learner_mastery(learner: str):
 
 @blueprint.get("/learners/<learner>/recommendations")
 def learner_recommendations(learner: str):
-    language = _language()
+    lang = language()
     svc = services()
     record = _learner(learner)
     return {
         "learner": learner,
-        "role": svc.learners.role_of(record),
-        "computed_at": _iso(record.recommended_at),
-        "recommendations": [render(item, svc.catalog, language) for item in record.recommendations],
+        "role": learner_store().role_of(record),
+        "computed_at": iso_time(record.recommended_at),
+        "recommendations": [render(item, svc.catalog, lang) for item in record.recommendations],
     }
 

@@ -111,7 +111,7 @@ def test_module_results_come_back_as_graded_events_once(tool_server, registered)
 
 
 def test_one_line_item_per_knowledge_point_when_enabled(lti_services, registered, tool_server):
-    services = dataclasses.replace(lti_services, settings=lti_services.settings.replace(ags_point_lineitems=True))
+    services = lti_services.with_settings(ags_point_lineitems=True)
     # Serve the tool with the setting on, on its own port, for this platform.
     server = LoopbackServer(create_app(services=services))
     tool = server.server.app.extensions["lti"]

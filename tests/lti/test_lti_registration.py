@@ -3,7 +3,6 @@ and the setup page; then a launch from the platform so registered works."""
 
 from __future__ import annotations
 
-import dataclasses
 from urllib.parse import urlencode
 
 from edx_platform import Browser
@@ -59,7 +58,7 @@ def test_registration_without_openid_configuration(tool_server):
 
 
 def test_registration_from_a_host_not_allowed(lti_services, platform):
-    services = dataclasses.replace(lti_services, settings=lti_services.settings.replace(lti_registration_hosts="lms.example.com"))
+    services = lti_services.with_settings(lti_registration_hosts="lms.example.com")
     client = create_app(services=services).test_client()
     response = client.get("/lti/register", query_string={"openid_configuration": platform.url + "/.well-known/openid-configuration"})
     assert response.status_code == 403 and b"registration_refused" in response.data

@@ -4,7 +4,6 @@ launch, changes one thing, and signs again."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 
@@ -206,7 +205,7 @@ def test_get_on_the_launch_url_is_a_clear_405(tool_server, caplog):
 
 
 def test_cookies_behind_a_proxy_are_samesite_none_secure_partitioned(lti_services, registered):
-    behind_proxy = dataclasses.replace(lti_services, settings=lti_services.settings.replace(tool_proxies=1))
+    behind_proxy = lti_services.with_settings(tool_proxies=1)
     app = create_app(services=behind_proxy)
     response = app.test_client().get(
         "/lti/login",

@@ -1,0 +1,95 @@
+"""Cohort gap reports: the loss L = sum max(0, T - K)^2 by knowledge point, role, cohort and
+learner, as JSON or as CSV (one breakdown per CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+
+from flask import Blueprint, Response, request
+
+from sidecar.api.context import authenticate, learner_store, services, tenant
+from sidecar.api.errors import InvalidRequest, NotFound
+from sidecar.api.learners import iso_time, language
+from skillgap.events import COHORT_PATTERN
+from skillgap.reports import GapReport, gap_report
+
+BREAKDOWNS = ("point", "role", "cohort", "learner")
+
+blueprint = Blueprint("reports", __name__)
+blueprint.before_request(authenticate)
+
+
+@blueprint.get("/cohorts")
+def list_cohorts():
+    return {"cohorts": learner_store().cohorts(tenant())}
+
+
+@blueprint.get("/cohorts/<cohort>/gaps")
+def cohort_gaps(cohort: str):
+    if not COHORT_PATTERN.match(cohort):
+        raise InvalidRequest("not a valid cohort id", field="cohort")
+    if cohort not in learner_store().cohorts(tenant()):
+        raise NotFound(f"no cohort {cohort!r} in this tenant", field="cohort")
+    return _respond(cohort)
+
+
+@blueprint.get("/gaps")
+def tenant_gaps():
+    return _respond(None)
+
+
+def _respond(cohort: str | None):
+    output = request.args.get("format", "json")
+    if output not in ("json", "csv"):
+        raise InvalidRequest("format must be 'json' or 'csv'", field="format")
+    breakdown = request.args.get("by", "point")
+    if breakdown not in BREAKDOWNS:
+        raise InvalidRequest(f"by must be one of {', '.join(BREAKDOWNS)}", field="by")
+    lang = language()
+    now = time.time()
+    report = gap_report(learner_store(), tenant(), cohort, now)
+    tables = _tables(report, lang)
+    if output == "csv":
+        return _csv(tables[breakdown], f"gaps-{cohort or 'all'}-by-{breakdown}.csv")
+    return {
+        "tenant": report.tenant,
+        "cohort": cohort,
+        "as_of": iso_time(now),
+        "learners": len(report.learners),
+        "loss": round(report.loss.total, 6),
+        "by_point": tables["point"],
+        "by_role": tables["role"],
+        "by_cohort": tables["cohort"],
+        "by_learner": tables["learner"],
+    }
+
+
+def _tables(report: GapReport, lang: str) -> dict[str, list[dict]]:
+    catalog = services().catalog
+    points = []
+    for row in report.by_point(list(catalog.point_index)):
+        kp = catalog.knowledge_points[catalog.point_index[row["point"]]]
+        points.append({"point": row["point"], "name": kp.name.get(lang), **_rounded(row, skip=("point",))})
+    return {
+        "point": points,
+        "role": [_rounded(row) for row in report.by_role()],
+        "cohort": [_rounded(row) for row in report.by_cohort()],
+        "learner": [_rounded(row) for row in report.by_learner()],
+    }
+
+
+def _rounded(row: dict, skip: tuple[str, ...] = ()) -> dict:
+    return {k: round(v, 6) if isinstance(v, float) else v for k, v in row.items() if k not in skip}
+
+
+def _csv(rows: list[dict], filename: str) -> Response:
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    response = Response(out.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -1,0 +1,190 @@
+"""Replay: rebuild every learner's mastery and recommendations from the retained event log,
+with the active parameters (for instance after a refit).
+
+A partition is rebuilt from its stream alone, in stream order, each event id applied at its
+first appearance (exactly what the workers do live), starting from fresh learners. Rankings
+are as of each learner's latest event (``sidecar/processing.py``), so the rebuilt state and
+recommendations equal the incremental ones to rounding. Learners with no event left in the
+retained log keep their stored state.
+
+To write, replay takes each partition's lease in turn (its worker hands it over), rebuilds it,
+and commits the learners, the marks, and the consumer group's position past the replayed
+entries in one fenced MULTI/EXEC; then the workers go on from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import redis
+
+from sidecar.ownership import RELEASE, RENEW, acquire_for_replay
+from sidecar.processing import Applied, apply_to_records, decode_entries, queue_writes, rank
+from sidecar.worker import LostPartition, ensure_groups
+from skillgap.keys import CONSUMER_GROUP
+from skillgap.learner_store import LearnerRecord, LearnerStore
+from skillgap.params import active_parameters
+from skillgap.services import Services
+
+log = logging.getLogger(__name__)
+READ_ENTRIES = 500
+HANDOVER_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Rebuilt:
+    partition: int
+    records: dict[tuple[str, str], LearnerRecord]
+    cohorts: dict[tuple[str, str], set[str]]
+    marks: dict[int, list[str]]  # event day -> marks of the events applied
+    last_entry: bytes | None
+    entries: int = 0
+    events: int = 0
+
+
+@dataclass
+class Comparison:
+    learners: int = 0
+    lost: int = 0  # events in the log that the stored state has not applied
+    duplicated: int = 0  # events the stored state applied more often than the log holds them
+    max_mastery_difference: float = 0.0
+    max_gain_difference: float = 0.0
+    different_rankings: int = 0
+    missing: list[tuple[str, str]] = field(default_factory=list)
+
+
+def rebuild_partition(services: Services, store: LearnerStore, partition: int, until: bytes | str = "+") -> Rebuilt:
+    """The partition's learners rebuilt in memory from its stream (up to entry `until`)."""
+    client, keys = services.redis, services.keys
+    stream = keys.stream(partition)
+    rebuilt = Rebuilt(partition, {}, {}, {}, None)
+    marked: set[str] = set()
+    start: bytes | str = "-"
+    while True:
+        chunk = client.xrange(stream, min=start, max=until, count=READ_ENTRIES)
+        if not chunk:
+            break
+        rebuilt.entries += len(chunk)
+        rebuilt.last_entry = chunk[-1][0]
+        start = b"(" + chunk[-1][0]
+        events = decode_entries(chunk, services.catalog, partition, services.settings.partitions).events
+        for key, *_ in events:
+            if key not in rebuilt.records:
+                rebuilt.records[key] = store.new(*key)
+        if events:
+            involved = {key: rebuilt.records[key] for key in dict.fromkeys(e[0] for e in events)}
+            applied = apply_to_records(events, involved, store.model, marked)
+            for cohort_key, learners in applied.joined.items():
+                rebuilt.cohorts.setdefault(cohort_key, set()).update(learners)
+            for day, members in applied.marks.items():
+                rebuilt.marks.setdefault(day, []).extend(members)
+            rebuilt.events += applied.applied
+        if len(chunk) < READ_ENTRIES:
+            break
+    settings = services.settings
+    rank(list(rebuilt.records.values()), store, settings)
+    return rebuilt
+
+
+def compare(services: Services, rebuilt: Rebuilt) -> Comparison:
+    """How the stored learners differ from the rebuilt ones."""
+    result = Comparison()
+    stored = {}
+    for tenant in {tenant for tenant, _ in rebuilt.records}:
+        learners = [learner for t, learner in rebuilt.records if t == tenant]
+        for record in services.learners.get_many(tenant, learners, explain=False):
+            stored[(tenant, record.learner)] = record
+    for key, fresh in rebuilt.records.items():
+        result.learners += 1
+        have = stored.get(key)
+        if have is None:
+            result.missing.append(key)
+            result.lost += fresh.events
+            continue
+        result.lost += max(0, fresh.events - have.events)
+        result.duplicated += max(0, have.events - fresh.events)
+        result.max_mastery_difference = max(result.max_mastery_difference, float(np.abs(fresh.state - have.state).max()))
+        same = ("module", "action")
+        if [fresh.ranking.get(name) for name in same] != [have.ranking.get(name) for name in same]:
+            result.different_rankings += 1
+        else:
+            gains = [abs(a - b) for a, b in zip(fresh.ranking["gain"], have.ranking["gain"])]
+            result.max_gain_difference = max([result.max_gain_difference, *gains])
+    return result
+
+
+def check(services: Services) -> Comparison:
+    """Rebuild every partition in memory and compare with what is stored (writes nothing)."""
+    store = _store(services)
+    total = Comparison()
+    for partition in range(services.settings.partitions):
+        part = compare(services, rebuild_partition(services, store, partition))
+        total.learners += part.learners
+        total.lost += part.lost
+        total.duplicated += part.duplicated
+        total.different_rankings += part.different_rankings
+        total.max_mastery_difference = max(total.max_mastery_difference, part.max_mastery_difference)
+        total.max_gain_difference = max(total.max_gain_difference, part.max_gain_difference)
+        total.missing += part.missing
+    return total
+
+
+def replay(
+    services: Services, progress: Callable[[str], None] = log.info, handover_timeout_s: float = HANDOVER_TIMEOUT_S
+) -> tuple[int, int]:
+    """Rebuild and write every partition; returns (learners, events) replayed."""
+    client, keys, settings = services.redis, services.keys, services.settings
+    store = _store(services)
+    ensure_groups(client, [keys.stream(p) for p in range(settings.partitions)])
+    renew, release = client.register_script(RENEW), client.register_script(RELEASE)
+    learners = events = 0
+    for partition in range(settings.partitions):
+        token = acquire_for_replay(client, keys, partition, settings.lease_ttl_ms, handover_timeout_s)
+        try:
+            rebuilt = rebuild_partition(services, store, partition)
+            if not renew(keys=[keys.owner(partition)], args=[token, settings.lease_ttl_ms]):
+                raise LostPartition({partition})
+            _commit(services, store, rebuilt, token)
+        finally:
+            release(keys=[keys.owner(partition)], args=[token])
+            client.delete(keys.handover(partition))
+        learners += len(rebuilt.records)
+        events += rebuilt.events
+        progress(f"partition {partition + 1}/{settings.partitions}: {len(rebuilt.records)} learners, "
+                 f"{rebuilt.events} events from {rebuilt.entries} entries")  # fmt: skip
+    return learners, events
+
+
+def _commit(services: Services, store: LearnerStore, rebuilt: Rebuilt, token: str) -> None:
+    client, keys = services.redis, services.keys
+    partition = rebuilt.partition
+    stream, owner = keys.stream(partition), keys.owner(partition)
+    pending = []
+    if rebuilt.last_entry is not None:
+        pending = [row["message_id"] for row in client.xpending_range(stream, CONSUMER_GROUP, "-", rebuilt.last_entry, 1_000_000)]
+    with client.pipeline(transaction=True) as pipe:
+        pipe.watch(owner)
+        value = pipe.get(owner)
+        if value is None or value.decode() != token:
+            raise LostPartition({partition})
+        pipe.multi()
+        everything = Applied(rebuilt.events, 0, rebuilt.cohorts, list(rebuilt.records), rebuilt.marks)
+        queue_writes(pipe, store, partition, rebuilt.records, everything, time.time(), services.settings.retention_days)
+        if rebuilt.last_entry is not None:
+            pipe.xgroup_setid(stream, CONSUMER_GROUP, rebuilt.last_entry)
+        if pending:
+            pipe.xack(stream, CONSUMER_GROUP, *pending)
+        try:
+            pipe.execute()
+        except redis.WatchError:
+            raise LostPartition({partition}) from None
+
+
+def _store(services: Services) -> LearnerStore:
+    params = active_parameters(services.redis, services.keys, services.catalog)
+    s = services.settings
+    return services.store_for(params.model)

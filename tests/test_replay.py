@@ -1,0 +1,169 @@
+"""Replay rebuilds mastery and recommendations from the log and equals the live result; it uses
+the active parameter version; parameter versions are never overwritten."""
+
+from __future__ import annotations
+
+
+import numpy as np
+import orjson
+import pytest
+
+from engine import MASTERY
+from sidecar.replay import check, replay
+from sidecar.worker import Worker
+from skillgap.eventlog import append_events
+from skillgap.events import parse_event
+from skillgap.params import (
+    ParametersError,
+    activate,
+    active_parameters,
+    list_versions,
+    load_parameters,
+    model_from_parameters,
+    store_parameters,
+)
+
+NOW = 1_790_000_000.0
+
+
+def mixed_activity(services, learners=12, per_learner=15, seed=5):
+    """Graded, completed, viewed and enrolment events, out of time order across learners,
+    with some events posted twice."""
+    catalog = services.catalog
+    rng = np.random.default_rng(seed)
+    events = []
+    for i in range(learners):
+        role = catalog.roles[i % len(catalog.roles)].id
+        events.append(parse_event({"learner": f"r-{i}", "kind": "enrolled", "role": role, "cohort": f"c-{i % 2}",
+                                   "timestamp": NOW - 90 * 86_400}, tenant="acme", catalog=catalog, now=NOW))
+        for _ in range(per_learner):
+            module = catalog.modules[int(rng.integers(len(catalog.modules)))].id
+            kind = str(rng.choice(["graded", "completed", "viewed"]))
+            body = {"learner": f"r-{i}", "module": module, "kind": kind,
+                    "timestamp": NOW - float(rng.uniform(0, 80 * 86_400))}
+            if kind == "graded":
+                body["score"] = round(float(rng.random()), 3)
+            events.append(parse_event(body, tenant="acme", catalog=catalog, now=NOW))
+    rng.shuffle(events[1:])
+    return events + events[::7]
+
+
+def run_live(services, events, chunk=17):
+    """Append in several chunks, processing in between: the batches differ from replay's."""
+    small = services.with_settings(batch_entries=2)
+    for start in range(0, len(events), chunk):
+        append_events(services.redis, services.keys, services.settings.partitions, events[start:start + chunk], 10_000)
+        Worker(small, clock=lambda: NOW).run(burst=True)
+
+
+def test_replay_equals_the_incremental_result(services):
+    run_live(services, mixed_activity(services))
+    result = check(services)
+    assert result.learners == 12 and not result.missing
+    assert result.lost == 0 and result.duplicated == 0
+    assert result.max_mastery_difference < 1e-6
+    assert result.different_rankings == 0 and result.max_gain_difference < 1e-6
+    before = {i: services.learners.get("acme", f"r-{i}") for i in range(12)}
+    learners, events = replay(services, progress=lambda line: None)
+    assert learners == 12 and events == 12 * 16
+    for i in range(12):
+        after = services.learners.get("acme", f"r-{i}")
+        assert np.allclose(after.state, before[i].state, atol=1e-6)
+        assert after.events == before[i].events and after.cohorts == before[i].cohorts
+        assert [r["module"] for r in after.recommendations] == [r["module"] for r in before[i].recommendations]
+
+
+def test_a_damaged_learner_is_found_by_check_and_repaired_by_replay(services):
+    run_live(services, mixed_activity(services, learners=3))
+    record = services.learners.get("acme", "r-1")
+    record.state[MASTERY] = 0.99
+    record.events += 2
+    services.redis.set(services.learners.key("acme", "r-1"), services.learners.encode(record))
+    damaged = check(services)
+    assert damaged.duplicated == 2 and damaged.max_mastery_difference > 0.1
+    replay(services, progress=lambda line: None)
+    repaired = check(services)
+    assert repaired.duplicated == 0 and repaired.max_mastery_difference < 1e-6
+
+
+def test_workers_go_on_after_a_replay_without_applying_anything_twice(services):
+    events = mixed_activity(services, learners=4)
+    run_live(services, events[:30])
+    append_events(services.redis, services.keys, services.settings.partitions, events[30:40], 10_000)
+    replay(services, progress=lambda line: None)  # covers the unprocessed entries too
+    append_events(services.redis, services.keys, services.settings.partitions, events[40:], 10_000)
+    Worker(services, clock=lambda: NOW).run(burst=True)
+    result = check(services)
+    assert result.lost == 0 and result.duplicated == 0 and result.max_mastery_difference < 1e-6
+
+
+def fitted_document(services, rate=0.5):
+    catalog = services.catalog
+    module = catalog.modules[0]
+    point = next(iter(module.coverage))
+    return {"schema": 1, "source": "test", "points": {point: {"prior": 0.3, "half_life_days": None}},
+            "learn": {module.id: {point: rate}}, "learn_sd": {module.id: {point: 0.05}},
+            "learners": {module.id: 40}}  # fmt: skip
+
+
+def test_parameter_versions_are_kept_and_the_active_one_is_used_by_replay(services):
+    run_live(services, mixed_activity(services, learners=4))
+    before = services.learners.get("acme", "r-0")
+    first = store_parameters(services.redis, services.keys, services.catalog, fitted_document(services, 0.5))
+    second = store_parameters(services.redis, services.keys, services.catalog, fitted_document(services, 0.7))
+    assert (first, second) == (1, 2)
+    assert [v["version"] for v in list_versions(services.redis, services.keys)] == [1, 2]
+    assert load_parameters(services.redis, services.keys, 1)["learn"] != load_parameters(services.redis, services.keys, 2)["learn"]
+    assert active_parameters(services.redis, services.keys, services.catalog).version is None
+    activate(services.redis, services.keys, services.catalog, first)
+    active = active_parameters(services.redis, services.keys, services.catalog)
+    point = services.catalog.point_index[next(iter(services.catalog.modules[0].coverage))]
+    assert active.version == 1 and active.model.learn[0, point] == 0.5 and active.model.prior[point] == 0.3
+    assert np.isinf(active.model.half_life[point])
+    replay(services, progress=lambda line: None)
+    after = services.learners.get("acme", "r-0")
+    assert not np.allclose(after.state[MASTERY], before.state[MASTERY])  # a new prior moves everyone
+    assert check(services).max_mastery_difference < 1e-6  # and live workers now agree with it
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"schema": 2}, "schema"),
+        ({"points": {"kp-nowhere": {"prior": 0.1}}}, "kp-nowhere"),
+        ({"points": {"__first__": {"slip": 0.9}}}, "slip"),
+        ({"points": {"__first__": {"speed": 1}}}, "speed"),
+        ({"learn": {"m-nowhere": {}}}, "m-nowhere"),
+        ({"learn": {"__module__": {"__uncovered__": 0.2}}}, "does not cover"),
+        ({"catalog": "another"}, "another"),
+    ],
+)
+def test_bad_parameter_documents_are_refused_naming_the_place(services, change, message):
+    catalog = services.catalog
+    module = catalog.modules[0]
+    uncovered = next(p.id for p in catalog.knowledge_points if p.id not in module.coverage)
+    text = orjson.dumps({"schema": 1, **change}).decode()
+    text = text.replace("__first__", catalog.knowledge_points[0].id).replace("__module__", module.id)
+    text = text.replace("__uncovered__", uncovered)
+    with pytest.raises(ParametersError, match=message):
+        store_parameters(services.redis, services.keys, catalog, orjson.loads(text))
+    assert list_versions(services.redis, services.keys) == []
+
+
+def test_activating_an_unknown_version_is_refused(services):
+    with pytest.raises(ParametersError, match="no parameter version 9"):
+        activate(services.redis, services.keys, services.catalog, 9)
+    assert model_from_parameters(services.catalog, {"schema": 1}).learn.shape == services.model.learn.shape
+
+
+def test_workers_switch_to_a_newly_activated_version(services):
+    worker = Worker(services, clock=lambda: NOW)
+    assert worker.parameters.version is None
+    version = store_parameters(services.redis, services.keys, services.catalog, fitted_document(services))
+    activate(services.redis, services.keys, services.catalog, version)
+    append_events(services.redis, services.keys, services.settings.partitions, mixed_activity(services, learners=1), 10_000)
+    worker.run(burst=True)  # its first heartbeat sees the new version
+    assert worker.parameters.version == version
+    point = services.catalog.point_index[next(iter(services.catalog.modules[0].coverage))]
+    assert worker.store.model.prior[point] == 0.3
+    assert check(services).max_mastery_difference < 1e-6  # applied with the version replay uses
