@@ -323,3 +323,21 @@ def test_metrics_count_what_the_workers_did(client, services, token):
     lag = sum(float(line.rsplit(" ", 1)[1]) for line in client.get("/metrics").data.decode().splitlines()
               if line.startswith("skillgap_partition_lag_entries{"))  # fmt: skip
     assert lag == 1
+
+
+def test_an_assessment_is_explained_by_the_uncertain_points_it_measures(client, services, token):
+    role = next(r for r in services.catalog.roles if r.id != services.catalog.default_role)
+    enrol = {"learner": "new-hire", "kind": "enrolled", "role": role.id, "cohort": "c-1", "timestamp": time.time()}
+    post_and_process(client, services, token, enrol)
+    items = client.get("/v1/learners/new-hire/recommendations", headers=auth(token)).json["recommendations"]
+    assessments = [item for item in items if item["action"] == "assess"]
+    assert assessments, "a learner never assessed should be offered an assessment"
+    for item in assessments:
+        module = services.catalog.modules[services.catalog.module_index[item["module"]]]
+        assert module.method == "quiz" and item["information"] > 0 and item["measures"]
+        for measured in item["measures"]:
+            assert measured["point"] in module.coverage and role.targets[measured["point"]] > 0
+            assert measured["uncertainty"] >= services.settings.assessment_uncertainty
+        assert item["reason"].startswith("Assessment")
+    zh = client.get("/v1/learners/new-hire/recommendations?lang=zh", headers=auth(token)).json["recommendations"]
+    assert any(item["reason"].startswith("测评") for item in zh)
