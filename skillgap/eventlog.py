@@ -62,19 +62,28 @@ def decode_entry(fields: dict[bytes, bytes]) -> list[object]:
     return events
 
 
-def read_log(client: redis.Redis, keys: Keys, partition: int, chunk: int = 500) -> Iterator[tuple[bytes, list[object]]]:
-    """Every readable entry of a partition's stream, oldest first: (entry id, raw events)."""
+def entry_chunks(
+    client: redis.Redis, keys: Keys, partition: int, chunk: int = 500
+) -> Iterator[list[tuple[bytes, dict[bytes, bytes]]]]:
+    """A partition's retained stream entries, oldest first, `chunk` at a time."""
     start: bytes | str = "-"
     while True:
         entries = client.xrange(keys.stream(partition), min=start, max="+", count=chunk)
+        if entries:
+            yield entries
+        if len(entries) < chunk:
+            return
+        start = b"(" + entries[-1][0]
+
+
+def read_log(client: redis.Redis, keys: Keys, partition: int, chunk: int = 500) -> Iterator[tuple[bytes, list[object]]]:
+    """Every readable entry of a partition's stream, oldest first: (entry id, raw events)."""
+    for entries in entry_chunks(client, keys, partition, chunk):
         for entry_id, fields in entries:
             try:
                 yield entry_id, decode_entry(fields)
             except ValueError:
                 continue  # already in the dead letters
-        if len(entries) < chunk:
-            return
-        start = b"(" + entries[-1][0]
 
 
 def export_events(

@@ -13,6 +13,7 @@ import orjson
 
 from engine.fit import fit, observations, predict
 from skillgap.bkt_csv import CsvError, align, params_from_json, params_to_json, read_bkt_csv, write_predictions
+from skillgap.errors import UserError
 from skillgap.settings import Settings
 
 
@@ -27,6 +28,10 @@ class Progress:
 
 
 def _fit(args: argparse.Namespace, settings: Settings) -> int:
+    if args.from_log:
+        return _fit_from_log(args, settings)
+    if not args.out:
+        raise UserError("--out PARAMS.json is required with --csv")
     progress = Progress()
     progress(f"reading {args.csv}")
     table = read_bkt_csv(Path(args.csv), resource_column=args.multilearn)
@@ -39,6 +44,34 @@ def _fit(args: argparse.Namespace, settings: Settings) -> int:
     doc = params_to_json(params, table.skills, table.resources, args.forgets, args.multilearn)
     Path(args.out).write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
     progress(f"wrote {args.out}")
+    return 0
+
+
+def _fit_from_log(args: argparse.Namespace, settings: Settings) -> int:
+    from sidecar.fit_from_log import fit_from_log
+    from skillgap.params import activate
+    from skillgap.redis_server import open_redis
+    from skillgap.services import build_services
+
+    if args.multilearn:
+        raise UserError("--multilearn is for --csv; from the log, every module gets its own rates")
+    progress = Progress()
+    with open_redis(settings) as client:
+        services = build_services(settings, client)
+        result = fit_from_log(services, forgets=args.forgets, min_learners=args.min_learners,
+                              max_iter=args.max_iter, progress=progress)  # fmt: skip
+        progress(f"stored parameter version {result.version} ({result.events:,} events, {result.rows:,} rows)")
+        if args.activate:
+            activate(client, services.keys, services.catalog, result.version)
+            progress(f"version {result.version} is active; `skillgap replay` rebuilds mastery with it")
+    if args.out:
+        Path(args.out).write_bytes(orjson.dumps(result.document, option=orjson.OPT_INDENT_2))
+    print(f"{'module':<28} {'knowledge point':<28} {'rate':>6} {'±se':>6} {'learners':>8} {'was':>6}")
+    for row in result.effectiveness:
+        print(f"{row['module']:<28} {row['point']:<28} {row['rate']:6.3f} {row['se']:6.3f} "
+              f"{row['learners']:8d} {row['previous']:6.3f}")  # fmt: skip
+    if not args.activate:
+        print(f"Activate it with: skillgap params activate {result.version}", file=sys.stderr)
     return 0
 
 
@@ -66,12 +99,18 @@ def _predict(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    fitting = commands.add_parser("fit", help="fit mastery-model parameters to pyBKT-format history")
-    fitting.add_argument("--csv", required=True, help="pyBKT CSV: user_id, skill_name, correct[, order_id]")
+    fitting = commands.add_parser("fit", help="fit mastery-model parameters to pyBKT-format history or to the event log")
+    source = fitting.add_mutually_exclusive_group(required=True)
+    source.add_argument("--csv", help="pyBKT CSV: user_id, skill_name, correct[, order_id]")
+    source.add_argument("--from-log", action="store_true",
+                        help="fit on the retained event log and store a new parameter version")  # fmt: skip
     fitting.add_argument("--forgets", action="store_true", help="fit a forgetting rate per skill")
     fitting.add_argument("--multilearn", metavar="COLUMN", help="a learning rate per value of COLUMN (the module)")
-    fitting.add_argument("--out", required=True, help="parameters file to write (JSON)")
+    fitting.add_argument("--out", help="parameters file to write (JSON); required with --csv")
     fitting.add_argument("--max-iter", type=int, default=200, help="EM iterations at most per skill")
+    fitting.add_argument("--min-learners", type=int, default=20,
+                         help="--from-log: keep a module's catalog rate unless this many learners used it")  # fmt: skip
+    fitting.add_argument("--activate", action="store_true", help="--from-log: make the new version the active one")
     fitting.set_defaults(handler=_fit)
 
     predicting = commands.add_parser("predict", help="P(correct) of each row before it is seen, with fitted parameters")
