@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -45,6 +46,9 @@ from skillgap.settings import Settings
 START = 1_780_000_000.0
 LOCAL = "redis://127.0.0.1:6379/0"
 PROBE_EVERY = 2  # entries per probe: enough probes for a p99 that is not just the worst one
+# Entries per stream and read for the ceiling's consumers: what the workers read per stream
+# when they are behind (a second's work), so the ceiling pays the same per-read overheads.
+CEILING_ENTRIES = 64
 
 
 def say(name: str, value: object) -> None:
@@ -130,10 +134,11 @@ def produce(url: str, prefix: str, entries: list[tuple[int, bytes]], rate: float
     client.close()
 
 
-def consume_raw(url: str, prefix: str, partitions: int, total_entries: int, batch: int, checked: bool,
-                ready, start, done) -> None:  # fmt: skip
+def consume_raw(url: str, prefix: str, partitions: int, total_entries: int, checked: bool, name: str,
+                ready, start, seen, done) -> None:  # fmt: skip
     """The ceiling: XREADGROUP, decode, XACK; no processing. `checked`: decode with the
-    workers' decoder (JSON and the envelope's checks); else JSON only."""
+    workers' decoder (JSON and the envelope's checks); else JSON only. Several consumers share
+    the group; `seen` counts the entries all of them acknowledged, `done` is when the last was."""
     from sidecar.processing import decode_entries
     from sidecar.worker import tune_gc
 
@@ -145,18 +150,18 @@ def consume_raw(url: str, prefix: str, partitions: int, total_entries: int, batc
     partition_of_stream = {keys.stream(p).encode(): p for p in range(partitions)}
     client.ping()
     _wait_for_start(ready, start)
-    seen = 0
-    events = 0
-    while seen < total_entries:
-        for key, entries in client.xreadgroup(CONSUMER_GROUP, "raw", streams, count=batch, block=100) or []:
+    while seen.value < total_entries:
+        for key, entries in client.xreadgroup(CONSUMER_GROUP, name, streams, count=CEILING_ENTRIES, block=100) or []:
             if checked:
-                events += len(decode_entries(entries, catalog, partition_of_stream[key], partitions).events)
+                decode_entries(entries, catalog, partition_of_stream[key], partitions)
             else:
                 for _, fields in entries:
-                    events += len(orjson.loads(fields[ENTRY_FIELD]))
+                    orjson.loads(fields[ENTRY_FIELD])
             client.xack(key, CONSUMER_GROUP, *[entry_id for entry_id, _ in entries])
-            seen += len(entries)
-    done.value = time.time()
+            with seen.get_lock():
+                seen.value += len(entries)
+                if seen.value >= total_entries:
+                    done.value = time.time()
     client.close()
 
 
@@ -164,8 +169,9 @@ def consume_raw(url: str, prefix: str, partitions: int, total_entries: int, batc
 
 
 class Bench:
-    def __init__(self, url: str, settings: Settings, folder: Path):
+    def __init__(self, url: str, settings: Settings, folder: Path, workers: int = 1):
         self.url = url
+        self.n_workers = workers  # worker processes in the pipeline, consumers in the ceiling
         self.settings = settings
         self.folder = folder
         self.client = connect(url)
@@ -202,13 +208,22 @@ class Bench:
         self.workers.append(worker)
         return worker
 
-    def wait_owned(self, keys: Keys, timeout_s: float = 60.0) -> None:
+    def wait_owned(self, keys: Keys, workers: int = 1, timeout_s: float = 60.0) -> None:
+        """Until every partition is owned, `workers` workers sharing them evenly."""
+        partitions = self.settings.partitions
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if all(self.client.exists(keys.owner(p)) for p in range(self.settings.partitions)):
+            owners = self.client.mget([keys.owner(p) for p in range(partitions)])
+            shares = Counter(owners)
+            if None not in shares and len(shares) == workers and max(shares.values()) == -(-partitions // workers):
                 return
             time.sleep(0.05)
-        raise RuntimeError("the workers did not take their partitions; see their logs in " + str(self.folder))
+        raise RuntimeError("the workers did not share their partitions; see their logs in " + str(self.folder))
+
+    def start_workers(self, prefix: str, keys: Keys, name: str) -> None:
+        for n in range(self.n_workers):
+            self.start_worker(prefix, f"{name}-{n}")
+        self.wait_owned(keys, self.n_workers)
 
     def entries_done(self, keys: Keys) -> int:
         pipe = self.client.pipeline(transaction=False)
@@ -241,17 +256,14 @@ class Bench:
         start.value = time.time() + 0.05
         return processes, start.value
 
-    def ceiling(self, entries: list[tuple[int, bytes]], n_events: int, checked: bool) -> float:
+    def ceiling(self, entries: list[tuple[int, bytes]], n_events: int, checked: bool, consumers: int) -> float:
         prefix = self.prefix()
         self.setup(prefix)
         ctx = multiprocessing.get_context("spawn")
-        done = ctx.Value("d", 0.0)
-        processes, started = self.start_processes(
-            ctx,
-            (consume_raw, (self.url, prefix, self.settings.partitions, len(entries), self.settings.batch_entries,
-                           checked), (done,)),
-            (produce, (self.url, prefix, entries, None, None), ()),
-        )  # fmt: skip
+        seen, done = ctx.Value("q", 0), ctx.Value("d", 0.0)
+        consume = [(consume_raw, (self.url, prefix, self.settings.partitions, len(entries), checked, f"raw-{n}"),
+                    (seen, done)) for n in range(consumers)]  # fmt: skip
+        processes, started = self.start_processes(ctx, *consume, (produce, (self.url, prefix, entries, None, None), ()))
         for process in processes:
             process.join()
         self.cleanup(prefix)
@@ -260,8 +272,7 @@ class Bench:
     def pipeline(self, entries: list[tuple[int, bytes]], n_events: int) -> float:
         prefix = self.prefix()
         keys = self.setup(prefix)
-        self.start_worker(prefix, "pipeline")
-        self.wait_owned(keys)
+        self.start_workers(prefix, keys, "pipeline")
         ctx = multiprocessing.get_context("spawn")
         (producer,), started = self.start_processes(ctx, (produce, (self.url, prefix, entries, None, None), ()))
         while self.entries_done(keys) < len(entries):
@@ -275,8 +286,7 @@ class Bench:
     def freshness(self, entries: list[tuple[int, bytes]], rate: float, seconds: float) -> tuple[float, float, int]:
         prefix = self.prefix()
         keys = self.setup(prefix)
-        self.start_worker(prefix, "freshness")
-        self.wait_owned(keys)
+        self.start_workers(prefix, keys, "freshness")
         events_per_entry = np.mean([payload.count(b'"v":1') for _, payload in entries[:50]])
         wanted = int(rate * seconds / events_per_entry)
         entries = (entries * (1 + wanted // len(entries)))[:wanted]
@@ -318,7 +328,7 @@ class Bench:
         fast = {"lease_ttl_ms": 1000, "claim_idle_ms": 200}
         survivor = self.start_worker(prefix, "steady", **fast)
         victim = self.start_worker(prefix, "victim-0", **fast)
-        self.wait_owned(keys)
+        self.wait_owned(keys, 2)
         rng = np.random.default_rng(seed)
         moments = np.sort(rng.uniform(0.2, seconds, kills))
         n_events = sum(payload.count(b'"v":1') for _, payload in entries)
@@ -354,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--freshness-seconds", type=float, default=10.0)
     parser.add_argument("--crash-events", type=int, default=200_000)
     parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes in the pipeline, and consumer processes in the ceiling")
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args(argv)
 
@@ -367,15 +379,18 @@ def main(argv: list[str] | None = None) -> int:
             except redis.RedisError:
                 url = stack.enter_context(EmbeddedRedis(folder / "redis")).url
         settings = Settings.load({"redis_url": url, "partitions": args.partitions}, environ={})
-        bench = Bench(url, settings, folder)
+        bench = Bench(url, settings, folder, args.workers)
         say("load_before", load())
         say("redis", bench.client.info("server")["redis_version"])
         say("workload", f"{args.events} events, {args.learners} learners, {args.partitions} partitions, "
-                        f"{args.entry_events} events per entry, batches of {settings.batch_entries} entries")  # fmt: skip
+                        f"{args.entry_events} events per entry")  # fmt: skip
+        say("processes", f"{args.workers} worker(s) in the pipeline, {args.workers} consumer(s) in the ceiling; "
+                         f"batches of {settings.batch_ms} ms of work while keeping up, up to {settings.batch_max_ms} ms "
+                         f"while behind; the ceiling reads {CEILING_ENTRIES} entries per stream")  # fmt: skip
         entries = make_entries(settings.catalog_path, args.events, args.learners, args.partitions,
                                args.entry_events, args.seed)  # fmt: skip
-        json_only = bench.ceiling(entries, args.events, checked=False)
-        ceiling = bench.ceiling(entries, args.events, checked=True)
+        json_only = bench.ceiling(entries, args.events, checked=False, consumers=args.workers)
+        ceiling = bench.ceiling(entries, args.events, checked=True, consumers=args.workers)
         pipeline = bench.pipeline(entries, args.events)
         say("ceiling_json_only_events_per_s", f"{json_only:,.0f}")
         say("ceiling_events_per_s", f"{ceiling:,.0f}  (XREADGROUP + the workers' decoder + XACK)")
