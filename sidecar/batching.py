@@ -15,6 +15,7 @@ from skillgap.eventlog import MAX_EVENTS_PER_ENTRY
 
 SMOOTHING = 0.3  # weight of the latest batch in the running estimates
 FIRST_SECONDS_PER_EVENT = 20e-6  # a pessimistic guess until the first batch is timed
+GROWTH = 4  # while behind, each read asks at least this many times the last one
 
 
 def entry_time_ms(entry_id: bytes | str) -> int:
@@ -33,6 +34,7 @@ class BatchSizer:
         self.events_per_entry = float(MAX_EVENTS_PER_ENTRY)  # assume large entries until seen
         self.lag_s = 0.0  # how long the oldest entry of the last read had waited
         self.streams = 1  # streams that had entries at the last read
+        self.last_count = 0
 
     def budget_s(self) -> float:
         """The work the next batch should hold."""
@@ -40,8 +42,17 @@ class BatchSizer:
 
     def count(self) -> int:
         """Entries to ask of each stream (XREADGROUP / XAUTOCLAIM COUNT)."""
-        events = self.budget_s() / self.seconds_per_event
-        return max(1, min(self.max_entries, int(events / self.events_per_entry / self.streams)))
+        count = self._entries(self.budget_s())
+        if self.lag_s > self.target_s:
+            # Behind: grow at least geometrically, for a small batch's cost per event overstates
+            # a large one's (each learner it touches is ranked and written once per batch).
+            count = min(max(count, GROWTH * self.last_count), self._entries(self.max_s))
+        self.last_count = max(1, min(self.max_entries, count))
+        return self.last_count
+
+    def _entries(self, seconds: float) -> int:
+        """Entries per stream holding about `seconds` of work, at the cost seen so far."""
+        return int(seconds / self.seconds_per_event / self.events_per_entry / self.streams)
 
     def read(self, batches: dict[int, list], now_ms: float) -> None:
         """Note what a read returned: which streams had entries and how long the oldest waited."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import chain, compress
 from operator import itemgetter
 
@@ -144,6 +145,7 @@ class Batch:
         """The events where `keep` is true."""
         return Batch(list(compress(self.events, keep.tolist())))
 
+    @cached_property
     def marks_by_day(self) -> dict[int, tuple[np.ndarray, list[str]]]:
         """Day -> (positions of its events, their marks)."""
         if not self.marks:
@@ -184,7 +186,7 @@ def apply_to_table(table: LearnerTable, batch: Batch, model: Model, applied_befo
     duplicates = len(batch) - int(fresh.sum())
     if duplicates:
         batch = batch.only(fresh)
-    new_marks = {day: marks for day, (_, marks) in batch.marks_by_day().items()}
+    new_marks = {day: marks for day, (_, marks) in batch.marks_by_day.items()}
     if not len(batch):
         return Applied(0, duplicates, {}, np.empty(0, dtype=np.int64), new_marks)
     rows = np.fromiter(map(table.row_of.__getitem__, batch.learners), dtype=np.int64, count=len(batch))
@@ -203,15 +205,24 @@ def apply_to_table(table: LearnerTable, batch: Batch, model: Model, applied_befo
         if cohort is not None and table.join(row, cohort):
             tenant, learner = table.learners[row]
             joined.setdefault((tenant, cohort), set()).add(learner)
-    return Applied(len(batch), duplicates, joined, np.unique(rows), new_marks)
+    return Applied(len(batch), duplicates, joined, _distinct(rows, len(table))[0], new_marks)
 
 
 def _apply_state(table: LearnerTable, model: Model, rows: np.ndarray, modules: np.ndarray, kinds: np.ndarray,
                  scores: np.ndarray, times: np.ndarray) -> None:  # fmt: skip
     """The engine on the rows the events touch, in event order; their event counts."""
-    touched, local = np.unique(rows, return_inverse=True)
+    touched, local = _distinct(rows, len(table))
     table.state[touched] = apply_events(table.state[touched], model, local, modules, kinds, scores, times)
     table.events[touched] += np.bincount(local)
+
+
+def _distinct(rows: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows, ascending, and each row's position among them (np.unique without
+    sorting: rows are indexes below n_rows)."""
+    touched = np.flatnonzero(np.bincount(rows, minlength=n_rows))
+    position = np.empty(n_rows, dtype=np.int64)
+    position[touched] = np.arange(len(touched))
+    return touched, position[rows]
 
 
 def rank(table: LearnerTable, rows: np.ndarray, settings: Settings) -> Recommendations:

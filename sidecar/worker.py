@@ -27,7 +27,8 @@ from sidecar.metrics import record_batch
 from sidecar.ownership import Leases
 from sidecar.batching import BatchSizer
 from sidecar.learner_table import LearnerTable
-from sidecar.processing import Batch, apply_to_table, decode_entries, queue_writes, rank
+from sidecar.partition_cache import PartitionCache
+from sidecar.processing import Applied, Batch, Decoded, apply_to_table, decode_entries, queue_writes, rank
 from skillgap.keys import CONSUMER_GROUP
 from skillgap.params import active_parameters, active_version
 from skillgap.services import Services
@@ -95,12 +96,10 @@ class Worker:
         self.cluster = isinstance(self.client, RedisCluster)
         self._stopping = False
         self._recovering: set[int] = set()  # owned partitions whose pending entries come first
-        # The learners of each owned partition as our last commits wrote them: while we hold
-        # the lease no one else writes them, so they need not be read back (dropped whenever
-        # the lease is lost or regained, a batch fails or the parameters change).
-        self._tables: dict[int, LearnerTable] = {}
-        self._next_heartbeat = 0.0
         s = self.settings
+        # The learners and marks of the partitions we own, as our commits wrote them
+        self.cache = PartitionCache(self.client, self.keys, s.worker_cache_learners, s.worker_cache_marks)
+        self._next_heartbeat = 0.0
         self.sizer = BatchSizer(s.batch_ms, s.batch_max_ms, s.lease_ttl_ms, s.batch_entries)
         self._redis_clock_s = 0.0  # Redis's clock minus ours: entry ids carry Redis's time
         self._load_parameters()
@@ -139,7 +138,7 @@ class Worker:
                     delay = min(self.settings.reconnect_max_s, 0.1 * 2 ** min(failures, 20))
                     log.warning("worker %s: Redis failed (%s); retrying in %.1f s", self.name, exc, delay)
                     self._recovering |= self.leases.owned  # what we read may be pending: reclaim first
-                    self._tables.clear()
+                    self.cache.forget_everything()
                     self._next_heartbeat = 0.0
                     self._sleep(delay)
                     continue
@@ -163,8 +162,8 @@ class Worker:
         if time.monotonic() < self._next_heartbeat:
             return
         gained, lost = self.leases.heartbeat()
-        for partition in gained | lost:
-            self._tables.pop(partition, None)
+        self.cache.forget(gained | lost)
+        self.cache.owned = len(self.leases.owned)
         if gained or lost:
             log.info("worker %s: gained %s, lost %s, owns %s", self.name, sorted(gained), sorted(lost),
                      sorted(self.leases.owned))  # fmt: skip
@@ -197,7 +196,7 @@ class Worker:
         services = self.services
         self.store = services.store_for(self.parameters.model)
         self.store.register_layout()  # the values it writes refer to it
-        self._tables.clear()  # rows are built with the store's model
+        self.cache.tables.clear()  # rows are built with the store's model
         log.info("worker %s uses parameters %s", self.name, self.parameters.version or "of the catalog")
 
     def _step(self, block: bool) -> int:
@@ -344,76 +343,53 @@ class Worker:
         try:
             return self._process(batches)
         except BaseException:
-            for partition in batches:  # records in memory may hold what was not committed
-                self._tables.pop(partition, None)
+            self.cache.forget(set(batches))  # what is in memory may hold what was not committed
             raise
 
     def _process(self, batches: dict[int, list[tuple[bytes, dict | None]]]) -> BatchResult:
         started = time.perf_counter()
         settings = self.settings
-        model = self.parameters.model
-        parts = {}
-        for partition, entries in batches.items():
-            decoded = decode_entries(entries, self.services.catalog, partition, settings.partitions)
-            batch = Batch(decoded.events)
-            table = self._table(partition, batch)
-            applied = apply_to_table(table, batch, model, self._applied_before(partition, batch))
-            parts[partition] = (decoded, table, applied, rank(table, applied.changed, settings))
+        decoded = {p: decode_entries(entries, self.services.catalog, p, settings.partitions) for p, entries in batches.items()}
+        events = {p: Batch(part.events) for p, part in decoded.items()}
+        tables = self.cache.tables_for(self.store, events)
+        before = self.cache.applied_before(events)
+        applied = {p: apply_to_table(tables[p], events[p], self.parameters.model, before[p]) for p in batches}
+        rankings = {p: rank(tables[p], applied[p].changed, settings) for p in batches}
         now = self.clock()
         elapsed = time.perf_counter() - started
         with self._fenced(list(batches)) as pipe:
-            for partition, (decoded, table, applied, rankings) in parts.items():
-                entries = batches[partition]
-                queue_writes(pipe, table, applied.changed, rankings, applied, now, settings.retention_days)
-                for letter in decoded.dead:
-                    pipe.xadd(self.keys.dead_letters(partition), letter, maxlen=DEAD_LETTERS_MAX, approximate=True)
-                record_batch(pipe, self.keys.stats(partition), applied.applied, applied.duplicates,
-                             len(decoded.dead), len(entries), elapsed)  # fmt: skip
-                pipe.xack(self.keys.stream(partition), CONSUMER_GROUP, *[entry_id for entry_id, _ in entries])
-        events = sum(len(decoded.events) + len(decoded.dead) for decoded, *_ in parts.values())
-        entries = sum(len(entries) for entries in batches.values())
-        self.sizer.processed(entries, events, time.perf_counter() - started)
+            for p, entries in batches.items():
+                queue_writes(pipe, tables[p], applied[p].changed, rankings[p], applied[p], now, settings.retention_days)
+                for letter in decoded[p].dead:
+                    pipe.xadd(self.keys.dead_letters(p), letter, maxlen=DEAD_LETTERS_MAX, approximate=True)
+                record_batch(pipe, self.keys.stats(p), applied[p].applied, applied[p].duplicates,
+                             len(decoded[p].dead), len(entries), elapsed)  # fmt: skip
+                pipe.xack(self.keys.stream(p), CONSUMER_GROUP, *[entry_id for entry_id, _ in entries])
+        for p, table in tables.items():
+            table.unindexed.difference_update(applied[p].changed.tolist())
+        self.cache.committed(tables, {p: part.marks for p, part in applied.items()})
+        self._note_batch(batches, decoded, started)
+        return self._result(decoded, tables, applied)
+
+    def _note_batch(self, batches: dict[int, list], decoded: dict[int, Decoded], started: float) -> None:
+        entries = sum(len(part) for part in batches.values())
+        events = sum(len(part.events) + len(part.dead) for part in decoded.values())
+        seconds = time.perf_counter() - started
+        self.sizer.processed(entries, events, seconds)
         log.debug("batch: %d entries, %d events, %.1f ms (%.0f ms waited before it)", entries, events,
-                  (time.perf_counter() - started) * 1000, self.sizer.lag_s * 1000)  # fmt: skip
-        limit = settings.worker_cache_learners // max(1, len(self.leases.owned))
+                  seconds * 1000, self.sizer.lag_s * 1000)  # fmt: skip
+
+    @staticmethod
+    def _result(decoded: dict[int, Decoded], tables: dict[int, LearnerTable], applied: dict[int, Applied]) -> BatchResult:
         result = BatchResult()
-        for partition, (decoded, table, applied, _) in parts.items():
-            table.unindexed.difference_update(applied.changed.tolist())
-            if len(table) > limit:
-                del self._tables[partition]
-            result.learners.update(table.learners[row] for row in applied.changed.tolist())
-            result.applied += applied.applied
-            result.duplicates += applied.duplicates
-            result.dead += len(decoded.dead)
-            for letter in decoded.dead:
+        for p, part in decoded.items():
+            result.learners.update(tables[p].learners[row] for row in applied[p].changed.tolist())
+            result.applied += applied[p].applied
+            result.duplicates += applied[p].duplicates
+            result.dead += len(part.dead)
+            for letter in part.dead:
                 log.warning("dead letter: %s", letter["reason"])
         return result
-
-    def _applied_before(self, partition: int, batch: Batch) -> np.ndarray:
-        """Per event: whether the partition already holds its mark (it was applied before)."""
-        before = np.zeros(len(batch), dtype=bool)
-        by_day = batch.marks_by_day()
-        if not by_day:
-            return before
-        pipe = self.client.pipeline(transaction=False)
-        for day, (_, marks) in by_day.items():
-            pipe.smismember(self.keys.applied(partition, day), marks)
-        for (positions, _), flags in zip(by_day.values(), pipe.execute()):
-            before[positions] = flags
-        return before
-
-    def _table(self, partition: int, batch: Batch) -> LearnerTable:
-        """The partition's table with a row for every learner the events name: from memory
-        when our own commits wrote them, else one MGET (new rows for learners never seen)."""
-        table = self._tables.get(partition)
-        if table is None:
-            table = self._tables[partition] = LearnerTable(self.store, partition)
-        missing = table.missing(batch.learners)
-        if missing:
-            store = self.store
-            stored = store.load_partition(partition, missing)
-            table.add(missing, [store.decode(*key, raw, explain=False) for key, raw in zip(missing, stored)])
-        return table
 
 
 def _redis_time(client: redis.Redis) -> float:

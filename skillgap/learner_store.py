@@ -128,10 +128,6 @@ class LearnerStore:
         records = (self.decode(tenant, learner, raw, explain) for learner, raw in zip(learners, pipe.execute()))
         return [record for record in records if record is not None]
 
-    def load_partition(self, partition: int, learners: list[tuple[str, str]]) -> list[bytes | None]:
-        """The stored values of learners of one partition, in one MGET (one slot on a cluster)."""
-        return self.client.mget([self.keys.learner(partition, tenant, learner) for tenant, learner in learners])
-
     def new(self, tenant: str, learner: str) -> LearnerRecord:
         return LearnerRecord(tenant, learner, new_state(self.model, 1)[0])
 

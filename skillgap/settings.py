@@ -51,6 +51,7 @@ class Settings:
     reconnect_max_s: float = 10.0  # cap of the exponential backoff after a lost connection
     worker_engine_threads: int = 1  # Numba threads per worker process: workers scale out as processes
     worker_cache_learners: int = 50_000  # learners a worker keeps in memory between batches
+    worker_cache_marks: int = 500_000  # processed-event marks a worker keeps in memory (~120 bytes each)
 
     # Engine: offer an assessment for points whose uncertainty (sd of the mastery belief,
     # at most 0.29) is at least this; pass to engine.recommend(uncertainty_threshold=...)
@@ -142,7 +143,7 @@ class Settings:
             if getattr(self, field) <= 0:
                 raise SettingsError(f"{ENV_PREFIX}{field.upper()} must be positive")
         for name in ("batch_ms", "batch_max_ms", "batch_entries", "worker_processes", "lease_ttl_ms", "claim_idle_ms", "worker_engine_threads",
-                     "worker_cache_learners"):
+                     "worker_cache_learners", "worker_cache_marks"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
         if self.block_ms < 0:

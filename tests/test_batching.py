@@ -32,15 +32,17 @@ def test_batches_hold_about_batch_ms_of_work_while_the_worker_keeps_up():
 
 def test_batches_grow_while_the_worker_is_behind_up_to_a_third_of_the_lease():
     sizer = seen(BatchSizer(batch_ms=40, batch_max_ms=1000, lease_ttl_ms=5000, max_entries=10_000), 500, 4.0)
-    sizer.read(entries_from(streams=4, waited_ms=400), now_ms=1_000_000)
-    assert sizer.budget_s() == 0.4 and sizer.count() == 50
+    sizer.read(entries_from(streams=4, waited_ms=160), now_ms=1_000_000)
+    assert sizer.budget_s() == 0.16 and sizer.count() == 20
+    assert sizer.count() == 80  # still behind: at least four times the last read
+    assert sizer.count() == 125  # but never more than batch_max_ms of work
     sizer.read(entries_from(streams=4, waited_ms=30_000), now_ms=1_000_000)
     assert sizer.budget_s() == 1.0
     short_lease = seen(BatchSizer(40, 1000, lease_ttl_ms=900, max_entries=10_000), 500, 4.0)
     short_lease.read(entries_from(streams=4, waited_ms=30_000), now_ms=1_000_000)
     assert short_lease.budget_s() == 0.3
     sizer.read({}, now_ms=1_000_000)  # caught up
-    assert sizer.budget_s() == 0.04
+    assert sizer.budget_s() == 0.04 and sizer.count() == 5
 
 
 def test_a_read_asks_at_least_one_entry_and_at_most_the_cap():
