@@ -142,8 +142,8 @@ class Settings:
         for field in ("lti_leeway_s", "lti_state_ttl_s", "lti_launch_ttl_s", "lti_jwks_cache_s", "ags_retry_base_s"):
             if getattr(self, field) <= 0:
                 raise SettingsError(f"{ENV_PREFIX}{field.upper()} must be positive")
-        for name in ("batch_ms", "batch_max_ms", "batch_entries", "worker_processes", "lease_ttl_ms", "claim_idle_ms", "worker_engine_threads",
-                     "worker_cache_learners", "worker_cache_marks"):
+        for name in ("batch_ms", "batch_max_ms", "batch_entries", "worker_processes", "lease_ttl_ms", "claim_idle_ms",
+                     "worker_engine_threads", "worker_cache_learners", "worker_cache_marks"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
         if self.block_ms < 0:
