@@ -350,7 +350,7 @@ class Bench:
                                    "kind": "graded", "score": 0.7, "timestamp": START + n}, tenant="bench",
                                   catalog=catalog, now=START + n)  # fmt: skip
                       for i, learner in enumerate(learners)]
-            records = [keys.learner(partition_of("bench", learner, partitions), "bench", learner) for learner in learners]
+            records = [keys.learner(partition_of("bench", name, partitions), "bench", name) for name in learners]
             sent = time.time()
             append_events(self.client, keys, partitions, events, self.settings.retention_days)
             while self.client.exists(*records) < size:
@@ -431,8 +431,9 @@ def main(argv: list[str] | None = None) -> int:
         say("workload", f"{args.events} events, {args.learners} learners, {args.partitions} partitions, "
                         f"{args.entry_events} events per entry")  # fmt: skip
         say("processes", f"{args.workers} worker(s) in the pipeline, {args.workers} consumer(s) in the ceiling; "
-                         f"batches of {settings.batch_ms} ms of work while keeping up, up to {settings.batch_max_ms} ms "
-                         f"while behind; the ceiling reads {CEILING_ENTRIES} entries per stream")  # fmt: skip
+                         f"batches of {settings.batch_ms} ms of work while keeping up, up to "
+                         f"{settings.batch_max_ms} ms while behind; the ceiling reads {CEILING_ENTRIES} entries "
+                         "per stream")  # fmt: skip
         entries = make_entries(settings.catalog_path, args.events, args.learners, args.partitions,
                                args.entry_events, args.seed)  # fmt: skip
         json_only = bench.ceiling(entries, args.events, checked=False, consumers=args.workers)

@@ -99,9 +99,8 @@ class LearnerTable:
         """The stored values of `rows` (ranked in `rankings`, in the same order), updated `now`."""
         numbers = np.empty(len(rows), record_dtype(rankings.module.shape[1], self.state.shape[2]))
         numbers["events"], numbers["updated"], numbers["recs_at"] = self.events[rows], now, self.as_of[rows]
-        for name, ranked in (("module", rankings.module), ("action", rankings.action), ("gain", rankings.gain),
-                             ("per_minute", rankings.gain_per_minute), ("information", rankings.information)):  # fmt: skip
-            numbers[name] = ranked
+        numbers["module"], numbers["action"], numbers["gain"] = rankings.module, rankings.action, rankings.gain
+        numbers["per_minute"], numbers["information"] = rankings.gain_per_minute, rankings.information
         numbers["state"] = self.state[rows]
         return self.store.values([self._meta(row) for row in rows.tolist()], numbers)
 

@@ -14,7 +14,7 @@ import numpy as np
 import redis
 
 from sidecar.learner_table import LearnerTable
-from sidecar.processing import Batch
+from sidecar.processing import Applied, Batch
 from skillgap.keys import Keys
 from skillgap.learner_store import LearnerStore
 
@@ -74,6 +74,9 @@ class PartitionCache:
     def forget_everything(self) -> None:
         self.forget(set(self.tables) | set(self.marks))
 
+    def forget_learners(self) -> None:
+        self.tables.clear()
+
     def tables_for(self, store: LearnerStore, batches: dict[int, Batch]) -> dict[int, LearnerTable]:
         """Each partition's table, with a row for every learner its events name: kept, else
         read (one round trip for all partitions), else new."""
@@ -116,13 +119,16 @@ class PartitionCache:
                 self.marks[p].asked[day] = size
         return before
 
-    def committed(self, tables: dict[int, LearnerTable], marks: dict[int, dict[int, list[str]]]) -> None:
-        """After a commit: its marks are kept for the days held, and the days asked of Redis
-        for it are kept from now on if they fit (empty ones at once, others read back); tables
-        over their share of the learners are dropped."""
+    def committed(self, tables: dict[int, LearnerTable], applied: dict[int, Applied]) -> None:
+        """After a commit: the learners it wrote are in their learner index; its marks are
+        kept for the days held, and the days asked of Redis for it are kept from now on if
+        they fit (empty ones at once, others read back); tables over their share of the
+        learners are dropped."""
         marks_share = self.marks_capacity // max(1, self.owned)
         loads = []
-        for p, added in marks.items():
+        for p, part in applied.items():
+            tables[p].unindexed.difference_update(part.changed.tolist())
+            added = part.marks
             known = self.marks[p]
             for day, size in known.asked.items():
                 if not size:

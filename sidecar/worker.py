@@ -23,10 +23,10 @@ import numpy as np
 import redis
 from redis.cluster import RedisCluster
 
-from sidecar.metrics import record_batch
-from sidecar.ownership import Leases
 from sidecar.batching import BatchSizer
 from sidecar.learner_table import LearnerTable
+from sidecar.metrics import record_batch
+from sidecar.ownership import Leases
 from sidecar.partition_cache import PartitionCache
 from sidecar.processing import Applied, Batch, Decoded, apply_to_table, decode_entries, queue_writes, rank
 from skillgap.keys import CONSUMER_GROUP
@@ -196,7 +196,7 @@ class Worker:
         services = self.services
         self.store = services.store_for(self.parameters.model)
         self.store.register_layout()  # the values it writes refer to it
-        self.cache.tables.clear()  # rows are built with the store's model
+        self.cache.forget_learners()  # their rows were built with the previous model
         log.info("worker %s uses parameters %s", self.name, self.parameters.version or "of the catalog")
 
     def _step(self, block: bool) -> int:
@@ -330,9 +330,10 @@ class Worker:
 
         1. Decode every event; unreadable ones and ones naming unknown catalog ids become dead
            letters with the reason.
-        2. Load the learners' records (one MGET per partition, unless kept in memory); skip
-           events already marked applied (SMISMEMBER per event day) or repeated within the
-           batch; apply the rest in stream order; re-rank the learners that changed.
+        2. Find the learners' rows and the marks of the events' days in what we keep of the
+           partitions, reading what is not kept (one round trip); skip events already marked
+           applied or repeated within the batch; apply the rest in stream order; re-rank the
+           learners that changed.
         3. WATCH the partitions' leases and check we hold them; then in one MULTI/EXEC: the
            changed learners (state and ranking, one value each), the learner and cohort
            indexes, the processed-event marks, dead letters, counters, the leases' renewal and
@@ -349,7 +350,8 @@ class Worker:
     def _process(self, batches: dict[int, list[tuple[bytes, dict | None]]]) -> BatchResult:
         started = time.perf_counter()
         settings = self.settings
-        decoded = {p: decode_entries(entries, self.services.catalog, p, settings.partitions) for p, entries in batches.items()}
+        catalog = self.services.catalog
+        decoded = {p: decode_entries(entries, catalog, p, settings.partitions) for p, entries in batches.items()}
         events = {p: Batch(part.events) for p, part in decoded.items()}
         tables = self.cache.tables_for(self.store, events)
         before = self.cache.applied_before(events)
@@ -365,9 +367,7 @@ class Worker:
                 record_batch(pipe, self.keys.stats(p), applied[p].applied, applied[p].duplicates,
                              len(decoded[p].dead), len(entries), elapsed)  # fmt: skip
                 pipe.xack(self.keys.stream(p), CONSUMER_GROUP, *[entry_id for entry_id, _ in entries])
-        for p, table in tables.items():
-            table.unindexed.difference_update(applied[p].changed.tolist())
-        self.cache.committed(tables, {p: part.marks for p, part in applied.items()})
+        self.cache.committed(tables, applied)
         self._note_batch(batches, decoded, started)
         return self._result(decoded, tables, applied)
 
@@ -380,7 +380,8 @@ class Worker:
                   seconds * 1000, self.sizer.lag_s * 1000)  # fmt: skip
 
     @staticmethod
-    def _result(decoded: dict[int, Decoded], tables: dict[int, LearnerTable], applied: dict[int, Applied]) -> BatchResult:
+    def _result(decoded: dict[int, Decoded], tables: dict[int, LearnerTable],
+                applied: dict[int, Applied]) -> BatchResult:  # fmt: skip
         result = BatchResult()
         for p, part in decoded.items():
             result.learners.update(tables[p].learners[row] for row in applied[p].changed.tolist())

@@ -53,8 +53,8 @@ def test_a_value_stored_under_an_older_catalog_names_the_modules_it_named_then(s
     old_store.register_layout()
     first, second, third = catalog.modules[3].id, catalog.modules[0].id, catalog.modules[7].id
     value = old_store.encode(a_learner(old_store, ranked(old_store, first, second, third)))
-    now_store = LearnerStore(services.redis, services.keys, 4, dataclasses.replace(catalog, modules=catalog.modules[1:]),
-                             services.model)  # fmt: skip
+    current = dataclasses.replace(catalog, modules=catalog.modules[1:])
+    now_store = LearnerStore(services.redis, services.keys, 4, current, services.model)
     read = now_store.decode("acme", "u-1", value, explain=False)
     assert read.ranking["module"] == [first, third]  # the removed module is no longer recommended
     assert read.ranking["gain"] == [0.3, 0.1]
