@@ -1,7 +1,8 @@
-"""What a batch of events does to learner records, shared by the workers and by replay.
+"""What a batch of events does to a partition's learners, shared by the workers and by replay.
 
 Hot path: an event is decoded once into a plain tuple (no objects per event), checked with
-the same rules as `Event.from_wire`, and gathered into the engine's arrays in one pass.
+the same rules as `Event.from_wire`; a batch's tuples are turned into columns at once and
+applied to the partition's learner table (`sidecar/learner_table.py`) with array operations.
 
 Exactly once: the ids of applied events are kept per partition and event day (processed-event
 marks, `{pN}:applied:<day>`, for the log's retention); an event whose id is marked is skipped.
@@ -16,17 +17,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
+from itertools import chain, compress
 from operator import itemgetter
 
 import numpy as np
 import orjson
 
-from engine import LAST_SEEN, Action, Model, apply_events, recommend
+from engine import LAST_SEEN, Model, Recommendations, apply_events, recommend
+from sidecar.learner_table import LearnerTable
 from skillgap.catalog import Catalog
 from skillgap.eventlog import decode_entry
 from skillgap.events import ACTIVITY_KINDS, ENROLLED, SCHEMA_VERSION
 from skillgap.keys import partition_of
-from skillgap.learner_store import LearnerRecord, LearnerStore
 from skillgap.settings import Settings
 
 SECONDS_PER_DAY = 86_400
@@ -124,103 +127,109 @@ def decode_entries(
     return Decoded(events, dead)
 
 
+class Batch:
+    """A batch's events as columns (one tuple per field, in stream order) with each event's
+    processed-event mark (tenant and id: ids are unique per tenant) and the event's day."""
+
+    def __init__(self, events: list[EventRow]):
+        self.events = events
+        columns = tuple(zip(*events)) or ((),) * 8
+        self.learners, ids, self.kinds, self.modules, self.scores, self.times, self.cohorts, self.roles = columns
+        self.marks = [f"{learner[0]}\x1f{event_id}" for learner, event_id in zip(self.learners, ids)]
+        self.days = (np.array(self.times) // SECONDS_PER_DAY).astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def only(self, keep: np.ndarray) -> Batch:
+        """The events where `keep` is true."""
+        return Batch(list(compress(self.events, keep.tolist())))
+
+    @cached_property
+    def marks_by_day(self) -> dict[int, tuple[np.ndarray, list[str]]]:
+        """Day -> (positions of its events, their marks)."""
+        if not self.marks:
+            return {}
+        days, positions = np.unique(self.days, return_inverse=True)
+        order = np.argsort(positions, kind="stable")
+        bounds = np.searchsorted(positions[order], np.arange(len(days) + 1))
+        marks = np.array(self.marks, dtype=object)[order]
+        return {int(day): (order[a:b], marks[a:b].tolist()) for day, a, b in zip(days, bounds[:-1], bounds[1:])}
+
+    def first_copies(self) -> np.ndarray:
+        """True where a mark appears for the first time in the batch."""
+        first = np.ones(len(self), dtype=bool)
+        if len(set(self.marks)) < len(self):  # repeats are rare: only then look for them
+            first[:] = False
+            positions: dict[str, int] = {}
+            for position, mark in enumerate(self.marks):
+                positions.setdefault(mark, position)
+            first[list(positions.values())] = True
+        return first
+
+
 @dataclass
 class Applied:
     applied: int
     duplicates: int
     joined: dict[tuple[str, str], set[str]]  # learners newly seen in each (tenant, cohort)
-    changed: list[tuple[str, str]]  # learners at least one event was applied to
+    changed: np.ndarray  # table rows at least one event was applied to, ascending
     marks: dict[int, list[str]]  # the applied events' marks, by event day
 
 
-def marks_of(events: list[EventRow]) -> tuple[list[str], list[int]]:
-    """Each event's mark (tenant and id: ids are unique per tenant) and day."""
-    return [f"{e[0][0]}\x1f{e[1]}" for e in events], [int(e[5] // SECONDS_PER_DAY) for e in events]
-
-
-def apply_to_records(
-    events: list[EventRow], records: dict[tuple[str, str], LearnerRecord], model: Model, marked: set[str],
-    marks: tuple[list[str], list[int]] | None = None,
-) -> Applied:  # fmt: skip
-    """Apply `events` (in order) to the learners in `records`: state, role, cohorts, event
-    count and the time their ranking is as of; skip events in `marked` or seen before in the
-    batch (their marks are added to `marked`; `marks`: `marks_of(events)` if already made).
-    Call `rank` after.
-
-    Every learner an event names must be in `records`."""
-    order = list(records)
-    row_of = {key: row for row, key in enumerate(order)}
-    as_of = [records[key].recommended_at for key in order]
-    roles = [records[key].role for key in order]
+def apply_to_table(table: LearnerTable, batch: Batch, model: Model, applied_before: np.ndarray) -> Applied:
+    """Apply the batch's events (in stream order) to their learners' rows: state, role,
+    cohorts, event count and the time their ranking is as of. Skips events applied before
+    (`applied_before`, per event) and repeats within the batch. Every learner named must have
+    a row; call `rank` on `Applied.changed` after."""
+    fresh = ~applied_before & batch.first_copies()
+    duplicates = len(batch) - int(fresh.sum())
+    if duplicates:
+        batch = batch.only(fresh)
+    new_marks = {day: marks for day, (_, marks) in batch.marks_by_day.items()}
+    if not len(batch):
+        return Applied(0, duplicates, {}, np.empty(0, dtype=np.int64), new_marks)
+    rows = np.fromiter(map(table.row_of.__getitem__, batch.learners), dtype=np.int64, count=len(batch))
+    when = np.array(batch.times)
+    np.maximum.at(table.as_of, rows, when)
+    kind = np.array(batch.kinds)
+    activity = kind != ENROLMENT
+    if activity.any():
+        _apply_state(table, model, rows[activity], np.array(batch.modules)[activity], kind[activity],
+                     np.array(batch.scores)[activity], when[activity])  # fmt: skip
+    listed = rows.tolist()
+    for row, role in {row: role for row, role in zip(listed, batch.roles) if role is not None}.items():
+        table.set_role(row, role)  # the last one in the batch wins
     joined: dict[tuple[str, str], set[str]] = {}
-    new_marks: dict[int, list[str]] = {}
-    rows: list[int] = []
-    picked: list[EventRow] = []
-    changed = [False] * len(order)
-    duplicates = 0
-    members, days = marks or marks_of(events)
-    for event, member, day in zip(events, members, days):
-        if member in marked:
-            duplicates += 1
-            continue
-        marked.add(member)
-        day_marks = new_marks.get(day)
-        if day_marks is None:
-            new_marks[day] = [member]
-        else:
-            day_marks.append(member)
-        key, _, code, _, _, timestamp, cohort, role = event
-        row = row_of[key]
-        changed[row] = True
-        if timestamp > as_of[row]:
-            as_of[row] = timestamp
-        if role is not None:
-            roles[row] = role
-        if cohort is not None and cohort not in records[key].cohorts:
-            records[key].cohorts = (*records[key].cohorts, cohort)
-            joined.setdefault((key[0], cohort), set()).add(key[1])
-        if code >= 0:
-            rows.append(row)
-            picked.append(event)
-    if picked:
-        _, _, kind, module, score, when, _, _ = zip(*picked)
-        state = np.stack([records[key].state for key in order])
-        state = apply_events(state, model, np.array(rows), np.array(module), np.array(kind), np.array(score),
-                             np.array(when))  # fmt: skip
-        counts = np.bincount(rows, minlength=len(order)).tolist()
-        for row, key in enumerate(order):
-            records[key].state = state[row]
-            records[key].events += counts[row]
-    changed_keys = []
-    for row, key in enumerate(order):
-        if changed[row]:
-            records[key].recommended_at = as_of[row]
-            records[key].role = roles[row]
-            changed_keys.append(key)
-    return Applied(len(events) - duplicates, duplicates, joined, changed_keys, new_marks)
+    for row, cohort in set(zip(listed, batch.cohorts)):
+        if cohort is not None and table.join(row, cohort):
+            tenant, learner = table.learners[row]
+            joined.setdefault((tenant, cohort), set()).add(learner)
+    return Applied(len(batch), duplicates, joined, _distinct(rows, len(table))[0], new_marks)
 
 
-def rank(records: list[LearnerRecord], store: LearnerStore, settings: Settings) -> None:
-    """Re-rank the modules of `records`, each as of its `recommended_at`, with the store's model."""
-    if not records:
-        return
-    state = np.stack([record.state for record in records])
-    targets = store.targets_for(records)
-    as_of = np.array([record.recommended_at for record in records])
-    recs = recommend_as_of(state, targets, store.model, as_of, settings)
-    module_ids = [m.id for m in store.catalog.modules]
-    actions = {int(action): action.name.lower() for action in Action}
-    useful = (recs.module >= 0).sum(axis=1).tolist()  # the engine fills unused slots at the end
-    columns = zip(records, useful, recs.module.tolist(), recs.action.tolist(), recs.gain.tolist(),
-                  recs.gain_per_minute.tolist(), recs.information.tolist())  # fmt: skip
-    for record, n, modules, acts, gains, per_minute, information in columns:
-        record.ranking = {
-            "module": [module_ids[q] for q in modules[:n]],
-            "action": [actions[a] for a in acts[:n]],
-            "gain": gains[:n],
-            "per_minute": per_minute[:n],
-            "information": information[:n],
-        }
+def _apply_state(table: LearnerTable, model: Model, rows: np.ndarray, modules: np.ndarray, kinds: np.ndarray,
+                 scores: np.ndarray, times: np.ndarray) -> None:  # fmt: skip
+    """The engine on the rows the events touch, in event order; their event counts."""
+    touched, local = _distinct(rows, len(table))
+    table.state[touched] = apply_events(table.state[touched], model, local, modules, kinds, scores, times)
+    table.events[touched] += np.bincount(local)
+
+
+def _distinct(rows: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows, ascending, and each row's position among them (np.unique without
+    sorting: rows are indexes below n_rows)."""
+    touched = np.flatnonzero(np.bincount(rows, minlength=n_rows))
+    position = np.empty(n_rows, dtype=np.int64)
+    position[touched] = np.arange(len(touched))
+    return touched, position[rows]
+
+
+def rank(table: LearnerTable, rows: np.ndarray, settings: Settings) -> Recommendations:
+    """Rank the modules for the learners of `rows`, each as of its latest event."""
+    store = table.store
+    targets = store.targets_for_roles([table.roles[row] for row in rows.tolist()])
+    return recommend_as_of(table.state[rows], targets, store.model, table.as_of[rows], settings)
 
 
 def recommend_as_of(state: np.ndarray, targets: np.ndarray, model: Model, as_of: np.ndarray, settings: Settings):
@@ -240,23 +249,23 @@ def recommend_as_of(state: np.ndarray, targets: np.ndarray, model: Model, as_of:
 
 
 def queue_writes(
-    pipe, store: LearnerStore, partition: int, records: dict[tuple[str, str], LearnerRecord], applied: Applied,
-    now: float, retention_days: float, new: set[tuple[str, str]] | None = None,
+    pipe, table: LearnerTable, rows: np.ndarray, rankings: Recommendations, applied: Applied, now: float,
+    retention_days: float, index_all: bool = False,
 ) -> None:  # fmt: skip
-    """Queue one partition's learner values (one MSET), its learner and cohort indexes (`new`:
-    the learners not yet in the learner index; None: all of them) and its marks."""
-    keys = store.keys
-    values = {}
-    by_tenant: dict[str, list[str]] = {}
-    for (tenant, learner), record in records.items():
-        record.updated = now
-        values[keys.learner(partition, tenant, learner)] = store.encode(record)
-        if new is None or (tenant, learner) in new:
-            by_tenant.setdefault(tenant, []).append(learner)
-    if values:
+    """Queue one partition's learner values for `rows` (one MSET), its learner index (the rows
+    not in it yet; `index_all`: all of them), its cohort indexes and its marks."""
+    keys, partition = table.store.keys, table.partition
+    listed = rows.tolist()
+    if listed:
+        value_keys = table.value_keys
+        pairs = zip([value_keys[row] for row in listed], table.values(rows, rankings, now))
         # As a raw command: redis-py refuses pipe.mset() on a cluster, though every key of a
         # partition is in one slot.
-        pipe.execute_command("MSET", *[part for pair in values.items() for part in pair])
+        pipe.execute_command("MSET", *chain.from_iterable(pairs))
+    by_tenant: dict[str, list[str]] = {}
+    for row in listed if index_all else sorted(table.unindexed.intersection(listed)):
+        tenant, learner = table.learners[row]
+        by_tenant.setdefault(tenant, []).append(learner)
     for tenant, learners in by_tenant.items():
         pipe.zadd(keys.learner_index(partition, tenant), dict.fromkeys(learners, 0))
     for (tenant, cohort), learners in applied.joined.items():

@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import redis
 
+from engine import Recommendations
+from sidecar.learner_table import LearnerTable
 from sidecar.ownership import RELEASE, RENEW, acquire_for_replay
-from sidecar.processing import Applied, apply_to_records, decode_entries, queue_writes, rank
+from sidecar.processing import Applied, Batch, apply_to_table, decode_entries, queue_writes, rank
 from sidecar.worker import LostPartition, ensure_groups
 from skillgap.keys import CONSUMER_GROUP
-from skillgap.learner_store import LearnerRecord, LearnerStore
+from skillgap.learner_store import LearnerStore
 from skillgap.params import active_parameters
 from skillgap.services import Services
 
@@ -37,14 +39,13 @@ HANDOVER_TIMEOUT_S = 60.0
 
 @dataclass
 class Rebuilt:
-    partition: int
-    records: dict[tuple[str, str], LearnerRecord]
+    table: LearnerTable
+    rankings: Recommendations | None  # of every row, in row order (set once the whole stream is applied)
     cohorts: dict[tuple[str, str], set[str]]
     marks: dict[int, list[str]]  # event day -> marks of the events applied
     last_entry: bytes | None
     entries: int = 0
     events: int = 0
-
 
 @dataclass
 class Comparison:
@@ -61,7 +62,8 @@ def rebuild_partition(services: Services, store: LearnerStore, partition: int, u
     """The partition's learners rebuilt in memory from its stream (up to entry `until`)."""
     client, keys = services.redis, services.keys
     stream = keys.stream(partition)
-    rebuilt = Rebuilt(partition, {}, {}, {}, None)
+    table = LearnerTable(store, partition)
+    rebuilt = Rebuilt(table, None, {}, {}, None)
     marked: set[str] = set()
     start: bytes | str = "-"
     while True:
@@ -71,34 +73,34 @@ def rebuild_partition(services: Services, store: LearnerStore, partition: int, u
         rebuilt.entries += len(chunk)
         rebuilt.last_entry = chunk[-1][0]
         start = b"(" + chunk[-1][0]
-        events = decode_entries(chunk, services.catalog, partition, services.settings.partitions).events
-        for key, *_ in events:
-            if key not in rebuilt.records:
-                rebuilt.records[key] = store.new(*key)
-        if events:
-            involved = {key: rebuilt.records[key] for key in dict.fromkeys(e[0] for e in events)}
-            applied = apply_to_records(events, involved, store.model, marked)
-            for cohort_key, learners in applied.joined.items():
-                rebuilt.cohorts.setdefault(cohort_key, set()).update(learners)
-            for day, members in applied.marks.items():
-                rebuilt.marks.setdefault(day, []).extend(members)
-            rebuilt.events += applied.applied
+        batch = Batch(decode_entries(chunk, services.catalog, partition, services.settings.partitions).events)
+        missing = table.missing(batch.learners)
+        table.add(missing, [None] * len(missing))
+        before = np.fromiter((mark in marked for mark in batch.marks), dtype=bool, count=len(batch))
+        applied = apply_to_table(table, batch, store.model, before)
+        for cohort_key, learners in applied.joined.items():
+            rebuilt.cohorts.setdefault(cohort_key, set()).update(learners)
+        for day, marks in applied.marks.items():
+            rebuilt.marks.setdefault(day, []).extend(marks)
+            marked.update(marks)
+        rebuilt.events += applied.applied
         if len(chunk) < READ_ENTRIES:
             break
-    settings = services.settings
-    rank(list(rebuilt.records.values()), store, settings)
+    rebuilt.rankings = rank(table, np.arange(len(table)), services.settings)
     return rebuilt
 
 
 def compare(services: Services, rebuilt: Rebuilt) -> Comparison:
     """How the stored learners differ from the rebuilt ones."""
     result = Comparison()
+    table = rebuilt.table
     stored = {}
-    for tenant in {tenant for tenant, _ in rebuilt.records}:
-        learners = [learner for t, learner in rebuilt.records if t == tenant]
+    for tenant in {tenant for tenant, _ in table.learners}:
+        learners = [learner for t, learner in table.learners if t == tenant]
         for record in services.learners.get_many(tenant, learners, explain=False):
             stored[(tenant, record.learner)] = record
-    for key, fresh in rebuilt.records.items():
+    for row, key in enumerate(table.learners):
+        fresh = table.record(row, table.ranking(rebuilt.rankings, row))
         result.learners += 1
         have = stored.get(key)
         if have is None:
@@ -152,16 +154,16 @@ def replay(
         finally:
             release(keys=[keys.owner(partition)], args=[token])
             client.delete(keys.handover(partition))
-        learners += len(rebuilt.records)
+        learners += len(rebuilt.table)
         events += rebuilt.events
-        progress(f"partition {partition + 1}/{settings.partitions}: {len(rebuilt.records)} learners, "
+        progress(f"partition {partition + 1}/{settings.partitions}: {len(rebuilt.table)} learners, "
                  f"{rebuilt.events} events from {rebuilt.entries} entries")  # fmt: skip
     return learners, events
 
 
 def _commit(services: Services, store: LearnerStore, rebuilt: Rebuilt, token: str) -> None:
     client, keys = services.redis, services.keys
-    partition = rebuilt.partition
+    partition = rebuilt.table.partition
     stream, owner = keys.stream(partition), keys.owner(partition)
     pending = []
     if rebuilt.last_entry is not None:
@@ -172,8 +174,11 @@ def _commit(services: Services, store: LearnerStore, rebuilt: Rebuilt, token: st
         if value is None or value.decode() != token:
             raise LostPartition({partition})
         pipe.multi()
-        everything = Applied(rebuilt.events, 0, rebuilt.cohorts, list(rebuilt.records), rebuilt.marks)
-        queue_writes(pipe, store, partition, rebuilt.records, everything, time.time(), services.settings.retention_days)
+        table = rebuilt.table
+        rows = np.arange(len(table))
+        everything = Applied(rebuilt.events, 0, rebuilt.cohorts, rows, rebuilt.marks)
+        queue_writes(pipe, table, rows, rebuilt.rankings, everything, time.time(), services.settings.retention_days,
+                     index_all=True)  # fmt: skip
         if rebuilt.last_entry is not None:
             pipe.xgroup_setid(stream, CONSUMER_GROUP, rebuilt.last_entry)
         if pending:
@@ -186,5 +191,6 @@ def _commit(services: Services, store: LearnerStore, rebuilt: Rebuilt, token: st
 
 def _store(services: Services) -> LearnerStore:
     params = active_parameters(services.redis, services.keys, services.catalog)
-    s = services.settings
-    return services.store_for(params.model)
+    store = services.store_for(params.model)
+    store.register_layout()  # the values it writes refer to it
+    return store

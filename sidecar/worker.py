@@ -19,14 +19,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import numpy as np
 import redis
 from redis.cluster import RedisCluster
 
+from sidecar.batching import BatchSizer
+from sidecar.learner_table import LearnerTable
 from sidecar.metrics import record_batch
 from sidecar.ownership import Leases
-from sidecar.processing import EventRow, apply_to_records, decode_entries, marks_of, queue_writes, rank
+from sidecar.partition_cache import PartitionCache
+from sidecar.processing import Applied, Batch, Decoded, apply_to_table, decode_entries, queue_writes, rank
 from skillgap.keys import CONSUMER_GROUP
-from skillgap.learner_store import LearnerRecord, LearnerStore
 from skillgap.params import active_parameters, active_version
 from skillgap.services import Services
 
@@ -93,11 +96,12 @@ class Worker:
         self.cluster = isinstance(self.client, RedisCluster)
         self._stopping = False
         self._recovering: set[int] = set()  # owned partitions whose pending entries come first
-        # The learners of each owned partition as our last commits wrote them: while we hold
-        # the lease no one else writes them, so they need not be read back (dropped whenever
-        # the lease is lost or regained, or a batch fails).
-        self._learners: dict[int, dict[tuple[str, str], LearnerRecord]] = {}
+        s = self.settings
+        # The learners and marks of the partitions we own, as our commits wrote them
+        self.cache = PartitionCache(self.client, self.keys, s.worker_cache_learners, s.worker_cache_marks)
         self._next_heartbeat = 0.0
+        self.sizer = BatchSizer(s.batch_ms, s.batch_max_ms, s.lease_ttl_ms, s.batch_entries)
+        self._redis_clock_s = 0.0  # Redis's clock minus ours: entry ids carry Redis's time
         self._load_parameters()
         self._warm_up()
         ensure_groups(self.client, [self.keys.stream(p) for p in candidates])
@@ -134,7 +138,7 @@ class Worker:
                     delay = min(self.settings.reconnect_max_s, 0.1 * 2 ** min(failures, 20))
                     log.warning("worker %s: Redis failed (%s); retrying in %.1f s", self.name, exc, delay)
                     self._recovering |= self.leases.owned  # what we read may be pending: reclaim first
-                    self._learners.clear()
+                    self.cache.forget_everything()
                     self._next_heartbeat = 0.0
                     self._sleep(delay)
                     continue
@@ -158,24 +162,25 @@ class Worker:
         if time.monotonic() < self._next_heartbeat:
             return
         gained, lost = self.leases.heartbeat()
-        for partition in gained | lost:
-            self._learners.pop(partition, None)
+        self.cache.forget(gained | lost)
+        self.cache.owned = len(self.leases.owned)
         if gained or lost:
             log.info("worker %s: gained %s, lost %s, owns %s", self.name, sorted(gained), sorted(lost),
                      sorted(self.leases.owned))  # fmt: skip
         self._recovering = (self._recovering - lost) | gained | self._with_pending(self.leases.owned - gained)
         if active_version(self.client, self.keys) != self.parameters.version:
             self._load_parameters()
+        self._redis_clock_s = _redis_time(self.client) - time.time()
         self._next_heartbeat = time.monotonic() + self.settings.lease_ttl_ms / 3000
 
     def _warm_up(self) -> None:
         """Load the engine's compiled kernels before taking partitions, so the first batch
         does not hold its leases while Numba loads its cache."""
-        record = self.store.new("warm", "up")
-        module = self.services.catalog.modules[0].id
-        event = (("warm", "up"), "warm-up", 0, self.services.catalog.module_index[module], 0.5, 1.0, None, None)
-        apply_to_records([event], {("warm", "up"): record}, self.parameters.model, set())
-        rank([record], self.store, self.settings)
+        table = LearnerTable(self.store, 0)
+        table.add([("warm", "up")], [None])
+        event = (("warm", "up"), "warm-up", 0, 0, 0.5, 1.0, None, None)
+        applied = apply_to_table(table, Batch([event]), self.parameters.model, np.zeros(1, dtype=bool))
+        rank(table, applied.changed, self.settings)
 
     def _with_pending(self, partitions: set[int]) -> set[int]:
         """Partitions with entries pending outside a commit of ours (a worker that read after
@@ -190,6 +195,8 @@ class Worker:
         self.parameters = active_parameters(self.client, self.keys, self.services.catalog)
         services = self.services
         self.store = services.store_for(self.parameters.model)
+        self.store.register_layout()  # the values it writes refer to it
+        self.cache.forget_learners()  # their rows were built with the previous model
         log.info("worker %s uses parameters %s", self.name, self.parameters.version or "of the catalog")
 
     def _step(self, block: bool) -> int:
@@ -210,7 +217,11 @@ class Worker:
         return processed
 
     def _read(self, partitions: list[int], block: bool) -> dict[int, list]:
-        count = self.settings.batch_entries
+        batches = self._read_streams(partitions, block, self.sizer.count())
+        self.sizer.read(batches, (time.time() + self._redis_clock_s) * 1000)
+        return batches
+
+    def _read_streams(self, partitions: list[int], block: bool, count: int) -> dict[int, list]:
         streams = {self.keys.stream(p): ">" for p in partitions}
         if not self.cluster:
             # One read over every owned stream, blocking until something arrives.
@@ -238,7 +249,7 @@ class Worker:
         while partition in self.leases.owned:
             reply = self.client.xautoclaim(
                 stream, CONSUMER_GROUP, self.name, self.settings.claim_idle_ms, start_id=start,
-                count=self.settings.batch_entries,
+                count=self.sizer.count(),
             )  # fmt: skip
             start, entries = reply[0], reply[1]
             deleted = reply[2] if len(reply) > 2 else []
@@ -319,9 +330,10 @@ class Worker:
 
         1. Decode every event; unreadable ones and ones naming unknown catalog ids become dead
            letters with the reason.
-        2. Load the learners' records (one MGET per partition, unless kept in memory); skip
-           events already marked applied (SMISMEMBER per event day) or repeated within the
-           batch; apply the rest in stream order; re-rank the learners that changed.
+        2. Find the learners' rows and the marks of the events' days in what we keep of the
+           partitions, reading what is not kept (one round trip); skip events already marked
+           applied or repeated within the batch; apply the rest in stream order; re-rank the
+           learners that changed.
         3. WATCH the partitions' leases and check we hold them; then in one MULTI/EXEC: the
            changed learners (state and ranking, one value each), the learner and cohort
            indexes, the processed-event marks, dead letters, counters, the leases' renewal and
@@ -332,84 +344,59 @@ class Worker:
         try:
             return self._process(batches)
         except BaseException:
-            for partition in batches:  # records in memory may hold what was not committed
-                self._learners.pop(partition, None)
+            self.cache.forget(set(batches))  # what is in memory may hold what was not committed
             raise
 
     def _process(self, batches: dict[int, list[tuple[bytes, dict | None]]]) -> BatchResult:
         started = time.perf_counter()
         settings = self.settings
-        model = self.parameters.model
-        parts = {}
-        for partition, entries in batches.items():
-            decoded = decode_entries(entries, self.services.catalog, partition, settings.partitions)
-            records, new = self._load(partition, decoded.events)
-            marks = marks_of(decoded.events)
-            applied = apply_to_records(decoded.events, records, model, self._marked(partition, marks), marks)
-            parts[partition] = (decoded, records, new, applied)
-        changed = {key: records[key] for _, records, _, applied in parts.values() for key in applied.changed}
-        rank(list(changed.values()), self.store, settings)
+        catalog = self.services.catalog
+        decoded = {p: decode_entries(entries, catalog, p, settings.partitions) for p, entries in batches.items()}
+        events = {p: Batch(part.events) for p, part in decoded.items()}
+        tables = self.cache.tables_for(self.store, events)
+        before = self.cache.applied_before(events)
+        applied = {p: apply_to_table(tables[p], events[p], self.parameters.model, before[p]) for p in batches}
+        rankings = {p: rank(tables[p], applied[p].changed, settings) for p in batches}
         now = self.clock()
         elapsed = time.perf_counter() - started
         with self._fenced(list(batches)) as pipe:
-            for partition, (decoded, records, new, applied) in parts.items():
-                entries = batches[partition]
-                queue_writes(pipe, self.store, partition, {key: records[key] for key in applied.changed}, applied,
-                             now, settings.retention_days, new)  # fmt: skip
-                for letter in decoded.dead:
-                    pipe.xadd(self.keys.dead_letters(partition), letter, maxlen=DEAD_LETTERS_MAX, approximate=True)
-                record_batch(pipe, self.keys.stats(partition), applied.applied, applied.duplicates,
-                             len(decoded.dead), len(entries), elapsed)  # fmt: skip
-                pipe.xack(self.keys.stream(partition), CONSUMER_GROUP, *[entry_id for entry_id, _ in entries])
-        limit = settings.worker_cache_learners // max(1, len(self.leases.owned))
-        for partition, (_, records, _, _) in parts.items():
-            cache = self._learners.setdefault(partition, {})
-            cache.update(records)
-            if len(cache) > limit:
-                cache.clear()
-        result = BatchResult(set(changed))
-        for decoded, _, _, applied in parts.values():
-            result.applied += applied.applied
-            result.duplicates += applied.duplicates
-            result.dead += len(decoded.dead)
-            for letter in decoded.dead:
+            for p, entries in batches.items():
+                queue_writes(pipe, tables[p], applied[p].changed, rankings[p], applied[p], now, settings.retention_days)
+                for letter in decoded[p].dead:
+                    pipe.xadd(self.keys.dead_letters(p), letter, maxlen=DEAD_LETTERS_MAX, approximate=True)
+                record_batch(pipe, self.keys.stats(p), applied[p].applied, applied[p].duplicates,
+                             len(decoded[p].dead), len(entries), elapsed)  # fmt: skip
+                pipe.xack(self.keys.stream(p), CONSUMER_GROUP, *[entry_id for entry_id, _ in entries])
+        self.cache.committed(tables, applied)
+        self._note_batch(batches, decoded, started)
+        return self._result(decoded, tables, applied)
+
+    def _note_batch(self, batches: dict[int, list], decoded: dict[int, Decoded], started: float) -> None:
+        entries = sum(len(part) for part in batches.values())
+        events = sum(len(part.events) + len(part.dead) for part in decoded.values())
+        seconds = time.perf_counter() - started
+        self.sizer.processed(entries, events, seconds)
+        log.debug("batch: %d entries, %d events, %.1f ms (%.0f ms waited before it)", entries, events,
+                  seconds * 1000, self.sizer.lag_s * 1000)  # fmt: skip
+
+    @staticmethod
+    def _result(decoded: dict[int, Decoded], tables: dict[int, LearnerTable],
+                applied: dict[int, Applied]) -> BatchResult:  # fmt: skip
+        result = BatchResult()
+        for p, part in decoded.items():
+            result.learners.update(tables[p].learners[row] for row in applied[p].changed.tolist())
+            result.applied += applied[p].applied
+            result.duplicates += applied[p].duplicates
+            result.dead += len(part.dead)
+            for letter in part.dead:
                 log.warning("dead letter: %s", letter["reason"])
         return result
 
-    def _marked(self, partition: int, marks: tuple[list[str], list[int]]) -> set[str]:
-        """Which of these marks the partition already holds (events applied before)."""
-        by_day: dict[int, list[str]] = {}
-        for member, day in zip(*marks):
-            by_day.setdefault(day, []).append(member)
-        if not by_day:
-            return set()
-        pipe = self.client.pipeline(transaction=False)
-        for day, members in by_day.items():
-            pipe.smismember(self.keys.applied(partition, day), members)
-        return {m for members, flags in zip(by_day.values(), pipe.execute()) for m, f in zip(members, flags) if f}
 
-    def _load(self, partition: int, events: list[EventRow]) -> tuple[dict[tuple[str, str], LearnerRecord], set]:
-        """The records of the learners the events name (new ones for learners never seen):
-        from memory when our own commits wrote them, else one MGET."""
-        store = self.store
-        cache = self._learners.get(partition, {})
-        records, new = {}, set()
-        missing = []
-        for key in dict.fromkeys(e[0] for e in events):
-            record = cache.get(key)
-            if record is None:
-                missing.append(key)
-            else:
-                records[key] = record
-        if not missing:
-            return records, new
-        for key, raw in zip(missing, store.load_partition(partition, missing)):
-            record = store.decode(*key, raw, explain=False)
-            if record is None:
-                record = store.new(*key)
-                new.add(key)
-            records[key] = record
-        return records, new
+def _redis_time(client: redis.Redis) -> float:
+    reply = client.time()
+    seconds, micros = next(iter(reply.values())) if isinstance(reply, dict) else reply  # a cluster: one node's
+    return seconds + micros / 1e6
 
 
 def _text(value: bytes | str) -> str:

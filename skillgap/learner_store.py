@@ -1,32 +1,65 @@
 """Learner state and recommendations in Redis: one string value per (tenant, learner).
 
-Written by the sidecar's workers, read by the analyst API and the LTI tool. The value is
-`SG1` + the knowledge point layout's fingerprint (16 bytes) + the length of the meta JSON
-(4 bytes, little-endian) + the meta JSON (role, cohorts, event count, times and the ranking) +
-the state (float64, (3, M)). One value per learner lets a worker
-read and write a whole partition's learners with one MGET and one MSET.
+Written by the sidecar's workers, read by the analyst API and the LTI tool. One value per
+learner lets a worker read and write a whole partition's learners with one MGET and one MSET.
+The value (`SG2`) is:
 
-The ranking is stored compact (module, action, gain, gain per minute, information); the
-explanation of each item (what it closes or measures, what it relies on) is built when a reader
-asks, from the stored state as of the ranking's time, which gives the same result as building
-it at write time.
+    b"SG2" | layout fingerprint (16 bytes) | ranking slots k (1 byte) | meta length (4 bytes, LE)
+    | meta JSON {"role", "cohorts"} | the numbers, `record_dtype(k, M)`: event count, updated,
+    ranked-as-of time, the ranking (module index, action code, gain, gain per minute,
+    information; k slots, module -1 past the last), the state (float64, (3, M))
+
+The numbers are binary so that a worker writes a batch's learners from arrays (the meta JSON,
+which changes rarely, it keeps per learner). Module and knowledge point indexes refer to the
+catalog layout named by the fingerprint; workers register their layout (`register_layout`), so
+values written under an older catalog are still read right. Values written before SG2 (`SG1`:
+all but the state in JSON) are still read.
+
+The explanation of each ranked module (what it closes or measures, what it relies on) is built
+when a reader asks, from the stored state as of the ranking's time, which gives the same
+result as building it at write time.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import orjson
 import redis
 
-from engine import STATE_FIELDS, Model, decayed_belief, new_state
+from engine import STATE_FIELDS, Action, Model, decayed_belief, new_state
 from skillgap.catalog import Catalog
 from skillgap.explain import recommendation_items
 from skillgap.keys import Keys, partition_of
 
 MAX_COHORTS = 64
-MAGIC = b"SG1"
+MAGIC = b"SG2"
+MAGIC_V1 = b"SG1"
+ACTIONS = [action.name.lower() for action in sorted(Action)]
+ACTION_CODES = {name: code for code, name in enumerate(ACTIONS)}
+
+
+def record_dtype(slots: int, n_points: int) -> np.dtype:
+    """The binary part of a stored value, for rankings of `slots` modules over `n_points` points."""
+    ranked = (slots,)
+    return np.dtype([("events", "<i8"), ("updated", "<f8"), ("recs_at", "<f8"), ("module", "<i4", ranked),
+                     ("action", "i1", ranked), ("gain", "<f8", ranked), ("per_minute", "<f8", ranked),
+                     ("information", "<f8", ranked), ("state", "<f8", (STATE_FIELDS, n_points))])  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The order of knowledge points and modules that stored indexes refer to."""
+
+    points: list[str]
+    modules: list[str]
+
+    @property
+    def fingerprint(self) -> str:
+        text = "\n".join(self.points) + "\n\n" + "\n".join(self.modules)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -56,17 +89,26 @@ class LearnerStore:
         self.partitions = partitions
         self.catalog = catalog
         self.model = model
-        self._layouts: dict[str, list[str]] = {catalog.points_fingerprint: list(catalog.point_index)}
-        self._fingerprint = catalog.points_fingerprint.encode()
-        if len(self._fingerprint) != 16:
-            raise ValueError("a catalog's points fingerprint is 16 characters")
+        self.layout = Layout(list(catalog.point_index), [m.id for m in catalog.modules])
+        self._layouts: dict[str, Layout] = {self.layout.fingerprint: self.layout}
+        self._prefix = MAGIC + self.layout.fingerprint.encode()
 
     def register_layout(self) -> None:
-        """Record this catalog's point order, so state stored under it can be remapped later."""
-        self.client.set(self._layout_key(self.catalog.points_fingerprint), orjson.dumps(list(self.catalog.point_index)))
+        """Record this catalog's layout, so values stored under it are read right after the
+        catalog changes."""
+        layout = {"points": self.layout.points, "modules": self.layout.modules}
+        self.client.set(self._layout_key(self.layout.fingerprint), orjson.dumps(layout))
 
     def _layout_key(self, fingerprint: str) -> str:
-        return f"{self.keys.prefix}:points:{fingerprint}"
+        return f"{self.keys.prefix}:layout:{fingerprint}"
+
+    def layout_of(self, fingerprint: str) -> Layout:
+        if fingerprint not in self._layouts:
+            stored = self.client.get(self._layout_key(fingerprint))
+            if stored is None:
+                raise LookupError(f"stored learner state uses an unknown catalog layout {fingerprint!r}")
+            self._layouts[fingerprint] = Layout(**orjson.loads(stored))
+        return self._layouts[fingerprint]
 
     def partition(self, tenant: str, learner: str) -> int:
         return partition_of(tenant, learner, self.partitions)
@@ -86,10 +128,6 @@ class LearnerStore:
         records = (self.decode(tenant, learner, raw, explain) for learner, raw in zip(learners, pipe.execute()))
         return [record for record in records if record is not None]
 
-    def load_partition(self, partition: int, learners: list[tuple[str, str]]) -> list[bytes | None]:
-        """The stored values of learners of one partition, in one MGET (one slot on a cluster)."""
-        return self.client.mget([self.keys.learner(partition, tenant, learner) for tenant, learner in learners])
-
     def new(self, tenant: str, learner: str) -> LearnerRecord:
         return LearnerRecord(tenant, learner, new_state(self.model, 1)[0])
 
@@ -98,28 +136,39 @@ class LearnerStore:
         recommendations' explanations (readers); workers only need the ranking."""
         if not raw:
             return None
-        if raw[:3] != MAGIC:
+        if raw[:3] == MAGIC:
+            record = self._decode(tenant, learner, raw)
+        elif raw[:3] == MAGIC_V1:
+            record = self._decode_v1(tenant, learner, raw)
+        else:
             raise ValueError(f"learner {tenant}/{learner}: not a SkillGap learner value")
-        fingerprint = raw[3:19].decode()
-        meta_end = 23 + int.from_bytes(raw[19:23], "little")
-        meta = orjson.loads(raw[23:meta_end])
-        state = np.frombuffer(raw, dtype=np.float64, offset=meta_end).reshape(STATE_FIELDS, -1).copy()
-        if fingerprint != self.catalog.points_fingerprint:
-            state = self._remap(state, fingerprint)
-        record = LearnerRecord(
-            tenant=tenant,
-            learner=learner,
-            state=state,
-            role=meta["role"],
-            cohorts=tuple(meta["cohorts"]),
-            events=meta["events"],
-            updated=meta["updated"],
-            recommended_at=meta["recs_at"],
-            ranking=meta["ranking"],
-        )
         if explain:
             record.recommendations = self.explain(record)
         return record
+
+    def _decode(self, tenant: str, learner: str, raw: bytes) -> LearnerRecord:
+        layout = self.layout_of(raw[3:19].decode())
+        meta_end = 24 + int.from_bytes(raw[20:24], "little")
+        meta = orjson.loads(raw[24:meta_end])
+        numbers = np.frombuffer(raw, record_dtype(raw[19], len(layout.points)), count=1, offset=meta_end)[0]
+        ranking = ranking_lists(numbers["module"], numbers["action"], numbers["gain"], numbers["per_minute"],
+                                numbers["information"], layout.modules)  # fmt: skip
+        if layout is not self.layout:  # modules the catalog no longer has are not recommended
+            keep = [i for i, module in enumerate(ranking["module"]) if module in self.catalog.module_index]
+            ranking = {name: [values[i] for i in keep] for name, values in ranking.items()}
+        return LearnerRecord(tenant, learner, self._in_catalog_order(numbers["state"].copy(), layout.points),
+                             meta["role"], tuple(meta["cohorts"]), int(numbers["events"]), float(numbers["updated"]),
+                             recommended_at=float(numbers["recs_at"]), ranking=ranking)  # fmt: skip
+
+    def _decode_v1(self, tenant: str, learner: str, raw: bytes) -> LearnerRecord:
+        """A value written before SG2: the state after a meta JSON holding everything else."""
+        if raw[3:19].decode() != self.catalog.points_fingerprint:
+            raise LookupError(f"learner {tenant}/{learner} was stored under another catalog's knowledge points")
+        meta_end = 23 + int.from_bytes(raw[19:23], "little")
+        meta = orjson.loads(raw[23:meta_end])
+        state = np.frombuffer(raw, dtype=np.float64, offset=meta_end).reshape(STATE_FIELDS, -1).copy()
+        return LearnerRecord(tenant, learner, state, meta["role"], tuple(meta["cohorts"]), meta["events"],
+                             meta["updated"], recommended_at=meta["recs_at"], ranking=meta["ranking"])  # fmt: skip
 
     def explain(self, record: LearnerRecord) -> list[dict]:
         """The stored ranking with what each module closes or measures (skillgap/explain.py)."""
@@ -131,14 +180,11 @@ class LearnerStore:
             self.targets_of(record), self.assessment_uncertainty,
         )  # fmt: skip
 
-    def _remap(self, state: np.ndarray, fingerprint: str) -> np.ndarray:
-        """State stored under an older catalog: keep the points both know, start new ones fresh."""
-        if fingerprint not in self._layouts:
-            layout = self.client.get(self._layout_key(fingerprint))
-            if layout is None:
-                raise LookupError(f"stored learner state uses an unknown knowledge point layout {fingerprint!r}")
-            self._layouts[fingerprint] = orjson.loads(layout)
-        old = {point: j for j, point in enumerate(self._layouts[fingerprint])}
+    def _in_catalog_order(self, state: np.ndarray, points: list[str]) -> np.ndarray:
+        """State stored under another catalog's points: keep the points both know, start new ones fresh."""
+        if points == self.layout.points:
+            return state
+        old = {point: j for j, point in enumerate(points)}
         fresh = new_state(self.model, 1)[0]
         for j, point in enumerate(self.catalog.point_index):
             if point in old:
@@ -146,17 +192,22 @@ class LearnerStore:
         return fresh
 
     def encode(self, record: LearnerRecord) -> bytes:
-        meta = {
-            "role": record.role,
-            "cohorts": sorted(record.cohorts)[-MAX_COHORTS:],
-            "events": record.events,
-            "updated": record.updated,
-            "recs_at": record.recommended_at,
-            "ranking": record.ranking,
-        }
-        meta_json = orjson.dumps(meta)
-        state = np.ascontiguousarray(record.state, dtype=np.float64).tobytes()
-        return b"".join((MAGIC, self._fingerprint, len(meta_json).to_bytes(4, "little"), meta_json, state))
+        ranking = record.ranking
+        numbers = np.zeros(1, record_dtype(len(ranking.get("module", ())), self.model.n_points))
+        numbers["events"], numbers["updated"], numbers["recs_at"] = record.events, record.updated, record.recommended_at
+        if ranking.get("module"):
+            numbers["module"] = [self.catalog.module_index[module] for module in ranking["module"]]
+            numbers["action"] = [ACTION_CODES[action] for action in ranking["action"]]
+            for name in ("gain", "per_minute", "information"):
+                numbers[name] = ranking[name]
+        numbers["state"] = record.state
+        return self.values([meta_json(record.role, record.cohorts)], numbers)[0]
+
+    def values(self, metas: list[bytes], numbers: np.ndarray) -> list[bytes]:
+        """Stored values from each learner's `meta_json` and its numbers (`record_dtype`)."""
+        prefix = self._prefix + bytes([numbers.dtype["module"].shape[0]])
+        blob, size = numbers.tobytes(), numbers.dtype.itemsize
+        return [b"".join((prefix, meta, blob[i * size : (i + 1) * size])) for i, meta in enumerate(metas)]
 
     def _merged(self, index_key, after: str | None = None, limit: int | None = None) -> list[str]:
         """Members of a per-partition index across all partitions, in id order."""
@@ -187,5 +238,24 @@ class LearnerStore:
 
     def targets_for(self, records: list[LearnerRecord]) -> np.ndarray:
         """(L, M): each learner's role's targets."""
+        return self.targets_for_roles([record.role for record in records])
+
+    def targets_for_roles(self, roles: list[str | None]) -> np.ndarray:
+        """(L, M): the targets of each role (None: the catalog's default role)."""
         index, default = self.catalog.role_index, self.catalog.default_role
-        return self.model.targets[[index[record.role or default] for record in records]]
+        return self.model.targets[[index[role or default] for role in roles]]
+
+
+def meta_json(role: str | None, cohorts: tuple[str, ...]) -> bytes:
+    """The JSON part of a stored value, preceded by its length."""
+    meta = orjson.dumps({"role": role, "cohorts": sorted(cohorts)[-MAX_COHORTS:]})
+    return len(meta).to_bytes(4, "little") + meta
+
+
+def ranking_lists(module: np.ndarray, action: np.ndarray, gain: np.ndarray, per_minute: np.ndarray,
+                  information: np.ndarray, module_ids: list[str]) -> dict[str, list]:  # fmt: skip
+    """One learner's ranking as parallel lists, from its slots (module -1: no more modules)."""
+    n = int((module >= 0).sum())  # the engine fills unused slots at the end
+    return {"module": [module_ids[q] for q in module[:n].tolist()], "action": [ACTIONS[a] for a in action[:n].tolist()],
+            "gain": gain[:n].tolist(), "per_minute": per_minute[:n].tolist(),
+            "information": information[:n].tolist()}  # fmt: skip

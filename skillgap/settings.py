@@ -37,8 +37,11 @@ class Settings:
     partitions: int = 8
     retention_days: float = 30.0
 
-    # Workers (sidecar): entries per read, how long a read waits, partition leases and reclaiming
-    batch_entries: int = 64
+    # Workers (sidecar): batch length (sidecar/batching.py), how long a read waits, partition
+    # leases and reclaiming
+    batch_ms: int = 40  # work per batch while the worker keeps up: an event waits for its batch
+    batch_max_ms: int = 1_000  # per batch while behind (at most a third of lease_ttl_ms)
+    batch_entries: int = 10_000  # at most this many entries per stream and read
     block_ms: int = 100
     recommendations_per_learner: int = 5
     prerequisite_threshold: float = 0.6
@@ -48,6 +51,7 @@ class Settings:
     reconnect_max_s: float = 10.0  # cap of the exponential backoff after a lost connection
     worker_engine_threads: int = 1  # Numba threads per worker process: workers scale out as processes
     worker_cache_learners: int = 50_000  # learners a worker keeps in memory between batches
+    worker_cache_marks: int = 500_000  # processed-event marks a worker keeps in memory (~120 bytes each)
 
     # Engine: offer an assessment for points whose uncertainty (sd of the mastery belief,
     # at most 0.29) is at least this; pass to engine.recommend(uncertainty_threshold=...)
@@ -138,8 +142,8 @@ class Settings:
         for field in ("lti_leeway_s", "lti_state_ttl_s", "lti_launch_ttl_s", "lti_jwks_cache_s", "ags_retry_base_s"):
             if getattr(self, field) <= 0:
                 raise SettingsError(f"{ENV_PREFIX}{field.upper()} must be positive")
-        for name in ("batch_entries", "worker_processes", "lease_ttl_ms", "claim_idle_ms", "worker_engine_threads",
-                     "worker_cache_learners"):
+        for name in ("batch_ms", "batch_max_ms", "batch_entries", "worker_processes", "lease_ttl_ms", "claim_idle_ms",
+                     "worker_engine_threads", "worker_cache_learners", "worker_cache_marks"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
         if self.block_ms < 0:

@@ -209,3 +209,35 @@ def test_an_event_in_another_partitions_stream_is_a_dead_letter(services):
     letters = services.redis.xrange(services.keys.dead_letters(wrong))
     assert len(letters) == 1 and f"belongs to partition {home}" in letters[0][1][b"reason"].decode()
     assert services.learners.get("acme", "u-1") is None
+
+
+def read_all(services, worker):
+    streams = {services.keys.stream(p): ">" for p in worker.partitions}
+    return {int(key.decode().split("{p")[1].split("}")[0]): entries
+            for key, entries in services.redis.xreadgroup(CONSUMER_GROUP, worker.name, streams) or []}  # fmt: skip
+
+
+@pytest.mark.parametrize("marks_in_memory", [500_000, 1])
+def test_events_repeated_across_one_workers_batches_apply_once(services, marks_in_memory):
+    """Marks kept in memory between batches, or (too many to keep) asked of Redis each time."""
+    worker = Worker(services.with_settings(worker_cache_marks=marks_in_memory), name="w-1", clock=lambda: NOW)
+    worker.leases.heartbeat()
+    events = make_events(services, n=3)
+    append(services, events)
+    worker.process(read_all(services, worker))
+    append(services, events[1:] + make_events(services, n=1, start=NOW - 100))
+    assert worker.process(read_all(services, worker)).duplicates == 2
+    assert services.learners.get("acme", "u-1").events == 4
+
+
+def test_marks_in_memory_drop_their_oldest_days_first():
+    from sidecar.partition_cache import KnownMarks
+
+    known = KnownMarks()
+    known.load(20_000, {"a", "b"})
+    known.load(20_001, set())
+    known.add({20_001: ["c", "d"], 20_002: ["e"]})  # 20,002 is not held: not kept
+    assert known.size == 4 and known.applied(20_001, ["c", "x"]) == [True, False]
+    known.add({20_001: ["e"]})
+    known.trim(capacity=4)
+    assert sorted(known.days) == [20_001] and known.size == 3

@@ -1,0 +1,122 @@
+"""The learners of one partition in memory, as columns.
+
+A batch touches thousands of learners. With one Python object per learner, gathering,
+ranking and encoding them cost more than the events themselves and set the batch latency
+(issue 4's freshness); as columns, a batch gathers the rows it changed, runs the engine on
+them and writes them back with a few array operations. Workers keep a partition's table
+between batches while they hold its lease (no one else writes those learners); replay builds
+one from fresh learners.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine import STATE_FIELDS, Recommendations, new_state
+from skillgap.learner_store import MAX_COHORTS, LearnerRecord, LearnerStore, meta_json, ranking_lists, record_dtype
+
+Learner = tuple[str, str]  # (tenant, learner)
+
+
+class LearnerTable:
+    def __init__(self, store: LearnerStore, partition: int):
+        self.store = store
+        self.partition = partition
+        self.learners: list[Learner] = []  # row -> (tenant, learner)
+        self.row_of: dict[Learner, int] = {}
+        self.value_keys: list[str] = []  # row -> the Redis key of the learner's value
+        n_points = store.model.n_points
+        self.state = np.empty((0, STATE_FIELDS, n_points))  # rows past len(self) are spare capacity
+        self.events = np.zeros(0, np.int64)
+        self.as_of = np.zeros(0)  # the latest event time: rankings are as of it (see processing.py)
+        self.roles: list[str | None] = []
+        self.cohorts: list[tuple[str, ...]] = []  # sorted, at most MAX_COHORTS, as stored
+        self.metas: list[bytes | None] = []  # the stored value's JSON part (None: changed since)
+        self.unindexed: set[int] = set()  # rows not yet in their tenant's learner index
+
+    def __len__(self) -> int:
+        return len(self.learners)
+
+    def missing(self, learners: Iterable[Learner]) -> list[Learner]:
+        """The learners (each once, in first-seen order) that have no row yet."""
+        row_of = self.row_of
+        return [key for key in dict.fromkeys(learners) if key not in row_of]
+
+    def add(self, learners: list[Learner], records: list[LearnerRecord | None]) -> None:
+        """Rows for learners from their stored records; None: a learner never seen (the prior)."""
+        start = len(self)
+        self._reserve(start + len(learners))
+        prior = new_state(self.store.model, 1)[0]
+        keys = self.store.keys
+        for row, (learner, record) in enumerate(zip(learners, records), start):
+            self.learners.append(learner)
+            self.row_of[learner] = row
+            self.value_keys.append(keys.learner(self.partition, *learner))
+            if record is None:
+                self.state[row] = prior
+                self.events[row], self.as_of[row] = 0, 0.0
+                self.roles.append(None)
+                self.cohorts.append(())
+                self.unindexed.add(row)
+            else:
+                self.state[row] = record.state
+                self.events[row], self.as_of[row] = record.events, record.recommended_at
+                self.roles.append(record.role)
+                self.cohorts.append(tuple(sorted(record.cohorts)[-MAX_COHORTS:]))
+            self.metas.append(None)
+
+    def _reserve(self, rows: int) -> None:
+        if rows <= self.state.shape[0]:
+            return
+        capacity = max(rows, 2 * self.state.shape[0], 64)  # doubling: new learners arrive in most batches
+        self.state = _grown(self.state, capacity)
+        self.events = _grown(self.events, capacity)
+        self.as_of = _grown(self.as_of, capacity)
+
+    def set_role(self, row: int, role: str) -> None:
+        if role != self.roles[row]:
+            self.roles[row], self.metas[row] = role, None
+
+    def join(self, row: int, cohort: str) -> bool:
+        """Add the learner to a cohort; False when it was in it already."""
+        cohorts = self.cohorts[row]
+        if cohort in cohorts:
+            return False
+        self.cohorts[row], self.metas[row] = tuple(sorted((*cohorts, cohort))[-MAX_COHORTS:]), None
+        return True
+
+    def record(self, row: int, ranking: dict[str, list] | None = None) -> LearnerRecord:
+        """One row as a LearnerRecord (replay compares these with the stored ones)."""
+        tenant, learner = self.learners[row]
+        return LearnerRecord(tenant, learner, self.state[row].copy(), self.roles[row], self.cohorts[row],
+                             int(self.events[row]), recommended_at=float(self.as_of[row]),
+                             ranking=ranking or {})  # fmt: skip
+
+    def values(self, rows: np.ndarray, rankings: Recommendations, now: float) -> list[bytes]:
+        """The stored values of `rows` (ranked in `rankings`, in the same order), updated `now`."""
+        numbers = np.empty(len(rows), record_dtype(rankings.module.shape[1], self.state.shape[2]))
+        numbers["events"], numbers["updated"], numbers["recs_at"] = self.events[rows], now, self.as_of[rows]
+        numbers["module"], numbers["action"], numbers["gain"] = rankings.module, rankings.action, rankings.gain
+        numbers["per_minute"], numbers["information"] = rankings.gain_per_minute, rankings.information
+        numbers["state"] = self.state[rows]
+        return self.store.values([self._meta(row) for row in rows.tolist()], numbers)
+
+    def _meta(self, row: int) -> bytes:
+        meta = self.metas[row]
+        if meta is None:
+            meta = self.metas[row] = meta_json(self.roles[row], self.cohorts[row])
+        return meta
+
+    def ranking(self, rankings: Recommendations, i: int) -> dict[str, list]:
+        """The `i`-th ranking as the stored parallel lists."""
+        return ranking_lists(rankings.module[i], rankings.action[i], rankings.gain[i], rankings.gain_per_minute[i],
+                             rankings.information[i], self.store.layout.modules)  # fmt: skip
+
+
+def _grown(array: np.ndarray, capacity: int) -> np.ndarray:
+    grown = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype)
+    grown[: array.shape[0]] = array
+    return grown

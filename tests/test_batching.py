@@ -1,0 +1,66 @@
+"""Batches bounded by time: about `batch_ms` of work while a worker keeps up, more while it is
+behind, never more than a third of the lease."""
+
+from __future__ import annotations
+
+from sidecar.batching import BatchSizer
+from sidecar.worker import Worker
+from skillgap.eventlog import append_events
+from skillgap.events import parse_event
+
+NOW = 1_790_000_000.0
+
+
+def seen(sizer: BatchSizer, events_per_entry: int, us_per_event: float) -> BatchSizer:
+    sizer.processed(entries=10, events=10 * events_per_entry, seconds=10 * events_per_entry * us_per_event / 1e6)
+    return sizer
+
+
+def entries_from(streams: int, waited_ms: float, now_ms: float = 1_000_000.0) -> dict[int, list]:
+    return {p: [(f"{int(now_ms - waited_ms)}-0".encode(), {})] for p in range(streams)}
+
+
+def test_batches_hold_about_batch_ms_of_work_while_the_worker_keeps_up():
+    sizer = seen(BatchSizer(batch_ms=40, batch_max_ms=1000, lease_ttl_ms=5000, max_entries=10_000), 500, 4.0)
+    sizer.read(entries_from(streams=4, waited_ms=5), now_ms=1_000_000)
+    assert sizer.budget_s() == 0.04
+    assert sizer.count() == 5  # 40 ms / 4 us = 10,000 events = 20 entries of 500, over 4 streams
+    small = seen(BatchSizer(40, 1000, 5000, 10_000), 1, 4.0)  # single-event entries: many more
+    small.read(entries_from(streams=1, waited_ms=5), now_ms=1_000_000)
+    assert small.count() == 10_000
+
+
+def test_batches_grow_while_the_worker_is_behind_up_to_a_third_of_the_lease():
+    sizer = seen(BatchSizer(batch_ms=40, batch_max_ms=1000, lease_ttl_ms=5000, max_entries=10_000), 500, 4.0)
+    sizer.read(entries_from(streams=4, waited_ms=160), now_ms=1_000_000)
+    assert sizer.budget_s() == 0.16 and sizer.count() == 20
+    assert sizer.count() == 80  # still behind: at least four times the last read
+    assert sizer.count() == 125  # but never more than batch_max_ms of work
+    sizer.read(entries_from(streams=4, waited_ms=30_000), now_ms=1_000_000)
+    assert sizer.budget_s() == 1.0
+    short_lease = seen(BatchSizer(40, 1000, lease_ttl_ms=900, max_entries=10_000), 500, 4.0)
+    short_lease.read(entries_from(streams=4, waited_ms=30_000), now_ms=1_000_000)
+    assert short_lease.budget_s() == 0.3
+    sizer.read({}, now_ms=1_000_000)  # caught up
+    assert sizer.budget_s() == 0.04 and sizer.count() == 5
+
+
+def test_a_read_asks_at_least_one_entry_and_at_most_the_cap():
+    slow = seen(BatchSizer(1, 1, 5000, 10_000), 500, 1000.0)
+    assert slow.count() == 1
+    capped = seen(BatchSizer(1000, 1000, 5000, max_entries=8), 1, 0.1)
+    assert capped.count() == 8
+
+
+def test_a_worker_reads_what_its_batch_budget_allows(services):
+    worker = Worker(services.with_settings(batch_ms=50, batch_max_ms=50), clock=lambda: NOW)
+    module = services.catalog.modules[0].id
+    for i in range(40):  # one learner: one stream, one entry per event
+        event = parse_event({"learner": "u-1", "module": module, "kind": "viewed", "timestamp": NOW - 600 + i},
+                            tenant="acme", catalog=services.catalog, now=NOW)  # fmt: skip
+        append_events(services.redis, services.keys, services.settings.partitions, [event], 10_000)
+    seen(worker.sizer, 1, 2000.0)  # 2 ms per event: 25 events in 50 ms
+    worker.run(burst=True, max_batches=1)
+    assert services.learners.get("acme", "u-1").events == 25
+    worker.run(burst=True)
+    assert services.learners.get("acme", "u-1").events == 40
