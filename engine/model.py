@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -81,9 +82,26 @@ class Model:
     def n_points(self) -> int:
         return self.prior.shape[0]
 
+    @cached_property
+    def covered(self) -> tuple[np.ndarray, np.ndarray]:
+        """The points each module covers, sparse (modules cover a few of many points):
+        module q's are points[starts[q]:starts[q + 1]]."""
+        return _rows_of(self.coverage > 0)
+
+    @cached_property
+    def required(self) -> tuple[np.ndarray, np.ndarray]:
+        """The points each module requires, in the same sparse form as `covered`."""
+        return _rows_of(self.requires)
+
     @property
     def n_modules(self) -> int:
         return self.minutes.shape[0]
+
+
+def _rows_of(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    starts = np.zeros(mask.shape[0] + 1, np.int64)
+    np.cumsum(mask.sum(axis=1), out=starts[1:])
+    return starts, np.ascontiguousarray(np.nonzero(mask)[1], np.int64)
 
 
 def new_state(model: Model, n_learners: int) -> np.ndarray:

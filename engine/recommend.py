@@ -36,7 +36,6 @@ class Recommendations:
     action: np.ndarray  # (L, k) Action codes
     mastery: np.ndarray  # (L, M) mastery as of `now` the ranking used
     information: np.ndarray  # (L, k) expected reduction of the belief's variance (assessments)
-    point_gain: np.ndarray  # (L, k, M) each slot's reduction per point (variance for ASSESS)
     uncertainty: np.ndarray  # (L, M) uncertainty as of `now`
 
 
@@ -63,10 +62,9 @@ def recommend(
     information = np.empty((n, k))
     per_minute = np.empty((n, k))
     action = np.empty((n, k), dtype=np.int8)
-    point_gain = np.empty((n, k, model.n_points))
     recommend_kernel(
         belief.mastery, belief.evidence, belief.uncertainty, peak, targets, model.learn, model.coverage,
-        model.minutes, model.requires, model.assessment, float(prerequisite_threshold),
-        float(uncertainty_threshold), module, gain, information, per_minute, action, point_gain,
+        model.minutes, model.assessment, *model.covered, *model.required, float(prerequisite_threshold),
+        float(uncertainty_threshold), module, gain, information, per_minute, action,
     )  # fmt: skip
-    return Recommendations(module, gain, per_minute, action, belief.mastery, information, point_gain, belief.uncertainty)
+    return Recommendations(module, gain, per_minute, action, belief.mastery, information, belief.uncertainty)

@@ -31,14 +31,18 @@ def variance_drop(p, evidence, weight):
 def information_on(i, q, j, mastery, evidence, spread, targets, coverage, spread_threshold):
     """What assessment module q tells about point j of learner i: the variance it removes,
     counted where the point matters (T > 0) and its uncertainty is at least the threshold."""
-    if coverage[q, j] > 0.0 and targets[i, j] > 0.0 and spread[i, j] >= spread_threshold:
+    if targets[i, j] > 0.0 and spread[i, j] >= spread_threshold:
         return variance_drop(mastery[i, j], evidence[i, j], coverage[q, j])
     return 0.0
 
 
 @inline
-def module_value(i, q, mastery, evidence, spread, peak, targets, learn, coverage, assessment, spread_threshold):
-    """(learning gain, information value, action) of module q for learner i.
+def module_value(
+    i, q, mastery, evidence, spread, peak, targets, learn, coverage, assessment, covered_starts, covered_points,
+    spread_threshold,
+):  # fmt: skip
+    """(learning gain, information value, action) of module q for learner i, over the points
+    q covers.
 
     The expected shortfall loss of a point is max(0, T - K)^2 plus the belief's variance where
     T > 0: training cuts the first term, an assessment the second. An assessment module is
@@ -48,7 +52,8 @@ def module_value(i, q, mastery, evidence, spread, peak, targets, learn, coverage
     information = 0.0
     best_drop = 0.0
     action = LEARN
-    for j in range(mastery.shape[1]):
+    for t in range(covered_starts[q], covered_starts[q + 1]):
+        j = covered_points[t]
         drop = shortfall_drop(mastery[i, j], targets[i, j], learn[q, j])
         gain += drop
         if drop > best_drop:
@@ -63,19 +68,19 @@ def module_value(i, q, mastery, evidence, spread, peak, targets, learn, coverage
 
 @parallel_kernel
 def recommend_kernel(
-    mastery, evidence, spread, peak, targets, learn, coverage, minutes, requires, assessment,
-    threshold, spread_threshold,
-    out_module, out_gain, out_information, out_value, out_action, out_point_gain,
+    mastery, evidence, spread, peak, targets, learn, coverage, minutes, assessment,
+    covered_starts, covered_points, required_starts, required_points, threshold, spread_threshold,
+    out_module, out_gain, out_information, out_value, out_action,
 ):  # fmt: skip
     """For each learner (in parallel), the k best modules by value per minute.
 
     Value is the learning gain for teaching modules and the information value for assessments.
     Modules whose required points are below `threshold` are skipped; a teaching module is a
     review when the point it helps most had reached its target before being forgotten (`peak`
-    is mastery before forgetting). Unused slots hold module -1. out_point_gain[i, slot, j] is
-    the slot's contribution on point j (shortfall drop, or variance drop for an assessment).
+    is mastery before forgetting). Unused slots hold module -1. Modules cover and require a
+    few points each, so both are walked sparsely (Model.covered, Model.required).
     """
-    n_learners, n_points = mastery.shape
+    n_learners = mastery.shape[0]
     n_modules = learn.shape[0]
     k = out_module.shape[1]
     for i in prange(n_learners):
@@ -84,18 +89,18 @@ def recommend_kernel(
         out_gain[i, :] = 0.0
         out_information[i, :] = 0.0
         out_action[i, :] = LEARN
-        out_point_gain[i, :, :] = 0.0
         for q in range(n_modules):
             available = True
-            for j in range(n_points):
-                if requires[q, j] and mastery[i, j] < threshold:
+            for t in range(required_starts[q], required_starts[q + 1]):
+                if mastery[i, required_points[t]] < threshold:
                     available = False
                     break
             if not available:
                 continue
             gain, information, action = module_value(
-                i, q, mastery, evidence, spread, peak, targets, learn, coverage, assessment, spread_threshold
-            )
+                i, q, mastery, evidence, spread, peak, targets, learn, coverage, assessment,
+                covered_starts, covered_points, spread_threshold,
+            )  # fmt: skip
             value = (information if assessment[q] else gain) / minutes[q]
             if value <= out_value[i, k - 1]:
                 continue
@@ -113,14 +118,3 @@ def recommend_kernel(
             out_gain[i, slot] = gain
             out_information[i, slot] = information
             out_action[i, slot] = action
-        for slot in range(k):
-            q = out_module[i, slot]
-            if q < 0:
-                break
-            for j in range(n_points):
-                if assessment[q]:
-                    out_point_gain[i, slot, j] = information_on(
-                        i, q, j, mastery, evidence, spread, targets, coverage, spread_threshold
-                    )
-                else:
-                    out_point_gain[i, slot, j] = shortfall_drop(mastery[i, j], targets[i, j], learn[q, j])
