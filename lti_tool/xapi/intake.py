@@ -4,7 +4,7 @@ The statement id is the event id, and each id is recorded with its content diges
 tenant's hash tag. Per request: one MGET of those records (a repeat is answered 200 and
 written no more; other content under a known id is a 409, with nothing written), the alias
 lookup (only for actors the platform rule cannot name), and one pipeline with the events, the
-new records (SET NX, after the events: a crash in between re-sends rather than loses), the
+new records (one script, after the events: a crash in between re-sends rather than loses), the
 statements waiting for their actor and the admin's counters. Two requests racing with one
 new id both pass the check; the workers' processed-event marks then apply the id once.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from functools import lru_cache
 
 import orjson
 
@@ -21,7 +22,7 @@ from lti_tool.xapi.credentials import Credential
 from lti_tool.xapi.mapping import UNMAPPED_ACTIVITY, Meaning, StatementMapper
 from lti_tool.xapi.statements import Statement
 from skillgap.eventlog import queue_events
-from skillgap.events import Event, parse_event
+from skillgap.events import Event, parse_event, trusted_event
 from skillgap.identity import course_cohort, learners_for_aliases, pseudonym_secret
 from skillgap.keys import Keys
 from skillgap.recent import note_recent
@@ -30,6 +31,14 @@ from skillgap.services import Services
 SOURCE = "xapi"
 SECONDS_PER_DAY = 86_400
 GROUP_ACTOR = "group_actor"  # a Group did it: no one learner to credit
+# KEYS: statement records; ARGV[1]: their TTL in seconds; ARGV[i + 1]: the digest of KEYS[i].
+# The first content stored under an id stays (NX), as a repeat's check expects.
+RECORD_STATEMENTS = """
+for i, key in ipairs(KEYS) do
+    redis.call('SET', key, ARGV[i + 1], 'EX', ARGV[1], 'NX')
+end
+return #KEYS
+"""
 
 
 class StatementConflict(Exception):
@@ -50,6 +59,25 @@ def waiting_actor(fields: tuple[str, ...]) -> str:
 
 def waiting_key(keys: Keys, tenant: str, actor: str) -> str:
     return keys.xapi_waiting(tenant, hashlib.sha1(actor.encode()).hexdigest()[:24])
+
+
+@lru_cache(maxsize=4096)
+def _cohort(issuer: str, context_id: str | None) -> str | None:
+    return course_cohort(issuer, context_id)
+
+
+def statement_event(
+    statement: Statement, meaning: Meaning, learner: str, credential: Credential
+) -> Event:
+    """The event of a valid, mapped statement. `parse_statement` and the mapping have proved
+    what `parse_event` would check (the id a UUID, the module the catalog's, a float score in
+    [0, 1] exactly for the kinds that need one, a timestamp after 1970 and not ahead of now,
+    IRIs without control characters, so a cohort without them; the learner a pseudonym), so
+    it is built as trusted; tests/test_xapi.py holds every such event against parse_event."""
+    return trusted_event(
+        statement.id, credential.tenant, learner, _cohort(credential.issuer, meaning.course),
+        meaning.module, meaning.kind, meaning.score, statement.timestamp, SOURCE,
+    )  # fmt: skip
 
 
 class Intake:
@@ -74,16 +102,20 @@ class Intake:
         client, keys, settings = self.services.redis, self.keys, self.services.settings
         ttl = int(settings.retention_days * SECONDS_PER_DAY)
         counts: Counter = Counter(statements=len(statements))
-        records = client.mget([keys.xapi_statement(tenant, s.id) for s in statements])
-        conflicts = [
-            i
-            for i, (s, seen) in enumerate(zip(statements, records))
-            if seen and seen.decode() != s.digest
-        ]
-        if conflicts:
-            raise StatementConflict(conflicts)
-        counts["repeated"] = sum(1 for seen in records if seen)
-        statements = [s for s, seen in zip(statements, records) if not seen]
+        record_keys = [keys.xapi_statement(tenant, s.id) for s in statements]
+        records = client.mget(record_keys)
+        if any(records):
+            conflicts = [
+                i
+                for i, (s, seen) in enumerate(zip(statements, records))
+                if seen and seen.decode() != s.digest
+            ]
+            if conflicts:
+                raise StatementConflict(conflicts)
+            counts["repeated"] = sum(1 for seen in records if seen)
+            fresh = [i for i, seen in enumerate(records) if not seen]
+            statements = [statements[i] for i in fresh]
+            record_keys = [record_keys[i] for i in fresh]
         meanings = [self.mapper.meaning(s) for s in statements]
         learners, released = self._learners(credential, statements, meanings)
         events: list[Event] = []
@@ -91,8 +123,12 @@ class Intake:
         unmapped: Counter = Counter()
         names: dict[str, str] = {}
         for statement, meaning, (learner, wait_as) in zip(statements, meanings, learners):
-            counts.update(f"deviation:{d}" for d in statement.deviations)
-            if isinstance(meaning, Meaning) and learner is None and wait_as is None:
+            if statement.deviations:
+                counts.update(f"deviation:{d}" for d in statement.deviations)
+            if learner is not None and meaning.__class__ is Meaning:
+                events.append(statement_event(statement, meaning, learner, credential))
+                continue
+            if isinstance(meaning, Meaning) and wait_as is None:
                 meaning = GROUP_ACTOR
             if not isinstance(meaning, Meaning):
                 counts[meaning] += 1
@@ -101,26 +137,24 @@ class Intake:
                     if statement.activity_name:
                         names[statement.activity] = statement.activity_name[:200]
                 continue
+            # No launch has named this actor yet: keep the event until one does.
             data = {"id": statement.id, "module": meaning.module, "kind": meaning.kind,
                     "timestamp": statement.timestamp, "source": SOURCE}  # fmt: skip
             if meaning.score is not None:
                 data["score"] = meaning.score
-            cohort = course_cohort(credential.issuer, meaning.course)
+            cohort = _cohort(credential.issuer, meaning.course)
             if cohort is not None:
                 data["cohort"] = cohort
-            if learner is not None:
-                data["learner"] = learner
-                events.append(
-                    parse_event(data, tenant=tenant, catalog=self.services.catalog, now=now)
-                )
-            else:  # no launch has named this actor yet: keep it until one does
-                waiting.setdefault(wait_as, []).append(orjson.dumps(data))
+            waiting.setdefault(wait_as, []).append(orjson.dumps(data))
         counts.update(events=len(events), waiting=sum(map(len, waiting.values())))
 
         pipe = client.pipeline(transaction=False)
         queue_events(pipe, keys, settings.partitions, events, settings.retention_days)
-        for statement in statements:
-            pipe.set(keys.xapi_statement(tenant, statement.id), statement.digest, ex=ttl, nx=True)
+        if record_keys:
+            pipe.eval(
+                RECORD_STATEMENTS, len(record_keys), *record_keys, ttl,
+                *(statement.digest for statement in statements),
+            )  # fmt: skip
         for actor, items in waiting.items():
             pipe.rpush(waiting_key(keys, tenant, actor), *items)
             pipe.expire(waiting_key(keys, tenant, actor), ttl)

@@ -3,7 +3,7 @@ or why it means nothing (counted, never silently dropped)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from lti_tool.xapi.statements import Statement
 from skillgap.catalog import Catalog
@@ -21,8 +21,7 @@ VERB_NOT_FOR_MODULE = "verb_not_for_module"
 NOT_COMPLETE = "not_complete"
 
 
-@dataclass(frozen=True, slots=True)
-class Meaning:
+class Meaning(NamedTuple):
     kind: str
     module: str
     score: float | None
