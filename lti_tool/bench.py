@@ -17,6 +17,8 @@ import http.client
 import multiprocessing
 import os
 import random
+import re
+import socket
 import sys
 import tempfile
 import threading
@@ -40,6 +42,7 @@ SITE = "https://lms.example.com"  # the default catalog's module URLs live here
 TARGET_BATCH_STATEMENTS_PER_S = 20_000
 TRACKED = 64  # learners whose statements are timed into mastery
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CONTENT_LENGTH = re.compile(rb"(?im)^content-length:\s*(\d+)")
 
 
 def _statement(user: int, activity: str, when: float, rng: random.Random) -> dict:
@@ -76,21 +79,58 @@ def _bodies(
     return bodies
 
 
+class Connection:
+    """A minimal HTTP/1.1 keep-alive client for requests built in advance. The clients' CPU
+    is the LMS's in production, not the tool's host's: http.client took 7 us per statement
+    of this machine's 2 cores, this takes a tenth of that."""
+
+    def __init__(self, port: int, headers: dict[str, str]):
+        self.socket = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.head = "".join(
+            f"{name}: {value}\r\n"
+            for name, value in {"Host": f"127.0.0.1:{port}", **headers}.items()
+        )
+
+    def request(self, path: str, body: bytes) -> bytes:
+        return (
+            f"POST {path} HTTP/1.1\r\n{self.head}Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+
+    def exchange(self, request: bytes) -> int:
+        """Send a request, read its whole response; returns the status."""
+        self.socket.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += self._receive()
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = CONTENT_LENGTH.search(head)
+        if length is None:
+            raise RuntimeError(f"a response without Content-Length: {head[:200]!r}")
+        while len(body) < int(length[1]):
+            body += self._receive()
+        return int(head[9:12])
+
+    def _receive(self) -> bytes:
+        chunk = self.socket.recv(1 << 16)
+        if not chunk:
+            raise ConnectionError("the tool closed the connection")
+        return chunk
+
+
 def _client(
     port: int, headers: dict, bodies: list, start: multiprocessing.Event, results, accepted
 ) -> None:
     """One client process: POST every body over one keep-alive connection."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    connection.connect()
+    connection = Connection(port, headers)
+    requests = [(connection.request("/xapi/statements", body), users) for body, users in bodies]
     start.wait()
     began = time.perf_counter()
     cpu = time.process_time()
     failures = 0
-    for body, users in bodies:
-        connection.request("POST", "/xapi/statements", body=body, headers=headers)
-        response = connection.getresponse()
-        response.read()
-        if response.status != 200:
+    for request, users in requests:
+        if connection.exchange(request) != 200:
             failures += 1
             continue
         now = time.time()
@@ -98,7 +138,7 @@ def _client(
         if tracked and accepted is not None:
             accepted.put((now, tracked))
     results.put((time.perf_counter() - began, failures, time.process_time() - cpu))
-    connection.close()
+    connection.socket.close()
 
 
 def _run_phase(
