@@ -172,7 +172,7 @@ def _run_phase(
     used["clients"] = sum(cpu for _, _, cpu in outcomes)
     used["other"] = max(0.0, used["other"] - used["clients"])
     cpu_us = {name: 1e6 * seconds / statements for name, seconds in used.items()}
-    return statements / elapsed, sum(f for _, f, _ in outcomes), cpu_us
+    return statements / elapsed, sum(f for _, f, _ in outcomes), cpu_us, elapsed
 
 
 def _tree_cpu_s(pid: int) -> float:
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gunicorn_workers: {settings.http_workers}")
 
         meter = CpuMeter(supervisor, client)
-        single, failed_single, single_cpu = _run_phase(
+        single, failed_single, single_cpu, _ = _run_phase(
             args.port, headers, 1, args.single_requests, args.clients, args.learners, activities,
             meter,
         )  # fmt: skip
@@ -346,13 +346,19 @@ def main(argv: list[str] | None = None) -> int:
         _print_cpu("single", single_cpu)
         _drain(client, services, 30)
 
+        stats_before = _worker_stats(client, services)
         accepted = multiprocessing.get_context("fork").Queue()
         monitor = MasteryMonitor(services.learners, tracked, accepted)
         monitor.start()
-        batch, failed_batch, batch_cpu = _run_phase(
+        batch, failed_batch, batch_cpu, elapsed = _run_phase(
             args.port, headers, 50, args.batch_requests, args.clients, args.learners, activities,
             meter, accepted,
         )  # fmt: skip
+        behind_s = _drain(client, services, 60)
+        batches, latency_s = (
+            after - before
+            for after, before in zip(_worker_stats(client, services), stats_before, strict=True)
+        )
         deadline = time.time() + 30
         while monitor.pending() and time.time() < deadline:
             time.sleep(0.1)
@@ -364,6 +370,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"xapi_batch50_vs_target_20000: {batch / TARGET_BATCH_STATEMENTS_PER_S:.2f}")
         print(f"batch_vs_single_speedup: {batch / single:.1f}")
         _print_cpu("batch50", batch_cpu)
+        # How far the worker was behind the intake when the last batch was answered.
+        print(f"worker_caught_up_after_s: {behind_s:.1f}")
+        print(f"worker_statements_per_s: {batch * elapsed / (elapsed + behind_s):.0f}")
+        print(f"worker_batch_latency_mean_ms: {1000 * latency_s / max(1, batches):.0f}")
         print(f"reflected_in_mastery_within_1s: {within:.4f}")
         print(f"reflected_sample_statements: {len(delays) + monitor.pending()}")
         if delays:
@@ -384,17 +394,27 @@ def _print_cpu(phase: str, cpu_us: dict[str, float]) -> None:
         print(f"{phase}_cpu_us_per_statement_{name}: {value:.1f}")
 
 
-def _drain(client: redis.Redis, services, timeout_s: float) -> None:
-    """Wait until the worker has read and acknowledged everything."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+def _worker_stats(client: redis.Redis, services) -> tuple[int, float]:
+    """The worker's batches (per partition) and their summed latency (sidecar/metrics.py)."""
+    pipe = client.pipeline(transaction=False)
+    for p in range(services.settings.partitions):
+        pipe.hmget(services.keys.stats(p), "batches", "latency_sum")
+    rows = [(int(b or 0), float(s or 0)) for b, s in pipe.execute()]
+    return sum(b for b, _ in rows), sum(s for _, s in rows)
+
+
+def _drain(client: redis.Redis, services, timeout_s: float) -> float:
+    """Wait until the worker has read and acknowledged everything; returns how long it took."""
+    began = time.monotonic()
+    while time.monotonic() < began + timeout_s:
         pending = 0
         for p in range(services.settings.partitions):
             for group in client.xinfo_groups(services.keys.stream(p)):
                 pending += (group.get("lag") or 0) + group["pending"]
         if not pending:
-            return
-        time.sleep(0.1)
+            break
+        time.sleep(0.05)
+    return time.monotonic() - began
 
 
 def _batches(iterator, size: int = 500):
