@@ -31,11 +31,14 @@ from skillgap.services import Services
 SOURCE = "xapi"
 SECONDS_PER_DAY = 86_400
 GROUP_ACTOR = "group_actor"  # a Group did it: no one learner to credit
-# KEYS: statement records; ARGV[1]: their TTL in seconds; ARGV[i + 1]: the digest of KEYS[i].
-# The first content stored under an id stays (NX), as a repeat's check expects.
-RECORD_STATEMENTS = """
+DIGEST_LENGTH = 40  # hex digits of a SHA-1 (Statement.digest)
+# KEYS: statement records; ARGV[1]: their TTL in seconds; ARGV[2]: their digests, one after
+# the other (one argument, not one each: redis-py packs arguments one by one). The first
+# content stored under an id stays (NX), as a repeat's check expects.
+RECORD_STATEMENTS = f"""
+local digests, length = ARGV[2], {DIGEST_LENGTH}
 for i, key in ipairs(KEYS) do
-    redis.call('SET', key, ARGV[i + 1], 'EX', ARGV[1], 'NX')
+    redis.call('SET', key, string.sub(digests, (i - 1) * length + 1, i * length), 'EX', ARGV[1], 'NX')
 end
 return #KEYS
 """
@@ -151,10 +154,8 @@ class Intake:
         pipe = client.pipeline(transaction=False)
         queue_events(pipe, keys, settings.partitions, events, settings.retention_days)
         if record_keys:
-            pipe.eval(
-                RECORD_STATEMENTS, len(record_keys), *record_keys, ttl,
-                *(statement.digest for statement in statements),
-            )  # fmt: skip
+            digests = "".join(statement.digest for statement in statements)
+            pipe.eval(RECORD_STATEMENTS, len(record_keys), *record_keys, ttl, digests)
         for actor, items in waiting.items():
             pipe.rpush(waiting_key(keys, tenant, actor), *items)
             pipe.expire(waiting_key(keys, tenant, actor), ttl)

@@ -3,6 +3,7 @@ or why it means nothing (counted, never silently dropped)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 
 from lti_tool.xapi.statements import Statement
@@ -28,6 +29,7 @@ class Meaning(NamedTuple):
     course: str | None  # the LTI context id of the statement's course
 
 
+@lru_cache(maxsize=4096)  # an LMS's statements name the same few courses
 def context_id_of(course: str | None) -> str | None:
     """The LTI context id of a course activity, so xAPI and launches share a cohort:
     Moodle's course id (`.../course/view.php?id=7` -> "7"), Open edX's course key."""
