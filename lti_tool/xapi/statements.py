@@ -39,7 +39,8 @@ FUTURE_TIMESTAMP = "timestamp_in_future"
 MAX_CLOCK_SKEW_S = 300.0
 
 STATEMENT_PROPERTIES = frozenset(
-    "id actor verb object result context timestamp stored authority version attachments".split()
+    ("id", "actor", "verb", "object", "result", "context", "timestamp", "stored", "authority")
+    + ("version", "attachments")
 )
 # Left out of the content compared for a repeated id: the LRS may set them (4.1.12, 2.2.8).
 NOT_CONTENT = ("id", "stored", "authority", "version")
