@@ -1,9 +1,12 @@
 """`python -m lti_tool.bench`: xAPI intake throughput through the production server.
 
-Starts the tool under gunicorn exactly as `skillgap run` does, and a stream worker consuming;
-then 4 client processes POST Moodle-shaped statements over keep-alive connections, first one
-statement per request, then batches of 50. While the batches flow, a monitor polls the stored
-state of a sample of learners and records when each of their statements shows in mastery.
+Starts the tool under gunicorn and the stream workers consuming, exactly as `skillgap run`
+does (SKILLGAP_HTTP_WORKERS, SKILLGAP_WORKER_PROCESSES); then 4 client processes POST
+Moodle-shaped statements over keep-alive connections, first one statement per request, then
+batches of 50. While the batches flow, a monitor polls the stored state of a sample of learners
+and records when each of their statements shows in mastery. Where this machine's CPU went
+(tool, stream workers, Redis, clients, everything else) is printed per statement, so a run on
+a busy machine says so.
 
 Uses REDIS_URL, else the Redis on 127.0.0.1:6379, else an embedded one; works under its own
 key prefix and deletes its keys at the end. Prints `name: value` lines.
@@ -200,7 +203,7 @@ def _machine_busy_s() -> float:
 
 class CpuMeter:
     """Where the machine's CPU goes during a phase: the tool (gunicorn and its workers), the
-    stream worker, Redis (the whole server: other users of a shared one count here too),
+    stream workers, Redis (the whole server: other users of a shared one count here too),
     this process (the mastery monitor), and everything else on the machine. The clients
     report their own; `_run_phase` takes them out of `other`."""
 
@@ -211,7 +214,11 @@ class CpuMeter:
         cpu = self.client.info("cpu")
         return {
             "tool": _tree_cpu_s(self.supervisor.children["tool"].pid),
-            "worker": _tree_cpu_s(self.supervisor.children["worker"].pid),
+            "worker": sum(
+                _tree_cpu_s(child.pid)
+                for name, child in self.supervisor.children.items()
+                if name.startswith("worker")
+            ),
             "redis": cpu["used_cpu_user"] + cpu["used_cpu_sys"],
             "bench": time.process_time(),
             "machine": _machine_busy_s(),
@@ -327,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                 "lti_tool:create_app()", "127.0.0.1", args.port, settings.http_workers
             ),
         )
-        supervisor.start("worker", [sys.executable, "-m", "skillgap.cli", "worker"])
+        for number in range(1, settings.worker_processes + 1):  # as `skillgap run` starts them
+            supervisor.start(f"worker {number}", [sys.executable, "-m", "skillgap.cli", "worker"])
         _wait_healthy(args.port, supervisor)
 
         activities = [m.url for m in services.catalog.modules if m.url]
@@ -336,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load_before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"cpus: {os.cpu_count()}")
         print(f"gunicorn_workers: {settings.http_workers}")
+        print(f"stream_workers: {settings.worker_processes}")
 
         meter = CpuMeter(supervisor, client)
         single, failed_single, single_cpu, _ = _run_phase(

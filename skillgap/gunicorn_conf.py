@@ -7,11 +7,15 @@ on Redis lets another run.
 """
 
 import gc
+import os
 
 worker_class = "gthread"
 threads = 4
 graceful_timeout = 10
 loglevel = "warning"
+# The workers' heartbeat touches a file on every loop: on a disk-backed /tmp that can block
+# (gunicorn's worker_tmp_dir notes); a memory filesystem cannot.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
 def post_worker_init(worker) -> None:
