@@ -119,36 +119,39 @@ class Intake:
             fresh = [i for i, seen in enumerate(records) if not seen]
             statements = [statements[i] for i in fresh]
             record_keys = [record_keys[i] for i in fresh]
-        meanings = [self.mapper.meaning(s) for s in statements]
-        learners, released = self._learners(credential, statements, meanings)
-        events: list[Event] = []
-        waiting: dict[str, list[bytes]] = {}
+        # One pass in statement order; an actor the platform rule cannot name leaves a gap
+        # (None) that the alias table fills, or its statement waits.
+        mapper, secret = self.mapper, self.secret
+        events: list[Event | None] = []
+        by_alias: list[tuple[int, Statement, Meaning, tuple[str, ...]]] = []
         unmapped: Counter = Counter()
         names: dict[str, str] = {}
-        for statement, meaning, (learner, wait_as) in zip(statements, meanings, learners):
+        for statement in statements:
             if statement.deviations:
                 counts.update(f"deviation:{d}" for d in statement.deviations)
-            if learner is not None and meaning.__class__ is Meaning:
-                events.append(statement_event(statement, meaning, learner, credential))
-                continue
-            if isinstance(meaning, Meaning) and wait_as is None:
-                meaning = GROUP_ACTOR
-            if not isinstance(meaning, Meaning):
+            meaning = mapper.meaning(statement)
+            if meaning.__class__ is not Meaning:  # the reason it means nothing
                 counts[meaning] += 1
                 if meaning == UNMAPPED_ACTIVITY:
                     unmapped[statement.activity] += 1
                     if statement.activity_name:
                         names[statement.activity] = statement.activity_name[:200]
                 continue
-            # No launch has named this actor yet: keep the event until one does.
-            data = {"id": statement.id, "module": meaning.module, "kind": meaning.kind,
-                    "timestamp": statement.timestamp, "source": SOURCE}  # fmt: skip
-            if meaning.score is not None:
-                data["score"] = meaning.score
-            cohort = _cohort(credential.issuer, meaning.course)
-            if cohort is not None:
-                data["cohort"] = cohort
-            waiting.setdefault(wait_as, []).append(orjson.dumps(data))
+            learner = direct_learner(statement.actor, credential, secret)
+            if learner is not None:
+                events.append(statement_event(statement, meaning, learner, credential))
+                continue
+            fields = alias_fields(statement.actor, secret)
+            if not fields:
+                counts[GROUP_ACTOR] += 1
+                continue
+            by_alias.append((len(events), statement, meaning, fields))
+            events.append(None)
+        waiting: dict[str, list[bytes]] = {}
+        released: list[str] = []
+        if by_alias:
+            released = self._by_alias(credential, by_alias, events, waiting)
+            events = [event for event in events if event is not None]
         counts.update(events=len(events), waiting=sum(map(len, waiting.values())))
 
         pipe = client.pipeline(transaction=False)
@@ -174,51 +177,41 @@ class Intake:
             release_waiting(self.services, tenant, released)
         return counts
 
-    def _learners(
-        self, credential: Credential, statements: list[Statement], meanings: list
-    ) -> tuple[list[tuple[str | None, str | None]], list[str]]:
-        """Per statement, (learner, None) when known, else (None, the actor to wait under),
-        (None, None) for a Group; and the actors now known that have statements waiting."""
-        secret = self.secret
-        found: list[str | tuple[str, ...]] = []
-        lookups: dict[str, None] = {}
-        for statement, meaning in zip(statements, meanings):
-            learner = (
-                direct_learner(statement.actor, credential, secret)
-                if isinstance(meaning, Meaning)
-                else ""
-            )
-            if learner is None:
-                fields = alias_fields(statement.actor, secret)
-                lookups.update(dict.fromkeys(fields))
-                found.append(fields)
-            else:
-                found.append(learner)
-        known: dict[str, str] = {}
-        released: list[str] = []
-        if lookups:
-            fields = list(lookups)
-            actors = list(
-                {waiting_actor(item): None for item in found if isinstance(item, tuple) and item}
-            )
-            pipe = self.services.redis.pipeline(transaction=False)
-            learners_for_aliases(pipe, self.keys, credential.tenant, fields)
-            pipe.smismember(self.keys.xapi_waiting_actors(credential.tenant), actors)
-            learners, waiting = pipe.execute()
-            known = {f: learner.decode() for f, learner in zip(fields, learners) if learner}
-            released = [
-                a
-                for a, w in zip(actors, waiting)
-                if w and any(f in known for f in a.split(ACTOR_SEP))
-            ]
-        resolved: list[tuple[str | None, str | None]] = []
-        for item in found:
-            if isinstance(item, str):
-                resolved.append((item, None))
-            else:
-                learner = next((known[f] for f in item if f in known), None)
-                resolved.append((learner, None if learner or not item else waiting_actor(item)))
-        return resolved, released
+    def _by_alias(
+        self,
+        credential: Credential,
+        statements: list[tuple[int, Statement, Meaning, tuple[str, ...]]],
+        events: list[Event | None],
+        waiting: dict[str, list[bytes]],
+    ) -> list[str]:
+        """Look the actors up in the alias table: put each found learner's event at its place
+        in `events`; keep the others' in `waiting`, by the actor to wait under. Returns the
+        waiting actors that a launch has named since (their earlier statements can go)."""
+        fields = list(dict.fromkeys(field for *_, aliases in statements for field in aliases))
+        actors = list(dict.fromkeys(waiting_actor(aliases) for *_, aliases in statements))
+        pipe = self.services.redis.pipeline(transaction=False)
+        learners_for_aliases(pipe, self.keys, credential.tenant, fields)
+        pipe.smismember(self.keys.xapi_waiting_actors(credential.tenant), actors)
+        learners, already_waiting = pipe.execute()
+        known = {field: learner.decode() for field, learner in zip(fields, learners) if learner}
+        for place, statement, meaning, aliases in statements:
+            learner = next((known[field] for field in aliases if field in known), None)
+            if learner is not None:
+                events[place] = statement_event(statement, meaning, learner, credential)
+                continue
+            data = {"id": statement.id, "module": meaning.module, "kind": meaning.kind,
+                    "timestamp": statement.timestamp, "source": SOURCE}  # fmt: skip
+            if meaning.score is not None:
+                data["score"] = meaning.score
+            cohort = _cohort(credential.issuer, meaning.course)
+            if cohort is not None:
+                data["cohort"] = cohort
+            waiting.setdefault(waiting_actor(aliases), []).append(orjson.dumps(data))
+        return [
+            actor
+            for actor, was_waiting in zip(actors, already_waiting)
+            if was_waiting and any(field in known for field in actor.split(ACTOR_SEP))
+        ]
 
 
 def release_waiting(services: Services, tenant: str, actors: list[str] | None = None) -> int:
