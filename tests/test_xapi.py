@@ -382,6 +382,8 @@ def test_the_cli_creates_credentials_that_work(client, services, settings, capsy
         == 200
     )
     assert main(["xapi-credentials", "create", "--tenant", "Bad Tenant", "--issuer", MOODLE]) == 2
+    assert main(["xapi-credentials", "create", "--tenant", "acme", "--issuer", MOODLE + "/a b"]) == 2
+    assert main(["xapi-credentials", "create", "--tenant", "acme", "--issuer", MOODLE + "\x01"]) == 2
 
 
 # --- every xAPI rule violation is its own 400, and refuses the whole batch -------------------

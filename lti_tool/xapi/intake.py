@@ -72,11 +72,12 @@ def _cohort(issuer: str, context_id: str | None) -> str | None:
 def statement_event(
     statement: Statement, meaning: Meaning, learner: str, credential: Credential
 ) -> Event:
-    """The event of a valid, mapped statement. `parse_statement` and the mapping have proved
-    what `parse_event` would check (the id a UUID, the module the catalog's, a float score in
-    [0, 1] exactly for the kinds that need one, a timestamp after 1970 and not ahead of now,
-    IRIs without control characters, so a cohort without them; the learner a pseudonym), so
-    it is built as trusted; tests/test_xapi.py holds every such event against parse_event."""
+    """The event of a valid, mapped statement. `parse_statement`, the mapping and the
+    credential have proved what `parse_event` would check (the id a UUID, the module the
+    catalog's, a float score in [0, 1] exactly for the kinds that need one, a timestamp after
+    1970 and within the clock skew, a course IRI and an issuer without control characters, so
+    a cohort without them; the learner a pseudonym), so it is built as trusted;
+    tests/test_xapi_events.py holds such events against parse_event."""
     return trusted_event(
         statement.id, credential.tenant, learner, _cohort(credential.issuer, meaning.course),
         meaning.module, meaning.kind, meaning.score, statement.timestamp, SOURCE,
