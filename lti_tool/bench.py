@@ -3,8 +3,10 @@
 Starts the tool under gunicorn and the stream workers consuming, exactly as `skillgap run`
 does (SKILLGAP_HTTP_WORKERS, SKILLGAP_WORKER_PROCESSES); then 4 client processes POST
 Moodle-shaped statements over keep-alive connections, first one statement per request, then
-batches of 50. While the batches flow, a monitor polls the stored state of a sample of learners
-and records when each of their statements shows in mastery. Where this machine's CPU went
+batches of 50 as fast as they are answered, then batches of 50 offered at `--rate` (the
+target, 20,000 statements/s). While the batches flow, a monitor polls the stored state of a
+sample of learners and records when each of their statements shows in mastery: at full speed
+the intake can outrun the workers, at the target rate it should not. Where this machine's CPU went
 (tool, stream workers, Redis, clients, everything else) is printed per statement, so a run on
 a busy machine says so.
 
@@ -123,16 +125,20 @@ class Connection:
 
 
 def _client(
-    port: int, headers: dict, bodies: list, start: multiprocessing.Event, results, accepted
-) -> None:
-    """One client process: POST every body over one keep-alive connection."""
+    port: int, headers: dict, bodies: list, start: multiprocessing.Event, results, accepted,
+    interval_s: float,
+) -> None:  # fmt: skip
+    """One client process: POST every body over one keep-alive connection, each as soon as
+    the last is answered, or (`interval_s`) on a schedule, as an LMS sending at a set rate."""
     connection = Connection(port, headers)
     requests = [(connection.request("/xapi/statements", body), users) for body, users in bodies]
     start.wait()
     began = time.perf_counter()
     cpu = time.process_time()
     failures = 0
-    for request, users in requests:
+    for number, (request, users) in enumerate(requests):
+        if interval_s and (wait := began + number * interval_s - time.perf_counter()) > 0:
+            time.sleep(wait)
         if connection.exchange(request) != 200:
             failures += 1
             continue
@@ -146,19 +152,23 @@ def _client(
 
 def _run_phase(
     port, headers, per_request, requests_per_client, clients, learners, activities, meter,
-    accepted=None,
-) -> tuple[float, int, dict[str, float]]:  # fmt: skip
-    """Statements per second, failed requests, and CPU microseconds per statement by process."""
+    accepted=None, rate: float = 0.0, seed: int = 0,
+) -> tuple[float, int, dict[str, float], float]:  # fmt: skip
+    """Statements per second, failed requests, CPU microseconds per statement by process, and
+    the phase's seconds. `rate`: statements per second offered in all (0: as fast as answered)."""
+    interval_s = clients * per_request / rate if rate else 0.0
     context = multiprocessing.get_context("fork")
     start = context.Event()
     results = context.Queue()
     procs = []
     for c in range(clients):
         bodies = _bodies(
-            1000 * per_request + c, requests_per_client, per_request, learners, activities
+            seed + 1000 * per_request + c, requests_per_client, per_request, learners, activities
         )
         procs.append(
-            context.Process(target=_client, args=(port, headers, bodies, start, results, accepted))
+            context.Process(
+                target=_client, args=(port, headers, bodies, start, results, accepted, interval_s)
+            )
         )
     for proc in procs:
         proc.start()
@@ -296,6 +306,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--batch-requests", type=int, default=600, help="per client, 50 statements each"
     )
+    parser.add_argument(
+        "--rate", type=float, default=TARGET_BATCH_STATEMENTS_PER_S,
+        help="statements/s offered in the paced phase (the same batches, on a schedule)",
+    )  # fmt: skip
     parser.add_argument("--learners", type=int, default=2000)
     parser.add_argument("--port", type=int, default=8090)
     args = parser.parse_args(argv)
@@ -355,44 +369,68 @@ def main(argv: list[str] | None = None) -> int:
         _print_cpu("single", single_cpu)
         _drain(client, services, 30)
 
-        stats_before = _worker_stats(client, services)
-        accepted = multiprocessing.get_context("fork").Queue()
-        monitor = MasteryMonitor(services.learners, tracked, accepted)
-        monitor.start()
-        batch, failed_batch, batch_cpu, elapsed = _run_phase(
-            args.port, headers, 50, args.batch_requests, args.clients, args.learners, activities,
-            meter, accepted,
-        )  # fmt: skip
-        behind_s = _drain(client, services, 60)
-        batches, latency_s = (
-            after - before
-            for after, before in zip(_worker_stats(client, services), stats_before, strict=True)
+        phase = (args.port, headers, 50, args.batch_requests, args.clients, args.learners)
+        batch, failed_batch, batch_cpu, freshness = _monitored(
+            client, services, tracked, meter, phase, activities
         )
-        deadline = time.time() + 30
-        while monitor.pending() and time.time() < deadline:
-            time.sleep(0.1)
-        monitor.stop.set()
-        monitor.join()
-        delays = sorted(monitor.delays)
-        within = sum(d <= 1.0 for d in delays) / max(1, len(delays) + monitor.pending())
         print(f"xapi_batch50_statements_per_s: {batch:.0f}")
         print(f"xapi_batch50_vs_target_20000: {batch / TARGET_BATCH_STATEMENTS_PER_S:.2f}")
         print(f"batch_vs_single_speedup: {batch / single:.1f}")
         _print_cpu("batch50", batch_cpu)
-        # How far the worker was behind the intake when the last batch was answered.
-        print(f"worker_caught_up_after_s: {behind_s:.1f}")
-        print(f"worker_statements_per_s: {batch * elapsed / (elapsed + behind_s):.0f}")
-        print(f"worker_batch_latency_mean_ms: {1000 * latency_s / max(1, batches):.0f}")
-        print(f"reflected_in_mastery_within_1s: {within:.4f}")
-        print(f"reflected_sample_statements: {len(delays) + monitor.pending()}")
-        if delays:
-            print(f"reflected_p50_ms: {1000 * delays[len(delays) // 2]:.0f}")
-            print(
-                f"reflected_p99_ms: {1000 * delays[min(len(delays) - 1, int(len(delays) * 0.99))]:.0f}"
-            )
+        for name, value in freshness.items():
+            print(f"{name}: {value}")
+        # The same batches offered at the target rate: does mastery keep up with it?
+        _drain(client, services, 30)
+        paced, failed_paced, paced_cpu, freshness = _monitored(
+            client, services, tracked, meter, phase, activities, rate=args.rate, seed=1_000_000
+        )
+        label = f"at_{args.rate:.0f}_per_s"
+        print(f"{label}_statements_per_s: {paced:.0f}")
+        _print_cpu(label, paced_cpu)
+        for name, value in freshness.items():
+            print(f"{label}_{name}: {value}")
+        failed_batch += failed_paced
         print(f"failed_requests: {failed_single + failed_batch}")
         print(f"load_after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
+
+
+def _monitored(client, services, tracked, meter, phase, activities, rate=0.0, seed=0):
+    """A batch phase while the mastery monitor times the tracked learners' statements:
+    (statements/s, failed requests, CPU per statement, freshness lines)."""
+    stats_before = _worker_stats(client, services)
+    accepted = multiprocessing.get_context("fork").Queue()
+    monitor = MasteryMonitor(services.learners, tracked, accepted)
+    monitor.start()
+    rate_done, failed, cpu, elapsed = _run_phase(
+        *phase, activities, meter, accepted=accepted, rate=rate, seed=seed
+    )
+    behind_s = _drain(client, services, 60)
+    batches, latency_s = (
+        after - before
+        for after, before in zip(_worker_stats(client, services), stats_before, strict=True)
+    )
+    deadline = time.time() + 30
+    while monitor.pending() and time.time() < deadline:
+        time.sleep(0.1)
+    monitor.stop.set()
+    monitor.join()
+    delays = sorted(monitor.delays)
+    sample = len(delays) + monitor.pending()
+    freshness = {
+        # How far the workers were behind the intake when the last batch was answered.
+        "worker_caught_up_after_s": f"{behind_s:.1f}",
+        "worker_statements_per_s": f"{rate_done * elapsed / (elapsed + behind_s):.0f}",
+        "worker_batch_latency_mean_ms": f"{1000 * latency_s / max(1, batches):.0f}",
+        "reflected_in_mastery_within_1s": f"{sum(d <= 1.0 for d in delays) / max(1, sample):.4f}",
+        "reflected_sample_statements": str(sample),
+    }
+    if delays:
+        freshness["reflected_p50_ms"] = f"{1000 * delays[len(delays) // 2]:.0f}"
+        freshness["reflected_p99_ms"] = (
+            f"{1000 * delays[min(len(delays) - 1, int(len(delays) * 0.99))]:.0f}"
+        )
+    return rate_done, failed, cpu, freshness
 
 
 def _print_cpu(phase: str, cpu_us: dict[str, float]) -> None:
