@@ -32,14 +32,13 @@ def port_is_free(host: str, port: int) -> bool:
 
 
 def gunicorn_command(factory: str, host: str, port: int, workers: int) -> list[str]:
+    """The production server of `factory` ("module:create_app()"); its settings are in
+    skillgap/gunicorn_conf.py."""
     return [
         sys.executable, "-m", "gunicorn", factory,
+        "--config", "python:skillgap.gunicorn_conf",
         "--bind", f"{host}:{port}",
         "--workers", str(workers),
-        "--worker-class", "gthread",
-        "--threads", "4",
-        "--graceful-timeout", "10",
-        "--log-level", "warning",
     ]  # fmt: skip
 
 

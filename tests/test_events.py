@@ -54,6 +54,8 @@ BAD = [
     ("learner", {"learner": "jane.doe@example.com"}),
     ("learner", {"learner": "Jane Doe"}),
     ("learner", {"learner": 42}),
+    ("learner", {"learner": "u-8f3a\n"}),
+    ("cohort", {"cohort": "course-101\n"}),
     ("cohort", {"cohort": ""}),
     ("cohort", {"cohort": 7}),
     ("module", {"module": ...}),
@@ -75,6 +77,8 @@ BAD = [
     ("source", {"source": "HR System"}),
     ("role", {"role": "astronaut"}),
     ("id", {"id": "has space"}),
+    ("id", {"id": "stmt-42\n"}),
+    ("source", {"source": "hr\n"}),
     ("v", {"v": 2}),
     ("colour", {"colour": "red"}),
 ]

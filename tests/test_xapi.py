@@ -26,6 +26,7 @@ from lti_tool.xapi.credentials import create_credentials
 from lti_tool.xapi.intake import release_waiting
 from sidecar.worker import Worker
 from skillgap.cli import main
+from skillgap.events import Event, parse_event
 from skillgap.identity import learner_pseudonym, pseudonym_secret, record_launch_identity
 
 
@@ -195,6 +196,24 @@ def test_openedx_zero_point_problems_and_group_activities_are_accepted_and_count
     )
 
 
+def test_every_event_written_passes_parse_event(client, services, moodle, openedx):
+    """The intake builds its events as trusted (tests/test_xapi_events.py has the property)."""
+    custom = {"https://purl.imsglobal.org/spec/lti/claim/custom": {"xapi_account": "a"}}
+    record_launch_identity(services.redis, services.keys, "acme", {"sub": "9", **custom}, "u-a")
+    batches = [
+        (moodle, [moodle_quiz_submitted(), moodle_module_viewed(), moodle_quiz_submitted(scaled=-0.5),
+                  moodle_quiz_submitted(user_id="7", timestamp="2999-01-01T00:00:00Z")]),
+        (openedx, [openedx_problem_check("a", str(uuid.uuid4())), openedx_group_activity("a", str(uuid.uuid4())),
+                   openedx_zero_weight_attempt("a", str(uuid.uuid4()))]),
+    ]  # fmt: skip
+    for headers, batch in batches:
+        assert client.post("/xapi/statements", json=batch, headers=headers).status_code == 200
+    wires = events_on_stream(services)
+    assert len(wires) == 7
+    for wire in wires:
+        assert parse_event(wire, tenant="acme", catalog=services.catalog) == Event.from_wire(wire)
+
+
 def test_unmapped_activities_and_other_verbs_are_counted_and_listed(client, services, moodle):
     page = f"{MOODLE}/mod/page/view.php?id=3"
     batch = [
@@ -287,7 +306,9 @@ def test_about_needs_no_credentials(client):
 
 
 @pytest.mark.parametrize(
-    "version", [None, "0.95", "2.0.0", "1.1"], ids=["missing", "0.95", "2.0.0", "1.1"]
+    "version",
+    [None, "0.95", "2.0.0", "1.1", "1.0.3-beta"],
+    ids=["missing", "0.95", "2.0.0", "1.1", "1.0.3-beta"],
 )
 def test_the_version_header_must_be_1_0_x(client, services, moodle, version):
     headers = {k: v for k, v in moodle.items() if k != "X-Experience-API-Version"}
@@ -361,6 +382,8 @@ def test_the_cli_creates_credentials_that_work(client, services, settings, capsy
         == 200
     )
     assert main(["xapi-credentials", "create", "--tenant", "Bad Tenant", "--issuer", MOODLE]) == 2
+    assert main(["xapi-credentials", "create", "--tenant", "acme", "--issuer", MOODLE + "/a b"]) == 2
+    assert main(["xapi-credentials", "create", "--tenant", "acme", "--issuer", MOODLE + "\x01"]) == 2
 
 
 # --- every xAPI rule violation is its own 400, and refuses the whole batch -------------------
@@ -372,6 +395,7 @@ VIOLATIONS = [
     ("attachments", "attachments", [], "attachments"),
     ("version-2", "version", "2.0.0", "version"),
     ("id-not-uuid", "id", "42", "uuid"),
+    ("id-trailing-newline", "id", "e1b5b3f0-7c2d-4f55-9a3e-5b1f4f6f1a2b\n", "uuid"),
     ("actor-missing", "actor", "-", "actor"),
     ("actor-not-object", "actor", "learner", "agent"),
     ("actor-type", "actor.objectType", "Person", "agent_object_type"),
@@ -390,6 +414,8 @@ VIOLATIONS = [
     ("object-type-unknown", "object.objectType", "Thing", "object_type"),
     ("activity-id-missing", "object.id", "-", "activity_id"),
     ("activity-id-not-iri", "object.id", "quiz 7", "activity_id"),
+    ("activity-id-control-character", "object.id", QUIZ + "\x01", "activity_id"),
+    ("activity-id-trailing-newline", "object.id", QUIZ + "\n", "activity_id"),
     ("activity-type-not-iri", "object.definition.type", "module", "activity_type"),
     ("statement-ref-not-uuid", "object", {"objectType": "StatementRef", "id": "x"}, "uuid"),
     ("scaled-above-1", "result.score.scaled", 1.5, "score_scaled"),
@@ -406,6 +432,12 @@ VIOLATIONS = [
     ("registration-not-uuid", "context.registration", "abc", "uuid"),
     ("context-activity-kind", "context.contextActivities.sibling", [], "context_activities"),
     ("context-activity-id", "context.contextActivities.grouping.1.id", "course 7", "activity_id"),
+    (
+        "course-id-control-character",
+        "context.contextActivities.grouping.1.id",
+        MOODLE + "/course/view.php?id=1\x02",
+        "activity_id",
+    ),
 ]
 
 

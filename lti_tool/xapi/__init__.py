@@ -108,7 +108,7 @@ def _check_request() -> None:
             raise BadRequest(
                 "the X-Experience-API-Version header is required (1.0.x)", rule="version_header"
             )
-        if not VERSION_PATTERN.match(version.strip()):
+        if not VERSION_PATTERN.fullmatch(version.strip()):
             raise BadRequest(
                 f"X-Experience-API-Version {version!r} is not supported; send 1.0.x",
                 rule="version_header",

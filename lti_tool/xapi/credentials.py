@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ from skillgap.keys import Keys
 
 PLATFORMS = ("moodle", "openedx")
 KEY_PREFIX = "sgx_"
+# A URL without white space or control characters: its host names the cohorts of the
+# events built from this platform's statements (skillgap.events.trusted_event).
+ISSUER_PATTERN = re.compile(r"[^\s\x00-\x1f\x7f]+")
 
 
 class CredentialError(UserError, ValueError):
@@ -51,7 +55,7 @@ def create_credentials(
         )
     if platform not in PLATFORMS:
         raise CredentialError(f"platform must be one of {', '.join(PLATFORMS)}, not {platform!r}")
-    if not issuer.startswith(("https://", "http://")):
+    if not issuer.startswith(("https://", "http://")) or not ISSUER_PATTERN.fullmatch(issuer):
         raise CredentialError(
             f"issuer {issuer!r} must be the LMS's address as its LTI launches name it, such as https://moodle.example.com"
         )

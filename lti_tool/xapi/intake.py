@@ -4,7 +4,7 @@ The statement id is the event id, and each id is recorded with its content diges
 tenant's hash tag. Per request: one MGET of those records (a repeat is answered 200 and
 written no more; other content under a known id is a 409, with nothing written), the alias
 lookup (only for actors the platform rule cannot name), and one pipeline with the events, the
-new records (SET NX, after the events: a crash in between re-sends rather than loses), the
+new records (one script, after the events: a crash in between re-sends rather than loses), the
 statements waiting for their actor and the admin's counters. Two requests racing with one
 new id both pass the check; the workers' processed-event marks then apply the id once.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from functools import lru_cache
 
 import orjson
 
@@ -21,7 +22,7 @@ from lti_tool.xapi.credentials import Credential
 from lti_tool.xapi.mapping import UNMAPPED_ACTIVITY, Meaning, StatementMapper
 from lti_tool.xapi.statements import Statement
 from skillgap.eventlog import queue_events
-from skillgap.events import Event, parse_event
+from skillgap.events import Event, parse_event, trusted_event
 from skillgap.identity import course_cohort, learners_for_aliases, pseudonym_secret
 from skillgap.keys import Keys
 from skillgap.recent import note_recent
@@ -30,6 +31,17 @@ from skillgap.services import Services
 SOURCE = "xapi"
 SECONDS_PER_DAY = 86_400
 GROUP_ACTOR = "group_actor"  # a Group did it: no one learner to credit
+DIGEST_LENGTH = 40  # hex digits of a SHA-1 (Statement.digest)
+# KEYS: statement records; ARGV[1]: their TTL in seconds; ARGV[2]: their digests, one after
+# the other (one argument, not one each: redis-py packs arguments one by one). The first
+# content stored under an id stays (NX), as a repeat's check expects.
+RECORD_STATEMENTS = f"""
+local digests, length = ARGV[2], {DIGEST_LENGTH}
+for i, key in ipairs(KEYS) do
+    redis.call('SET', key, string.sub(digests, (i - 1) * length + 1, i * length), 'EX', ARGV[1], 'NX')
+end
+return #KEYS
+"""
 
 
 class StatementConflict(Exception):
@@ -50,6 +62,26 @@ def waiting_actor(fields: tuple[str, ...]) -> str:
 
 def waiting_key(keys: Keys, tenant: str, actor: str) -> str:
     return keys.xapi_waiting(tenant, hashlib.sha1(actor.encode()).hexdigest()[:24])
+
+
+@lru_cache(maxsize=4096)
+def _cohort(issuer: str, context_id: str | None) -> str | None:
+    return course_cohort(issuer, context_id)
+
+
+def statement_event(
+    statement: Statement, meaning: Meaning, learner: str, credential: Credential
+) -> Event:
+    """The event of a valid, mapped statement. `parse_statement`, the mapping and the
+    credential have proved what `parse_event` would check (the id a UUID, the module the
+    catalog's, a float score in [0, 1] exactly for the kinds that need one, a timestamp after
+    1970 and within the clock skew, a course IRI and an issuer without control characters, so
+    a cohort without them; the learner a pseudonym), so it is built as trusted;
+    tests/test_xapi_events.py holds such events against parse_event."""
+    return trusted_event(
+        statement.id, credential.tenant, learner, _cohort(credential.issuer, meaning.course),
+        meaning.module, meaning.kind, meaning.score, statement.timestamp, SOURCE,
+    )  # fmt: skip
 
 
 class Intake:
@@ -74,53 +106,60 @@ class Intake:
         client, keys, settings = self.services.redis, self.keys, self.services.settings
         ttl = int(settings.retention_days * SECONDS_PER_DAY)
         counts: Counter = Counter(statements=len(statements))
-        records = client.mget([keys.xapi_statement(tenant, s.id) for s in statements])
-        conflicts = [
-            i
-            for i, (s, seen) in enumerate(zip(statements, records))
-            if seen and seen.decode() != s.digest
-        ]
-        if conflicts:
-            raise StatementConflict(conflicts)
-        counts["repeated"] = sum(1 for seen in records if seen)
-        statements = [s for s, seen in zip(statements, records) if not seen]
-        meanings = [self.mapper.meaning(s) for s in statements]
-        learners, released = self._learners(credential, statements, meanings)
-        events: list[Event] = []
-        waiting: dict[str, list[bytes]] = {}
+        record_keys = [keys.xapi_statement(tenant, s.id) for s in statements]
+        records = client.mget(record_keys)
+        if any(records):
+            conflicts = [
+                i
+                for i, (s, seen) in enumerate(zip(statements, records))
+                if seen and seen.decode() != s.digest
+            ]
+            if conflicts:
+                raise StatementConflict(conflicts)
+            counts["repeated"] = sum(1 for seen in records if seen)
+            fresh = [i for i, seen in enumerate(records) if not seen]
+            statements = [statements[i] for i in fresh]
+            record_keys = [record_keys[i] for i in fresh]
+        # One pass in statement order; an actor the platform rule cannot name leaves a gap
+        # (None) that the alias table fills, or its statement waits.
+        mapper, secret = self.mapper, self.secret
+        events: list[Event | None] = []
+        by_alias: list[tuple[int, Statement, Meaning, tuple[str, ...]]] = []
         unmapped: Counter = Counter()
         names: dict[str, str] = {}
-        for statement, meaning, (learner, wait_as) in zip(statements, meanings, learners):
-            counts.update(f"deviation:{d}" for d in statement.deviations)
-            if isinstance(meaning, Meaning) and learner is None and wait_as is None:
-                meaning = GROUP_ACTOR
-            if not isinstance(meaning, Meaning):
+        for statement in statements:
+            if statement.deviations:
+                counts.update(f"deviation:{d}" for d in statement.deviations)
+            meaning = mapper.meaning(statement)
+            if meaning.__class__ is not Meaning:  # the reason it means nothing
                 counts[meaning] += 1
                 if meaning == UNMAPPED_ACTIVITY:
                     unmapped[statement.activity] += 1
                     if statement.activity_name:
                         names[statement.activity] = statement.activity_name[:200]
                 continue
-            data = {"id": statement.id, "module": meaning.module, "kind": meaning.kind,
-                    "timestamp": statement.timestamp, "source": SOURCE}  # fmt: skip
-            if meaning.score is not None:
-                data["score"] = meaning.score
-            cohort = course_cohort(credential.issuer, meaning.course)
-            if cohort is not None:
-                data["cohort"] = cohort
+            learner = direct_learner(statement.actor, credential, secret)
             if learner is not None:
-                data["learner"] = learner
-                events.append(
-                    parse_event(data, tenant=tenant, catalog=self.services.catalog, now=now)
-                )
-            else:  # no launch has named this actor yet: keep it until one does
-                waiting.setdefault(wait_as, []).append(orjson.dumps(data))
+                events.append(statement_event(statement, meaning, learner, credential))
+                continue
+            fields = alias_fields(statement.actor, secret)
+            if not fields:
+                counts[GROUP_ACTOR] += 1
+                continue
+            by_alias.append((len(events), statement, meaning, fields))
+            events.append(None)
+        waiting: dict[str, list[bytes]] = {}
+        released: list[str] = []
+        if by_alias:
+            released = self._by_alias(credential, by_alias, events, waiting)
+            events = [event for event in events if event is not None]
         counts.update(events=len(events), waiting=sum(map(len, waiting.values())))
 
         pipe = client.pipeline(transaction=False)
         queue_events(pipe, keys, settings.partitions, events, settings.retention_days)
-        for statement in statements:
-            pipe.set(keys.xapi_statement(tenant, statement.id), statement.digest, ex=ttl, nx=True)
+        if record_keys:
+            digests = "".join(statement.digest for statement in statements)
+            pipe.eval(RECORD_STATEMENTS, len(record_keys), *record_keys, ttl, digests)
         for actor, items in waiting.items():
             pipe.rpush(waiting_key(keys, tenant, actor), *items)
             pipe.expire(waiting_key(keys, tenant, actor), ttl)
@@ -139,51 +178,41 @@ class Intake:
             release_waiting(self.services, tenant, released)
         return counts
 
-    def _learners(
-        self, credential: Credential, statements: list[Statement], meanings: list
-    ) -> tuple[list[tuple[str | None, str | None]], list[str]]:
-        """Per statement, (learner, None) when known, else (None, the actor to wait under),
-        (None, None) for a Group; and the actors now known that have statements waiting."""
-        secret = self.secret
-        found: list[str | tuple[str, ...]] = []
-        lookups: dict[str, None] = {}
-        for statement, meaning in zip(statements, meanings):
-            learner = (
-                direct_learner(statement.actor, credential, secret)
-                if isinstance(meaning, Meaning)
-                else ""
-            )
-            if learner is None:
-                fields = alias_fields(statement.actor, secret)
-                lookups.update(dict.fromkeys(fields))
-                found.append(fields)
-            else:
-                found.append(learner)
-        known: dict[str, str] = {}
-        released: list[str] = []
-        if lookups:
-            fields = list(lookups)
-            actors = list(
-                {waiting_actor(item): None for item in found if isinstance(item, tuple) and item}
-            )
-            pipe = self.services.redis.pipeline(transaction=False)
-            learners_for_aliases(pipe, self.keys, credential.tenant, fields)
-            pipe.smismember(self.keys.xapi_waiting_actors(credential.tenant), actors)
-            learners, waiting = pipe.execute()
-            known = {f: learner.decode() for f, learner in zip(fields, learners) if learner}
-            released = [
-                a
-                for a, w in zip(actors, waiting)
-                if w and any(f in known for f in a.split(ACTOR_SEP))
-            ]
-        resolved: list[tuple[str | None, str | None]] = []
-        for item in found:
-            if isinstance(item, str):
-                resolved.append((item, None))
-            else:
-                learner = next((known[f] for f in item if f in known), None)
-                resolved.append((learner, None if learner or not item else waiting_actor(item)))
-        return resolved, released
+    def _by_alias(
+        self,
+        credential: Credential,
+        statements: list[tuple[int, Statement, Meaning, tuple[str, ...]]],
+        events: list[Event | None],
+        waiting: dict[str, list[bytes]],
+    ) -> list[str]:
+        """Look the actors up in the alias table: put each found learner's event at its place
+        in `events`; keep the others' in `waiting`, by the actor to wait under. Returns the
+        waiting actors that a launch has named since (their earlier statements can go)."""
+        fields = list(dict.fromkeys(field for *_, aliases in statements for field in aliases))
+        actors = list(dict.fromkeys(waiting_actor(aliases) for *_, aliases in statements))
+        pipe = self.services.redis.pipeline(transaction=False)
+        learners_for_aliases(pipe, self.keys, credential.tenant, fields)
+        pipe.smismember(self.keys.xapi_waiting_actors(credential.tenant), actors)
+        learners, already_waiting = pipe.execute()
+        known = {field: learner.decode() for field, learner in zip(fields, learners) if learner}
+        for place, statement, meaning, aliases in statements:
+            learner = next((known[field] for field in aliases if field in known), None)
+            if learner is not None:
+                events[place] = statement_event(statement, meaning, learner, credential)
+                continue
+            data = {"id": statement.id, "module": meaning.module, "kind": meaning.kind,
+                    "timestamp": statement.timestamp, "source": SOURCE}  # fmt: skip
+            if meaning.score is not None:
+                data["score"] = meaning.score
+            cohort = _cohort(credential.issuer, meaning.course)
+            if cohort is not None:
+                data["cohort"] = cohort
+            waiting.setdefault(waiting_actor(aliases), []).append(orjson.dumps(data))
+        return [
+            actor
+            for actor, was_waiting in zip(actors, already_waiting)
+            if was_waiting and any(field in known for field in actor.split(ACTOR_SEP))
+        ]
 
 
 def release_waiting(services: Services, tenant: str, actors: list[str] | None = None) -> int:

@@ -3,7 +3,8 @@ or why it means nothing (counted, never silently dropped)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 from lti_tool.xapi.statements import Statement
 from skillgap.catalog import Catalog
@@ -21,14 +22,14 @@ VERB_NOT_FOR_MODULE = "verb_not_for_module"
 NOT_COMPLETE = "not_complete"
 
 
-@dataclass(frozen=True, slots=True)
-class Meaning:
+class Meaning(NamedTuple):
     kind: str
     module: str
     score: float | None
     course: str | None  # the LTI context id of the statement's course
 
 
+@lru_cache(maxsize=4096)  # an LMS's statements name the same few courses
 def context_id_of(course: str | None) -> str | None:
     """The LTI context id of a course activity, so xAPI and launches share a cohort:
     Moodle's course id (`.../course/view.php?id=7` -> "7"), Open edX's course key."""
