@@ -1,10 +1,19 @@
 """Benchmark of the engine against pyBKT, side by side in one run: `python -m engine.bench`.
 
 Data are simulated from known parameters and written as pyBKT CSVs; both libraries fit from
-the same file and predict held-out learners from the same file. Prints one `name: value`
-line per figure. pyBKT is a bench-only dependency (`make bench` installs it with its C++
-core built); without it, only the engine's side runs. `--quick` shrinks everything for a
-smoke test.
+the same file and predict held-out learners from the same file, end to end:
+
+- fit: pyBKT's `Model(num_fits=1).fit(data_path=...)` (its fastest setting) against
+  `skillgap fit --csv` (skillgap/commands/fit.py `fit_csv`, which also writes the JSON);
+- predict: pyBKT's `predict(data_path=...)`, a DataFrame of every row with its
+  correct_predictions and state_predictions, against the same in memory (`predictions_from_csv`:
+  the file read, validated and grouped, both columns for every row in file order); and,
+  apart, against the whole `skillgap predict`, which also writes its CSV (pyBKT writes none).
+
+The libraries take turns and each figure is the best of several runs for both. Prints one
+`name: value` line per figure. pyBKT is a bench-only dependency (`make bench` installs it
+with its C++ core built); without it, only the engine's side runs. `--quick` shrinks
+everything for a smoke test.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.fit import FittedParameters, fit, observations, predict
+from engine.fit import FittedParameters
 from engine.mastery import apply_event, decayed_belief
 from engine.model import EVIDENCE, LAST_SEEN, MASTERY, Kind, Model, new_state
 from engine.recommend import recommend
@@ -40,10 +49,11 @@ class Scenario:
 
 SCENARIOS = (Scenario("standard", False, False), Scenario("multilearn_forgets", True, True))
 RESOURCE_COLUMN = "module"
-# Each timing is the best of this many runs, the libraries taking turns; predictions take
-# tens of milliseconds on the engine's side, where one scheduling hiccup weighs, so more runs.
-FIT_REPEATS = 3
-PREDICT_REPEATS = 5
+# Each timing is the best of this many runs for both libraries, taking turns: the machine's
+# two cores are shared, and a run that another process's burst slows is not the measure.
+# Predictions take milliseconds on the engine's side, where one scheduling hiccup weighs.
+FIT_REPEATS = 5
+PREDICT_REPEATS = 9
 
 
 def say(name: str, value: object) -> None:
@@ -126,24 +136,21 @@ def recovery_error(expected: dict[str, np.ndarray], got: dict[str, np.ndarray]) 
 # ---------------------------------------------------------------- the engine's side
 
 
-def engine_fit(path: Path, scenario: Scenario) -> tuple[FittedParameters, list[str], list[str]]:
-    """What `skillgap fit --csv` does, without writing the JSON."""
-    from skillgap.bkt_csv import read_bkt_csv
+def engine_fit(path: Path, scenario: Scenario, out: Path) -> tuple[FittedParameters, list[str], list[str]]:
+    """`skillgap fit --csv` (parameters file written)."""
+    from skillgap.commands.fit import fit_csv
 
-    table = read_bkt_csv(path, RESOURCE_COLUMN if scenario.multilearn else None)
-    data = observations(table.learner, table.skill, table.resource, table.correct, table.order)
-    return fit(data, forgets=scenario.forgets), table.skills, table.resources
+    params, table = fit_csv(path, out, scenario.forgets, RESOURCE_COLUMN if scenario.multilearn else None)
+    return params, table.skills, table.resources
 
 
-def engine_predict(path: Path, scenario: Scenario, params: FittedParameters, skills, resources):
-    """What `skillgap predict` does, without writing the CSV: (correct, predicted)."""
-    from skillgap.bkt_csv import align, read_bkt_csv
+def engine_predict(path: Path, params: Path, out: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(correct, predicted) of every row: `skillgap predict` without writing its CSV, or the
+    whole command with `out`."""
+    from skillgap.commands.fit import predict_csv, predictions_from_csv
 
-    table = read_bkt_csv(path, RESOURCE_COLUMN if scenario.multilearn else None)
-    point, resource = align(table, skills, resources, str(path))
-    data = observations(table.learner, point, resource, table.correct, table.order,
-                        n_points=params.n_points, n_resources=params.learn.shape[1])  # fmt: skip
-    return table.correct, predict(data, params)
+    table, predictions = predictions_from_csv(path, params) if out is None else predict_csv(path, params, out)
+    return table.correct, predictions.correct
 
 
 def engine_params(params: FittedParameters, skills: list[str], resources: list[str], n_resources: int) -> dict:
@@ -240,8 +247,8 @@ def warm_up() -> None:
     sim = simulate_observations(**truth(SCENARIOS[1], 2, 2, rng), n_learners=5, attempts=(2, 4), rng=rng)
     write_csv(folder / "tiny.csv", sim, 0)
     for scenario in SCENARIOS:
-        params, skills, resources = engine_fit(folder / "tiny.csv", scenario)
-        engine_predict(folder / "tiny.csv", scenario, params, skills, resources)
+        engine_fit(folder / "tiny.csv", scenario, folder / "params.json")
+        engine_predict(folder / "tiny.csv", folder / "params.json", folder / "predictions.csv")
     model = catalog_model()
     state, targets = cohort(model, 3, rng, 1.7e9)
     recommend(state, targets, model, now=1.7e9)
@@ -272,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     say("load_average_1min", os.getloadavg()[0])
     say("cores", os.cpu_count())
+    say("omp_wait_policy", os.environ.get("OMP_WAIT_POLICY", "default"))  # both libraries' OpenMP
     PyBKTModel, backend = (None, "skipped (--no-pybkt)") if args.no_pybkt else pybkt_model()
     say("pybkt_backend", backend)
 
@@ -299,17 +307,23 @@ def main(argv: list[str] | None = None) -> int:
                 model.fit(data_path=str(train), **kwargs)
                 return model
 
-            fits = side_by_side(FIT_REPEATS, engine=lambda: engine_fit(train, scenario), pybkt=PyBKTModel and pybkt_fit)
+            params_file = Path(folder) / f"{scenario.name}-params.json"
+            predictions_file = Path(folder) / f"{scenario.name}-predictions.csv"
+            fits = side_by_side(FIT_REPEATS, engine=lambda: engine_fit(train, scenario, params_file),
+                                pybkt=PyBKTModel and pybkt_fit)  # fmt: skip
             engine_s, (params, skills, resources) = fits["engine"]
             predictions = side_by_side(
                 PREDICT_REPEATS,
-                engine=lambda: engine_predict(test, scenario, params, skills, resources),
+                engine=lambda: engine_predict(test, params_file),
+                engine_writing=lambda: engine_predict(test, params_file, predictions_file),
                 pybkt=PyBKTModel and (lambda: fits["pybkt"][1].predict(data_path=str(test))),
             )
             predict_s, (correct, predicted) = predictions["engine"]
+            writing_s, _ = predictions["engine_writing"]
             mae, mae_learn = recovery_error(expected, engine_params(params, skills, resources, n_resources))
             say(f"{prefix}_fit_engine_s", engine_s)
             say(f"{prefix}_predict_engine_rows_per_s", held_out.point.size / predict_s)
+            say(f"{prefix}_predict_engine_writing_csv_rows_per_s", held_out.point.size / writing_s)
             say(f"{prefix}_auc_engine", auc(correct, predicted))
             say(f"{prefix}_rmse_engine", rmse(correct, predicted))
             say(f"{prefix}_param_mae_engine", mae)
@@ -325,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"{prefix}_fit_ratio_pybkt_over_engine", pybkt_s / engine_s)
             say(f"{prefix}_predict_pybkt_rows_per_s", held_out.point.size / pybkt_predict_s)
             say(f"{prefix}_predict_ratio_engine_over_pybkt", pybkt_predict_s / predict_s)
+            say(f"{prefix}_predict_ratio_engine_writing_csv_over_pybkt", pybkt_predict_s / writing_s)
             truth_correct = frame["correct"].to_numpy(dtype=float)
             pybkt_predicted = frame["correct_predictions"].to_numpy(dtype=float)
             say(f"{prefix}_auc_pybkt", auc(truth_correct, pybkt_predicted))

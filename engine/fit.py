@@ -13,7 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.jit import dynamic_schedule
-from engine.kernels.fit import em_kernel, group_rows, predict_kernel, resource_learners
+from engine.kernels.fit import (
+    check_rows, em_kernel, group_rows, is_sorted, predict_kernel, resource_learners, sort_by_learner,
+)
 
 DEFAULT_START = {"prior": 0.3, "forget": 0.02, "guess": 0.2, "slip": 0.1, "learn": 0.1}
 
@@ -31,7 +33,7 @@ class FittedParameters:
     learners: np.ndarray  # (P, R) learners whose data carry each rate; 0: rate not identified
     observations: np.ndarray  # (P,) scored rows
     log_likelihood: np.ndarray  # (P,)
-    iterations: np.ndarray  # (P,) EM iterations run
+    iterations: np.ndarray  # (P,) E-steps run
 
     @classmethod
     def initial(cls, prior, learn, forget, guess, slip) -> FittedParameters:
@@ -72,22 +74,32 @@ class Observations:
     starts: np.ndarray  # sequence s is positions starts[s]:starts[s + 1]
     first: np.ndarray  # sequences of point p are first[p]:first[p + 1]
     scored: np.ndarray  # (P,) rows with a score per point
+    partial: np.ndarray  # (P,) rows with a partial score (neither 0 nor 1) per point
     n_points: int
     n_resources: int
 
 
-def _codes(name: str, values: np.ndarray, n: int, size: int | None) -> tuple[np.ndarray, int]:
-    values = np.ascontiguousarray(values, dtype=np.int64)
+def _codes(name: str, values: object, n: int) -> np.ndarray:
+    """Integer codes as a contiguous int32 array (the kernels' type)."""
+    values = np.ascontiguousarray(values)
     if values.shape != (n,):
         raise ValueError(f"{name} has shape {values.shape}, not ({n},)")
-    if n and values.min() < 0:
+    if values.dtype == np.int32:
+        return values
+    if n and values.dtype.kind not in "iu":
+        raise ValueError(f"{name} must hold integer codes, not {values.dtype}")
+    if n and (values.min() < 0 or values.max() > np.iinfo(np.int32).max):
+        raise ValueError(f"{name} codes must be non-negative and below 2**31")
+    return values.astype(np.int32)
+
+
+def _count(name: str, low: int, high: int, size: int | None) -> int:
+    """The number of codes: `size` when given (checked), else the largest code + 1."""
+    if low < 0:
         raise ValueError(f"{name} codes must be non-negative")
-    top = int(values.max()) + 1 if n else 0
-    if size is None:
-        size = top
-    elif top > size:
-        raise ValueError(f"{name} code {top - 1} is outside 0..{size - 1}")
-    return values, size
+    if size is not None and high >= size:
+        raise ValueError(f"{name} code {high} is outside 0..{size - 1}")
+    return high + 1 if size is None else size
 
 
 def observations(
@@ -101,32 +113,30 @@ def observations(
 ) -> Observations:
     """Check and group rows. Rows with equal order keys keep their given order."""
     score = np.ascontiguousarray(score, dtype=np.float64)
-    n = score.shape[0]
     if score.ndim != 1:
         raise ValueError("score must be one-dimensional")
-    scored = ~np.isnan(score)
-    if np.any((score[scored] < 0.0) | (score[scored] > 1.0)):
+    n = score.shape[0]
+    learner = _codes("learner", learner, n)
+    point = _codes("point", point, n)
+    resource = np.zeros(0, np.int32) if resource is None else _codes("resource", resource, n)
+    low, high, ascending, scores_ok = check_rows(learner, point, resource, score)
+    if not scores_ok:
         raise ValueError("score outside [0, 1]")
-    learner, n_learners = _codes("learner", learner, n, None)
-    point, n_points = _codes("point", point, n, n_points)
-    if resource is None:
-        resource = np.zeros(n, np.int64)
-    resource, n_resources = _codes("resource", resource, n, n_resources)
-    n_resources = max(n_resources, 1)
-    order_key = None if order_key is None else np.asarray(order_key)
-    if order_key is not None and order_key.shape != (n,):
-        raise ValueError(f"order has shape {order_key.shape}, not ({n},)")
-    if order_key is not None and n > 1 and np.any(order_key[1:] < order_key[:-1]):
-        by_key = np.argsort(order_key, kind="stable")
-        # Group the key-sorted rows, then map positions back to the caller's row numbers.
-        order, starts, first = group_rows(learner[by_key], point[by_key], n_learners, n_points)
-        order = by_key[order]
-    else:
-        order, starts, first = group_rows(learner, point, n_learners, n_points)
-    return Observations(
-        order, resource.astype(np.int32)[order], score[order], starts, first,
-        np.bincount(point[scored], minlength=n_points), n_points, n_resources,
-    )  # fmt: skip
+    n_learners = _count("learner", low[0], high[0], None)
+    n_points = _count("point", low[1], high[1], n_points)
+    n_resources = max(_count("resource", low[2], high[2], n_resources), 1)
+    rows = np.zeros(0, np.int64)  # visit rows in their given order...
+    if order_key is not None:
+        order_key = np.ascontiguousarray(order_key)
+        if order_key.shape != (n,):
+            raise ValueError(f"order has shape {order_key.shape}, not ({n},)")
+        if not is_sorted(order_key):  # ...or in order-key order
+            rows = np.argsort(order_key, kind="stable")
+            ascending = False
+    if not ascending:  # a learner's rows must be contiguous to be grouped by point alone
+        rows = sort_by_learner(learner, rows, n_learners)
+    order, resource, score, starts, first, scored, partial = group_rows(learner, point, resource, score, rows, n_points)
+    return Observations(order, resource, score, starts, first, scored, partial, n_points, n_resources)
 
 
 def fit(
@@ -136,10 +146,13 @@ def fit(
     tol: float = 1e-6,
     start: FittedParameters | None = None,
 ) -> FittedParameters:
-    """Maximum-likelihood BKT parameters per point by EM, points in parallel.
+    """Maximum-likelihood BKT parameters per point by EM (accelerated by SQUAREM: the same
+    fixed point in fewer E-steps, engine/kernels/fit.py), points in parallel.
 
-    Iterates until an iteration improves a point's log-likelihood by less than `tol` times
-    its magnitude (1e-6: held-out AUC and recovered parameters no longer move), or `max_iter`. Starts from DEFAULT_START or from `start` (a previous fit: warm start).
+    Iterates until an E-step improves a point's log-likelihood by less than `tol` times its
+    magnitude (1e-6: held-out AUC and recovered parameters no longer move), or `max_iter`
+    E-steps (max_iter=1: one plain EM step). Starts from DEFAULT_START or from `start` (a
+    previous fit: warm start).
     """
     n_points, n_resources = data.n_points, data.n_resources
     if start is not None:
@@ -160,7 +173,7 @@ def fit(
     counts = np.zeros((n_points, n_resources, 2))
     with dynamic_schedule():
         em_kernel(
-            data.starts, data.first, data.resource, data.score, params, bool(forgets),
+            data.starts, data.first, data.resource, data.score, data.partial, params, bool(forgets),
             int(max_iter), float(tol), loglike, iterations, counts,
         )  # fmt: skip
     learn = params[:, 4:].copy()
@@ -176,8 +189,16 @@ def fit(
     )  # fmt: skip
 
 
-def predict(data: Observations, params: FittedParameters) -> np.ndarray:
-    """P(correct) of every row before that row is seen, in the rows' own order.
+@dataclass(frozen=True)
+class Predictions:
+    """Per row, in the rows' own order, before that row is seen (pyBKT's `predict` columns)."""
+
+    correct: np.ndarray  # P(correct): correct_predictions
+    mastery: np.ndarray  # P(mastered): state_predictions
+
+
+def predict(data: Observations, params: FittedParameters) -> Predictions:
+    """P(correct) and P(mastered) of every row before that row is seen.
 
     Rates not identified by the fit (NaN) count as no learning.
     """
@@ -185,7 +206,8 @@ def predict(data: Observations, params: FittedParameters) -> np.ndarray:
     if packed.shape[0] < data.n_points or packed.shape[1] - 4 < data.n_resources:
         raise ValueError("data has points or resources the parameters do not know")
     packed = np.nan_to_num(packed, nan=0.0)
-    out = np.empty(data.score.shape[0])
+    correct = np.empty(data.score.shape[0])
+    mastery = np.empty(data.score.shape[0])
     with dynamic_schedule():
-        predict_kernel(data.order, data.starts, data.first, data.resource, data.score, packed, out)
-    return out
+        predict_kernel(data.order, data.starts, data.first, data.resource, data.score, packed, correct, mastery)
+    return Predictions(correct, mastery)

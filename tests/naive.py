@@ -104,14 +104,26 @@ def _emission(score, guess, slip):
 
 
 def bkt_predict(sequence, prior, learn, forget, guess, slip):
-    """P(correct) before each row of one sequence."""
+    """(P(correct), P(mastered)) before each row of one sequence."""
     out, m = [], prior
     for r, s in sequence:
-        out.append(m * (1 - slip) + (1 - m) * guess)
+        out.append((m * (1 - slip) + (1 - m) * guess, m))
         like_m, like_u = _emission(s, guess, slip)
         post = m * like_m / (m * like_m + (1 - m) * like_u)
         m = post * (1 - forget) + (1 - post) * learn[r]
     return out
+
+
+def bkt_log_likelihood(sequence, prior, learn, forget, guess, slip):
+    """log P(the scores of one sequence), normalising at every row (no underflow)."""
+    total, m = 0.0, prior
+    for r, s in sequence:
+        like_m, like_u = _emission(s, guess, slip)
+        evidence = m * like_m + (1 - m) * like_u
+        total += math.log(evidence)
+        post = m * like_m / evidence
+        m = post * (1 - forget) + (1 - post) * learn[r]
+    return total
 
 
 def bkt_em_step(sequences, prior, learn, forget, guess, slip, fit_forget=True):

@@ -20,10 +20,13 @@ def bkt_data(draw):
     n_points = draw(st.integers(1, 3))
     n_resources = draw(st.integers(1, 3))
     n = draw(st.integers(1, 60))
-    learner = rng.integers(0, 4, n)
+    # Learners in runs (as pyBKT files come) or interleaved; all kinds of score, or no partial
+    # ones (the EM's binary path).
+    learner = np.sort(rng.integers(0, 4, n)) if draw(st.booleans()) else rng.integers(0, 4, n)
     point = rng.integers(0, n_points, n)
     resource = rng.integers(0, n_resources, n)
-    kind = rng.integers(0, 4, n)  # right, wrong, partial, no score
+    kinds = [0, 1, 2, 3] if draw(st.booleans()) else [0, 1, 3]  # right, wrong, partial, no score
+    kind = rng.choice(kinds, n)
     score = np.where(kind == 0, 1.0, np.where(kind == 1, 0.0, np.where(kind == 2, rng.random(n), np.nan)))
     order = rng.permutation(n) if draw(st.booleans()) else np.arange(n)
     start = FittedParameters.initial(
@@ -65,7 +68,7 @@ def test_predict_matches_reference_in_row_order(data):
     n_points, n_resources = params.learn.shape
     obs = observations(learner, point, resource, score, order, n_points=n_points, n_resources=n_resources)
     got = predict(obs, params)
-    expected = np.empty(len(learner))
+    expected = np.empty((len(learner), 2))
     by_order = sorted(range(len(learner)), key=lambda e: (order[e], e))
     for p, sequences in naive.bkt_sequences(learner, point, resource, score, order).items():
         for i in dict.fromkeys(learner[e] for e in by_order if point[e] == p):
@@ -74,7 +77,49 @@ def test_predict_matches_reference_in_row_order(data):
                 [(resource[e], None if np.isnan(score[e]) else score[e]) for e in rows],
                 params.prior[p], params.learn[p], params.forget[p], params.guess[p], params.slip[p],
             )  # fmt: skip
-    assert_allclose(got, expected, atol=1e-12)
+    assert_allclose(got.correct, expected[:, 0], atol=1e-12)
+    assert_allclose(got.mastery, expected[:, 1], atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_accelerated_em_reaches_the_maximum_of_plain_em(seed):
+    # SQUAREM's jumps change the path, not the fixed point: plain EM steps of the reference,
+    # iterated until they no longer move, end where fit() stops.
+    rng = np.random.default_rng(seed)
+    truth = {"prior": [0.3], "learn": [[0.1, 0.25]], "forget": [0.04], "guess": [0.2], "slip": [0.1]}
+    sim = simulate_observations(**{k: np.array(v) for k, v in truth.items()}, n_learners=40, attempts=(5, 12), rng=rng)
+    got = fit(observations(sim.learner, sim.point, sim.resource, sim.correct, sim.order), forgets=True, tol=1e-13,
+              max_iter=1000)  # fmt: skip
+    sequences = naive.bkt_sequences(sim.learner, sim.point, sim.resource, sim.correct, sim.order)[0]
+    plain = [0.3, 0.1, 0.1, 0.02, 0.2, 0.1]  # prior, learn (2), forget, guess, slip: DEFAULT_START
+    for steps in range(1, 1000):
+        _, (prior, learn, forget, guess, slip) = naive.bkt_em_step(sequences, plain[0], plain[1:3], *plain[3:])
+        moved = max(abs(a - b) for a, b in zip([prior, *learn, forget, guess, slip], plain))
+        plain = [prior, *learn, forget, guess, slip]
+        if moved < 1e-10:
+            break
+    assert got.iterations[0] < steps / 2
+    assert_allclose([got.prior[0], *got.learn[0], got.forget[0], got.guess[0], got.slip[0]], plain, atol=1e-6)
+
+
+def test_long_sequences_do_not_underflow():
+    # Thousands of rows: P(the scores) is far below the smallest double, so the forward pass
+    # rescales its messages; the log-likelihood is still exact.
+    rng = np.random.default_rng(11)
+    n = 4000
+    learner = np.repeat([0, 1], n // 2)
+    resource = rng.integers(0, 2, n)
+    score = np.where(rng.random(n) < 0.2, rng.random(n), (rng.random(n) < 0.6).astype(float))
+    start = FittedParameters.initial([0.3], [[0.05, 0.2]], [0.03], [0.25], [0.1])
+    got = fit(observations(learner, np.zeros(n, np.int64), resource, score), forgets=True, max_iter=1, start=start)
+    expected = sum(
+        naive.bkt_log_likelihood([(resource[e], score[e]) for e in range(i * n // 2, (i + 1) * n // 2)],
+                                 0.3, [0.05, 0.2], 0.03, 0.25, 0.1)  # fmt: skip
+        for i in range(2)
+    )
+    assert expected < -800  # e**-800 underflows
+    assert_allclose(got.log_likelihood[0], expected, rtol=1e-9)
+    assert all(np.isfinite(v).all() for v in (got.prior, got.learn, got.forget, got.guess, got.slip))
 
 
 TRUTH = {

@@ -80,8 +80,8 @@ def test_predict_writes_every_row_in_input_order(tmp_path):
     table = read_bkt_csv(history, "template_id")
     data = observations(table.learner, table.skill, table.resource, table.correct, table.order)
     expected = predict(data, fit(data, forgets=False))
-    assert_allclose([float(r["correct_predictions"]) for r in written], expected, atol=5e-7)
-    assert all(0.0 <= float(r["state_predictions"]) <= 1.0 for r in written)
+    assert_allclose([float(r["correct_predictions"]) for r in written], expected.correct, atol=5e-7)
+    assert_allclose([float(r["state_predictions"]) for r in written], expected.mastery, atol=5e-7)
 
 
 def run_error(argv: list[str], capsys) -> str:
@@ -100,6 +100,8 @@ def run_error(argv: list[str], capsys) -> str:
         ("user_id,skill_name,correct\nu1,a,1\nu1,a,\n", [], "line 3: correct must be 0 or 1"),
         ("", [], "the file is empty"),
         ("user_id,skill_name,correct\n\n", [], "no rows"),
+        ("user_id,skill_name,correct\n", [], "no rows"),
+        ("user_id,skill_name,correct", [], "no rows"),
         ("user_id,skill_name,correct,order_id\nu1,a,1,1\nu1,a\n", [], "line 3: has fewer fields"),
         ("user_id,skill_name,correct,order_id\nu1,a,1,1\nu1,a,1,x\n", [], "line 3: order_id must be an integer"),
         ("user_id,skill_name,correct,order_id\nu1,a,1,12345678901234567890\n", [], "line 2: order_id must be an"),
@@ -150,24 +152,93 @@ def test_reader_takes_tabs_crlf_quotes_and_cognitive_tutor_names(tmp_path):
     assert table.correct[0] == 1.0 and table.correct[1] == 0.0 and np.isnan(table.correct[2])
 
 
-names = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from(',"'), min_size=1, max_size=8)
+# ---------------------------------------------------------------- the reader against the csv module
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(names, st.sampled_from(["a", "b", "c,d"]), st.sampled_from([0, 1])), min_size=1, max_size=30),
-       st.booleans())  # fmt: skip
-def test_reader_agrees_with_the_csv_module(rows, crlf):
-    text = io.StringIO()
-    csv.writer(text, lineterminator="\r\n" if crlf else "\n").writerows([("user_id", "skill_name", "correct"), *rows])
+def reference_rows(text: str, delimiter: str = ",") -> list[list[str]]:
+    """What the reader should see: Python's csv module on the non-blank lines (blank: only
+    spaces and CRs); a CR before a line break is not part of the last field."""
+    lines = [line for line in text.split("\n") if line.strip(" \r")]
+    return list(csv.reader([line[:-1] if line.endswith("\r") else line for line in lines], delimiter=delimiter))
+
+
+def read_text(text: str, pieces: int | None = None, resource_column: str | None = None):
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "h.csv"
-        path.write_bytes(text.getvalue().encode())
-        table = read_bkt_csv(path)
-    assert [table.learners[c] for c in table.learner] == [r[0] for r in rows]
-    assert [table.skills[c] for c in table.skill] == [r[1] for r in rows]
-    assert list(table.correct) == [float(r[2]) for r in rows]
+        path.write_bytes(text.encode())
+        return read_bkt_csv(path, resource_column, pieces=pieces)
+
+
+# Ids of every length around the 8- and 16-byte words the keys are made of, with the
+# delimiter, quotes, spaces and non-ASCII letters in them.
+names = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from(',"  '), max_size=40)
+integers = st.integers(-(10**18) + 1, 10**18 - 1).map(str) | st.integers(0, 10**9).map(lambda i: f"{i}.0")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(integers, names, names, st.sampled_from(["0", "1", "-1", " 1", "1.0"]), names, st.booleans()),
+             min_size=1, max_size=60),
+    st.booleans(), st.booleans(), st.integers(1, 9), st.sampled_from([",", "\t"]),
+)  # fmt: skip
+def test_reader_agrees_with_the_csv_module(rows, crlf, last_newline, pieces, delimiter):
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\r\n" if crlf else "\n", delimiter=delimiter)
+    writer.writerow(["order_id", "user_id", "skill_name", "correct", "module", "unused"])
+    for order_id, learner, skill, correct, module, blank_after in rows:
+        writer.writerow([order_id, learner, skill, correct, module, "x, y"])
+        if blank_after:  # blank lines anywhere, pieces may start or end on them
+            text.write(" \r\n" if crlf else "\n")
+    content = text.getvalue() if last_newline else text.getvalue().rstrip("\r\n")
+    expected = reference_rows(content, delimiter)[1:]
+    table = read_text(content, pieces, "module")
+    assert table.rows == len(expected)
+    assert [table.learners[c] for c in table.learner] == [r[1] for r in expected]
+    assert [table.skills[c] for c in table.skill] == [r[2] for r in expected]
+    assert [table.resources[c] for c in table.resource] == [r[4] for r in expected]
+    assert list(table.order) == [int(r[0].removesuffix(".0")) for r in expected]
+    assert_allclose(table.correct, [np.nan if int(float(r[3])) == -1 else int(float(r[3])) for r in expected])
+    # Codes follow first appearance, whatever the pieces.
+    assert table.learners == list(dict.fromkeys(r[1] for r in expected))
+
+
+def test_reader_codes_thousands_of_learners_across_pieces_and_blocks(tmp_path):
+    # More distinct learners than a piece's first hash table holds (it grows), more lines
+    # than a block, learners spanning the cut between pieces, and ids long enough to be hashed.
+    rng = np.random.default_rng(3)
+    ids = [f"learner-{i}" + "-x" * int(i % 9) for i in rng.permutation(6000)]
+    rows = [(ids[i // 3], f"skill {i % 7}", i % 2) for i in range(18_000)]
+    path = tmp_path / "many.csv"
+    path.write_text("user_id,skill_name,correct\n" + "".join(f"{u},{s},{c}\n" for u, s, c in rows))
+    for pieces in (1, 5, 64):
+        table = read_bkt_csv(path, pieces=pieces)
+        assert table.learners == list(dict.fromkeys(ids))
+        assert [table.learners[c] for c in table.learner] == [u for u, _, _ in rows]
+        assert [table.skills[c] for c in table.skill] == [s for _, s, _ in rows]
+        assert list(table.correct) == [float(c) for _, _, c in rows]
+
+
+def test_reader_reports_the_first_problem_of_a_block(tmp_path):
+    # Columns are parsed one after another within a block of lines: the problem reported is
+    # still the one on the earliest line, and on that line the leftmost.
+    lines = [f"{i},u{i % 50},s,{i % 2}" for i in range(3000)]
+    lines[2500] = "2500,u0,s,7"  # bad correctness
+    lines[2200] = "x,u0,s,1"  # bad order, earlier
+    lines[2800] = "2800,u0"  # missing fields, later
+    path = tmp_path / "h.csv"
+    path.write_text("order_id,user_id,skill_name,correct\n" + "\n".join(lines) + "\n")
+    with pytest.raises(CsvError, match="line 2202: order_id must be an integer"):
+        read_bkt_csv(path)
+    lines[2200] = "x,u0,s,7"  # both of line 2202's values bad: the order comes first
+    path.write_text("order_id,user_id,skill_name,correct\n" + "\n".join(lines) + "\n")
+    with pytest.raises(CsvError, match="line 2202: order_id"):
+        read_bkt_csv(path)
+    lines[2200], lines[2500] = "2200,u0,s,1", "2500,u0,s,1"
+    path.write_text("order_id,user_id,skill_name,correct\n" + "\n".join(lines) + "\n")
+    with pytest.raises(CsvError, match="line 2802: has fewer fields"):
+        read_bkt_csv(path)
 
 
 def test_csv_error_is_a_user_error():
@@ -180,7 +251,46 @@ def test_reader_splits_work_at_line_breaks_even_with_long_lines(tmp_path):
     path = tmp_path / "long.csv"
     learners = [f"learner-{i}-" + "x" * (3000 + 7919 * i % 20000) for i in range(40)]
     path.write_text("user_id,skill_name,correct\n" + "".join(f"{u},s{i % 3},{i % 2}\n" for i, u in enumerate(learners)))
-    table = read_bkt_csv(path)
-    assert [table.learners[c] for c in table.learner] == learners
-    assert [table.skills[c] for c in table.skill] == [f"s{i % 3}" for i in range(40)]
-    assert list(table.correct) == [float(i % 2) for i in range(40)]
+    for pieces in (None, 3, 16):
+        table = read_bkt_csv(path, pieces=pieces)
+        assert [table.learners[c] for c in table.learner] == learners
+        assert [table.skills[c] for c in table.skill] == [f"s{i % 3}" for i in range(40)]
+        assert list(table.correct) == [float(i % 2) for i in range(40)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(names, st.sampled_from(["0", "1"]), st.sampled_from(["", "\n", " \r\n"])), min_size=1, max_size=40),
+    st.booleans(), st.booleans(), st.integers(1, 9), st.integers(0, 2**32 - 1),
+)  # fmt: skip
+def test_predictions_keep_each_line_as_written(rows, crlf, last_newline, pieces, seed):
+    # The slow reference: the input's non-blank lines, without their CR, each followed by the
+    # values with six decimals.
+    end = "\r\n" if crlf else "\n"
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator=end)
+    writer.writerow(["user_id", "skill_name", "correct"])
+    for learner, correct, blank in rows:
+        writer.writerow([learner, "s", correct])
+        text.write(blank)
+    content = text.getvalue() if last_newline else text.getvalue().rstrip("\r\n")
+    values = np.random.default_rng(seed).random((2, len(rows)))
+    values[:, 0] = [0.0, 1.0]
+    import tempfile
+
+    from skillgap.bkt_csv import write_predictions
+
+    with tempfile.TemporaryDirectory() as folder:
+        source, out = Path(folder) / "h.csv", Path(folder) / "p.csv"
+        source.write_bytes(content.encode())
+        table = read_bkt_csv(source, pieces=pieces)
+        write_predictions(out, table, {"a": values[0], "b": values[1]})
+        written = out.read_bytes().decode()
+    lines = [line.removesuffix("\r") for line in content.split("\n") if line.strip(" \r")]
+    assert written.endswith("\n")
+    header, *body = written[:-1].split("\n")
+    assert header == lines[0] + ",a,b"
+    assert [line.rsplit(",", 2)[0] for line in body] == lines[1:]
+    got = np.array([[float(v) for v in line.rsplit(",", 2)[1:]] for line in body])
+    assert all(len(v) == 8 for line in body for v in line.rsplit(",", 2)[1:])  # six decimals
+    assert_allclose(got, values.T, atol=5e-7 + 1e-12)

@@ -1,18 +1,19 @@
 """`skillgap fit --csv ...` and `skillgap predict ...`: pyBKT-format history in, fitted
-parameters or predictions out."""
+parameters or predictions out. engine/bench.py times `fit_csv` (the whole command) and
+`predictions_from_csv` (the command without writing its CSV) against pyBKT."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import orjson
 
-from engine.fit import fit, observations, predict
-from skillgap.bkt_csv import CsvError, align, params_from_json, params_to_json, read_bkt_csv, write_predictions
+from engine.fit import FittedParameters, Predictions, fit, observations, predict
+from skillgap.bkt_csv import BktTable, CsvError, align, params_from_json, params_to_json, read_bkt_csv, write_predictions
 from skillgap.errors import UserError
 from skillgap.settings import Settings
 
@@ -27,23 +28,64 @@ class Progress:
         print(f"[{time.perf_counter() - self.start:7.2f} s] {message}", file=sys.stderr, flush=True)
 
 
+def quiet(message: str) -> None:
+    """No progress output."""
+
+
+def fit_csv(csv: Path, out: Path, forgets: bool, multilearn: str | None, max_iter: int = 200,
+            progress: Callable[[str], None] = quiet) -> tuple[FittedParameters, BktTable]:  # fmt: skip
+    """Fit parameters to a pyBKT CSV and write the parameters file."""
+    progress(f"reading {csv}")
+    table = read_bkt_csv(csv, resource_column=multilearn)
+    resources = f", {len(table.resources):,} values of {multilearn}" if multilearn else ""
+    progress(f"read {table.rows:,} rows: {len(table.skills):,} skills, {len(table.learners):,} learners{resources}")
+    data = observations(table.learner, table.skill, table.resource, table.correct, table.order)
+    progress(f"fitting {len(table.skills):,} skills (EM, {'with' if forgets else 'without'} forgetting)")
+    params = fit(data, forgets=forgets, max_iter=max_iter)
+    progress(f"fitted: {int(params.iterations.sum()):,} E-steps, log-likelihood {params.log_likelihood.sum():,.1f}")
+    doc = params_to_json(params, table.skills, table.resources, forgets, multilearn)
+    try:
+        out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+    except OSError as exc:
+        raise CsvError(f"{out}: cannot write: {exc.strerror}") from None
+    progress(f"wrote {out}")
+    return params, table
+
+
+def predictions_from_csv(csv: Path, params_file: Path,
+                         progress: Callable[[str], None] = quiet) -> tuple[BktTable, Predictions]:  # fmt: skip
+    """The rows of a pyBKT CSV and, for each, P(correct) and P(mastered) before it is seen."""
+    try:
+        doc = orjson.loads(params_file.read_bytes())
+    except OSError as exc:
+        raise CsvError(f"{params_file}: cannot read: {exc.strerror}") from None
+    except orjson.JSONDecodeError as exc:
+        raise CsvError(f"{params_file}: not JSON ({exc})") from None
+    params, skills, resources, resource_column = params_from_json(doc, str(params_file))
+    progress(f"reading {csv}")
+    table = read_bkt_csv(csv, resource_column=resource_column)
+    progress(f"read {table.rows:,} rows")
+    point, resource = align(table, skills, resources, str(csv))
+    data = observations(table.learner, point, resource, table.correct, table.order,
+                        n_points=params.n_points, n_resources=params.learn.shape[1])  # fmt: skip
+    return table, predict(data, params)
+
+
+def predict_csv(csv: Path, params_file: Path, out: Path,
+                progress: Callable[[str], None] = quiet) -> tuple[BktTable, Predictions]:  # fmt: skip
+    """Write the rows of a pyBKT CSV with P(correct) and P(mastered) before each is seen."""
+    table, predictions = predictions_from_csv(csv, params_file, progress)
+    write_predictions(out, table, {"correct_predictions": predictions.correct, "state_predictions": predictions.mastery})
+    progress(f"wrote {table.rows:,} predictions to {out}")
+    return table, predictions
+
+
 def _fit(args: argparse.Namespace, settings: Settings) -> int:
     if args.from_log:
         return _fit_from_log(args, settings)
     if not args.out:
         raise UserError("--out PARAMS.json is required with --csv")
-    progress = Progress()
-    progress(f"reading {args.csv}")
-    table = read_bkt_csv(Path(args.csv), resource_column=args.multilearn)
-    resources = f", {len(table.resources):,} values of {args.multilearn}" if args.multilearn else ""
-    progress(f"read {table.rows:,} rows: {len(table.skills):,} skills, {len(table.learners):,} learners{resources}")
-    data = observations(table.learner, table.skill, table.resource, table.correct, table.order)
-    progress(f"fitting {len(table.skills):,} skills (EM, {'with' if args.forgets else 'without'} forgetting)")
-    params = fit(data, forgets=args.forgets, max_iter=args.max_iter)
-    progress(f"fitted: {int(params.iterations.sum()):,} EM iterations, log-likelihood {params.log_likelihood.sum():,.1f}")
-    doc = params_to_json(params, table.skills, table.resources, args.forgets, args.multilearn)
-    Path(args.out).write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
-    progress(f"wrote {args.out}")
+    fit_csv(Path(args.csv), Path(args.out), args.forgets, args.multilearn, args.max_iter, Progress())
     return 0
 
 
@@ -76,25 +118,7 @@ def _fit_from_log(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _predict(args: argparse.Namespace, settings: Settings) -> int:
-    progress = Progress()
-    try:
-        doc = orjson.loads(Path(args.params).read_bytes())
-    except OSError as exc:
-        raise CsvError(f"{args.params}: cannot read: {exc.strerror}") from None
-    except orjson.JSONDecodeError as exc:
-        raise CsvError(f"{args.params}: not JSON ({exc})") from None
-    params, skills, resources, resource_column = params_from_json(doc, args.params)
-    progress(f"reading {args.csv}")
-    table = read_bkt_csv(Path(args.csv), resource_column=resource_column)
-    progress(f"read {table.rows:,} rows")
-    point, resource = align(table, skills, resources, args.csv)
-    data = observations(table.learner, point, resource, table.correct, table.order,
-                        n_points=params.n_points, n_resources=params.learn.shape[1])  # fmt: skip
-    correct = predict(data, params)
-    guess, slip = params.guess[point], params.slip[point]
-    state = np.clip((correct - guess) / (1.0 - slip - guess), 0.0, 1.0)
-    write_predictions(Path(args.csv), Path(args.out), table, {"correct_predictions": correct, "state_predictions": state})
-    progress(f"wrote {table.rows:,} predictions to {args.out}")
+    predict_csv(Path(args.csv), Path(args.params), Path(args.out), Progress())
     return 0
 
 
@@ -107,7 +131,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     fitting.add_argument("--forgets", action="store_true", help="fit a forgetting rate per skill")
     fitting.add_argument("--multilearn", metavar="COLUMN", help="a learning rate per value of COLUMN (the module)")
     fitting.add_argument("--out", help="parameters file to write (JSON); required with --csv")
-    fitting.add_argument("--max-iter", type=int, default=200, help="EM iterations at most per skill")
+    fitting.add_argument("--max-iter", type=int, default=200, help="E-steps at most per skill")
     fitting.add_argument("--min-learners", type=int, default=20,
                          help="--from-log: keep a module's catalog rate unless this many learners used it")  # fmt: skip
     fitting.add_argument("--activate", action="store_true", help="--from-log: make the new version the active one")
