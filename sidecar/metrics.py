@@ -8,6 +8,7 @@ so the counters are exactly-once too: a batch that is retried is counted once.
 from __future__ import annotations
 
 import time
+from itertools import accumulate
 
 import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -33,9 +34,11 @@ def record_batch(pipe, key: str, applied: int, duplicates: int, dead: int, entri
         if value:
             pipe.hincrby(key, name, value)
     pipe.hincrbyfloat(key, "latency_sum", latency_s)
-    for bound in LATENCY_BUCKETS:
-        if latency_s <= bound:
-            pipe.hincrby(key, f"latency_le_{bound:g}", 1)
+    # One bucket per batch (its smallest bound); the collector sums them into Prometheus's
+    # cumulative ones. Slower than the last bound: counted in "batches" (+Inf) only.
+    bound = next((b for b in LATENCY_BUCKETS if latency_s <= b), None)
+    if bound is not None:
+        pipe.hincrby(key, f"latency_bucket_{bound:g}", 1)
 
 
 class PipelineCollector(Collector):
@@ -61,7 +64,8 @@ class PipelineCollector(Collector):
             "skillgap_batch_latency_seconds", "time from reading a batch to committing it", labels=["partition"]
         )
         for p, values in zip(partitions, stats):
-            buckets = [(f"{b:g}", float(values.get(f"latency_le_{b:g}", 0))) for b in LATENCY_BUCKETS]
+            counts = accumulate(float(values.get(f"latency_bucket_{b:g}", 0)) for b in LATENCY_BUCKETS)
+            buckets = [(f"{b:g}", total) for b, total in zip(LATENCY_BUCKETS, counts)]
             count = float(values.get("batches", 0))
             latency.add_metric([p], buckets + [("+Inf", count)], float(values.get("latency_sum", 0.0)))
         yield latency

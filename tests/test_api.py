@@ -10,6 +10,7 @@ import pytest
 from sidecar.api import create_app
 from sidecar.worker import Worker
 from sidecar.api.openapi import DOCUMENT
+from sidecar.metrics import record_batch
 from skillgap.tokens import create_token
 
 
@@ -323,6 +324,22 @@ def test_metrics_count_what_the_workers_did(client, services, token):
     lag = sum(float(line.rsplit(" ", 1)[1]) for line in client.get("/metrics").data.decode().splitlines()
               if line.startswith("skillgap_partition_lag_entries{"))  # fmt: skip
     assert lag == 1
+
+def test_batch_latency_buckets_are_cumulative(client, services):
+    pipe = services.redis.pipeline(transaction=True)
+    for latency_s in (0.003, 0.02, 0.02, 0.3, 12.0):  # the last is slower than every bound
+        record_batch(pipe, services.keys.stats(0), 1, 0, 0, 1, latency_s)
+    pipe.execute()
+    text = client.get("/metrics").data.decode()
+
+    def bucket(le: str) -> float:
+        line = next(line for line in text.splitlines()
+                    if line.startswith('skillgap_batch_latency_seconds_bucket{') and f'le="{le}"' in line
+                    and 'partition="0"' in line)  # fmt: skip
+        return float(line.rsplit(" ", 1)[1])
+
+    assert [bucket(le) for le in ("0.005", "0.01", "0.025", "0.25", "0.5", "10", "+Inf")] == [1, 1, 3, 3, 4, 4, 5]
+
 
 
 def test_an_assessment_is_explained_by_the_uncertain_points_it_measures(client, services, token):
