@@ -1,5 +1,5 @@
 """What a worker keeps in memory of the partitions it owns: their learners (`LearnerTable`) and
-their processed-event marks by event day (`KnownMarks`).
+their processed-event marks by tenant and event day (`KnownMarks`).
 
 While a worker holds a partition's lease only its own commits write the partition's learners
 and marks (replay takes the lease first), so what it committed need not be read back: a batch
@@ -14,45 +14,10 @@ import numpy as np
 import redis
 
 from sidecar.learner_table import LearnerTable
+from sidecar.marks import KnownMarks, read_marks
 from sidecar.processing import Applied, Batch
 from skillgap.keys import Keys
 from skillgap.learner_store import LearnerStore
-
-
-class KnownMarks:
-    """One partition's marks of the days held in memory, each day complete."""
-
-    def __init__(self) -> None:
-        self.days: dict[int, set[str]] = {}
-        self.size = 0
-        self.asked: dict[int, int] = {}  # days asked of Redis for the batch in hand -> marks Redis had
-
-    def load(self, day: int, marks: set[str]) -> None:
-        """All the marks Redis holds for a day."""
-        self.size += len(marks) - len(self.days.get(day, ()))
-        self.days[day] = marks
-
-    def applied(self, day: int, marks: list[str]) -> list[bool]:
-        """Per mark of a day held: whether it is there (its event was applied before)."""
-        held = self.days[day]
-        return [mark in held for mark in marks]
-
-    def add(self, marks: dict[int, list[str]]) -> None:
-        """Marks a commit wrote, for the days held."""
-        for day, added in marks.items():
-            held = self.days.get(day)
-            if held is not None:
-                before = len(held)
-                held.update(added)
-                self.size += len(held) - before
-
-    def trim(self, capacity: int) -> None:
-        """Drop the oldest days until at most `capacity` marks are held (a day not held is
-        asked of Redis)."""
-        for day in sorted(self.days):
-            if self.size <= capacity:
-                break
-            self.size -= len(self.days.pop(day))
 
 
 class PartitionCache:
@@ -98,55 +63,31 @@ class PartitionCache:
 
     def applied_before(self, batches: dict[int, Batch]) -> dict[int, np.ndarray]:
         """Per partition and event: whether the partition holds its mark (it was applied
-        before). From the days kept; the others are asked of Redis with their size (one round
-        trip for all partitions), for `committed` to keep them from then on if they fit."""
-        before = {p: np.zeros(len(batch), dtype=bool) for p, batch in batches.items()}
-        asked = []
-        pipe = self.client.pipeline(transaction=False)
+        before). From the groups kept; the others are read from Redis first (one round trip
+        for all partitions) and kept, until `committed` trims them to the capacity."""
+        wanted = [(p, group) for p, batch in batches.items() for group in batch.marks_by_group
+                  if group not in self._known(p).groups]  # fmt: skip
+        for (p, group), marks in zip(wanted, read_marks(self.client, self.keys, wanted)):
+            self.marks[p].load(group, marks)
+        before = {}
         for p, batch in batches.items():
-            known = self._known(p)
-            for day, (positions, marks) in batch.marks_by_day.items():
-                if day in known.days:
-                    before[p][positions] = known.applied(day, marks)
-                else:
-                    pipe.smismember(self.keys.applied(p, day), marks)
-                    pipe.scard(self.keys.applied(p, day))
-                    asked.append((p, day, positions))
-        if asked:
-            replies = pipe.execute()
-            for (p, day, positions), flags, size in zip(asked, replies[::2], replies[1::2]):
-                before[p][positions] = flags
-                self.marks[p].asked[day] = size
+            flags = before[p] = np.zeros(len(batch), dtype=bool)
+            for group, (positions, ids) in batch.marks_by_group.items():
+                flags[positions] = self.marks[p].applied(group, ids)
         return before
 
     def committed(self, tables: dict[int, LearnerTable], applied: dict[int, Applied]) -> None:
         """After a commit: the learners it wrote are in their learner index; its marks are
-        kept for the days held, and the days asked of Redis for it are kept from now on if
-        they fit (empty ones at once, others read back); tables over their share of the
-        learners are dropped."""
+        kept; what is over its share of the capacity is dropped (marks of the oldest days
+        first, whole tables of learners)."""
         marks_share = self.marks_capacity // max(1, self.owned)
-        loads = []
+        learners_share = self.learners_capacity // max(1, self.owned)
         for p, part in applied.items():
             tables[p].unindexed.difference_update(part.changed.tolist())
-            added = part.marks
-            known = self.marks[p]
-            for day, size in known.asked.items():
-                if not size:
-                    known.load(day, set())
-                elif known.size + size + len(added.get(day, ())) <= marks_share:
-                    loads.append((p, day))
-            known.asked.clear()
-            known.add(added)
-        if loads:
-            pipe = self.client.pipeline(transaction=False)
-            for p, day in loads:
-                pipe.smembers(self.keys.applied(p, day))
-            for (p, day), held in zip(loads, pipe.execute()):
-                self.marks[p].load(day, {mark.decode() for mark in held})
-        learners_share = self.learners_capacity // max(1, self.owned)
-        for p, table in tables.items():
-            self.marks[p].trim(marks_share)
-            if len(table) > learners_share:
+            known = self._known(p)
+            known.add(part.marks)
+            known.trim(marks_share)
+            if len(tables[p]) > learners_share:
                 del self.tables[p]
 
     def _known(self, partition: int) -> KnownMarks:

@@ -4,9 +4,9 @@ Hot path: an event is decoded once into a plain tuple (no objects per event), ch
 the same rules as `Event.from_wire`; a batch's tuples are turned into columns at once and
 applied to the partition's learner table (`sidecar/learner_table.py`) with array operations.
 
-Exactly once: the ids of applied events are kept per partition and event day (processed-event
-marks, `{pN}:applied:<day>`, for the log's retention); an event whose id is marked is skipped.
-The worker writes marks, learners and the acknowledgement in one transaction.
+Exactly once: the ids of applied events are kept per partition, tenant and event day
+(processed-event marks, `sidecar/marks.py`); an event whose id is marked is skipped. The worker
+writes marks, learners and the acknowledgement in one transaction.
 
 Recommendations are ranked "as of" each learner's latest event time (the largest event
 timestamp ever applied to that learner, enrolments included), not the wall clock, so that
@@ -26,6 +26,7 @@ import orjson
 
 from engine import LAST_SEEN, Model, Recommendations, apply_events, recommend
 from sidecar.learner_table import LearnerTable
+from sidecar.marks import SEPARATOR, Group, queue_marks
 from skillgap.catalog import Catalog
 from skillgap.eventlog import decode_entry
 from skillgap.events import ACTIVITY_KINDS, ENROLLED, SCHEMA_VERSION
@@ -63,6 +64,8 @@ def _row(raw: object, modules: dict[str, int], roles: dict[str, int]) -> EventRo
         raise _Bad(f"v: unsupported schema version {version!r}")
     if not (type(event_id) is str and type(tenant) is str and type(learner) is str and type(source) is str):
         raise _Bad("id, tenant, learner and source must be strings")
+    if SEPARATOR in event_id or SEPARATOR in tenant:
+        raise _Bad("id and tenant must not contain line breaks")
     code = KIND_CODES.get(kind) if type(kind) is str else None
     if code is None:
         raise _Bad(f"kind: unknown kind {kind!r}")
@@ -128,14 +131,12 @@ def decode_entries(
 
 
 class Batch:
-    """A batch's events as columns (one tuple per field, in stream order) with each event's
-    processed-event mark (tenant and id: ids are unique per tenant) and the event's day."""
+    """A batch's events as columns (one tuple per field, in stream order) and each event's day."""
 
     def __init__(self, events: list[EventRow]):
         self.events = events
         columns = tuple(zip(*events)) or ((),) * 8
-        self.learners, ids, self.kinds, self.modules, self.scores, self.times, self.cohorts, self.roles = columns
-        self.marks = [f"{learner[0]}\x1f{event_id}" for learner, event_id in zip(self.learners, ids)]
+        self.learners, self.ids, self.kinds, self.modules, self.scores, self.times, self.cohorts, self.roles = columns
         self.days = (np.array(self.times) // SECONDS_PER_DAY).astype(np.int64)
 
     def __len__(self) -> int:
@@ -146,23 +147,35 @@ class Batch:
         return Batch(list(compress(self.events, keep.tolist())))
 
     @cached_property
-    def marks_by_day(self) -> dict[int, tuple[np.ndarray, list[str]]]:
-        """Day -> (positions of its events, their marks)."""
-        if not self.marks:
+    def tenants(self) -> list[str]:
+        return list(map(itemgetter(0), self.learners))
+
+    @cached_property
+    def marks_by_group(self) -> dict[Group, tuple[np.ndarray, list[str]]]:
+        """(tenant, day) -> (positions of its events, their ids)."""
+        if not len(self):
             return {}
-        days, positions = np.unique(self.days, return_inverse=True)
+        tenants = list(dict.fromkeys(self.tenants))
+        group_of = self.days
+        if len(tenants) > 1:  # one integer per (tenant, day)
+            code = dict(zip(tenants, range(len(tenants))))
+            span = int(self.days.max() - self.days.min()) + 1
+            tenant_codes = np.fromiter(map(code.__getitem__, self.tenants), np.int64, len(self))
+            group_of = tenant_codes * span + (self.days - self.days.min())
+        groups, positions = np.unique(group_of, return_inverse=True)
         order = np.argsort(positions, kind="stable")
-        bounds = np.searchsorted(positions[order], np.arange(len(days) + 1))
-        marks = np.array(self.marks, dtype=object)[order]
-        return {int(day): (order[a:b], marks[a:b].tolist()) for day, a, b in zip(days, bounds[:-1], bounds[1:])}
+        bounds = np.searchsorted(positions[order], np.arange(len(groups) + 1))
+        ids = np.array(self.ids, dtype=object)[order]
+        return {(self.tenants[order[a]], int(self.days[order[a]])): (order[a:b], ids[a:b].tolist())
+                for a, b in zip(bounds[:-1], bounds[1:])}  # fmt: skip
 
     def first_copies(self) -> np.ndarray:
-        """True where a mark appears for the first time in the batch."""
+        """True where an event (tenant and id) appears for the first time in the batch."""
         first = np.ones(len(self), dtype=bool)
-        if len(set(self.marks)) < len(self):  # repeats are rare: only then look for them
+        if len(set(self.ids)) < len(self):  # repeats are rare: only then look for them
             first[:] = False
-            positions: dict[str, int] = {}
-            for position, mark in enumerate(self.marks):
+            positions: dict[tuple[str, str], int] = {}
+            for position, mark in enumerate(zip(self.tenants, self.ids)):
                 positions.setdefault(mark, position)
             first[list(positions.values())] = True
         return first
@@ -174,7 +187,7 @@ class Applied:
     duplicates: int
     joined: dict[tuple[str, str], set[str]]  # learners newly seen in each (tenant, cohort)
     changed: np.ndarray  # table rows at least one event was applied to, ascending
-    marks: dict[int, list[str]]  # the applied events' marks, by event day
+    marks: dict[Group, list[str]]  # the applied events' ids, by tenant and event day
 
 
 def apply_to_table(table: LearnerTable, batch: Batch, model: Model, applied_before: np.ndarray) -> Applied:
@@ -186,7 +199,7 @@ def apply_to_table(table: LearnerTable, batch: Batch, model: Model, applied_befo
     duplicates = len(batch) - int(fresh.sum())
     if duplicates:
         batch = batch.only(fresh)
-    new_marks = {day: marks for day, (_, marks) in batch.marks_by_day.items()}
+    new_marks = {group: ids for group, (_, ids) in batch.marks_by_group.items()}
     if not len(batch):
         return Applied(0, duplicates, {}, np.empty(0, dtype=np.int64), new_marks)
     rows = np.fromiter(map(table.row_of.__getitem__, batch.learners), dtype=np.int64, count=len(batch))
@@ -198,11 +211,12 @@ def apply_to_table(table: LearnerTable, batch: Batch, model: Model, applied_befo
         _apply_state(table, model, rows[activity], np.array(batch.modules)[activity], kind[activity],
                      np.array(batch.scores)[activity], when[activity])  # fmt: skip
     listed = rows.tolist()
-    for row, role in {row: role for row, role in zip(listed, batch.roles) if role is not None}.items():
+    roles, cohorts = batch.roles, batch.cohorts  # None where an event names none
+    for row, role in dict(zip(compress(listed, roles), filter(None, roles))).items():
         table.set_role(row, role)  # the last one in the batch wins
     joined: dict[tuple[str, str], set[str]] = {}
-    for row, cohort in set(zip(listed, batch.cohorts)):
-        if cohort is not None and table.join(row, cohort):
+    for row, cohort in dict.fromkeys(zip(compress(listed, cohorts), filter(None, cohorts))):
+        if table.join(row, cohort):
             tenant, learner = table.learners[row]
             joined.setdefault((tenant, cohort), set()).add(learner)
     return Applied(len(batch), duplicates, joined, _distinct(rows, len(table))[0], new_marks)
@@ -250,10 +264,11 @@ def recommend_as_of(state: np.ndarray, targets: np.ndarray, model: Model, as_of:
 
 def queue_writes(
     pipe, table: LearnerTable, rows: np.ndarray, rankings: Recommendations, applied: Applied, now: float,
-    retention_days: float, index_all: bool = False,
+    retention_days: float, index_all: bool = False, replace_marks: bool = False,
 ) -> None:  # fmt: skip
     """Queue one partition's learner values for `rows` (one MSET), its learner index (the rows
-    not in it yet; `index_all`: all of them), its cohort indexes and its marks."""
+    not in it yet; `index_all`: all of them), its cohort indexes and its marks (added, or with
+    `replace_marks` the groups' whole sets)."""
     keys, partition = table.store.keys, table.partition
     listed = rows.tolist()
     if listed:
@@ -271,7 +286,4 @@ def queue_writes(
     for (tenant, cohort), learners in applied.joined.items():
         pipe.zadd(keys.cohort_index(partition, tenant, cohort), dict.fromkeys(learners, 0))
         pipe.zadd(keys.cohorts(partition, tenant), {cohort: 0})
-    retention_s = int(retention_days * SECONDS_PER_DAY)
-    for day, members in applied.marks.items():
-        pipe.sadd(keys.applied(partition, day), *members)
-        pipe.expire(keys.applied(partition, day), retention_s)  # marks outlive their log entries
+    queue_marks(pipe, keys, partition, applied.marks, int(retention_days * SECONDS_PER_DAY), replace=replace_marks)

@@ -24,6 +24,7 @@ import redis
 
 from engine import Recommendations
 from sidecar.learner_table import LearnerTable
+from sidecar.marks import Group, read_marks
 from sidecar.ownership import RELEASE, RENEW, acquire_for_replay
 from sidecar.processing import Applied, Batch, apply_to_table, decode_entries, queue_writes, rank
 from sidecar.worker import LostPartition, ensure_groups
@@ -42,7 +43,7 @@ class Rebuilt:
     table: LearnerTable
     rankings: Recommendations | None  # of every row, in row order (set once the whole stream is applied)
     cohorts: dict[tuple[str, str], set[str]]
-    marks: dict[int, list[str]]  # event day -> marks of the events applied
+    marks: dict[Group, set[str]]  # (tenant, event day) -> ids of the events applied
     last_entry: bytes | None
     entries: int = 0
     events: int = 0
@@ -64,7 +65,6 @@ def rebuild_partition(services: Services, store: LearnerStore, partition: int, u
     stream = keys.stream(partition)
     table = LearnerTable(store, partition)
     rebuilt = Rebuilt(table, None, {}, {}, None)
-    marked: set[str] = set()
     start: bytes | str = "-"
     while True:
         chunk = client.xrange(stream, min=start, max=until, count=READ_ENTRIES)
@@ -76,13 +76,14 @@ def rebuild_partition(services: Services, store: LearnerStore, partition: int, u
         batch = Batch(decode_entries(chunk, services.catalog, partition, services.settings.partitions).events)
         missing = table.missing(batch.learners)
         table.add(missing, [None] * len(missing))
-        before = np.fromiter((mark in marked for mark in batch.marks), dtype=bool, count=len(batch))
+        before = np.zeros(len(batch), dtype=bool)
+        for group, (positions, ids) in batch.marks_by_group.items():
+            before[positions] = list(map(rebuilt.marks.get(group, set()).__contains__, ids))
         applied = apply_to_table(table, batch, store.model, before)
         for cohort_key, learners in applied.joined.items():
             rebuilt.cohorts.setdefault(cohort_key, set()).update(learners)
-        for day, marks in applied.marks.items():
-            rebuilt.marks.setdefault(day, []).extend(marks)
-            marked.update(marks)
+        for group, ids in applied.marks.items():
+            rebuilt.marks.setdefault(group, set()).update(ids)
         rebuilt.events += applied.applied
         if len(chunk) < READ_ENTRIES:
             break
@@ -165,6 +166,10 @@ def _commit(services: Services, store: LearnerStore, rebuilt: Rebuilt, token: st
     client, keys = services.redis, services.keys
     partition = rebuilt.table.partition
     stream, owner = keys.stream(partition), keys.owner(partition)
+    # The stored marks stay: they may name events the log no longer holds.
+    groups = list(rebuilt.marks)
+    stored = read_marks(client, keys, [(partition, group) for group in groups])
+    marks = {group: sorted(rebuilt.marks[group] | held) for group, held in zip(groups, stored)}
     pending = []
     if rebuilt.last_entry is not None:
         pending = [row["message_id"] for row in client.xpending_range(stream, CONSUMER_GROUP, "-", rebuilt.last_entry, 1_000_000)]
@@ -176,9 +181,9 @@ def _commit(services: Services, store: LearnerStore, rebuilt: Rebuilt, token: st
         pipe.multi()
         table = rebuilt.table
         rows = np.arange(len(table))
-        everything = Applied(rebuilt.events, 0, rebuilt.cohorts, rows, rebuilt.marks)
+        everything = Applied(rebuilt.events, 0, rebuilt.cohorts, rows, marks)
         queue_writes(pipe, table, rows, rebuilt.rankings, everything, time.time(), services.settings.retention_days,
-                     index_all=True)  # fmt: skip
+                     index_all=True, replace_marks=True)  # fmt: skip
         if rebuilt.last_entry is not None:
             pipe.xgroup_setid(stream, CONSUMER_GROUP, rebuilt.last_entry)
         if pending:

@@ -40,9 +40,10 @@ class Keys:
     def cohorts(self, partition: int, tenant: str) -> str:
         return f"{self.prefix}:{{p{partition}}}:cohorts:{tenant}"
 
-    def applied(self, partition: int, day: int) -> str:
-        """Ids of events already applied, bucketed by the event's own day."""
-        return f"{self.prefix}:{{p{partition}}}:applied:{day}"
+    def marks(self, partition: int, tenant: str, day: int) -> str:
+        """Ids of a tenant's events already applied, bucketed by the event's own day (a
+        string of lines: see sidecar/marks.py)."""
+        return f"{self.prefix}:{{p{partition}}}:marks:{tenant}:{day}"
 
     def owner(self, partition: int) -> str:
         """The partition's lease: the owning worker's token, with a TTL (its heartbeat)."""

@@ -63,7 +63,7 @@ def test_connect_finds_the_cluster_and_partitions_spread_over_its_nodes(services
     assert len(nodes) >= 2
     # every key of a partition is in one slot, so its commit can be one MULTI/EXEC
     slots = {services.redis.keyslot(k) for k in (services.keys.stream(2), services.keys.owner(2),
-                                                  services.keys.learner(2, "acme", "x"), services.keys.applied(2, 1))}
+                                                  services.keys.learner(2, "acme", "x"), services.keys.marks(2, "acme", 1))}
     assert len(slots) == 1
 
 

@@ -231,13 +231,14 @@ def test_events_repeated_across_one_workers_batches_apply_once(services, marks_i
 
 
 def test_marks_in_memory_drop_their_oldest_days_first():
-    from sidecar.partition_cache import KnownMarks
+    from sidecar.marks import KnownMarks
 
     known = KnownMarks()
-    known.load(20_000, {"a", "b"})
-    known.load(20_001, set())
-    known.add({20_001: ["c", "d"], 20_002: ["e"]})  # 20,002 is not held: not kept
-    assert known.size == 4 and known.applied(20_001, ["c", "x"]) == [True, False]
-    known.add({20_001: ["e"]})
+    known.load(("acme", 20_000), {"a", "b"})
+    known.load(("acme", 20_001), set())
+    known.add({("acme", 20_001): ["c", "d"], ("acme", 20_002): ["e"]})  # 20,002 is not held: not kept
+    assert known.size == 4 and known.applied(("acme", 20_001), ["c", "x"]) == [True, False]
+    assert known.applied(("acme", 20_000), ["c", "a"]) == [False, True]
+    known.add({("acme", 20_001): ["e"]})
     known.trim(capacity=4)
-    assert sorted(known.days) == [20_001] and known.size == 3
+    assert sorted(known.groups) == [("acme", 20_001)] and known.size == 3

@@ -1,0 +1,84 @@
+"""Processed-event marks: the ids of the events a partition has applied, per tenant and event
+day (ids are unique per tenant; the day lets marks expire with the log's retention).
+
+In Redis a group's marks are one string, an id per line, that a commit APPENDs to: a batch
+of thousands of events adds one argument, not thousands of set members, and Redis copies
+bytes instead of hashing each. A worker keeps the groups of the partitions it owns in memory
+(`KnownMarks`) and reads a group from Redis only when it does not hold it. Ids never contain a
+line break (the worker's decoder turns such an event into a dead letter).
+"""
+
+from __future__ import annotations
+
+from operator import itemgetter
+
+import redis
+
+from skillgap.keys import Keys
+
+Group = tuple[str, int]  # (tenant, event day)
+SEPARATOR = "\n"
+
+
+def queue_marks(pipe, keys: Keys, partition: int, marks: dict[Group, list[str]], retention_s: int,
+                replace: bool = False) -> None:  # fmt: skip
+    """Queue the marks' writes: appended, or (`replace`) the group's whole set; each group
+    lives as long as the log's retention after its last write."""
+    for (tenant, day), ids in marks.items():
+        key = keys.marks(partition, tenant, day)
+        text = SEPARATOR.join(ids) + SEPARATOR if ids else ""
+        if replace:
+            pipe.set(key, text)
+        else:
+            pipe.append(key, text)
+        pipe.expire(key, retention_s)  # marks outlive their log entries
+
+
+def read_marks(client: redis.Redis, keys: Keys, wanted: list[tuple[int, Group]]) -> list[set[str]]:
+    """The marks Redis holds for each (partition, group), in one round trip."""
+    if not wanted:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for partition, (tenant, day) in wanted:
+        pipe.get(keys.marks(partition, tenant, day))
+    return [parse_marks(raw) for raw in pipe.execute()]
+
+
+def parse_marks(raw: bytes | None) -> set[str]:
+    marks = set(raw.decode().split(SEPARATOR)) if raw else set()
+    marks.discard("")
+    return marks
+
+
+class KnownMarks:
+    """One partition's marks of the groups held in memory, each group complete."""
+
+    def __init__(self) -> None:
+        self.groups: dict[Group, set[str]] = {}
+        self.size = 0
+
+    def load(self, group: Group, marks: set[str]) -> None:
+        """All the marks Redis holds for a group."""
+        self.size += len(marks) - len(self.groups.get(group, ()))
+        self.groups[group] = marks
+
+    def applied(self, group: Group, ids: list[str]) -> list[bool]:
+        """Per id of a group held: whether it is marked (its event was applied before)."""
+        return list(map(self.groups[group].__contains__, ids))
+
+    def add(self, marks: dict[Group, list[str]]) -> None:
+        """Marks a commit wrote, for the groups held."""
+        for group, added in marks.items():
+            held = self.groups.get(group)
+            if held is not None:
+                before = len(held)
+                held.update(added)
+                self.size += len(held) - before
+
+    def trim(self, capacity: int) -> None:
+        """Drop the oldest days' groups until at most `capacity` marks are held (a group not
+        held is read from Redis when a batch needs it)."""
+        for group in sorted(self.groups, key=itemgetter(1, 0)):
+            if self.size <= capacity:
+                break
+            self.size -= len(self.groups.pop(group))
