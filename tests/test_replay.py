@@ -97,6 +97,24 @@ def test_workers_go_on_after_a_replay_without_applying_anything_twice(services):
     assert result.lost == 0 and result.duplicated == 0 and result.max_mastery_difference < 1e-6
 
 
+def test_replay_keeps_the_marks_of_events_the_log_no_longer_holds(services):
+    module = services.catalog.modules[0].id
+
+    def completed(at: float):
+        body = {"learner": "r-0", "module": module, "kind": "completed", "timestamp": at}
+        return parse_event(body, tenant="acme", catalog=services.catalog, now=NOW)
+
+    first, second = completed(NOW - 7_200), completed(NOW - 3_600)  # the same day
+    run_live(services, [first])
+    for p in range(services.settings.partitions):  # retention trims the first away
+        services.redis.xtrim(services.keys.stream(p), maxlen=0)
+    run_live(services, [second])
+    replay(services, progress=lambda line: None)  # rebuilds the day's marks from the second alone
+    assert services.learners.get("acme", "r-0").events == 1
+    run_live(services, [first])  # posted again: still marked as applied, so skipped
+    assert services.learners.get("acme", "r-0").events == 1
+
+
 def fitted_document(services, rate=0.5):
     catalog = services.catalog
     module = catalog.modules[0]

@@ -87,6 +87,18 @@ def test_bad_entries_and_unknown_ids_go_to_dead_letters(services):
     assert services.redis.xpending(stream, CONSUMER_GROUP)["pending"] == 0
 
 
+def test_an_id_with_a_line_break_is_a_dead_letter(services):
+    """Marks are stored an id per line: such an id could mark another event as applied."""
+    worker = Worker(services, clock=lambda: NOW)
+    good = make_events(services, n=1)[0]
+    partition = partition_of("acme", "u-1", services.settings.partitions)
+    forged = dict(good.to_wire(), id=f"{good.id}\nother")
+    services.redis.xadd(services.keys.stream(partition), {"events": orjson.dumps([forged, good.to_wire()])})
+    worker.run(burst=True)
+    letters = services.redis.xrange(services.keys.dead_letters(partition))
+    assert [fields[b"reason"].decode() for _, fields in letters] == ["id and tenant must not contain line breaks"]
+    assert services.learners.get("acme", "u-1").events == 1
+
 def test_entries_read_but_not_acknowledged_are_processed_after_a_restart(services):
     append(services, make_events(services))
     services = services.with_settings(claim_idle_ms=1)
