@@ -3,7 +3,8 @@ their processed-event marks by tenant and event day (`KnownMarks`).
 
 While a worker holds a partition's lease only its own commits write the partition's learners
 and marks (replay takes the lease first), so what it committed need not be read back: a batch
-of known learners and days needs no round trip before its commit. Everything of a partition is
+of known learners and days needs no round trip before its commit, and the worker can apply
+each partition's events right after decoding them, while they are in the CPU's cache. Everything of a partition is
 dropped (`forget`) whenever its lease is lost or regained, a batch fails or Redis fails; the
 learners also when the parameters change.
 """
@@ -42,51 +43,48 @@ class PartitionCache:
     def forget_learners(self) -> None:
         self.tables.clear()
 
-    def tables_for(self, store: LearnerStore, batches: dict[int, Batch]) -> dict[int, LearnerTable]:
-        """Each partition's table, with a row for every learner its events name: kept, else
-        read (one round trip for all partitions), else new."""
-        for p in batches:
-            if p not in self.tables:
-                self.tables[p] = LearnerTable(store, p)
-        tables = {p: self.tables[p] for p in batches}
-        missing = {p: tables[p].missing(batch.learners) for p, batch in batches.items()}
-        missing = {p: learners for p, learners in missing.items() if learners}
+    def table_for(self, store: LearnerStore, partition: int, batch: Batch) -> LearnerTable:
+        """The partition's table, with a row for every learner the batch names: kept, else read
+        (one round trip), else new."""
+        table = self.tables.get(partition)
+        if table is None:
+            table = self.tables[partition] = LearnerTable(store, partition)
+        missing = table.missing(batch.learners)
         if missing:
-            pipe = self.client.pipeline(transaction=False)
-            for p, learners in missing.items():
-                # As a raw command: redis-py refuses pipe.mget() on a cluster, though a
-                # partition's keys are in one slot.
-                pipe.execute_command("MGET", *[self.keys.learner(p, tenant, learner) for tenant, learner in learners])
-            for (p, learners), values in zip(missing.items(), pipe.execute()):
-                tables[p].add(learners, [store.decode(*key, raw, explain=False) for key, raw in zip(learners, values)])
-        return tables
+            # As a raw command: redis-py refuses mget() on a cluster, though a partition's keys
+            # are in one slot.
+            values = self.client.execute_command("MGET", *[self.keys.learner(partition, *key) for key in missing])
+            table.add(missing, [store.decode(*key, raw, explain=False) for key, raw in zip(missing, values)])
+        return table
 
-    def applied_before(self, batches: dict[int, Batch]) -> dict[int, np.ndarray]:
-        """Per partition and event: whether the partition holds its mark (it was applied
-        before). From the groups kept; the others are read from Redis first (one round trip
-        for all partitions) and kept, until `committed` trims them to the capacity."""
-        wanted = [(p, group) for p, batch in batches.items() for group in batch.marks_by_group
-                  if group not in self._known(p).groups]  # fmt: skip
-        for (p, group), marks in zip(wanted, read_marks(self.client, self.keys, wanted)):
-            self.marks[p].load(group, marks)
-        before = {}
-        for p, batch in batches.items():
-            flags = before[p] = np.zeros(len(batch), dtype=bool)
-            for group, (positions, ids) in batch.marks_by_group.items():
-                flags[positions] = self.marks[p].applied(group, ids)
+    def applied_before(self, partition: int, batch: Batch) -> np.ndarray:
+        """Per event: whether the partition holds its mark (it was applied before). From the
+        groups kept; the others are read from Redis first (one round trip) and kept, until
+        `committed` trims them to the capacity."""
+        known = self._known(partition)
+        groups = batch.marks_by_group
+        wanted = [(partition, group) for group in groups if group not in known.groups]
+        for (_, group), marks in zip(wanted, read_marks(self.client, self.keys, wanted)):
+            known.load(group, marks)
+        before = np.zeros(len(batch), dtype=bool)
+        for group, (positions, ids) in groups.items():
+            before[positions] = known.applied(group, ids)
         return before
 
+    def applied(self, partition: int, part: Applied) -> None:
+        """Marks of events just applied (before their commit: the rest of the batch must see
+        them; a failed commit makes the worker forget the partition)."""
+        self._known(partition).add(part.marks)
+
     def committed(self, tables: dict[int, LearnerTable], applied: dict[int, Applied]) -> None:
-        """After a commit: the learners it wrote are in their learner index; its marks are
-        kept; what is over its share of the capacity is dropped (marks of the oldest days
-        first, whole tables of learners)."""
+        """After a commit: the learners it wrote are in their learner index; what is over its
+        share of the capacity is dropped (marks of the oldest days first, whole tables of
+        learners)."""
         marks_share = self.marks_capacity // max(1, self.owned)
         learners_share = self.learners_capacity // max(1, self.owned)
         for p, part in applied.items():
             tables[p].unindexed.difference_update(part.changed.tolist())
-            known = self._known(p)
-            known.add(part.marks)
-            known.trim(marks_share)
+            self._known(p).trim(marks_share)
             if len(tables[p]) > learners_share:
                 del self.tables[p]
 

@@ -16,6 +16,7 @@ replaying the log gives the same rankings as processing it live, whatever the ba
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import chain, compress
@@ -28,7 +29,7 @@ from engine import LAST_SEEN, Model, Recommendations, apply_events, recommend
 from sidecar.learner_table import LearnerTable
 from sidecar.marks import SEPARATOR, Group, queue_marks
 from skillgap.catalog import Catalog
-from skillgap.eventlog import decode_entry
+from skillgap.eventlog import ENTRY_FIELD, decode_entry
 from skillgap.events import ACTIVITY_KINDS, ENROLLED, SCHEMA_VERSION
 from skillgap.keys import partition_of
 from skillgap.settings import Settings
@@ -130,6 +131,18 @@ def decode_entries(
     return Decoded(events, dead)
 
 
+def pieces(entries: list[tuple[bytes, dict | None]], budget: int) -> Iterator[list[tuple[bytes, dict | None]]]:
+    """Consecutive runs of entries with about `budget` bytes of payload each."""
+    start, size = 0, 0
+    for end, (_, fields) in enumerate(entries, 1):
+        size += len(fields.get(ENTRY_FIELD, b"")) if fields else 0
+        if size >= budget:
+            yield entries[start:end]
+            start, size = end, 0
+    if start < len(entries) or not entries:
+        yield entries[start:]
+
+
 class Batch:
     """A batch's events as columns (one tuple per field, in stream order) and each event's day."""
 
@@ -188,6 +201,21 @@ class Applied:
     joined: dict[tuple[str, str], set[str]]  # learners newly seen in each (tenant, cohort)
     changed: np.ndarray  # table rows at least one event was applied to, ascending
     marks: dict[Group, list[str]]  # the applied events' ids, by tenant and event day
+
+
+def merged(parts: list[Applied]) -> Applied:
+    """One Applied for pieces of a partition's batch applied one after another."""
+    if len(parts) == 1:
+        return parts[0]
+    joined: dict[tuple[str, str], set[str]] = {}
+    marks: dict[Group, list[str]] = {}
+    for part in parts:
+        for key, learners in part.joined.items():
+            joined.setdefault(key, set()).update(learners)
+        for group, ids in part.marks.items():
+            marks.setdefault(group, []).extend(ids)
+    changed = np.unique(np.concatenate([part.changed for part in parts]))
+    return Applied(sum(p.applied for p in parts), sum(p.duplicates for p in parts), joined, changed, marks)
 
 
 def apply_to_table(table: LearnerTable, batch: Batch, model: Model, applied_before: np.ndarray) -> Applied:

@@ -28,7 +28,7 @@ from sidecar.learner_table import LearnerTable
 from sidecar.metrics import record_batch
 from sidecar.ownership import Leases
 from sidecar.partition_cache import PartitionCache
-from sidecar.processing import Applied, Batch, Decoded, apply_to_table, decode_entries, queue_writes, rank
+from sidecar.processing import Applied, Batch, apply_to_table, decode_entries, merged, pieces, queue_writes, rank
 from skillgap.keys import CONSUMER_GROUP
 from skillgap.params import active_parameters, active_version
 from skillgap.services import Services
@@ -40,6 +40,7 @@ DEAD_LETTERS_MAX = 100_000
 # long-lived ones: the default thresholds make the collector scan them all several times a
 # second. Cycles are rare here (reference counting frees the rest), so collect seldom.
 GC_THRESHOLDS = (100_000, 50, 1_000)
+PIECE_BYTES = 1 << 20  # of entry payload decoded and applied at a time: a few thousand events
 
 
 def tune_gc() -> None:
@@ -64,6 +65,16 @@ class BatchResult:
     applied: int = 0
     duplicates: int = 0
     dead: int = 0
+
+
+@dataclass
+class PartitionDone:
+    """A partition's share of a batch, applied in memory and ready to commit."""
+
+    table: LearnerTable
+    applied: Applied
+    events: int  # decoded
+    dead: list[dict]  # dead letters
 
 
 def ensure_groups(client: redis.Redis, stream_keys: list[str]) -> None:
@@ -328,12 +339,11 @@ class Worker:
     def process(self, batches: dict[int, list[tuple[bytes, dict | None]]]) -> BatchResult:
         """Apply one batch of entries (from one or more partitions) exactly once.
 
-        1. Decode every event; unreadable ones and ones naming unknown catalog ids become dead
-           letters with the reason.
-        2. Find the learners' rows and the marks of the events' days in what we keep of the
-           partitions, reading what is not kept (one round trip); skip events already marked
-           applied or repeated within the batch; apply the rest in stream order; re-rank the
-           learners that changed.
+        Per partition: 1. decode its events; unreadable ones and ones naming unknown catalog
+        ids become dead letters with the reason. 2. Find the learners' rows and the marks of
+        the events' days in what we keep of the partition, reading what is not kept (one round
+        trip); skip events already marked applied or repeated within the batch; apply the
+        rest in stream order; re-rank the learners that changed. Then, for all partitions:
         3. WATCH the partitions' leases and check we hold them; then in one MULTI/EXEC: the
            changed learners (state and ranking, one value each), the learner and cohort
            indexes, the processed-event marks, dead letters, counters, the leases' renewal and
@@ -350,43 +360,54 @@ class Worker:
     def _process(self, batches: dict[int, list[tuple[bytes, dict | None]]]) -> BatchResult:
         started = time.perf_counter()
         settings = self.settings
-        catalog = self.services.catalog
-        decoded = {p: decode_entries(entries, catalog, p, settings.partitions) for p, entries in batches.items()}
-        events = {p: Batch(part.events) for p, part in decoded.items()}
-        tables = self.cache.tables_for(self.store, events)
-        before = self.cache.applied_before(events)
-        applied = {p: apply_to_table(tables[p], events[p], self.parameters.model, before[p]) for p in batches}
-        rankings = {p: rank(tables[p], applied[p].changed, settings) for p in batches}
+        done = {p: self._apply_partition(p, entries) for p, entries in batches.items()}
+        rankings = {p: rank(part.table, part.applied.changed, settings) for p, part in done.items()}
         now = self.clock()
         elapsed = time.perf_counter() - started
         with self._fenced(list(batches)) as pipe:
             for p, entries in batches.items():
-                queue_writes(pipe, tables[p], applied[p].changed, rankings[p], applied[p], now, settings.retention_days)
-                for letter in decoded[p].dead:
+                part = done[p]
+                queue_writes(pipe, part.table, part.applied.changed, rankings[p], part.applied, now,
+                             settings.retention_days)  # fmt: skip
+                for letter in part.dead:
                     pipe.xadd(self.keys.dead_letters(p), letter, maxlen=DEAD_LETTERS_MAX, approximate=True)
-                record_batch(pipe, self.keys.stats(p), applied[p].applied, applied[p].duplicates,
-                             len(decoded[p].dead), len(entries), elapsed)  # fmt: skip
+                record_batch(pipe, self.keys.stats(p), part.applied.applied, part.applied.duplicates, len(part.dead),
+                             len(entries), elapsed)  # fmt: skip
                 pipe.xack(self.keys.stream(p), CONSUMER_GROUP, *[entry_id for entry_id, _ in entries])
-        self.cache.committed(tables, applied)
-        self._note_batch(batches, decoded, started)
-        return self._result(decoded, tables, applied)
+        self.cache.committed({p: part.table for p, part in done.items()}, {p: part.applied for p, part in done.items()})
+        self._note_batch(batches, done, started)
+        return self._result(done)
 
-    def _note_batch(self, batches: dict[int, list], decoded: dict[int, Decoded], started: float) -> None:
+    def _apply_partition(self, partition: int, entries: list[tuple[bytes, dict | None]]) -> PartitionDone:
+        """Decode and apply a partition's entries a piece at a time, so that a piece's events
+        are still in the CPU's cache when they are applied (a whole batch's are not)."""
+        catalog, partitions, model = self.services.catalog, self.settings.partitions, self.parameters.model
+        events, dead, parts = 0, [], []
+        for piece in pieces(entries, PIECE_BYTES):
+            decoded = decode_entries(piece, catalog, partition, partitions)
+            events += len(decoded.events)
+            dead += decoded.dead
+            batch = Batch(decoded.events)
+            table = self.cache.table_for(self.store, partition, batch)
+            parts.append(apply_to_table(table, batch, model, self.cache.applied_before(partition, batch)))
+            self.cache.applied(partition, parts[-1])
+        return PartitionDone(table, merged(parts), events, dead)
+
+    def _note_batch(self, batches: dict[int, list], done: dict[int, PartitionDone], started: float) -> None:
         entries = sum(len(part) for part in batches.values())
-        events = sum(len(part.events) + len(part.dead) for part in decoded.values())
+        events = sum(part.events + len(part.dead) for part in done.values())
         seconds = time.perf_counter() - started
         self.sizer.processed(entries, events, seconds)
         log.debug("batch: %d entries, %d events, %.1f ms (%.0f ms waited before it)", entries, events,
                   seconds * 1000, self.sizer.lag_s * 1000)  # fmt: skip
 
     @staticmethod
-    def _result(decoded: dict[int, Decoded], tables: dict[int, LearnerTable],
-                applied: dict[int, Applied]) -> BatchResult:  # fmt: skip
+    def _result(done: dict[int, PartitionDone]) -> BatchResult:
         result = BatchResult()
-        for p, part in decoded.items():
-            result.learners.update(tables[p].learners[row] for row in applied[p].changed.tolist())
-            result.applied += applied[p].applied
-            result.duplicates += applied[p].duplicates
+        for part in done.values():
+            result.learners.update(part.table.learners[row] for row in part.applied.changed.tolist())
+            result.applied += part.applied.applied
+            result.duplicates += part.applied.duplicates
             result.dead += len(part.dead)
             for letter in part.dead:
                 log.warning("dead letter: %s", letter["reason"])
