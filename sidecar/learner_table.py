@@ -41,9 +41,9 @@ class LearnerTable:
         return len(self.learners)
 
     def missing(self, learners: Iterable[Learner]) -> list[Learner]:
-        """The learners (each once, in first-seen order) that have no row yet."""
+        """Those of the (distinct) learners that have no row yet, in their order."""
         row_of = self.row_of
-        return [key for key in dict.fromkeys(learners) if key not in row_of]
+        return [key for key in learners if key not in row_of]
 
     def add(self, learners: list[Learner], records: list[LearnerRecord | None]) -> None:
         """Rows for learners from their stored records; None: a learner never seen (the prior)."""

@@ -49,7 +49,7 @@ class PartitionCache:
         table = self.tables.get(partition)
         if table is None:
             table = self.tables[partition] = LearnerTable(store, partition)
-        missing = table.missing(batch.learners)
+        missing = table.missing(batch.distinct_learners)
         if missing:
             # As a raw command: redis-py refuses mget() on a cluster, though a partition's keys
             # are in one slot.

@@ -47,6 +47,7 @@ _required = itemgetter("v", "id", "tenant", "learner", "kind", "timestamp", "sou
 class Decoded:
     events: list[EventRow]
     dead: list[dict]  # {"entry", "reason", "payload"} for the dead-letter stream
+    learners: list[tuple[str, str]] | None  # those the events name, each once (None: not gathered)
 
 
 class _Bad(Exception):
@@ -128,7 +129,7 @@ def decode_entries(
                 append(row)
             except _Bad as exc:
                 dead.append({"entry": entry_id, "reason": str(exc), "payload": orjson.dumps(raw)[:2000]})
-    return Decoded(events, dead)
+    return Decoded(events, dead, None if partition is None else [key for key, here in home.items() if here])
 
 
 def pieces(entries: list[tuple[bytes, dict | None]], budget: int) -> Iterator[list[tuple[bytes, dict | None]]]:
@@ -144,13 +145,25 @@ def pieces(entries: list[tuple[bytes, dict | None]], budget: int) -> Iterator[li
 
 
 class Batch:
-    """A batch's events as columns (one tuple per field, in stream order) and each event's day."""
+    """A batch's events as columns, in stream order (numbers as arrays, the rest as tuples),
+    and each event's day."""
 
-    def __init__(self, events: list[EventRow]):
+    def __init__(self, events: list[EventRow], distinct_learners: list[tuple[str, str]] | None = None):
         self.events = events
+        n = len(events)
         columns = tuple(zip(*events)) or ((),) * 8
-        self.learners, self.ids, self.kinds, self.modules, self.scores, self.times, self.cohorts, self.roles = columns
-        self.days = (np.array(self.times) // SECONDS_PER_DAY).astype(np.int64)
+        self.learners, self.ids, kinds, modules, scores, times, self.cohorts, self.roles = columns
+        self.kinds, self.modules = np.fromiter(kinds, np.int64, n), np.fromiter(modules, np.int64, n)
+        self.scores, self.times = np.fromiter(scores, np.float64, n), np.fromiter(times, np.float64, n)
+        self.days = (self.times // SECONDS_PER_DAY).astype(np.int64)
+        self._distinct_learners = distinct_learners
+
+    @property
+    def distinct_learners(self) -> list[tuple[str, str]]:
+        """The learners named, each once, in first-seen order."""
+        if self._distinct_learners is None:
+            self._distinct_learners = list(dict.fromkeys(self.learners))
+        return self._distinct_learners
 
     def __len__(self) -> int:
         return len(self.events)
@@ -231,13 +244,14 @@ def apply_to_table(table: LearnerTable, batch: Batch, model: Model, applied_befo
     if not len(batch):
         return Applied(0, duplicates, {}, np.empty(0, dtype=np.int64), new_marks)
     rows = np.fromiter(map(table.row_of.__getitem__, batch.learners), dtype=np.int64, count=len(batch))
-    when = np.array(batch.times)
+    when, kind = batch.times, batch.kinds
     np.maximum.at(table.as_of, rows, when)
-    kind = np.array(batch.kinds)
     activity = kind != ENROLMENT
-    if activity.any():
-        _apply_state(table, model, rows[activity], np.array(batch.modules)[activity], kind[activity],
-                     np.array(batch.scores)[activity], when[activity])  # fmt: skip
+    if activity.all():
+        _apply_state(table, model, rows, batch.modules, kind, batch.scores, when)
+    elif activity.any():
+        _apply_state(table, model, rows[activity], batch.modules[activity], kind[activity], batch.scores[activity],
+                     when[activity])  # fmt: skip
     listed = rows.tolist()
     roles, cohorts = batch.roles, batch.cohorts  # None where an event names none
     for row, role in dict(zip(compress(listed, roles), filter(None, roles))).items():

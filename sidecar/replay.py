@@ -73,8 +73,9 @@ def rebuild_partition(services: Services, store: LearnerStore, partition: int, u
         rebuilt.entries += len(chunk)
         rebuilt.last_entry = chunk[-1][0]
         start = b"(" + chunk[-1][0]
-        batch = Batch(decode_entries(chunk, services.catalog, partition, services.settings.partitions).events)
-        missing = table.missing(batch.learners)
+        decoded = decode_entries(chunk, services.catalog, partition, services.settings.partitions)
+        batch = Batch(decoded.events, decoded.learners)
+        missing = table.missing(batch.distinct_learners)
         table.add(missing, [None] * len(missing))
         before = np.zeros(len(batch), dtype=bool)
         for group, (positions, ids) in batch.marks_by_group.items():

@@ -387,7 +387,7 @@ class Worker:
             decoded = decode_entries(piece, catalog, partition, partitions)
             events += len(decoded.events)
             dead += decoded.dead
-            batch = Batch(decoded.events)
+            batch = Batch(decoded.events, decoded.learners)
             table = self.cache.table_for(self.store, partition, batch)
             parts.append(apply_to_table(table, batch, model, self.cache.applied_before(partition, batch)))
             self.cache.applied(partition, parts[-1])
