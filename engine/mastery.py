@@ -54,13 +54,19 @@ def apply_events(
     kind: np.ndarray,
     score: np.ndarray,
     time: np.ndarray,
+    in_place: bool = False,
 ) -> np.ndarray:
-    """Return a copy of `state` with the events applied in the order given.
+    """Return a copy of `state` with the events applied in the order given (`in_place`:
+    apply them to `state` itself, a C-contiguous float64 array, and return it).
 
     learner: row of `state` per event; module: module index; kind: `Kind` codes;
     score: in [0, 1], NaN where the event carries none; time: seconds since the epoch.
     """
-    out = np.array(_check_state(state, model), dtype=np.float64, order="C", copy=True)
+    out = _check_state(state, model)
+    if not in_place:
+        out = np.array(out, order="C", copy=True)
+    elif out is not state or not state.flags.c_contiguous:
+        raise ValueError("in_place needs a C-contiguous float64 state")
     learner = np.ascontiguousarray(learner, dtype=np.int64)
     module = np.ascontiguousarray(module, dtype=np.int64)
     kind = np.ascontiguousarray(kind, dtype=np.int64)

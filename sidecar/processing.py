@@ -173,26 +173,24 @@ class Batch:
         return Batch(list(compress(self.events, keep.tolist())))
 
     @cached_property
-    def tenants(self) -> list[str]:
-        return list(map(itemgetter(0), self.learners))
-
-    @cached_property
     def marks_by_group(self) -> dict[Group, tuple[np.ndarray, list[str]]]:
         """(tenant, day) -> (positions of its events, their ids)."""
         if not len(self):
             return {}
-        tenants = list(dict.fromkeys(self.tenants))
+        tenants = list(dict.fromkeys(tenant for tenant, _ in self.distinct_learners))
+        first_day, last_day = int(self.days.min()), int(self.days.max())
+        if len(tenants) == 1 and first_day == last_day:  # the common case: one group
+            return {(tenants[0], first_day): (np.arange(len(self)), list(self.ids))}
         group_of = self.days
         if len(tenants) > 1:  # one integer per (tenant, day)
             code = dict(zip(tenants, range(len(tenants))))
-            span = int(self.days.max() - self.days.min()) + 1
-            tenant_codes = np.fromiter(map(code.__getitem__, self.tenants), np.int64, len(self))
-            group_of = tenant_codes * span + (self.days - self.days.min())
+            tenant_codes = np.fromiter(map(code.__getitem__, map(itemgetter(0), self.learners)), np.int64, len(self))
+            group_of = tenant_codes * (last_day - first_day + 1) + (self.days - first_day)
         groups, positions = np.unique(group_of, return_inverse=True)
         order = np.argsort(positions, kind="stable")
         bounds = np.searchsorted(positions[order], np.arange(len(groups) + 1))
         ids = np.array(self.ids, dtype=object)[order]
-        return {(self.tenants[order[a]], int(self.days[order[a]])): (order[a:b], ids[a:b].tolist())
+        return {(self.learners[order[a]][0], int(self.days[order[a]])): (order[a:b], ids[a:b].tolist())
                 for a, b in zip(bounds[:-1], bounds[1:])}  # fmt: skip
 
     def first_copies(self) -> np.ndarray:
@@ -201,7 +199,7 @@ class Batch:
         if len(set(self.ids)) < len(self):  # repeats are rare: only then look for them
             first[:] = False
             positions: dict[tuple[str, str], int] = {}
-            for position, mark in enumerate(zip(self.tenants, self.ids)):
+            for position, mark in enumerate(zip(map(itemgetter(0), self.learners), self.ids)):
                 positions.setdefault(mark, position)
             first[list(positions.values())] = True
         return first
@@ -244,14 +242,15 @@ def apply_to_table(table: LearnerTable, batch: Batch, model: Model, applied_befo
     if not len(batch):
         return Applied(0, duplicates, {}, np.empty(0, dtype=np.int64), new_marks)
     rows = np.fromiter(map(table.row_of.__getitem__, batch.learners), dtype=np.int64, count=len(batch))
-    when, kind = batch.times, batch.kinds
-    np.maximum.at(table.as_of, rows, when)
-    activity = kind != ENROLMENT
-    if activity.all():
-        _apply_state(table, model, rows, batch.modules, kind, batch.scores, when)
-    elif activity.any():
-        _apply_state(table, model, rows[activity], batch.modules[activity], kind[activity], batch.scores[activity],
-                     when[activity])  # fmt: skip
+    np.maximum.at(table.as_of, rows, batch.times)
+    activity = batch.kinds != ENROLMENT
+    active = slice(None) if activity.all() else activity  # enrolments change no state and are not counted
+    if activity.any():
+        apply_events(table.state, model, rows[active], batch.modules[active], batch.kinds[active],
+                     batch.scores[active], batch.times[active], in_place=True)  # fmt: skip
+        counted, times = _distinct(rows[active], len(table))
+        table.events[counted] += times
+    touched = _distinct(rows, len(table))[0]
     listed = rows.tolist()
     roles, cohorts = batch.roles, batch.cohorts  # None where an event names none
     for row, role in dict(zip(compress(listed, roles), filter(None, roles))).items():
@@ -261,24 +260,15 @@ def apply_to_table(table: LearnerTable, batch: Batch, model: Model, applied_befo
         if table.join(row, cohort):
             tenant, learner = table.learners[row]
             joined.setdefault((tenant, cohort), set()).add(learner)
-    return Applied(len(batch), duplicates, joined, _distinct(rows, len(table))[0], new_marks)
-
-
-def _apply_state(table: LearnerTable, model: Model, rows: np.ndarray, modules: np.ndarray, kinds: np.ndarray,
-                 scores: np.ndarray, times: np.ndarray) -> None:  # fmt: skip
-    """The engine on the rows the events touch, in event order; their event counts."""
-    touched, local = _distinct(rows, len(table))
-    table.state[touched] = apply_events(table.state[touched], model, local, modules, kinds, scores, times)
-    table.events[touched] += np.bincount(local)
+    return Applied(len(batch), duplicates, joined, touched, new_marks)
 
 
 def _distinct(rows: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct rows, ascending, and each row's position among them (np.unique without
+    """The distinct rows, ascending, and how many times each appears (np.unique without
     sorting: rows are indexes below n_rows)."""
-    touched = np.flatnonzero(np.bincount(rows, minlength=n_rows))
-    position = np.empty(n_rows, dtype=np.int64)
-    position[touched] = np.arange(len(touched))
-    return touched, position[rows]
+    counts = np.bincount(rows, minlength=n_rows)
+    touched = np.flatnonzero(counts)
+    return touched, counts[touched]
 
 
 def rank(table: LearnerTable, rows: np.ndarray, settings: Settings) -> Recommendations:

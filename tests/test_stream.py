@@ -3,6 +3,8 @@ recommendations, on a real Redis."""
 
 from __future__ import annotations
 
+import dataclasses
+
 
 import numpy as np
 import pytest
@@ -65,6 +67,22 @@ def test_a_reposted_event_is_applied_once(services):
     assert again.events == first.events == 3
     assert np.array_equal(again.state, first.state)
 
+
+def test_event_ids_are_per_tenant_within_one_batch_and_across_days(services):
+    """Marks are grouped by tenant and day: the same id in two tenants is two events."""
+    services = services.with_settings(partitions=1)
+    worker = Worker(services, clock=lambda: NOW)
+    days = [NOW - 3 * 86_400, NOW - 86_400, NOW - 3_600]
+    events = [dataclasses.replace(event, id=f"e-{i}") for i, event in enumerate(make_events(services, n=3))]
+    events = [dataclasses.replace(event, timestamp=day) for event, day in zip(events, days)]
+    other = [dataclasses.replace(event, tenant="globex") for event in events]
+    append(services, events + other + events[:2] + other[2:])  # one entry: two tenants, three days, repeats
+    worker.run(burst=True)
+    assert services.learners.get("acme", "u-1").events == 3
+    assert services.learners.get("globex", "u-1").events == 3
+    append(services, other)
+    worker.run(burst=True)
+    assert services.learners.get("globex", "u-1").events == 3
 
 def test_bad_entries_and_unknown_ids_go_to_dead_letters(services):
     worker = Worker(services, clock=lambda: NOW)
