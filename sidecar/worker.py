@@ -40,7 +40,7 @@ DEAD_LETTERS_MAX = 100_000
 # long-lived ones: the default thresholds make the collector scan them all several times a
 # second. Cycles are rare here (reference counting frees the rest), so collect seldom.
 GC_THRESHOLDS = (100_000, 50, 1_000)
-PIECE_BYTES = 1 << 20  # of entry payload decoded and applied at a time: a few thousand events
+PIECE_BYTES = 1 << 19  # of entry payload decoded and applied at a time: a couple of thousand events
 
 
 def tune_gc() -> None:
