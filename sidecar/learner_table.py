@@ -11,7 +11,6 @@ one from fresh learners.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import numpy as np
 

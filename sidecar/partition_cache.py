@@ -4,9 +4,9 @@ their processed-event marks by tenant and event day (`KnownMarks`).
 While a worker holds a partition's lease only its own commits write the partition's learners
 and marks (replay takes the lease first), so what it committed need not be read back: a batch
 of known learners and days needs no round trip before its commit, and the worker can apply
-each partition's events right after decoding them, while they are in the CPU's cache. Everything of a partition is
-dropped (`forget`) whenever its lease is lost or regained, a batch fails or Redis fails; the
-learners also when the parameters change.
+each piece of a partition's events right after decoding it, while it is in the CPU's cache.
+Everything of a partition is dropped (`forget`) whenever its lease is lost or regained, a
+batch fails or Redis fails; the learners also when the parameters change.
 """
 
 from __future__ import annotations

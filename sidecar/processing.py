@@ -248,8 +248,8 @@ def apply_to_table(table: LearnerTable, batch: Batch, model: Model, applied_befo
     if activity.any():
         apply_events(table.state, model, rows[active], batch.modules[active], batch.kinds[active],
                      batch.scores[active], batch.times[active], in_place=True)  # fmt: skip
-        counted, times = _distinct(rows[active], len(table))
-        table.events[counted] += times
+        counted, counts = _distinct(rows[active], len(table))
+        table.events[counted] += counts
     touched = _distinct(rows, len(table))[0]
     listed = rows.tolist()
     roles, cohorts = batch.roles, batch.cohorts  # None where an event names none

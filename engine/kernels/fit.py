@@ -336,7 +336,6 @@ def em_kernel(
     """EM for every point in parallel over rows in sequence order; `params` (P, 4 + R)
     is updated in place; partial[p]: rows of point p with a partial score."""
     n_points = first.shape[0] - 1
-    n_resources = params.shape[1] - 4
     longest = 0
     for s in range(starts.shape[0] - 1):
         longest = max(longest, starts[s + 1] - starts[s])
