@@ -146,6 +146,8 @@ def _client(
         tracked = [u for u in users if u < TRACKED]
         if tracked and accepted is not None:
             accepted.put((now, tracked))
+    if accepted is not None:
+        accepted.put(None)  # this client is done: the monitor has all of its statements
     results.put((time.perf_counter() - began, failures, time.process_time() - cpu))
     connection.socket.close()
 
@@ -252,6 +254,7 @@ class MasteryMonitor(threading.Thread):
         self.expected: list[list[float]] = [[] for _ in learners]  # acceptance times, in order
         self.matched = [0] * len(learners)
         self.delays: list[float] = []
+        self.clients_done = 0
 
     def _counts(self) -> list[int]:
         found = {
@@ -263,7 +266,11 @@ class MasteryMonitor(threading.Thread):
         base = self._counts()
         while not self.stop.is_set():
             while not self.accepted.empty():
-                when, users = self.accepted.get()
+                item = self.accepted.get()
+                if item is None:
+                    self.clients_done += 1
+                    continue
+                when, users = item
                 for u in users:
                     self.expected[u].append(when)
             counts = self._counts()
@@ -411,7 +418,8 @@ def _monitored(client, services, tracked, meter, phase, activities, rate=0.0, se
         for after, before in zip(_worker_stats(client, services), stats_before, strict=True)
     )
     deadline = time.time() + 30
-    while monitor.pending() and time.time() < deadline:
+    clients = phase[4]
+    while (monitor.clients_done < clients or monitor.pending()) and time.time() < deadline:
         time.sleep(0.1)
     monitor.stop.set()
     monitor.join()

@@ -16,7 +16,7 @@ replaying the log gives the same rankings as processing it live, whatever the ba
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import chain, compress
@@ -96,12 +96,14 @@ def _row(raw: object, modules: dict[str, int], roles: dict[str, int]) -> EventRo
 
 
 def decode_entries(
-    entries: list[tuple[bytes, dict | None]], catalog: Catalog, partition: int | None = None, partitions: int = 1
-) -> Decoded:
+    entries: list[tuple[bytes, dict | None]], catalog: Catalog, partition: int | None = None, partitions: int = 1,
+    members: Container[tuple[str, str]] = (),
+) -> Decoded:  # fmt: skip
     """The events of stream entries, in stream order; what cannot be used becomes a dead letter.
 
     With `partition`, an event whose learner belongs to another partition is a dead letter
-    too (a producer with another SKILLGAP_PARTITIONS would otherwise split a learner's state).
+    too (a producer with another SKILLGAP_PARTITIONS would otherwise split a learner's state);
+    `members`: learners known to belong to it (a worker's table), not checked again.
     An entry trimmed away by retention (fields None) has nothing left to apply."""
     events: list[EventRow] = []
     dead: list[dict] = []
@@ -120,9 +122,10 @@ def decode_entries(
             try:
                 row = _row(raw, modules, roles)
                 if partition is not None:
-                    here = home.get(row[0])
+                    key = row[0]
+                    here = home.get(key)
                     if here is None:
-                        here = home[row[0]] = partition_of(*row[0], partitions) == partition
+                        here = home[key] = key in members or partition_of(*key, partitions) == partition
                     if not here:
                         raise _Bad(f"learner: belongs to partition {partition_of(*row[0], partitions)}, not "
                                    f"{partition} (do all processes use the same SKILLGAP_PARTITIONS?)")  # fmt: skip

@@ -384,7 +384,8 @@ class Worker:
         catalog, partitions, model = self.services.catalog, self.settings.partitions, self.parameters.model
         events, dead, parts = 0, [], []
         for piece in pieces(entries, PIECE_BYTES):
-            decoded = decode_entries(piece, catalog, partition, partitions)
+            table = self.cache.tables.get(partition)
+            decoded = decode_entries(piece, catalog, partition, partitions, table.row_of if table else ())
             events += len(decoded.events)
             dead += decoded.dead
             batch = Batch(decoded.events, decoded.learners)
