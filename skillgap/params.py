@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import orjson
@@ -90,10 +90,8 @@ def model_from_parameters(catalog: Catalog, document: dict) -> Model:
             if base.coverage[q, j] <= 0:
                 raise ParametersError(f"learn.{module}.{point}: the module does not cover that point")
             learn[q, j] = _probability(rate, f"learn.{module}.{point}")
-    return Model(
-        prior=prior, guess=guess, slip=slip, half_life=half_life, learn=learn,
-        coverage=base.coverage, minutes=base.minutes, requires=base.requires, targets=base.targets,
-    )  # fmt: skip
+    # replace: every field the document does not fit (assessment, coverage, ...) stays the catalog's
+    return replace(base, prior=prior, guess=guess, slip=slip, half_life=half_life, learn=learn)
 
 
 def store_parameters(client: redis.Redis, keys: Keys, catalog: Catalog, document: dict) -> int:
