@@ -51,6 +51,7 @@ def _sidecar(args: argparse.Namespace, settings: Settings) -> int:
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from sidecar.replay import check, replay
+    from sidecar.worker import LostPartition
     from skillgap.services import build_services
 
     with open_redis(settings) as client:
@@ -66,6 +67,10 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             learners, events = replay(services, progress=_say)
         except TimeoutError as exc:
             raise UserError(f"{exc}; is a worker stuck? (replay asks each partition's owner to hand it over)") from None
+        except LostPartition as exc:
+            partitions = ", ".join(map(str, sorted(exc.partitions)))
+            raise UserError(f"replay lost the lease of partition {partitions} before writing it (was Redis "
+                            "paused or cut off?); run `skillgap replay` again") from None  # fmt: skip
     _say(f"Replayed {events:,} events into {learners:,} learners.")
     return 0
 

@@ -59,8 +59,12 @@ class Comparison:
     missing: list[tuple[str, str]] = field(default_factory=list)
 
 
-def rebuild_partition(services: Services, store: LearnerStore, partition: int, until: bytes | str = "+") -> Rebuilt:
-    """The partition's learners rebuilt in memory from its stream (up to entry `until`)."""
+def rebuild_partition(
+    services: Services, store: LearnerStore, partition: int, until: bytes | str = "+",
+    keep_alive: Callable[[], None] = lambda: None,
+) -> Rebuilt:  # fmt: skip
+    """The partition's learners rebuilt in memory from its stream (up to entry `until`);
+    `keep_alive` is called after every chunk (replay renews its lease there)."""
     client, keys = services.redis, services.keys
     stream = keys.stream(partition)
     table = LearnerTable(store, partition)
@@ -86,6 +90,7 @@ def rebuild_partition(services: Services, store: LearnerStore, partition: int, u
         for group, ids in applied.marks.items():
             rebuilt.marks.setdefault(group, set()).update(ids)
         rebuilt.events += applied.applied
+        keep_alive()
         if len(chunk) < READ_ENTRIES:
             break
     rebuilt.rankings = rank(table, np.arange(len(table)), services.settings)
@@ -149,9 +154,9 @@ def replay(
     for partition in range(settings.partitions):
         token = acquire_for_replay(client, keys, partition, settings.lease_ttl_ms, handover_timeout_s)
         try:
-            rebuilt = rebuild_partition(services, store, partition)
-            if not renew(keys=[keys.owner(partition)], args=[token, settings.lease_ttl_ms]):
-                raise LostPartition({partition})
+            keep_alive = _lease_keeper(services, partition, token, renew)
+            rebuilt = rebuild_partition(services, store, partition, keep_alive=keep_alive)
+            keep_alive()
             _commit(services, store, rebuilt, token)
         finally:
             release(keys=[keys.owner(partition)], args=[token])
@@ -161,6 +166,20 @@ def replay(
         progress(f"partition {partition + 1}/{settings.partitions}: {len(rebuilt.table)} learners, "
                  f"{rebuilt.events} events from {rebuilt.entries} entries")  # fmt: skip
     return learners, events
+
+
+def _lease_keeper(services: Services, partition: int, token: str, renew: Callable) -> Callable[[], None]:
+    """Renews replay's lease of the partition, and the handover request that keeps the workers
+    off it: a rebuild may take longer than the lease lives. Raises LostPartition when the
+    lease is no longer ours."""
+    client, keys, ttl_ms = services.redis, services.keys, services.settings.lease_ttl_ms
+
+    def keep_alive() -> None:
+        if not renew(keys=[keys.owner(partition)], args=[token, ttl_ms]):
+            raise LostPartition({partition})
+        client.pexpire(keys.handover(partition), ttl_ms * 4)
+
+    return keep_alive
 
 
 def _commit(services: Services, store: LearnerStore, rebuilt: Rebuilt, token: str) -> None:

@@ -3,14 +3,17 @@ the active parameter version; parameter versions are never overwritten."""
 
 from __future__ import annotations
 
+import time
 
 import numpy as np
 import orjson
 import pytest
 
+import sidecar.replay
 from engine import MASTERY
 from sidecar.replay import check, replay
-from sidecar.worker import Worker
+from sidecar.worker import LostPartition, Worker
+from skillgap.cli import main
 from skillgap.eventlog import append_events
 from skillgap.events import parse_event
 from skillgap.params import (
@@ -113,6 +116,41 @@ def test_replay_keeps_the_marks_of_events_the_log_no_longer_holds(services):
     assert services.learners.get("acme", "r-0").events == 1
     run_live(services, [first])  # posted again: still marked as applied, so skipped
     assert services.learners.get("acme", "r-0").events == 1
+
+
+def test_replay_keeps_its_lease_through_a_rebuild_longer_than_the_lease(services, monkeypatch):
+    events = mixed_activity(services, learners=4)
+    run_live(services, events, chunk=5)  # many entries per partition
+    short = services.with_settings(lease_ttl_ms=200)
+    client, keys = services.redis, services.keys
+    apply_to_table = sidecar.replay.apply_to_table
+
+    def slow_apply(table, *args):  # an entry at a time, each slower than half the lease
+        assert client.get(keys.owner(table.partition)).startswith(b"replay/")
+        assert client.exists(keys.handover(table.partition))
+        time.sleep(0.12)
+        return apply_to_table(table, *args)
+
+    monkeypatch.setattr(sidecar.replay, "READ_ENTRIES", 1)
+    monkeypatch.setattr(sidecar.replay, "apply_to_table", slow_apply)
+    learners, applied = replay(short, progress=lambda line: None, handover_timeout_s=0.2)
+    assert learners == 4 and applied == 4 * 16
+    monkeypatch.undo()
+    assert check(services).max_mastery_difference < 1e-6
+
+
+def test_the_replay_command_reports_a_lost_lease_as_an_error(services, monkeypatch, capsys):
+    for name, value in (("REDIS_URL", services.settings.redis_url), ("SKILLGAP_KEY_PREFIX", services.settings.key_prefix),
+                        ("SKILLGAP_PARTITIONS", str(services.settings.partitions))):
+        monkeypatch.setenv(name, value)  # fmt: skip
+
+    def lost(*args, **kwargs):
+        raise LostPartition({2})
+
+    monkeypatch.setattr(sidecar.replay, "replay", lost)
+    assert main(["replay"]) == 2
+    err = capsys.readouterr().err
+    assert "skillgap: error:" in err and "partition 2" in err and "Traceback" not in err
 
 
 def fitted_document(services, rate=0.5):
