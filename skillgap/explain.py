@@ -26,9 +26,7 @@ def recommendation_items(
     points = catalog.knowledge_points
     items = []
     for position, module_id in enumerate(ranking.get("module", ())):
-        q = catalog.module_index.get(module_id)
-        if q is None:  # a module dropped from the catalog since
-            continue
+        q = catalog.module_index[module_id]  # the store drops modules no longer in the catalog
         action = ranking["action"][position]
         closes, measures = [], []
         if action == Action.ASSESS.name.lower():

@@ -12,8 +12,7 @@ The value (`SG2`) is:
 The numbers are binary so that a worker writes a batch's learners from arrays (the meta JSON,
 which changes rarely, it keeps per learner). Module and knowledge point indexes refer to the
 catalog layout named by the fingerprint; workers register their layout (`register_layout`), so
-values written under an older catalog are still read right. Values written before SG2 (`SG1`:
-all but the state in JSON) are still read.
+values written under an older catalog are still read right.
 
 The explanation of each ranked module (what it closes or measures, what it relies on) is built
 when a reader asks, from the stored state as of the ranking's time, which gives the same
@@ -36,7 +35,6 @@ from skillgap.keys import Keys, partition_of
 
 MAX_COHORTS = 64
 MAGIC = b"SG2"
-MAGIC_V1 = b"SG1"
 ACTIONS = [action.name.lower() for action in sorted(Action)]
 ACTION_CODES = {name: code for code, name in enumerate(ACTIONS)}
 
@@ -136,12 +134,9 @@ class LearnerStore:
         recommendations' explanations (readers); workers only need the ranking."""
         if not raw:
             return None
-        if raw[:3] == MAGIC:
-            record = self._decode(tenant, learner, raw)
-        elif raw[:3] == MAGIC_V1:
-            record = self._decode_v1(tenant, learner, raw)
-        else:
+        if raw[:3] != MAGIC:
             raise ValueError(f"learner {tenant}/{learner}: not a SkillGap learner value")
+        record = self._decode(tenant, learner, raw)
         if explain:
             record.recommendations = self.explain(record)
         return record
@@ -159,16 +154,6 @@ class LearnerStore:
         return LearnerRecord(tenant, learner, self._in_catalog_order(numbers["state"].copy(), layout.points),
                              meta["role"], tuple(meta["cohorts"]), int(numbers["events"]), float(numbers["updated"]),
                              recommended_at=float(numbers["recs_at"]), ranking=ranking)  # fmt: skip
-
-    def _decode_v1(self, tenant: str, learner: str, raw: bytes) -> LearnerRecord:
-        """A value written before SG2: the state after a meta JSON holding everything else."""
-        if raw[3:19].decode() != self.catalog.points_fingerprint:
-            raise LookupError(f"learner {tenant}/{learner} was stored under another catalog's knowledge points")
-        meta_end = 23 + int.from_bytes(raw[19:23], "little")
-        meta = orjson.loads(raw[23:meta_end])
-        state = np.frombuffer(raw, dtype=np.float64, offset=meta_end).reshape(STATE_FIELDS, -1).copy()
-        return LearnerRecord(tenant, learner, state, meta["role"], tuple(meta["cohorts"]), meta["events"],
-                             meta["updated"], recommended_at=meta["recs_at"], ranking=meta["ranking"])  # fmt: skip
 
     def explain(self, record: LearnerRecord) -> list[dict]:
         """The stored ranking with what each module closes or measures (skillgap/explain.py)."""

@@ -68,9 +68,3 @@ def test_explanations_name_the_points_the_engine_valued(seed):
                 assert drops == pytest.approx(item["expected_gain"], abs=5e-4)  # stored values are rounded
             for language in ("en", "zh"):
                 assert reason(item, CATALOG, language)
-
-
-def test_a_module_dropped_from_the_catalog_is_left_out():
-    ranking = {"module": ["m-gone"], "action": ["learn"], "gain": [0.1], "per_minute": [0.01], "information": [0.0]}
-    m = MODEL.n_points
-    assert recommendation_items(CATALOG, MODEL, ranking, np.zeros(m), np.zeros(m), np.ones(m), THRESHOLD) == []

@@ -1,12 +1,11 @@
 """The stored learner value: what is written reads back the same, under this catalog or an older
-one, and values in the earlier format (SG1) still read."""
+one."""
 
 from __future__ import annotations
 
 import dataclasses
 
 import numpy as np
-import orjson
 import pytest
 
 from engine import LAST_SEEN, MASTERY
@@ -68,17 +67,3 @@ def test_a_value_under_a_layout_nobody_registered_is_a_clear_error(services):
     value = stranger.encode(a_learner(stranger, {}))
     with pytest.raises(LookupError, match="unknown catalog layout"):
         services.learners.decode("acme", "u-1", value)
-
-
-def test_values_written_in_the_first_format_still_read(services):
-    """SG1: the points' fingerprint, then everything but the state as JSON, then the state."""
-    store = services.learners
-    written = a_learner(store, ranked(store, services.catalog.modules[2].id))
-    meta = orjson.dumps({"role": written.role, "cohorts": sorted(written.cohorts), "events": 7, "updated": NOW,
-                         "recs_at": NOW - 60, "ranking": written.ranking})  # fmt: skip
-    value = b"".join((b"SG1", services.catalog.points_fingerprint.encode(), len(meta).to_bytes(4, "little"), meta,
-                      written.state.tobytes()))  # fmt: skip
-    read = store.decode("acme", "u-1", value, explain=False)
-    assert np.array_equal(read.state, written.state) and read.ranking == written.ranking
-    assert (read.events, read.recommended_at, read.cohorts) == (7, NOW - 60, ("course-1", "course-2"))
-    assert store.decode("acme", "u-1", value).recommendations  # explained for readers

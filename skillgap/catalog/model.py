@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -94,11 +93,6 @@ class Catalog:
     @cached_property
     def role_index(self) -> dict[str, int]:
         return {r.id: i for i, r in enumerate(self.roles)}
-
-    @cached_property
-    def points_fingerprint(self) -> str:
-        """Names the order of knowledge points that stored learner state is laid out in."""
-        return hashlib.sha256("\n".join(self.point_index).encode()).hexdigest()[:16]
 
     def summary(self) -> str:
         return (
