@@ -17,7 +17,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import redis
@@ -61,7 +61,6 @@ class LostPartition(Exception):
 
 @dataclass
 class BatchResult:
-    learners: set[tuple[str, str]] = field(default_factory=set)  # those changed
     applied: int = 0
     duplicates: int = 0
     dead: int = 0
@@ -406,7 +405,6 @@ class Worker:
     def _result(done: dict[int, PartitionDone]) -> BatchResult:
         result = BatchResult()
         for part in done.values():
-            result.learners.update(part.table.learners[row] for row in part.applied.changed.tolist())
             result.applied += part.applied.applied
             result.duplicates += part.applied.duplicates
             result.dead += len(part.dead)
