@@ -28,6 +28,7 @@ from sidecar.worker import Worker
 from skillgap.cli import main
 from skillgap.events import Event, parse_event
 from skillgap.identity import learner_pseudonym, pseudonym_secret, record_launch_identity
+from skillgap.services import Services
 
 
 @pytest.fixture
@@ -174,6 +175,46 @@ def test_waiting_statements_are_released_by_command_once_the_launch_arrived(
     )  # older ERB: same id
     assert release_waiting(services, "acme") == 1
     assert sorted(e["learner"] for e in events_on_stream(services)) == ["u-nine", "u-pat"]
+
+
+class _RacedClient:
+    """A Redis client whose first MULTI is followed at once by `race()`, as another request
+    releasing the same actor would interleave."""
+
+    def __init__(self, client, race):
+        self._client, self._race = client, race
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def pipeline(self, transaction=True):
+        pipe = self._client.pipeline(transaction=transaction)
+        if transaction and self._race is not None:
+            race, self._race, execute = self._race, None, pipe.execute
+
+            def execute_then_race(*args, **kwargs):
+                result = execute(*args, **kwargs)
+                race()
+                return result
+
+            pipe.execute = execute_then_race
+        return pipe
+
+
+def test_two_requests_releasing_the_same_actor_release_it_once(client, services, openedx):
+    statement = openedx_problem_check("anon-5", str(uuid.uuid4()))
+    client.post("/xapi/statements", json=statement, headers=openedx)
+    record_launch_identity(services.redis, services.keys, "acme", {"sub": "anon-5"}, "u-five")
+    (actor,) = services.redis.smembers(services.keys.xapi_waiting_actors("acme"))
+    actor, other = actor.decode(), []
+    racing = _RacedClient(
+        services.redis, lambda: other.append(release_waiting(services, "acme", [actor]))
+    )
+    raced = Services(services.settings, racing, services.catalog)
+    first = release_waiting(raced, "acme", [actor])  # no "no such key" error
+    assert first + other[0] == 1
+    assert [e["learner"] for e in events_on_stream(services)] == ["u-five"]
+    assert counts(services)["waiting"] == 0 and counts(services)["released"] == 1
 
 
 def test_openedx_zero_point_problems_and_group_activities_are_accepted_and_counted(

@@ -231,25 +231,22 @@ def release_waiting(services: Services, tenant: str, actors: list[str] | None = 
         learner = next((found for found in learners if found), None)
         if learner is None:
             continue
-        # Take the list away first, so a statement arriving meanwhile starts a new one.
-        key, taken = (
-            waiting_key(keys, tenant, actor),
-            waiting_key(keys, tenant, actor) + ":releasing",
-        )
+        # Take the list in one MULTI, so a racing releaser finds it gone and a statement
+        # arriving meanwhile starts a new one.
         pipe = client.pipeline(transaction=True)
-        pipe.exists(key)
+        pipe.lrange(waiting_key(keys, tenant, actor), 0, -1)
+        pipe.delete(waiting_key(keys, tenant, actor))
         pipe.srem(keys.xapi_waiting_actors(tenant), actor)
-        if not pipe.execute()[0]:
+        taken = pipe.execute()[0]
+        if not taken:
             continue
-        client.rename(key, taken)
         events = []
-        for raw in client.lrange(taken, 0, -1):
+        for raw in taken:
             data = orjson.loads(raw)
             data["learner"] = learner.decode()
             events.append(parse_event(data, tenant=tenant, catalog=services.catalog))
         pipe = client.pipeline(transaction=True)
         queue_events(pipe, keys, settings.partitions, events, settings.retention_days)
-        pipe.delete(taken)
         pipe.hincrby(keys.xapi_counts(tenant), "waiting", -len(events))
         pipe.hincrby(keys.xapi_counts(tenant), "released", len(events))
         pipe.execute()
