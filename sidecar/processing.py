@@ -299,11 +299,11 @@ def recommend_as_of(state: np.ndarray, targets: np.ndarray, model: Model, as_of:
 
 def queue_writes(
     pipe, table: LearnerTable, rows: np.ndarray, rankings: Recommendations, applied: Applied, now: float,
-    retention_days: float, index_all: bool = False, replace_marks: bool = False,
+    retention_days: float, replace_marks: bool = False,
 ) -> None:  # fmt: skip
     """Queue one partition's learner values for `rows` (one MSET), its learner index (the rows
-    not in it yet; `index_all`: all of them), its cohort indexes and its marks (added, or with
-    `replace_marks` the groups' whole sets)."""
+    not in it yet), its cohort indexes and its marks (added, or with `replace_marks` the
+    groups' whole sets)."""
     keys, partition = table.store.keys, table.partition
     listed = rows.tolist()
     if listed:
@@ -313,7 +313,7 @@ def queue_writes(
         # partition is in one slot.
         pipe.execute_command("MSET", *chain.from_iterable(pairs))
     by_tenant: dict[str, list[str]] = {}
-    for row in listed if index_all else sorted(table.unindexed.intersection(listed)):
+    for row in sorted(table.unindexed.intersection(listed)):
         tenant, learner = table.learners[row]
         by_tenant.setdefault(tenant, []).append(learner)
     for tenant, learners in by_tenant.items():

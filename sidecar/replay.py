@@ -202,8 +202,9 @@ def _commit(services: Services, store: LearnerStore, rebuilt: Rebuilt, token: st
         table = rebuilt.table
         rows = np.arange(len(table))
         everything = Applied(rebuilt.events, 0, rebuilt.cohorts, rows, marks)
+        # Every row is a fresh learner (rebuild_partition), so all are indexed.
         queue_writes(pipe, table, rows, rebuilt.rankings, everything, time.time(), services.settings.retention_days,
-                     index_all=True, replace_marks=True)  # fmt: skip
+                     replace_marks=True)  # fmt: skip
         if rebuilt.last_entry is not None:
             pipe.xgroup_setid(stream, CONSUMER_GROUP, rebuilt.last_entry)
         if pending:
