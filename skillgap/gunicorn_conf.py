@@ -9,8 +9,10 @@ on Redis lets another run.
 import gc
 import os
 
+from skillgap.settings import Settings
+
 worker_class = "gthread"
-threads = 4
+threads = Settings.load().http_threads  # SKILLGAP_HTTP_THREADS; loading reads only the environment
 graceful_timeout = 10
 loglevel = "warning"
 # The workers' heartbeat touches a file on every loop: on a disk-backed /tmp that can block

@@ -63,6 +63,7 @@ class Settings:
     tool_host: str = "127.0.0.1"
     tool_port: int = 8000
     http_workers: int = 2
+    http_threads: int = 4  # per gunicorn worker (gthread): requests waiting on Redis let others run
 
     # Access: the token `skillgap run` registers for the default tenant (generated when unset).
     admin_token: str | None = None
@@ -96,6 +97,7 @@ class Settings:
     moodle_courses: str = ""  # course ids, comma-separated
     moodle_tenant: str | None = None  # default: default_tenant
     moodle_sync_interval_s: float = 900.0
+    moodle_http_timeout_s: float = 30.0  # per web-service call (a course's log can take a while)
 
     # Demo cohort simulated by `skillgap run`
     demo_learners: int = 120
@@ -139,11 +141,12 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}RETENTION_DAYS must be positive")
         if self.tool_base_url is not None and not self.tool_base_url.startswith(("http://", "https://")):
             raise SettingsError(f"{ENV_PREFIX}TOOL_BASE_URL must start with http:// or https://")
-        for field in ("lti_leeway_s", "lti_state_ttl_s", "lti_launch_ttl_s", "lti_jwks_cache_s", "ags_retry_base_s"):
+        for field in ("lti_leeway_s", "lti_state_ttl_s", "lti_launch_ttl_s", "lti_jwks_cache_s", "ags_retry_base_s",
+                      "moodle_http_timeout_s"):
             if getattr(self, field) <= 0:
                 raise SettingsError(f"{ENV_PREFIX}{field.upper()} must be positive")
         for name in ("batch_ms", "batch_max_ms", "batch_entries", "worker_processes", "lease_ttl_ms", "claim_idle_ms",
-                     "worker_engine_threads", "worker_cache_learners", "worker_cache_marks"):
+                     "worker_engine_threads", "worker_cache_learners", "worker_cache_marks", "http_threads"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
         if self.block_ms < 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import requests
 
 from skillgap.errors import UserError
+from skillgap.settings import Settings
 
 REST_PATH = "/webservice/rest/server.php"
 # errorcode -> what it means and what to do; {function} and {message} are filled in.
@@ -54,8 +55,9 @@ def flatten(params: dict, prefix: str = "") -> dict[str, str]:
 
 class MoodleClient:
     def __init__(
-        self, url: str, token: str, timeout_s: float = 30.0, session: requests.Session | None = None
-    ):
+        self, url: str, token: str, timeout_s: float = Settings.moodle_http_timeout_s,
+        session: requests.Session | None = None,
+    ):  # fmt: skip
         if not url.startswith(("https://", "http://")):
             raise MoodleError(
                 f"{url!r} is not a Moodle address (it starts with https:// or http://)"

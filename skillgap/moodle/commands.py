@@ -18,7 +18,7 @@ def _client(args: argparse.Namespace, settings: Settings):
     url = args.url or settings.moodle_url
     if not url:
         raise UserError("which Moodle? give --url or set SKILLGAP_MOODLE_URL")
-    return MoodleClient(url, args.token or settings.moodle_token or "")
+    return MoodleClient(url, args.token or settings.moodle_token or "", settings.moodle_http_timeout_s)
 
 
 def _sync(args: argparse.Namespace, settings: Settings) -> int:
