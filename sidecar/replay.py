@@ -28,6 +28,7 @@ from sidecar.marks import Group, read_marks
 from sidecar.ownership import RELEASE, RENEW, acquire_for_replay
 from sidecar.processing import Applied, Batch, apply_to_table, decode_entries, queue_writes, rank
 from sidecar.worker import LostPartition, ensure_groups
+from skillgap.eventlog import entry_chunks
 from skillgap.keys import CONSUMER_GROUP
 from skillgap.learner_store import LearnerStore
 from skillgap.params import active_parameters
@@ -60,23 +61,15 @@ class Comparison:
 
 
 def rebuild_partition(
-    services: Services, store: LearnerStore, partition: int, until: bytes | str = "+",
-    keep_alive: Callable[[], None] = lambda: None,
-) -> Rebuilt:  # fmt: skip
-    """The partition's learners rebuilt in memory from its stream (up to entry `until`);
-    `keep_alive` is called after every chunk (replay renews its lease there)."""
-    client, keys = services.redis, services.keys
-    stream = keys.stream(partition)
+    services: Services, store: LearnerStore, partition: int, keep_alive: Callable[[], None] = lambda: None
+) -> Rebuilt:
+    """The partition's learners rebuilt in memory from its stream; `keep_alive` is called
+    after every chunk (replay renews its lease there)."""
     table = LearnerTable(store, partition)
     rebuilt = Rebuilt(table, None, {}, {}, None)
-    start: bytes | str = "-"
-    while True:
-        chunk = client.xrange(stream, min=start, max=until, count=READ_ENTRIES)
-        if not chunk:
-            break
+    for chunk in entry_chunks(services.redis, services.keys, partition, READ_ENTRIES):
         rebuilt.entries += len(chunk)
         rebuilt.last_entry = chunk[-1][0]
-        start = b"(" + chunk[-1][0]
         decoded = decode_entries(chunk, services.catalog, partition, services.settings.partitions)
         batch = Batch(decoded.events, decoded.learners)
         missing = table.missing(batch.distinct_learners)
@@ -91,8 +84,6 @@ def rebuild_partition(
             rebuilt.marks.setdefault(group, set()).update(ids)
         rebuilt.events += applied.applied
         keep_alive()
-        if len(chunk) < READ_ENTRIES:
-            break
     rebuilt.rankings = rank(table, np.arange(len(table)), services.settings)
     return rebuilt
 
