@@ -200,10 +200,11 @@ class Bench:
         return f"sgbench-{uuid.uuid4().hex[:10]}"
 
     def setup(self, prefix: str) -> Keys:
+        from sidecar.worker import ensure_groups
+
         keys = Keys(prefix)
         self.client.hset(keys.meta, "bench_partitions", self.settings.partitions)
-        for p in range(self.settings.partitions):
-            self.client.xgroup_create(keys.stream(p), CONSUMER_GROUP, id="0", mkstream=True)
+        ensure_groups(self.client, [keys.stream(p) for p in range(self.settings.partitions)])
         return keys
 
     def cleanup(self, prefix: str) -> None:

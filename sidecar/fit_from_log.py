@@ -23,12 +23,11 @@ from engine import Kind
 from engine.fit import FittedParameters, fit, observations
 from engine.model import KIND_LEARN
 from sidecar.processing import decode_entries
+from skillgap.catalog.arrays import SECONDS_PER_DAY
 from skillgap.errors import UserError
 from skillgap.eventlog import entry_chunks
 from skillgap.params import store_parameters
 from skillgap.services import Services
-
-SECONDS_PER_DAY = 86_400.0
 
 
 class NothingToFit(UserError):

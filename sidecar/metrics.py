@@ -14,6 +14,7 @@ import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from sidecar.batching import entry_time_ms
 from skillgap.keys import CONSUMER_GROUP, Keys
 
 LAG_COUNT_CAP = 10_000  # on Redis 6.2 lag is counted entry by entry, up to this many
@@ -101,17 +102,17 @@ class PipelineCollector(Collector):
             if group is None:
                 lag.append(0), pending.append(0), oldest.append(0.0)
                 continue
-            unread = self.client.xrange(stream, min=f"({_text(group['last-delivered-id'])}", count=1)
+            unread = self.client.xrange(stream, min=f"({as_text(group['last-delivered-id'])}", count=1)
             first_pending = self.client.xpending(stream, CONSUMER_GROUP)["min"]
             if group.get("lag") is not None:
                 lag.append(int(group["lag"]))
             else:  # Redis before 7.0 has no lag: count what follows the last delivered entry (capped)
-                after = f"({_text(group['last-delivered-id'])}"
+                after = f"({as_text(group['last-delivered-id'])}"
                 lag.append(len(self.client.xrange(stream, min=after, count=LAG_COUNT_CAP)))
             pending.append(int(group["pending"]))
-            candidates = [_id_ms(first_pending)] if first_pending else []
+            candidates = [entry_time_ms(first_pending)] if first_pending else []
             if unread:
-                candidates.append(_id_ms(unread[0][0]))
+                candidates.append(entry_time_ms(unread[0][0]))
             oldest.append(max(0.0, (now_ms - min(candidates)) / 1000) if candidates else 0.0)
         return lag, pending, oldest
 
@@ -123,9 +124,6 @@ def _groups(client: redis.Redis, stream: str) -> list[dict]:
         return []
 
 
-def _text(value: bytes | str) -> str:
+def as_text(value: bytes | str) -> str:
+    """A Redis reply's bytes as text (a client may decode replies itself)."""
     return value.decode() if isinstance(value, bytes) else value
-
-
-def _id_ms(entry_id: bytes | str) -> float:
-    return float(_text(entry_id).split("-")[0])

@@ -29,12 +29,12 @@ from engine import LAST_SEEN, Model, Recommendations, apply_events, recommend
 from sidecar.learner_table import LearnerTable
 from sidecar.marks import SEPARATOR, Group, queue_marks
 from skillgap.catalog import Catalog
+from skillgap.catalog.arrays import SECONDS_PER_DAY
 from skillgap.eventlog import ENTRY_FIELD, decode_entry
 from skillgap.events import ACTIVITY_KINDS, ENROLLED, SCHEMA_VERSION
 from skillgap.keys import partition_of
 from skillgap.settings import Settings
 
-SECONDS_PER_DAY = 86_400
 ENROLMENT = -1  # kind code of an enrolment (no module, no state change)
 KIND_CODES = {**{name: int(kind) for name, kind in ACTIVITY_KINDS.items()}, ENROLLED: ENROLMENT}
 

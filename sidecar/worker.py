@@ -25,7 +25,7 @@ from redis.cluster import RedisCluster
 
 from sidecar.batching import BatchSizer
 from sidecar.learner_table import LearnerTable
-from sidecar.metrics import record_batch
+from sidecar.metrics import as_text, record_batch
 from sidecar.ownership import Leases
 from sidecar.partition_cache import PartitionCache
 from sidecar.processing import Applied, Batch, apply_to_table, decode_entries, merged, pieces, queue_writes, rank
@@ -239,7 +239,7 @@ class Worker:
                 CONSUMER_GROUP, self.name, streams, count=count, block=self.settings.block_ms if block else None
             )
             by_key = {self.keys.stream(p): p for p in partitions}
-            return {by_key[_text(key)]: entries for key, entries in response or [] if entries}
+            return {by_key[as_text(key)]: entries for key, entries in response or [] if entries}
         # Redis Cluster: a read may only name streams of one slot, so read each partition
         # without blocking (pipelined per node) and poll.
         pipe = self.client.pipeline(transaction=False)
@@ -268,7 +268,7 @@ class Worker:
                 self.client.xack(stream, CONSUMER_GROUP, *deleted)
             if entries:
                 processed += self._process_guarded({partition: entries})
-            if _text(start) == "0-0":
+            if as_text(start) == "0-0":
                 break
         if self.client.xpending(stream, CONSUMER_GROUP)["pending"] == 0:
             self._recovering.discard(partition)
@@ -417,7 +417,3 @@ def _redis_time(client: redis.Redis) -> float:
     reply = client.time()
     seconds, micros = next(iter(reply.values())) if isinstance(reply, dict) else reply  # a cluster: one node's
     return seconds + micros / 1e6
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
