@@ -75,6 +75,7 @@ class Observations:
     first: np.ndarray  # sequences of point p are first[p]:first[p + 1]
     scored: np.ndarray  # (P,) rows with a score per point
     partial: np.ndarray  # (P,) rows with a partial score (neither 0 nor 1) per point
+    longest: int  # rows of the longest sequence: the kernels' per-thread buffers
     n_points: int
     n_resources: int
 
@@ -135,8 +136,10 @@ def observations(
             ascending = False
     if not ascending:  # a learner's rows must be contiguous to be grouped by point alone
         rows = sort_by_learner(learner, rows, n_learners)
-    order, resource, score, starts, first, scored, partial = group_rows(learner, point, resource, score, rows, n_points)
-    return Observations(order, resource, score, starts, first, scored, partial, n_points, n_resources)
+    order, resource, score, starts, first, scored, partial, longest = group_rows(
+        learner, point, resource, score, rows, n_points
+    )
+    return Observations(order, resource, score, starts, first, scored, partial, int(longest), n_points, n_resources)
 
 
 def fit(
@@ -173,7 +176,7 @@ def fit(
     counts = np.zeros((n_points, n_resources, 2))
     with dynamic_schedule():
         em_kernel(
-            data.starts, data.first, data.resource, data.score, data.partial, params, bool(forgets),
+            data.starts, data.first, data.longest, data.resource, data.score, data.partial, params, bool(forgets),
             int(max_iter), float(tol), loglike, iterations, counts,
         )  # fmt: skip
     learn = params[:, 4:].copy()
@@ -209,5 +212,6 @@ def predict(data: Observations, params: FittedParameters) -> Predictions:
     correct = np.empty(data.score.shape[0])
     mastery = np.empty(data.score.shape[0])
     with dynamic_schedule():
-        predict_kernel(data.order, data.starts, data.first, data.resource, data.score, packed, correct, mastery)
+        predict_kernel(data.order, data.starts, data.first, data.longest, data.resource, data.score, packed,
+                       correct, mastery)  # fmt: skip
     return Predictions(correct, mastery)

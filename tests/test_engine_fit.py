@@ -67,6 +67,8 @@ def test_predict_matches_reference_in_row_order(data):
     learner, point, resource, score, order, params = data
     n_points, n_resources = params.learn.shape
     obs = observations(learner, point, resource, score, order, n_points=n_points, n_resources=n_resources)
+    # the kernels' per-thread buffers hold the longest (point, learner) sequence
+    assert obs.longest == np.unique(np.stack([point, learner]), axis=1, return_counts=True)[1].max()
     got = predict(obs, params)
     expected = np.empty((len(learner), 2))
     by_order = sorted(range(len(learner)), key=lambda e: (order[e], e))

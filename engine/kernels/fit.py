@@ -82,10 +82,11 @@ def group_rows(learner, point, resource, score, rows, n_points):
     contiguous, grouped stably by point (a counting sort), so that every (point, learner)
     sequence is contiguous and in visiting order.
 
-    Returns (order, resource, score, starts, first, scored, partial): row numbers in
+    Returns (order, resource, score, starts, first, scored, partial, longest): row numbers in
     sequence order, their resource (0 when `resource` is empty) and score; sequence s is
     positions starts[s]:starts[s + 1]; sequences of point p are first[p]:first[p + 1];
-    per point, rows with a score and rows with a partial one (neither 0 nor 1).
+    per point, rows with a score and rows with a partial one (neither 0 nor 1); the rows of
+    the longest sequence.
     """
     n = point.shape[0]
     identity = rows.shape[0] == 0
@@ -127,7 +128,10 @@ def group_rows(learner, point, resource, score, rows, n_points):
     for p in range(n_points):
         starts[first[p] : first[p + 1]] = sequence_start[block[p] : block[p] + sequences[p]]
     starts[first[n_points]] = n
-    return order, sequence_resource, sequence_score, starts, first, scored, partial
+    longest = 0
+    for s in range(first[n_points]):
+        longest = max(longest, starts[s + 1] - starts[s])
+    return order, sequence_resource, sequence_score, starts, first, scored, partial, longest
 
 
 @kernel
@@ -156,7 +160,7 @@ def forward(lo, hi, resource, score, prior, learn, forget, guess, slip, predicte
     of dependent operations, and the processor overlaps rows."""
     mass_m = prior
     mass_u = 1.0 - prior
-    after = 1.0  # P(the rows so far), times 2**(400 r) after r rescalings
+    after = 1.0  # P(the rows so far), times 2**(300 r) after r rescalings (RESCALE)
     log_scale = 0.0
     for block in range(lo, hi, RESCALE_EVERY):
         for k in range(block, min(block + RESCALE_EVERY, hi)):
@@ -330,15 +334,13 @@ def em_point(lo_seq, hi_seq, starts, resource, score, soft, params, fit_forget, 
 
 @parallel_kernel
 def em_kernel(
-    starts, first, resource, score, partial, params, fit_forget, max_iter, tol,
+    starts, first, longest, resource, score, partial, params, fit_forget, max_iter, tol,
     out_loglike, out_iterations, out_counts,
 ):  # fmt: skip
     """EM for every point in parallel over rows in sequence order; `params` (P, 4 + R)
-    is updated in place; partial[p]: rows of point p with a partial score."""
+    is updated in place; partial[p]: rows of point p with a partial score; longest: the
+    rows of the longest sequence (group_rows)."""
     n_points = first.shape[0] - 1
-    longest = 0
-    for s in range(starts.shape[0] - 1):
-        longest = max(longest, starts[s + 1] - starts[s])
     for p in prange(n_points):
         if first[p + 1] == first[p]:
             out_loglike[p] = 0.0
@@ -373,13 +375,10 @@ def resource_learners(starts, first, resource, n_resources):
 
 
 @parallel_kernel
-def predict_kernel(order, starts, first, resource, score, params, out, out_mastery):
+def predict_kernel(order, starts, first, longest, resource, score, params, out, out_mastery):
     """P(correct) and P(mastered) of every row before it is seen, from the forward pass of
     its sequence (rows in sequence order), each written at its own index order[k]."""
     n_points = first.shape[0] - 1
-    longest = 0
-    for s in range(starts.shape[0] - 1):
-        longest = max(longest, starts[s + 1] - starts[s])
     for p in prange(n_points):
         prior, forget, guess, slip = params[p, 0], params[p, 1], params[p, 2], params[p, 3]
         learn = params[p, 4:]
