@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint
 
-from skillgap.events import KIND_NAMES
+from sidecar.api.events import MAX_EVENTS_PER_REQUEST
+from sidecar.api.reports import BREAKDOWNS
+from skillgap.catalog.model import LANGUAGES
+from skillgap.events import KIND_NAMES, LEARNER_PATTERN
 
 blueprint = Blueprint("openapi", __name__)
 
@@ -25,17 +30,22 @@ def _errors(*statuses: int) -> dict:
     return {str(s): _json(_ref("Error"), meaning[s]) for s in statuses}
 
 
+def _json_pattern(regex: re.Pattern) -> str:
+    """A validation regex in JSON Schema's (ECMA-262) dialect, where `$` is the end of the text."""
+    return regex.pattern.replace(r"\Z", "$")
+
+
 def _param(name: str, where: str, description: str, schema: dict | None = None, required: bool = False) -> dict:
     return {"name": name, "in": where, "description": description, "required": required or where == "path",
             "schema": schema or {"type": "string"}}  # fmt: skip
 
 
-LANG = _param("lang", "query", "language of names and reasons", {"type": "string", "enum": ["en", "zh"]})
+LANG = _param("lang", "query", "language of names and reasons", {"type": "string", "enum": list(LANGUAGES)})
 LEARNER = _param("learner", "path", "pseudonymous learner id")
 REPORT_PARAMS = [
     _param("format", "query", "json (every breakdown) or csv (the one named by `by`)",
            {"type": "string", "enum": ["json", "csv"]}),
-    _param("by", "query", "the CSV's breakdown", {"type": "string", "enum": ["point", "role", "cohort", "learner"]}),
+    _param("by", "query", "the CSV's breakdown", {"type": "string", "enum": list(BREAKDOWNS)}),
     LANG,
 ]  # fmt: skip
 REPORT_RESPONSE = {
@@ -53,7 +63,7 @@ SCHEMAS = {
         "type": "object", "required": ["learner", "kind", "timestamp"], "additionalProperties": False,
         "properties": {
             "v": {"const": 1}, "id": {"type": "string", "maxLength": 128}, "tenant": {"type": "string"},
-            "learner": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"},
+            "learner": {"type": "string", "pattern": _json_pattern(LEARNER_PATTERN)},
             "cohort": {"type": "string"}, "module": {"type": "string", "description": "catalog module id"},
             "kind": {"type": "string", "enum": list(KIND_NAMES)},
             "score": {"type": "number", "minimum": 0, "maximum": 1},
@@ -108,9 +118,9 @@ PATHS = {
                          "responses": {"200": {"description": "Prometheus text format",
                                                "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
     "/v1/events": {"post": {
-        "summary": "event intake: one event or an array of at most 5,000",
+        "summary": f"event intake: one event or an array of at most {MAX_EVENTS_PER_REQUEST:,}",
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
-            "oneOf": [_ref("Event"), {"type": "array", "items": _ref("Event"), "maxItems": 5000}]}}}},
+            "oneOf": [_ref("Event"), {"type": "array", "items": _ref("Event"), "maxItems": MAX_EVENTS_PER_REQUEST}]}}}},
         "responses": {"202": _json(_ref("Accepted"), "queued for the workers"), **_errors(400, 401, 403)}}},
     "/v1/learners": {"get": {
         "summary": "the tenant's learner ids, in pages",
