@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 
 from flask import Flask
@@ -11,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from lti_tool import admin, deep_linking, health, launch, registration, views, xapi
 from lti_tool.errors import register_error_handler
 from lti_tool.tool import build_tool
+from skillgap.identity import stored_secret
 from skillgap.redis_server import connect
 from skillgap.services import Services, build_services
 from skillgap.settings import Settings
@@ -29,10 +29,7 @@ BLUEPRINTS = (
 
 def _secret_key(services: Services) -> str:
     """The configured key, else one generated once and kept in Redis (shared by every process)."""
-    if services.settings.tool_secret_key:
-        return services.settings.tool_secret_key
-    services.redis.hsetnx(services.keys.secrets, "flask", secrets.token_hex(32))
-    return services.redis.hget(services.keys.secrets, "flask").decode()
+    return services.settings.tool_secret_key or stored_secret(services.redis, services.keys, "flask")
 
 
 def create_app(test_config: Mapping[str, object] | None = None, services: Services | None = None) -> Flask:

@@ -18,14 +18,14 @@ from lti_tool.validation import Launch
 from skillgap.catalog import Catalog
 from skillgap.eventlog import append_events
 from skillgap.events import ENROLLED, Event, parse_event
-from skillgap.identity import course_cohort, learner_pseudonym, pseudonym_secret, record_launch_identity
+from skillgap.identity import course_cohort, learner_pseudonym, record_launch_identity
 from skillgap.services import Services
 
 log = logging.getLogger(__name__)
 
 
 def learner_for(services: Services, issuer: str, user_id: str) -> str:
-    return learner_pseudonym(pseudonym_secret(services.redis, services.keys), issuer, user_id)
+    return learner_pseudonym(services.pseudonym_secret, issuer, user_id)
 
 
 class ModuleLinks:
@@ -89,4 +89,6 @@ def save_launch_activity(services: Services, launch: Launch, activity: LaunchAct
     """Put the launch's event on the log and remember the ids other channels name the learner by."""
     settings = services.settings
     append_events(services.redis, services.keys, settings.partitions, [activity.event], settings.retention_days)
-    record_launch_identity(services.redis, services.keys, activity.tenant, launch.claims, activity.learner)
+    record_launch_identity(
+        services.redis, services.keys, activity.tenant, launch.claims, activity.learner, services.pseudonym_secret
+    )

@@ -38,6 +38,7 @@ def roster_events(tool: Tool, launch: Launch, now: float) -> list[Event]:
     cohort = course_cohort(registration.issuer, c.context_id(launch.claims))
     custom = c.custom(launch.claims)  # the activity's skillgap_role describes its learners
     events = []
+    aliases = services.redis.pipeline(transaction=False)  # every member's aliases in one round trip
     for page in tool.platform.pages(registration, [c.SCOPE_NRPS], url, MEMBERSHIP_TYPE):
         for member in page.get("members", []) if isinstance(page, dict) else []:
             user_id = member.get("user_id")
@@ -45,13 +46,14 @@ def roster_events(tool: Tool, launch: Launch, now: float) -> list[Event]:
                 continue
             learner = learner_for(services, registration.issuer, user_id)
             role = catalog_role(member.get("roles") or [], custom, services.catalog, tool.role_map)
-            remember_alias(services.redis, services.keys, registration.tenant, "sub", user_id, learner)
+            remember_alias(aliases, services.keys, registration.tenant, "sub", user_id, learner)
             if member.get("lis_person_sourcedid"):
-                remember_alias(services.redis, services.keys, registration.tenant, "person_sourcedid", member["lis_person_sourcedid"], learner)
+                remember_alias(aliases, services.keys, registration.tenant, "person_sourcedid", member["lis_person_sourcedid"], learner)
             data = {"learner": learner, "kind": ENROLLED, "cohort": cohort, "timestamp": now, "source": "nrps"}
             if role:
                 data["role"] = role
             events.append(parse_event(data, tenant=registration.tenant, catalog=services.catalog, now=now))
+    aliases.execute()
     return events
 
 

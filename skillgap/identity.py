@@ -16,10 +16,15 @@ from skillgap.keys import Keys
 SECRET_FIELD = "pseudonym"
 
 
+def stored_secret(client: redis.Redis, keys: Keys, field: str) -> str:
+    """A deployment secret (hex), created once and kept in Redis: every process reads the same."""
+    client.hsetnx(keys.secrets, field, secrets.token_hex(32))
+    return client.hget(keys.secrets, field).decode()
+
+
 def pseudonym_secret(client: redis.Redis, keys: Keys) -> bytes:
-    """The deployment's pseudonymisation key, created once and kept in Redis."""
-    client.hsetnx(keys.secrets, SECRET_FIELD, secrets.token_hex(32))
-    return bytes.fromhex(client.hget(keys.secrets, SECRET_FIELD).decode())
+    """The deployment's pseudonymisation key (`Services.pseudonym_secret` keeps it per process)."""
+    return bytes.fromhex(stored_secret(client, keys, SECRET_FIELD))
 
 
 def learner_pseudonym(secret: bytes, platform: str, user_id: str) -> str:
@@ -67,15 +72,18 @@ def course_cohort(issuer: str, context_id: str | None) -> str | None:
     return f"{context_id}@{host}"[:128]
 
 
-def _email_alias(client: redis.Redis, keys: Keys, email: object) -> str | None:
+def _email_alias(client: redis.Redis, keys: Keys, email: object, secret: bytes | None) -> str | None:
     if not isinstance(email, str) or "@" not in email:
         return None
     sha1sum = hashlib.sha1(f"mailto:{email}".encode()).hexdigest()
-    return mbox_alias(pseudonym_secret(client, keys), sha1sum)
+    return mbox_alias(secret or pseudonym_secret(client, keys), sha1sum)
 
 
-def record_launch_identity(client: redis.Redis, keys: Keys, tenant: str, claims: dict, learner: str) -> None:
-    """Called on every valid LTI launch: remember the ids other channels will name this learner by."""
+def record_launch_identity(
+    client: redis.Redis, keys: Keys, tenant: str, claims: dict, learner: str, secret: bytes | None = None
+) -> None:
+    """Called on every valid LTI launch: remember the ids other channels will name this learner by.
+    `secret`: the pseudonym secret when the caller has it (else read from Redis)."""
     lis = claims.get("https://purl.imsglobal.org/spec/lti/claim/lis") or {}
     custom = claims.get("https://purl.imsglobal.org/spec/lti/claim/custom") or {}
     email = claims.get("email")
@@ -85,7 +93,7 @@ def record_launch_identity(client: redis.Redis, keys: Keys, tenant: str, claims:
         # Open edX: its xAPI actor is an anonymous id unlike the LTI `sub`; with
         # XAPI_AGENT_IFI_TYPE = "mbox_sha1sum" (or "mbox") and the email shared in launches, the
         # hashed address links them; or a custom parameter `xapi_account` carries the xAPI id.
-        "mbox": _email_alias(client, keys, email),
+        "mbox": _email_alias(client, keys, email, secret),
         "xapi_account": custom.get("xapi_account") if isinstance(custom, dict) else None,
     }
     for kind, alias in aliases.items():

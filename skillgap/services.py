@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
+from functools import cached_property
 
 import redis
 
 from engine import Model
 from skillgap.catalog import Catalog, load_catalog
+from skillgap.identity import pseudonym_secret
 from skillgap.keys import Keys
 from skillgap.learner_store import LearnerStore
 from skillgap.params import ActiveParameters, active_parameters
@@ -30,6 +32,11 @@ class Services:
         self._active: ActiveParameters | None = None
         self._store: LearnerStore | None = None
         self._checked = 0.0
+
+    @cached_property
+    def pseudonym_secret(self) -> bytes:
+        """Read once per process: the secret never changes once created."""
+        return pseudonym_secret(self.redis, self.keys)
 
     def with_settings(self, **changes: object) -> Services:
         """The same Redis and catalog under changed settings."""

@@ -23,7 +23,7 @@ from lti_tool.xapi.mapping import UNMAPPED_ACTIVITY, Meaning, StatementMapper
 from lti_tool.xapi.statements import Statement
 from skillgap.eventlog import queue_events
 from skillgap.events import Event, parse_event, trusted_event
-from skillgap.identity import course_cohort, learners_for_aliases, pseudonym_secret
+from skillgap.identity import course_cohort, learners_for_aliases
 from skillgap.keys import Keys
 from skillgap.recent import note_recent
 from skillgap.services import Services
@@ -91,13 +91,6 @@ class Intake:
         self.services = services
         self.keys = services.keys
         self.mapper = StatementMapper(services.catalog)
-        self._secret: bytes | None = None
-
-    @property
-    def secret(self) -> bytes:
-        if self._secret is None:
-            self._secret = pseudonym_secret(self.services.redis, self.keys)
-        return self._secret
 
     def take(self, credential: Credential, statements: list[Statement], now: float) -> Counter:
         """Check the ids (StatementConflict if one is known with other content, nothing
@@ -122,7 +115,7 @@ class Intake:
             record_keys = [record_keys[i] for i in fresh]
         # One pass in statement order; an actor the platform rule cannot name leaves a gap
         # (None) that the alias table fills, or its statement waits.
-        mapper, secret = self.mapper, self.secret
+        mapper, secret = self.mapper, self.services.pseudonym_secret
         events: list[Event | None] = []
         by_alias: list[tuple[int, Statement, Meaning, tuple[str, ...]]] = []
         unmapped: Counter = Counter()
