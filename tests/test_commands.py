@@ -7,6 +7,7 @@ import gzip
 
 import orjson
 import pytest
+from lms_helpers import cli_env
 
 from sidecar.worker import Worker
 from skillgap.cli import main
@@ -18,9 +19,7 @@ NOW_ISO = "2026-11-20T10:00:00Z"
 
 @pytest.fixture
 def cli(settings, monkeypatch):
-    for name, value in (("REDIS_URL", settings.redis_url), ("SKILLGAP_KEY_PREFIX", settings.key_prefix),
-                        ("SKILLGAP_PARTITIONS", str(settings.partitions)), ("SKILLGAP_DATA_DIR", str(settings.data_dir))):
-        monkeypatch.setenv(name, value)  # fmt: skip
+    cli_env(monkeypatch, settings, SKILLGAP_PARTITIONS=str(settings.partitions), SKILLGAP_DATA_DIR=str(settings.data_dir))
     return main
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from lms_helpers import cli_env
 
 from engine.simulate import simulate_observations
 from sidecar.fit_from_log import NothingToFit, fit_from_log
@@ -163,9 +164,7 @@ def test_an_empty_log_is_a_clear_error(fit_services):
 def test_the_command_reports_module_effectiveness_and_activates(fit_services, monkeypatch, capsys, tmp_path):
     post(fit_services, simulated_events(fit_services, n_learners=200))
     s = fit_services.settings
-    for name, value in (("REDIS_URL", s.redis_url), ("SKILLGAP_KEY_PREFIX", s.key_prefix),
-                        ("SKILLGAP_CATALOG_PATH", str(s.catalog_path)), ("SKILLGAP_PARTITIONS", str(s.partitions))):
-        monkeypatch.setenv(name, value)  # fmt: skip
+    cli_env(monkeypatch, s, SKILLGAP_CATALOG_PATH=str(s.catalog_path), SKILLGAP_PARTITIONS=str(s.partitions))
     out = tmp_path / "params.json"
     assert main(["fit", "--from-log", "--activate", "--min-learners", "10", "--out", str(out)]) == 0
     printed = capsys.readouterr()

@@ -119,7 +119,7 @@ def test_a_batch_that_breaks_the_engine_goes_to_the_dead_letters_and_never_block
 
 
 def worker_process(settings, name: str) -> subprocess.Popen:
-    env = dict(os.environ, REDIS_URL=settings.redis_url, SKILLGAP_KEY_PREFIX=settings.key_prefix,
+    env = dict(os.environ, SKILLGAP_REDIS_URL=settings.redis_url, SKILLGAP_KEY_PREFIX=settings.key_prefix,
                SKILLGAP_PARTITIONS=str(settings.partitions), SKILLGAP_LEASE_TTL_MS="1000")  # fmt: skip
     return subprocess.Popen([sys.executable, "-m", "skillgap.cli", "worker", "--name", name], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip

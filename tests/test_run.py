@@ -120,7 +120,7 @@ def test_sidecar_serves_the_api_with_workers_and_stops_cleanly(settings, service
     from skillgap.tokens import create_token
 
     port = free_port()
-    env = dict(os.environ, REDIS_URL=settings.redis_url, SKILLGAP_KEY_PREFIX=settings.key_prefix,
+    env = dict(os.environ, SKILLGAP_REDIS_URL=settings.redis_url, SKILLGAP_KEY_PREFIX=settings.key_prefix,
                SKILLGAP_API_PORT=str(port), SKILLGAP_PARTITIONS=str(settings.partitions))  # fmt: skip
     sidecar, text = start_until_ready("sidecar", env, "--workers", "2")
     children: set[int] = set()

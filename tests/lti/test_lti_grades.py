@@ -9,6 +9,7 @@ import time
 
 import pytest
 from edx_platform import Browser, LoopbackServer
+from lms_helpers import cli_env
 
 from lti_tool import create_app
 from lti_tool.grades import GradeTarget, ScoreJob
@@ -82,9 +83,7 @@ def test_progress_changes_are_pushed_after_the_worker_applies_events(tool_server
     assert tool_server.tool.scores.post_due() == (1, 0)
     tool_server.drain()  # the viewed event raises mastery
     settings = tool_server.services.settings
-    monkeypatch.setenv("REDIS_URL", settings.redis_url)
-    monkeypatch.setenv("SKILLGAP_KEY_PREFIX", settings.key_prefix)
-    monkeypatch.setenv("SKILLGAP_PARTITIONS", str(settings.partitions))
+    cli_env(monkeypatch, settings, SKILLGAP_PARTITIONS=str(settings.partitions))
     assert main(["ags", "push"]) == 0
     assert "queued 1 changed scores; posted 1, failed 0" in capsys.readouterr().out
     first, second = (score["scoreGiven"] for _, score in registered.scores)

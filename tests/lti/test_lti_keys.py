@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from edx_platform import Browser, first_form
+from lms_helpers import cli_env
 
 from lti_tool import create_app
 from lti_tool.tool import build_tool
@@ -36,8 +37,7 @@ def test_rotation_keeps_the_old_key_for_the_grace_period_then_drops_it(tool_serv
 
 def test_the_platform_verifies_the_tool_across_a_rotation(tool_server, registered, capsys, monkeypatch):
     settings = tool_server.services.settings
-    monkeypatch.setenv("REDIS_URL", settings.redis_url)
-    monkeypatch.setenv("SKILLGAP_KEY_PREFIX", settings.key_prefix)
+    cli_env(monkeypatch, settings)
     old = tool_server.tool.signing.current().kid
     assert main(["keys", "rotate"]) == 0
     assert "new signing key" in capsys.readouterr().out

@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from edx_platform import Browser
+from lms_helpers import cli_env
 
 from lti_tool import create_app
 from skillgap.cli import main
@@ -66,8 +67,7 @@ def test_registration_from_a_host_not_allowed(lti_services, platform):
 
 def test_platform_add_by_hand_then_a_launch(tool_server, platform, capsys, monkeypatch):
     settings = tool_server.services.settings
-    monkeypatch.setenv("REDIS_URL", settings.redis_url)
-    monkeypatch.setenv("SKILLGAP_KEY_PREFIX", settings.key_prefix)
+    cli_env(monkeypatch, settings)
     reg = platform.registration()
     status = main(["platform", "add", "--issuer", reg["issuer"], "--client-id", reg["client_id"], "--auth-url", reg["auth_login_url"],
                    "--token-url", reg["auth_token_url"], "--jwks-url", reg["jwks_url"], "--deployment", "1", "--tenant", "initech"])  # fmt: skip
@@ -78,8 +78,7 @@ def test_platform_add_by_hand_then_a_launch(tool_server, platform, capsys, monke
 
 def test_platform_add_rejects_a_bad_url(tool_server, capsys, monkeypatch):
     settings = tool_server.services.settings
-    monkeypatch.setenv("REDIS_URL", settings.redis_url)
-    monkeypatch.setenv("SKILLGAP_KEY_PREFIX", settings.key_prefix)
+    cli_env(monkeypatch, settings)
     status = main(["platform", "add", "--issuer", "moodle.example.com", "--client-id", "x", "--auth-url", "https://a",
                    "--token-url", "https://b", "--jwks-url", "https://c"])  # fmt: skip
     assert status == 2 and "issuer must be an http(s) URL" in capsys.readouterr().err
