@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from lms_helpers import delete_prefix
 
 from skillgap.redis_server import EmbeddedRedis
 from skillgap.services import Services, build_services
@@ -41,12 +42,6 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     else:
         with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
             yield server.url
-
-
-def delete_prefix(client: redis.Redis, prefix: str) -> None:
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    for start in range(0, len(keys), 500):
-        client.unlink(*keys[start : start + 500])
 
 
 @pytest.fixture

@@ -1,8 +1,18 @@
-"""Helpers shared by the LMS channel tests (xAPI intake, Moodle sync)."""
+"""Helpers shared by the tests: the LMS channel tests (xAPI intake, Moodle sync, LTI), the
+commands run in-process, and key cleanup."""
 
 from __future__ import annotations
 
+import redis
+
 from skillgap.eventlog import decode_entry
+
+
+def delete_prefix(client: redis.Redis, prefix: str) -> None:
+    """Delete every key under one key prefix (a test's own), in chunks."""
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    for start in range(0, len(keys), 500):
+        client.unlink(*keys[start : start + 500])
 
 
 def events_on_stream(services) -> list[dict]:

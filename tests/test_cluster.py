@@ -8,6 +8,7 @@ import uuid
 import numpy as np
 import pytest
 from redis.cluster import RedisCluster
+from redis_cluster import LocalCluster
 
 from sidecar.api import create_app
 from sidecar.worker import Worker
@@ -18,7 +19,6 @@ from skillgap.redis_server import connect
 from skillgap.services import build_services
 from skillgap.settings import ROOT, Settings
 from skillgap.tokens import create_token
-from tests.redis_cluster import LocalCluster
 
 pytestmark = pytest.mark.slow
 NOW = 1_790_000_000.0

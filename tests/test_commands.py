@@ -7,12 +7,11 @@ import gzip
 
 import orjson
 import pytest
-from lms_helpers import cli_env
+from lms_helpers import cli_env, delete_prefix
 
 from sidecar.worker import Worker
 from skillgap.cli import main
 from skillgap.services import build_services
-from tests.conftest import delete_prefix
 
 NOW_ISO = "2026-11-20T10:00:00Z"
 
@@ -81,14 +80,17 @@ def test_export_then_import_elsewhere_rebuilds_the_same_learners(cli, services, 
     assert cli(["export-events", "--out", str(tmp_path / "none.gz"), "--tenant", "globex"]) == 0
     assert gzip.open(tmp_path / "none.gz").read() == b""
     # into a second deployment (another key prefix): the same events, the same ids
-    monkeypatch.setenv("SKILLGAP_KEY_PREFIX", settings.key_prefix + "-copy")
-    assert cli(["import-events", str(out)]) == 0
-    copy = build_services(settings.replace(key_prefix=settings.key_prefix + "-copy"), services.redis)
-    Worker(copy).run(burst=True)
-    Worker(services).run(burst=True)
-    a, b = services.learners.get("acme", "hr-2"), copy.learners.get("acme", "hr-2")
-    assert a.events == b.events == 1 and (a.state == b.state).all()
-    delete_prefix(services.redis, settings.key_prefix + "-copy")
+    copy_prefix = settings.key_prefix + "-copy"
+    monkeypatch.setenv("SKILLGAP_KEY_PREFIX", copy_prefix)
+    try:
+        assert cli(["import-events", str(out)]) == 0
+        copy = build_services(settings.replace(key_prefix=copy_prefix), services.redis)
+        Worker(copy).run(burst=True)
+        Worker(services).run(burst=True)
+        a, b = services.learners.get("acme", "hr-2"), copy.learners.get("acme", "hr-2")
+        assert a.events == b.events == 1 and (a.state == b.state).all()
+    finally:
+        delete_prefix(services.redis, copy_prefix)
 
 
 def test_replay_check_and_replay_from_the_command_line(cli, services, tmp_path, capsys):
