@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 
-from lti_tool.registrations import InvalidRegistration, validate_registration
+from lti_tool.registrations import validate_registration
 from lti_tool.tool import build_tool
 from skillgap.errors import UserError
 from skillgap.redis_server import open_redis
@@ -43,14 +43,12 @@ def _keys_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def _platform_add(args: argparse.Namespace, settings: Settings) -> int:
     with _tool(settings) as tool:
-        try:
-            registration = validate_registration(
-                issuer=args.issuer, client_id=args.client_id, auth_login_url=args.auth_url,
-                auth_token_url=args.token_url, jwks_url=args.jwks_url, deployments=args.deployment or [],
-                tenant=args.tenant, auth_audience=args.audience, name=args.name or "", product=args.product or "",
-            )  # fmt: skip
-        except InvalidRegistration as exc:
-            raise UserError(str(exc)) from None
+        # An InvalidRegistration is a UserError: the CLI prints its message.
+        registration = validate_registration(
+            issuer=args.issuer, client_id=args.client_id, auth_login_url=args.auth_url,
+            auth_token_url=args.token_url, jwks_url=args.jwks_url, deployments=args.deployment or [],
+            tenant=args.tenant, auth_audience=args.audience, name=args.name or "", product=args.product or "",
+        )  # fmt: skip
         existing = tool.registrations.get(registration.issuer, registration.client_id)
         if existing is not None:
             registration = registration.with_deployments(list(existing.deployments))

@@ -132,5 +132,5 @@ def launch():
         return deep_linking.picker_page(launch_id, session)
     notices = advantage.on_launch(t, validated, activity, instructor, now)
     if instructor:
-        return views.instructor_page(launch_id, session, activity, notices)
-    return views.learner_page(launch_id, session, activity, notices)
+        return views.instructor_page(launch_id, session, notices)
+    return views.learner_page(session, activity, notices)

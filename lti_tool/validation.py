@@ -44,7 +44,7 @@ from lti_tool.errors import (
 )
 from lti_tool.platform_keys import PlatformKeySets
 from lti_tool.registrations import Registration, RegistrationStore
-from lti_tool.sessions import LoginState, SessionStore, browser_hash
+from lti_tool.sessions import SessionStore, browser_hash
 
 ALGORITHMS = ("RS256",)
 SUPPORTED_MESSAGES = (c.RESOURCE_LINK_REQUEST, c.DEEP_LINKING_REQUEST)
@@ -54,7 +54,6 @@ SUPPORTED_MESSAGES = (c.RESOURCE_LINK_REQUEST, c.DEEP_LINKING_REQUEST)
 class Launch:
     registration: Registration
     claims: dict[str, Any]
-    login: LoginState
 
     @property
     def message_type(self) -> str:
@@ -102,7 +101,7 @@ def validate_launch(
     ttl = max(int(claims["exp"] - now + leeway_s), sessions.state_ttl_s)
     if not sessions.use_nonce(registration.issuer, login.nonce, ttl):
         raise ReplayedLaunch("this id_token was already used; a launch is accepted once")
-    return Launch(registration, claims, login)
+    return Launch(registration, claims)
 
 
 def _verified_claims(

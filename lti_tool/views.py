@@ -28,7 +28,7 @@ def _texts(language: str):
     return lambda key, **values: text(key, language, **values)
 
 
-def learner_page(launch_id: str, session: LaunchSession, activity: LaunchActivity, notices: list) -> str:
+def learner_page(session: LaunchSession, activity: LaunchActivity, notices: list) -> str:
     services = tool().services
     catalog, store = services.catalog, services.learners
     language = session.language
@@ -81,7 +81,7 @@ def _heatmap(report: GapReport, point_ids: list[str]) -> tuple[list[str], list[i
     return roles, [len(members[role]) for role in roles], rows
 
 
-def instructor_page(launch_id: str, session: LaunchSession, activity: LaunchActivity, notices: list) -> str:
+def instructor_page(launch_id: str, session: LaunchSession, notices: list) -> str:
     services = tool().services
     catalog, language = services.catalog, session.language
     report = gap_report(services.learners, session.tenant, session.cohort, time.time())
