@@ -8,6 +8,7 @@ import gzip
 import logging
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import orjson
@@ -17,6 +18,7 @@ from skillgap.redis_server import open_redis
 from skillgap.settings import Settings
 
 log = logging.getLogger(__name__)
+SYNC_STOP_S = 5.0  # a Moodle sync round still running then is left to end with the process
 
 
 def _say(message: str) -> None:
@@ -44,9 +46,17 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _sidecar(args: argparse.Namespace, settings: Settings) -> int:
+    from skillgap.moodle.sync import start_scheduled_sync
     from skillgap.run import serve_sidecar
 
-    return serve_sidecar(settings, workers=args.workers)
+    stop = threading.Event()
+    moodle_sync = start_scheduled_sync(settings, stop)
+    try:
+        return serve_sidecar(settings, workers=args.workers)
+    finally:
+        stop.set()
+        if moodle_sync is not None:
+            moodle_sync.join(SYNC_STOP_S)
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
@@ -127,7 +137,7 @@ def _params(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    sidecar = commands.add_parser("sidecar", help="run the analyst API and the stream workers")
+    sidecar = commands.add_parser("sidecar", help="run the analyst API, the stream workers and the Moodle sync")
     sidecar.add_argument("--workers", type=int, help="worker processes (default: SKILLGAP_WORKER_PROCESSES)")
     sidecar.set_defaults(handler=_sidecar)
 

@@ -3,6 +3,8 @@ documented response shapes and error objects."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from lms_helpers import cli_env, events_on_stream
 from moodle_stub import (
@@ -271,3 +273,28 @@ def test_the_scheduled_sync_runs_until_stopped(services, stub):
         stop.set()
         thread.join(timeout=5)
     assert len(events_on_stream(services)) == 5 and not thread.is_alive()
+
+
+def test_the_sidecar_runs_the_scheduled_sync_while_it_serves(services, stub, settings, monkeypatch):
+    import threading
+
+    import skillgap.run
+
+    moodle_course(stub)
+    cli_env(monkeypatch, settings, SKILLGAP_PARTITIONS=str(settings.partitions),
+            SKILLGAP_CATALOG_PATH=str(services.settings.catalog_path), SKILLGAP_MOODLE_URL=stub.url,
+            SKILLGAP_MOODLE_TOKEN=TOKEN, SKILLGAP_MOODLE_COURSES=str(COURSE), SKILLGAP_MOODLE_TENANT="acme")  # fmt: skip
+    synced = []
+
+    def serve_sidecar(settings, workers=None):  # the API and workers are not needed here
+        for _ in range(100):
+            if len(events_on_stream(services)) == 5:
+                synced.append(True)
+                break
+            time.sleep(0.05)
+        return 0
+
+    monkeypatch.setattr(skillgap.run, "serve_sidecar", serve_sidecar)
+    assert main(["sidecar"]) == 0
+    assert synced and len(events_on_stream(services)) == 5
+    assert not any(thread.name == "moodle-sync" for thread in threading.enumerate())  # stopped with it

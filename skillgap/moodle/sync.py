@@ -22,11 +22,14 @@ from skillgap.events import Event, parse_event
 from skillgap.identity import course_cohort, learner_pseudonym, pseudonym_secret
 from skillgap.moodle.client import MoodleClient, MoodleError
 from skillgap.recent import note_recent
-from skillgap.services import Services
+from skillgap.redis_server import EmbeddedRedis, RedisUnavailable, connect
+from skillgap.services import Services, build_services
+from skillgap.settings import Settings
 
 log = logging.getLogger(__name__)
 SOURCE = "moodle"
 COMPLETE_STATES = (1, 2)  # COMPLETION_COMPLETE, COMPLETION_COMPLETE_PASS (3 is complete-fail)
+REDIS_RETRY_S = 1.0
 
 
 @dataclass
@@ -168,22 +171,56 @@ def parse_courses(text: str) -> list[int]:
         raise MoodleError(f"course ids must be numbers separated by commas, not {text!r}") from None
 
 
+def _scheduled(settings: Settings) -> bool:
+    if settings.moodle_url and settings.moodle_token and settings.moodle_courses:
+        return True
+    log.info(
+        "Moodle sync off (set SKILLGAP_MOODLE_URL, SKILLGAP_MOODLE_TOKEN and SKILLGAP_MOODLE_COURSES)"
+    )
+    return False
+
+
+def start_scheduled_sync(settings: Settings, stop: threading.Event) -> threading.Thread | None:
+    """`skillgap sidecar`'s Moodle sync: `run_scheduled_sync` in a daemon thread until `stop`
+    is set; None when the settings name no Moodle, token and courses."""
+    if not _scheduled(settings):
+        return None
+    thread = threading.Thread(
+        target=_sync_once_redis_answers, args=(settings, stop), name="moodle-sync", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def _sync_once_redis_answers(settings: Settings, stop: threading.Event) -> None:
+    # Without REDIS_URL the sidecar starts its embedded Redis after this thread: wait for it.
+    url = settings.redis_url or EmbeddedRedis(settings.data_dir).url
+    while not stop.is_set():
+        try:
+            client = connect(url)
+        except RedisUnavailable:
+            stop.wait(REDIS_RETRY_S)
+            continue
+        try:
+            run_scheduled_sync(build_services(settings, client), stop)
+        finally:
+            client.close()
+        return
+
+
 def run_scheduled_sync(services: Services, stop: threading.Event) -> None:
     """The sidecar's Moodle sync: every `moodle_sync_interval_s` while the settings name a
-    Moodle, a token and courses; errors are logged and retried at the next round.
-    Start it in a thread: `threading.Thread(target=run_scheduled_sync, args=(services, stop))`."""
+    Moodle, a token and courses; errors are logged and retried at the next round."""
     settings = services.settings
-    if not (settings.moodle_url and settings.moodle_token and settings.moodle_courses):
-        log.info(
-            "Moodle sync off (set SKILLGAP_MOODLE_URL, SKILLGAP_MOODLE_TOKEN and SKILLGAP_MOODLE_COURSES)"
-        )
+    if not _scheduled(settings):
         return
     tenant = settings.moodle_tenant or settings.default_tenant
     while not stop.is_set():
         try:
-            sync = MoodleSync(
-                services, MoodleClient(settings.moodle_url, settings.moodle_token), tenant
+            client = MoodleClient(
+                settings.moodle_url, settings.moodle_token, settings.moodle_http_timeout_s
             )
+            sync = MoodleSync(services, client, tenant)
             result = sync.sync(parse_courses(settings.moodle_courses))
             log.info("Moodle sync: %d events from %d courses (%d unchanged, %d unmapped activities)",
                      result.events, result.courses, result.unchanged, len(result.unmapped))  # fmt: skip
