@@ -9,21 +9,12 @@ import time
 
 import pytest
 from edx_platform import Browser, LoopbackServer
-from lms_helpers import cli_env
+from lms_helpers import cli_env, events_on_stream
 
 from lti_tool import create_app
 from lti_tool.grades import GradeTarget, ScoreJob
 from skillgap.cli import main
-from skillgap.eventlog import decode_entry
 from skillgap.identity import learner_pseudonym, pseudonym_secret
-
-
-def ags_events(services) -> list[dict]:
-    found = []
-    for partition in range(services.settings.partitions):
-        for _, fields in services.redis.xrange(services.keys.stream(partition)):
-            found.extend(e for e in decode_entry(fields) if e["source"] == "ags")
-    return found
 
 
 def test_a_learner_launch_posts_progress_to_the_line_item(tool_server, registered):
@@ -100,7 +91,7 @@ def test_module_results_come_back_as_graded_events_once(tool_server, registered)
     assert "1 grades read from the LMS gradebook." in page
     Browser().launch(registered.begin("teacher-h", "staff"))
     services = tool_server.services
-    events = ags_events(services)
+    events = [e for e in events_on_stream(services) if e["source"] == "ags"]
     assert len(events) == 2 and len({e["id"] for e in events}) == 1  # read twice, one event id
     learner = learner_pseudonym(pseudonym_secret(services.redis, services.keys), registered.issuer, "student-h")
     assert events[0]["learner"] == learner and events[0]["kind"] == "graded"

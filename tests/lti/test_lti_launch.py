@@ -8,18 +8,9 @@ import io
 import re
 
 from edx_platform import Browser
+from lms_helpers import events_on_stream
 
-from skillgap.identity import course_cohort
-from skillgap.eventlog import decode_entry
-from skillgap.identity import learner_for_alias, learner_pseudonym, pseudonym_secret
-
-
-def logged_events(services) -> list[dict]:
-    events = []
-    for partition in range(services.settings.partitions):
-        for _, fields in services.redis.xrange(services.keys.stream(partition)):
-            events.extend(decode_entry(fields))
-    return events
+from skillgap.identity import course_cohort, learner_for_alias, learner_pseudonym, pseudonym_secret
 
 
 def test_learner_launch_shows_next_modules_and_records_an_enrolment(tool_server, registered):
@@ -30,7 +21,7 @@ def test_learner_launch_shows_next_modules_and_records_an_enrolment(tool_server,
 
     services = tool_server.services
     learner = learner_pseudonym(pseudonym_secret(services.redis, services.keys), registered.issuer, "student-1")
-    [event] = logged_events(services)
+    [event] = events_on_stream(services)
     assert event["kind"] == "enrolled" and event["source"] == "lti"
     assert event["tenant"] == "acme" and event["learner"] == learner
     assert event["cohort"] == course_cohort(registered.issuer, registered.context_id)
@@ -60,14 +51,14 @@ def test_a_module_link_records_a_viewed_event_for_its_module(tool_server, regist
     response = Browser().launch(registered.begin("student-3", custom={"skillgap_module": "m-prompt-basics"}))
     assert response.status_code == 200
     assert "You opened: Prompt engineering basics" in response.text
-    [event] = logged_events(tool_server.services)
+    [event] = events_on_stream(tool_server.services)
     assert (event["kind"], event["module"]) == ("viewed", "m-prompt-basics")
 
 
 def test_a_resource_link_mapped_by_the_admin_counts_as_its_module(tool_server, registered):
     tool_server.tool.module_links.set("acme", registered.issuer, "rl-rag", "m-rag-intro")
     Browser().launch(registered.begin("student-4", resource_link="rl-rag"))
-    [event] = logged_events(tool_server.services)
+    [event] = events_on_stream(tool_server.services)
     assert (event["kind"], event["module"]) == ("viewed", "m-rag-intro")
 
 
@@ -86,7 +77,7 @@ def test_instructor_launch_syncs_the_roster_and_shows_the_cohort_heatmap(tool_se
     first = Browser().launch(registered.begin("teacher-1", "staff"))
     assert first.status_code == 200, first.text
     assert "Course roster synced: 5 members." in first.text  # three pages, the next-page URLs kept their case
-    events = logged_events(tool_server.services)
+    events = events_on_stream(tool_server.services)
     enrolled = [e for e in events if e["source"] == "nrps"]
     assert len(enrolled) == 5 and {e["kind"] for e in enrolled} == {"enrolled"}
     assert "Never Stored" not in str(events) and "example.com" not in str(events)
@@ -113,7 +104,7 @@ def test_the_activity_role_applies_to_the_rosters_learners_not_its_instructors(t
         {"user_id": "trainer", "status": "Active", "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"]},
     ]
     Browser().launch(registered.begin("teacher-3", "staff", custom={"skillgap_role": "risk-analyst"}))
-    roles = {e["learner"]: e.get("role") for e in logged_events(tool_server.services) if e["source"] == "nrps"}
+    roles = {e["learner"]: e.get("role") for e in events_on_stream(tool_server.services) if e["source"] == "nrps"}
     services = tool_server.services
     secret = pseudonym_secret(services.redis, services.keys)
     assert roles[learner_pseudonym(secret, registered.issuer, "analyst")] == "risk-analyst"
