@@ -234,7 +234,7 @@ def catalog_model() -> Model:
     from skillgap.catalog import engine_model, load_catalog
     from skillgap.settings import Settings
 
-    return engine_model(load_catalog(Settings.load(environ={}).catalog_path))
+    return engine_model(load_catalog(Settings.load().catalog_path))  # SKILLGAP_CATALOG_PATH: the image's
 
 
 # ---------------------------------------------------------------- compile time
