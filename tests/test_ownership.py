@@ -49,18 +49,21 @@ def test_live_workers_share_the_partitions_fairly(services):
 
 
 def test_a_dead_workers_partitions_and_pending_entries_move_to_a_live_one(services):
-    services = quick(services, lease_ttl_ms=300, claim_idle_ms=50)
+    services = quick(services, lease_ttl_ms=2_000, claim_idle_ms=50)
     learners = [f"l-{i}" for i in range(12)]
     append_events(services.redis, services.keys, 4, events_for(services, learners), 10_000)
     dead = Worker(services, name="dies")
+    heir = Worker(services, name="heir")  # built first: its engine warm-up must not eat into the lease
     dead.leases.heartbeat()
     # it reads a batch and dies before committing: its entries are pending, its leases run out
     for p in range(4):
         services.redis.xreadgroup(CONSUMER_GROUP, "dies", {services.keys.stream(p): ">"}, count=1)
     assert sum(services.redis.xpending(services.keys.stream(p), CONSUMER_GROUP)["pending"] for p in range(4)) > 0
-    heir = Worker(services, name="heir")
     assert heir.leases.heartbeat() == (set(), set())  # still leased by the dead worker
-    time.sleep(0.4)
+    deadline = time.monotonic() + 10
+    while any(services.redis.exists(services.keys.owner(p)) for p in range(4)):
+        assert time.monotonic() < deadline, "the dead worker's leases did not run out"
+        time.sleep(0.05)
     heir.run(burst=True)
     assert heir.leases.owned == set()  # released on the way out
     for learner in learners:
