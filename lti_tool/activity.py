@@ -19,6 +19,7 @@ from skillgap.catalog import Catalog
 from skillgap.eventlog import append_events
 from skillgap.events import ENROLLED, Event, parse_event
 from skillgap.identity import course_cohort, learner_pseudonym, record_launch_identity
+from skillgap.learner_store import LearnerRecord, LearnerStore
 from skillgap.services import Services
 
 log = logging.getLogger(__name__)
@@ -92,3 +93,13 @@ def save_launch_activity(services: Services, launch: Launch, activity: LaunchAct
     record_launch_identity(
         services.redis, services.keys, activity.tenant, launch.claims, activity.learner, services.pseudonym_secret
     )
+
+
+def launch_record(store: LearnerStore, activity: LaunchActivity) -> LearnerRecord:
+    """The launching learner's record, read once for the scores and the page (recommendations
+    not explained: the page does that); the launch's role counts before its event is applied."""
+    found = store.get_many(activity.tenant, [activity.learner], explain=False)
+    record = found[0] if found else store.new(activity.tenant, activity.learner)
+    if record.role is None and activity.role is not None:
+        record.role = activity.role
+    return record

@@ -1,7 +1,7 @@
 """The LTI Advantage work a launch triggers, where the launch grants it: a learner's scores are
-queued (grades.py); an instructor's launch syncs the roster (roster.py) and reads the module
-results back as graded events. A failing platform service never fails the launch: the page
-says what could not be done, and the log says why."""
+queued (`queue_scores`, grades.py); an instructor's launch syncs the roster (roster.py) and reads
+the module results back as graded events (`on_instructor_launch`). A failing platform service
+never fails the launch: the page says what could not be done, and the log says why."""
 
 from __future__ import annotations
 
@@ -16,32 +16,30 @@ from lti_tool.tool import Tool
 from lti_tool.validation import Launch
 from skillgap.eventlog import append_events
 from skillgap.events import Event, parse_event
+from skillgap.learner_store import LearnerRecord
 
 log = logging.getLogger(__name__)
 
 Notice = tuple[str, dict]
 
 
-def on_launch(tool: Tool, launch: Launch, activity: LaunchActivity, instructor: bool, now: float) -> list[Notice]:
+def on_instructor_launch(tool: Tool, launch: Launch, activity: LaunchActivity, now: float) -> list[Notice]:
     notices: list[Notice] = []
-    if instructor:
-        if roster.roster_due(tool, launch):
-            try:
-                notices.append(("roster_synced", {"count": roster.sync_roster(tool, launch, now)}))
-            except ServiceError as exc:
-                log.warning("nrps sync failed for %s: %s", activity.cohort, exc)
-                tool.services.redis.delete(tool.lti_keys.roster_synced(launch.registration.issuer, c.context_id(launch.claims) or ""))
-                notices.append(("roster_failed", {}))
-        if _can_read_results(launch):
-            try:
-                read = read_results(tool, launch, activity, now)
-                if read:
-                    notices.append(("results_read", {"count": read}))
-            except ServiceError as exc:
-                log.warning("ags results of %s not read: %s", activity.cohort, exc)
-                notices.append(("results_failed", {}))
-    else:
-        queue_scores(tool, launch, activity, now)
+    if roster.roster_due(tool, launch):
+        try:
+            notices.append(("roster_synced", {"count": roster.sync_roster(tool, launch, now)}))
+        except ServiceError as exc:
+            log.warning("nrps sync failed for %s: %s", activity.cohort, exc)
+            tool.services.redis.delete(tool.lti_keys.roster_synced(launch.registration.issuer, c.context_id(launch.claims) or ""))
+            notices.append(("roster_failed", {}))
+    if _can_read_results(launch):
+        try:
+            read = read_results(tool, launch, activity, now)
+            if read:
+                notices.append(("results_read", {"count": read}))
+        except ServiceError as exc:
+            log.warning("ags results of %s not read: %s", activity.cohort, exc)
+            notices.append(("results_failed", {}))
     return notices
 
 
@@ -50,15 +48,13 @@ def _can_read_results(launch: Launch) -> bool:
     return bool(endpoint.get("lineitems")) and c.SCOPE_RESULT_READONLY in c.ags_scopes(launch.claims)
 
 
-def queue_scores(tool: Tool, launch: Launch, activity: LaunchActivity, now: float) -> int:
+def queue_scores(tool: Tool, launch: Launch, activity: LaunchActivity, record: LearnerRecord, now: float) -> int:
+    """`record`: the learner's, from `activity.launch_record`."""
     endpoint = c.section(launch.claims, c.AGS_ENDPOINT)
     scopes = c.ags_scopes(launch.claims)
     if c.SCOPE_SCORE not in scopes:
         return 0
     store = tool.services.learners
-    record = store.get(activity.tenant, activity.learner) or store.new(activity.tenant, activity.learner)
-    if activity.role and record.role is None:
-        record.role = activity.role  # this launch's role event may not be applied yet
     registration = launch.registration
     base = dict(tenant=activity.tenant, learner=activity.learner, issuer=registration.issuer,
                 client_id=registration.client_id, user_id=launch.claims["sub"])  # fmt: skip

@@ -14,7 +14,7 @@ from flask import Blueprint, redirect, request
 
 from lti_tool import advantage, deep_linking, views
 from lti_tool import claims as c
-from lti_tool.activity import launch_activity, save_launch_activity
+from lti_tool.activity import launch_activity, launch_record, save_launch_activity
 from lti_tool.errors import (
     BadTargetLink,
     MissingParameter,
@@ -130,7 +130,9 @@ def launch():
     launch_id = t.sessions.save_launch(session)
     if validated.message_type == c.DEEP_LINKING_REQUEST:
         return deep_linking.picker_page(launch_id, session)
-    notices = advantage.on_launch(t, validated, activity, instructor, now)
     if instructor:
+        notices = advantage.on_instructor_launch(t, validated, activity, now)
         return views.instructor_page(launch_id, session, notices)
-    return views.learner_page(session, activity, notices)
+    record = launch_record(t.services.learners, activity)
+    advantage.queue_scores(t, validated, activity, record, now)
+    return views.learner_page(session, activity, record, [])

@@ -19,6 +19,7 @@ from lti_tool.i18n import text
 from lti_tool.sessions import LaunchSession
 from lti_tool.web import tool
 from skillgap.explain import render
+from skillgap.learner_store import LearnerRecord
 from skillgap.reports import GapReport, gap_report
 
 blueprint = Blueprint("views", __name__)
@@ -28,13 +29,11 @@ def _texts(language: str):
     return lambda key, **values: text(key, language, **values)
 
 
-def learner_page(session: LaunchSession, activity: LaunchActivity, notices: list) -> str:
+def learner_page(session: LaunchSession, activity: LaunchActivity, record: LearnerRecord, notices: list) -> str:
+    """`record`: the learner's, from `activity.launch_record`."""
     services = tool().services
     catalog, store = services.catalog, services.learners
     language = session.language
-    record = store.get(session.tenant, session.learner) or store.new(session.tenant, session.learner)
-    if record.role is None and activity.role is not None:
-        record.role = activity.role  # the launch's own role event may not be applied yet
     role = catalog.roles[catalog.role_index[store.role_of(record)]]
     mastery, _ = decayed_mastery(record.state[None, :, :], store.model, time.time())
     targets = store.targets_of(record)
@@ -61,7 +60,7 @@ def learner_page(session: LaunchSession, activity: LaunchActivity, notices: list
         t=_texts(language),
         language=language,
         role=role.name.get(language),
-        recommendations=[render(item, catalog, language) for item in record.recommendations],
+        recommendations=[render(item, catalog, language) for item in store.explain(record)],
         points=points,
         opened=opened,
         notices=notices,
