@@ -37,10 +37,6 @@ def apply_events(state, prior, guess, slip, half_life, learn, coverage, events):
     return state
 
 
-def decayed(mastery, last_seen, half_life, now):
-    return [cell[0] for cell in belief(mastery, [0.0] * len(mastery), last_seen, half_life, now)]
-
-
 def belief(mastery, evidence, last_seen, half_life, now):
     """[(mastery, evidence, uncertainty)] per point as of `now`: the sd of a Beta belief
     with that mean and 2 + evidence observations."""

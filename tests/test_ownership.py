@@ -31,10 +31,6 @@ def events_for(services, learners, per_learner=2):
     ]
 
 
-def quick(services, **changes):
-    return services.with_settings(**changes)
-
-
 def test_live_workers_share_the_partitions_fairly(services):
     first, second = Worker(services, name="w-1"), Worker(services, name="w-2")
     assert first.leases.heartbeat() == ({0, 1, 2, 3}, set())
@@ -49,7 +45,7 @@ def test_live_workers_share_the_partitions_fairly(services):
 
 
 def test_a_dead_workers_partitions_and_pending_entries_move_to_a_live_one(services):
-    services = quick(services, lease_ttl_ms=2_000, claim_idle_ms=50)
+    services = services.with_settings(lease_ttl_ms=2_000, claim_idle_ms=50)
     learners = [f"l-{i}" for i in range(12)]
     append_events(services.redis, services.keys, 4, events_for(services, learners), 10_000)
     dead = Worker(services, name="dies")

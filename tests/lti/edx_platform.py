@@ -123,7 +123,6 @@ class EdxPlatform:
         self.fail_scores = 0  # answer this many score posts with 503
         self.token_requests = 0
         self.jwks_requests = 0
-        self.last_id_token: str | None = None
         self.registration_token = secrets.token_urlsafe(16)
         self.product = "openedx"
         self.tool_registration: dict | None = None  # what the tool posted to /register
@@ -230,8 +229,7 @@ class EdxPlatform:
     def route(self, request: Request) -> Response:
         path = request.path
         if path == "/auth":
-            self.last_id_token = self.id_token_for(dict(request.args))
-            fields = {"id_token": self.last_id_token, "state": request.args["state"]}
+            fields = {"id_token": self.id_token_for(dict(request.args)), "state": request.args["state"]}
             inputs = "".join(f'<input type="hidden" name="{k}" value="{v}">' for k, v in fields.items())
             return Response(f'<form method="post" action="{request.args["redirect_uri"]}">{inputs}</form>', mimetype="text/html")
         if path == "/jwks":

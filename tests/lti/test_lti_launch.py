@@ -7,7 +7,7 @@ import csv
 import io
 import re
 
-from edx_platform import Browser
+from edx_platform import INSTRUCTOR, LEARNER, Browser
 from lms_helpers import events_on_stream
 
 from skillgap.identity import course_cohort, learner_for_alias, learner_pseudonym, pseudonym_secret
@@ -70,7 +70,7 @@ def test_chinese_locale_gives_the_chinese_page(tool_server, registered):
 
 def test_instructor_launch_syncs_the_roster_and_shows_the_cohort_heatmap(tool_server, registered):
     registered.members = [
-        {"user_id": f"member-{i}", "status": "Active", "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"],
+        {"user_id": f"member-{i}", "status": "Active", "roles": [LEARNER],
          "name": "Never Stored", "email": f"m{i}@example.com"}
         for i in range(5)
     ] + [{"user_id": "gone", "status": "Inactive", "roles": []}]  # fmt: skip
@@ -100,8 +100,8 @@ def test_instructor_launch_syncs_the_roster_and_shows_the_cohort_heatmap(tool_se
 
 def test_the_activity_role_applies_to_the_rosters_learners_not_its_instructors(tool_server, registered):
     registered.members = [
-        {"user_id": "analyst", "status": "Active", "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"]},
-        {"user_id": "trainer", "status": "Active", "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"]},
+        {"user_id": "analyst", "status": "Active", "roles": [LEARNER]},
+        {"user_id": "trainer", "status": "Active", "roles": [INSTRUCTOR]},
     ]
     Browser().launch(registered.begin("teacher-3", "staff", custom={"skillgap_role": "risk-analyst"}))
     roles = {e["learner"]: e.get("role") for e in events_on_stream(tool_server.services) if e["source"] == "nrps"}
