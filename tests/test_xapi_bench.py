@@ -4,13 +4,13 @@ through the production server and a worker prints every figure with no request f
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from lms_helpers import free_port
 
 from lti_tool.bench import Connection
 
@@ -46,16 +46,10 @@ def test_the_client_reads_whole_responses_on_one_connection():
     assert statuses == [200, 200, 404]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_a_short_run_prints_every_figure(redis_url):
     args = ["--single-requests", "20", "--batch-requests", "10", "--clients", "2",
-            "--rate", "2000", "--port", str(_free_port())]  # fmt: skip
+            "--rate", "2000", "--port", str(free_port())]  # fmt: skip
     run = subprocess.run(
         [sys.executable, "-m", "lti_tool.bench", *args],
         check=False, env={**os.environ, "REDIS_URL": redis_url},
