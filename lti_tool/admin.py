@@ -7,7 +7,7 @@ import json
 
 from flask import Blueprint, jsonify, render_template
 
-from lti_tool.web import tool, tool_url
+from lti_tool.web import LAUNCH_PATH, LOGIN_PATH, tool, tool_url
 
 blueprint = Blueprint("admin", __name__)
 
@@ -23,10 +23,10 @@ def jwks():
 def setup():
     key_set = tool().signing.jwks()
     urls = [
-        ("Tool URL / target link URI", tool_url("/lti/launch")),
-        ("Initiate login URL", tool_url("/lti/login")),
-        ("Redirection URI(s)", tool_url("/lti/launch")),
-        ("Deep linking URL (content selection)", tool_url("/lti/launch")),
+        ("Tool URL / target link URI", tool_url(LAUNCH_PATH)),
+        ("Initiate login URL", tool_url(LOGIN_PATH)),
+        ("Redirection URI(s)", tool_url(LAUNCH_PATH)),
+        ("Deep linking URL (content selection)", tool_url(LAUNCH_PATH)),
         ("Public keyset URL (JWKS)", tool_url("/.well-known/jwks.json")),
         ("Dynamic Registration URL", tool_url("/lti/register")),
     ]

@@ -16,7 +16,7 @@ from lti_tool.errors import BadSelection, LaunchExpired, NotDeepLinking
 from lti_tool.grades import PROGRESS_RESOURCE, SCORE_MAXIMUM
 from lti_tool.i18n import text
 from lti_tool.sessions import LaunchSession
-from lti_tool.web import tool, tool_url
+from lti_tool.web import LAUNCH_PATH, tool, tool_url
 
 blueprint = Blueprint("deep_linking", __name__)
 
@@ -49,7 +49,7 @@ def picker_page(launch_id: str, session: LaunchSession) -> str:
 def content_items(selected: list[str], with_lineitem: bool, language: str) -> list[DeepLinkResource]:
     """Validate the picker's choice against the catalog (no side effects)."""
     catalog = tool().services.catalog
-    launch_url = tool_url("/lti/launch")
+    launch_url = tool_url(LAUNCH_PATH)
     items = []
     for choice in selected:
         if choice == WIDGET:

@@ -87,6 +87,11 @@ def iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _job_id(target: GradeTarget | ScoreJob) -> str:
+    """One job per (line item, LMS user): a target and the scores queued for it share the id."""
+    return digest(target.issuer, target.client_id, target.lineitem, target.user_id)
+
+
 @dataclass(frozen=True)
 class GradeTarget:
     """Where one of a learner's values goes: the launch's line item (point None: progress) or a
@@ -104,7 +109,7 @@ class GradeTarget:
 
     @property
     def job_id(self) -> str:
-        return digest(self.issuer, self.client_id, self.lineitem, self.user_id)
+        return _job_id(self)
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,7 @@ class ScoreJob:
 
     @property
     def job_id(self) -> str:
-        return digest(self.issuer, self.client_id, self.lineitem, self.user_id)
+        return _job_id(self)
 
     def body(self) -> dict:
         return {

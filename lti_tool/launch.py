@@ -26,12 +26,18 @@ from lti_tool.registrations import Registration
 from lti_tool.roles import is_instructor
 from lti_tool.sessions import BROWSER_COOKIE, LaunchSession, LoginState, browser_hash, new_token
 from lti_tool.validation import validate_launch
-from lti_tool.web import base_url, same_origin, set_tool_cookie, tool, tool_url
+from lti_tool.web import (
+    LAUNCH_PATH,
+    LOGIN_PATH,
+    base_url,
+    same_origin,
+    set_tool_cookie,
+    tool,
+    tool_url,
+)
 
 blueprint = Blueprint("launch", __name__)
 
-LOGIN_PATH = "/lti/login"
-LAUNCH_PATH = "/lti/launch"
 LOGIN_PARAMS = ("iss", "login_hint", "target_link_uri", "client_id", "lti_deployment_id", "lti_message_hint")
 
 

@@ -14,7 +14,7 @@ from flask import Blueprint, render_template, request
 from lti_tool import claims as c
 from lti_tool.errors import MissingParameter, RegistrationFailed, RegistrationRefused
 from lti_tool.registrations import InvalidRegistration, Registration, validate_registration
-from lti_tool.web import base_url, tool, tool_url
+from lti_tool.web import LAUNCH_PATH, LOGIN_PATH, base_url, tool, tool_url
 
 blueprint = Blueprint("registration", __name__)
 
@@ -26,13 +26,13 @@ SCOPES = (c.SCOPE_LINEITEM, c.SCOPE_LINEITEM_READONLY, c.SCOPE_RESULT_READONLY, 
 def tool_configuration(scopes_supported: list[str] | None) -> dict:
     """What the tool asks the platform for. Every URL a launch can arrive at is a redirect URI:
     Moodle refuses a launch or deep-linking URL missing from them ("invalidrequest")."""
-    launch_url = tool_url("/lti/launch")
+    launch_url = tool_url(LAUNCH_PATH)
     scopes = [s for s in SCOPES if scopes_supported is None or s in scopes_supported]
     return {
         "application_type": "web",
         "response_types": ["id_token"],
         "grant_types": ["implicit", "client_credentials"],
-        "initiate_login_uri": tool_url("/lti/login"),
+        "initiate_login_uri": tool_url(LOGIN_PATH),
         "redirect_uris": [launch_url],
         "client_name": "SkillGap",
         "jwks_uri": tool_url("/.well-known/jwks.json"),

@@ -10,6 +10,10 @@ from flask.wrappers import Response
 
 from lti_tool.tool import Tool
 
+# Where platforms send the OIDC login initiation and the launch (launch.py serves them).
+LOGIN_PATH = "/lti/login"
+LAUNCH_PATH = "/lti/launch"
+
 
 def tool() -> Tool:
     return current_app.extensions["lti"]
