@@ -218,7 +218,7 @@ class Bench:
             self.client.unlink(*found[start : start + 1000])
 
     def start_worker(self, prefix: str, name: str, **settings: object) -> subprocess.Popen:
-        env = dict(os.environ, REDIS_URL=self.url, SKILLGAP_KEY_PREFIX=prefix,
+        env = dict(os.environ, SKILLGAP_REDIS_URL=self.url, SKILLGAP_KEY_PREFIX=prefix,
                    SKILLGAP_PARTITIONS=str(self.settings.partitions))  # fmt: skip
         env.update({f"SKILLGAP_{k.upper()}": str(v) for k, v in settings.items()})
         with open(self.folder / f"{name}.log", "ab") as log:  # the child keeps its own handle

@@ -298,3 +298,39 @@ def test_the_sidecar_runs_the_scheduled_sync_while_it_serves(services, stub, set
     assert main(["sidecar"]) == 0
     assert synced and len(events_on_stream(services)) == 5
     assert not any(thread.name == "moodle-sync" for thread in threading.enumerate())  # stopped with it
+
+
+@pytest.mark.parametrize(("every", "interval"), [(["--every"], 42.0), (["--every", "7"], 7.0)],
+                         ids=["from-settings", "given"])  # fmt: skip
+def test_sync_every_waits_the_given_or_the_configured_interval(
+    services, stub, settings, monkeypatch, every, interval
+):
+    import skillgap.moodle.commands
+
+    moodle_course(stub)
+    cli_env(monkeypatch, settings, SKILLGAP_MOODLE_SYNC_INTERVAL_S="42")
+    waits = []
+
+    class OneRound(Exception):
+        pass
+
+    def sleep(seconds):
+        waits.append(seconds)
+        raise OneRound
+
+    monkeypatch.setattr(skillgap.moodle.commands.time, "sleep", sleep)
+    with pytest.raises(OneRound):
+        main(["moodle", "sync", "--url", stub.url, "--token", TOKEN, "--course", str(COURSE),
+              "--tenant", "acme", *every])  # fmt: skip
+    assert waits == [interval]
+
+
+def test_the_moodle_client_of_the_cli_uses_the_configured_timeout():
+    import argparse
+
+    from skillgap.moodle.commands import _client
+    from skillgap.settings import Settings
+
+    client = _client(argparse.Namespace(url="http://moodle.example", token="t"),
+                     Settings.load({"moodle_http_timeout_s": 7.5}, environ={}))  # fmt: skip
+    assert client.timeout_s == 7.5

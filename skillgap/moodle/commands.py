@@ -12,6 +12,8 @@ from skillgap.redis_server import open_redis
 from skillgap.settings import Settings
 
 
+EVERY_SETTING = -1.0  # `--every` with no value: the interval the settings give
+
 def _client(args: argparse.Namespace, settings: Settings):
     from skillgap.moodle.client import MoodleClient
 
@@ -44,9 +46,9 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
             )
             for activity in sorted(result.unmapped):
                 print(f"  not in the catalog: {activity}")
-            if not args.every:
+            if args.every is None:
                 return 0
-            time.sleep(args.every)
+            time.sleep(settings.moodle_sync_interval_s if args.every == EVERY_SETTING else args.every)
 
 
 def _import(args: argparse.Namespace, settings: Settings) -> int:
@@ -104,6 +106,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="tenant the events belong to (default: SKILLGAP_MOODLE_TENANT, else the default tenant)",
     )
     sync.add_argument(
-        "--every", type=float, metavar="SECONDS", help="keep syncing at this interval until stopped"
-    )
+        "--every", type=float, nargs="?", const=EVERY_SETTING, metavar="SECONDS",
+        help="keep syncing at this interval until stopped (no value: SKILLGAP_MOODLE_SYNC_INTERVAL_S)",
+    )  # fmt: skip
     sync.set_defaults(handler=_sync)

@@ -3,11 +3,9 @@ writes the members' aliases in one round trip, not one per member."""
 
 from __future__ import annotations
 
-from edx_platform import Browser
+from edx_platform import LEARNER, Browser
 
 from skillgap.identity import learner_for_alias, learner_pseudonym, pseudonym_secret
-
-LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 
 
 def _count_calls(monkeypatch, client, name: str, wanted) -> list:
