@@ -91,7 +91,7 @@ def save_launch_activity(services: Services, launch: Launch, activity: LaunchAct
     settings = services.settings
     append_events(services.redis, services.keys, settings.partitions, [activity.event], settings.retention_days)
     record_launch_identity(
-        services.redis, services.keys, activity.tenant, launch.claims, activity.learner, services.pseudonym_secret
+        services.redis, services.keys, services.pseudonym_secret, activity.tenant, launch.claims, activity.learner
     )
 
 

@@ -72,18 +72,18 @@ def course_cohort(issuer: str, context_id: str | None) -> str | None:
     return f"{context_id}@{host}"[:128]
 
 
-def _email_alias(client: redis.Redis, keys: Keys, email: object, secret: bytes | None) -> str | None:
+def _email_alias(secret: bytes, email: object) -> str | None:
     if not isinstance(email, str) or "@" not in email:
         return None
     sha1sum = hashlib.sha1(f"mailto:{email}".encode()).hexdigest()
-    return mbox_alias(secret or pseudonym_secret(client, keys), sha1sum)
+    return mbox_alias(secret, sha1sum)
 
 
 def record_launch_identity(
-    client: redis.Redis, keys: Keys, tenant: str, claims: dict, learner: str, secret: bytes | None = None
+    client: redis.Redis, keys: Keys, secret: bytes, tenant: str, claims: dict, learner: str
 ) -> None:
-    """Called on every valid LTI launch: remember the ids other channels will name this learner by.
-    `secret`: the pseudonym secret when the caller has it (else read from Redis)."""
+    """Called on every valid LTI launch: remember the ids other channels will name this learner
+    by. `secret`: the pseudonym secret (`Services.pseudonym_secret`)."""
     lis = claims.get("https://purl.imsglobal.org/spec/lti/claim/lis") or {}
     custom = claims.get("https://purl.imsglobal.org/spec/lti/claim/custom") or {}
     email = claims.get("email")
@@ -93,7 +93,7 @@ def record_launch_identity(
         # Open edX: its xAPI actor is an anonymous id unlike the LTI `sub`; with
         # XAPI_AGENT_IFI_TYPE = "mbox_sha1sum" (or "mbox") and the email shared in launches, the
         # hashed address links them; or a custom parameter `xapi_account` carries the xAPI id.
-        "mbox": _email_alias(client, keys, email, secret),
+        "mbox": _email_alias(secret, email),
         "xapi_account": custom.get("xapi_account") if isinstance(custom, dict) else None,
     }
     for kind, alias in aliases.items():

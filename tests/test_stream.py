@@ -197,7 +197,7 @@ def test_aliases_from_a_launch_resolve_to_the_learner(services):
     from skillgap.identity import learner_for_alias, record_launch_identity
 
     claims = {"sub": "42", "https://purl.imsglobal.org/spec/lti/claim/lis": {"person_sourcedid": "emp-42"}}
-    record_launch_identity(services.redis, services.keys, "acme", claims, "u-abc")
+    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", claims, "u-abc")
     assert learner_for_alias(services.redis, services.keys, "acme", "person_sourcedid", "emp-42") == "u-abc"
     assert learner_for_alias(services.redis, services.keys, "acme", "sub", "42") == "u-abc"
     assert learner_for_alias(services.redis, services.keys, "globex", "sub", "42") is None

@@ -144,7 +144,7 @@ def test_openedx_statements_wait_for_the_learners_first_launch(client, services,
         "sub": "lti-anon-7",
         "https://purl.imsglobal.org/spec/lti/claim/custom": {"xapi_account": "anon-7"},
     }
-    record_launch_identity(services.redis, services.keys, "acme", claims, learner)
+    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", claims, learner)
     second = openedx_problem_check("anon-7", str(uuid.uuid4()), raw=0)
     assert client.post("/xapi/statements", json=second, headers=openedx).status_code == 200
     events = events_on_stream(services)
@@ -163,7 +163,7 @@ def test_waiting_statements_are_released_by_command_once_the_launch_arrived(
     client.post("/xapi/statements", json=statement, headers=openedx)
     assert release_waiting(services, "acme") == 0  # still nobody launched
     claims = {"sub": "x", "email": "pat@example.com"}
-    record_launch_identity(services.redis, services.keys, "acme", claims, "u-pat")
+    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", claims, "u-pat")
     # an Open edX set to XAPI_AGENT_IFI_TYPE = "mbox" sends the email; it maps by its hash
     mbox = with_change(
         openedx_problem_check("", str(uuid.uuid4())), "actor", {"mbox": "mailto:pat@example.com"}
@@ -171,7 +171,7 @@ def test_waiting_statements_are_released_by_command_once_the_launch_arrived(
     client.post("/xapi/statements", json=mbox, headers=openedx)
     assert [e["learner"] for e in events_on_stream(services)] == ["u-pat"]
     record_launch_identity(
-        services.redis, services.keys, "acme", {"sub": "anon-9"}, "u-nine"
+        services.redis, services.keys, services.pseudonym_secret, "acme", {"sub": "anon-9"}, "u-nine"
     )  # older ERB: same id
     assert release_waiting(services, "acme") == 1
     assert sorted(e["learner"] for e in events_on_stream(services)) == ["u-nine", "u-pat"]
@@ -204,7 +204,7 @@ class _RacedClient:
 def test_two_requests_releasing_the_same_actor_release_it_once(client, services, openedx):
     statement = openedx_problem_check("anon-5", str(uuid.uuid4()))
     client.post("/xapi/statements", json=statement, headers=openedx)
-    record_launch_identity(services.redis, services.keys, "acme", {"sub": "anon-5"}, "u-five")
+    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", {"sub": "anon-5"}, "u-five")
     (actor,) = services.redis.smembers(services.keys.xapi_waiting_actors("acme"))
     actor, other = actor.decode(), []
     racing = _RacedClient(
@@ -220,7 +220,7 @@ def test_two_requests_releasing_the_same_actor_release_it_once(client, services,
 def test_openedx_zero_point_problems_and_group_activities_are_accepted_and_counted(
     client, services, openedx
 ):
-    record_launch_identity(services.redis, services.keys, "acme", {"sub": "anon-3"}, "u-three")
+    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", {"sub": "anon-3"}, "u-three")
     batch = [
         openedx_zero_weight_attempt("anon-3", str(uuid.uuid4())),
         openedx_group_activity("anon-3", str(uuid.uuid4())),
@@ -240,7 +240,7 @@ def test_openedx_zero_point_problems_and_group_activities_are_accepted_and_count
 def test_every_event_written_passes_parse_event(client, services, moodle, openedx):
     """The intake builds its events as trusted (tests/test_xapi_events.py has the property)."""
     custom = {"https://purl.imsglobal.org/spec/lti/claim/custom": {"xapi_account": "a"}}
-    record_launch_identity(services.redis, services.keys, "acme", {"sub": "9", **custom}, "u-a")
+    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", {"sub": "9", **custom}, "u-a")
     batches = [
         (moodle, [moodle_quiz_submitted(), moodle_module_viewed(), moodle_quiz_submitted(scaled=-0.5),
                   moodle_quiz_submitted(user_id="7", timestamp="2999-01-01T00:00:00Z")]),
@@ -538,7 +538,7 @@ def test_a_future_timestamp_from_a_fast_lms_clock_is_accepted_as_now(client, ser
 def test_moodle_mbox_actors_with_a_type_list_are_accepted(client, services, moodle):
     """logstore_xapi with "send mbox" writes objectType as a one-element list."""
     record_launch_identity(
-        services.redis, services.keys, "acme", {"sub": "42", "email": "kim@example.com"}, "u-kim"
+        services.redis, services.keys, services.pseudonym_secret, "acme", {"sub": "42", "email": "kim@example.com"}, "u-kim"
     )
     statement = moodle_quiz_submitted(
         actor={"objectType": ["Agent"], "mbox": "mailto:kim@example.com"}
@@ -565,7 +565,7 @@ def test_launch_emails_are_kept_only_as_keyed_hashes(services):
     import hashlib
 
     email = "pat@example.com"
-    record_launch_identity(services.redis, services.keys, "acme", {"sub": "7", "email": email}, "u-pat")
+    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", {"sub": "7", "email": email}, "u-pat")
     stored = b" ".join(
         k + b" " + v for key in services.redis.scan_iter(f"{services.keys.prefix}:aliases:*")
         for k, v in services.redis.hgetall(key).items()

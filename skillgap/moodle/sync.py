@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from skillgap.catalog.activities import ActivityMatcher
 from skillgap.eventlog import queue_events
 from skillgap.events import Event, parse_event
-from skillgap.identity import course_cohort, learner_pseudonym, pseudonym_secret
+from skillgap.identity import course_cohort, learner_pseudonym
 from skillgap.moodle.client import MoodleClient, MoodleError
 from skillgap.recent import note_recent
 from skillgap.redis_server import EmbeddedRedis, RedisUnavailable, connect
@@ -57,7 +57,7 @@ class MoodleSync:
         self.tenant = tenant
         self.site = client.url  # the LTI issuer of a Moodle is its site address
         self.matcher = ActivityMatcher(services.catalog)
-        self.secret = pseudonym_secret(services.redis, services.keys)
+        self.secret = services.pseudonym_secret
 
     def learner(self, user_id: int) -> str:
         return learner_pseudonym(self.secret, self.site, str(user_id))
