@@ -70,7 +70,9 @@ def log_rows(services: Services, progress: Callable[[str], None]) -> LogRows:
     events = 0
     for partition in range(services.settings.partitions):
         for chunk in entry_chunks(services.redis, services.keys, partition):
-            for key, event_id, kind, module, score, timestamp, _, _ in decode_entries(chunk, catalog).events:
+            decoded = decode_entries(chunk, catalog)
+            for code, event_id, kind, module, score, timestamp, _, _ in decoded.events:
+                key = decoded.learners[code]
                 if kind < 0 or kind == Kind.SELF_RATED or (key[0], event_id) in seen:
                     continue
                 seen.add((key[0], event_id))

@@ -11,6 +11,7 @@ one from fresh learners.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import filterfalse
 
 import numpy as np
 
@@ -18,6 +19,19 @@ from engine import STATE_FIELDS, Recommendations, new_state
 from skillgap.learner_store import MAX_COHORTS, LearnerRecord, LearnerStore, meta_json, ranking_lists, record_dtype
 
 Learner = tuple[str, str]  # (tenant, learner)
+NO_ROLE = -1
+NO_COHORT = -1
+
+
+class CohortCodes(dict):
+    """Cohort name -> a small integer, given out on first sight (None: NO_COHORT)."""
+
+    def __init__(self) -> None:
+        super().__init__({None: NO_COHORT})
+
+    def __missing__(self, cohort: str) -> int:
+        code = self[cohort] = len(self) - 1
+        return code
 
 
 class LearnerTable:
@@ -31,8 +45,12 @@ class LearnerTable:
         self.state = np.empty((0, STATE_FIELDS, n_points))  # rows past len(self) are spare capacity
         self.events = np.zeros(0, np.int64)
         self.as_of = np.zeros(0)  # the latest event time: rankings are as of it (see processing.py)
-        self.roles: list[str | None] = []
+        self.roles = np.zeros(0, np.int64)  # the catalog's index of each row's role; NO_ROLE: none
         self.cohorts: list[tuple[str, ...]] = []  # sorted, at most MAX_COHORTS, as stored
+        # A cohort each row is known to be in (its code in `cohort_codes`, or NO_COHORT): an event
+        # naming it needs no further look.
+        self.cohort_seen = np.zeros(0, np.int64)
+        self.cohort_codes = CohortCodes()
         self.metas: list[bytes | None] = []  # the stored value's JSON part (None: changed since)
         self.unindexed: set[int] = set()  # rows not yet in their tenant's learner index
 
@@ -41,8 +59,7 @@ class LearnerTable:
 
     def missing(self, learners: Iterable[Learner]) -> list[Learner]:
         """Those of the (distinct) learners that have no row yet, in their order."""
-        row_of = self.row_of
-        return [key for key in learners if key not in row_of]
+        return list(filterfalse(self.row_of.__contains__, learners))
 
     def add(self, learners: list[Learner], records: list[LearnerRecord | None]) -> None:
         """Rows for learners from their stored records; None: a learner never seen (the prior)."""
@@ -57,14 +74,15 @@ class LearnerTable:
             if record is None:
                 self.state[row] = prior
                 self.events[row], self.as_of[row] = 0, 0.0
-                self.roles.append(None)
+                self.roles[row] = NO_ROLE
                 self.cohorts.append(())
                 self.unindexed.add(row)
             else:
                 self.state[row] = record.state
                 self.events[row], self.as_of[row] = record.events, record.recommended_at
-                self.roles.append(record.role)
+                self.roles[row] = self.store.catalog.role_index.get(record.role, NO_ROLE)
                 self.cohorts.append(tuple(sorted(record.cohorts)[-MAX_COHORTS:]))
+            self.cohort_seen[row] = NO_COHORT
             self.metas.append(None)
 
     def _reserve(self, rows: int) -> None:
@@ -74,23 +92,30 @@ class LearnerTable:
         self.state = _grown(self.state, capacity)
         self.events = _grown(self.events, capacity)
         self.as_of = _grown(self.as_of, capacity)
+        self.roles = _grown(self.roles, capacity)
+        self.cohort_seen = _grown(self.cohort_seen, capacity)
 
-    def set_role(self, row: int, role: str) -> None:
+    def set_role(self, row: int, role: int) -> None:
         if role != self.roles[row]:
             self.roles[row], self.metas[row] = role, None
 
     def join(self, row: int, cohort: str) -> bool:
         """Add the learner to a cohort; False when it was in it already."""
+        self.cohort_seen[row] = self.cohort_codes[cohort]
         cohorts = self.cohorts[row]
         if cohort in cohorts:
             return False
         self.cohorts[row], self.metas[row] = tuple(sorted((*cohorts, cohort))[-MAX_COHORTS:]), None
         return True
 
+    def role_name(self, row: int) -> str | None:
+        role = int(self.roles[row])
+        return None if role == NO_ROLE else self.store.catalog.roles[role].id
+
     def record(self, row: int, ranking: dict[str, list] | None = None) -> LearnerRecord:
         """One row as a LearnerRecord (replay compares these with the stored ones)."""
         tenant, learner = self.learners[row]
-        return LearnerRecord(tenant, learner, self.state[row].copy(), self.roles[row], self.cohorts[row],
+        return LearnerRecord(tenant, learner, self.state[row].copy(), self.role_name(row), self.cohorts[row],
                              int(self.events[row]), recommended_at=float(self.as_of[row]),
                              ranking=ranking or {})  # fmt: skip
 
@@ -106,7 +131,7 @@ class LearnerTable:
     def _meta(self, row: int) -> bytes:
         meta = self.metas[row]
         if meta is None:
-            meta = self.metas[row] = meta_json(self.roles[row], self.cohorts[row])
+            meta = self.metas[row] = meta_json(self.role_name(row), self.cohorts[row])
         return meta
 
     def ranking(self, rankings: Recommendations, i: int) -> dict[str, list]:

@@ -62,9 +62,11 @@ class KnownMarks:
         self.size += len(marks) - len(self.groups.get(group, ()))
         self.groups[group] = marks
 
-    def applied(self, group: Group, ids: list[str]) -> list[bool]:
-        """Per id of a group held: whether it is marked (its event was applied before)."""
-        return list(map(self.groups[group].__contains__, ids))
+    def applied(self, group: Group, ids: list[str]) -> list[bool] | None:
+        """Per id of a group held: whether it is marked (its event was applied before); None
+        when none is (the common case, answered without a list)."""
+        held = self.groups[group]
+        return None if held.isdisjoint(ids) else list(map(held.__contains__, ids))
 
     def add(self, marks: dict[Group, list[str]]) -> None:
         """Marks a commit wrote, for the groups held."""

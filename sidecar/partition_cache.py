@@ -68,7 +68,9 @@ class PartitionCache:
             known.load(group, marks)
         before = np.zeros(len(batch), dtype=bool)
         for group, (positions, ids) in groups.items():
-            before[positions] = known.applied(group, ids)
+            marked = known.applied(group, ids)
+            if marked is not None:
+                before[positions] = marked
         return before
 
     def applied(self, partition: int, part: Applied) -> None:

@@ -16,7 +16,7 @@ replaying the log gives the same rankings as processing it live, whatever the ba
 from __future__ import annotations
 
 import math
-from collections.abc import Container, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import chain, compress
@@ -26,7 +26,7 @@ import numpy as np
 import orjson
 
 from engine import LAST_SEEN, Model, Recommendations, apply_events, recommend
-from sidecar.learner_table import LearnerTable
+from sidecar.learner_table import NO_COHORT, NO_ROLE, LearnerTable
 from sidecar.marks import SEPARATOR, Group, queue_marks
 from skillgap.catalog import Catalog
 from skillgap.catalog.arrays import SECONDS_PER_DAY
@@ -38,8 +38,9 @@ from skillgap.settings import Settings
 ENROLMENT = -1  # kind code of an enrolment (no module, no state change)
 KIND_CODES = {**{name: int(kind) for name, kind in ACTIVITY_KINDS.items()}, ENROLLED: ENROLMENT}
 
-# ((tenant, learner), id, kind code, module index or -1, score or NaN, timestamp, cohort, role)
-EventRow = tuple[tuple[str, str], str, int, int, float, float, str | None, str | None]
+# (learner code, id, kind code, module index or -1, score or NaN, timestamp, cohort, role index or NO_ROLE);
+# the learner code is the learner's index in `Decoded.learners` (and `Batch.distinct_learners`)
+EventRow = tuple[int, str, int, int, float, float, str | None, int]
 _required = itemgetter("v", "id", "tenant", "learner", "kind", "timestamp", "source")
 
 
@@ -47,15 +48,17 @@ _required = itemgetter("v", "id", "tenant", "learner", "kind", "timestamp", "sou
 class Decoded:
     events: list[EventRow]
     dead: list[dict]  # {"entry", "reason", "payload"} for the dead-letter stream
-    learners: list[tuple[str, str]] | None  # those the events name, each once (None: not gathered)
+    learners: list[tuple[str, str]]  # (tenant, learner) of each learner code, in first-seen order
 
 
 class _Bad(Exception):
     pass
 
 
-def _row(raw: object, modules: dict[str, int], roles: dict[str, int]) -> EventRow:
-    """One wire event as a row; raises _Bad with the reason (the rules of Event.from_wire)."""
+def _row(raw: object, modules: dict[str, int], roles: dict[str, int], codes: dict[tuple[str, str], int],
+         new_learner: Callable[[tuple[str, str]], int]) -> EventRow:  # fmt: skip
+    """One wire event as a row; raises _Bad with the reason (the rules of Event.from_wire).
+    `codes`: the learners seen so far; `new_learner` numbers one not seen yet."""
     try:
         version, event_id, tenant, learner, kind, timestamp, source = _required(raw)
     except KeyError as exc:
@@ -90,9 +93,17 @@ def _row(raw: object, modules: dict[str, int], roles: dict[str, int]) -> EventRo
     if cohort is not None and type(cohort) is not str:
         raise _Bad("cohort: must be a string")
     role = raw.get("role")
-    if role is not None and role not in roles:
-        raise _Bad(f"role: unknown role {role!r}")
-    return (tenant, learner), event_id, code, module, float(score), timestamp, cohort, role
+    if role is None:
+        role = NO_ROLE
+    else:
+        role = roles.get(role, NO_ROLE) if type(role) is str else NO_ROLE
+        if role == NO_ROLE:
+            raise _Bad(f"role: unknown role {raw['role']!r}")
+    key = (tenant, learner)
+    learner_code = codes.get(key)
+    if learner_code is None:
+        learner_code = new_learner(key)
+    return learner_code, event_id, code, module, float(score), timestamp, cohort, role
 
 
 def decode_entries(
@@ -109,7 +120,17 @@ def decode_entries(
     dead: list[dict] = []
     modules, roles = catalog.module_index, catalog.role_index
     append = events.append
-    home: dict[tuple[str, str], bool] = {}
+    learners: list[tuple[str, str]] = []
+    codes: dict[tuple[str, str], int] = {}  # learner -> code (a learner of another partition gets none)
+
+    def new_learner(key: tuple[str, str]) -> int:
+        if partition is not None and key not in members and (home := partition_of(*key, partitions)) != partition:
+            raise _Bad(f"learner: belongs to partition {home}, not {partition} (do all processes use the same "
+                       "SKILLGAP_PARTITIONS?)")  # fmt: skip
+        codes[key] = len(learners)
+        learners.append(key)
+        return codes[key]
+
     for entry_id, fields in entries:
         if fields is None:
             continue
@@ -120,19 +141,10 @@ def decode_entries(
             continue
         for raw in raw_events:
             try:
-                row = _row(raw, modules, roles)
-                if partition is not None:
-                    key = row[0]
-                    here = home.get(key)
-                    if here is None:
-                        here = home[key] = key in members or partition_of(*key, partitions) == partition
-                    if not here:
-                        raise _Bad(f"learner: belongs to partition {partition_of(*row[0], partitions)}, not "
-                                   f"{partition} (do all processes use the same SKILLGAP_PARTITIONS?)")  # fmt: skip
-                append(row)
+                append(_row(raw, modules, roles, codes, new_learner))
             except _Bad as exc:
                 dead.append({"entry": entry_id, "reason": str(exc), "payload": orjson.dumps(raw)[:2000]})
-    return Decoded(events, dead, None if partition is None else [key for key, here in home.items() if here])
+    return Decoded(events, dead, learners)
 
 
 def pieces(entries: list[tuple[bytes, dict | None]], budget: int) -> Iterator[list[tuple[bytes, dict | None]]]:
@@ -149,51 +161,51 @@ def pieces(entries: list[tuple[bytes, dict | None]], budget: int) -> Iterator[li
 
 class Batch:
     """A batch's events as columns, in stream order (numbers as arrays, the rest as tuples),
-    and each event's day."""
+    and each event's day. Events name their learner by code: its index in `distinct_learners`."""
 
-    def __init__(self, events: list[EventRow], distinct_learners: list[tuple[str, str]] | None = None):
+    def __init__(self, events: list[EventRow], distinct_learners: list[tuple[str, str]]):
         self.events = events
+        self.distinct_learners = distinct_learners
         n = len(events)
         columns = tuple(zip(*events)) or ((),) * 8
-        self.learners, self.ids, kinds, modules, scores, times, self.cohorts, self.roles = columns
+        learners, self.ids, kinds, modules, scores, times, self.cohorts, roles = columns
+        self.learner_codes = np.fromiter(learners, np.int64, n)
         self.kinds, self.modules = np.fromiter(kinds, np.int64, n), np.fromiter(modules, np.int64, n)
+        self.roles = np.fromiter(roles, np.int64, n)
         self.scores, self.times = np.fromiter(scores, np.float64, n), np.fromiter(times, np.float64, n)
         self.days = (self.times // SECONDS_PER_DAY).astype(np.int64)
-        self._distinct_learners = distinct_learners
-
-    @property
-    def distinct_learners(self) -> list[tuple[str, str]]:
-        """The learners named, each once, in first-seen order."""
-        if self._distinct_learners is None:
-            self._distinct_learners = list(dict.fromkeys(self.learners))
-        return self._distinct_learners
 
     def __len__(self) -> int:
         return len(self.events)
 
     def only(self, keep: np.ndarray) -> Batch:
-        """The events where `keep` is true."""
-        return Batch(list(compress(self.events, keep.tolist())))
+        """The events where `keep` is true (learner codes unchanged)."""
+        return Batch(list(compress(self.events, keep.tolist())), self.distinct_learners)
+
+    def tenants(self) -> tuple[list[str], np.ndarray]:
+        """The tenants named, each once, and each event's index in that list."""
+        names = list(map(itemgetter(0), self.distinct_learners))
+        tenants = list(dict.fromkeys(names))
+        if len(tenants) == 1:
+            return tenants, np.zeros(len(self), np.int64)
+        code = dict(zip(tenants, range(len(tenants))))
+        return tenants, np.fromiter(map(code.__getitem__, names), np.int64, len(names))[self.learner_codes]
 
     @cached_property
     def marks_by_group(self) -> dict[Group, tuple[np.ndarray, list[str]]]:
         """(tenant, day) -> (positions of its events, their ids)."""
         if not len(self):
             return {}
-        tenants = list(dict.fromkeys(tenant for tenant, _ in self.distinct_learners))
+        tenants, tenant_of = self.tenants()
         first_day, last_day = int(self.days.min()), int(self.days.max())
         if len(tenants) == 1 and first_day == last_day:  # the common case: one group
             return {(tenants[0], first_day): (np.arange(len(self)), list(self.ids))}
-        group_of = self.days
-        if len(tenants) > 1:  # one integer per (tenant, day)
-            code = dict(zip(tenants, range(len(tenants))))
-            tenant_codes = np.fromiter(map(code.__getitem__, map(itemgetter(0), self.learners)), np.int64, len(self))
-            group_of = tenant_codes * (last_day - first_day + 1) + (self.days - first_day)
+        group_of = tenant_of * (last_day - first_day + 1) + (self.days - first_day)  # one integer per (tenant, day)
         groups, positions = np.unique(group_of, return_inverse=True)
         order = np.argsort(positions, kind="stable")
         bounds = np.searchsorted(positions[order], np.arange(len(groups) + 1))
         ids = np.array(self.ids, dtype=object)[order]
-        return {(self.learners[order[a]][0], int(self.days[order[a]])): (order[a:b], ids[a:b].tolist())
+        return {(tenants[tenant_of[order[a]]], int(self.days[order[a]])): (order[a:b], ids[a:b].tolist())
                 for a, b in zip(bounds[:-1], bounds[1:])}  # fmt: skip
 
     def first_copies(self) -> np.ndarray:
@@ -201,8 +213,8 @@ class Batch:
         first = np.ones(len(self), dtype=bool)
         if len(set(self.ids)) < len(self):  # repeats are rare: only then look for them
             first[:] = False
-            positions: dict[tuple[str, str], int] = {}
-            for position, mark in enumerate(zip(map(itemgetter(0), self.learners), self.ids)):
+            positions: dict[tuple[int, str], int] = {}
+            for position, mark in enumerate(zip(self.tenants()[1].tolist(), self.ids)):
                 positions.setdefault(mark, position)
             first[list(positions.values())] = True
         return first
@@ -244,7 +256,8 @@ def apply_to_table(table: LearnerTable, batch: Batch, model: Model, applied_befo
     new_marks = {group: ids for group, (_, ids) in batch.marks_by_group.items()}
     if not len(batch):
         return Applied(0, duplicates, {}, np.empty(0, dtype=np.int64), new_marks)
-    rows = np.fromiter(map(table.row_of.__getitem__, batch.learners), dtype=np.int64, count=len(batch))
+    learners = batch.distinct_learners
+    rows = np.fromiter(map(table.row_of.__getitem__, learners), np.int64, len(learners))[batch.learner_codes]
     np.maximum.at(table.as_of, rows, batch.times)
     activity = batch.kinds != ENROLMENT
     active = slice(None) if activity.all() else activity  # enrolments change no state and are not counted
@@ -254,12 +267,16 @@ def apply_to_table(table: LearnerTable, batch: Batch, model: Model, applied_befo
         counted, counts = _distinct(rows[active], len(table))
         table.events[counted] += counts
     touched = _distinct(rows, len(table))[0]
-    listed = rows.tolist()
-    roles, cohorts = batch.roles, batch.cohorts  # None where an event names none
-    for row, role in dict(zip(compress(listed, roles), filter(None, roles))).items():
-        table.set_role(row, role)  # the last one in the batch wins
+    # Roles and cohorts: only events that name another than the one the table holds (seldom:
+    # learners rarely change role or cohort) take a Python step each, in stream order.
+    roles = batch.roles
+    for i in np.flatnonzero((roles != NO_ROLE) & (roles != table.roles[rows])).tolist():
+        table.set_role(int(rows[i]), int(roles[i]))  # the last one in the batch wins
+    cohorts = batch.cohorts  # None where an event names none
+    codes = np.fromiter(map(table.cohort_codes.__getitem__, cohorts), np.int64, len(batch))
     joined: dict[tuple[str, str], set[str]] = {}
-    for row, cohort in dict.fromkeys(zip(compress(listed, cohorts), filter(None, cohorts))):
+    for i in np.flatnonzero((codes != NO_COHORT) & (codes != table.cohort_seen[rows])).tolist():
+        row, cohort = int(rows[i]), cohorts[i]
         if table.join(row, cohort):
             tenant, learner = table.learners[row]
             joined.setdefault((tenant, cohort), set()).add(learner)
@@ -277,7 +294,8 @@ def _distinct(rows: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
 def rank(table: LearnerTable, rows: np.ndarray, settings: Settings) -> Recommendations:
     """Rank the modules for the learners of `rows`, each as of its latest event."""
     store = table.store
-    targets = store.targets_for_roles([table.roles[row] for row in rows.tolist()])
+    roles = table.roles[rows]
+    targets = store.model.targets[np.where(roles == NO_ROLE, store.catalog.role_index[store.catalog.default_role], roles)]
     return recommend_as_of(table.state[rows], targets, store.model, table.as_of[rows], settings)
 
 

@@ -24,7 +24,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from sidecar.batching import BatchSizer
-from sidecar.learner_table import LearnerTable
+from sidecar.learner_table import NO_ROLE, LearnerTable
 from sidecar.metrics import as_text, record_batch
 from sidecar.ownership import Leases
 from sidecar.partition_cache import PartitionCache
@@ -188,8 +188,9 @@ class Worker:
         does not hold its leases while Numba loads its cache."""
         table = LearnerTable(self.store, 0)
         table.add([("warm", "up")], [None])
-        event = (("warm", "up"), "warm-up", 0, 0, 0.5, 1.0, None, None)
-        applied = apply_to_table(table, Batch([event]), self.parameters.model, np.zeros(1, dtype=bool))
+        event = (0, "warm-up", 0, 0, 0.5, 1.0, None, NO_ROLE)
+        batch = Batch([event], [("warm", "up")])
+        applied = apply_to_table(table, batch, self.parameters.model, np.zeros(1, dtype=bool))
         rank(table, applied.changed, self.settings)
 
     def _with_pending(self, partitions: set[int]) -> set[int]:

@@ -229,6 +229,33 @@ def test_each_malformed_event_is_a_dead_letter_with_its_reason(services, change,
     assert services.learners.get("acme", "u-1").events == 1  # the good event beside it still counts
 
 
+def test_a_learners_role_and_cohorts_follow_their_events(services):
+    """The last role named wins, within a batch and across batches; cohorts add up. The
+    worker keeps the learners between batches, so the second batch checks against memory."""
+    first_role, second_role = (role.id for role in services.catalog.roles[:2])
+    worker = Worker(services, name="w-1", clock=lambda: NOW)
+    worker.leases.heartbeat()
+
+    def event(learner, role, cohort, minute):
+        return parse_event({"learner": learner, "module": services.catalog.modules[0].id, "kind": "viewed",
+                            "timestamp": NOW - 3600 + 60 * minute, "role": role, "cohort": cohort},
+                           tenant="acme", catalog=services.catalog, now=NOW)  # fmt: skip
+
+    append(services, [event("u-1", first_role, "course-1", 0), event("u-1", second_role, "course-2", 1),
+                      event("u-2", second_role, "course-1", 2), event("u-2", None, None, 3)])  # fmt: skip
+    worker.process(read_all(services, worker))
+    u1, u2 = services.learners.get("acme", "u-1"), services.learners.get("acme", "u-2")
+    assert (u1.role, u1.cohorts) == (second_role, ("course-1", "course-2"))
+    assert (u2.role, u2.cohorts) == (second_role, ("course-1",))  # naming none keeps what was named
+    append(services, [event("u-1", first_role, "course-2", 4), event("u-2", second_role, "course-3", 5)])
+    worker.process(read_all(services, worker))
+    u1, u2 = services.learners.get("acme", "u-1"), services.learners.get("acme", "u-2")
+    assert (u1.role, u1.cohorts) == (first_role, ("course-1", "course-2"))
+    assert (u2.role, u2.cohorts) == (second_role, ("course-1", "course-3"))
+    assert services.learners.cohort_learners("acme", "course-1") == ["u-1", "u-2"]
+    assert services.learners.cohort_learners("acme", "course-3") == ["u-2"]
+
+
 def test_an_event_in_another_partitions_stream_is_a_dead_letter(services):
     """A producer configured with another number of partitions must not split a learner."""
     event = make_events(services, n=1)[0]
