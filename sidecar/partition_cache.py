@@ -20,6 +20,8 @@ from sidecar.processing import Applied, Batch
 from skillgap.keys import Keys
 from skillgap.learner_store import LearnerStore
 
+MARKS_READ_DAYS = 64  # at most this many days of marks read at once per tenant
+
 
 class PartitionCache:
     def __init__(self, client: redis.Redis, keys: Keys, learners_capacity: int, marks_capacity: int):
@@ -60,10 +62,14 @@ class PartitionCache:
     def applied_before(self, partition: int, batch: Batch) -> np.ndarray:
         """Per event: whether the partition holds its mark (it was applied before). From the
         groups kept; the others are read from Redis first (one round trip) and kept, until
-        `committed` trims them to the capacity."""
+        `committed` trims them to the capacity. A read takes every day between the batch's
+        first and last (up to MARKS_READ_DAYS), so that the next pieces find their days held."""
         known = self._known(partition)
         groups = batch.marks_by_group
-        wanted = [(partition, group) for group in groups if group not in known.groups]
+        days = sorted({day for _, day in groups})
+        span = range(days[0], days[-1] + 1) if days and days[-1] - days[0] < MARKS_READ_DAYS else days
+        wanted = [(partition, (tenant, day)) for tenant in {tenant for tenant, _ in groups} for day in span
+                  if (tenant, day) not in known.groups]  # fmt: skip
         for (_, group), marks in zip(wanted, read_marks(self.client, self.keys, wanted)):
             known.load(group, marks)
         before = np.zeros(len(batch), dtype=bool)

@@ -200,13 +200,15 @@ class Batch:
         first_day, last_day = int(self.days.min()), int(self.days.max())
         if len(tenants) == 1 and first_day == last_day:  # the common case: one group
             return {(tenants[0], first_day): (np.arange(len(self)), list(self.ids))}
-        group_of = tenant_of * (last_day - first_day + 1) + (self.days - first_day)  # one integer per (tenant, day)
-        groups, positions = np.unique(group_of, return_inverse=True)
-        order = np.argsort(positions, kind="stable")
-        bounds = np.searchsorted(positions[order], np.arange(len(groups) + 1))
-        ids = np.array(self.ids, dtype=object)[order]
-        return {(tenants[tenant_of[order[a]]], int(self.days[order[a]])): (order[a:b], ids[a:b].tolist())
-                for a, b in zip(bounds[:-1], bounds[1:])}  # fmt: skip
+        days = last_day - first_day + 1
+        group_of = tenant_of * days + (self.days - first_day)  # one small integer per (tenant, day)
+        order = np.argsort(group_of, kind="stable")
+        sizes = np.bincount(group_of)
+        groups = np.flatnonzero(sizes).tolist()
+        bounds = np.cumsum(sizes[groups]).tolist()
+        ids = itemgetter(*order.tolist())(self.ids)  # more than one group: more than one event
+        return {(tenants[group // days], first_day + group % days): (order[b - size : b], list(ids[b - size : b]))
+                for group, b, size in zip(groups, bounds, sizes[groups].tolist())}  # fmt: skip
 
     def first_copies(self) -> np.ndarray:
         """True where an event (tenant and id) appears for the first time in the batch."""
@@ -270,8 +272,13 @@ def apply_to_table(table: LearnerTable, batch: Batch, model: Model, applied_befo
     # Roles and cohorts: only events that name another than the one the table holds (seldom:
     # learners rarely change role or cohort) take a Python step each, in stream order.
     roles = batch.roles
-    for i in np.flatnonzero((roles != NO_ROLE) & (roles != table.roles[rows])).tolist():
-        table.set_role(int(rows[i]), int(roles[i]))  # the last one in the batch wins
+    named = np.flatnonzero(roles != NO_ROLE)
+    if named.size:  # the last event naming a role wins: per learner, the largest such position
+        last = np.full(len(table), -1)
+        np.maximum.at(last, rows[named], named)
+        last = last[last >= 0]
+        for i in last[roles[last] != table.roles[rows[last]]].tolist():
+            table.set_role(int(rows[i]), int(roles[i]))
     cohorts = batch.cohorts  # None where an event names none
     codes = np.fromiter(map(table.cohort_codes.__getitem__, cohorts), np.int64, len(batch))
     joined: dict[tuple[str, str], set[str]] = {}
