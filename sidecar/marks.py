@@ -62,20 +62,22 @@ class KnownMarks:
         self.size += len(marks) - len(self.groups.get(group, ()))
         self.groups[group] = marks
 
-    def applied(self, group: Group, ids: list[str]) -> list[bool] | None:
-        """Per id of a group held: whether it is marked (its event was applied before); None
-        when none is (the common case, answered without a list)."""
+    def claim(self, group: Group, ids: list[str]) -> list[bool] | None:
+        """Mark a group's ids (of a batch, in stream order); per id, whether it is new: not
+        marked before and not repeated earlier in the list. None when all are (the common
+        case: set operations only, no step per id). The group must be held (`load`)."""
         held = self.groups[group]
-        return None if held.isdisjoint(ids) else list(map(held.__contains__, ids))
-
-    def add(self, marks: dict[Group, list[str]]) -> None:
-        """Marks a commit wrote, for the groups held."""
-        for group, added in marks.items():
-            held = self.groups.get(group)
-            if held is not None:
-                before = len(held)
-                held.update(added)
-                self.size += len(held) - before
+        claimed = set(ids)
+        if len(claimed) == len(ids) and held.isdisjoint(claimed):
+            held |= claimed
+            self.size += len(claimed)
+            return None
+        new = []
+        for mark in ids:
+            new.append(mark not in held)
+            held.add(mark)
+        self.size += sum(new)
+        return new
 
     def trim(self, capacity: int) -> None:
         """Drop the oldest days' groups until at most `capacity` marks are held (a group not

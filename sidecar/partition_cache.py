@@ -16,7 +16,7 @@ import redis
 
 from sidecar.learner_table import LearnerTable
 from sidecar.marks import KnownMarks, read_marks
-from sidecar.processing import Applied, Batch
+from sidecar.processing import Applied, Batch, fresh_events
 from skillgap.keys import Keys
 from skillgap.learner_store import LearnerStore
 
@@ -59,8 +59,10 @@ class PartitionCache:
             table.add(missing, [store.decode(*key, raw, explain=False) for key, raw in zip(missing, values)])
         return table
 
-    def applied_before(self, partition: int, batch: Batch) -> np.ndarray:
-        """Per event: whether the partition holds its mark (it was applied before). From the
+    def claim(self, partition: int, batch: Batch) -> np.ndarray:
+        """Per event: whether it is new (not marked applied, not repeated earlier in the
+        batch); the new ones are marked at once (before their commit: the rest of the batch
+        must see them; a failed commit makes the worker forget the partition). From the
         groups kept; the others are read from Redis first (one round trip) and kept, until
         `committed` trims them to the capacity. A read takes every day between the batch's
         first and last (up to MARKS_READ_DAYS), so that the next pieces find their days held."""
@@ -72,17 +74,7 @@ class PartitionCache:
                   if (tenant, day) not in known.groups]  # fmt: skip
         for (_, group), marks in zip(wanted, read_marks(self.client, self.keys, wanted)):
             known.load(group, marks)
-        before = np.zeros(len(batch), dtype=bool)
-        for group, (positions, ids) in groups.items():
-            marked = known.applied(group, ids)
-            if marked is not None:
-                before[positions] = marked
-        return before
-
-    def applied(self, partition: int, part: Applied) -> None:
-        """Marks of events just applied (before their commit: the rest of the batch must see
-        them; a failed commit makes the worker forget the partition)."""
-        self._known(partition).add(part.marks)
+        return fresh_events(known, batch)
 
     def committed(self, tables: dict[int, LearnerTable], applied: dict[int, Applied]) -> None:
         """After a commit: the learners it wrote are in their learner index; what is over its

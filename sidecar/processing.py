@@ -27,7 +27,7 @@ import orjson
 
 from engine import LAST_SEEN, Model, Recommendations, apply_events, recommend
 from sidecar.learner_table import NO_COHORT, NO_ROLE, LearnerTable
-from sidecar.marks import SEPARATOR, Group, queue_marks
+from sidecar.marks import SEPARATOR, Group, KnownMarks, queue_marks
 from skillgap.catalog import Catalog
 from skillgap.catalog.arrays import SECONDS_PER_DAY
 from skillgap.eventlog import ENTRY_FIELD, decode_entry
@@ -206,20 +206,10 @@ class Batch:
         sizes = np.bincount(group_of)
         groups = np.flatnonzero(sizes).tolist()
         bounds = np.cumsum(sizes[groups]).tolist()
-        ids = itemgetter(*order.tolist())(self.ids)  # more than one group: more than one event
-        return {(tenants[group // days], first_day + group % days): (order[b - size : b], list(ids[b - size : b]))
+        ids = list(map(self.ids.__getitem__, order.tolist()))
+        return {(tenants[group // days], first_day + group % days): (order[b - size : b], ids[b - size : b])
                 for group, b, size in zip(groups, bounds, sizes[groups].tolist())}  # fmt: skip
 
-    def first_copies(self) -> np.ndarray:
-        """True where an event (tenant and id) appears for the first time in the batch."""
-        first = np.ones(len(self), dtype=bool)
-        if len(set(self.ids)) < len(self):  # repeats are rare: only then look for them
-            first[:] = False
-            positions: dict[tuple[int, str], int] = {}
-            for position, mark in enumerate(zip(self.tenants()[1].tolist(), self.ids)):
-                positions.setdefault(mark, position)
-            first[list(positions.values())] = True
-        return first
 
 
 @dataclass
@@ -246,12 +236,21 @@ def merged(parts: list[Applied]) -> Applied:
     return Applied(sum(p.applied for p in parts), sum(p.duplicates for p in parts), joined, changed, marks)
 
 
-def apply_to_table(table: LearnerTable, batch: Batch, model: Model, applied_before: np.ndarray) -> Applied:
-    """Apply the batch's events (in stream order) to their learners' rows: state, role,
-    cohorts, event count and the time their ranking is as of. Skips events applied before
-    (`applied_before`, per event) and repeats within the batch. Every learner named must have
-    a row; call `rank` on `Applied.changed` after."""
-    fresh = ~applied_before & batch.first_copies()
+def fresh_events(known: KnownMarks, batch: Batch) -> np.ndarray:
+    """Per event: whether it is new (`KnownMarks.claim`: not marked, not repeated earlier in
+    the batch); marks the new ones. Every group of the batch must be held."""
+    fresh = np.ones(len(batch), dtype=bool)
+    for group, (positions, ids) in batch.marks_by_group.items():
+        new = known.claim(group, ids)
+        if new is not None:
+            fresh[positions] = new
+    return fresh
+
+
+def apply_to_table(table: LearnerTable, batch: Batch, model: Model, fresh: np.ndarray) -> Applied:
+    """Apply the batch's `fresh` events (`fresh_events`), in stream order, to their learners'
+    rows: state, role, cohorts, event count and the time their ranking is as of. Every learner
+    named must have a row; call `rank` on `Applied.changed` after."""
     duplicates = len(batch) - int(fresh.sum())
     if duplicates:
         batch = batch.only(fresh)

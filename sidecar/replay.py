@@ -24,9 +24,9 @@ import redis
 
 from engine import Recommendations
 from sidecar.learner_table import LearnerTable
-from sidecar.marks import Group, read_marks
+from sidecar.marks import KnownMarks, read_marks
 from sidecar.ownership import RELEASE, RENEW, acquire_for_replay
-from sidecar.processing import Applied, Batch, apply_to_table, decode_entries, queue_writes, rank
+from sidecar.processing import Applied, Batch, apply_to_table, decode_entries, fresh_events, queue_writes, rank
 from sidecar.worker import LostPartition, ensure_groups
 from skillgap.eventlog import entry_chunks
 from skillgap.keys import CONSUMER_GROUP
@@ -44,7 +44,7 @@ class Rebuilt:
     table: LearnerTable
     rankings: Recommendations | None  # of every row, in row order (set once the whole stream is applied)
     cohorts: dict[tuple[str, str], set[str]]
-    marks: dict[Group, set[str]]  # (tenant, event day) -> ids of the events applied
+    marks: KnownMarks  # the ids of the events applied, by tenant and event day
     last_entry: bytes | None
     entries: int = 0
     events: int = 0
@@ -66,7 +66,7 @@ def rebuild_partition(
     """The partition's learners rebuilt in memory from its stream; `keep_alive` is called
     after every chunk (replay renews its lease there)."""
     table = LearnerTable(store, partition)
-    rebuilt = Rebuilt(table, None, {}, {}, None)
+    rebuilt = Rebuilt(table, None, {}, KnownMarks(), None)
     for chunk in entry_chunks(services.redis, services.keys, partition, READ_ENTRIES):
         rebuilt.entries += len(chunk)
         rebuilt.last_entry = chunk[-1][0]
@@ -74,14 +74,12 @@ def rebuild_partition(
         batch = Batch(decoded.events, decoded.learners)
         missing = table.missing(batch.distinct_learners)
         table.add(missing, [None] * len(missing))
-        before = np.zeros(len(batch), dtype=bool)
-        for group, (positions, ids) in batch.marks_by_group.items():
-            before[positions] = list(map(rebuilt.marks.get(group, set()).__contains__, ids))
-        applied = apply_to_table(table, batch, store.model, before)
+        for group in batch.marks_by_group:
+            if group not in rebuilt.marks.groups:
+                rebuilt.marks.load(group, set())
+        applied = apply_to_table(table, batch, store.model, fresh_events(rebuilt.marks, batch))
         for cohort_key, learners in applied.joined.items():
             rebuilt.cohorts.setdefault(cohort_key, set()).update(learners)
-        for group, ids in applied.marks.items():
-            rebuilt.marks.setdefault(group, set()).update(ids)
         rebuilt.events += applied.applied
         keep_alive()
     rebuilt.rankings = rank(table, np.arange(len(table)), services.settings)
@@ -178,9 +176,9 @@ def _commit(services: Services, store: LearnerStore, rebuilt: Rebuilt, token: st
     partition = rebuilt.table.partition
     stream, owner = keys.stream(partition), keys.owner(partition)
     # The stored marks stay: they may name events the log no longer holds.
-    groups = list(rebuilt.marks)
+    groups = list(rebuilt.marks.groups)
     stored = read_marks(client, keys, [(partition, group) for group in groups])
-    marks = {group: sorted(rebuilt.marks[group] | held) for group, held in zip(groups, stored)}
+    marks = {group: sorted(rebuilt.marks.groups[group] | held) for group, held in zip(groups, stored)}
     pending = []
     if rebuilt.last_entry is not None:
         pending = [row["message_id"] for row in client.xpending_range(stream, CONSUMER_GROUP, "-", rebuilt.last_entry, 1_000_000)]

@@ -190,7 +190,7 @@ class Worker:
         table.add([("warm", "up")], [None])
         event = (0, "warm-up", 0, 0, 0.5, 1.0, None, NO_ROLE)
         batch = Batch([event], [("warm", "up")])
-        applied = apply_to_table(table, batch, self.parameters.model, np.zeros(1, dtype=bool))
+        applied = apply_to_table(table, batch, self.parameters.model, np.ones(1, dtype=bool))
         rank(table, applied.changed, self.settings)
 
     def _with_pending(self, partitions: set[int]) -> set[int]:
@@ -390,8 +390,7 @@ class Worker:
             dead += decoded.dead
             batch = Batch(decoded.events, decoded.learners)
             table = self.cache.table_for(self.store, partition, batch)
-            parts.append(apply_to_table(table, batch, model, self.cache.applied_before(partition, batch)))
-            self.cache.applied(partition, parts[-1])
+            parts.append(apply_to_table(table, batch, model, self.cache.claim(partition, batch)))
         return PartitionDone(table, merged(parts), events, dead)
 
     def _note_batch(self, batches: dict[int, list], done: dict[int, PartitionDone], started: float) -> None:

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from sidecar.learner_table import NO_ROLE, LearnerTable
-from sidecar.processing import Batch, apply_to_table
+from sidecar.marks import KnownMarks
+from sidecar.processing import Batch, apply_to_table, fresh_events
 from skillgap.catalog.arrays import SECONDS_PER_DAY
 
 START = 1_780_000_000.0
@@ -38,6 +39,28 @@ def test_marks_are_grouped_by_tenant_and_event_day_in_stream_order(seed):
     assert {group: (positions.tolist(), ids) for group, (positions, ids) in got.items()} == expected
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_fresh_events_match_an_event_by_event_loop(seed):
+    """New: not marked by an earlier batch, not repeated earlier in this one (per tenant and day)."""
+    rng = random.Random(seed)
+    learners = [("acme", "u-1"), ("globex", "u-1")]
+    known, marked = KnownMarks(), set()
+    for _ in range(4):
+        events = [(rng.randrange(2), f"id-{rng.randrange(40)}", 1, 0, 0.5,
+                   START + rng.randrange(3) * SECONDS_PER_DAY, None, NO_ROLE) for _ in range(rng.choice([1, 30]))]  # fmt: skip
+        batch = Batch(events, learners)
+        for group in batch.marks_by_group:
+            if group not in known.groups:
+                known.load(group, set())
+        expected = []
+        for code, event_id, *_, timestamp, _, _ in events:
+            mark = (learners[code][0], int(timestamp // SECONDS_PER_DAY), event_id)
+            expected.append(mark not in marked)
+            marked.add(mark)
+        assert fresh_events(known, batch).tolist() == expected
+        assert known.size == len(marked)
+
+
 def test_roles_and_cohorts_match_an_event_by_event_loop(services):
     rng = random.Random(7)
     roles = [role.id for role in services.catalog.roles]
@@ -55,7 +78,7 @@ def test_roles_and_cohorts_match_an_event_by_event_loop(services):
             if cohort is not None and cohort not in cohorts_of.setdefault(code, set()):
                 cohorts_of[code].add(cohort)
                 joined_now.setdefault(("acme", cohort), set()).add(learners[code][1])
-        applied = apply_to_table(table, Batch(events, learners), services.model, np.zeros(len(events), bool))
+        applied = apply_to_table(table, Batch(events, learners), services.model, np.ones(len(events), bool))
         assert applied.joined == joined_now, piece
         for code, learner in enumerate(learners):
             row = table.row_of[learner]

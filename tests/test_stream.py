@@ -287,15 +287,15 @@ def test_events_repeated_across_one_workers_batches_apply_once(services, marks_i
     assert services.learners.get("acme", "u-1").events == 4
 
 
-def test_marks_in_memory_drop_their_oldest_days_first():
+def test_marks_in_memory_are_claimed_once_and_drop_their_oldest_days_first():
     from sidecar.marks import KnownMarks
 
     known = KnownMarks()
     known.load(("acme", 20_000), {"a", "b"})
     known.load(("acme", 20_001), set())
-    known.add({("acme", 20_001): ["c", "d"], ("acme", 20_002): ["e"]})  # 20,002 is not held: not kept
-    assert known.size == 4 and known.applied(("acme", 20_001), ["c", "x"]) == [True, False]
-    assert known.applied(("acme", 20_000), ["c", "a"]) == [False, True]
-    known.add({("acme", 20_001): ["e"]})
+    assert known.claim(("acme", 20_001), ["c", "d"]) is None  # all new
+    assert known.claim(("acme", 20_001), ["c", "x", "x"]) == [False, True, False]  # marked, new, repeated
+    assert known.claim(("acme", 20_000), ["c", "a"]) == [True, False]
+    assert known.size == 6
     known.trim(capacity=4)
     assert sorted(known.groups) == [("acme", 20_001)] and known.size == 3
