@@ -211,7 +211,6 @@ class Batch:
                 for group, b, size in zip(groups, bounds, sizes[groups].tolist())}  # fmt: skip
 
 
-
 @dataclass
 class Applied:
     applied: int
@@ -300,8 +299,7 @@ def _distinct(rows: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
 def rank(table: LearnerTable, rows: np.ndarray, settings: Settings) -> Recommendations:
     """Rank the modules for the learners of `rows`, each as of its latest event."""
     store = table.store
-    roles = table.roles[rows]
-    targets = store.model.targets[np.where(roles == NO_ROLE, store.catalog.role_index[store.catalog.default_role], roles)]
+    targets = store.targets_for_roles(table.roles[rows])
     return recommend_as_of(table.state[rows], targets, store.model, table.as_of[rows], settings)
 
 

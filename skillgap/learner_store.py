@@ -223,12 +223,14 @@ class LearnerStore:
 
     def targets_for(self, records: list[LearnerRecord]) -> np.ndarray:
         """(L, M): each learner's role's targets."""
-        return self.targets_for_roles([record.role for record in records])
+        index = self.catalog.role_index
+        return self.targets_for_roles(np.array([index.get(record.role, -1) for record in records], np.int64))
 
-    def targets_for_roles(self, roles: list[str | None]) -> np.ndarray:
-        """(L, M): the targets of each role (None: the catalog's default role)."""
-        index, default = self.catalog.role_index, self.catalog.default_role
-        return self.model.targets[[index[role or default] for role in roles]]
+    def targets_for_roles(self, roles: np.ndarray) -> np.ndarray:
+        """(L, M): the targets of each role, by its index in the catalog (negative: no role,
+        the catalog's default role's)."""
+        default = self.catalog.role_index[self.catalog.default_role]
+        return self.model.targets[np.where(roles < 0, default, roles)]
 
 
 def meta_json(role: str | None, cohorts: tuple[str, ...]) -> bytes:
