@@ -40,7 +40,10 @@ DEAD_LETTERS_MAX = 100_000
 # long-lived ones: the default thresholds make the collector scan them all several times a
 # second. Cycles are rare here (reference counting frees the rest), so collect seldom.
 GC_THRESHOLDS = (100_000, 50, 1_000)
-PIECE_BYTES = 1 << 19  # of entry payload decoded and applied at a time: a couple of thousand events
+# Entry payload decoded and applied at a time (some 20,000 events): the decoded events of a whole
+# batch are never in memory at once. Each piece costs a few steps per learner it names, so pieces
+# are not small: 4 MB measured 17% faster per event than 512 KB, and as fast as whole batches.
+PIECE_BYTES = 1 << 22
 
 
 def tune_gc() -> None:
@@ -379,8 +382,8 @@ class Worker:
         return self._result(done)
 
     def _apply_partition(self, partition: int, entries: list[tuple[bytes, dict | None]]) -> PartitionDone:
-        """Decode and apply a partition's entries a piece at a time, so that a piece's events
-        are still in the CPU's cache when they are applied (a whole batch's are not)."""
+        """Decode and apply a partition's entries a piece at a time (PIECE_BYTES), each piece
+        right after it is decoded."""
         catalog, partitions, model = self.services.catalog, self.settings.partitions, self.parameters.model
         events, dead, parts = 0, [], []
         for piece in pieces(entries, PIECE_BYTES):
