@@ -93,17 +93,14 @@ def _row(raw: object, modules: dict[str, int], roles: dict[str, int], codes: dic
     if cohort is not None and type(cohort) is not str:
         raise _Bad("cohort: must be a string")
     role = raw.get("role")
-    if role is None:
-        role = NO_ROLE
-    else:
-        role = roles.get(role, NO_ROLE) if type(role) is str else NO_ROLE
-        if role == NO_ROLE:
-            raise _Bad(f"role: unknown role {raw['role']!r}")
+    role_index = NO_ROLE if role is None else roles.get(role) if type(role) is str else None
+    if role_index is None:
+        raise _Bad(f"role: unknown role {role!r}")
     key = (tenant, learner)
     learner_code = codes.get(key)
     if learner_code is None:
         learner_code = new_learner(key)
-    return learner_code, event_id, code, module, float(score), timestamp, cohort, role
+    return learner_code, event_id, code, module, float(score), timestamp, cohort, role_index
 
 
 def decode_entries(
@@ -127,9 +124,9 @@ def decode_entries(
         if partition is not None and key not in members and (home := partition_of(*key, partitions)) != partition:
             raise _Bad(f"learner: belongs to partition {home}, not {partition} (do all processes use the same "
                        "SKILLGAP_PARTITIONS?)")  # fmt: skip
-        codes[key] = len(learners)
+        code = codes[key] = len(learners)
         learners.append(key)
-        return codes[key]
+        return code
 
     for entry_id, fields in entries:
         if fields is None:
