@@ -231,9 +231,13 @@ class Worker:
         return processed
 
     def _read(self, partitions: list[int], block: bool) -> dict[int, list]:
-        batches = self._read_streams(partitions, block, self.sizer.count())
-        self.sizer.read(batches, (time.time() + self._redis_clock_s) * 1000)
+        batches = self._read_streams(partitions, block, self.sizer.count(self._redis_now_ms()))
+        self.sizer.read(batches, self._redis_now_ms())
         return batches
+
+    def _redis_now_ms(self) -> float:
+        """Now on Redis's clock, which entry ids carry."""
+        return (time.time() + self._redis_clock_s) * 1000
 
     def _read_streams(self, partitions: list[int], block: bool, count: int) -> dict[int, list]:
         streams = {self.keys.stream(p): ">" for p in partitions}
@@ -263,7 +267,7 @@ class Worker:
         while partition in self.leases.owned:
             reply = self.client.xautoclaim(
                 stream, CONSUMER_GROUP, self.name, self.settings.claim_idle_ms, start_id=start,
-                count=self.sizer.count(),
+                count=self.sizer.count(self._redis_now_ms()),
             )  # fmt: skip
             start, entries = reply[0], reply[1]
             deleted = reply[2] if len(reply) > 2 else []
