@@ -43,7 +43,8 @@ def _check_state(state: np.ndarray, model: Model) -> np.ndarray:
 
 def _update_arrays(model: Model) -> tuple[np.ndarray, ...]:
     """The kernels' trailing arguments: what each kind earns, then the model's parameters."""
-    return KIND_LEARN, KIND_EVIDENCE, model.learn, model.coverage, model.guess, model.slip, model.half_life
+    return (KIND_LEARN, KIND_EVIDENCE, model.learn, model.coverage, *model.covered, model.guess, model.slip,
+            model.half_life)  # fmt: skip
 
 
 def apply_events(

@@ -63,27 +63,25 @@ class LearnerTable:
 
     def add(self, learners: list[Learner], records: list[LearnerRecord | None]) -> None:
         """Rows for learners from their stored records; None: a learner never seen (the prior)."""
-        start = len(self)
-        self._reserve(start + len(learners))
-        prior = new_state(self.store.model, 1)[0]
+        start, end = len(self), len(self) + len(learners)
+        self._reserve(end)
         keys = self.store.keys
-        for row, (learner, record) in enumerate(zip(learners, records), start):
-            self.learners.append(learner)
-            self.row_of[learner] = row
-            self.value_keys.append(keys.learner(self.partition, *learner))
+        self.learners.extend(learners)
+        self.row_of.update(zip(learners, range(start, end)))
+        self.value_keys.extend([keys.learner(self.partition, *learner) for learner in learners])
+        self.state[start:end] = new_state(self.store.model, 1)[0]
+        self.events[start:end], self.as_of[start:end], self.roles[start:end] = 0, 0.0, NO_ROLE
+        self.cohort_seen[start:end] = NO_COHORT
+        self.cohorts.extend([()] * len(learners))
+        self.metas.extend([None] * len(learners))
+        for row, record in enumerate(records, start):
             if record is None:
-                self.state[row] = prior
-                self.events[row], self.as_of[row] = 0, 0.0
-                self.roles[row] = NO_ROLE
-                self.cohorts.append(())
                 self.unindexed.add(row)
-            else:
-                self.state[row] = record.state
-                self.events[row], self.as_of[row] = record.events, record.recommended_at
-                self.roles[row] = self.store.catalog.role_index.get(record.role, NO_ROLE)
-                self.cohorts.append(tuple(sorted(record.cohorts)[-MAX_COHORTS:]))
-            self.cohort_seen[row] = NO_COHORT
-            self.metas.append(None)
+                continue
+            self.state[row] = record.state
+            self.events[row], self.as_of[row] = record.events, record.recommended_at
+            self.roles[row] = self.store.catalog.role_index.get(record.role, NO_ROLE)
+            self.cohorts[row] = tuple(sorted(record.cohorts)[-MAX_COHORTS:])
 
     def _reserve(self, rows: int) -> None:
         if rows <= self.state.shape[0]:

@@ -10,6 +10,7 @@ line break (the worker's decoder turns such an event into a dead letter).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from operator import itemgetter
 
 import redis
@@ -20,7 +21,7 @@ Group = tuple[str, int]  # (tenant, event day)
 SEPARATOR = "\n"
 
 
-def queue_marks(pipe, keys: Keys, partition: int, marks: dict[Group, list[str]], retention_s: int,
+def queue_marks(pipe, keys: Keys, partition: int, marks: dict[Group, Sequence[str]], retention_s: int,
                 replace: bool = False) -> None:  # fmt: skip
     """Queue the marks' writes: appended, or (`replace`) the group's whole set; each group
     lives as long as the log's retention after its last write."""
@@ -62,21 +63,18 @@ class KnownMarks:
         self.size += len(marks) - len(self.groups.get(group, ()))
         self.groups[group] = marks
 
-    def claim(self, group: Group, ids: list[str]) -> list[bool] | None:
+    def claim(self, group: Group, ids: Sequence[str]) -> list[bool] | None:
         """Mark a group's ids (of a batch, in stream order); per id, whether it is new: not
         marked before and not repeated earlier in the list. None when all are (the common
         case: set operations only, no step per id). The group must be held (`load`)."""
         held = self.groups[group]
-        claimed = set(ids)
-        if len(claimed) == len(ids) and held.isdisjoint(claimed):
-            held |= claimed
-            self.size += len(claimed)
-            return None
-        new = []
-        for mark in ids:
-            new.append(mark not in held)
-            held.add(mark)
-        self.size += sum(new)
+        before = len(held)
+        if held.isdisjoint(ids):
+            held.update(ids)
+            self.size += len(held) - before
+            return None if len(held) - before == len(ids) else _first_seen(ids, set())
+        new = _first_seen(ids, held)
+        self.size += len(held) - before
         return new
 
     def trim(self, capacity: int) -> None:
@@ -86,3 +84,12 @@ class KnownMarks:
             if self.size <= capacity:
                 break
             self.size -= len(self.groups.pop(group))
+
+
+def _first_seen(ids: Sequence[str], seen: set[str]) -> list[bool]:
+    """Per id, whether it is not in `seen` yet; adds each."""
+    new = []
+    for mark in ids:
+        new.append(mark not in seen)
+        seen.add(mark)
+    return new

@@ -16,7 +16,7 @@ replaying the log gives the same rankings as processing it live, whatever the ba
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import chain, compress
@@ -189,21 +189,21 @@ class Batch:
         return tenants, np.fromiter(map(code.__getitem__, names), np.int64, len(names))[self.learner_codes]
 
     @cached_property
-    def marks_by_group(self) -> dict[Group, tuple[np.ndarray, list[str]]]:
+    def marks_by_group(self) -> dict[Group, tuple[np.ndarray, Sequence[str]]]:
         """(tenant, day) -> (positions of its events, their ids)."""
         if not len(self):
             return {}
         tenants, tenant_of = self.tenants()
         first_day, last_day = int(self.days.min()), int(self.days.max())
         if len(tenants) == 1 and first_day == last_day:  # the common case: one group
-            return {(tenants[0], first_day): (np.arange(len(self)), list(self.ids))}
+            return {(tenants[0], first_day): (np.arange(len(self)), self.ids)}
         days = last_day - first_day + 1
         group_of = tenant_of * days + (self.days - first_day)  # one small integer per (tenant, day)
         order = np.argsort(group_of, kind="stable")
         sizes = np.bincount(group_of)
         groups = np.flatnonzero(sizes).tolist()
         bounds = np.cumsum(sizes[groups]).tolist()
-        ids = list(map(self.ids.__getitem__, order.tolist()))
+        ids = [self.ids[i] for i in order.tolist()]
         return {(tenants[group // days], first_day + group % days): (order[b - size : b], ids[b - size : b])
                 for group, b, size in zip(groups, bounds, sizes[groups].tolist())}  # fmt: skip
 
@@ -214,7 +214,7 @@ class Applied:
     duplicates: int
     joined: dict[tuple[str, str], set[str]]  # learners newly seen in each (tenant, cohort)
     changed: np.ndarray  # table rows at least one event was applied to, ascending
-    marks: dict[Group, list[str]]  # the applied events' ids, by tenant and event day
+    marks: dict[Group, Sequence[str]]  # the applied events' ids, by tenant and event day
 
 
 def merged(parts: list[Applied]) -> Applied:
@@ -277,7 +277,11 @@ def apply_to_table(table: LearnerTable, batch: Batch, model: Model, fresh: np.nd
     cohorts = batch.cohorts  # None where an event names none
     codes = np.fromiter(map(table.cohort_codes.__getitem__, cohorts), np.int64, len(batch))
     joined: dict[tuple[str, str], set[str]] = {}
-    for i in np.flatnonzero((codes != NO_COHORT) & (codes != table.cohort_seen[rows])).tolist():
+    other = np.flatnonzero((codes != NO_COHORT) & (codes != table.cohort_seen[rows]))
+    if other.size:  # a learner's events mostly repeat one cohort: one step per distinct pair
+        _, first = np.unique(rows[other] * len(table.cohort_codes) + codes[other], return_index=True)
+        other = other[np.sort(first)]
+    for i in other.tolist():
         row, cohort = int(rows[i]), cohorts[i]
         if table.join(row, cohort):
             tenant, learner = table.learners[row]

@@ -21,6 +21,7 @@ result as building it at write time.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 
@@ -233,6 +234,7 @@ class LearnerStore:
         return self.model.targets[np.where(roles < 0, default, roles)]
 
 
+@functools.lru_cache(maxsize=4096)  # learners share few (role, cohorts) pairs
 def meta_json(role: str | None, cohorts: tuple[str, ...]) -> bytes:
     """The JSON part of a stored value, preceded by its length."""
     meta = orjson.dumps({"role": role, "cohorts": sorted(cohorts)[-MAX_COHORTS:]})

@@ -36,7 +36,7 @@ def test_marks_are_grouped_by_tenant_and_event_day_in_stream_order(seed):
         positions.append(position)
         ids.append(event_id)
     got = Batch(events, learners).marks_by_group
-    assert {group: (positions.tolist(), ids) for group, (positions, ids) in got.items()} == expected
+    assert {group: (positions.tolist(), list(ids)) for group, (positions, ids) in got.items()} == expected
 
 
 @pytest.mark.parametrize("seed", range(10))

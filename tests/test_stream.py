@@ -296,6 +296,7 @@ def test_marks_in_memory_are_claimed_once_and_drop_their_oldest_days_first():
     assert known.claim(("acme", 20_001), ["c", "d"]) is None  # all new
     assert known.claim(("acme", 20_001), ["c", "x", "x"]) == [False, True, False]  # marked, new, repeated
     assert known.claim(("acme", 20_000), ["c", "a"]) == [True, False]
-    assert known.size == 6
-    known.trim(capacity=4)
-    assert sorted(known.groups) == [("acme", 20_001)] and known.size == 3
+    assert known.claim(("acme", 20_001), ["y", "z", "y"]) == [True, True, False]  # none marked, one repeated
+    assert known.size == 8
+    known.trim(capacity=6)
+    assert sorted(known.groups) == [("acme", 20_001)] and known.size == 5

@@ -44,16 +44,15 @@ def uncertainty_of(p, evidence):
 @inline
 def apply_event_kernel(
     state, i, q, kind, s, t,
-    kind_learn, kind_evidence, learn, coverage, guess, slip, half_life,
+    kind_learn, kind_evidence, learn, coverage, covered_starts, covered_points, guess, slip, half_life,
 ):  # fmt: skip
-    """One event on learner row i of `state` (L, 3, M), in place: per covered point,
-    forget since last touched, weigh the score as evidence, then learn."""
+    """One event on learner row i of `state` (L, 3, M), in place: per point module q covers
+    (`covered_points[covered_starts[q]:covered_starts[q + 1]]`), forget since last touched,
+    weigh the score as evidence, then learn."""
     learn_share = kind_learn[kind]
     evidence_share = 0.0 if np.isnan(s) else kind_evidence[kind]
-    for j in range(state.shape[2]):
-        w = coverage[q, j]
-        if w <= 0.0:
-            continue
+    for c in range(covered_starts[q], covered_starts[q + 1]):
+        j = covered_points[c]
         p = state[i, 0, j]
         n = state[i, 1, j]
         last = state[i, 2, j]
@@ -61,7 +60,7 @@ def apply_event_kernel(
             f = forget_factor(t - last, half_life[j])
             p *= f
             n *= f
-        weight = w * evidence_share
+        weight = coverage[q, j] * evidence_share
         if weight > 0.0:
             p = observe(p, s, weight, guess[j], slip[j])
             n += weight
@@ -74,13 +73,13 @@ def apply_event_kernel(
 @kernel
 def apply_events_kernel(
     state, learner, module, kind, score, time,
-    kind_learn, kind_evidence, learn, coverage, guess, slip, half_life,
+    kind_learn, kind_evidence, learn, coverage, covered_starts, covered_points, guess, slip, half_life,
 ):  # fmt: skip
     """Apply events in order to `state` (L, 3, M) in place."""
     for e in range(learner.shape[0]):
         apply_event_kernel(
             state, learner[e], module[e], kind[e], score[e], time[e],
-            kind_learn, kind_evidence, learn, coverage, guess, slip, half_life,
+            kind_learn, kind_evidence, learn, coverage, covered_starts, covered_points, guess, slip, half_life,
         )  # fmt: skip
 
 
