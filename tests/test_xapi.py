@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 import uuid
 
+import orjson
 import pytest
+import redis
 from lms_helpers import cli_env, events_on_stream
 from xapi_shapes import (
     MOODLE,
@@ -23,7 +25,7 @@ from xapi_shapes import (
 
 from lti_tool import create_app
 from lti_tool.xapi.credentials import create_credentials
-from lti_tool.xapi.intake import release_waiting
+from lti_tool.xapi.intake import release_waiting, waiting_key
 from sidecar.worker import Worker
 from skillgap.cli import main
 from skillgap.events import Event, parse_event
@@ -178,8 +180,8 @@ def test_waiting_statements_are_released_by_command_once_the_launch_arrived(
 
 
 class _RacedClient:
-    """A Redis client whose first MULTI is followed at once by `race()`, as another request
-    releasing the same actor would interleave."""
+    """A Redis client whose first transaction runs `race()` after its reads, before its MULTI:
+    as another request releasing the same actor, or a statement arriving, would interleave."""
 
     def __init__(self, client, race):
         self._client, self._race = client, race
@@ -190,31 +192,81 @@ class _RacedClient:
     def pipeline(self, transaction=True):
         pipe = self._client.pipeline(transaction=transaction)
         if transaction and self._race is not None:
-            race, self._race, execute = self._race, None, pipe.execute
+            race, self._race, multi = self._race, None, pipe.multi
 
-            def execute_then_race(*args, **kwargs):
-                result = execute(*args, **kwargs)
+            def race_then_multi():
+                pipe.multi = multi  # once: a transaction read again is not raced again
                 race()
-                return result
+                multi()
 
-            pipe.execute = execute_then_race
+            pipe.multi = race_then_multi
         return pipe
 
 
-def test_two_requests_releasing_the_same_actor_release_it_once(client, services, openedx):
-    statement = openedx_problem_check("anon-5", str(uuid.uuid4()))
-    client.post("/xapi/statements", json=statement, headers=openedx)
-    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", {"sub": "anon-5"}, "u-five")
+def _waiting_after_launch(client, services, openedx, user: str, learner: str) -> str:
+    """A statement of `user` waiting, then `user`'s launch as `learner`: the waiting actor."""
+    client.post("/xapi/statements", json=openedx_problem_check(user, str(uuid.uuid4())), headers=openedx)
+    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", {"sub": user}, learner)
     (actor,) = services.redis.smembers(services.keys.xapi_waiting_actors("acme"))
-    actor, other = actor.decode(), []
+    return actor.decode()
+
+
+def test_two_requests_releasing_the_same_actor_release_it_once(client, services, openedx):
+    actor, other = _waiting_after_launch(client, services, openedx, "anon-5", "u-five"), []
     racing = _RacedClient(
         services.redis, lambda: other.append(release_waiting(services, "acme", [actor]))
     )
-    raced = Services(services.settings, racing, services.catalog)
-    first = release_waiting(raced, "acme", [actor])  # no "no such key" error
-    assert first + other[0] == 1
+    first = release_waiting(Services(services.settings, racing, services.catalog), "acme", [actor])
+    assert (first, other) == (0, [1])  # the racer took the list; the first read it again, empty
     assert [e["learner"] for e in events_on_stream(services)] == ["u-five"]
     assert counts(services)["waiting"] == 0 and counts(services)["released"] == 1
+
+
+def test_a_statement_that_starts_waiting_while_its_actor_is_released_is_released_too(
+    client, services, openedx
+):
+    actor = _waiting_after_launch(client, services, openedx, "anon-6", "u-six")
+    key = waiting_key(services.keys, "acme", actor)
+    (waiting,) = services.redis.lrange(key, 0, -1)
+    late = orjson.dumps({**orjson.loads(waiting), "id": str(uuid.uuid4())})
+    racing = _RacedClient(services.redis, lambda: services.redis.rpush(key, late))
+    assert release_waiting(Services(services.settings, racing, services.catalog), "acme", [actor]) == 2
+    assert [e["learner"] for e in events_on_stream(services)] == ["u-six", "u-six"]
+    assert not services.redis.exists(key)
+
+
+class _FailingLogClient:
+    """A Redis client whose first transaction that appends to the log loses its connection."""
+
+    def __init__(self, client):
+        self._client, self.failed = client, False
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def pipeline(self, transaction=True):
+        pipe = self._client.pipeline(transaction=transaction)
+        execute = pipe.execute
+
+        def fail_once(*args, **kwargs):
+            if not self.failed and any(command[0] == "XADD" for command, _ in pipe.command_stack):
+                self.failed = True
+                pipe.reset()
+                raise redis.ConnectionError("connection lost")
+            return execute(*args, **kwargs)
+
+        pipe.execute = fail_once
+        return pipe
+
+
+def test_waiting_statements_are_kept_when_releasing_them_fails(client, services, openedx):
+    actor = _waiting_after_launch(client, services, openedx, "anon-7", "u-seven")
+    failing = _FailingLogClient(services.redis)
+    with pytest.raises(redis.ConnectionError):
+        release_waiting(Services(services.settings, failing, services.catalog), "acme", [actor])
+    assert failing.failed and events_on_stream(services) == []
+    assert release_waiting(services, "acme", [actor]) == 1  # still waiting, released now
+    assert [e["learner"] for e in events_on_stream(services)] == ["u-seven"]
 
 
 def test_openedx_zero_point_problems_and_group_activities_are_accepted_and_counted(

@@ -16,6 +16,7 @@ from collections import Counter
 from functools import lru_cache
 
 import orjson
+import redis
 
 from lti_tool.xapi.actors import alias_fields, direct_learner
 from lti_tool.xapi.credentials import Credential
@@ -211,7 +212,7 @@ class Intake:
 def release_waiting(services: Services, tenant: str, actors: list[str] | None = None) -> int:
     """Put on the log the waiting statements of actors a launch has since named; returns how
     many. `actors` limits it to those (default: every waiting actor)."""
-    client, keys, settings = services.redis, services.keys, services.settings
+    client, keys = services.redis, services.keys
     if actors is None:
         actors = [actor.decode() for actor in client.smembers(keys.xapi_waiting_actors(tenant))]
     if not actors:
@@ -222,26 +223,34 @@ def release_waiting(services: Services, tenant: str, actors: list[str] | None = 
     released = 0
     for actor, learners in zip(actors, pipe.execute()):
         learner = next((found for found in learners if found), None)
-        if learner is None:
-            continue
-        # Take the list in one MULTI, so a racing releaser finds it gone and a statement
-        # arriving meanwhile starts a new one.
-        pipe = client.pipeline(transaction=True)
-        pipe.lrange(waiting_key(keys, tenant, actor), 0, -1)
-        pipe.delete(waiting_key(keys, tenant, actor))
-        pipe.srem(keys.xapi_waiting_actors(tenant), actor)
-        taken = pipe.execute()[0]
-        if not taken:
-            continue
-        events = []
-        for raw in taken:
-            data = orjson.loads(raw)
-            data["learner"] = learner.decode()
-            events.append(parse_event(data, tenant=tenant, catalog=services.catalog))
-        pipe = client.pipeline(transaction=True)
-        queue_events(pipe, keys, settings.partitions, events, settings.retention_days)
-        pipe.hincrby(keys.xapi_counts(tenant), "waiting", -len(events))
-        pipe.hincrby(keys.xapi_counts(tenant), "released", len(events))
-        pipe.execute()
-        released += len(events)
+        if learner is not None:
+            released += _release_actor(services, tenant, actor, learner.decode())
     return released
+
+
+def _release_actor(services: Services, tenant: str, actor: str, learner: str) -> int:
+    """One actor's waiting statements as the learner's events. The list is removed by the
+    transaction that puts them on the log, so a failure in between loses nothing; a racing
+    releaser or a statement arriving meanwhile changes the watched list, and it is read again."""
+    client, keys, settings = services.redis, services.keys, services.settings
+    key = waiting_key(keys, tenant, actor)
+    with client.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(key)
+                events = []
+                for raw in pipe.lrange(key, 0, -1):
+                    data = orjson.loads(raw)
+                    data["learner"] = learner
+                    events.append(parse_event(data, tenant=tenant, catalog=services.catalog))
+                pipe.multi()
+                if events:
+                    queue_events(pipe, keys, settings.partitions, events, settings.retention_days)
+                    pipe.delete(key)
+                    pipe.hincrby(keys.xapi_counts(tenant), "waiting", -len(events))
+                    pipe.hincrby(keys.xapi_counts(tenant), "released", len(events))
+                pipe.srem(keys.xapi_waiting_actors(tenant), actor)
+                pipe.execute()
+                return len(events)
+            except redis.WatchError:
+                continue
