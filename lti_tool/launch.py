@@ -141,4 +141,4 @@ def launch():
         return views.instructor_page(launch_id, session, notices)
     record = launch_record(t.services.learners, activity)
     advantage.queue_scores(t, validated, activity, record, now)
-    return views.learner_page(session, activity, record, [])
+    return views.learner_page(session, activity, record)

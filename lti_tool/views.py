@@ -29,7 +29,7 @@ def _texts(language: str):
     return lambda key, **values: text(key, language, **values)
 
 
-def learner_page(session: LaunchSession, activity: LaunchActivity, record: LearnerRecord, notices: list) -> str:
+def learner_page(session: LaunchSession, activity: LaunchActivity, record: LearnerRecord) -> str:
     """`record`: the learner's, from `activity.launch_record`."""
     services = tool().services
     catalog, store = services.catalog, services.learners
@@ -63,7 +63,6 @@ def learner_page(session: LaunchSession, activity: LaunchActivity, record: Learn
         recommendations=[render(item, catalog, language) for item in store.explain(record)],
         points=points,
         opened=opened,
-        notices=notices,
     )
 
 

@@ -11,8 +11,8 @@ from skillgap.errors import UserError
 from skillgap.redis_server import open_redis
 from skillgap.settings import Settings
 
-
 EVERY_SETTING = -1.0  # `--every` with no value: the interval the settings give
+
 
 def _client(args: argparse.Namespace, settings: Settings):
     from skillgap.moodle.client import MoodleClient
