@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: run test bench bench-xapi install clean browser
+.PHONY: run test bench bench-stream bench-xapi install clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # pyBKT's wheel on PyPI is pure Python: rebuild it from source so its C++ core (E_step) is
-# compiled; engine.bench refuses to run against the fallback.
+# compiled; bench.engine refuses to run against the fallback.
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[bench]'
 	$(BIN)/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
@@ -37,11 +37,15 @@ $(BENCH_STAMP): $(STAMP)
 
 # The engine against pyBKT (issue 3's figures).
 bench: $(BENCH_STAMP)
-	$(BIN)/python -m engine.bench $(BENCH_ARGS)
+	$(BIN)/python -m bench.engine $(BENCH_ARGS)
+
+# The stream pipeline against Redis's ceiling, freshness and a crash run (prints name: value lines).
+bench-stream: $(STAMP)
+	$(BIN)/python -m bench.stream
 
 # xAPI intake throughput through gunicorn with a worker consuming (prints name: value lines).
 bench-xapi: $(STAMP)
-	$(BIN)/python -m lti_tool.bench
+	$(BIN)/python -m bench.xapi
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .hypothesis

@@ -3,7 +3,7 @@
 Input is plain arrays, one row per observation or activity: learner, knowledge point,
 resource (the module, or 0 for all when rates are not per module), score in [0, 1] (NaN for
 an activity without a score) and an order key (a time or a sequence number). The same call
-serves pyBKT-format CSVs (skillgap/bkt_csv.py) and the event log.
+serves pyBKT-format CSVs (bkt_csv/files.py) and the event log.
 """
 
 from __future__ import annotations

@@ -10,10 +10,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from lti_tool import admin, deep_linking, health, launch, registration, views, xapi
 from lti_tool.errors import register_error_handler
 from lti_tool.tool import build_tool
-from skillgap.identity import stored_secret
-from skillgap.redis_server import connect
-from skillgap.services import Services, build_services
-from skillgap.settings import Settings
+from core.identity import stored_secret
+from core.redis_server import connect
+from core.services import Services, build_services
+from core.settings import Settings
 
 # One blueprint per concern: launch, registration, deep linking, views, xAPI, admin.
 BLUEPRINTS = (

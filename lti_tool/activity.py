@@ -15,12 +15,12 @@ from lti_tool import claims as c
 from lti_tool.redis_keys import LtiKeys
 from lti_tool.roles import catalog_role
 from lti_tool.validation import Launch
-from skillgap.catalog import Catalog
-from skillgap.eventlog import append_events
-from skillgap.events import ENROLLED, Event, parse_event
-from skillgap.identity import course_cohort, learner_pseudonym, record_launch_identity
-from skillgap.learner_store import LearnerRecord, LearnerStore
-from skillgap.services import Services
+from core.catalog import Catalog
+from core.eventlog import append_events
+from core.events import ENROLLED, Event, parse_event
+from core.identity import course_cohort, learner_pseudonym, record_launch_identity
+from core.learner_store import LearnerRecord, LearnerStore
+from core.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from lti_tool.platform_services import ServiceError
 from lti_tool.redis_keys import digest
 from lti_tool.tool import Tool
 from lti_tool.validation import Launch
-from skillgap.eventlog import append_events
-from skillgap.events import Event, parse_event
-from skillgap.learner_store import LearnerRecord
+from core.eventlog import append_events
+from core.events import Event, parse_event
+from core.learner_store import LearnerRecord
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from lti_tool import claims as c
 from lti_tool.platform_services import PlatformServices, ServiceError
 from lti_tool.redis_keys import LtiKeys, digest
 from lti_tool.registrations import Registration, RegistrationStore
-from skillgap.learner_store import LearnerRecord, LearnerStore
+from core.learner_store import LearnerRecord, LearnerStore
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from skillgap.keys import Keys
+from core.keys import Keys
 
 
 def digest(*parts: str) -> str:

@@ -11,8 +11,8 @@ import orjson
 import redis
 
 from lti_tool.redis_keys import LtiKeys
-from skillgap.errors import UserError
-from skillgap.events import TENANT_PATTERN
+from core.errors import UserError
+from core.events import TENANT_PATTERN
 
 
 class InvalidRegistration(UserError, ValueError):

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from pylti1p3.roles import DesignerRole, StaffRole, TeacherRole, TeachingAssistantRole
 
 from lti_tool import claims as c
-from skillgap.catalog import Catalog
-from skillgap.settings import SettingsError
+from core.catalog import Catalog
+from core.settings import SettingsError
 
 
 def is_instructor(roles: list[str]) -> bool:

@@ -12,9 +12,9 @@ from lti_tool.activity import learner_for
 from lti_tool.roles import catalog_role
 from lti_tool.tool import Tool
 from lti_tool.validation import Launch
-from skillgap.eventlog import append_events
-from skillgap.events import ENROLLED, Event, parse_event
-from skillgap.identity import course_cohort, remember_alias
+from core.eventlog import append_events
+from core.events import ENROLLED, Event, parse_event
+from core.identity import course_cohort, remember_alias
 
 log = logging.getLogger(__name__)
 

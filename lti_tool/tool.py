@@ -15,7 +15,7 @@ from lti_tool.registrations import RegistrationStore
 from lti_tool.roles import parse_role_map
 from lti_tool.sessions import SessionStore
 from lti_tool.signing import SigningKeys
-from skillgap.services import Services
+from core.services import Services
 
 USER_AGENT = "SkillGap-LTI-tool"
 

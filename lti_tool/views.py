@@ -18,9 +18,9 @@ from lti_tool.errors import LaunchExpired, NotAllowed
 from lti_tool.i18n import text
 from lti_tool.sessions import LaunchSession
 from lti_tool.web import tool
-from skillgap.explain import render
-from skillgap.learner_store import LearnerRecord
-from skillgap.reports import GapReport, gap_report
+from core.explain import render
+from core.learner_store import LearnerRecord
+from core.reports import GapReport, gap_report
 
 blueprint = Blueprint("views", __name__)
 

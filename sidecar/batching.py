@@ -18,7 +18,7 @@ Two estimates decide how fast a worker that falls behind takes large batches:
 
 from __future__ import annotations
 
-from skillgap.eventlog import MAX_EVENTS_PER_ENTRY
+from core.eventlog import MAX_EVENTS_PER_ENTRY
 
 SMOOTHING = 0.3  # weight of the latest batch in the entry size; its events' weight in the cost
 FIRST_SECONDS_PER_EVENT = 20e-6  # a pessimistic guess until the first batch is timed

@@ -1,5 +1,5 @@
 """`skillgap fit --from-log`: fit the mastery model's parameters on the retained event log
-and store them as a new parameter version (skillgap/params.py); the old versions stay.
+and store them as a new parameter version (core/params.py); the old versions stay.
 
 Each activity event becomes one row per knowledge point its module covers (engine/fit.py's
 input): graded and assessed events carry their score as (soft) evidence; completions and
@@ -23,11 +23,11 @@ from engine import Kind
 from engine.fit import FittedParameters, fit, observations
 from engine.model import KIND_LEARN
 from sidecar.processing import decode_entries
-from skillgap.catalog.arrays import SECONDS_PER_DAY
-from skillgap.errors import UserError
-from skillgap.eventlog import entry_chunks
-from skillgap.params import store_parameters
-from skillgap.services import Services
+from core.catalog.arrays import SECONDS_PER_DAY
+from core.errors import UserError
+from core.eventlog import entry_chunks
+from core.params import store_parameters
+from core.services import Services
 
 
 class NothingToFit(UserError):

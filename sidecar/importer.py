@@ -16,10 +16,10 @@ from pathlib import Path
 
 import orjson
 
-from skillgap.errors import UserError
-from skillgap.eventlog import append_events
-from skillgap.events import FIELDS, EventError, parse_event
-from skillgap.services import Services
+from core.errors import UserError
+from core.eventlog import append_events
+from core.events import FIELDS, EventError, parse_event
+from core.services import Services
 
 CHUNK = 5_000
 MAX_PROBLEMS = 20

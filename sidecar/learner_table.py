@@ -16,7 +16,7 @@ from itertools import filterfalse
 import numpy as np
 
 from engine import STATE_FIELDS, Recommendations, new_state
-from skillgap.learner_store import MAX_COHORTS, LearnerRecord, LearnerStore, meta_json, ranking_lists, record_dtype
+from core.learner_store import MAX_COHORTS, LearnerRecord, LearnerStore, meta_json, ranking_lists, record_dtype
 
 Learner = tuple[str, str]  # (tenant, learner)
 NO_ROLE = -1

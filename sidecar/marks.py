@@ -15,7 +15,7 @@ from operator import itemgetter
 
 import redis
 
-from skillgap.keys import Keys
+from core.keys import Keys
 
 Group = tuple[str, int]  # (tenant, event day)
 SEPARATOR = "\n"

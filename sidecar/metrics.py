@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from sidecar.batching import entry_time_ms
-from skillgap.keys import CONSUMER_GROUP, Keys
+from core.keys import CONSUMER_GROUP, Keys
 
 LAG_COUNT_CAP = 10_000  # on Redis 6.2 lag is counted entry by entry, up to this many
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

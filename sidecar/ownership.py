@@ -18,7 +18,7 @@ import time
 
 import redis
 
-from skillgap.keys import Keys
+from core.keys import Keys
 
 # Renew or release only while the lease still holds our token (compare-and-set in one step).
 RENEW = """

@@ -17,8 +17,8 @@ import redis
 from sidecar.learner_table import LearnerTable
 from sidecar.marks import KnownMarks, read_marks
 from sidecar.processing import Applied, Batch, fresh_events
-from skillgap.keys import Keys
-from skillgap.learner_store import LearnerStore
+from core.keys import Keys
+from core.learner_store import LearnerStore
 
 MARKS_READ_DAYS = 64  # at most this many days of marks read at once per tenant
 

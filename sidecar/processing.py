@@ -28,12 +28,12 @@ import orjson
 from engine import LAST_SEEN, Model, Recommendations, apply_events, recommend
 from sidecar.learner_table import NO_COHORT, NO_ROLE, LearnerTable
 from sidecar.marks import SEPARATOR, Group, KnownMarks, queue_marks
-from skillgap.catalog import Catalog
-from skillgap.catalog.arrays import SECONDS_PER_DAY
-from skillgap.eventlog import ENTRY_FIELD, decode_entry
-from skillgap.events import ACTIVITY_KINDS, ENROLLED, SCHEMA_VERSION
-from skillgap.keys import partition_of
-from skillgap.settings import Settings
+from core.catalog import Catalog
+from core.catalog.arrays import SECONDS_PER_DAY
+from core.eventlog import ENTRY_FIELD, decode_entry
+from core.events import ACTIVITY_KINDS, ENROLLED, SCHEMA_VERSION
+from core.keys import partition_of
+from core.settings import Settings
 
 ENROLMENT = -1  # kind code of an enrolment (no module, no state change)
 KIND_CODES = {**{name: int(kind) for name, kind in ACTIVITY_KINDS.items()}, ENROLLED: ENROLMENT}

@@ -28,11 +28,11 @@ from sidecar.marks import KnownMarks, read_marks
 from sidecar.ownership import RELEASE, RENEW, acquire_for_replay
 from sidecar.processing import Applied, Batch, apply_to_table, decode_entries, fresh_events, queue_writes, rank
 from sidecar.worker import LostPartition, ensure_groups
-from skillgap.eventlog import entry_chunks
-from skillgap.keys import CONSUMER_GROUP
-from skillgap.learner_store import LearnerStore
-from skillgap.params import active_parameters
-from skillgap.services import Services
+from core.eventlog import entry_chunks
+from core.keys import CONSUMER_GROUP
+from core.learner_store import LearnerStore
+from core.params import active_parameters
+from core.services import Services
 
 log = logging.getLogger(__name__)
 READ_ENTRIES = 500

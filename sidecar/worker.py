@@ -29,9 +29,9 @@ from sidecar.metrics import as_text, record_batch
 from sidecar.ownership import Leases
 from sidecar.partition_cache import PartitionCache
 from sidecar.processing import Applied, Batch, apply_to_table, decode_entries, merged, pieces, queue_writes, rank
-from skillgap.keys import CONSUMER_GROUP
-from skillgap.params import active_parameters, active_version
-from skillgap.services import Services
+from core.keys import CONSUMER_GROUP
+from core.params import active_parameters, active_version
+from core.services import Services
 
 log = logging.getLogger(__name__)
 CLUSTER_POLL_S = 0.005  # on Redis Cluster reads do not block (one slot per read); poll this often

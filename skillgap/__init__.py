@@ -1,1 +1,2 @@
-"""SkillGap's shared contracts: settings, catalog, event envelope, Redis layout and the CLI."""
+"""The launcher: the `skillgap` command, `skillgap run` and the processes it starts. The only
+package that may import every other one."""

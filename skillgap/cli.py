@@ -8,18 +8,18 @@ import importlib
 import logging
 import sys
 
-from skillgap.errors import UserError
-from skillgap.settings import Settings
+from core.errors import UserError
+from core.settings import Settings
 
 COMMAND_MODULES = (
     "skillgap.commands.run",
     "skillgap.commands.catalog",
     "skillgap.commands.tokens",
     "skillgap.commands.fit",
-    "sidecar.commands",
-    "lti_tool.commands",
-    "lti_tool.xapi.commands",
-    "skillgap.moodle.commands",
+    "skillgap.commands.sidecar",
+    "skillgap.commands.lti",
+    "skillgap.commands.xapi",
+    "skillgap.commands.moodle",
 )
 
 

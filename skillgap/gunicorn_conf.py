@@ -9,7 +9,7 @@ on Redis lets another run.
 import gc
 import os
 
-from skillgap.settings import Settings
+from core.settings import Settings
 
 worker_class = "gthread"
 threads = Settings.load().http_threads  # SKILLGAP_HTTP_THREADS; loading reads only the environment

@@ -16,14 +16,14 @@ from contextlib import ExitStack
 
 import requests
 
-from sidecar.demo import demo_events, post_events
-from skillgap.catalog import load_catalog
-from skillgap.errors import UserError
-from skillgap.keys import Keys
+from skillgap.demo import demo_events, post_events
+from core.catalog import load_catalog
+from core.errors import UserError
+from core.keys import Keys
 from skillgap.processes import Supervisor, gunicorn_command, port_is_free
-from skillgap.redis_server import EmbeddedRedis, connect
-from skillgap.settings import Settings
-from skillgap.tokens import create_token, register_token
+from core.redis_server import EmbeddedRedis, connect
+from core.settings import Settings
+from core.tokens import create_token, register_token
 
 DEMO_FLAG = "demo_loaded"
 START_TIMEOUT_S = 60.0

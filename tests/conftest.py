@@ -16,9 +16,9 @@ import pytest
 import redis
 from lms_helpers import delete_prefix
 
-from skillgap.redis_server import EmbeddedRedis
-from skillgap.services import Services, build_services
-from skillgap.settings import ROOT, Settings
+from core.redis_server import EmbeddedRedis
+from core.services import Services, build_services
+from core.settings import ROOT, Settings
 
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 

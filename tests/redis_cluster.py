@@ -12,7 +12,7 @@ from pathlib import Path
 
 import redis
 
-from skillgap.redis_server import redis_binary
+from core.redis_server import redis_binary
 
 SLOTS = 16_384
 

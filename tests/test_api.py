@@ -11,7 +11,7 @@ from sidecar.api import create_app
 from sidecar.worker import Worker
 from sidecar.api.openapi import DOCUMENT
 from sidecar.metrics import record_batch
-from skillgap.tokens import create_token
+from core.tokens import create_token
 
 
 @pytest.fixture
@@ -290,7 +290,7 @@ def test_an_unknown_cohort_is_404(client, token):
 
 
 def test_module_effectiveness_says_when_it_has_no_fitted_version(client, services, token):
-    from skillgap.params import activate, store_parameters
+    from core.params import activate, store_parameters
 
     body = client.get("/v1/modules/effectiveness", headers=auth(token)).json
     assert body["parameters"] is None and "no fitted parameter version" in body["source"]

@@ -7,8 +7,8 @@ import pytest
 
 from sidecar.batching import BatchSizer
 from sidecar.worker import Worker
-from skillgap.eventlog import append_events
-from skillgap.events import parse_event
+from core.eventlog import append_events
+from core.events import parse_event
 
 NOW = 1_790_000_000.0
 

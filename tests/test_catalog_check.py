@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from skillgap.catalog import check_catalog, engine_model, load_catalog
+from core.catalog import check_catalog, engine_model, load_catalog
 from skillgap.cli import main
-from skillgap.settings import ROOT
+from core.settings import ROOT
 
 META = """\
 id = "tiny"

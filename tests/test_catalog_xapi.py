@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from test_catalog_check import META, MODULES, problems_of, write_catalog
 
-from skillgap.catalog import check_catalog
-from skillgap.catalog.activities import ActivityMatcher
-from skillgap.catalog.model import DEFAULT_XAPI_VERBS
+from core.catalog import check_catalog
+from core.catalog.activities import ActivityMatcher
+from core.catalog.model import DEFAULT_XAPI_VERBS
 
 QUIZ_MODULE = """\
 [[modules]]

@@ -12,13 +12,13 @@ from redis_cluster import LocalCluster
 
 from sidecar.api import create_app
 from sidecar.worker import Worker
-from skillgap.eventlog import append_events
-from skillgap.events import parse_event
-from skillgap.keys import CONSUMER_GROUP
-from skillgap.redis_server import connect
-from skillgap.services import build_services
-from skillgap.settings import ROOT, Settings
-from skillgap.tokens import create_token
+from core.eventlog import append_events
+from core.events import parse_event
+from core.keys import CONSUMER_GROUP
+from core.redis_server import connect
+from core.services import build_services
+from core.settings import ROOT, Settings
+from core.tokens import create_token
 
 pytestmark = pytest.mark.slow
 NOW = 1_790_000_000.0

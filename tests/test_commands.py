@@ -11,7 +11,7 @@ from lms_helpers import cli_env, delete_prefix
 
 from sidecar.worker import Worker
 from skillgap.cli import main
-from skillgap.services import build_services
+from core.services import build_services
 
 NOW_ISO = "2026-11-20T10:00:00Z"
 

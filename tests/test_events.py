@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from skillgap.catalog import load_catalog
-from skillgap.events import Event, EventError, TenantMismatch, parse_event
-from skillgap.settings import ROOT
+from core.catalog import load_catalog
+from core.events import Event, EventError, TenantMismatch, parse_event
+from core.settings import ROOT
 
 CATALOG = load_catalog(ROOT / "config" / "catalog")
 NOW = 1_790_000_000.0

@@ -8,9 +8,9 @@ import pytest
 
 import naive
 from engine import EVIDENCE, LAST_SEEN, MASTERY, Action, new_state, recommend
-from skillgap.catalog import engine_model, load_catalog
-from skillgap.explain import reason, recommendation_items
-from skillgap.settings import ROOT
+from core.catalog import engine_model, load_catalog
+from core.explain import reason, recommendation_items
+from core.settings import ROOT
 
 CATALOG = load_catalog(ROOT / "config" / "catalog")
 MODEL = engine_model(CATALOG)

@@ -16,7 +16,7 @@ from numpy.testing import assert_allclose
 
 from engine.fit import fit, observations, predict
 from engine.simulate import simulate_observations
-from skillgap.bkt_csv import CsvError, read_bkt_csv
+from bkt_csv.files import CsvError, read_bkt_csv
 from skillgap.cli import main
 
 TRUTH = {
@@ -242,7 +242,7 @@ def test_reader_reports_the_first_problem_of_a_block(tmp_path):
 
 
 def test_csv_error_is_a_user_error():
-    from skillgap.errors import UserError
+    from core.errors import UserError
 
     assert issubclass(CsvError, UserError)
 
@@ -278,7 +278,7 @@ def test_predictions_keep_each_line_as_written(rows, crlf, last_newline, pieces,
     values[:, 0] = [0.0, 1.0]
     import tempfile
 
-    from skillgap.bkt_csv import write_predictions
+    from bkt_csv.files import write_predictions
 
     with tempfile.TemporaryDirectory() as folder:
         source, out = Path(folder) / "h.csv", Path(folder) / "p.csv"

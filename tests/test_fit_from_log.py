@@ -11,10 +11,10 @@ from lms_helpers import cli_env
 from engine.simulate import simulate_observations
 from sidecar.fit_from_log import NothingToFit, fit_from_log
 from skillgap.cli import main
-from skillgap.eventlog import append_events
-from skillgap.events import parse_event
-from skillgap.params import activate, active_version, list_versions, store_parameters
-from skillgap.services import build_services
+from core.eventlog import append_events
+from core.events import parse_event
+from core.params import activate, active_version, list_versions, store_parameters
+from core.services import build_services
 
 CATALOG = {
     "catalog.toml": """

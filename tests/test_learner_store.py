@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from engine import LAST_SEEN, MASTERY
-from skillgap.learner_store import LearnerRecord, LearnerStore
+from core.learner_store import LearnerRecord, LearnerStore
 
 NOW = 1_790_000_000.0
 

@@ -21,12 +21,12 @@ from moodle_stub import (
 from test_catalog_check import META, POINTS, ROLES, write_catalog
 
 from sidecar.worker import Worker
-from skillgap.catalog import load_catalog
+from core.catalog import load_catalog
 from skillgap.cli import main
-from skillgap.identity import learner_pseudonym, pseudonym_secret
-from skillgap.moodle.client import MoodleClient, MoodleError, flatten
-from skillgap.moodle.sync import MoodleSync
-from skillgap.services import build_services
+from core.identity import learner_pseudonym, pseudonym_secret
+from lti_tool.moodle.client import MoodleClient, MoodleError, flatten
+from lti_tool.moodle.sync import MoodleSync
+from core.services import build_services
 
 COURSE = 12
 
@@ -254,7 +254,7 @@ def test_catalog_import_writes_new_activities_for_tagging(
 def test_the_scheduled_sync_runs_until_stopped(services, stub):
     import threading
 
-    from skillgap.moodle.sync import run_scheduled_sync
+    from lti_tool.moodle.sync import run_scheduled_sync
 
     moodle_course(stub)
     settings = services.settings.replace(moodle_url=stub.url, moodle_token=TOKEN, moodle_courses=str(COURSE),
@@ -305,7 +305,7 @@ def test_the_sidecar_runs_the_scheduled_sync_while_it_serves(services, stub, set
 def test_sync_every_waits_the_given_or_the_configured_interval(
     services, stub, settings, monkeypatch, every, interval
 ):
-    import skillgap.moodle.commands
+    import skillgap.commands.moodle
 
     moodle_course(stub)
     cli_env(monkeypatch, settings, SKILLGAP_MOODLE_SYNC_INTERVAL_S="42")
@@ -318,7 +318,7 @@ def test_sync_every_waits_the_given_or_the_configured_interval(
         waits.append(seconds)
         raise OneRound
 
-    monkeypatch.setattr(skillgap.moodle.commands.time, "sleep", sleep)
+    monkeypatch.setattr(skillgap.commands.moodle.time, "sleep", sleep)
     with pytest.raises(OneRound):
         main(["moodle", "sync", "--url", stub.url, "--token", TOKEN, "--course", str(COURSE),
               "--tenant", "acme", *every])  # fmt: skip
@@ -328,8 +328,8 @@ def test_sync_every_waits_the_given_or_the_configured_interval(
 def test_the_moodle_client_of_the_cli_uses_the_configured_timeout():
     import argparse
 
-    from skillgap.moodle.commands import _client
-    from skillgap.settings import Settings
+    from skillgap.commands.moodle import _client
+    from core.settings import Settings
 
     client = _client(argparse.Namespace(url="http://moodle.example", token="t"),
                      Settings.load({"moodle_http_timeout_s": 7.5}, environ={}))  # fmt: skip

@@ -12,11 +12,11 @@ import time
 import pytest
 import redis
 
-from sidecar.bench import Bench, make_entries
+from bench.stream import Bench, make_entries
 from sidecar.worker import LostPartition, Worker
-from skillgap.eventlog import append_events
-from skillgap.events import parse_event
-from skillgap.keys import CONSUMER_GROUP, partition_of
+from core.eventlog import append_events
+from core.events import parse_event
+from core.keys import CONSUMER_GROUP, partition_of
 
 NOW = 1_790_000_000.0
 
@@ -158,8 +158,8 @@ def test_a_worker_rides_out_a_redis_restart_and_applies_everything_once(settings
     """Redis stops (its append-only file kept) and starts again while a worker runs."""
     import threading
 
-    from skillgap.redis_server import EmbeddedRedis, connect
-    from skillgap.services import build_services
+    from core.redis_server import EmbeddedRedis, connect
+    from core.services import build_services
 
     server = EmbeddedRedis(tmp_path / "redis").start()
     try:

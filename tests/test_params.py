@@ -6,9 +6,9 @@ import dataclasses
 
 import numpy as np
 
-from skillgap.catalog import engine_model, load_catalog
-from skillgap.params import model_from_parameters
-from skillgap.settings import ROOT
+from core.catalog import engine_model, load_catalog
+from core.params import model_from_parameters
+from core.settings import ROOT
 
 FITTED = ("prior", "guess", "slip", "half_life", "learn")
 

@@ -12,7 +12,7 @@ import pytest
 from sidecar.learner_table import NO_ROLE, LearnerTable
 from sidecar.marks import KnownMarks
 from sidecar.processing import Batch, apply_to_table, fresh_events
-from skillgap.catalog.arrays import SECONDS_PER_DAY
+from core.catalog.arrays import SECONDS_PER_DAY
 
 START = 1_780_000_000.0
 

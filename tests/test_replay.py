@@ -14,9 +14,9 @@ from engine import MASTERY
 from sidecar.replay import check, replay
 from sidecar.worker import LostPartition, Worker
 from skillgap.cli import main
-from skillgap.eventlog import append_events
-from skillgap.events import parse_event
-from skillgap.params import (
+from core.eventlog import append_events
+from core.events import parse_event
+from core.params import (
     ParametersError,
     activate,
     active_parameters,

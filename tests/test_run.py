@@ -111,7 +111,7 @@ def test_run_serves_the_demo_and_stops_cleanly(tmp_path):
 
 
 def test_sidecar_serves_the_api_with_workers_and_stops_cleanly(settings, services):
-    from skillgap.tokens import create_token
+    from core.tokens import create_token
 
     port = free_port()
     env = dict(os.environ, SKILLGAP_REDIS_URL=settings.redis_url, SKILLGAP_KEY_PREFIX=settings.key_prefix,

@@ -12,9 +12,9 @@ import orjson
 
 from engine import MASTERY
 from sidecar.worker import Worker
-from skillgap.eventlog import append_events
-from skillgap.events import parse_event
-from skillgap.keys import CONSUMER_GROUP, partition_of
+from core.eventlog import append_events
+from core.events import parse_event
+from core.keys import CONSUMER_GROUP, partition_of
 
 NOW = 1_790_000_000.0
 
@@ -148,7 +148,7 @@ def test_learners_are_listed_per_tenant_in_pages(services):
 
 
 def test_learner_pseudonyms_are_stable_and_hide_the_user_id(services):
-    from skillgap.identity import learner_pseudonym, pseudonym_secret
+    from core.identity import learner_pseudonym, pseudonym_secret
 
     secret = pseudonym_secret(services.redis, services.keys)
     assert pseudonym_secret(services.redis, services.keys) == secret
@@ -177,7 +177,7 @@ def test_enrolled_learners_join_their_cohort_and_get_recommendations(services):
 
 
 def test_gap_report_breaks_the_loss_down(services):
-    from skillgap.reports import gap_report
+    from core.reports import gap_report
 
     append(services, make_events(services, learner="a", score=1.0) + make_events(services, learner="b", score=0.0))
     Worker(services, clock=lambda: NOW).run(burst=True)
@@ -194,7 +194,7 @@ def test_gap_report_breaks_the_loss_down(services):
 
 
 def test_aliases_from_a_launch_resolve_to_the_learner(services):
-    from skillgap.identity import learner_for_alias, record_launch_identity
+    from core.identity import learner_for_alias, record_launch_identity
 
     claims = {"sub": "42", "https://purl.imsglobal.org/spec/lti/claim/lis": {"person_sourcedid": "emp-42"}}
     record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", claims, "u-abc")

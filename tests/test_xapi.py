@@ -28,9 +28,9 @@ from lti_tool.xapi.credentials import create_credentials
 from lti_tool.xapi.intake import release_waiting, waiting_key
 from sidecar.worker import Worker
 from skillgap.cli import main
-from skillgap.events import Event, parse_event
-from skillgap.identity import learner_pseudonym, pseudonym_secret, record_launch_identity
-from skillgap.services import Services
+from core.events import Event, parse_event
+from core.identity import learner_pseudonym, pseudonym_secret, record_launch_identity
+from core.services import Services
 
 
 @pytest.fixture
@@ -601,7 +601,7 @@ def test_moodle_mbox_actors_with_a_type_list_are_accepted(client, services, mood
 
 
 def test_a_quiz_statement_maps_by_the_module_url(services):
-    from skillgap.catalog.activities import ActivityMatcher
+    from core.catalog.activities import ActivityMatcher
 
     matcher = ActivityMatcher(services.catalog)
     assert matcher.module_for(QUIZ) == "m-quiz-foundations"

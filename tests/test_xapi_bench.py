@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from lms_helpers import free_port
 
-from lti_tool.bench import Connection
+from bench.xapi import Connection
 
 
 class _Echo(BaseHTTPRequestHandler):
@@ -51,7 +51,7 @@ def test_a_short_run_prints_every_figure(redis_url):
     args = ["--single-requests", "20", "--batch-requests", "10", "--clients", "2",
             "--rate", "2000", "--port", str(free_port())]  # fmt: skip
     run = subprocess.run(
-        [sys.executable, "-m", "lti_tool.bench", *args],
+        [sys.executable, "-m", "bench.xapi", *args],
         check=False, env={**os.environ, "REDIS_URL": redis_url},
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip

@@ -1,4 +1,4 @@
-"""The xAPI intake builds its events as trusted (skillgap.events.trusted_event): every event it
+"""The xAPI intake builds its events as trusted (core.events.trusted_event): every event it
 can build from a valid statement must pass parse_event unchanged, the one statement of the
 envelope's rules."""
 
@@ -14,11 +14,11 @@ from lti_tool.xapi.credentials import Credential
 from lti_tool.xapi.intake import statement_event
 from lti_tool.xapi.mapping import Meaning, StatementMapper
 from lti_tool.xapi.statements import StatementError, parse_statement
-from skillgap.catalog import load_catalog
-from skillgap.catalog.model import DEFAULT_XAPI_VERBS
-from skillgap.events import Event, parse_event
-from skillgap.identity import learner_pseudonym
-from skillgap.settings import ROOT
+from core.catalog import load_catalog
+from core.catalog.model import DEFAULT_XAPI_VERBS
+from core.events import Event, parse_event
+from core.identity import learner_pseudonym
+from core.settings import ROOT
 
 CATALOG = load_catalog(ROOT / "config" / "catalog")
 MAPPER = StatementMapper(CATALOG)

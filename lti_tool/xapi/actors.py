@@ -4,7 +4,7 @@
   Moodle's LTI launches send as `sub`, so the pseudonym is computed from the site URL and it.
 - Open edX (event-routing-backends): the account name is an anonymous id that its LTI launches
   do not carry, so the actor is looked up in the alias table that launches fill
-  (`skillgap.identity.record_launch_identity`): by `xapi_account`, then by `sub` (older
+  (`core.identity.record_launch_identity`): by `xapi_account`, then by `sub` (older
   event-routing-backends used the LTI id), or by the keyed hash of the email for an `mbox` /
   `mbox_sha1sum` (the launch's `email` claim, where the platform shares it).
 """
@@ -15,7 +15,7 @@ import hashlib
 from functools import lru_cache
 
 from lti_tool.xapi.credentials import Credential
-from skillgap.identity import alias_field, learner_pseudonym, mbox_alias
+from core.identity import alias_field, learner_pseudonym, mbox_alias
 
 # Alias fields to try, in order, per kind of actor identifier.
 ACCOUNT_ALIASES = ("xapi_account", "sub")

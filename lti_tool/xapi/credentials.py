@@ -13,14 +13,14 @@ from dataclasses import dataclass
 import orjson
 import redis
 
-from skillgap.errors import UserError
-from skillgap.events import TENANT_PATTERN
-from skillgap.keys import Keys
+from core.errors import UserError
+from core.events import TENANT_PATTERN
+from core.keys import Keys
 
 PLATFORMS = ("moodle", "openedx")
 KEY_PREFIX = "sgx_"
 # A URL without white space or control characters: its host names the cohorts of the
-# events built from this platform's statements (skillgap.events.trusted_event).
+# events built from this platform's statements (core.events.trusted_event).
 ISSUER_PATTERN = re.compile(r"[^\s\x00-\x1f\x7f]+")
 
 

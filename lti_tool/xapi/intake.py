@@ -22,12 +22,12 @@ from lti_tool.xapi.actors import alias_fields, direct_learner
 from lti_tool.xapi.credentials import Credential
 from lti_tool.xapi.mapping import UNMAPPED_ACTIVITY, Meaning, StatementMapper
 from lti_tool.xapi.statements import Statement
-from skillgap.eventlog import queue_events
-from skillgap.events import Event, parse_event, trusted_event
-from skillgap.identity import course_cohort, learners_for_aliases
-from skillgap.keys import Keys
-from skillgap.recent import note_recent
-from skillgap.services import Services
+from core.eventlog import queue_events
+from core.events import Event, parse_event, trusted_event
+from core.identity import course_cohort, learners_for_aliases
+from core.keys import Keys
+from core.recent import note_recent
+from core.services import Services
 
 SOURCE = "xapi"
 SECONDS_PER_DAY = 86_400

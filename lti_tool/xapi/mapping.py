@@ -7,8 +7,8 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from lti_tool.xapi.statements import Statement
-from skillgap.catalog import Catalog
-from skillgap.catalog.activities import ActivityMatcher
+from core.catalog import Catalog
+from core.catalog.activities import ActivityMatcher
 
 PASSED = "http://adlnet.gov/expapi/verbs/passed"
 FAILED = "http://adlnet.gov/expapi/verbs/failed"

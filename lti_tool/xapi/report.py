@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from skillgap.recent import SOURCES, recent
-from skillgap.services import Services
+from core.recent import SOURCES, recent
+from core.services import Services
 
 
 def _iso(seconds: float) -> str:

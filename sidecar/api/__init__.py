@@ -8,9 +8,9 @@ from flask import Flask
 
 from sidecar.api import events, health, learners, metrics, modules, openapi, reports
 from sidecar.api.errors import register_error_handlers
-from skillgap.redis_server import connect
-from skillgap.services import Services, build_services
-from skillgap.settings import Settings
+from core.redis_server import connect
+from core.services import Services, build_services
+from core.settings import Settings
 
 
 def create_app(test_config: Mapping[str, object] | None = None, services: Services | None = None) -> Flask:

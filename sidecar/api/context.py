@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import current_app, g, request
 
 from sidecar.api.errors import Unauthorized
-from skillgap.learner_store import LearnerStore
-from skillgap.params import ActiveParameters
-from skillgap.services import Services
-from skillgap.tokens import tenant_for
+from core.learner_store import LearnerStore
+from core.params import ActiveParameters
+from core.services import Services
+from core.tokens import tenant_for
 
 
 def services() -> Services:

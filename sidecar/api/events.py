@@ -7,8 +7,8 @@ from flask import Blueprint, request
 
 from sidecar.api.context import authenticate, services, tenant
 from sidecar.api.errors import Forbidden, InvalidRequest
-from skillgap.eventlog import append_events
-from skillgap.events import EventError, TenantMismatch, parse_event
+from core.eventlog import append_events
+from core.events import EventError, TenantMismatch, parse_event
 
 MAX_EVENTS_PER_REQUEST = 5_000
 

@@ -10,9 +10,9 @@ from flask import Blueprint, request
 from engine import LAST_SEEN, decayed_belief, shortfall_loss
 from sidecar.api.context import authenticate, learner_store, services, tenant
 from sidecar.api.errors import InvalidRequest, NotFound
-from skillgap.events import LEARNER_PATTERN
-from skillgap.explain import render
-from skillgap.learner_store import LearnerRecord
+from core.events import LEARNER_PATTERN
+from core.explain import render
+from core.learner_store import LearnerRecord
 
 blueprint = Blueprint("learners", __name__)
 blueprint.before_request(authenticate)

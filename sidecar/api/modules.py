@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from sidecar.api.context import authenticate, parameters, services
-from skillgap.params import module_effectiveness
+from core.params import module_effectiveness
 
 blueprint = Blueprint("modules", __name__)
 blueprint.before_request(authenticate)

@@ -8,8 +8,8 @@ from flask import Blueprint
 
 from sidecar.api.events import MAX_EVENTS_PER_REQUEST
 from sidecar.api.reports import BREAKDOWNS
-from skillgap.catalog.model import LANGUAGES
-from skillgap.events import KIND_NAMES, LEARNER_PATTERN
+from core.catalog.model import LANGUAGES
+from core.events import KIND_NAMES, LEARNER_PATTERN
 
 blueprint = Blueprint("openapi", __name__)
 

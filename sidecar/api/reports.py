@@ -12,8 +12,8 @@ from flask import Blueprint, Response, request
 from sidecar.api.context import authenticate, learner_store, services, tenant
 from sidecar.api.errors import InvalidRequest, NotFound
 from sidecar.api.learners import iso_time, language
-from skillgap.events import COHORT_PATTERN
-from skillgap.reports import GapReport, gap_report
+from core.events import COHORT_PATTERN
+from core.reports import GapReport, gap_report
 
 BREAKDOWNS = ("point", "role", "cohort", "learner")
 

@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from skillgap.catalog import check_catalog
-from skillgap.moodle.commands import register_catalog_import
-from skillgap.settings import Settings
+from core.catalog import check_catalog
+from skillgap.commands.moodle import register_catalog_import
+from core.settings import Settings
 
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,5 +1,5 @@
 """`skillgap fit --csv ...` and `skillgap predict ...`: pyBKT-format history in, fitted
-parameters or predictions out. engine/bench.py times `fit_csv` (the whole command) and
+parameters or predictions out. bench/engine.py times `fit_csv` (the whole command) and
 `predictions_from_csv` (the command without writing its CSV) against pyBKT."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 import orjson
 
 from engine.fit import FittedParameters, Predictions, fit, observations, predict
-from skillgap.bkt_csv import BktTable, CsvError, align, params_from_json, params_to_json, read_bkt_csv, write_predictions
-from skillgap.errors import UserError
-from skillgap.settings import Settings
+from bkt_csv.files import BktTable, CsvError, align, params_from_json, params_to_json, read_bkt_csv, write_predictions
+from core.errors import UserError
+from core.settings import Settings
 
 
 class Progress:
@@ -91,9 +91,9 @@ def _fit(args: argparse.Namespace, settings: Settings) -> int:
 
 def _fit_from_log(args: argparse.Namespace, settings: Settings) -> int:
     from sidecar.fit_from_log import fit_from_log
-    from skillgap.params import activate
-    from skillgap.redis_server import open_redis
-    from skillgap.services import build_services
+    from core.params import activate
+    from core.redis_server import open_redis
+    from core.services import build_services
 
     if args.multilearn:
         raise UserError("--multilearn is for --csv; from the log, every module gets its own rates")

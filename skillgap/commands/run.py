@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from skillgap.settings import Settings
+from core.settings import Settings
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from skillgap.keys import Keys
-from skillgap.redis_server import open_redis
-from skillgap.settings import Settings
-from skillgap.tokens import create_token
+from core.keys import Keys
+from core.redis_server import open_redis
+from core.settings import Settings
+from core.tokens import create_token
 
 
 def _create(args: argparse.Namespace, settings: Settings) -> int:

@@ -15,8 +15,8 @@ from lti_tool import create_app
 from lti_tool.registrations import validate_registration
 from lti_tool.tool import Tool
 from sidecar.worker import Worker
-from skillgap.services import Services, build_services
-from skillgap.settings import Settings
+from core.services import Services, build_services
+from core.settings import Settings
 
 
 @pytest.fixture

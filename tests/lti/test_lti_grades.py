@@ -14,7 +14,7 @@ from lms_helpers import cli_env, events_on_stream
 from lti_tool import create_app
 from lti_tool.grades import GradeTarget, ScoreJob
 from skillgap.cli import main
-from skillgap.identity import learner_pseudonym, pseudonym_secret
+from core.identity import learner_pseudonym, pseudonym_secret
 
 
 def test_a_learner_launch_posts_progress_to_the_line_item(tool_server, registered):

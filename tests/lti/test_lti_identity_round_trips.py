@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from edx_platform import LEARNER, Browser
 
-from skillgap.identity import learner_for_alias, learner_pseudonym, pseudonym_secret
+from core.identity import learner_for_alias, learner_pseudonym, pseudonym_secret
 
 
 def _count_calls(monkeypatch, client, name: str, wanted) -> list:

@@ -10,7 +10,7 @@ import re
 from edx_platform import INSTRUCTOR, LEARNER, Browser
 from lms_helpers import events_on_stream
 
-from skillgap.identity import course_cohort, learner_for_alias, learner_pseudonym, pseudonym_secret
+from core.identity import course_cohort, learner_for_alias, learner_pseudonym, pseudonym_secret
 
 
 def test_learner_launch_shows_next_modules_and_records_an_enrolment(tool_server, registered):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from edx_platform import Browser
 
-from skillgap.learner_store import LearnerStore
+from core.learner_store import LearnerStore
 
 
 def _counted(monkeypatch, name: str) -> list:

@@ -1,0 +1,43 @@
+"""The catalog as the engine's arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine import Model
+from core.catalog.model import Catalog
+
+SECONDS_PER_DAY = 86_400.0
+
+
+def engine_model(catalog: Catalog) -> Model:
+    points = catalog.point_index
+    n_points, n_modules = len(points), len(catalog.modules)
+    coverage = np.zeros((n_modules, n_points))
+    requires = np.zeros((n_modules, n_points), dtype=bool)
+    for q, module in enumerate(catalog.modules):
+        for point_id, weight in module.coverage.items():
+            coverage[q, points[point_id]] = weight
+        covered = {p for p, w in module.coverage.items() if w > 0}
+        for point_id in covered:
+            for prerequisite in catalog.knowledge_points[points[point_id]].prerequisites:
+                if prerequisite not in covered:
+                    requires[q, points[prerequisite]] = True
+    learn_rate = np.array([m.learn_rate for m in catalog.modules])
+    targets = np.zeros((len(catalog.roles), n_points))
+    for r, role in enumerate(catalog.roles):
+        for point_id, target in role.targets.items():
+            targets[r, points[point_id]] = target
+    kps = catalog.knowledge_points
+    return Model(
+        prior=np.array([kp.prior for kp in kps]),
+        guess=np.array([kp.guess for kp in kps]),
+        slip=np.array([kp.slip for kp in kps]),
+        half_life=np.array([kp.half_life_days * SECONDS_PER_DAY for kp in kps]),
+        learn=coverage * learn_rate[:, None],
+        coverage=coverage,
+        minutes=np.array([m.minutes for m in catalog.modules]),
+        requires=requires,
+        targets=targets,
+        assessment=np.array([m.method == "quiz" for m in catalog.modules], dtype=bool),
+    )

@@ -1,0 +1,104 @@
+"""The event log: Redis Streams, one per partition, several events per entry."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO
+
+import orjson
+import redis
+
+from core.events import Event
+from core.keys import Keys, partition_of
+
+ENTRY_FIELD = b"events"
+MAX_EVENTS_PER_ENTRY = 500
+
+
+def append_events(
+    client: redis.Redis, keys: Keys, partitions: int, events: Iterable[Event], retention_days: float
+) -> list[bytes]:
+    """XADD the events, grouped into entries per partition; returns the entry ids.
+
+    Entries older than the retention are trimmed (approximately) as new ones arrive.
+    """
+    pipe = client.pipeline(transaction=False)
+    queue_events(pipe, keys, partitions, events, retention_days)
+    return pipe.execute()
+
+
+def queue_events(
+    pipe: redis.client.Pipeline, keys: Keys, partitions: int, events: Iterable[Event], retention_days: float
+) -> None:
+    """What append_events sends, queued on the caller's pipeline (to share its round trip)."""
+    by_partition: dict[int, list[dict]] = defaultdict(list)
+    for event in events:
+        by_partition[partition_of(event.tenant, event.learner, partitions)].append(event.to_wire())
+    oldest_ms = int((time.time() - retention_days * 86_400) * 1000)
+    for partition, wires in sorted(by_partition.items()):
+        for start in range(0, len(wires), MAX_EVENTS_PER_ENTRY):
+            chunk = wires[start : start + MAX_EVENTS_PER_ENTRY]
+            pipe.xadd(
+                keys.stream(partition),
+                {ENTRY_FIELD: orjson.dumps(chunk)},
+                minid=max(oldest_ms, 0),
+                approximate=True,
+            )
+
+
+def decode_entry(fields: dict[bytes, bytes]) -> list[object]:
+    """The raw event dicts of one entry; raises ValueError when the entry is not readable."""
+    payload = fields.get(ENTRY_FIELD)
+    if payload is None:
+        raise ValueError(f"entry has no {ENTRY_FIELD.decode()!r} field")
+    try:
+        events = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"entry is not JSON: {exc}") from None
+    if not isinstance(events, list):
+        raise ValueError("entry is not a JSON array of events")
+    return events
+
+
+def entry_chunks(
+    client: redis.Redis, keys: Keys, partition: int, chunk: int = 500
+) -> Iterator[list[tuple[bytes, dict[bytes, bytes]]]]:
+    """A partition's retained stream entries, oldest first, `chunk` at a time."""
+    start: bytes | str = "-"
+    while True:
+        entries = client.xrange(keys.stream(partition), min=start, max="+", count=chunk)
+        if entries:
+            yield entries
+        if len(entries) < chunk:
+            return
+        start = b"(" + entries[-1][0]
+
+
+def read_log(client: redis.Redis, keys: Keys, partition: int, chunk: int = 500) -> Iterator[tuple[bytes, list[object]]]:
+    """Every readable entry of a partition's stream, oldest first: (entry id, raw events)."""
+    for entries in entry_chunks(client, keys, partition, chunk):
+        for entry_id, fields in entries:
+            try:
+                yield entry_id, decode_entry(fields)
+            except ValueError:
+                continue  # already in the dead letters
+
+
+def export_events(
+    client: redis.Redis, keys: Keys, partitions: int, out: IO[bytes], tenant: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> int:  # fmt: skip
+    """Write the retained log as newline-delimited JSON events (wire form), partition by
+    partition in stream order; returns how many were written."""
+    written = 0
+    for partition in range(partitions):
+        for _, raw_events in read_log(client, keys, partition):
+            lines = [orjson.dumps(raw) for raw in raw_events if tenant is None or (isinstance(raw, dict) and raw.get("tenant") == tenant)]
+            if lines:
+                out.write(b"\n".join(lines) + b"\n")
+                written += len(lines)
+                if progress:
+                    progress(written)
+    return written

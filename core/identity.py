@@ -1,0 +1,101 @@
+"""Pseudonymous learner ids: the same person gets the same id from every channel of one
+platform (LTI launches, xAPI statements, AGS results), and no raw LMS user id, name or
+email ever reaches the event log."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from urllib.parse import urlsplit
+
+import redis
+
+from core.keys import Keys
+
+SECRET_FIELD = "pseudonym"
+
+
+def stored_secret(client: redis.Redis, keys: Keys, field: str) -> str:
+    """A deployment secret (hex), created once and kept in Redis: every process reads the same."""
+    client.hsetnx(keys.secrets, field, secrets.token_hex(32))
+    return client.hget(keys.secrets, field).decode()
+
+
+def pseudonym_secret(client: redis.Redis, keys: Keys) -> bytes:
+    """The deployment's pseudonymisation key (`Services.pseudonym_secret` keeps it per process)."""
+    return bytes.fromhex(stored_secret(client, keys, SECRET_FIELD))
+
+
+def learner_pseudonym(secret: bytes, platform: str, user_id: str) -> str:
+    """`platform` is the LMS's issuer URL; `user_id` its stable user id (the LTI `sub`)."""
+    digest = hmac.new(secret, f"{platform}\x1f{user_id}".encode(), hashlib.sha256).hexdigest()
+    return f"u-{digest[:24]}"
+
+
+def _aliases_key(keys: Keys, tenant: str) -> str:
+    return f"{keys.prefix}:aliases:{tenant}"
+
+
+def remember_alias(client: redis.Redis, keys: Keys, tenant: str, kind: str, alias: str, learner: str) -> None:
+    """Another id the platform uses for this learner (for instance the account name in Open
+    edX's xAPI statements, which differs from its LTI `sub`)."""
+    client.hset(_aliases_key(keys, tenant), alias_field(kind, alias), learner)
+
+
+def learner_for_alias(client: redis.Redis, keys: Keys, tenant: str, kind: str, alias: str) -> str | None:
+    found = client.hget(_aliases_key(keys, tenant), alias_field(kind, alias))
+    return found.decode() if found else None
+
+
+def alias_field(kind: str, alias: str) -> str:
+    return f"{kind}\x1f{alias}"
+
+
+def learners_for_aliases(pipe: redis.client.Pipeline, keys: Keys, tenant: str, fields: list[str]) -> None:
+    """Queue one lookup of many `alias_field`s on a pipeline; its result lists learner ids or None."""
+    pipe.hmget(_aliases_key(keys, tenant), fields)
+
+
+def mbox_alias(secret: bytes, sha1sum: str) -> str:
+    """The alias of an xAPI `mbox_sha1sum` (SHA-1 of "mailto:" + email, xAPI 1.0.3 part 2,
+    2.4.2.3), keyed so that the alias table holds nothing a dictionary of emails could reverse."""
+    return hmac.new(secret, sha1sum.lower().encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def course_cohort(issuer: str, context_id: str | None) -> str | None:
+    """A course of a platform as every channel names it: `<LTI context id>@<platform host>`
+    (Moodle's course id, Open edX's course key), as the LTI tool's launches do."""
+    if not context_id:
+        return None
+    host = urlsplit(issuer).netloc or issuer
+    return f"{context_id}@{host}"[:128]
+
+
+def _email_alias(secret: bytes, email: object) -> str | None:
+    if not isinstance(email, str) or "@" not in email:
+        return None
+    sha1sum = hashlib.sha1(f"mailto:{email}".encode()).hexdigest()
+    return mbox_alias(secret, sha1sum)
+
+
+def record_launch_identity(
+    client: redis.Redis, keys: Keys, secret: bytes, tenant: str, claims: dict, learner: str
+) -> None:
+    """Called on every valid LTI launch: remember the ids other channels will name this learner
+    by. `secret`: the pseudonym secret (`Services.pseudonym_secret`)."""
+    lis = claims.get("https://purl.imsglobal.org/spec/lti/claim/lis") or {}
+    custom = claims.get("https://purl.imsglobal.org/spec/lti/claim/custom") or {}
+    email = claims.get("email")
+    aliases = {
+        "sub": claims.get("sub"),
+        "person_sourcedid": lis.get("person_sourcedid"),
+        # Open edX: its xAPI actor is an anonymous id unlike the LTI `sub`; with
+        # XAPI_AGENT_IFI_TYPE = "mbox_sha1sum" (or "mbox") and the email shared in launches, the
+        # hashed address links them; or a custom parameter `xapi_account` carries the xAPI id.
+        "mbox": _email_alias(secret, email),
+        "xapi_account": custom.get("xapi_account") if isinstance(custom, dict) else None,
+    }
+    for kind, alias in aliases.items():
+        if isinstance(alias, str) and alias:
+            remember_alias(client, keys, tenant, kind, alias, learner)

@@ -1,0 +1,94 @@
+"""The cohort gap report: the source document's loss L = sum max(0, T - K)^2, broken down
+by knowledge point, role and learner, as of a given time. Read by the analyst API and by
+the tool's instructor view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine import decayed_mastery, shortfall_loss
+from engine.objective import ShortfallLoss
+from core.learner_store import LearnerStore
+
+
+@dataclass(frozen=True)
+class GapReport:
+    tenant: str
+    cohort: str | None  # None: every learner of the tenant
+    learners: list[str]
+    roles: list[str]
+    cohorts: list[tuple[str, ...]]  # each learner's cohorts
+    mastery: np.ndarray  # (L, M) as of the report's time
+    targets: np.ndarray  # (L, M)
+    loss: ShortfallLoss
+
+    def by_point(self, point_ids: list[str]) -> list[dict]:
+        below = (self.targets - self.mastery) > 0
+        return [
+            {
+                "point": point,
+                "loss": float(self.loss.per_point[j]) if self.learners else 0.0,
+                "mean_mastery": float(self.mastery[:, j].mean()) if self.learners else 0.0,
+                "mean_target": float(self.targets[:, j].mean()) if self.learners else 0.0,
+                "learners_below_target": int(below[:, j].sum()),
+            }
+            for j, point in enumerate(point_ids)
+        ]
+
+    def by_role(self) -> list[dict]:
+        rows = []
+        for role in sorted(set(self.roles)):
+            members = [i for i, r in enumerate(self.roles) if r == role]
+            rows.append({"role": role, "learners": len(members), "loss": float(self.loss.per_learner[members].sum())})
+        return rows
+
+    def by_cohort(self) -> list[dict]:
+        """A learner in several cohorts counts in each (the rows need not add up to the total)."""
+        members: dict[str, list[int]] = {}
+        for i, cohorts in enumerate(self.cohorts):
+            for cohort in cohorts if self.cohort is None else (self.cohort,):
+                members.setdefault(cohort, []).append(i)
+        return [
+            {"cohort": cohort, "learners": len(rows), "loss": float(self.loss.per_learner[rows].sum())}
+            for cohort, rows in sorted(members.items())
+        ]
+
+    def by_learner(self) -> list[dict]:
+        return [
+            {"learner": learner, "role": role, "loss": float(loss)}
+            for learner, role, loss in zip(self.learners, self.roles, self.loss.per_learner)
+        ]
+
+
+def gap_report(store: LearnerStore, tenant: str, cohort: str | None, now: float) -> GapReport:
+    learners = store.cohort_learners(tenant, cohort) if cohort is not None else _all_learners(store, tenant)
+    records = store.get_many(tenant, learners, explain=False)
+    n_points = store.model.n_points
+    if records:
+        state = np.stack([r.state for r in records])
+        mastery, _ = decayed_mastery(state, store.model, now)
+        targets = store.targets_for(records)
+    else:
+        mastery = targets = np.zeros((0, n_points))
+    return GapReport(
+        tenant=tenant,
+        cohort=cohort,
+        learners=[r.learner for r in records],
+        roles=[store.role_of(r) for r in records],
+        cohorts=[r.cohorts for r in records],
+        mastery=mastery,
+        targets=targets,
+        loss=shortfall_loss(mastery, targets),
+    )
+
+
+def _all_learners(store: LearnerStore, tenant: str) -> list[str]:
+    learners: list[str] = []
+    cursor = None
+    while True:
+        page, cursor = store.list(tenant, cursor, 1000)
+        learners.extend(page)
+        if cursor is None:
+            return learners

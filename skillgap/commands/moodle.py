@@ -1,0 +1,112 @@
+"""`skillgap moodle sync` and `skillgap catalog import-moodle`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from core.errors import UserError
+from core.redis_server import open_redis
+from core.settings import Settings
+
+EVERY_SETTING = -1.0  # `--every` with no value: the interval the settings give
+
+
+def _client(args: argparse.Namespace, settings: Settings):
+    from lti_tool.moodle.client import MoodleClient
+
+    url = args.url or settings.moodle_url
+    if not url:
+        raise UserError("which Moodle? give --url or set SKILLGAP_MOODLE_URL")
+    return MoodleClient(url, args.token or settings.moodle_token or "", settings.moodle_http_timeout_s)
+
+
+def _sync(args: argparse.Namespace, settings: Settings) -> int:
+    from lti_tool.moodle.sync import MoodleSync, parse_courses
+    from core.services import build_services
+
+    courses = args.course or parse_courses(settings.moodle_courses)
+    if not courses:
+        raise UserError(
+            "which courses? give --course ID (repeatable) or set SKILLGAP_MOODLE_COURSES"
+        )
+    client = _client(args, settings)
+    tenant = args.tenant or settings.moodle_tenant or settings.default_tenant
+    with open_redis(settings) as redis_client:
+        sync = MoodleSync(build_services(settings, redis_client), client, tenant)
+        while True:
+            result = sync.sync(
+                courses, progress=lambda line: print(line, file=sys.stderr, flush=True)
+            )
+            print(
+                f"{result.events} new event(s) from {result.courses} course(s) for tenant {tenant!r}; "
+                f"{result.unchanged} unchanged since the last sync"
+            )
+            for activity in sorted(result.unmapped):
+                print(f"  not in the catalog: {activity}")
+            if args.every is None:
+                return 0
+            time.sleep(settings.moodle_sync_interval_s if args.every == EVERY_SETTING else args.every)
+
+
+def _import(args: argparse.Namespace, settings: Settings) -> int:
+    from core.catalog import load_catalog
+    from lti_tool.moodle.catalog_import import import_course
+
+    text, new, known = import_course(
+        _client(args, settings), args.course, load_catalog(settings.catalog_path)
+    )
+    output = Path(args.output or f"moodle-course-{args.course}.toml")
+    if output.exists() and not args.force:
+        raise UserError(f"{output} exists; choose another --output or add --force")
+    output.write_text(text, encoding="utf-8")
+    print(f"{new} new module(s) written to {output} ({known} already in the catalog).")
+    if new:
+        print(
+            "Next: set each module's coverage (and zh title), move the file into "
+            f"{settings.catalog_path}, then run `skillgap catalog check`."
+        )
+    return 0
+
+
+def register_catalog_import(catalog_commands: argparse._SubParsersAction) -> None:
+    """`skillgap catalog import-moodle`, added to the catalog command's subcommands."""
+    parser = catalog_commands.add_parser(
+        "import-moodle", help="write module entries from a Moodle course, to tag"
+    )
+    parser.add_argument("--url", help="Moodle site address (default: SKILLGAP_MOODLE_URL)")
+    parser.add_argument("--token", help="web-service token (default: SKILLGAP_MOODLE_TOKEN)")
+    parser.add_argument("--course", type=int, required=True, help="Moodle course id")
+    parser.add_argument("--output", help="file to write (default: moodle-course-ID.toml)")
+    parser.add_argument("--force", action="store_true", help="overwrite the output file")
+    parser.set_defaults(handler=_import)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    moodle = commands.add_parser(
+        "moodle", help="pull grades and completion from Moodle's web services"
+    )
+    sub = moodle.add_subparsers(dest="moodle_command", required=True, metavar="COMMAND")
+    sync = sub.add_parser("sync", help="turn new grades and completions of the courses into events")
+    sync.add_argument(
+        "--url",
+        help="Moodle site address, as its LTI launches name it (default: SKILLGAP_MOODLE_URL)",
+    )
+    sync.add_argument("--token", help="web-service token (default: SKILLGAP_MOODLE_TOKEN)")
+    sync.add_argument(
+        "--course",
+        type=int,
+        action="append",
+        help="course id (repeatable; default: SKILLGAP_MOODLE_COURSES)",
+    )
+    sync.add_argument(
+        "--tenant",
+        help="tenant the events belong to (default: SKILLGAP_MOODLE_TENANT, else the default tenant)",
+    )
+    sync.add_argument(
+        "--every", type=float, nargs="?", const=EVERY_SETTING, metavar="SECONDS",
+        help="keep syncing at this interval until stopped (no value: SKILLGAP_MOODLE_SYNC_INTERVAL_S)",
+    )  # fmt: skip
+    sync.set_defaults(handler=_sync)

@@ -1,0 +1,173 @@
+"""The sidecar's subcommands: `skillgap sidecar`, `worker`, `replay`, `export-events`,
+`import-events` and `params`."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import orjson
+
+from core.errors import UserError
+from core.redis_server import open_redis
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+SYNC_STOP_S = 5.0  # a Moodle sync round still running then is left to end with the process
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    import numba
+
+    from sidecar.worker import Worker, tune_gc
+    from core.services import build_services
+
+    # Small batches pay more to wake Numba's thread pool than its threads save, and the
+    # other workers and Redis want the cores too.
+    numba.set_num_threads(min(settings.worker_engine_threads, numba.config.NUMBA_NUM_THREADS))
+    with open_redis(settings) as client:
+        worker = Worker(build_services(settings, client), name=args.name)
+        tune_gc()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: worker.stop())
+        log.info("worker %s started; partitions 0-%d are shared among the live workers", worker.name,
+                 settings.partitions - 1)  # fmt: skip
+        worker.run(burst=args.burst)
+    return 0
+
+
+def _sidecar(args: argparse.Namespace, settings: Settings) -> int:
+    from lti_tool.moodle.sync import start_scheduled_sync
+    from skillgap.run import serve_sidecar
+
+    stop = threading.Event()
+    moodle_sync = start_scheduled_sync(settings, stop)
+    try:
+        return serve_sidecar(settings, workers=args.workers)
+    finally:
+        stop.set()
+        if moodle_sync is not None:
+            moodle_sync.join(SYNC_STOP_S)
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from sidecar.replay import check, replay
+    from sidecar.worker import LostPartition
+    from core.services import build_services
+
+    with open_redis(settings) as client:
+        services = build_services(settings, client)
+        if args.check:
+            result = check(services)
+            print(f"learners: {result.learners}\nlost: {result.lost}\nduplicated: {result.duplicated}\n"
+                  f"max_mastery_difference: {result.max_mastery_difference:.3g}\n"
+                  f"different_rankings: {result.different_rankings}")  # fmt: skip
+            return 0 if result.lost == result.duplicated == result.different_rankings == 0 and \
+                result.max_mastery_difference <= 1e-6 else 1  # fmt: skip
+        try:
+            learners, events = replay(services, progress=_say)
+        except TimeoutError as exc:
+            raise UserError(f"{exc}; is a worker stuck? (replay asks each partition's owner to hand it over)") from None
+        except LostPartition as exc:
+            partitions = ", ".join(map(str, sorted(exc.partitions)))
+            raise UserError(f"replay lost the lease of partition {partitions} before writing it (was Redis "
+                            "paused or cut off?); run `skillgap replay` again") from None  # fmt: skip
+    _say(f"Replayed {events:,} events into {learners:,} learners.")
+    return 0
+
+
+def _export(args: argparse.Namespace, settings: Settings) -> int:
+    from core.eventlog import export_events
+    from core.keys import Keys
+
+    out = Path(args.out)
+    with open_redis(settings) as client, gzip.open(out, "wb") as handle:
+        count = export_events(client, Keys(settings.key_prefix), settings.partitions, handle, args.tenant,
+                              lambda n: _say(f"exported {n:,} events") if n % 50_000 < 500 else None)  # fmt: skip
+    _say(f"Wrote {count:,} events to {out}")
+    return 0
+
+
+def _import(args: argparse.Namespace, settings: Settings) -> int:
+    from sidecar.importer import import_events
+    from core.services import build_services
+
+    with open_redis(settings) as client:
+        count = import_events(build_services(settings, client), Path(args.file), args.tenant or settings.default_tenant, _say)
+    _say(f"Imported {count:,} events from {args.file}; the workers apply them.")
+    return 0
+
+
+def _params(args: argparse.Namespace, settings: Settings) -> int:
+    from core.catalog import load_catalog
+    from core.keys import Keys
+    from core.params import ParametersError, activate, active_version, list_versions, store_parameters
+
+    catalog = load_catalog(settings.catalog_path)
+    keys = Keys(settings.key_prefix)
+    with open_redis(settings) as client:
+        if args.params_command == "list":
+            active = active_version(client, keys)
+            for row in list_versions(client, keys):
+                print(f"{row['version']}{' *' if row['version'] == active else ''}\t{row['source'] or ''}\t{row['created']}")
+            if active is None:
+                print("(no version active: the catalog's defaults apply)")
+        elif args.params_command == "add":
+            try:
+                document = orjson.loads(Path(args.file).read_bytes())
+            except (OSError, orjson.JSONDecodeError) as exc:
+                raise ParametersError(f"{args.file}: {exc}") from None
+            version = store_parameters(client, keys, catalog, document)
+            if args.activate:
+                activate(client, keys, catalog, version)
+            print(version)
+        else:
+            activate(client, keys, catalog, args.version)
+            _say(f"Version {args.version} is active; run `skillgap replay` to rebuild mastery with it.")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    sidecar = commands.add_parser("sidecar", help="run the analyst API, the stream workers and the Moodle sync")
+    sidecar.add_argument("--workers", type=int, help="worker processes (default: SKILLGAP_WORKER_PROCESSES)")
+    sidecar.set_defaults(handler=_sidecar)
+
+    worker = commands.add_parser("worker", help="run a stream worker only (start several to scale out)")
+    worker.add_argument("--burst", action="store_true", help="exit once the owned streams are drained")
+    worker.add_argument("--name", help="consumer name (default: host-pid)")
+    worker.set_defaults(handler=_worker)
+
+    replay = commands.add_parser("replay", help="rebuild all mastery and recommendations from the retained log")
+    replay.add_argument("--check", action="store_true", help="only compare the stored state with a rebuild")
+    replay.set_defaults(handler=_replay)
+
+    export = commands.add_parser("export-events", help="write the retained log as gzip'd newline-delimited JSON")
+    export.add_argument("--out", default="events.ndjson.gz", help="output file (default: events.ndjson.gz)")
+    export.add_argument("--tenant", help="only this tenant's events")
+    export.set_defaults(handler=_export)
+
+    imports = commands.add_parser("import-events", help="append events from a .csv or an export (.ndjson[.gz])")
+    imports.add_argument("file")
+    imports.add_argument("--tenant", help="tenant of rows without one (default: SKILLGAP_DEFAULT_TENANT)")
+    imports.set_defaults(handler=_import)
+
+    params = commands.add_parser("params", help="model parameter versions")
+    sub = params.add_subparsers(dest="params_command", required=True, metavar="COMMAND")
+    sub.add_parser("list", help="stored versions; * marks the active one").set_defaults(handler=_params)
+    add = sub.add_parser("add", help="store a parameter JSON as a new version")
+    add.add_argument("file")
+    add.add_argument("--activate", action="store_true")
+    add.set_defaults(handler=_params)
+    use = sub.add_parser("activate", help="make a stored version the one workers and replay use")
+    use.add_argument("version", type=int)
+    use.set_defaults(handler=_params)
+

@@ -1,0 +1,125 @@
+"""`skillgap xapi-credentials ...` and `skillgap xapi ...`: credentials for an LMS's xAPI
+sender, and the admin's check that its statements arrive."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import orjson
+
+from core.errors import UserError
+from core.keys import Keys
+from core.redis_server import open_redis
+from core.settings import Settings
+
+
+def _create(args: argparse.Namespace, settings: Settings) -> int:
+    from lti_tool.xapi.credentials import create_credentials
+
+    with open_redis(settings) as client:
+        credential, secret = create_credentials(
+            client,
+            Keys(settings.key_prefix),
+            args.tenant,
+            args.platform,
+            args.issuer,
+            args.label or "",
+        )
+    print(f"key:    {credential.key}\nsecret: {secret}")
+    print(
+        f"xAPI credentials for tenant {credential.tenant!r} ({credential.platform} at {credential.issuer}). "
+        "The secret is stored hashed and cannot be shown again.\n"
+        "Endpoint for the LMS: https://<this tool's address>/xapi/",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _list(args: argparse.Namespace, settings: Settings) -> int:
+    from lti_tool.xapi.credentials import list_credentials
+
+    with open_redis(settings) as client:
+        found = list_credentials(client, Keys(settings.key_prefix), args.tenant)
+    for c in found:
+        print(f"{c.key}  {c.tenant}  {c.platform}  {c.issuer}  {c.label}")
+    if not found:
+        print(
+            "no xAPI credentials" + (f" for tenant {args.tenant!r}" if args.tenant else ""),
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from lti_tool.xapi.credentials import revoke_credentials
+
+    with open_redis(settings) as client:
+        if not revoke_credentials(client, Keys(settings.key_prefix), args.key):
+            raise UserError(f"no xAPI key {args.key!r}")
+    print(
+        f"revoked {args.key} (a running tool may accept it for {settings.xapi_credentials_cache_s:g} s more)"
+    )
+    return 0
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    from lti_tool.xapi.report import format_report, intake_report
+    from core.services import build_services
+
+    with open_redis(settings) as client:
+        report = intake_report(build_services(settings, client), args.tenant, args.limit)
+    print(
+        orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
+        if args.json
+        else format_report(report)
+    )
+    return 0
+
+
+def _release(args: argparse.Namespace, settings: Settings) -> int:
+    from lti_tool.xapi.intake import release_waiting
+    from core.services import build_services
+
+    with open_redis(settings) as client:
+        released = release_waiting(build_services(settings, client), args.tenant)
+    print(f"{released} waiting statement(s) put on the event log")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    creds = commands.add_parser(
+        "xapi-credentials", help="manage the xAPI credentials an LMS sends statements with"
+    )
+    sub = creds.add_subparsers(dest="xapi_credentials_command", required=True, metavar="COMMAND")
+    create = sub.add_parser("create", help="create a key and secret for one LMS")
+    create.add_argument("--tenant", required=True)
+    create.add_argument("--platform", choices=("moodle", "openedx"), default="moodle",
+                        help="whose rules map xAPI actors to learners (default: moodle)")  # fmt: skip
+    create.add_argument("--issuer", required=True,
+                        help="the LMS's address as its LTI launches name it, e.g. https://moodle.example.com")  # fmt: skip
+    create.add_argument("--label", help="a note to recognise the key by")
+    create.set_defaults(handler=_create)
+    listing = sub.add_parser("list", help="list keys (never secrets)")
+    listing.add_argument("--tenant")
+    listing.set_defaults(handler=_list)
+    revoke = sub.add_parser("revoke", help="revoke a key")
+    revoke.add_argument("key")
+    revoke.set_defaults(handler=_revoke)
+
+    xapi = commands.add_parser("xapi", help="check the xAPI intake")
+    sub = xapi.add_subparsers(dest="xapi_command", required=True, metavar="COMMAND")
+    status = sub.add_parser(
+        "status", help="last events per source, unmapped activities, waiting statements"
+    )
+    status.add_argument("--tenant", required=True)
+    status.add_argument(
+        "--limit", type=int, default=10, help="how many events and activities to show"
+    )
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(handler=_status)
+    release = sub.add_parser(
+        "release", help="apply waiting statements of learners who have since launched"
+    )
+    release.add_argument("--tenant", required=True)
+    release.set_defaults(handler=_release)
