@@ -5,7 +5,7 @@ crash run.
 1. ceiling: a producer process XADDs entries of `--entry-events` events; `--workers` consumer
    processes XREADGROUP, decode and XACK them, with no processing. Printed twice:
    `ceiling_events_per_s` decodes with the workers' own decoder
-   (`sidecar/processing.py:decode_entries`: the JSON, then the envelope's checks into one row
+   (`core/wire.py:decode_entries`: the JSON, then the envelope's checks into one row
    per event, and the partition check), and is the one the target (pipeline >= 60% of the
    ceiling) is judged against: "decode" means turning an entry into events a consumer can use,
    and with the very same decoder on both sides its speed cancels out, so the ratio measures
@@ -52,7 +52,8 @@ import orjson
 import redis
 
 from core.catalog import load_catalog
-from core.eventlog import ENTRY_FIELD, append_events
+from core.eventlog import append_events
+from core.wire import ENTRY_FIELD
 from core.events import event_id, parse_event
 from core.keys import CONSUMER_GROUP, Keys, partition_of
 from core.redis_server import EmbeddedRedis, connect
@@ -157,7 +158,7 @@ def consume_raw(url: str, prefix: str, partitions: int, total_entries: int, chec
     """The ceiling: XREADGROUP, decode, XACK; no processing. `checked`: decode with the
     workers' decoder (JSON and the envelope's checks); else JSON only. Several consumers share
     the group; `seen` counts the entries all of them acknowledged, `done` is when the last was."""
-    from sidecar.processing import decode_entries
+    from core.wire import decode_entries
     from sidecar.worker import tune_gc
 
     catalog = load_catalog(Settings.load({}, environ={}).catalog_path)

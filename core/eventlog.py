@@ -12,10 +12,7 @@ import redis
 
 from core.events import Event
 from core.keys import Keys, partition_of
-
-ENTRY_FIELD = b"events"
-MAX_EVENTS_PER_ENTRY = 500
-
+from core.wire import ENTRY_FIELD, MAX_EVENTS_PER_ENTRY, decode_entry, encode, encode_entry
 
 def append_events(
     client: redis.Redis, keys: Keys, partitions: int, events: Iterable[Event], retention_days: float
@@ -35,31 +32,17 @@ def queue_events(
     """What append_events sends, queued on the caller's pipeline (to share its round trip)."""
     by_partition: dict[int, list[dict]] = defaultdict(list)
     for event in events:
-        by_partition[partition_of(event.tenant, event.learner, partitions)].append(event.to_wire())
+        by_partition[partition_of(event.tenant, event.learner, partitions)].append(encode(event))
     oldest_ms = int((time.time() - retention_days * 86_400) * 1000)
     for partition, wires in sorted(by_partition.items()):
         for start in range(0, len(wires), MAX_EVENTS_PER_ENTRY):
             chunk = wires[start : start + MAX_EVENTS_PER_ENTRY]
             pipe.xadd(
                 keys.stream(partition),
-                {ENTRY_FIELD: orjson.dumps(chunk)},
+                {ENTRY_FIELD: encode_entry(chunk)},
                 minid=max(oldest_ms, 0),
                 approximate=True,
             )
-
-
-def decode_entry(fields: dict[bytes, bytes]) -> list[object]:
-    """The raw event dicts of one entry; raises ValueError when the entry is not readable."""
-    payload = fields.get(ENTRY_FIELD)
-    if payload is None:
-        raise ValueError(f"entry has no {ENTRY_FIELD.decode()!r} field")
-    try:
-        events = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"entry is not JSON: {exc}") from None
-    if not isinstance(events, list):
-        raise ValueError("entry is not a JSON array of events")
-    return events
 
 
 def entry_chunks(

@@ -1,7 +1,7 @@
 """The event envelope: what every source (API, LTI, xAPI, AGS, Moodle, CSV) puts on the log.
 
 An event is validated once, at intake, by ``parse_event``, the one statement of the
-envelope's rules; on the stream it travels as a compact dict (``Event.to_wire``), several
+envelope's rules; on the stream it travels in the wire format of ``core/wire.py``, several
 events per stream entry. An intake whose own validation already proves those rules may
 build its events with ``trusted_event`` instead (see there).
 """
@@ -62,64 +62,6 @@ class Event:
     timestamp: float  # seconds since the epoch
     source: str
     role: str | None = None
-
-    def to_wire(self) -> dict:
-        wire = {
-            "v": SCHEMA_VERSION,
-            "id": self.id,
-            "tenant": self.tenant,
-            "learner": self.learner,
-            "kind": self.kind,
-            "timestamp": self.timestamp,
-            "source": self.source,
-        }
-        # Unrolled (no getattr loop): the xAPI intake writes thousands of events a second.
-        if self.cohort is not None:
-            wire["cohort"] = self.cohort
-        if self.module is not None:
-            wire["module"] = self.module
-        if self.score is not None:
-            wire["score"] = self.score
-        if self.role is not None:
-            wire["role"] = self.role
-        return wire
-
-    @classmethod
-    def from_wire(cls, wire: dict) -> Event:
-        """Rebuild an event from the stream; raises EventError on anything malformed."""
-        if not isinstance(wire, dict):
-            raise EventError("event", "not an object")
-        if wire.get("v") != SCHEMA_VERSION:
-            raise EventError("v", f"unsupported schema version {wire.get('v')!r}")
-        try:
-            return cls(
-                id=_str(wire["id"], "id"),
-                tenant=_str(wire["tenant"], "tenant"),
-                learner=_str(wire["learner"], "learner"),
-                cohort=wire.get("cohort"),
-                module=None if wire["kind"] == ENROLLED else _str(wire["module"], "module"),
-                kind=_kind(wire["kind"]),
-                score=wire.get("score"),
-                timestamp=float(wire["timestamp"]),
-                source=_str(wire["source"], "source"),
-                role=wire.get("role"),
-            )
-        except KeyError as exc:
-            raise EventError(str(exc.args[0]), "missing") from None
-        except (TypeError, ValueError) as exc:
-            raise EventError("event", f"malformed: {exc}") from None
-
-
-def _str(value: object, field: str) -> str:
-    if not isinstance(value, str):
-        raise EventError(field, "must be a string")
-    return value
-
-
-def _kind(value: object) -> str:
-    if value not in KIND_NAMES:
-        raise EventError("kind", f"must be one of {', '.join(KIND_NAMES)}, not {value!r}")
-    return value
 
 
 def parse_timestamp(value: object) -> float:

@@ -29,7 +29,8 @@ import numpy as np
 import orjson
 import redis
 
-from engine import STATE_FIELDS, Action, Model, decayed_belief, new_state
+from engine import STATE_FIELDS, Action, Model, decayed_belief, new_state, shortfall_loss
+from engine.objective import ShortfallLoss
 from core.catalog import Catalog
 from core.explain import recommendation_items
 from core.keys import Keys, partition_of
@@ -46,6 +47,19 @@ def record_dtype(slots: int, n_points: int) -> np.dtype:
     return np.dtype([("events", "<i8"), ("updated", "<f8"), ("recs_at", "<f8"), ("module", "<i4", ranked),
                      ("action", "i1", ranked), ("gain", "<f8", ranked), ("per_minute", "<f8", ranked),
                      ("information", "<f8", ranked), ("state", "<f8", (STATE_FIELDS, n_points))])  # fmt: skip
+
+
+def learner_numbers(
+    events: np.ndarray, updated: float, recs_at: np.ndarray, module: np.ndarray, action: np.ndarray,
+    gain: np.ndarray, per_minute: np.ndarray, information: np.ndarray, state: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """The binary part of learners' stored values (`record_dtype`), a row per learner: the
+    ranking's arrays are (L, k), the state (L, 3, M)."""
+    numbers = np.empty(len(state), record_dtype(module.shape[1], state.shape[2]))
+    numbers["events"], numbers["updated"], numbers["recs_at"] = events, updated, recs_at
+    numbers["module"], numbers["action"], numbers["gain"] = module, action, gain
+    numbers["per_minute"], numbers["information"], numbers["state"] = per_minute, information, state
+    return numbers
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,34 @@ class LearnerRecord:
     # The ranked modules as parallel lists: "module" (ids), "action", "gain", "per_minute",
     # "information" (what an assessment would tell).
     ranking: dict[str, list] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Learners' mastery against their role's targets as of one time, a row per learner: what
+    the API, the tool's pages, AGS scores and gap reports all show (`LearnerStore.standing`)."""
+
+    mastery: np.ndarray  # (L, M), decayed to `as_of`
+    uncertainty: np.ndarray  # (L, M)
+    targets: np.ndarray  # (L, M)
+    as_of: float
+
+    @property
+    def gap(self) -> np.ndarray:
+        """(L, M): how far below target, 0 at or above it."""
+        return np.maximum(self.targets - self.mastery, 0.0)
+
+    @property
+    def loss(self) -> ShortfallLoss:
+        return shortfall_loss(self.mastery, self.targets)
+
+    @property
+    def progress(self) -> np.ndarray:
+        """(L,): the share of the target mastery reached, mastery above a target not counted
+        (1 for a role with no targets)."""
+        total = self.targets.sum(axis=1)
+        reached = np.minimum(self.mastery, self.targets).sum(axis=1)
+        return np.divide(reached, total, out=np.ones_like(total), where=total > 0)
 
 
 class LearnerStore:
@@ -178,19 +220,21 @@ class LearnerStore:
         return fresh
 
     def encode(self, record: LearnerRecord) -> bytes:
+        """One record's stored value (what the workers write for a table row, `values`)."""
         ranking = record.ranking
-        numbers = np.zeros(1, record_dtype(len(ranking.get("module", ())), self.model.n_points))
-        numbers["events"], numbers["updated"], numbers["recs_at"] = record.events, record.updated, record.recommended_at
-        if ranking.get("module"):
-            numbers["module"] = [self.catalog.module_index[module] for module in ranking["module"]]
-            numbers["action"] = [ACTION_CODES[action] for action in ranking["action"]]
-            for name in ("gain", "per_minute", "information"):
-                numbers[name] = ranking[name]
-        numbers["state"] = record.state
+        modules = ranking.get("module", [])
+        numbers = learner_numbers(
+            np.array([record.events]), record.updated, np.array([record.recommended_at]),
+            np.array([[self.catalog.module_index[module] for module in modules]], np.int32).reshape(1, len(modules)),
+            np.array([[ACTION_CODES[action] for action in ranking.get("action", [])]], np.int8).reshape(1, len(modules)),
+            *(np.array([ranking.get(name, [])], np.float64).reshape(1, len(modules))
+              for name in ("gain", "per_minute", "information")),
+            record.state[None],
+        )  # fmt: skip
         return self.values([meta_json(record.role, record.cohorts)], numbers)[0]
 
     def values(self, metas: list[bytes], numbers: np.ndarray) -> list[bytes]:
-        """Stored values from each learner's `meta_json` and its numbers (`record_dtype`)."""
+        """Stored values from each learner's `meta_json` and its numbers (`learner_numbers`)."""
         prefix = self._prefix + bytes([numbers.dtype["module"].shape[0]])
         blob, size = numbers.tobytes(), numbers.dtype.itemsize
         return [b"".join((prefix, meta, blob[i * size : (i + 1) * size])) for i, meta in enumerate(metas)]
@@ -215,6 +259,14 @@ class LearnerStore:
 
     def cohort_learners(self, tenant: str, cohort: str) -> list[str]:
         return self._merged(lambda p: self.keys.cohort_index(p, tenant, cohort))
+
+    def standing(self, records: list[LearnerRecord], now: float) -> Standing:
+        """The records' mastery against their role's targets as of `now`."""
+        if not records:
+            empty = np.zeros((0, self.model.n_points))
+            return Standing(empty, empty, empty, now)
+        belief = decayed_belief(np.stack([r.state for r in records]), self.model, now)
+        return Standing(belief.mastery, belief.uncertainty, self.targets_for(records), now)
 
     def role_of(self, record: LearnerRecord) -> str:
         return record.role or self.catalog.default_role

@@ -8,6 +8,7 @@ import redis
 
 from core.events import Event
 from core.keys import Keys
+from core.wire import encode
 
 KEEP = 50
 PER_DELIVERY = 10  # the newest of each delivery are enough to see that events arrive
@@ -21,7 +22,7 @@ def note_recent(
     if not events:
         return
     key = keys.recent_events(tenant, source)
-    pipe.lpush(key, *(orjson.dumps(event.to_wire()) for event in events[-PER_DELIVERY:]))
+    pipe.lpush(key, *(orjson.dumps(encode(event)) for event in events[-PER_DELIVERY:]))
     pipe.ltrim(key, 0, KEEP - 1)
 
 

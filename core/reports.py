@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine import decayed_mastery, shortfall_loss
 from engine.objective import ShortfallLoss
 from core.learner_store import LearnerStore
 
@@ -65,22 +64,16 @@ class GapReport:
 def gap_report(store: LearnerStore, tenant: str, cohort: str | None, now: float) -> GapReport:
     learners = store.cohort_learners(tenant, cohort) if cohort is not None else _all_learners(store, tenant)
     records = store.get_many(tenant, learners, explain=False)
-    n_points = store.model.n_points
-    if records:
-        state = np.stack([r.state for r in records])
-        mastery, _ = decayed_mastery(state, store.model, now)
-        targets = store.targets_for(records)
-    else:
-        mastery = targets = np.zeros((0, n_points))
+    standing = store.standing(records, now)
     return GapReport(
         tenant=tenant,
         cohort=cohort,
         learners=[r.learner for r in records],
         roles=[store.role_of(r) for r in records],
         cohorts=[r.cohorts for r in records],
-        mastery=mastery,
-        targets=targets,
-        loss=shortfall_loss(mastery, targets),
+        mastery=standing.mastery,
+        targets=standing.targets,
+        loss=standing.loss,
     )
 
 

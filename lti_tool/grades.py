@@ -23,11 +23,9 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
-import numpy as np
 import orjson
 import redis
 
-from engine import decayed_mastery
 from lti_tool import claims as c
 from lti_tool.platform_services import PlatformServices, ServiceError
 from lti_tool.redis_keys import LtiKeys, digest
@@ -72,15 +70,12 @@ def service_url(lineitem_url: str, resource: str) -> str:
 
 
 def progress_toward_target(store: LearnerStore, record: LearnerRecord, now: float) -> float:
-    mastery, _ = decayed_mastery(record.state[None, :, :], store.model, now)
-    targets = store.targets_of(record)
-    total = float(targets.sum())
-    return 1.0 if total <= 0 else float(np.minimum(mastery[0], targets).sum() / total)
+    return float(store.standing([record], now).progress[0])
 
 
 def point_mastery(store: LearnerStore, record: LearnerRecord, now: float) -> dict[str, float]:
-    mastery, _ = decayed_mastery(record.state[None, :, :], store.model, now)
-    return {point: float(mastery[0, j]) for point, j in store.catalog.point_index.items()}
+    mastery = store.standing([record], now).mastery[0]
+    return {point: float(mastery[j]) for point, j in store.catalog.point_index.items()}
 
 
 def iso(timestamp: float) -> str:
@@ -152,6 +147,7 @@ class ScoreQueue:
         self._claim = client.register_script(_CLAIM)
         self._settle = client.register_script(_SETTLE)
         self._wake = threading.Event()
+        self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     # --- where scores go ------------------------------------------------------------------
@@ -200,24 +196,32 @@ class ScoreQueue:
         """New scores are queued: the background poster (if started) posts them now."""
         self._wake.set()
 
+    def run(self, burst: bool = False, poll_s: float = 5.0) -> bool:
+        """Post due scores until `stop()`: at once when kicked, else every `poll_s` (retries
+        come due). `burst`: post what is due now and return. Returns whether it posted any.
+        Several processes may run one: a job is claimed before posting."""
+        posted_any = False
+        while True:
+            try:
+                while self.post_due()[0]:
+                    posted_any = True
+            except Exception:  # the poster must outlive a Redis or platform outage
+                log.exception("ags poster: posting failed; retrying in %.0f s", poll_s)
+            if burst or self._stopping.is_set():
+                return posted_any
+            self._wake.wait(poll_s)
+            self._wake.clear()
+
+    def stop(self) -> None:
+        """Let `run` return after the round in hand."""
+        self._stopping.set()
+        self._wake.set()
+
     def start_background(self, poll_s: float = 5.0) -> None:
-        """Post due scores from a daemon thread of this process: at once when kicked, else every
-        `poll_s` (retries come due). Several processes may run one: a job is claimed before posting."""
-        if self._thread is not None:
-            return
-
-        def loop() -> None:
-            while True:
-                self._wake.wait(poll_s)
-                self._wake.clear()
-                try:
-                    while self.post_due()[0]:
-                        pass
-                except Exception:  # the thread must outlive a Redis or platform outage
-                    log.exception("ags poster: posting failed; retrying in %.0f s", poll_s)
-
-        self._thread = threading.Thread(target=loop, name="ags-poster", daemon=True)
-        self._thread.start()
+        """`run` in a daemon thread of this process (the tool's web workers each start one)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self.run, kwargs={"poll_s": poll_s}, name="ags-poster", daemon=True)
+            self._thread.start()
 
     def post_due(self, now: float | None = None, limit: int = 100) -> tuple[int, int]:
         """Post the scores that are due; returns (posted, failed)."""

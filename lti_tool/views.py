@@ -11,7 +11,6 @@ import time
 import numpy as np
 from flask import Blueprint, Response, render_template
 
-from engine import decayed_mastery
 from lti_tool import claims as c
 from lti_tool.activity import LaunchActivity
 from lti_tool.errors import LaunchExpired, NotAllowed
@@ -35,15 +34,15 @@ def learner_page(session: LaunchSession, activity: LaunchActivity, record: Learn
     catalog, store = services.catalog, services.learners
     language = session.language
     role = catalog.roles[catalog.role_index[store.role_of(record)]]
-    mastery, _ = decayed_mastery(record.state[None, :, :], store.model, time.time())
-    targets = store.targets_of(record)
+    standing = store.standing([record], time.time())
+    mastery, targets, gap = standing.mastery[0], standing.targets[0], standing.gap[0]
     points = sorted(
         (
             {
                 "name": kp.name.get(language),
-                "mastery": float(mastery[0, j]),
+                "mastery": float(mastery[j]),
                 "target": float(targets[j]),
-                "gap": max(0.0, float(targets[j] - mastery[0, j])),
+                "gap": float(gap[j]),
             }
             for j, kp in enumerate(catalog.knowledge_points)
             if targets[j] > 0

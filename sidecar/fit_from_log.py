@@ -22,7 +22,7 @@ import numpy as np
 from engine import Kind
 from engine.fit import FittedParameters, fit, observations
 from engine.model import KIND_LEARN
-from sidecar.processing import decode_entries
+from core.wire import decode_entries
 from core.catalog.arrays import SECONDS_PER_DAY
 from core.errors import UserError
 from core.eventlog import entry_chunks

@@ -16,10 +16,10 @@ from itertools import filterfalse
 import numpy as np
 
 from engine import STATE_FIELDS, Recommendations, new_state
-from core.learner_store import MAX_COHORTS, LearnerRecord, LearnerStore, meta_json, ranking_lists, record_dtype
+from core.learner_store import MAX_COHORTS, LearnerRecord, LearnerStore, meta_json, ranking_lists, learner_numbers
+from core.wire import NO_ROLE
 
 Learner = tuple[str, str]  # (tenant, learner)
-NO_ROLE = -1
 NO_COHORT = -1
 
 
@@ -119,11 +119,10 @@ class LearnerTable:
 
     def values(self, rows: np.ndarray, rankings: Recommendations, now: float) -> list[bytes]:
         """The stored values of `rows` (ranked in `rankings`, in the same order), updated `now`."""
-        numbers = np.empty(len(rows), record_dtype(rankings.module.shape[1], self.state.shape[2]))
-        numbers["events"], numbers["updated"], numbers["recs_at"] = self.events[rows], now, self.as_of[rows]
-        numbers["module"], numbers["action"], numbers["gain"] = rankings.module, rankings.action, rankings.gain
-        numbers["per_minute"], numbers["information"] = rankings.gain_per_minute, rankings.information
-        numbers["state"] = self.state[rows]
+        numbers = learner_numbers(
+            self.events[rows], now, self.as_of[rows], rankings.module, rankings.action, rankings.gain,
+            rankings.gain_per_minute, rankings.information, self.state[rows],
+        )
         return self.store.values([self._meta(row) for row in rows.tolist()], numbers)
 
     def _meta(self, row: int) -> bytes:

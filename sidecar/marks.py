@@ -16,9 +16,10 @@ from operator import itemgetter
 import redis
 
 from core.keys import Keys
+from core.wire import LINE_BREAK
 
 Group = tuple[str, int]  # (tenant, event day)
-SEPARATOR = "\n"
+SEPARATOR = LINE_BREAK  # no event id or tenant contains one (core/wire.py)
 
 
 def queue_marks(pipe, keys: Keys, partition: int, marks: dict[Group, Sequence[str]], retention_s: int,

@@ -1,7 +1,7 @@
 """What a batch of events does to a partition's learners, shared by the workers and by replay.
 
-Hot path: an event is decoded once into a plain tuple (no objects per event), checked with
-the same rules as `Event.from_wire`; a batch's tuples are turned into columns at once and
+Hot path: an event is decoded once into a plain tuple (`core/wire.py:decode_row`, no object
+per event); a batch's tuples are turned into columns at once and
 applied to the partition's learner table (`sidecar/learner_table.py`) with array operations.
 
 Exactly once: the ids of applied events are kept per partition, tenant and event day
@@ -15,134 +15,20 @@ replaying the log gives the same rankings as processing it live, whatever the ba
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Container, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import chain, compress
 from operator import itemgetter
 
 import numpy as np
-import orjson
 
 from engine import LAST_SEEN, Model, Recommendations, apply_events, recommend
-from sidecar.learner_table import NO_COHORT, NO_ROLE, LearnerTable
-from sidecar.marks import SEPARATOR, Group, KnownMarks, queue_marks
-from core.catalog import Catalog
+from sidecar.learner_table import NO_COHORT, LearnerTable
+from sidecar.marks import Group, KnownMarks, queue_marks
 from core.catalog.arrays import SECONDS_PER_DAY
-from core.eventlog import ENTRY_FIELD, decode_entry
-from core.events import ACTIVITY_KINDS, ENROLLED, SCHEMA_VERSION
-from core.keys import partition_of
+from core.wire import ENROLMENT, ENTRY_FIELD, NO_ROLE, EventRow
 from core.settings import Settings
-
-ENROLMENT = -1  # kind code of an enrolment (no module, no state change)
-KIND_CODES = {**{name: int(kind) for name, kind in ACTIVITY_KINDS.items()}, ENROLLED: ENROLMENT}
-
-# (learner code, id, kind code, module index or -1, score or NaN, timestamp, cohort, role index or NO_ROLE);
-# the learner code is the learner's index in `Decoded.learners` (and `Batch.distinct_learners`)
-EventRow = tuple[int, str, int, int, float, float, str | None, int]
-_required = itemgetter("v", "id", "tenant", "learner", "kind", "timestamp", "source")
-
-
-@dataclass
-class Decoded:
-    events: list[EventRow]
-    dead: list[dict]  # {"entry", "reason", "payload"} for the dead-letter stream
-    learners: list[tuple[str, str]]  # (tenant, learner) of each learner code, in first-seen order
-
-
-class _Bad(Exception):
-    pass
-
-
-def _row(raw: object, modules: dict[str, int], roles: dict[str, int], codes: dict[tuple[str, str], int],
-         new_learner: Callable[[tuple[str, str]], int]) -> EventRow:  # fmt: skip
-    """One wire event as a row; raises _Bad with the reason (the rules of Event.from_wire).
-    `codes`: the learners seen so far; `new_learner` numbers one not seen yet."""
-    try:
-        version, event_id, tenant, learner, kind, timestamp, source = _required(raw)
-    except KeyError as exc:
-        raise _Bad(f"{exc.args[0]}: missing") from None
-    except TypeError:
-        raise _Bad("event: not an object") from None
-    if version != SCHEMA_VERSION:
-        raise _Bad(f"v: unsupported schema version {version!r}")
-    if not (type(event_id) is str and type(tenant) is str and type(learner) is str and type(source) is str):
-        raise _Bad("id, tenant, learner and source must be strings")
-    if SEPARATOR in event_id or SEPARATOR in tenant:
-        raise _Bad("id and tenant must not contain line breaks")
-    code = KIND_CODES.get(kind) if type(kind) is str else None
-    if code is None:
-        raise _Bad(f"kind: unknown kind {kind!r}")
-    if type(timestamp) is not float:
-        if type(timestamp) is not int:
-            raise _Bad(f"timestamp: not a number: {timestamp!r}")
-        timestamp = float(timestamp)
-    module = -1
-    if code != ENROLMENT:
-        name = raw.get("module")
-        module = modules.get(name, -1) if type(name) is str else -1
-        if module < 0:
-            raise _Bad(f"module: unknown module {name!r}")
-    score = raw.get("score")
-    if score is None:
-        score = math.nan
-    elif type(score) not in (float, int) or not 0.0 <= score <= 1.0:
-        raise _Bad(f"score: must be a number in [0, 1], not {score!r}")
-    cohort = raw.get("cohort")
-    if cohort is not None and type(cohort) is not str:
-        raise _Bad("cohort: must be a string")
-    role = raw.get("role")
-    role_index = NO_ROLE if role is None else roles.get(role) if type(role) is str else None
-    if role_index is None:
-        raise _Bad(f"role: unknown role {role!r}")
-    key = (tenant, learner)
-    learner_code = codes.get(key)
-    if learner_code is None:
-        learner_code = new_learner(key)
-    return learner_code, event_id, code, module, float(score), timestamp, cohort, role_index
-
-
-def decode_entries(
-    entries: list[tuple[bytes, dict | None]], catalog: Catalog, partition: int | None = None, partitions: int = 1,
-    members: Container[tuple[str, str]] = (),
-) -> Decoded:  # fmt: skip
-    """The events of stream entries, in stream order; what cannot be used becomes a dead letter.
-
-    With `partition`, an event whose learner belongs to another partition is a dead letter
-    too (a producer with another SKILLGAP_PARTITIONS would otherwise split a learner's state);
-    `members`: learners known to belong to it (a worker's table), not checked again.
-    An entry trimmed away by retention (fields None) has nothing left to apply."""
-    events: list[EventRow] = []
-    dead: list[dict] = []
-    modules, roles = catalog.module_index, catalog.role_index
-    append = events.append
-    learners: list[tuple[str, str]] = []
-    codes: dict[tuple[str, str], int] = {}  # learner -> code (a learner of another partition gets none)
-
-    def new_learner(key: tuple[str, str]) -> int:
-        if partition is not None and key not in members and (home := partition_of(*key, partitions)) != partition:
-            raise _Bad(f"learner: belongs to partition {home}, not {partition} (do all processes use the same "
-                       "SKILLGAP_PARTITIONS?)")  # fmt: skip
-        code = codes[key] = len(learners)
-        learners.append(key)
-        return code
-
-    for entry_id, fields in entries:
-        if fields is None:
-            continue
-        try:
-            raw_events = decode_entry(fields)
-        except ValueError as exc:
-            dead.append({"entry": entry_id, "reason": str(exc), "payload": repr(fields)[:2000]})
-            continue
-        for raw in raw_events:
-            try:
-                append(_row(raw, modules, roles, codes, new_learner))
-            except _Bad as exc:
-                dead.append({"entry": entry_id, "reason": str(exc), "payload": orjson.dumps(raw)[:2000]})
-    return Decoded(events, dead, learners)
-
 
 def pieces(entries: list[tuple[bytes, dict | None]], budget: int) -> Iterator[list[tuple[bytes, dict | None]]]:
     """Consecutive runs of entries with about `budget` bytes of payload each."""

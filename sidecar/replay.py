@@ -26,7 +26,8 @@ from engine import Recommendations
 from sidecar.learner_table import LearnerTable
 from sidecar.marks import KnownMarks, read_marks
 from sidecar.ownership import RELEASE, RENEW, acquire_for_replay
-from sidecar.processing import Applied, Batch, apply_to_table, decode_entries, fresh_events, queue_writes, rank
+from core.wire import decode_entries
+from sidecar.processing import Applied, Batch, apply_to_table, fresh_events, queue_writes, rank
 from sidecar.worker import LostPartition, ensure_groups
 from core.eventlog import entry_chunks
 from core.keys import CONSUMER_GROUP

@@ -28,7 +28,8 @@ from sidecar.learner_table import NO_ROLE, LearnerTable
 from sidecar.metrics import as_text, record_batch
 from sidecar.ownership import Leases
 from sidecar.partition_cache import PartitionCache
-from sidecar.processing import Applied, Batch, apply_to_table, decode_entries, merged, pieces, queue_writes, rank
+from core.wire import decode_entries
+from sidecar.processing import Applied, Batch, apply_to_table, merged, pieces, queue_writes, rank
 from core.keys import CONSUMER_GROUP
 from core.params import active_parameters, active_version
 from core.services import Services
@@ -183,7 +184,7 @@ class Worker:
         self._recovering = (self._recovering - lost) | gained | self._with_pending(self.leases.owned - gained)
         if active_version(self.client, self.keys) != self.parameters.version:
             self._load_parameters()
-        self._redis_clock_s = _redis_time(self.client) - time.time()
+        self._redis_clock_s = _redis_time(self.client) - self.clock()
         self._next_heartbeat = time.monotonic() + self.settings.lease_ttl_ms / 3000
 
     def _warm_up(self) -> None:
@@ -237,7 +238,7 @@ class Worker:
 
     def _redis_now_ms(self) -> float:
         """Now on Redis's clock, which entry ids carry."""
-        return (time.time() + self._redis_clock_s) * 1000
+        return (self.clock() + self._redis_clock_s) * 1000
 
     def _read_streams(self, partitions: list[int], block: bool, count: int) -> dict[int, list]:
         streams = {self.keys.stream(p): ">" for p in partitions}

@@ -7,7 +7,7 @@ import socket
 
 import redis
 
-from core.eventlog import decode_entry
+from core.wire import decode_entry
 
 
 def delete_prefix(client: redis.Redis, prefix: str) -> None:

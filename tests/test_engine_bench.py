@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from engine import bench
+import bench.engine as bench
 from engine.recommend import recommend
 
 

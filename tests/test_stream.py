@@ -15,6 +15,7 @@ from sidecar.worker import Worker
 from core.eventlog import append_events
 from core.events import parse_event
 from core.keys import CONSUMER_GROUP, partition_of
+from core.wire import encode
 
 NOW = 1_790_000_000.0
 
@@ -91,8 +92,8 @@ def test_bad_entries_and_unknown_ids_go_to_dead_letters(services):
     stream = services.keys.stream(partition)
     services.redis.xadd(stream, {"events": b"{not json"})
     services.redis.xadd(stream, {"something": b"else"})
-    unknown_module = dict(good.to_wire(), module="m-gone", id="e-2")
-    services.redis.xadd(stream, {"events": orjson.dumps([unknown_module, good.to_wire()])})
+    unknown_module = dict(encode(good), module="m-gone", id="e-2")
+    services.redis.xadd(stream, {"events": orjson.dumps([unknown_module, encode(good)])})
     worker.run(burst=True)
     letters = services.redis.xrange(services.keys.dead_letters(partition))
     reasons = [fields[b"reason"].decode() for _, fields in letters]
@@ -110,8 +111,8 @@ def test_an_id_with_a_line_break_is_a_dead_letter(services):
     worker = Worker(services, clock=lambda: NOW)
     good = make_events(services, n=1)[0]
     partition = partition_of("acme", "u-1", services.settings.partitions)
-    forged = dict(good.to_wire(), id=f"{good.id}\nother")
-    services.redis.xadd(services.keys.stream(partition), {"events": orjson.dumps([forged, good.to_wire()])})
+    forged = dict(encode(good), id=f"{good.id}\nother")
+    services.redis.xadd(services.keys.stream(partition), {"events": orjson.dumps([forged, encode(good)])})
     worker.run(burst=True)
     letters = services.redis.xrange(services.keys.dead_letters(partition))
     assert [fields[b"reason"].decode() for _, fields in letters] == ["id and tenant must not contain line breaks"]
@@ -135,7 +136,7 @@ def test_learners_are_listed_per_tenant_in_pages(services):
     for learner in ("a-1", "b-2", "c-3", "d-4", "e-5"):
         append(services, make_events(services, learner=learner, n=1))
     other = make_events(services, learner="z-9", n=1)[0]
-    append(services, [parse_event({k: v for k, v in other.to_wire().items() if k not in ("v", "tenant", "id")},
+    append(services, [parse_event({k: v for k, v in encode(other).items() if k not in ("v", "tenant", "id")},
                                   tenant="globex", catalog=services.catalog, now=NOW)])
     worker.run(burst=True)
     page, cursor = services.learners.list("acme", None, 2)
@@ -219,7 +220,7 @@ def test_aliases_from_a_launch_resolve_to_the_learner(services):
     ],
 )
 def test_each_malformed_event_is_a_dead_letter_with_its_reason(services, change, reason):
-    good = make_events(services, n=1)[0].to_wire()
+    good = encode(make_events(services, n=1)[0])
     bad = {k: v for k, v in {**good, **change, "id": change.get("id", "e-bad")}.items() if v != "__drop__"}
     partition = partition_of("acme", "u-1", services.settings.partitions)
     services.redis.xadd(services.keys.stream(partition), {"events": orjson.dumps([bad, good])})
@@ -261,7 +262,7 @@ def test_an_event_in_another_partitions_stream_is_a_dead_letter(services):
     event = make_events(services, n=1)[0]
     home = partition_of("acme", "u-1", services.settings.partitions)
     wrong = (home + 1) % services.settings.partitions
-    services.redis.xadd(services.keys.stream(wrong), {"events": orjson.dumps([event.to_wire()])})
+    services.redis.xadd(services.keys.stream(wrong), {"events": orjson.dumps([encode(event)])})
     Worker(services, clock=lambda: NOW).run(burst=True)
     letters = services.redis.xrange(services.keys.dead_letters(wrong))
     assert len(letters) == 1 and f"belongs to partition {home}" in letters[0][1][b"reason"].decode()

@@ -19,6 +19,7 @@ from core.catalog.model import DEFAULT_XAPI_VERBS
 from core.events import Event, parse_event
 from core.identity import learner_pseudonym
 from core.settings import ROOT
+from core.wire import encode
 
 CATALOG = load_catalog(ROOT / "config" / "catalog")
 MAPPER = StatementMapper(CATALOG)
@@ -32,7 +33,7 @@ IRI_TEXT = st.text(
 
 
 def _as_parsed(event: Event) -> Event:
-    return parse_event(event.to_wire(), tenant=event.tenant, catalog=CATALOG, now=NOW)
+    return parse_event(encode(event), tenant=event.tenant, catalog=CATALOG, now=NOW)
 
 
 @st.composite

@@ -5,6 +5,7 @@ import numpy as np
 from numba import prange
 
 from engine.jit import inline, kernel, parallel_kernel
+from engine.model import EVIDENCE, LAST_SEEN, MASTERY
 
 # Pseudo-observations the prior counts for in the uncertainty (a uniform Beta(1, 1) at p = 0.5).
 PRIOR_STRENGTH = 2.0
@@ -53,9 +54,9 @@ def apply_event_kernel(
     evidence_share = 0.0 if np.isnan(s) else kind_evidence[kind]
     for c in range(covered_starts[q], covered_starts[q + 1]):
         j = covered_points[c]
-        p = state[i, 0, j]
-        n = state[i, 1, j]
-        last = state[i, 2, j]
+        p = state[i, MASTERY, j]
+        n = state[i, EVIDENCE, j]
+        last = state[i, LAST_SEEN, j]
         if last > 0.0:
             f = forget_factor(t - last, half_life[j])
             p *= f
@@ -65,9 +66,9 @@ def apply_event_kernel(
             p = observe(p, s, weight, guess[j], slip[j])
             n += weight
         p += (1.0 - p) * learn[q, j] * learn_share
-        state[i, 0, j] = p
-        state[i, 1, j] = n
-        state[i, 2, j] = max(last, t)
+        state[i, MASTERY, j] = p
+        state[i, EVIDENCE, j] = n
+        state[i, LAST_SEEN, j] = max(last, t)
 
 
 @kernel
@@ -88,10 +89,10 @@ def decay_kernel(state, now, half_life, out_mastery, out_evidence, out_uncertain
     """Mastery, evidence and uncertainty as of `now`, forgetting applied since each point was last touched."""
     for i in prange(state.shape[0]):
         for j in range(state.shape[2]):
-            last = state[i, 2, j]
+            last = state[i, LAST_SEEN, j]
             f = forget_factor(now - last, half_life[j]) if last > 0.0 else 1.0
-            p = state[i, 0, j] * f
-            n = state[i, 1, j] * f
+            p = state[i, MASTERY, j] * f
+            n = state[i, EVIDENCE, j] * f
             out_mastery[i, j] = p
             out_evidence[i, j] = n
             out_uncertainty[i, j] = uncertainty_of(p, n)

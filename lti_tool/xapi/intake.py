@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import orjson
@@ -85,6 +86,20 @@ def statement_event(
     )  # fmt: skip
 
 
+@dataclass
+class Effect:
+    """What a request's new statements do: their events, the statements left waiting for an
+    actor no launch has named yet, the waiting actors that can now be released, and the counts
+    the admin's report shows."""
+
+    counts: Counter
+    events: list[Event] = field(default_factory=list)
+    waiting: dict[str, list[bytes]] = field(default_factory=dict)
+    released: list[str] = field(default_factory=list)
+    unmapped: Counter = field(default_factory=Counter)
+    names: dict[str, str] = field(default_factory=dict)  # unmapped activity -> its name
+
+
 class Intake:
     """Built once per process; `take` is called per request."""
 
@@ -96,41 +111,47 @@ class Intake:
     def take(self, credential: Credential, statements: list[Statement], now: float) -> Counter:
         """Check the ids (StatementConflict if one is known with other content, nothing
         written), work out the effect of the new statements, write it all; returns the counts."""
-        tenant = credential.tenant
-        client, keys, settings = self.services.redis, self.keys, self.services.settings
-        ttl = int(settings.retention_days * SECONDS_PER_DAY)
         counts: Counter = Counter(statements=len(statements))
-        record_keys = [keys.xapi_statement(tenant, s.id) for s in statements]
-        records = client.mget(record_keys)
-        if any(records):
-            conflicts = [
-                i
-                for i, (s, seen) in enumerate(zip(statements, records))
-                if seen and seen.decode() != s.digest
-            ]
-            if conflicts:
-                raise StatementConflict(conflicts)
-            counts["repeated"] = sum(1 for seen in records if seen)
-            fresh = [i for i, seen in enumerate(records) if not seen]
-            statements = [statements[i] for i in fresh]
-            record_keys = [record_keys[i] for i in fresh]
-        # One pass in statement order; an actor the platform rule cannot name leaves a gap
-        # (None) that the alias table fills, or its statement waits.
+        statements, record_keys = self._new_statements(credential.tenant, statements, counts)
+        effect = self._effect(credential, statements, counts)
+        self._write(credential.tenant, statements, record_keys, effect, now)
+        if effect.released:
+            release_waiting(self.services, credential.tenant, effect.released)
+        return effect.counts
+
+    def _new_statements(
+        self, tenant: str, statements: list[Statement], counts: Counter
+    ) -> tuple[list[Statement], list[str]]:
+        """The statements whose ids are new, with their record keys; repeats are counted.
+        Raises StatementConflict when a known id comes with other content."""
+        record_keys = [self.keys.xapi_statement(tenant, s.id) for s in statements]
+        records = self.services.redis.mget(record_keys)
+        if not any(records):
+            return statements, record_keys
+        conflicts = [i for i, (s, seen) in enumerate(zip(statements, records)) if seen and seen.decode() != s.digest]
+        if conflicts:
+            raise StatementConflict(conflicts)
+        counts["repeated"] = sum(1 for seen in records if seen)
+        fresh = [i for i, seen in enumerate(records) if not seen]
+        return [statements[i] for i in fresh], [record_keys[i] for i in fresh]
+
+    def _effect(self, credential: Credential, statements: list[Statement], counts: Counter) -> Effect:
+        """What the statements mean, in statement order. An actor the platform rule cannot
+        name leaves a gap (None) that the alias table fills, or its statement waits."""
         mapper, secret = self.mapper, self.services.pseudonym_secret
+        effect = Effect(counts)
         events: list[Event | None] = []
         by_alias: list[tuple[int, Statement, Meaning, tuple[str, ...]]] = []
-        unmapped: Counter = Counter()
-        names: dict[str, str] = {}
         for statement in statements:
             if statement.deviations:
                 counts.update(f"deviation:{d}" for d in statement.deviations)
             meaning = mapper.meaning(statement)
-            if meaning.__class__ is not Meaning:  # the reason it means nothing
+            if not isinstance(meaning, Meaning):  # the reason it means nothing
                 counts[meaning] += 1
                 if meaning == UNMAPPED_ACTIVITY:
-                    unmapped[statement.activity] += 1
+                    effect.unmapped[statement.activity] += 1
                     if statement.activity_name:
-                        names[statement.activity] = statement.activity_name[:200]
+                        effect.names[statement.activity] = statement.activity_name[:200]
                 continue
             learner = direct_learner(statement.actor, credential, secret)
             if learner is not None:
@@ -142,35 +163,38 @@ class Intake:
                 continue
             by_alias.append((len(events), statement, meaning, fields))
             events.append(None)
-        waiting: dict[str, list[bytes]] = {}
-        released: list[str] = []
         if by_alias:
-            released = self._by_alias(credential, by_alias, events, waiting)
-            events = [event for event in events if event is not None]
-        counts.update(events=len(events), waiting=sum(map(len, waiting.values())))
+            effect.released = self._by_alias(credential, by_alias, events, effect.waiting)
+        effect.events = [event for event in events if event is not None]
+        counts.update(events=len(effect.events), waiting=sum(map(len, effect.waiting.values())))
+        return effect
 
-        pipe = client.pipeline(transaction=False)
-        queue_events(pipe, keys, settings.partitions, events, settings.retention_days)
+    def _write(
+        self, tenant: str, statements: list[Statement], record_keys: list[str], effect: Effect, now: float
+    ) -> None:
+        """One pipeline: the events, then the statement records (a crash in between re-sends
+        rather than loses), the waiting statements, the admin's counters and recent events."""
+        keys, settings = self.keys, self.services.settings
+        ttl = int(settings.retention_days * SECONDS_PER_DAY)
+        pipe = self.services.redis.pipeline(transaction=False)
+        queue_events(pipe, keys, settings.partitions, effect.events, settings.retention_days)
         if record_keys:
             digests = "".join(statement.digest for statement in statements)
             pipe.eval(RECORD_STATEMENTS, len(record_keys), *record_keys, ttl, digests)
-        for actor, items in waiting.items():
+        for actor, items in effect.waiting.items():
             pipe.rpush(waiting_key(keys, tenant, actor), *items)
             pipe.expire(waiting_key(keys, tenant, actor), ttl)
             pipe.sadd(keys.xapi_waiting_actors(tenant), actor)
-        for activity, count in unmapped.items():
+        for activity, count in effect.unmapped.items():
             pipe.zincrby(keys.xapi_unmapped(tenant), count, activity)
-        if names:
-            pipe.hset(keys.xapi_unmapped_names(tenant), mapping=names)
-        for name, count in counts.items():
+        if effect.names:
+            pipe.hset(keys.xapi_unmapped_names(tenant), mapping=effect.names)
+        for name, count in effect.counts.items():
             if count:
                 pipe.hincrby(keys.xapi_counts(tenant), name, count)
         pipe.hset(keys.xapi_counts(tenant), "last_received", now)
-        note_recent(pipe, keys, tenant, SOURCE, events)
+        note_recent(pipe, keys, tenant, SOURCE, effect.events)
         pipe.execute()
-        if released:
-            release_waiting(self.services, tenant, released)
-        return counts
 
     def _by_alias(
         self,

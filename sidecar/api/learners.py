@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, request
 
-from engine import LAST_SEEN, decayed_belief, shortfall_loss
+from engine import LAST_SEEN
 from sidecar.api.context import authenticate, learner_store, services, tenant
 from sidecar.api.errors import InvalidRequest, NotFound
 from core.events import LEARNER_PATTERN
@@ -60,20 +60,18 @@ def learner_mastery(learner: str):
     store = learner_store()
     record = _learner(learner)
     now = time.time()
-    belief = decayed_belief(record.state[None], store.model, now)
-    mastery = belief.mastery
-    targets = store.targets_of(record)
-    loss = shortfall_loss(mastery[0], targets)
+    standing = store.standing([record], now)
+    mastery, uncertainty, targets, gap = standing.mastery[0], standing.uncertainty[0], standing.targets[0], standing.gap[0]
     points = []
     for j, kp in enumerate(svc.catalog.knowledge_points):
         points.append(
             {
                 "id": kp.id,
                 "name": kp.name.get(lang),
-                "mastery": round(float(mastery[0, j]), 4),
-                "uncertainty": round(float(belief.uncertainty[0, j]), 4),
+                "mastery": round(float(mastery[j]), 4),
+                "uncertainty": round(float(uncertainty[j]), 4),
                 "target": float(targets[j]),
-                "gap": round(max(0.0, float(targets[j] - mastery[0, j])), 4),
+                "gap": round(float(gap[j]), 4),
                 "last_activity": iso_time(float(record.state[LAST_SEEN, j])),
             }
         )
@@ -81,7 +79,7 @@ def learner_mastery(learner: str):
         "learner": learner,
         "role": store.role_of(record),
         "as_of": iso_time(now),
-        "loss": round(loss.total, 6),
+        "loss": round(standing.loss.total, 6),
         "knowledge_points": points,
     }
 

@@ -5,6 +5,7 @@ the test platform."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 
 import pytest
@@ -117,3 +118,13 @@ def test_one_line_item_per_knowledge_point_when_enabled(lti_services, registered
     assert set(tagged) == wanted
     assert all(item["resourceLinkId"] == "rl-1" and item["scoreMaximum"] == 100.0 for item in tagged.values())
     assert len(tool.scores.pending()) == 1 + len(wanted)
+
+
+def test_the_score_poster_runs_until_stopped(tool_server):
+    scores = tool_server.tool.scores
+    assert scores.run(burst=True) is False  # nothing due: returns at once
+    poster = threading.Thread(target=scores.run, kwargs={"poll_s": 30.0})
+    poster.start()
+    scores.stop()
+    poster.join(timeout=10)
+    assert not poster.is_alive()
