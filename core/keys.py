@@ -96,6 +96,20 @@ class Keys:
     def xapi_statement(self, tenant: str, statement_id: str) -> str:
         return f"{self.prefix}:{{x:{tenant}}}:stmt:{statement_id}"
 
+    @property
+    def xapi_forward(self) -> str:
+        """Accepted statements on their way to the company's LRS (every tenant's)."""
+        return f"{self.prefix}:xapi:forward"
+
+    @property
+    def xapi_forward_dead(self) -> str:
+        """Statements the LRS refused or could not take after every attempt."""
+        return f"{self.prefix}:xapi:forward:dead"
+
+    def xapi_pull_cursor(self, tenant: str, lrs: str) -> str:
+        """The last `stored` time read from an LRS (by its URL's hash) for a tenant."""
+        return f"{self.prefix}:xapi:{tenant}:pull:{lrs}"
+
     def xapi_counts(self, tenant: str) -> str:
         return f"{self.prefix}:xapi:{tenant}:counts"
 

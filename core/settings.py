@@ -91,7 +91,24 @@ class Settings:
 
     # xAPI intake (lti_tool/xapi/) and the Moodle web-service sync (lti_tool/moodle/).
     xapi_max_statements: int = 1000  # per request
+    xapi_max_body_bytes: int = 16 * 1024 * 1024  # per request, chunked or not, attachments included
     xapi_credentials_cache_s: float = 10.0  # a revoked xAPI key works at most this much longer
+    # Beside the company's LRS: every accepted statement is forwarded to xapi_forward_url (its
+    # xAPI base, e.g. https://lrs.example.com/xapi/) by `skillgap xapi forward` (started by
+    # `skillgap run` when set); a statement the LRS refuses, or still cannot take after
+    # xapi_forward_attempts tries, is counted and kept as a dead letter.
+    xapi_forward_url: str | None = None
+    xapi_forward_username: str | None = None
+    xapi_forward_password: str | None = None
+    xapi_forward_batch: int = 100  # statements per POST to the LRS
+    xapi_forward_attempts: int = 10
+    xapi_forward_retry_base_s: float = 2.0  # doubled per failed attempt
+    xapi_forward_retry_max_s: float = 600.0
+    # `skillgap xapi pull --lrs URL`: an LRS's statements read into the intake
+    xapi_pull_username: str | None = None
+    xapi_pull_password: str | None = None
+    xapi_pull_interval_s: float = 300.0  # `--every` with no value
+    xapi_http_timeout_s: float = 30.0  # per request to an LRS
     moodle_url: str | None = None  # the scheduled sync runs when url, token and courses are set
     moodle_token: str | None = None
     moodle_courses: str = ""  # course ids, comma-separated
@@ -129,6 +146,15 @@ class Settings:
     def _check(self) -> None:
         if self.xapi_max_statements < 1:
             raise SettingsError(f"{ENV_PREFIX}XAPI_MAX_STATEMENTS must be at least 1")
+        if self.xapi_forward_url is not None and not self.xapi_forward_url.startswith(("http://", "https://")):
+            raise SettingsError(f"{ENV_PREFIX}XAPI_FORWARD_URL must start with http:// or https://")
+        for name in ("xapi_max_body_bytes", "xapi_forward_batch", "xapi_forward_attempts"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
+        for name in ("xapi_forward_retry_base_s", "xapi_forward_retry_max_s", "xapi_pull_interval_s",
+                     "xapi_http_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be positive")
         if self.moodle_sync_interval_s < 10:
             raise SettingsError(f"{ENV_PREFIX}MOODLE_SYNC_INTERVAL_S must be at least 10 seconds")
         if self.partitions < 1:

@@ -157,6 +157,8 @@ def run(settings: Settings) -> int:
         supervisor.start("API", gunicorn_command("sidecar.api:create_app()", settings.api_host, settings.api_port, settings.http_workers))
         supervisor.start("tool", gunicorn_command("lti_tool:create_app()", settings.tool_host, settings.tool_port, settings.http_workers))
         _start_workers(supervisor, settings.worker_processes)
+        if settings.xapi_forward_url:
+            supervisor.start("xAPI forward", [sys.executable, "-m", "skillgap.cli", "xapi", "forward"])
         _wait_healthy(f"{api}/v1/health", supervisor, START_TIMEOUT_S)
         _wait_healthy(f"{tool}/health", supervisor, START_TIMEOUT_S)
 

@@ -486,7 +486,7 @@ VIOLATIONS = [
     ("statement-not-object", None, "[]", "statement"),
     ("unknown-property", "color", "red", "statement_property"),
     ("null-property", "result", None, "null_value"),
-    ("attachments", "attachments", [], "attachments"),
+    ("attachments-not-list", "attachments", {}, "attachments"),
     ("version-2", "version", "2.0.0", "version"),
     ("id-not-uuid", "id", "42", "uuid"),
     ("id-trailing-newline", "id", "e1b5b3f0-7c2d-4f55-9a3e-5b1f4f6f1a2b\n", "uuid"),

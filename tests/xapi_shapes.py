@@ -122,6 +122,8 @@ def with_change(statement: dict, path: str, value: object) -> dict:
     target = changed
     for part in parents:
         target = target[int(part)] if isinstance(target, list) else target[part]
+    if isinstance(target, list):
+        last = int(last)
     if value == "-":
         del target[last]
     else:

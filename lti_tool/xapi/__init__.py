@@ -4,6 +4,10 @@
 requires; `PUT /xapi/statements?statementId=` answers 204; `GET /xapi/about` needs no
 credentials; `GET /xapi/status` shows the tenant's intake to an admin. Every request but
 `about` needs HTTP Basic auth with credentials from `skillgap xapi-credentials create`.
+
+A body is JSON (`application/json`) or statements with their attachments' content
+(`multipart/mixed`, lti_tool/xapi/attachments.py); it is read up to the size limit whether or
+not it is chunked. Every answer under /xapi, errors included, is JSON.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ import time
 import orjson
 import redis
 from flask import Blueprint, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
+
+from lti_tool.xapi.attachments import MultipartError, match_parts, split_multipart
 
 from lti_tool.xapi.credentials import Credential, CredentialCache
 from lti_tool.xapi.errors import (
@@ -38,7 +45,8 @@ from lti_tool.xapi.statements import (
 )
 
 log = logging.getLogger(__name__)
-MAX_BODY_BYTES = 16 * 1024 * 1024
+JSON_TYPES = ("application/json",)
+MULTIPART = "multipart/mixed"
 HEADERS = {"X-Experience-API-Version": VERSION}
 
 blueprint = Blueprint("xapi", __name__, url_prefix="/xapi")
@@ -55,12 +63,24 @@ def _json(body: object, status: int = 200, headers: dict | None = None) -> Respo
 
 @blueprint.record_once
 def _build(state) -> None:
-    """One Intake and credential cache per app (per gunicorn worker)."""
-    services = state.app.extensions["skillgap"]
-    state.app.extensions["xapi"] = (
+    """One Intake and credential cache per app (per gunicorn worker); HTTP errors under /xapi
+    (an unknown path or method, a body too large, a crash) answered in JSON."""
+    app = state.app
+    services = app.extensions["skillgap"]
+    app.extensions["xapi"] = (
         Intake(services),
         CredentialCache(services.redis, services.keys, services.settings.xapi_credentials_cache_s),
     )
+    other = app.error_handler_spec[None][None].get(HTTPException)
+
+    def http_error(exc: HTTPException):
+        if request.path.startswith(blueprint.url_prefix + "/") or other is None:
+            code = exc.code or 500
+            name = (exc.name or "error").lower().replace(" ", "_")
+            return _json({"error": {"code": name, "message": exc.description or exc.name}}, code)
+        return other(exc)
+
+    app.register_error_handler(HTTPException, http_error)
 
 
 @blueprint.errorhandler(XapiError)
@@ -132,11 +152,12 @@ def _statements(body: object, single: bool) -> list:
 
 def _parse_batch(items: list, tenant: str, now: float, statement_id: str | None):
     """Every statement validated; returns (distinct statements, their index in the request,
-    the id of each item sent). The same id-less statement twice (two views in one second)
-    has one id and one effect; an id given twice is refused."""
+    the id of each item sent, each distinct statement as sent). The same id-less statement
+    twice (two views in one second) has one id and one effect; an id given twice is refused."""
     statements: list[Statement] = []
     positions: list[int] = []
     ids: list[str] = []
+    sent: list[dict] = []
     seen: set[str] = set()
     for index, data in enumerate(items):
         if statement_id is not None and isinstance(data, dict) and "id" not in data:
@@ -160,26 +181,63 @@ def _parse_batch(items: list, tenant: str, now: float, statement_id: str | None)
         seen.add(statement.id)
         statements.append(statement)
         positions.append(index)
-    return statements, positions, ids
+        sent.append(data)
+    return statements, positions, ids, sent
+
+
+def _body() -> bytes:
+    """The request body, at most SKILLGAP_XAPI_MAX_BODY_BYTES, with a Content-Length or chunked."""
+    limit = current_app.extensions["skillgap"].settings.xapi_max_body_bytes
+    too_large = PayloadTooLarge(f"the body is larger than {limit} bytes")
+    if (request.content_length or 0) > limit:
+        raise too_large
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise too_large
+    return body
+
+
+def _json_statements(data: bytes) -> object:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}", rule="json") from None
 
 
 def _take(single: bool, statement_id: str | None = None) -> list[str]:
     """Validate the whole batch first (one bad statement refuses it all), then write it."""
-    if request.mimetype.startswith("multipart/"):
-        raise BadRequest("attachments (multipart bodies) are not accepted here", rule="attachments")
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"the body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB")
-    try:
-        body = orjson.loads(request.get_data(cache=False))
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}", rule="json") from None
+    mimetype = request.mimetype
+    if mimetype not in JSON_TYPES and mimetype != MULTIPART:
+        raise BadRequest(
+            "the Content-Type must be application/json, or multipart/mixed with attachments",
+            rule="content_type",
+        )
+    body = _body()
+    parts = None
+    if mimetype == MULTIPART:
+        try:
+            body, parts = split_multipart(request.content_type, body)
+        except MultipartError as exc:
+            raise BadRequest(str(exc), rule=exc.rule) from None
     credential: Credential = g.credential
     now = time.time()
-    statements, positions, ids = _parse_batch(
-        _statements(body, single), credential.tenant, now, statement_id
+    statements, positions, ids, sent = _parse_batch(
+        _statements(_json_statements(body), single), credential.tenant, now, statement_id
     )
+    attachments = [a for statement in statements for a in statement.attachments]
+    if attachments or parts:
+        try:
+            match_parts(attachments, parts or {})
+        except MultipartError as exc:
+            raise BadRequest(str(exc), rule=exc.rule) from None
+    forward = None
+    if current_app.extensions["skillgap"].settings.xapi_forward_url:
+        forward = {
+            statement.id: orjson.dumps(data if "id" in data else {**data, "id": statement.id})
+            for statement, data in zip(statements, sent)
+        }
     try:
-        current_app.extensions["xapi"][0].take(credential, statements, now)
+        current_app.extensions["xapi"][0].take(credential, statements, now, forward)
     except StatementConflict as exc:
         taken = [statements[i].id for i in exc.indexes]
         raise Conflict(

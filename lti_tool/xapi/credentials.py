@@ -92,6 +92,15 @@ def list_credentials(
     return found
 
 
+def _credential(key: str, record: dict) -> Credential:
+    return Credential(key, record["tenant"], record["platform"], record["issuer"], record["label"])
+
+
+def find_credential(client: redis.Redis, keys: Keys, key: str) -> Credential | None:
+    raw = client.hget(keys.xapi_credentials, key)
+    return None if raw is None else _credential(key, orjson.loads(raw))
+
+
 class CredentialCache:
     """Checks key and secret against Redis, remembering good pairs for `ttl_s` seconds so a
     busy LMS costs no Redis round trip per request (a revoked key works at most that long)."""
@@ -114,9 +123,7 @@ class CredentialCache:
         record = orjson.loads(raw)
         if not hmac.compare_digest(record["secret_sha256"], digest):
             return None
-        credential = Credential(
-            key, record["tenant"], record["platform"], record["issuer"], record["label"]
-        )
+        credential = _credential(key, record)
         if len(self._known) > 10_000:
             self._known.clear()
         self._known[(key, digest)] = (credential, now + self.ttl_s)

@@ -5,7 +5,8 @@ tenant's hash tag. Per request: one MGET of those records (a repeat is answered 
 written no more; other content under a known id is a 409, with nothing written), the alias
 lookup (only for actors the platform rule cannot name), and one pipeline with the events, the
 new records (one script, after the events: a crash in between re-sends rather than loses), the
-statements waiting for their actor and the admin's counters. Two requests racing with one
+statements waiting for their actor, the admin's counters and, when a forward LRS is set, the
+statements to forward (before the records too: forward.py). Two requests racing with one
 new id both pass the check; the workers' processed-event marks then apply the id once.
 """
 
@@ -108,13 +109,20 @@ class Intake:
         self.keys = services.keys
         self.mapper = StatementMapper(services.catalog)
 
-    def take(self, credential: Credential, statements: list[Statement], now: float) -> Counter:
+    def take(
+        self,
+        credential: Credential,
+        statements: list[Statement],
+        now: float,
+        forward: dict[str, bytes] | None = None,
+    ) -> Counter:
         """Check the ids (StatementConflict if one is known with other content, nothing
-        written), work out the effect of the new statements, write it all; returns the counts."""
+        written), work out the effect of the new statements, write it all; returns the counts.
+        `forward`: by id, each statement as JSON with its id, for the company's LRS."""
         counts: Counter = Counter(statements=len(statements))
         statements, record_keys = self._new_statements(credential.tenant, statements, counts)
         effect = self._effect(credential, statements, counts)
-        self._write(credential.tenant, statements, record_keys, effect, now)
+        self._write(credential.tenant, statements, record_keys, effect, now, forward)
         if effect.released:
             release_waiting(self.services, credential.tenant, effect.released)
         return effect.counts
@@ -170,14 +178,24 @@ class Intake:
         return effect
 
     def _write(
-        self, tenant: str, statements: list[Statement], record_keys: list[str], effect: Effect, now: float
+        self,
+        tenant: str,
+        statements: list[Statement],
+        record_keys: list[str],
+        effect: Effect,
+        now: float,
+        forward: dict[str, bytes] | None,
     ) -> None:
-        """One pipeline: the events, then the statement records (a crash in between re-sends
-        rather than loses), the waiting statements, the admin's counters and recent events."""
+        """One pipeline: the events and the statements to forward, then the statement records
+        (a crash in between re-sends rather than loses), the waiting statements, the admin's
+        counters and recent events."""
         keys, settings = self.keys, self.services.settings
         ttl = int(settings.retention_days * SECONDS_PER_DAY)
         pipe = self.services.redis.pipeline(transaction=False)
         queue_events(pipe, keys, settings.partitions, effect.events, settings.retention_days)
+        if forward:
+            for statement in statements:
+                pipe.xadd(keys.xapi_forward, {"tenant": tenant, "statement": forward[statement.id]})
         if record_keys:
             digests = "".join(statement.digest for statement in statements)
             pipe.eval(RECORD_STATEMENTS, len(record_keys), *record_keys, ttl, digests)

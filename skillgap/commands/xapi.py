@@ -1,10 +1,12 @@
 """`skillgap xapi-credentials ...` and `skillgap xapi ...`: credentials for an LMS's xAPI
-sender, and the admin's check that its statements arrive."""
+sender, the admin's check that its statements arrive, and the company's own LRS beside the
+intake (`forward`, `pull`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 import orjson
 
@@ -87,6 +89,60 @@ def _release(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+EVERY_SETTING = -1.0  # `--every` with no value: SKILLGAP_XAPI_PULL_INTERVAL_S
+
+
+def _forward(args: argparse.Namespace, settings: Settings) -> int:
+    from core.services import build_services
+    from lti_tool.xapi.forward import Forwarder, build_lrs
+
+    with open_redis(settings) as client:
+        services = build_services(settings, client)
+        lrs = build_lrs(services)
+        if lrs is None:
+            raise UserError("where to? set SKILLGAP_XAPI_FORWARD_URL (and its username and password)")
+        forwarder = Forwarder(services, lrs)
+        print(f"forwarding accepted statements to {settings.xapi_forward_url}", file=sys.stderr)
+        forwarder.run(burst=args.burst)
+    return 0
+
+
+def _pull(args: argparse.Namespace, settings: Settings) -> int:
+    from core.services import build_services
+    from lti_tool.xapi.credentials import find_credential
+    from lti_tool.xapi.lrs import Lrs, LrsError
+    from lti_tool.xapi.pull import pull
+
+    lrs = Lrs(
+        args.lrs, args.username or settings.xapi_pull_username,
+        args.password or settings.xapi_pull_password, settings.xapi_http_timeout_s,
+    )  # fmt: skip
+    with open_redis(settings) as client:
+        services = build_services(settings, client)
+        credential = find_credential(client, services.keys, args.key)
+        if credential is None:
+            raise UserError(f"no xAPI key {args.key!r} (`skillgap xapi-credentials list`)")
+        since = args.since
+        while True:
+            try:
+                counts = pull(services, lrs, args.lrs, credential, since)
+            except LrsError as exc:
+                if args.every is None:
+                    raise UserError(str(exc)) from None
+                print(exc, file=sys.stderr, flush=True)
+            else:
+                print(
+                    f"{counts['pulled']} statement(s) read from {args.lrs} for tenant {credential.tenant!r}: "
+                    f"{counts['events']} event(s), {counts['repeated']} already taken, "
+                    f"{counts['pull_invalid']} invalid, {counts['pull_conflict']} conflicting",
+                    flush=True,
+                )
+            if args.every is None:
+                return 0
+            since = None  # from where this pull stopped
+            time.sleep(settings.xapi_pull_interval_s if args.every == EVERY_SETTING else args.every)
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     creds = commands.add_parser(
         "xapi-credentials", help="manage the xAPI credentials an LMS sends statements with"
@@ -123,3 +179,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     release.add_argument("--tenant", required=True)
     release.set_defaults(handler=_release)
+    forward = sub.add_parser(
+        "forward", help="forward accepted statements to SKILLGAP_XAPI_FORWARD_URL (an LRS)"
+    )
+    forward.add_argument("--burst", action="store_true", help="stop when nothing is left to send")
+    forward.set_defaults(handler=_forward)
+    pulling = sub.add_parser("pull", help="read an LRS's statements into the intake")
+    pulling.add_argument("--lrs", required=True, help="the LRS's xAPI base, e.g. https://lrs.example.com/xapi/")
+    pulling.add_argument("--key", required=True,
+                         help="the xAPI key whose tenant, platform and issuer the statements take")  # fmt: skip
+    pulling.add_argument("--since", help="ISO 8601 time: statements stored after it (default: "
+                         "where the last pull from this LRS stopped, else all)")  # fmt: skip
+    pulling.add_argument("--username", help="default: SKILLGAP_XAPI_PULL_USERNAME")
+    pulling.add_argument("--password", help="default: SKILLGAP_XAPI_PULL_PASSWORD")
+    pulling.add_argument("--every", type=float, nargs="?", const=EVERY_SETTING, metavar="SECONDS",
+                         help="pull again every SECONDS (default: SKILLGAP_XAPI_PULL_INTERVAL_S)")  # fmt: skip
+    pulling.set_defaults(handler=_pull)

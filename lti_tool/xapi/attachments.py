@@ -1,0 +1,91 @@
+"""Statements with attachment content: `multipart/mixed` requests (xAPI 1.0.3, part 3, 1.5.2).
+
+The first part holds the statements as JSON; every other part is one attachment's content,
+sent `Content-Transfer-Encoding: binary` and named by its SHA-2 in `X-Experience-API-Hash`.
+Each attachment without a fileUrl needs a part with its hash, each part an attachment with
+its hash, and each part's content must have that hash. The tool keeps no file: a part is
+checked and dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import NamedTuple
+
+# RFC 2046 5.1.1: the boundary parameter, quoted or not.
+BOUNDARY = re.compile(r';\s*boundary=(?:"([^"]{1,70})"|([^\s;"]{1,70}))', re.IGNORECASE)
+HASHES = {56: hashlib.sha224, 64: hashlib.sha256, 96: hashlib.sha384, 128: hashlib.sha512}
+
+
+class MultipartError(ValueError):
+    """A multipart request the spec refuses; `rule` names why."""
+
+    def __init__(self, rule: str, message: str):
+        self.rule = rule
+        super().__init__(message)
+
+
+class Multipart(NamedTuple):
+    statements: bytes  # the first part's content: JSON
+    parts: dict[str, int]  # each other part's sha2 (lowercase) and length
+
+
+def _fail(rule: str, message: str):
+    raise MultipartError(rule, message)
+
+
+def _headers(block: bytes) -> dict[str, str]:
+    headers = {}
+    for line in block.split(b"\r\n"):
+        name, sep, value = line.partition(b":")
+        if not sep:
+            _fail("multipart", "a part header line has no ':'")
+        headers[name.strip().decode("latin-1").lower()] = value.strip().decode("latin-1")
+    return headers
+
+
+def split_multipart(content_type: str, body: bytes) -> Multipart:
+    """The statements part and the hashes of the other parts, each part checked."""
+    found = BOUNDARY.search(content_type)
+    if found is None:
+        _fail("multipart", "a multipart/mixed request needs a boundary parameter")
+    delimiter = b"--" + (found.group(1) or found.group(2)).encode("latin-1")
+    pieces = (b"\r\n" + body).split(b"\r\n" + delimiter)
+    if len(pieces) < 3 or not pieces[-1].startswith(b"--"):
+        _fail("multipart", "the body is not multipart/mixed with this boundary and a closing one")
+    statements = None
+    parts: dict[str, int] = {}
+    for index, piece in enumerate(pieces[1:-1]):
+        head, sep, content = piece.partition(b"\r\n\r\n")
+        if not sep or not head.startswith(b"\r\n"):
+            _fail("multipart", f"part {index} has no headers followed by a blank line")
+        headers = _headers(head[2:]) if head[2:] else {}
+        kind = headers.get("content-type", "").split(";")[0].strip().lower()
+        if index == 0:
+            if kind != "application/json":
+                _fail("multipart", "the first part must be the statements, application/json")
+            statements = content
+            continue
+        if headers.get("content-transfer-encoding", "").lower() != "binary":
+            _fail("attachment_part", f"part {index} needs Content-Transfer-Encoding: binary")
+        sha2 = headers.get("x-experience-api-hash", "").lower()
+        hashing = HASHES.get(len(sha2))
+        if hashing is None:
+            _fail("attachment_part", f"part {index} needs X-Experience-API-Hash: its SHA-2")
+        if hashing(content).hexdigest() != sha2:
+            _fail("attachment_part", f"part {index}'s content does not have the SHA-2 it names")
+        parts[sha2] = len(content)
+    return Multipart(statements, parts)
+
+
+def match_parts(attachments: list[tuple[str, bool]], parts: dict[str, int]) -> None:
+    """Every attachment without a fileUrl has its part, and every part its attachment
+    (`attachments`: each one's sha2 and whether it needs a part)."""
+    missing = next((sha2 for sha2, needs in attachments if needs and sha2 not in parts), None)
+    if missing is not None:
+        _fail("attachment_part", f"no part has the content of attachment sha2 {missing}")
+    named = {sha2 for sha2, _ in attachments}
+    unused = next((sha2 for sha2 in parts if sha2 not in named), None)
+    if unused is not None:
+        _fail("attachment_part", f"part with sha2 {unused} matches no attachment")
