@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: run test bench bench-stream bench-xapi install clean browser
+.PHONY: run test bench bench-stream bench-xapi efficacy install clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ bench: $(BENCH_STAMP)
 # The stream pipeline against Redis's ceiling, freshness and a crash run (prints name: value lines).
 bench-stream: $(STAMP)
 	$(BIN)/python -m bench.stream
+
+# Minutes each policy needs to bring simulated learners to target (prints name: value lines).
+efficacy: $(STAMP)
+	$(BIN)/python -m bench.efficacy $(EFFICACY_ARGS)
 
 # xAPI intake throughput through gunicorn with a worker consuming (prints name: value lines).
 bench-xapi: $(STAMP)

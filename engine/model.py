@@ -51,12 +51,16 @@ class Model:
     targets: np.ndarray  # (R, M) target mastery per role
     # (Q,) bool: modules that measure rather than teach (quizzes); ranked by information value
     assessment: np.ndarray | None = None
+    # (M, M) bool: prerequisites[j, r] when point j builds on point r (the catalog's graph)
+    prerequisites: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         m = self.prior.shape[0]
         q = self.minutes.shape[0]
         if self.assessment is None:
             object.__setattr__(self, "assessment", np.zeros(q, np.bool_))
+        if self.prerequisites is None:
+            object.__setattr__(self, "prerequisites", np.zeros((m, m), np.bool_))
         expected = {
             "prior": (m,),
             "guess": (m,),
@@ -67,6 +71,7 @@ class Model:
             "minutes": (q,),
             "requires": (q, m),
             "assessment": (q,),
+            "prerequisites": (m, m),
         }
         for name, shape in expected.items():
             if getattr(self, name).shape != shape:
@@ -75,7 +80,7 @@ class Model:
             raise ValueError(f"Model.targets has shape {self.targets.shape}, not (R, {m})")
         for name in ("prior", "guess", "slip", "half_life", "learn", "coverage", "minutes", "targets"):
             object.__setattr__(self, name, np.ascontiguousarray(getattr(self, name), np.float64))
-        for name in ("requires", "assessment"):
+        for name in ("requires", "assessment", "prerequisites"):
             object.__setattr__(self, name, np.ascontiguousarray(getattr(self, name), np.bool_))
 
     @property

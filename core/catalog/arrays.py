@@ -29,6 +29,10 @@ def engine_model(catalog: Catalog) -> Model:
         for point_id, target in role.targets.items():
             targets[r, points[point_id]] = target
     kps = catalog.knowledge_points
+    prerequisites = np.zeros((n_points, n_points), dtype=bool)
+    for j, kp in enumerate(kps):
+        for prerequisite in kp.prerequisites:
+            prerequisites[j, points[prerequisite]] = True
     return Model(
         prior=np.array([kp.prior for kp in kps]),
         guess=np.array([kp.guess for kp in kps]),
@@ -40,4 +44,5 @@ def engine_model(catalog: Catalog) -> Model:
         requires=requires,
         targets=targets,
         assessment=np.array([m.method == "quiz" for m in catalog.modules], dtype=bool),
+        prerequisites=prerequisites,
     )

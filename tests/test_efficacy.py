@@ -1,0 +1,152 @@
+"""The efficacy simulator's invariants in small worlds (engine/efficacy.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine import Model
+from engine.efficacy import (
+    POLICIES, Spread, draw_world, mean_interval, never_trains, oracle, point_order, ratio_interval, run_efficacy,
+    run_policy, skillgap, true_loss,
+)  # fmt: skip
+
+DAY = 86_400.0
+
+
+def chain_world(n_points: int = 4) -> Model:
+    """Points in a chain (each builds on the one before); per point a short and a long module,
+    then one quiz over every point; one role needs all points at 0.8, the other the first two."""
+    m = n_points
+    learn, coverage, minutes, requires = [], [], [], []
+    for j in range(m):
+        for rate, length in ((0.25, 30.0), (0.5, 120.0)):
+            row = np.zeros(m)
+            row[j] = 1.0
+            coverage.append(row)
+            learn.append(row * rate)
+            minutes.append(length)
+            need = np.zeros(m, bool)
+            if j:
+                need[j - 1] = True
+            requires.append(need)
+    coverage.append(np.ones(m))
+    learn.append(np.zeros(m))  # measures only
+    minutes.append(20.0)
+    requires.append(np.zeros(m, bool))
+    prerequisites = np.eye(m, k=-1, dtype=bool)
+    targets = np.zeros((2, m))
+    targets[0] = 0.8
+    targets[1, :2] = 0.8
+    q = len(minutes)
+    return Model(
+        prior=np.full(m, 0.1), guess=np.full(m, 0.2), slip=np.full(m, 0.1), half_life=np.full(m, 120 * DAY),
+        learn=np.array(learn), coverage=np.array(coverage), minutes=np.array(minutes), requires=np.array(requires),
+        targets=targets, assessment=np.arange(q) == q - 1, prerequisites=prerequisites,
+    )  # fmt: skip
+
+
+OPTIONS = {"k": 5, "prerequisite_threshold": 0.6, "uncertainty_threshold": 0.15}
+ROLES = np.repeat([0, 1], 30)
+
+
+def test_point_order_puts_prerequisites_first():
+    model = chain_world(5)
+    assert list(point_order(model)) == [0, 1, 2, 3, 4]
+    prerequisites = np.zeros((5, 5), bool)
+    prerequisites[0, 4] = prerequisites[2, 1] = prerequisites[1, 3] = True  # 0 builds on 4, 2 on 1, 1 on 3
+    order = list(point_order(Model(**{**model.__dict__, "prerequisites": prerequisites})))
+    assert order.index(4) < order.index(0) and order.index(3) < order.index(1) < order.index(2)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_oracle_needs_the_fewest_minutes(seed):
+    report = run_efficacy(chain_world(), ROLES, seed, OPTIONS, cap_minutes=3000.0)
+    means = {name: outcome.minutes.mean() for name, outcome in report.outcomes.items()}
+    assert means["oracle"] == min(means.values())
+    assert report.outcomes["oracle"].reached.mean() >= max(o.reached.mean() for o in report.outcomes.values())
+
+
+def test_a_policy_that_never_trains_never_reaches():
+    model = chain_world()
+    world = draw_world(model, ROLES, np.random.default_rng(0))
+    outcome = run_policy(model, world, never_trains, np.random.default_rng(1), cap_minutes=2000.0)
+    short = outcome.start_loss > 0
+    assert short.all()
+    assert not outcome.reached.any()
+    assert np.all(outcome.minutes == 2000.0)
+    assert not outcome.stalled.any()
+    assert np.all(outcome.picks == np.ceil(2000.0 / 20.0))
+
+
+def test_a_policy_that_offers_nothing_stalls_every_learner_short_of_the_goal():
+    model = chain_world()
+    world = draw_world(model, ROLES, np.random.default_rng(0))
+    outcome = run_policy(model, world, lambda *args: np.full(args[2].rows.shape[0], -1), np.random.default_rng(1))
+    short = outcome.start_loss > 0
+    assert np.array_equal(outcome.stalled, short)
+    assert not outcome.reached[short].any()
+    assert np.array_equal(outcome.loss_at[300], outcome.start_loss)
+
+
+def test_loss_falls_over_checkpoints_and_reached_learners_are_at_their_goal():
+    model = chain_world()
+    world = draw_world(model, ROLES, np.random.default_rng(4))
+    outcome = run_policy(model, world, oracle, np.random.default_rng(5), cap_minutes=4000.0)
+    assert np.all(outcome.loss_at[600] <= outcome.loss_at[300] + 1e-12)
+    assert np.all(outcome.loss_at[1200] <= outcome.loss_at[600] + 1e-12)
+    assert np.all(outcome.loss_at[300] <= outcome.start_loss + 1e-12)
+    assert outcome.reached.mean() > 0.9
+    assert np.all(outcome.minutes[outcome.reached] <= 4000.0)
+
+
+def test_the_true_world_differs_from_the_model_but_keeps_its_shape():
+    model = chain_world()
+    world = draw_world(model, ROLES, np.random.default_rng(0), Spread())
+    assert not np.allclose(world.learn[~model.assessment], model.learn[~model.assessment])
+    assert np.array_equal(world.learn > 0, model.learn > 0)
+    assert np.all((world.start > 0) & (world.start < 1))
+    # A role's head start: higher mean starting mastery where the role's target is higher.
+    assert world.start[ROLES == 0, 3].mean() > world.start[ROLES == 1, 3].mean()
+    assert true_loss(world.start, world.targets).shape == (ROLES.shape[0],)
+
+
+def test_every_policy_runs_and_skillgap_uses_the_engine():
+    model = chain_world()
+    world = draw_world(model, ROLES, np.random.default_rng(0))
+    for name, policy in {**POLICIES, "skillgap": skillgap(**OPTIONS)}.items():
+        outcome = run_policy(model, world, policy, np.random.default_rng(1), cap_minutes=1500.0)
+        assert outcome.picks.sum() > 0, name
+        assert np.all(outcome.minutes <= 1500.0), name
+
+
+def test_intervals_cover_their_value():
+    rng = np.random.default_rng(0)
+    x = rng.normal(10.0, 2.0, 400)
+    mean = mean_interval(x)
+    assert mean.low < 10.0 < mean.high and mean.low < mean.value < mean.high
+    ratio = ratio_interval(x, x * 2.0, rng)
+    assert ratio.value == pytest.approx(0.5)
+    assert ratio.low == pytest.approx(0.5) and ratio.high == pytest.approx(0.5)
+
+
+def test_the_report_prints_every_policy_and_role():
+    report = run_efficacy(chain_world(), ROLES, 1, OPTIONS, role_names=["all", "first-two"], cap_minutes=1500.0)
+    names = dict(report.lines)
+    for policy in ("course_order", "to_target", "random_eligible", "oracle", "skillgap"):
+        assert f"{policy}_minutes_mean" in names and f"{policy}_stalls" in names
+        assert f"{policy}_loss_share_after_600_min" in names
+    assert "role.first-two.skillgap_over_course_order" in names
+    assert names["learners"] == 60
+
+
+def test_the_default_catalogs_points_come_after_their_prerequisites():
+    from core.catalog import engine_model, load_catalog
+    from core.settings import Settings
+
+    catalog = load_catalog(Settings().catalog_path)
+    model = engine_model(catalog)
+    place = {int(j): n for n, j in enumerate(point_order(model))}
+    pairs = [(catalog.point_index[p.id], catalog.point_index[r]) for p in catalog.knowledge_points for r in p.prerequisites]
+    assert pairs and model.prerequisites.sum() == len(pairs)
+    assert all(place[r] < place[j] for j, r in pairs)
