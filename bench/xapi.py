@@ -8,7 +8,8 @@ target, 20,000 statements/s). While the batches flow, a monitor polls the stored
 sample of learners and records when each of their statements shows in mastery: at full speed
 the intake can outrun the workers, at the target rate it should not. Where this machine's CPU went
 (tool, stream workers, Redis, clients, everything else) is printed per statement, so a run on
-a busy machine says so.
+a busy machine says so. Beside the single and the batch figures, the same statements' Redis
+work alone is timed in the same run: the ceiling the intake is judged against.
 
 Uses REDIS_URL, else the Redis on 127.0.0.1:6379, else an embedded one; works under its own
 key prefix and deletes its keys at the end. Prints `name: value` lines.
@@ -29,14 +30,19 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from contextlib import ExitStack
 from datetime import UTC, datetime
 
 import orjson
 import redis
 
-from lti_tool.xapi.credentials import create_credentials
+from core.eventlog import queue_events
 from core.identity import learner_pseudonym, pseudonym_secret
+from core.keys import Keys
+from lti_tool.xapi.credentials import create_credentials
+from lti_tool.xapi.intake import RECORD_STATEMENTS, Intake
+from lti_tool.xapi.statements import parse_statement
 from skillgap.processes import Supervisor, gunicorn_command, port_is_free
 from core.redis_server import EmbeddedRedis
 from core.services import build_services
@@ -188,6 +194,63 @@ def _run_phase(
     used["other"] = max(0.0, used["other"] - used["clients"])
     cpu_us = {name: 1e6 * seconds / statements for name, seconds in used.items()}
     return statements / elapsed, sum(f for _, f, _ in outcomes), cpu_us, elapsed
+
+
+def _ceiling_client(url: str, writes: list, start, results) -> None:
+    client = redis.Redis.from_url(url)
+    client.ping()
+    start.wait()
+    began = time.perf_counter()
+    for mget_keys, pipeline_calls in writes:
+        client.mget(mget_keys)
+        pipe = client.pipeline(transaction=False)
+        for call in pipeline_calls:
+            call(pipe)
+        pipe.execute()
+    results.put(time.perf_counter() - began)
+
+
+def _redis_ceiling(url, services, credential, per_request, requests_per_client, clients, learners, activities):
+    """Statements per second of the intake's own Redis work alone, for the same statements:
+    per request the MGET of their records, then one pipeline with their events, the record
+    script and a counter, from as many client processes as the HTTP phases use, under a key
+    prefix no worker reads (no HTTP, JSON, validation or mapping: what Redis allows)."""
+    keys = Keys(f"{services.keys.prefix}-ceiling")
+    settings = services.settings
+    intake = Intake(services)
+    context = multiprocessing.get_context("fork")
+    start, results, procs = context.Event(), context.Queue(), []
+    for c in range(clients):
+        writes = []
+        for body, _ in _bodies(777 + c, requests_per_client, per_request, learners, activities):
+            items = orjson.loads(body)
+            statements = [parse_statement(item, TENANT) for item in (items if per_request > 1 else [items])]
+            events = intake._effect(credential, statements, Counter()).events
+            records = [keys.xapi_statement(TENANT, s.id) for s in statements]
+            digests = "".join(s.digest for s in statements)
+            calls = [
+                lambda pipe, events=events: queue_events(pipe, keys, settings.partitions, events, 1),
+                lambda pipe, records=records, digests=digests: pipe.eval(
+                    RECORD_STATEMENTS, len(records), *records, 3600, digests
+                ),
+                lambda pipe, n=len(statements): pipe.hincrby(keys.xapi_counts(TENANT), "statements", n),
+            ]
+            writes.append((records, calls))
+        procs.append(context.Process(target=_ceiling_client, args=(url, writes, start, results)))
+    for proc in procs:
+        proc.start()
+    time.sleep(0.5)
+    began = time.perf_counter()
+    start.set()
+    for _ in procs:
+        results.get(timeout=600)
+    elapsed = time.perf_counter() - began
+    for proc in procs:
+        proc.join()
+    client = services.redis
+    for batch in _batches(client.scan_iter(f"{keys.prefix}:*", count=1000)):
+        client.unlink(*batch)
+    return clients * requests_per_client * per_request / elapsed
 
 
 def _tree_cpu_s(pid: int) -> float:
@@ -373,6 +436,10 @@ def main(argv: list[str] | None = None) -> int:
             meter,
         )  # fmt: skip
         print(f"xapi_single_statements_per_s: {single:.0f}")
+        ceiling = _redis_ceiling(url, services, credential, 1, args.single_requests, args.clients,
+                                 args.learners, activities)  # fmt: skip
+        print(f"redis_ceiling_single_statements_per_s: {ceiling:.0f}")
+        print(f"xapi_single_vs_redis_ceiling: {single / ceiling:.2f}")
         _print_cpu("single", single_cpu)
         _drain(client, services, 30)
 
@@ -381,6 +448,10 @@ def main(argv: list[str] | None = None) -> int:
             client, services, tracked, meter, phase, activities
         )
         print(f"xapi_batch50_statements_per_s: {batch:.0f}")
+        ceiling = _redis_ceiling(url, services, credential, 50, args.batch_requests, args.clients,
+                                 args.learners, activities)  # fmt: skip
+        print(f"redis_ceiling_batch50_statements_per_s: {ceiling:.0f}")
+        print(f"xapi_batch50_vs_redis_ceiling: {batch / ceiling:.2f}")
         print(f"xapi_batch50_vs_target_20000: {batch / TARGET_BATCH_STATEMENTS_PER_S:.2f}")
         print(f"batch_vs_single_speedup: {batch / single:.1f}")
         _print_cpu("batch50", batch_cpu)

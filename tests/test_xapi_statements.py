@@ -216,6 +216,7 @@ INVALID_CHANGES = [
     ("component-string", "object", with_change(interaction("choice", choices=1), "definition.choices.0", "a"), "type", "object.definition.choices[0]"),
     ("component-no-id", "object", with_change(interaction("matching", source=1, target=1), "definition.target.0.id", "-"), "interaction_components", "object.definition.target[0].id"),
     ("component-id-number", "object", with_change(interaction("choice", choices=1), "definition.choices.0.id", 7), "interaction_components", "object.definition.choices[0].id"),
+    ("component-ids-repeat", "object", with_change(interaction("choice", choices=2), "definition.choices.1.id", "choices-0"), "interaction_components", "object.definition.choices[1].id"),
     ("component-description-string", "object", with_change(interaction("choice", choices=1), "definition.choices.0.description", "a"), "language_map", "object.definition.choices[0].description"),
     ("component-description-bad-tag", "object", with_change(interaction("performance", steps=1), "definition.steps.0.description", {"a12345": "a"}), "language_tag", "object.definition.steps[0].description.a12345"),
     ("statement-ref-bad-id", "object", {"objectType": "StatementRef", "id": "x"}, "uuid", "object.id"),
@@ -379,10 +380,11 @@ def test_a_voiding_statement_needs_a_statement_ref():
     parse_statement(voiding, "acme", NOW)
 
 
-def test_repeated_component_ids_are_a_counted_deviation():
+def test_repeated_empty_component_ids_are_a_counted_deviation():
     """logstore_xapi sends a lesson's true/false choices with empty ids (xAPI wants them distinct)."""
     statement = with_change(FULL, "object", interaction("choice", choices=2))
-    statement["object"]["definition"]["choices"][1]["id"] = "choices-0"
+    for choice in statement["object"]["definition"]["choices"]:
+        choice["id"] = ""
     assert parse_statement(statement, "acme", NOW).deviations == ("interaction_component_id_repeated",)
 
 

@@ -69,7 +69,7 @@ GROUP_ACTIVITY = "object_type_group_activity"  # Open edX event-routing-backends
 ZERO_SCORE_RANGE = "score_min_max_zero"  # Open edX problems worth 0 points
 ACTOR_TYPE_LIST = "actor_object_type_list"  # logstore_xapi with "send mbox": objectType ["Agent"]
 NO_TIME_ZONE = "timestamp_without_time_zone"
-# logstore_xapi's lesson questions: choices with empty ids, so the same id twice.
+# logstore_xapi's lesson questions: choices with empty ids, so the same (empty) id twice.
 REPEATED_COMPONENT_ID = "interaction_component_id_repeated"
 FUTURE_TIMESTAMP = "timestamp_in_future"
 MAX_CLOCK_SKEW_S = 300.0
@@ -380,6 +380,8 @@ def _check_components(definition: dict, deviations: list[str]) -> None:
             if component_id.__class__ is not str:
                 _fail("interaction_components", f"{field}.id", "is required: a string")
             if component_id in ids:
+                if component_id:
+                    _fail("interaction_components", f"{field}.id", "repeats an id of this list")
                 deviations.append(REPEATED_COMPONENT_ID)
             ids.add(component_id)
 
