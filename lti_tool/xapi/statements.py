@@ -205,11 +205,6 @@ _is_iri = _Remembered(lambda value: IRI_PATTERN.fullmatch(value) is not None)
 _is_language_tag = _Remembered(_language_tag)
 
 
-def _is_number(value: object) -> bool:
-    kind = value.__class__
-    return kind is int or (kind is float and math.isfinite(value))
-
-
 def _object(value: object, allowed: frozenset, what: str) -> dict:
     """A JSON object with only the properties of its kind and no nulls (2.2)."""
     if value.__class__ is not dict:
@@ -432,10 +427,14 @@ def _check_activity(activity: object, deviations: list[str]) -> tuple[str, str |
     name = _check_new_activity(activity, found)
     if found:
         deviations.extend(found)
-    if len(_valid_activities) >= MAX_REMEMBERED:
-        _valid_activities.clear()
-    _valid_activities[activity_id] = (copy.deepcopy(activity), name, tuple(found))
+    _remember(_valid_activities, activity_id, (copy.deepcopy(activity), name, tuple(found)))
     return activity_id, name
+
+
+def _remember(seen: dict, key: str, value: object) -> None:
+    if len(seen) >= MAX_REMEMBERED:
+        seen.clear()
+    seen[key] = value
 
 
 def _check_new_activity(activity: dict, deviations: list[str]) -> str | None:
@@ -491,11 +490,16 @@ def _check_object(
     return object_type, None, None
 
 
+_valid_verbs: dict[str, dict] = {}  # as _valid_activities
+
+
 def _check_verb(verb: object) -> str:
     if verb.__class__ is not dict:
         _fail("verb", "", "is required: an object with an id IRI")
-    _object(verb, VERB_PROPERTIES, "a Verb")
     verb_id = verb.get("id")
+    if verb_id.__class__ is str and _valid_verbs.get(verb_id) == verb:
+        return verb_id
+    _object(verb, VERB_PROPERTIES, "a Verb")
     if not _is_iri(verb_id):
         _fail("verb_id", "id", "is required: an absolute IRI")
     if "display" in verb:
@@ -503,22 +507,19 @@ def _check_verb(verb: object) -> str:
             _language_map(verb["display"])
         except StatementError as exc:
             raise exc.within("display") from None
+    _remember(_valid_verbs, verb_id, copy.deepcopy(verb))
     return verb_id
 
 
 def _check_score(score: object, deviations: list[str]) -> float | None:
     """2.4.5.1: returns the score in [0, 1] it gives, if any."""
     _object(score, SCORE_PROPERTIES, "a score")
+    for name, value in score.items():
+        kind = value.__class__
+        if kind is not int and (kind is not float or not math.isfinite(value)):
+            _fail(f"score_{name}", name, "must be a number")
     scaled, raw = score.get("scaled"), score.get("raw")
     low, high = score.get("min"), score.get("max")
-    if scaled is not None and not _is_number(scaled):
-        _fail("score_scaled", "scaled", "must be a number")
-    if raw is not None and not _is_number(raw):
-        _fail("score_raw", "raw", "must be a number")
-    if low is not None and not _is_number(low):
-        _fail("score_min", "min", "must be a number")
-    if high is not None and not _is_number(high):
-        _fail("score_max", "max", "must be a number")
     if scaled is not None and not -1.0 <= scaled <= 1.0:
         _fail("score_scaled", "scaled", f"{scaled} is outside [-1, 1]")
     if low is not None and high is not None:
