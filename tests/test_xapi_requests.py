@@ -193,3 +193,82 @@ def test_the_version_header_is_required_as_1_0_x(client, headers, version):
 def test_put_needs_a_statement_id_that_is_a_uuid(client, headers, query):
     response = client.put(f"/xapi/statements{query}", json=moodle_module_viewed(), headers=headers)
     assert response.status_code == 400 and response.json["error"]["rule"] in ("statement_id", "uuid")
+
+
+# --- signed statements (part 2, 2.6) ----------------------------------------------------------
+
+SIGNATURE = "http://adlnet.gov/expapi/attachments/signature"
+
+
+@pytest.fixture(scope="module")
+def signer():
+    """An RSA key and a self-signed certificate for it (the x5c of a signature)."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "skillgap test signer")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    x5c = base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode()
+    return key, x5c
+
+
+def _signed(statement: dict, token: bytes, content_type="application/octet-stream"):
+    attachment = {
+        "usageType": SIGNATURE, "display": {"en-US": "Signature"}, "contentType": content_type,
+        "length": len(token), "sha2": hashlib.sha256(token).hexdigest(),
+    }  # fmt: skip
+    return _multipart([{**statement, "attachments": [attachment]}], [_part(token, attachment["sha2"])])
+
+
+def _jws(payload: dict, signer, algorithm="RS256", x5c=True) -> bytes:
+    import jwt
+
+    key, certificate = signer
+    headers = {"x5c": [certificate]} if x5c else None
+    return jwt.api_jws.encode(orjson.dumps(payload), key, algorithm=algorithm, headers=headers).encode()
+
+
+def test_a_signed_statement_is_accepted(client, headers, signer):
+    statement = moodle_quiz_submitted()
+    for x5c in (True, False):
+        body, content_type = _signed(statement, _jws(statement, signer, x5c=x5c))
+        response = _post(client, headers, body, content_type)
+        assert response.status_code == 200, response.json
+
+
+def _forged(statement, signer):
+    import jwt
+
+    token = _jws(statement, signer)
+    head, payload, signature = token.split(b".")
+    other = base64.urlsafe_b64encode(orjson.dumps({**statement, "verb": {"id": "http://adlnet.gov/expapi/verbs/passed"}})).rstrip(b"=")
+    assert jwt.get_unverified_header(token)["x5c"]
+    return b".".join([head, other, signature])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda s, signer: _signed(s, _jws({**s, "verb": {"id": "http://adlnet.gov/expapi/verbs/passed"}}, signer)),
+        lambda s, signer: _signed(s, _forged(s, signer)),
+        lambda s, signer: _signed(s, b"not a JWS"),
+        lambda s, signer: _signed(s, _jws(s, (b"a shared secret of at least 32 bytes", None), "HS256", x5c=False)),
+        lambda s, signer: _signed(s, _jws(s, signer), content_type="application/jose"),
+    ],
+    ids=["payload-differs", "signature-forged", "not-a-jws", "hmac", "content-type"],
+)  # fmt: skip
+def test_a_signature_that_does_not_sign_its_statement_is_refused(client, headers, services, signer, make):
+    body, content_type = make(moodle_quiz_submitted(), signer)
+    response = _post(client, headers, body, content_type)
+    assert response.status_code == 400 and response.json["error"]["rule"] == "signature", response.json
+    assert events_on_stream(services) == []

@@ -22,7 +22,12 @@ import redis
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from lti_tool.xapi.attachments import MultipartError, match_parts, split_multipart
+from lti_tool.xapi.attachments import (
+    MultipartError,
+    check_signatures,
+    match_parts,
+    split_multipart,
+)
 
 from lti_tool.xapi.credentials import Credential, CredentialCache
 from lti_tool.xapi.errors import (
@@ -228,6 +233,7 @@ def _take(single: bool, statement_id: str | None = None) -> list[str]:
     if attachments or parts:
         try:
             match_parts(attachments, parts or {})
+            check_signatures(sent, parts or {})
         except MultipartError as exc:
             raise BadRequest(str(exc), rule=exc.rule) from None
     forward = None

@@ -3,19 +3,31 @@
 The first part holds the statements as JSON; every other part is one attachment's content,
 sent `Content-Transfer-Encoding: binary` and named by its SHA-2 in `X-Experience-API-Hash`.
 Each attachment without a fileUrl needs a part with its hash, each part an attachment with
-its hash, and each part's content must have that hash. The tool keeps no file: a part is
-checked and dropped.
+its hash, and each part's content must have that hash. A signature attachment (part 2, 2.6)
+holds a JWS (RS256/384/512) whose payload is the statement it signs, checked against its
+`x5c` certificate when it has one. The tool keeps no file: a part is checked and dropped.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
 from typing import NamedTuple
 
+import jwt
+import orjson
+from cryptography import x509
+
 # RFC 2046 5.1.1: the boundary parameter, quoted or not.
 BOUNDARY = re.compile(r';\s*boundary=(?:"([^"]{1,70})"|([^\s;"]{1,70}))', re.IGNORECASE)
 HASHES = {56: hashlib.sha224, 64: hashlib.sha256, 96: hashlib.sha384, 128: hashlib.sha512}
+SIGNATURE = "http://adlnet.gov/expapi/attachments/signature"
+SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512")
+# What a signature must agree on with the statement it comes with; the LRS may set or change
+# the rest (id, authority, stored, version, timestamp) and the signature is an attachment.
+SIGNED = ("actor", "verb", "object", "result", "context")
 
 
 class MultipartError(ValueError):
@@ -28,7 +40,7 @@ class MultipartError(ValueError):
 
 class Multipart(NamedTuple):
     statements: bytes  # the first part's content: JSON
-    parts: dict[str, int]  # each other part's sha2 (lowercase) and length
+    parts: dict[str, bytes]  # each other part's content by its sha2 (lowercase)
 
 
 def _fail(rule: str, message: str):
@@ -55,7 +67,7 @@ def split_multipart(content_type: str, body: bytes) -> Multipart:
     if len(pieces) < 3 or not pieces[-1].startswith(b"--"):
         _fail("multipart", "the body is not multipart/mixed with this boundary and a closing one")
     statements = None
-    parts: dict[str, int] = {}
+    parts: dict[str, bytes] = {}
     for index, piece in enumerate(pieces[1:-1]):
         head, sep, content = piece.partition(b"\r\n\r\n")
         if not sep or not head.startswith(b"\r\n"):
@@ -75,11 +87,11 @@ def split_multipart(content_type: str, body: bytes) -> Multipart:
             _fail("attachment_part", f"part {index} needs X-Experience-API-Hash: its SHA-2")
         if hashing(content).hexdigest() != sha2:
             _fail("attachment_part", f"part {index}'s content does not have the SHA-2 it names")
-        parts[sha2] = len(content)
+        parts[sha2] = content
     return Multipart(statements, parts)
 
 
-def match_parts(attachments: list[tuple[str, bool]], parts: dict[str, int]) -> None:
+def match_parts(attachments: list[tuple[str, bool]], parts: dict[str, bytes]) -> None:
     """Every attachment without a fileUrl has its part, and every part its attachment
     (`attachments`: each one's sha2 and whether it needs a part)."""
     missing = next((sha2 for sha2, needs in attachments if needs and sha2 not in parts), None)
@@ -89,3 +101,36 @@ def match_parts(attachments: list[tuple[str, bool]], parts: dict[str, int]) -> N
     unused = next((sha2 for sha2 in parts if sha2 not in named), None)
     if unused is not None:
         _fail("attachment_part", f"part with sha2 {unused} matches no attachment")
+
+
+def check_signatures(statements: list[dict], parts: dict[str, bytes]) -> None:
+    """Each signature attachment's JWS, in its part, signs what its statement says."""
+    for data in statements:
+        for attachment in data.get("attachments", ()):
+            if attachment["usageType"] == SIGNATURE:
+                _check_signature(data, attachment, parts.get(attachment["sha2"].lower()))
+
+
+def _check_signature(data: dict, attachment: dict, token: bytes | None) -> None:
+    if attachment["contentType"] != "application/octet-stream":
+        _fail("signature", "a signature attachment's contentType is application/octet-stream")
+    if token is None:
+        _fail("signature", "a signature attachment needs its JWS as a part")
+    try:
+        header = jwt.get_unverified_header(token)
+        algorithm = header.get("alg")
+        if algorithm not in SIGNING_ALGORITHMS:
+            _fail("signature", f"a signature uses RS256, RS384 or RS512, not {algorithm!r}")
+        key = None
+        if "x5c" in header:
+            certificate = base64.b64decode(header["x5c"][0], validate=True)
+            key = x509.load_der_x509_certificate(certificate).public_key()
+        signed = jwt.api_jws.decode_complete(
+            token, key, algorithms=[algorithm], options={"verify_signature": key is not None}
+        )
+        payload = orjson.loads(signed["payload"])
+    except (jwt.InvalidTokenError, orjson.JSONDecodeError, binascii.Error, ValueError,
+            TypeError, KeyError, IndexError) as exc:  # fmt: skip
+        raise MultipartError("signature", f"the signature is not a valid JWS: {exc}") from None
+    if payload.__class__ is not dict or any(payload.get(k) != data.get(k) for k in SIGNED):
+        _fail("signature", "the signature's payload is not the statement it comes with")
