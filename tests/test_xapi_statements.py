@@ -457,8 +457,10 @@ def test_generated_valid_statements_are_accepted(statement):
     parse_statement(statement, "acme", NOW)
 
 
+# What a JSON parser (orjson) can give: 64-bit integers, finite floats.
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=6),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
     max_leaves=8,
 )  # fmt: skip
