@@ -80,7 +80,9 @@ class Settings:
     lti_jwks_cache_s: int = 3600  # a platform's key set is cached this long
     lti_jwks_refetch_s: float = 30.0  # at most one re-fetch on an unknown kid per platform this often
     lti_key_grace_days: float = 7.0  # a rotated-out signing key stays in the JWKS this long
-    lti_role_map: str = "Instructor=teacher,ContentDeveloper=teacher,TeachingAssistant=teacher"
+    # LMS role=catalog role; staff (instructors, TAs, content developers, administrators) named
+    # here count as learners of that role, others are not learners (issue 16).
+    lti_role_map: str = ""
     lti_registration_hosts: str = ""  # Dynamic Registration only from these hosts (comma list; empty: any)
     lti_http_timeout_s: float = 10.0
     nrps_sync_interval_s: int = 300  # an instructor launch re-syncs the course roster at most this often
@@ -109,6 +111,10 @@ class Settings:
     xapi_pull_password: str | None = None
     xapi_pull_interval_s: float = 300.0  # `--every` with no value
     xapi_http_timeout_s: float = 30.0  # per request to an LRS
+    # Statements of actors no launch or roster has named wait at most this many per actor, and
+    # this long; then they are dropped and counted (issue 16).
+    xapi_waiting_max: int = 1000
+    xapi_waiting_days: float = 30.0
     moodle_url: str | None = None  # the scheduled sync runs when url, token and courses are set
     moodle_token: str | None = None
     moodle_courses: str = ""  # course ids, comma-separated
@@ -155,6 +161,8 @@ class Settings:
                      "xapi_http_timeout_s"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be positive")
+        if self.xapi_waiting_max < 1 or self.xapi_waiting_days <= 0:
+            raise SettingsError(f"{ENV_PREFIX}XAPI_WAITING_MAX must be at least 1 and {ENV_PREFIX}XAPI_WAITING_DAYS positive")
         if self.moodle_sync_interval_s < 10:
             raise SettingsError(f"{ENV_PREFIX}MOODLE_SYNC_INTERVAL_S must be at least 10 seconds")
         if self.partitions < 1:

@@ -13,7 +13,8 @@ import redis
 
 from lti_tool import claims as c
 from lti_tool.redis_keys import LtiKeys
-from lti_tool.roles import catalog_role
+from lti_tool.course_binding import CourseBinding, CourseItem, launch_item
+from lti_tool.roles import catalog_role, is_learner
 from lti_tool.validation import Launch
 from core.catalog import Catalog
 from core.eventlog import append_events
@@ -66,7 +67,12 @@ class LaunchActivity:
     cohort: str | None
     role: str | None
     module: str | None
-    event: Event
+    event: Event | None  # None: staff, who are not learners
+    item: CourseItem | None = None  # a deep-linked module's link, for the course binding
+
+    @property
+    def counts_as_learner(self) -> bool:
+        return self.event is not None
 
 
 def launch_activity(
@@ -76,20 +82,38 @@ def launch_activity(
     registration = launch.registration
     learner = learner_for(services, registration.issuer, launch.claims["sub"])
     cohort = course_cohort(registration.issuer, c.context_id(launch.claims))
-    role = catalog_role(launch.claims[c.ROLES], c.custom(launch.claims), services.catalog, role_map)
+    roles = launch.claims[c.ROLES]
+    role = catalog_role(roles, c.custom(launch.claims), services.catalog, role_map)
     module = module_for(launch, services.catalog, links) if launch.message_type == c.RESOURCE_LINK_REQUEST else None
-    data = {"learner": learner, "kind": "viewed" if module else ENROLLED, "timestamp": now, "source": "lti"}
-    for name, value in (("cohort", cohort), ("module", module), ("role", role)):
-        if value is not None:
-            data[name] = value
-    event = parse_event(data, tenant=registration.tenant, catalog=services.catalog, now=now)
-    return LaunchActivity(registration.tenant, learner, cohort, role, module, event)
+    event = None
+    if is_learner(roles, role_map):
+        data = {"learner": learner, "kind": "viewed" if module else ENROLLED, "timestamp": now, "source": "lti"}
+        for name, value in (("cohort", cohort), ("module", module), ("role", role)):
+            if value is not None:
+                data[name] = value
+        event = parse_event(data, tenant=registration.tenant, catalog=services.catalog, now=now)
+    return LaunchActivity(registration.tenant, learner, cohort, role, module, event, _deep_linked_item(launch, cohort, module))
 
 
-def save_launch_activity(services: Services, launch: Launch, activity: LaunchActivity) -> None:
-    """Put the launch's event on the log and remember the ids other channels name the learner by."""
+def _deep_linked_item(launch: Launch, cohort: str | None, module: str | None) -> CourseItem | None:
+    """The course item a launch of a deep-linked module link is (it names its module)."""
+    link = c.resource_link_id(launch.claims)
+    if module is None or cohort is None or link is None or not c.custom(launch.claims).get(c.CUSTOM_MODULE):
+        return None
+    product = launch.registration.product or c.section(launch.claims, c.TOOL_PLATFORM).get("product_family_code", "")
+    item, url = launch_item(launch.registration.issuer, c.context_id(launch.claims) or "", link, product)
+    title = c.section(launch.claims, c.RESOURCE_LINK).get("title") or ""
+    return CourseItem(item, module, url, str(title)[:200], "lti", "deep-link")
+
+
+def save_launch_activity(services: Services, binding: CourseBinding, launch: Launch, activity: LaunchActivity) -> None:
+    """Put the launch's event on the log, bind a deep-linked module's link to its course, and
+    remember the ids other channels name the learner by."""
     settings = services.settings
-    append_events(services.redis, services.keys, settings.partitions, [activity.event], settings.retention_days)
+    if activity.event is not None:
+        append_events(services.redis, services.keys, settings.partitions, [activity.event], settings.retention_days)
+    if activity.item is not None and activity.cohort is not None:
+        binding.bind(activity.tenant, activity.cohort, activity.item)
     record_launch_identity(
         services.redis, services.keys, services.pseudonym_secret, activity.tenant, launch.claims, activity.learner
     )

@@ -49,25 +49,36 @@ def _can_read_results(launch: Launch) -> bool:
 
 
 def queue_scores(tool: Tool, launch: Launch, activity: LaunchActivity, record: LearnerRecord, now: float) -> int:
-    """`record`: the learner's, from `activity.launch_record`."""
+    """`record`: the learner's, from `activity.launch_record`. Only a learner's launch of the
+    widget posts, and only into the tool's own line items: the widget link's progress item and
+    the per-point items. A module link's line item is the module's gradebook column: the LMS
+    (a teacher, a quiz) grades it, never the tool (issue 16)."""
+    if activity.module is not None or not activity.counts_as_learner:
+        return 0
     endpoint = c.section(launch.claims, c.AGS_ENDPOINT)
     scopes = c.ags_scopes(launch.claims)
     if c.SCOPE_SCORE not in scopes:
         return 0
     store = tool.services.learners
     registration = launch.registration
+    resource_link = c.resource_link_id(launch.claims)
     base = dict(tenant=activity.tenant, learner=activity.learner, issuer=registration.issuer,
                 client_id=registration.client_id, user_id=launch.claims["sub"])  # fmt: skip
+    try:
+        progress = grades.progress_lineitem(tool.platform, registration, endpoint, scopes, resource_link)
+    except ServiceError as exc:
+        log.warning("ags: progress line item unavailable: %s", exc)
+        progress = None
     queued = 0
-    if endpoint.get("lineitem"):
-        target = grades.GradeTarget(lineitem=endpoint["lineitem"], **base)
+    if progress:
+        target = grades.GradeTarget(lineitem=progress, **base)
         queued += tool.scores.remember(target, grades.progress_toward_target(store, record, now), now)
     if tool.services.settings.ags_point_lineitems and endpoint.get("lineitems") and c.SCOPE_LINEITEM in scopes:
         catalog = tool.services.catalog
         targets = store.targets_of(record)
         labels = {kp.id: f"SkillGap: {kp.name.en}" for j, kp in enumerate(catalog.knowledge_points) if targets[j] > 0}
         try:
-            items = grades.point_lineitems(tool.platform, registration, endpoint["lineitems"], c.resource_link_id(launch.claims), labels)
+            items = grades.point_lineitems(tool.platform, registration, endpoint["lineitems"], resource_link, labels)
         except ServiceError as exc:
             log.warning("ags: knowledge point line items unavailable: %s", exc)
             items = {}
@@ -83,7 +94,9 @@ def read_results(tool: Tool, launch: Launch, activity: LaunchActivity, now: floa
     services, registration = tool.services, launch.registration
     lineitems = c.section(launch.claims, c.AGS_ENDPOINT)["lineitems"]
     events: list[Event] = []
-    for lineitem, module, user_id, score in grades.module_results(tool.platform, registration, lineitems, set(services.catalog.module_index)):
+    own = tool.scores.lineitems()  # never read back a score the tool posted
+    modules = set(services.catalog.module_index)
+    for lineitem, module, user_id, score in grades.module_results(tool.platform, registration, lineitems, modules, own):
         data = {
             # The same result read twice is the same event, applied once.
             "id": "ags-" + digest(registration.issuer, lineitem, user_id, repr(score)),

@@ -176,6 +176,10 @@ class BadSelection(LtiError):
     reason = "bad_selection"
 
 
+class BadBinding(LtiError):
+    reason = "bad_binding"
+
+
 # --- registration ------------------------------------------------------------------------------
 
 

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 SCORE_MAXIMUM = 100.0
 PROGRESS_RESOURCE = "skillgap-progress"
+POINT_RESOURCE = "skillgap-point:"
 SCORE_TYPE = "application/vnd.ims.lis.v1.score+json"
 LINEITEM_TYPE = "application/vnd.ims.lis.v2.lineitem+json"
 LINEITEMS_TYPE = "application/vnd.ims.lis.v2.lineitemcontainer+json"
@@ -163,6 +164,10 @@ class ScoreQueue:
         self.enqueue(ScoreJob(target.issuer, target.client_id, target.lineitem, target.user_id, value, now))
         return True
 
+    def lineitems(self) -> set[str]:
+        """Every line item the tool posts to."""
+        return {target.lineitem for target in self.targets()}
+
     def targets(self) -> list[GradeTarget]:
         return [GradeTarget(**orjson.loads(raw)) for _, raw in self.client.hscan_iter(self.lti_keys.grade_targets)]
 
@@ -265,6 +270,34 @@ class ScoreQueue:
         return None
 
 
+def _tool_items(platform: PlatformServices, registration: Registration, lineitems_url: str, scopes: list[str]):
+    for page in platform.pages(registration, scopes, lineitems_url, LINEITEMS_TYPE):
+        for item in page if isinstance(page, list) else []:
+            if isinstance(item, dict) and item.get("id"):
+                yield item
+
+
+def progress_lineitem(
+    platform: PlatformServices, registration: Registration, endpoint: dict, scopes: list[str], resource_link: str | None
+) -> str | None:  # fmt: skip
+    """The widget link's progress line item: the launch's own (the widget's link is the tool's),
+    else the one tagged and identified as the progress of this resource link, created when
+    missing; None when the platform grants neither."""
+    if endpoint.get("lineitem"):
+        return endpoint["lineitem"]
+    url = endpoint.get("lineitems")
+    if not url or not resource_link or c.SCOPE_LINEITEM not in scopes:
+        return None
+    for item in _tool_items(platform, registration, url, [c.SCOPE_LINEITEM]):
+        if (item.get("tag"), item.get("resourceId"), str(item.get("resourceLinkId"))) == (PROGRESS_RESOURCE, PROGRESS_RESOURCE, resource_link):
+            return item["id"]
+    body = {"scoreMaximum": SCORE_MAXIMUM, "label": "SkillGap progress", "tag": PROGRESS_RESOURCE,
+            "resourceId": PROGRESS_RESOURCE, "resourceLinkId": resource_link}  # fmt: skip
+    return platform.request(
+        registration, [c.SCOPE_LINEITEM], "POST", url, json_body=body, content_type=LINEITEM_TYPE, accept=LINEITEM_TYPE
+    ).json()["id"]
+
+
 def point_lineitems(
     platform: PlatformServices, registration: Registration, lineitems_url: str, resource_link: str | None,
     points: dict[str, str],
@@ -272,14 +305,14 @@ def point_lineitems(
     """The tool's line item for each knowledge point (`points`: id -> label), created when missing."""
     scopes = [c.SCOPE_LINEITEM]
     found: dict[str, str] = {}
-    for page in platform.pages(registration, scopes, lineitems_url, LINEITEMS_TYPE):
-        for item in page if isinstance(page, list) else []:
-            if isinstance(item, dict) and item.get("tag") in points and item.get("id"):
-                found.setdefault(item["tag"], item["id"])
+    for item in _tool_items(platform, registration, lineitems_url, scopes):
+        tag = item.get("tag")
+        if tag in points and item.get("resourceId") == f"{POINT_RESOURCE}{tag}":
+            found.setdefault(tag, item["id"])
     for point, label in points.items():
         if point in found:
             continue
-        body = {"scoreMaximum": SCORE_MAXIMUM, "label": label, "tag": point, "resourceId": f"skillgap-point:{point}"}
+        body = {"scoreMaximum": SCORE_MAXIMUM, "label": label, "tag": point, "resourceId": f"{POINT_RESOURCE}{point}"}
         if resource_link:
             body["resourceLinkId"] = resource_link
         created = platform.request(
@@ -290,18 +323,17 @@ def point_lineitems(
 
 
 def module_results(
-    platform: PlatformServices, registration: Registration, lineitems_url: str, modules: set[str]
+    platform: PlatformServices, registration: Registration, lineitems_url: str, modules: set[str], own: set[str]
 ) -> list[tuple[str, str, str, float]]:
-    """(line item id, module, LMS user id, score in [0, 1]) for every graded result of the tool's
-    module line items."""
+    """(line item id, module, LMS user id, score in [0, 1]) for every graded result of the module
+    line items (deep-linked modules, graded in the LMS: the score there is the final grade, a
+    teacher's override included), leaving out `own`: the line items the tool posts to."""
     found = []
     scopes = [c.SCOPE_LINEITEM_READONLY, c.SCOPE_RESULT_READONLY]
     items = [
-        item
-        for page in platform.pages(registration, scopes, lineitems_url, LINEITEMS_TYPE)
-        for item in (page if isinstance(page, list) else [])
-        if isinstance(item, dict) and item.get("resourceId") in modules and item.get("id")
-    ]
+        item for item in _tool_items(platform, registration, lineitems_url, scopes)
+        if item.get("resourceId") in modules and item["id"] not in own
+    ]  # fmt: skip
     for item in items:
         for page in platform.pages(registration, scopes, service_url(item["id"], "results"), RESULTS_TYPE):
             for result in page if isinstance(page, list) else []:

@@ -49,6 +49,27 @@ TEXTS: dict[str, tuple[str, str]] = {
     "results_failed": ("Grades could not be read from the LMS gradebook.", "无法从 LMS 成绩册读取成绩。"),
     "role_learners": ("{n} learner(s)", "{n} 名学员"),
     "skip": ("Skip to content", "跳到正文"),
+    "not_in_course": ("This course does not offer this module yet; ask your teacher.", "本课程尚未提供此模块，请询问你的老师。"),
+    "course_items": ("Course activities that train catalog modules", "训练目录模块的课程活动"),
+    "no_course_items": (
+        "No activity of this course is bound to a catalog module yet: their activity counts for no module.",
+        "本课程尚无活动与目录模块绑定：这些活动不会计入任何模块。",
+    ),
+    "unbind": ("Unbind", "解除绑定"),
+    "bind": ("Bind", "绑定"),
+    "bind_help": (
+        "Bind an activity: paste its link from the course page (e.g. …/mod/quiz/view.php?id=8) and choose the module it trains.",
+        "绑定活动：粘贴课程页面中该活动的链接（如 …/mod/quiz/view.php?id=8），并选择它训练的模块。",
+    ),
+    "activity_link": ("Activity link", "活动链接"),
+    "module": ("Module", "模块"),
+    "missing_modules": ("Modules this course lacks for its learners' largest gaps", "本课程缺少的、针对学员最大差距的模块"),
+    "missing_how": (
+        "Add one: Add an activity or resource → SkillGap → choose the module (it binds itself at its first launch).",
+        "添加方法：添加活动或资源 → SkillGap → 选择该模块（首次打开时自动绑定）。",
+    ),
+    "bound": ("{item} now counts for {module}.", "{item} 现计入 {module}。"),
+    "unbound": ("{item} no longer counts for a module.", "{item} 不再计入任何模块。"),
 }
 
 

@@ -118,7 +118,7 @@ def launch():
         relaunch_url=_relaunch_url,
     )
     activity = launch_activity(t.services, validated, t.module_links, t.role_map, now)
-    save_launch_activity(t.services, validated, activity)
+    save_launch_activity(t.services, t.binding, validated, activity)
     instructor = is_instructor(validated.claims[c.ROLES])
     session = LaunchSession(
         tenant=activity.tenant,

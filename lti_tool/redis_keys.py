@@ -56,6 +56,21 @@ class LtiKeys:
     def module_links(self, tenant: str) -> str:
         return f"{self.base}:module-links:{tenant}"
 
+    # The course binding (course_binding.py): a course's items (item id -> JSON), every bound
+    # item of the tenant (item id -> module), and the courses that have items.
+    def course_items(self, tenant: str, cohort: str) -> str:
+        return f"{self.base}:course-items:{tenant}:{digest(cohort)}"
+
+    def bound_items(self, tenant: str) -> str:
+        return f"{self.base}:bound-items:{tenant}"
+
+    def bound_courses(self, tenant: str) -> str:
+        return f"{self.base}:bound-courses:{tenant}"
+
+    # Unmapped course items seen in statements: item id -> the cohort it was seen in.
+    def unmapped_courses(self, tenant: str) -> str:
+        return f"{self.base}:unmapped-courses:{tenant}"
+
     # Platform access tokens, cached until they expire.
     def access_token(self, issuer: str, client_id: str, scopes: str) -> str:
         return f"{self.base}:access-token:{digest(issuer, client_id, scopes)}"

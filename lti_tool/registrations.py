@@ -126,5 +126,13 @@ class RegistrationStore:
     def for_issuer(self, issuer: str) -> list[Registration]:
         return [r for r in self.all() if r.issuer == issuer]
 
+    def tenant_of(self, issuer: str) -> str:
+        """The tenant everything from a platform lands in (xAPI, web-service sync): its
+        registration's, else the one a registration would get."""
+        tenants = {r.tenant for r in self.all() if r.issuer.rstrip("/") == issuer.rstrip("/")}
+        if len(tenants) > 1:
+            raise UserError(f"{issuer} is registered for several tenants ({', '.join(sorted(tenants))}): give --tenant")
+        return tenants.pop() if tenants else tenant_for_issuer(issuer)
+
     def remove(self, issuer: str, client_id: str) -> bool:
         return bool(self.client.hdel(self.key, f"{issuer}\x1f{client_id}"))

@@ -15,9 +15,23 @@ from core.catalog import Catalog
 from core.settings import SettingsError
 
 
+# Administrators at any level (LTI 1.3 §A.2); Moodle's site admin launches with the institution one.
+ADMINISTRATORS = frozenset(("Administrator", "SysAdmin"))
+
+
 def is_instructor(roles: list[str]) -> bool:
+    """Staff of the course or the institution: instructors, teaching assistants, content
+    developers, administrators. They see the instructor view and are not learners."""
     body = {c.ROLES: roles}
-    return any(r(body).check() for r in (TeacherRole, StaffRole, DesignerRole, TeachingAssistantRole))
+    return any(r(body).check() for r in (TeacherRole, StaffRole, DesignerRole, TeachingAssistantRole)) or any(
+        short_role(uri) in ADMINISTRATORS for uri in roles
+    )
+
+
+def is_learner(roles: list[str], role_map: Mapping[str, str]) -> bool:
+    """Whether a member counts as a learner: not staff, unless the role map gives one of their
+    LMS roles a catalog role."""
+    return not is_instructor(roles) or any(short_role(uri) in role_map for uri in roles)
 
 
 def short_role(uri: str) -> str:

@@ -9,12 +9,13 @@ import logging
 
 from lti_tool import claims as c
 from lti_tool.activity import learner_for
-from lti_tool.roles import catalog_role
+from lti_tool.roles import catalog_role, is_learner
+from lti_tool.xapi.intake import release_waiting
 from lti_tool.tool import Tool
 from lti_tool.validation import Launch
 from core.eventlog import append_events
 from core.events import ENROLLED, Event, parse_event
-from core.identity import course_cohort, remember_alias
+from core.identity import course_cohort, record_launch_identity
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +45,14 @@ def roster_events(tool: Tool, launch: Launch, now: float) -> list[Event]:
             user_id = member.get("user_id")
             if not isinstance(user_id, str) or not user_id or member.get("status", "Active") != "Active":
                 continue
+            roles = member.get("roles") or []
+            if not is_learner(roles, tool.role_map):
+                continue  # staff: no learner of the course
             learner = learner_for(services, registration.issuer, user_id)
-            role = catalog_role(member.get("roles") or [], custom, services.catalog, tool.role_map)
-            remember_alias(aliases, services.keys, registration.tenant, "sub", user_id, learner)
-            if member.get("lis_person_sourcedid"):
-                remember_alias(aliases, services.keys, registration.tenant, "person_sourcedid", member["lis_person_sourcedid"], learner)
+            role = catalog_role(roles, custom, services.catalog, tool.role_map)
+            # The ids the member's statements may name them by, as a launch of theirs would record.
+            ids = {"sub": user_id, "email": member.get("email"), c.LIS: {"person_sourcedid": member.get("lis_person_sourcedid")}}
+            record_launch_identity(aliases, services.keys, services.pseudonym_secret, registration.tenant, ids, learner)
             data = {"learner": learner, "kind": ENROLLED, "cohort": cohort, "timestamp": now, "source": "nrps"}
             if role:
                 data["role"] = role
@@ -61,5 +65,7 @@ def sync_roster(tool: Tool, launch: Launch, now: float) -> int:
     events = roster_events(tool, launch, now)
     settings = tool.services.settings
     append_events(tool.services.redis, tool.services.keys, settings.partitions, events, settings.retention_days)
+    # Members' statements that arrived before anyone knew them apply now.
+    release_waiting(tool.services, launch.registration.tenant)
     log.info("nrps: %d members of %s enrolled", len(events), events[0].cohort if events else "?")
     return len(events)

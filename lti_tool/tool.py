@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import requests
 
 from lti_tool.activity import ModuleLinks
+from lti_tool.course_binding import CourseBinding
 from lti_tool.grades import ScoreQueue
 from lti_tool.platform_keys import PlatformKeySets
 from lti_tool.platform_services import PlatformServices
@@ -29,6 +30,7 @@ class Tool:
     platform_keys: PlatformKeySets
     sessions: SessionStore
     module_links: ModuleLinks
+    binding: CourseBinding
     platform: PlatformServices
     scores: ScoreQueue
     role_map: dict[str, str]
@@ -56,6 +58,7 @@ def build_tool(services: Services, http: requests.Session | None = None) -> Tool
         ),  # fmt: skip
         sessions=SessionStore(client, lti_keys, settings.lti_state_ttl_s, settings.lti_launch_ttl_s),
         module_links=ModuleLinks(client, lti_keys),
+        binding=CourseBinding(client, lti_keys),
         platform=platform,
         scores=ScoreQueue(client, lti_keys, platform, registrations, settings.ags_retry_base_s, settings.ags_retry_max_s),
         role_map=parse_role_map(settings.lti_role_map, services.catalog),

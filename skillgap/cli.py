@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "skillgap.commands.run",
     "skillgap.commands.catalog",
     "skillgap.commands.tokens",
+    "skillgap.commands.tenants",
     "skillgap.commands.fit",
     "skillgap.commands.sidecar",
     "skillgap.commands.lti",

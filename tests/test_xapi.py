@@ -320,7 +320,7 @@ def test_unmapped_activities_and_other_verbs_are_counted_and_listed(client, serv
     report = client.get("/xapi/status", headers=moodle).json
     assert report["counts"]["unmapped_activity"] == 2 and report["counts"]["ignored_verb"] == 1
     assert report["unmapped_activities"] == [
-        {"activity": page, "statements": 2, "name": "How LLMs work"}
+        {"activity": page, "type": "page", "statements": 2, "name": "How LLMs work", "course": "12@moodle.example.com"}
     ]
 
 

@@ -387,11 +387,12 @@ def check_catalog(path: Path | str) -> tuple[Catalog | None, list[Problem]]:
     for entry in sections["modules"]:
         r = _Reader(
             entry, problems,
-            ("id", "title", "method", "minutes", "coverage", "learn_rate", "url", "xapi_activities", "xapi_verbs"),
+            ("id", "title", "description", "method", "minutes", "coverage", "learn_rate", "url", "xapi_activities", "xapi_verbs"),
         )  # fmt: skip
         ident = r.ident()
         module_ids.append(ident)
         title = r.names("title")
+        description = r.names("description") if "description" in entry.data else None
         method = r.text("method")
         if method is not None and method not in METHODS:
             r.problem(f"unknown method {method!r} (expected one of: {', '.join(METHODS)})", "method")
@@ -418,7 +419,7 @@ def check_catalog(path: Path | str) -> tuple[Catalog | None, list[Problem]]:
                 r.problem(f"verb {verb!r} is not in the [xapi.verbs] table", f"xapi_verbs[{index}]")
         if None not in (ident, title, method, minutes, learn_rate):
             modules.append(
-                Module(ident, title, method, minutes, MappingProxyType(coverage), learn_rate, url, activities, verbs)
+                Module(ident, title, method, minutes, MappingProxyType(coverage), learn_rate, url, activities, verbs, description)
             )
     _unique(sections["modules"], module_ids, "module", problems)
 

@@ -25,6 +25,13 @@ DEFAULT_XAPI_VERBS = MappingProxyType({
     "http://adlnet.gov/expapi/verbs/failed": "graded",
     "http://adlnet.gov/expapi/verbs/answered": "assessed",
     "https://w3id.org/xapi/acrossx/verbs/evaluated": "assessed",
+    # logstore_xapi 5 (Moodle): assignment submitted and graded, quiz attempt and lesson started
+    "http://activitystrea.ms/schema/1.0/submit": "completed",
+    "https://w3id.org/xapi/tla/verbs/scored": "graded",
+    "http://activitystrea.ms/schema/1.0/start": "viewed",
+    "http://activitystrea.ms/start": "viewed",
+    # event-routing-backends (Open edX): problem, subsection and course grades
+    "http://id.tincanapi.com/verb/earned": "graded",
 })  # fmt: skip
 
 
@@ -69,6 +76,8 @@ class Module:
     xapi_activities: tuple[str, ...] = ()
     # xAPI verbs that count for this module (empty: every verb of the catalog's table)
     xapi_verbs: tuple[str, ...] = ()
+    # What the module is, for a learner whose course lacks it
+    description: Names | None = None
 
 
 @dataclass(frozen=True)

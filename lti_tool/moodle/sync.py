@@ -20,7 +20,10 @@ from core.catalog.activities import ActivityMatcher
 from core.eventlog import queue_events
 from core.events import Event, parse_event
 from core.identity import course_cohort, learner_pseudonym
+from lti_tool.course_binding import CourseBinding, moodle_item_url
 from lti_tool.moodle.client import MoodleClient, MoodleError
+from lti_tool.redis_keys import LtiKeys
+from lti_tool.registrations import RegistrationStore
 from core.recent import note_recent
 from core.redis_server import EmbeddedRedis, RedisUnavailable, connect
 from core.services import Services, build_services
@@ -43,7 +46,7 @@ class SyncResult:
 
 def module_activity(site: str, modname: str, cmid: int) -> str:
     """The IRI Moodle's log store names a course module by (and the catalog's module urls)."""
-    return f"{site}/mod/{modname}/view.php?id={cmid}"
+    return moodle_item_url(site, modname, cmid)
 
 
 def _event_id(*parts: object) -> str:
@@ -57,7 +60,13 @@ class MoodleSync:
         self.tenant = tenant
         self.site = client.url  # the LTI issuer of a Moodle is its site address
         self.matcher = ActivityMatcher(services.catalog)
+        self.binding = CourseBinding(services.redis, LtiKeys(services.keys))
+        self.bound: dict[str, str] = {}  # the course's bound items -> module
         self.secret = services.pseudonym_secret
+
+    def module_for(self, activity: str) -> str | None:
+        """The course binding's module for a course module, else the catalog's."""
+        return self.bound.get(activity) or self.matcher.module_for(activity)
 
     def learner(self, user_id: int) -> str:
         return learner_pseudonym(self.secret, self.site, str(user_id))
@@ -72,6 +81,8 @@ class MoodleSync:
         return result
 
     def sync_course(self, course: int, result: SyncResult, progress: Callable[[str], None]) -> None:
+        cohort = course_cohort(self.site, str(course))
+        self.bound = {item.item: item.module for item in self.binding.items(self.tenant, cohort)}
         users = [u for u in self.client.enrolled_users(course) if _is_learner(u)]
         progress(f"course {course}: {len(users)} learners")
         # (fingerprint field, fingerprint, event data without learner) per candidate
@@ -101,7 +112,7 @@ class MoodleSync:
             activity = module_activity(self.site, item["itemmodule"], item["cmid"])
         else:
             return
-        module = self.matcher.module_for(activity)
+        module = self.module_for(activity)
         if module is None:
             result.unmapped.add(activity)
             return
@@ -118,7 +129,7 @@ class MoodleSync:
         if status.get("state") not in COMPLETE_STATES:
             return
         activity = module_activity(self.site, status["modname"], status["cmid"])
-        module = self.matcher.module_for(activity)
+        module = self.module_for(activity)
         if module is None:
             result.unmapped.add(activity)
             return
@@ -214,7 +225,7 @@ def run_scheduled_sync(services: Services, stop: threading.Event) -> None:
     settings = services.settings
     if not _scheduled(settings):
         return
-    tenant = settings.moodle_tenant or settings.default_tenant
+    tenant = settings.moodle_tenant or RegistrationStore(services.redis, LtiKeys(services.keys)).tenant_of(settings.moodle_url)
     while not stop.is_set():
         try:
             client = MoodleClient(

@@ -13,6 +13,7 @@ new id both pass the check; the workers' processed-event marks then apply the id
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -20,9 +21,11 @@ from functools import lru_cache
 import orjson
 import redis
 
+from lti_tool.course_binding import CourseBinding, candidates, item_type
+from lti_tool.redis_keys import LtiKeys
 from lti_tool.xapi.actors import alias_fields, direct_learner
 from lti_tool.xapi.credentials import Credential
-from lti_tool.xapi.mapping import UNMAPPED_ACTIVITY, Meaning, StatementMapper
+from lti_tool.xapi.mapping import UNMAPPED_ACTIVITY, Meaning, StatementMapper, context_id_of
 from lti_tool.xapi.statements import Statement
 from core.eventlog import queue_events
 from core.events import Event, parse_event, trusted_event
@@ -56,6 +59,7 @@ class StatementConflict(Exception):
 
 
 ACTOR_SEP = "\x1e"
+RECEIVED = "received"  # when a waiting statement arrived (its age counts from then)
 
 
 def waiting_actor(fields: tuple[str, ...]) -> str:
@@ -65,6 +69,20 @@ def waiting_actor(fields: tuple[str, ...]) -> str:
 
 def waiting_key(keys: Keys, tenant: str, actor: str) -> str:
     return keys.xapi_waiting(tenant, hashlib.sha1(actor.encode()).hexdigest()[:24])
+
+
+@lru_cache(maxsize=65_536)  # an LMS names the same course items over and over
+def _candidates(activity: str | None, context: tuple[str, ...]) -> tuple[str, ...]:
+    return candidates(activity, context)
+
+
+def unmapped_item(statement: Statement) -> str:
+    """What an unmapped statement is counted under: the innermost course item it belongs to
+    (a quiz for its questions and attempts), the object itself when none is known."""
+    for item in _candidates(statement.activity, statement.context_activities):
+        if item_type(item) != "other":
+            return item
+    return statement.activity
 
 
 @lru_cache(maxsize=4096)
@@ -99,6 +117,7 @@ class Effect:
     released: list[str] = field(default_factory=list)
     unmapped: Counter = field(default_factory=Counter)
     names: dict[str, str] = field(default_factory=dict)  # unmapped activity -> its name
+    courses: dict[str, str] = field(default_factory=dict)  # unmapped activity -> its course
 
 
 class Intake:
@@ -108,6 +127,18 @@ class Intake:
         self.services = services
         self.keys = services.keys
         self.mapper = StatementMapper(services.catalog)
+        self.binding = CourseBinding(services.redis, LtiKeys(services.keys))
+
+    def _bound(self, tenant: str, statements: list[Statement]) -> list[str | None]:
+        """The module the course binding gives each statement (its object or innermost bound
+        parent), None where it gives none: one HMGET for the batch."""
+        can_mean = self.mapper.can_mean
+        items = [_candidates(s.activity, s.context_activities) if can_mean(s) else () for s in statements]
+        wanted = list(dict.fromkeys(item for found in items for item in found))
+        modules = self.binding.modules_for(tenant, wanted)
+        if not modules:
+            return [None] * len(statements)
+        return [next((modules[i] for i in found if i in modules), None) for found in items]
 
     def take(
         self,
@@ -121,7 +152,7 @@ class Intake:
         `forward`: by id, each statement as JSON with its id, for the company's LRS."""
         counts: Counter = Counter(statements=len(statements))
         statements, record_keys = self._new_statements(credential.tenant, statements, counts)
-        effect = self._effect(credential, statements, counts)
+        effect = self._effect(credential, statements, counts, now)
         self._write(credential.tenant, statements, record_keys, effect, now, forward)
         if effect.released:
             release_waiting(self.services, credential.tenant, effect.released)
@@ -143,23 +174,27 @@ class Intake:
         fresh = [i for i, seen in enumerate(records) if not seen]
         return [statements[i] for i in fresh], [record_keys[i] for i in fresh]
 
-    def _effect(self, credential: Credential, statements: list[Statement], counts: Counter) -> Effect:
+    def _effect(self, credential: Credential, statements: list[Statement], counts: Counter, now: float) -> Effect:
         """What the statements mean, in statement order. An actor the platform rule cannot
         name leaves a gap (None) that the alias table fills, or its statement waits."""
         mapper, secret = self.mapper, self.services.pseudonym_secret
         effect = Effect(counts)
         events: list[Event | None] = []
         by_alias: list[tuple[int, Statement, Meaning, tuple[str, ...]]] = []
-        for statement in statements:
+        for statement, bound in zip(statements, self._bound(credential.tenant, statements)):
             if statement.deviations:
                 counts.update(f"deviation:{d}" for d in statement.deviations)
-            meaning = mapper.meaning(statement)
+            meaning = mapper.meaning(statement, bound)
             if not isinstance(meaning, Meaning):  # the reason it means nothing
                 counts[meaning] += 1
                 if meaning == UNMAPPED_ACTIVITY:
-                    effect.unmapped[statement.activity] += 1
-                    if statement.activity_name:
-                        effect.names[statement.activity] = statement.activity_name[:200]
+                    item = unmapped_item(statement)
+                    effect.unmapped[item] += 1
+                    if statement.activity_name and item == statement.activity:
+                        effect.names[item] = statement.activity_name[:200]
+                    cohort = _cohort(credential.issuer, context_id_of(statement.course))
+                    if cohort:
+                        effect.courses[item] = cohort
                 continue
             learner = direct_learner(statement.actor, credential, secret)
             if learner is not None:
@@ -171,10 +206,13 @@ class Intake:
                 continue
             by_alias.append((len(events), statement, meaning, fields))
             events.append(None)
+        dropped = 0
         if by_alias:
-            effect.released = self._by_alias(credential, by_alias, events, effect.waiting)
+            effect.released, dropped = self._by_alias(credential, by_alias, events, effect.waiting, now)
         effect.events = [event for event in events if event is not None]
-        counts.update(events=len(effect.events), waiting=sum(map(len, effect.waiting.values())))
+        counts.update(events=len(effect.events), waiting=sum(map(len, effect.waiting.values())) - dropped)
+        if dropped:
+            counts["waiting_dropped"] += dropped
         return effect
 
     def _write(
@@ -200,13 +238,18 @@ class Intake:
             digests = "".join(statement.digest for statement in statements)
             pipe.eval(RECORD_STATEMENTS, len(record_keys), *record_keys, ttl, digests)
         for actor, items in effect.waiting.items():
-            pipe.rpush(waiting_key(keys, tenant, actor), *items)
-            pipe.expire(waiting_key(keys, tenant, actor), ttl)
+            key = waiting_key(keys, tenant, actor)
+            pipe.rpush(key, *items)
+            pipe.ltrim(key, -settings.xapi_waiting_max, -1)  # the oldest beyond the limit go (counted)
+            # Kept a day past the age limit, so drop_expired_waiting counts them before they go.
+            pipe.expire(key, int((settings.xapi_waiting_days + 1) * SECONDS_PER_DAY))
             pipe.sadd(keys.xapi_waiting_actors(tenant), actor)
         for activity, count in effect.unmapped.items():
             pipe.zincrby(keys.xapi_unmapped(tenant), count, activity)
         if effect.names:
             pipe.hset(keys.xapi_unmapped_names(tenant), mapping=effect.names)
+        if effect.courses:
+            pipe.hset(self.binding.lti_keys.unmapped_courses(tenant), mapping=effect.courses)
         for name, count in effect.counts.items():
             if count:
                 pipe.hincrby(keys.xapi_counts(tenant), name, count)
@@ -220,16 +263,20 @@ class Intake:
         statements: list[tuple[int, Statement, Meaning, tuple[str, ...]]],
         events: list[Event | None],
         waiting: dict[str, list[bytes]],
-    ) -> list[str]:
+        now: float,
+    ) -> tuple[list[str], int]:
         """Look the actors up in the alias table: put each found learner's event at its place
         in `events`; keep the others' in `waiting`, by the actor to wait under. Returns the
-        waiting actors that a launch has named since (their earlier statements can go)."""
+        waiting actors that a launch has named since (their earlier statements can go), and
+        how many waiting statements the per-actor limit drops."""
         fields = list(dict.fromkeys(field for *_, aliases in statements for field in aliases))
         actors = list(dict.fromkeys(waiting_actor(aliases) for *_, aliases in statements))
         pipe = self.services.redis.pipeline(transaction=False)
         learners_for_aliases(pipe, self.keys, credential.tenant, fields)
         pipe.smismember(self.keys.xapi_waiting_actors(credential.tenant), actors)
-        learners, already_waiting = pipe.execute()
+        for actor in actors:
+            pipe.llen(waiting_key(self.keys, credential.tenant, actor))
+        learners, already_waiting, *lengths = pipe.execute()
         known = {field: learner.decode() for field, learner in zip(fields, learners) if learner}
         for place, statement, meaning, aliases in statements:
             learner = next((known[field] for field in aliases if field in known), None)
@@ -237,25 +284,53 @@ class Intake:
                 events[place] = statement_event(statement, meaning, learner, credential)
                 continue
             data = {"id": statement.id, "module": meaning.module, "kind": meaning.kind,
-                    "timestamp": statement.timestamp, "source": SOURCE}  # fmt: skip
+                    "timestamp": statement.timestamp, "source": SOURCE, RECEIVED: now}  # fmt: skip
             if meaning.score is not None:
                 data["score"] = meaning.score
             cohort = _cohort(credential.issuer, meaning.course)
             if cohort is not None:
                 data["cohort"] = cohort
             waiting.setdefault(waiting_actor(aliases), []).append(orjson.dumps(data))
-        return [
+        limit = self.services.settings.xapi_waiting_max
+        dropped = sum(max(0, before + len(waiting.get(actor, ())) - limit) for actor, before in zip(actors, lengths))
+        released = [
             actor
             for actor, was_waiting in zip(actors, already_waiting)
             if was_waiting and any(field in known for field in actor.split(ACTOR_SEP))
         ]
+        return released, dropped
+
+
+def drop_expired_waiting(services: Services, tenant: str, now: float) -> int:
+    """Drop (and count) the waiting statements older than `xapi_waiting_days`: a list holds
+    them in arrival order, so the expired ones are its head. Returns how many."""
+    client, keys = services.redis, services.keys
+    cutoff = now - services.settings.xapi_waiting_days * SECONDS_PER_DAY
+    dropped = 0
+    for actor in [a.decode() for a in client.smembers(keys.xapi_waiting_actors(tenant))]:
+        key = waiting_key(keys, tenant, actor)
+        items = client.lrange(key, 0, -1)
+        old = next((i for i, raw in enumerate(items) if orjson.loads(raw).get(RECEIVED, now) >= cutoff), len(items))
+        if old == 0:
+            continue
+        pipe = client.pipeline(transaction=False)
+        pipe.ltrim(key, old, -1)
+        if old == len(items):
+            pipe.srem(keys.xapi_waiting_actors(tenant), actor)
+        pipe.hincrby(keys.xapi_counts(tenant), "waiting", -old)
+        pipe.hincrby(keys.xapi_counts(tenant), "waiting_expired", old)
+        pipe.execute()
+        dropped += old
+    return dropped
 
 
 def release_waiting(services: Services, tenant: str, actors: list[str] | None = None) -> int:
     """Put on the log the waiting statements of actors a launch has since named; returns how
-    many. `actors` limits it to those (default: every waiting actor)."""
+    many. `actors` limits it to those (default: every waiting actor, after dropping those
+    waiting too long)."""
     client, keys = services.redis, services.keys
     if actors is None:
+        drop_expired_waiting(services, tenant, time.time())
         actors = [actor.decode() for actor in client.smembers(keys.xapi_waiting_actors(tenant))]
     if not actors:
         return 0
@@ -283,6 +358,7 @@ def _release_actor(services: Services, tenant: str, actor: str, learner: str) ->
                 events = []
                 for raw in pipe.lrange(key, 0, -1):
                     data = orjson.loads(raw)
+                    data.pop(RECEIVED, None)
                     data["learner"] = learner
                     events.append(parse_event(data, tenant=tenant, catalog=services.catalog))
                 pipe.multi()

@@ -18,6 +18,7 @@ PROGRESSED = "http://adlnet.gov/expapi/verbs/progressed"
 IGNORED_VERB = "ignored_verb"
 NOT_AN_ACTIVITY = "object_not_an_activity"
 UNMAPPED_ACTIVITY = "unmapped_activity"
+COURSE_ACTIVITY = "course_activity"  # the course itself (viewed, completed): no one module
 VERB_NOT_FOR_MODULE = "verb_not_for_module"
 NOT_COMPLETE = "not_complete"
 
@@ -47,16 +48,22 @@ class StatementMapper:
         self.matcher = ActivityMatcher(catalog)
         self.module_verbs = {m.id: frozenset(m.xapi_verbs) for m in catalog.modules if m.xapi_verbs}
 
-    def meaning(self, statement: Statement) -> Meaning | str:
-        """The event a statement makes, or the reason it makes none."""
+    def can_mean(self, statement: Statement) -> bool:
+        """Whether the statement's verb can make an event at all (before looking at modules)."""
+        return statement.verb in self.verbs and statement.activity is not None
+
+    def meaning(self, statement: Statement, bound: str | None = None) -> Meaning | str:
+        """The event a statement makes, or the reason it makes none. `bound`: the module the
+        course binding gives its object or a parent (course_binding.py); else the catalog's
+        activity list decides."""
         kind = self.verbs.get(statement.verb)
         if kind is None:
             return IGNORED_VERB
         if statement.activity is None:
             return NOT_AN_ACTIVITY
-        module = self.matcher.module_for(statement.activity)
+        module = bound or self.matcher.module_for(statement.activity)
         if module is None:
-            return UNMAPPED_ACTIVITY
+            return COURSE_ACTIVITY if statement.activity == statement.course else UNMAPPED_ACTIVITY
         allowed = self.module_verbs.get(module)
         if allowed is not None and statement.verb not in allowed:
             return VERB_NOT_FOR_MODULE

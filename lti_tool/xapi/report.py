@@ -3,10 +3,15 @@ which activities map to no catalog module, and how many statements wait for thei
 
 from __future__ import annotations
 
+import shlex
+import time
 from datetime import UTC, datetime
 
 from core.recent import SOURCES, recent
 from core.services import Services
+from lti_tool.course_binding import item_type
+from lti_tool.redis_keys import LtiKeys
+from lti_tool.xapi.intake import drop_expired_waiting
 
 
 def _iso(seconds: float) -> str:
@@ -15,12 +20,17 @@ def _iso(seconds: float) -> str:
 
 def intake_report(services: Services, tenant: str, limit: int = 10) -> dict:
     client, keys = services.redis, services.keys
+    drop_expired_waiting(services, tenant, time.time())  # what waited too long is counted, not shown
     counts = {k.decode(): float(v) for k, v in client.hgetall(keys.xapi_counts(tenant)).items()}
     last = counts.pop("last_received", None)
     unmapped = client.zrevrange(keys.xapi_unmapped(tenant), 0, limit - 1, withscores=True)
     names = (
         client.hmget(keys.xapi_unmapped_names(tenant), [a for a, _ in unmapped]) if unmapped else []
     )
+    courses = (
+        client.hmget(LtiKeys(keys).unmapped_courses(tenant), [a for a, _ in unmapped])
+        if unmapped else []
+    )  # fmt: skip
     return {
         "tenant": tenant,
         "last_statement_at": _iso(last) if last else None,
@@ -33,9 +43,10 @@ def intake_report(services: Services, tenant: str, limit: int = 10) -> dict:
             for source in SOURCES
         },
         "unmapped_activities": [
-            {"activity": a.decode(), "statements": int(n), "name": name.decode() if name else None}
-            for (a, n), name in zip(unmapped, names)
-        ],
+            {"activity": a.decode(), "type": item_type(a.decode()), "statements": int(n),
+             "name": name.decode() if name else None, "course": course.decode() if course else None}
+            for (a, n), name, course in zip(unmapped, names, courses)
+        ],  # fmt: skip
         "waiting_actors": client.scard(keys.xapi_waiting_actors(tenant)),
     }
 
@@ -59,12 +70,21 @@ def format_report(report: dict) -> str:
             )
     unmapped = report["unmapped_activities"]
     lines.append(
-        "\nActivities that map to no catalog module (add them to a module's xapi_activities):"
+        "\nCourse items whose statements count for no catalog module, by type (bind each to "
+        "the module it trains with the command under it):"
         if unmapped else "\nEvery activity seen maps to a catalog module."
     )  # fmt: skip
-    for item in unmapped:
-        name = f"  ({item['name']})" if item["name"] else ""
-        lines.append(f"  {item['statements']:>6}  {item['activity']}{name}")
+    for kind in sorted({item["type"] for item in unmapped}):
+        of_kind = [item for item in unmapped if item["type"] == kind]
+        lines.append(f"  {kind}: {sum(item['statements'] for item in of_kind)} statement(s)")
+        for item in of_kind:
+            name = f"  ({item['name']})" if item["name"] else ""
+            lines.append(f"    {item['statements']:>6}  {item['activity']}{name}")
+            course = f" --course {shlex.quote(item['course'])}" if item["course"] else ""
+            lines.append(
+                f"            skillgap platform link --tenant {shlex.quote(report['tenant'])}{course} "
+                f"--item {shlex.quote(item['activity'])} --module MODULE"
+            )
     if report["waiting_actors"]:
         lines.append(
             f"\n{report['waiting_actors']} learner(s) have statements waiting for their first LTI launch "

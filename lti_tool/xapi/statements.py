@@ -163,6 +163,9 @@ class Statement(NamedTuple):
     deviations: tuple[str, ...]
     # Each attachment's sha2 (lowercase) and whether its content must come as a part (no fileUrl).
     attachments: tuple[tuple[str, bool], ...] = ()
+    # The parent and grouping activity ids, innermost first as LMSs list them (logstore_xapi:
+    # attempt, quiz, section, course): the course items a statement may count for.
+    context_activities: tuple[str, ...] = ()
 
 
 def _fail(rule: str, field: str, message: str):
@@ -533,10 +536,12 @@ def _check_score(score: object, deviations: list[str]) -> float | None:
             _fail("score_raw", "raw", f"{raw} is below min ({low})")
         if high is not None and raw > high:
             _fail("score_raw", "raw", f"{raw} is above max ({high})")
-    if scaled is not None:
-        return max(0.0, float(scaled))
+    # raw within [min, max] first: logstore_xapi's scaled is 2(raw-min)/(max-min)-1, so a
+    # quiz at 6/10 says 0.2 there (issue 16).
     if raw is not None and low is not None and high is not None:
         return (raw - low) / (high - low)
+    if scaled is not None:
+        return max(0.0, float(scaled))
     return None
 
 
@@ -599,8 +604,25 @@ def _timestamp(value: object, deviations: list[str], now: float) -> float:
     return seconds
 
 
-def _check_context(context: object, object_type: str, deviations: list[str]) -> str | None:
-    """2.4.6; returns the first course-like parent or grouping activity."""
+# Activity types that name a course (cmi5: logstore_xapi 5; tincan: earlier logstore_xapi;
+# ADL: Open edX).
+COURSE_TYPES = frozenset((
+    "https://w3id.org/xapi/cmi5/activitytype/course", "http://id.tincanapi.com/activitytype/lms/course",
+    "http://adlnet.gov/expapi/activities/course",
+))  # fmt: skip
+# Course URL shapes, for a course activity sent without a type: Moodle, Open edX.
+COURSE_URL = re.compile(r"/course/view\.php\?id=[^&#]+\Z|/course/course-v1:[^/?#]+/?\Z")
+
+
+def _is_course(activity: dict, activity_id: str) -> bool:
+    definition = activity.get("definition")
+    kind = definition.get("type") if definition.__class__ is dict else None
+    return kind in COURSE_TYPES or COURSE_URL.search(activity_id) is not None
+
+
+def _check_context(context: object, object_type: str, deviations: list[str]) -> tuple[str | None, tuple[str, ...]]:
+    """2.4.6; returns the course (by activity type, else URL shape: logstore_xapi lists the
+    section before the course) and the parent and grouping activity ids in order."""
     _object(context, CONTEXT_PROPERTIES, "a context")
     if "registration" in context:
         _uuid(context["registration"], "registration")
@@ -633,10 +655,11 @@ def _check_context(context: object, object_type: str, deviations: list[str]) -> 
         raise exc.within(part) from None
     activities = context.get("contextActivities")
     if activities is None:
-        return None
+        return None, ()
     if activities.__class__ is not dict or not activities:
         _fail("context_activities", "contextActivities", "must be a non-empty object")
     course = None
+    found: list[str] = []
     for kind, value in activities.items():
         if kind not in CONTEXT_ACTIVITY_KINDS:
             _fail("context_activities", f"contextActivities.{kind}",
@@ -649,9 +672,11 @@ def _check_context(context: object, object_type: str, deviations: list[str]) -> 
                 activity_id, _ = _check_activity(item, deviations)
             except StatementError as exc:
                 raise exc.within(f"contextActivities.{kind}[{index}]") from None
-            if course is None and kind in ("parent", "grouping") and "/course" in activity_id:
-                course = activity_id
-    return course
+            if kind in ("parent", "grouping"):
+                found.append(activity_id)
+                if course is None and _is_course(item, activity_id):
+                    course = activity_id
+    return course, tuple(found)
 
 
 def _check_attachments(attachments: object) -> tuple[tuple[str, bool], ...]:
@@ -706,6 +731,7 @@ class _Parts(NamedTuple):
     timestamp: float | None
     course: str | None
     attachments: tuple[tuple[str, bool], ...]
+    context_activities: tuple[str, ...]
 
 
 def _check_parts(data: dict, deviations: list[str], now: float, nested: bool) -> _Parts:
@@ -731,10 +757,12 @@ def _check_parts(data: dict, deviations: list[str], now: float, nested: bool) ->
         if "timestamp" in data:
             part = "timestamp"
             timestamp = _timestamp(data["timestamp"], deviations, now)
-        course = None
+        course, context_activities = None, ()
         if "context" in data:
             part = "context"
-            course = _check_context(data["context"], object_type, deviations)
+            course, context_activities = _check_context(data["context"], object_type, deviations)
+        if course is None and activity is not None and _is_course(data["object"], activity):
+            course = activity  # the course itself (viewed, completed)
         attachments = ()
         if "attachments" in data:
             part = "attachments"
@@ -743,7 +771,7 @@ def _check_parts(data: dict, deviations: list[str], now: float, nested: bool) ->
         raise exc.within(part) from None
     return _Parts(
         verb, object_type, activity, name, score, success, completion, timestamp, course,
-        attachments,
+        attachments, context_activities,
     )
 
 
@@ -791,4 +819,5 @@ def parse_statement(data: object, tenant: str, now: float | None = None) -> Stat
         statement_id, digest, data["actor"], parts.verb, parts.activity, parts.name, parts.score,
         parts.success, parts.completion, now if parts.timestamp is None else parts.timestamp,
         parts.course, tuple(dict.fromkeys(deviations)) if deviations else (), parts.attachments,
+        parts.context_activities,
     )  # fmt: skip

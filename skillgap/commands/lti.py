@@ -6,7 +6,9 @@ import argparse
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
+from lti_tool.course_binding import CourseItem, item_id, item_type, item_url
 from lti_tool.registrations import validate_registration
 from lti_tool.tool import build_tool
 from core.errors import UserError
@@ -84,12 +86,46 @@ def _platform_link(args: argparse.Namespace, settings: Settings) -> int:
     with _tool(settings) as tool:
         if args.module not in tool.services.catalog.module_index:
             raise UserError(f"unknown module {args.module!r}: see config/catalog/modules.toml")
+        if args.item:
+            return _bind_item(tool, args)
+        if not (args.issuer and args.resource_link):
+            raise UserError("give --item and --course (a course item), or --issuer and --resource-link (an LTI link)")
         tenants = {r.tenant for r in tool.registrations.for_issuer(args.issuer)}
         if not tenants:
             raise UserError(f"no platform with issuer {args.issuer} is registered")
         for tenant in tenants:
             tool.module_links.set(tenant, args.issuer, args.resource_link, args.module)
     print(f"launches of resource link {args.resource_link} of {args.issuer} now count as module {args.module}")
+    return 0
+
+
+def _course_tenant(tool, cohort: str, tenant: str | None) -> str:
+    """The tenant of the platform a course (`<context id>@<host>`) belongs to."""
+    if tenant:
+        return tenant
+    host = cohort.rpartition("@")[2]
+    tenants = {r.tenant for r in tool.registrations.all() if (urlsplit(r.issuer).netloc or r.issuer) == host}
+    if len(tenants) != 1:
+        found = ", ".join(sorted(tenants)) or "none"
+        raise UserError(f"which tenant? platforms of {host}: {found}; give --tenant")
+    return tenants.pop()
+
+
+def _bind_item(tool, args: argparse.Namespace) -> int:
+    if not args.course or "@" not in args.course:
+        raise UserError("--course is the course as `skillgap xapi status` names it: <course id>@<LMS host>")
+    tenant = _course_tenant(tool, args.course, args.tenant)
+    item = item_id(args.item)
+    binding = tool.binding
+    if args.unbind:
+        if not binding.unbind(tenant, args.course, item):
+            raise UserError(f"{item} is not bound in course {args.course} of tenant {tenant}")
+        print(f"{item} no longer counts for a module in course {args.course}")
+        return 0
+    kind = item_type(item)
+    binding.bind(tenant, args.course, CourseItem(item, args.module, args.url or item_url(item), args.title or "", kind, "link"))
+    print(f"statements about {item} (and about what is inside it) now count for module {args.module} "
+          f"in course {args.course} of tenant {tenant}")  # fmt: skip
     return 0
 
 
@@ -133,10 +169,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     remove = _add(sub, "remove", "forget a registration", _platform_remove)
     remove.add_argument("--issuer", required=True)
     remove.add_argument("--client-id", required=True)
-    link = _add(sub, "link", "count launches of an LMS resource link as a catalog module", _platform_link)
-    link.add_argument("--issuer", required=True)
-    link.add_argument("--resource-link", required=True, help="the LMS's resource link id")
+    link = _add(sub, "link", "bind a course item (or an LTI resource link) to the catalog module it trains", _platform_link)
     link.add_argument("--module", required=True, help="a module id of the catalog")
+    link.add_argument("--item", help="the course item's IRI or view URL (Moodle .../mod/quiz/view.php?id=8, Open edX .../xblock/block-v1:...)")
+    link.add_argument("--course", help="with --item: the course, <course id>@<LMS host> (as `skillgap xapi status` shows)")
+    link.add_argument("--tenant", help="with --item: the tenant (default: that of the LMS's registration)")
+    link.add_argument("--url", help="with --item: where learners open it (default: the item's IRI)")
+    link.add_argument("--title", help="with --item: its name in the course")
+    link.add_argument("--unbind", action="store_true", help="with --item: remove the binding")
+    link.add_argument("--issuer", help="with --resource-link: the platform's issuer")
+    link.add_argument("--resource-link", help="an LTI resource link id whose launches count as the module")
 
     ags = commands.add_parser("ags", help="grades posted to the LMS (AGS)").add_subparsers(dest="ags_command", required=True, metavar="COMMAND")
     push = _add(ags, "push", "queue changed progress scores and post those due", _ags_push)

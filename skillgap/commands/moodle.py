@@ -11,7 +11,14 @@ from core.errors import UserError
 from core.redis_server import open_redis
 from core.settings import Settings
 
-EVERY_SETTING = -1.0  # `--every` with no value: the interval the settings give
+EVERY_SETTING = -1.0
+
+
+def registration_tenant(services, issuer: str) -> str:
+    from lti_tool.redis_keys import LtiKeys
+    from lti_tool.registrations import RegistrationStore
+
+    return RegistrationStore(services.redis, LtiKeys(services.keys)).tenant_of(issuer)  # `--every` with no value: the interval the settings give
 
 
 def _client(args: argparse.Namespace, settings: Settings):
@@ -24,8 +31,8 @@ def _client(args: argparse.Namespace, settings: Settings):
 
 
 def _sync(args: argparse.Namespace, settings: Settings) -> int:
-    from lti_tool.moodle.sync import MoodleSync, parse_courses
     from core.services import build_services
+    from lti_tool.moodle.sync import MoodleSync, parse_courses
 
     courses = args.course or parse_courses(settings.moodle_courses)
     if not courses:
@@ -33,9 +40,10 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
             "which courses? give --course ID (repeatable) or set SKILLGAP_MOODLE_COURSES"
         )
     client = _client(args, settings)
-    tenant = args.tenant or settings.moodle_tenant or settings.default_tenant
     with open_redis(settings) as redis_client:
-        sync = MoodleSync(build_services(settings, redis_client), client, tenant)
+        services = build_services(settings, redis_client)
+        tenant = args.tenant or settings.moodle_tenant or registration_tenant(services, client.url)
+        sync = MoodleSync(services, client, tenant)
         while True:
             result = sync.sync(
                 courses, progress=lambda line: print(line, file=sys.stderr, flush=True)
@@ -45,7 +53,8 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
                 f"{result.unchanged} unchanged since the last sync"
             )
             for activity in sorted(result.unmapped):
-                print(f"  not in the catalog: {activity}")
+                print(f"  bound to no module: {activity}  (skillgap platform link --tenant {tenant} "
+                      f"--course COURSE@HOST --item '{activity}' --module MODULE)")  # fmt: skip
             if args.every is None:
                 return 0
             time.sleep(settings.moodle_sync_interval_s if args.every == EVERY_SETTING else args.every)
@@ -53,20 +62,36 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
 
 def _import(args: argparse.Namespace, settings: Settings) -> int:
     from core.catalog import load_catalog
+    from core.identity import course_cohort
+    from core.services import build_services
+    from lti_tool.course_binding import CourseBinding
     from lti_tool.moodle.catalog_import import import_course
+    from lti_tool.redis_keys import LtiKeys
 
-    text, new, known = import_course(
-        _client(args, settings), args.course, load_catalog(settings.catalog_path)
+    client = _client(args, settings)
+    found = import_course(
+        client, args.course, load_catalog(settings.catalog_path), args.include_forums, args.include_lti
     )
     output = Path(args.output or f"moodle-course-{args.course}.toml")
     if output.exists() and not args.force:
         raise UserError(f"{output} exists; choose another --output or add --force")
-    output.write_text(text, encoding="utf-8")
-    print(f"{new} new module(s) written to {output} ({known} already in the catalog).")
-    if new:
+    output.write_text(found.text, encoding="utf-8")
+    with open_redis(settings) as redis_client:
+        services = build_services(settings, redis_client)
+        tenant = args.tenant or registration_tenant(services, client.url)
+        cohort = course_cohort(client.url, str(args.course))
+        binding = CourseBinding(redis_client, LtiKeys(services.keys))
+        for item in found.known:
+            binding.bind(tenant, cohort, item)
+    print(f"{found.new} new module(s) written to {output}; {len(found.known)} already "
+          f"in the catalog bound to their module in course {cohort} (tenant {tenant}).")  # fmt: skip
+    if found.skipped:
+        left = ", ".join(f"{n} {kind}" for kind, n in sorted(found.skipped.items()))
+        print(f"Left out: {left} (--include-forums, --include-lti to keep forums and LTI links).")
+    if found.new:
         print(
             "Next: set each module's coverage (and zh title), move the file into "
-            f"{settings.catalog_path}, then run `skillgap catalog check`."
+            f"{settings.catalog_path}, run `skillgap catalog check`, restart, and import again to bind them."
         )
     return 0
 
@@ -81,6 +106,9 @@ def register_catalog_import(catalog_commands: argparse._SubParsersAction) -> Non
     parser.add_argument("--course", type=int, required=True, help="Moodle course id")
     parser.add_argument("--output", help="file to write (default: moodle-course-ID.toml)")
     parser.add_argument("--force", action="store_true", help="overwrite the output file")
+    parser.add_argument("--tenant", help="tenant of the course binding (default: that of the Moodle's registration)")
+    parser.add_argument("--include-forums", action="store_true", help="offer forums as modules too")
+    parser.add_argument("--include-lti", action="store_true", help="offer LTI links (other tools') as modules too")
     parser.set_defaults(handler=_import)
 
 
@@ -103,7 +131,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     sync.add_argument(
         "--tenant",
-        help="tenant the events belong to (default: SKILLGAP_MOODLE_TENANT, else the default tenant)",
+        help="tenant the events belong to (default: SKILLGAP_MOODLE_TENANT, else the tenant of the Moodle's registration)",
     )
     sync.add_argument(
         "--every", type=float, nargs="?", const=EVERY_SETTING, metavar="SECONDS",

@@ -19,11 +19,15 @@ from core.settings import Settings
 def _create(args: argparse.Namespace, settings: Settings) -> int:
     from lti_tool.xapi.credentials import create_credentials
 
+    from lti_tool.redis_keys import LtiKeys
+    from lti_tool.registrations import RegistrationStore
+
     with open_redis(settings) as client:
+        keys = Keys(settings.key_prefix)
         credential, secret = create_credentials(
             client,
-            Keys(settings.key_prefix),
-            args.tenant,
+            keys,
+            args.tenant or RegistrationStore(client, LtiKeys(keys)).tenant_of(args.issuer),
             args.platform,
             args.issuer,
             args.label or "",
@@ -149,7 +153,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     sub = creds.add_subparsers(dest="xapi_credentials_command", required=True, metavar="COMMAND")
     create = sub.add_parser("create", help="create a key and secret for one LMS")
-    create.add_argument("--tenant", required=True)
+    create.add_argument("--tenant", help="default: the tenant of the LMS's LTI registration (its host when none)")
     create.add_argument("--platform", choices=("moodle", "openedx"), default="moodle",
                         help="whose rules map xAPI actors to learners (default: moodle)")  # fmt: skip
     create.add_argument("--issuer", required=True,

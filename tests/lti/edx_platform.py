@@ -147,7 +147,8 @@ class EdxPlatform:
             "deployments": [self.deployment_id],
         }
 
-    def consumer(self) -> LtiAdvantageConsumer:
+    def consumer(self, lineitem: str | None = "") -> LtiAdvantageConsumer:
+        """`lineitem`: the launch's line item claim ("": the widget's, None: none)."""
         consumer = LtiAdvantageConsumer(
             iss=self.issuer,
             lti_oidc_url=self.tool_url + "/lti/login",
@@ -159,7 +160,8 @@ class EdxPlatform:
             redirect_uris=[self.tool_url + "/lti/launch"],
             tool_keyset_url=self.tool_url + "/.well-known/jwks.json",
         )
-        consumer.enable_ags(self.url + "/lineitems", self.lineitem_url, allow_programmatic_grade_interaction=True)
+        lineitem = self.lineitem_url if lineitem == "" else lineitem
+        consumer.enable_ags(self.url + "/lineitems", lineitem, allow_programmatic_grade_interaction=True)
         consumer.enable_nrps(self.url + "/memberships")
         consumer.enable_deep_linking(self.tool_url + "/lti/launch", self.url + "/deep-link-return")
         return consumer
@@ -174,10 +176,10 @@ class EdxPlatform:
 
     def begin(
         self, user_id: str, role: str = "student", *, resource_link: str = "rl-1", custom: dict | None = None,
-        message_type: str = "LtiResourceLinkRequest", locale: str | None = None,
+        message_type: str = "LtiResourceLinkRequest", locale: str | None = None, lineitem: str | None = "",
     ) -> str:  # fmt: skip
         """Prepare a launch as the Open edX XBlock does; returns the login URL the browser opens."""
-        consumer = self.consumer()
+        consumer = self.consumer(lineitem)
         consumer.set_user_data(user_id, role)
         consumer.set_resource_link_claim(resource_link, title="SkillGap")
         consumer.set_context_claim(self.context_id, context_title="LLM upskilling 101", context_label="LLM101")

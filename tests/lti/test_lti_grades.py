@@ -71,34 +71,44 @@ def test_a_newer_score_replaces_an_unsent_one(tool_server, registered):
 
 
 def test_progress_changes_are_pushed_after_the_worker_applies_events(tool_server, registered, capsys, monkeypatch):
-    Browser().launch(registered.begin("student-g", custom={"skillgap_module": "m-prompt-basics"}))
+    Browser().launch(registered.begin("student-g"))  # the widget
     assert tool_server.tool.scores.post_due() == (1, 0)
+    module_item = registered.add_line_item({"label": "Prompt engineering basics", "scoreMaximum": 100, "resourceId": "m-prompt-basics", "tag": "m-prompt-basics", "resourceLinkId": "rl-2"})
+    Browser().launch(registered.begin("student-g", resource_link="rl-2", custom={"skillgap_module": "m-prompt-basics"}, lineitem=module_item["id"]))
+    assert tool_server.tool.scores.post_due() == (0, 0)  # a module's link: its column is the LMS's
     tool_server.drain()  # the viewed event raises mastery
     settings = tool_server.services.settings
     cli_env(monkeypatch, settings, SKILLGAP_PARTITIONS=str(settings.partitions))
     assert main(["ags", "push"]) == 0
     assert "queued 1 changed scores; posted 1, failed 0" in capsys.readouterr().out
+    assert [lineitem for lineitem, _ in registered.scores] == [registered.lineitem_url] * 2
     first, second = (score["scoreGiven"] for _, score in registered.scores)
     assert second > first
 
 
-def test_module_results_come_back_as_graded_events_once(tool_server, registered):
-    item = registered.add_line_item({"label": "Prompt engineering basics", "scoreMaximum": 10, "resourceId": "m-prompt-basics", "tag": "m-prompt-basics"})
-    registered.results[item["id"]] = [
-        {"id": item["id"] + "/results/1", "scoreOf": item["id"], "userId": "student-h", "resultScore": 8, "resultMaximum": 10},
-        {"id": item["id"] + "/results/2", "scoreOf": item["id"], "userId": "student-i"},  # not graded yet
-    ]
-    page = Browser().launch(registered.begin("teacher-h", "staff")).text
-    assert "1 grades read from the LMS gradebook." in page
-    Browser().launch(registered.begin("teacher-h", "staff"))
-    services = tool_server.services
-    events = [e for e in events_on_stream(services) if e["source"] == "ags"]
-    assert len(events) == 2 and len({e["id"] for e in events}) == 1  # read twice, one event id
-    learner = learner_pseudonym(pseudonym_secret(services.redis, services.keys), registered.issuer, "student-h")
-    assert events[0]["learner"] == learner and events[0]["kind"] == "graded"
-    assert events[0]["module"] == "m-prompt-basics" and events[0]["score"] == pytest.approx(0.8)
-    tool_server.drain()
-    assert services.learners.get("acme", learner).events == 1  # applied once
+def test_the_tool_never_grades_a_module_item_nor_reads_its_own_scores_back(tool_server, registered):
+    """Issue 16: a learner who opened a deep-linked module got a SkillGap progress score in that
+    module's column, which the next teacher launch read back as a grade of the module."""
+    module_item = registered.add_line_item({"label": "How large language models work", "scoreMaximum": 100, "resourceId": "m-llm-intro", "tag": "m-llm-intro", "resourceLinkId": "rl-3"})
+    Browser().launch(registered.begin("student-k", resource_link="rl-3", custom={"skillgap_module": "m-llm-intro"}, lineitem=module_item["id"]))
+    assert tool_server.tool.scores.post_due() == (0, 0) and registered.scores == []
+    # A line item the tool posts to (as an older version did into module items) is never read back.
+    scores = tool_server.tool.scores
+    scores.remember(GradeTarget("acme", "u-k", registered.issuer, registered.client_id, module_item["id"], "student-k"), 0.2313, time.time())
+    registered.results[module_item["id"]] = [{"id": "r1", "scoreOf": module_item["id"], "userId": "student-k", "resultScore": 23.13, "resultMaximum": 100}]
+    page = Browser().launch(registered.begin("teacher-k", "staff")).text
+    assert "grades read from the LMS gradebook" not in page
+    assert [e for e in events_on_stream(tool_server.services) if e["source"] == "ags"] == []
+
+
+def test_a_widget_without_a_line_item_claim_finds_its_progress_item_by_tag_and_resource(tool_server, registered):
+    for _ in range(2):
+        Browser().launch(registered.begin("student-l", lineitem=None))
+    progress = [item for item in registered.line_items.values() if item.get("tag") == "skillgap-progress"]
+    assert len(progress) == 1  # created once, found by tag, resource id and resource link after
+    assert progress[0]["resourceId"] == "skillgap-progress" and progress[0]["resourceLinkId"] == "rl-1"
+    assert tool_server.tool.scores.post_due() == (1, 0)
+    assert [lineitem for lineitem, _ in registered.scores] == [progress[0]["id"]]
 
 
 def test_one_line_item_per_knowledge_point_when_enabled(lti_services, registered, tool_server):

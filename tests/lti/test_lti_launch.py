@@ -7,10 +7,14 @@ import csv
 import io
 import re
 
-from edx_platform import INSTRUCTOR, LEARNER, Browser
+from edx_platform import INSTRUCTOR, LEARNER, Browser, LoopbackServer
 from lms_helpers import events_on_stream
 
 from core.identity import course_cohort, learner_for_alias, learner_pseudonym, pseudonym_secret
+from lti_tool import create_app
+
+TEACHING_ASSISTANT = "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant"
+CONTENT_DEVELOPER = "http://purl.imsglobal.org/vocab/lis/v2/membership#ContentDeveloper"
 
 
 def test_learner_launch_shows_next_modules_and_records_an_enrolment(tool_server, registered):
@@ -41,7 +45,9 @@ def test_after_the_worker_the_learner_sees_recommendations_with_reasons(tool_ser
     first = services.catalog.modules[services.catalog.module_index[stored[0]["module"]]]
     assert first.title.en in page
     assert "Why:</strong> Raises" in page
-    assert 'href="https://lms.example.com/course/view.php?id=' in page  # links back into the course
+    # Nothing of this course is bound yet: no link to the catalog's placeholder URLs; each says so.
+    assert "lms.example.com" not in page
+    assert page.count("This course does not offer this module yet") == len(stored)
     # Every knowledge point with a target for the role is listed with mastery and target.
     targets = [t for t in tool_server.services.catalog.roles[tool_server.services.catalog.role_index["ml-engineer"]].targets.values() if t > 0]
     assert page.count('<tr class="point">') == len(targets)
@@ -73,7 +79,14 @@ def test_instructor_launch_syncs_the_roster_and_shows_the_cohort_heatmap(tool_se
         {"user_id": f"member-{i}", "status": "Active", "roles": [LEARNER],
          "name": "Never Stored", "email": f"m{i}@example.com"}
         for i in range(5)
-    ] + [{"user_id": "gone", "status": "Inactive", "roles": []}]  # fmt: skip
+    ] + [{"user_id": "gone", "status": "Inactive", "roles": []}] + [
+        {"user_id": f"staff-{i}", "status": "Active", "roles": roles}
+        for i, roles in enumerate((
+            [INSTRUCTOR], [TEACHING_ASSISTANT], [CONTENT_DEVELOPER],
+            ["http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"],  # Moodle's site admin
+            ["http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrator", LEARNER],
+        ))
+    ]  # fmt: skip
     first = Browser().launch(registered.begin("teacher-1", "staff"))
     assert first.status_code == 200, first.text
     assert "Course roster synced: 5 members." in first.text  # three pages, the next-page URLs kept their case
@@ -85,10 +98,11 @@ def test_instructor_launch_syncs_the_roster_and_shows_the_cohort_heatmap(tool_se
     tool_server.drain()
     page = Browser().launch(registered.begin("teacher-1", "staff")).text
     assert "Skill gaps of LLM upskilling 101" in page
-    assert "6 learners" in page  # five members who never launched, and the instructor (role teacher)
+    assert "5 learners" in page  # the five members who never launched; staff are no learners
     assert "Course roster synced" not in page  # synced at most once per interval
     assert page.count('class="largest-gap"') == 5
-    assert "Teacher / instructional designer" in page and "All staff" in page  # role names, not ids
+    assert "All staff" in page and "Teacher / instructional designer" not in page  # role names, not ids
+    assert [e for e in events_on_stream(tool_server.services) if e["source"] == "lti"] == []  # the teacher's launches
 
     csv_url = re.search(r'href="(/lti/launches/[^"]+/gaps.csv)"', page).group(1)
     export = Browser().http.get(tool_server.url + csv_url)
@@ -98,17 +112,26 @@ def test_instructor_launch_syncs_the_roster_and_shows_the_cohort_heatmap(tool_se
     assert all(float(r["gap"]) >= 0 and float(r["target"]) > 0 for r in rows)
 
 
-def test_the_activity_role_applies_to_the_rosters_learners_not_its_instructors(tool_server, registered):
+def test_the_activity_role_applies_to_the_rosters_learners_and_staff_only_through_the_role_map(lti_services, registered):
     registered.members = [
         {"user_id": "analyst", "status": "Active", "roles": [LEARNER]},
         {"user_id": "trainer", "status": "Active", "roles": [INSTRUCTOR]},
     ]
-    Browser().launch(registered.begin("teacher-3", "staff", custom={"skillgap_role": "risk-analyst"}))
-    roles = {e["learner"]: e.get("role") for e in events_on_stream(tool_server.services) if e["source"] == "nrps"}
-    services = tool_server.services
+    services = lti_services.with_settings(lti_role_map="Instructor=teacher")
+    server = LoopbackServer(create_app(services=services))  # the tool with a role map for instructors
+    try:
+        registered.tool_url = server.url
+        page = Browser().launch(registered.begin("teacher-3", "staff", custom={"skillgap_role": "risk-analyst"})).text
+    finally:
+        server.close()
+    assert "Course roster synced: 2 members." in page
+    roles = {e["learner"]: e.get("role") for e in events_on_stream(services) if e["source"] == "nrps"}
     secret = pseudonym_secret(services.redis, services.keys)
     assert roles[learner_pseudonym(secret, registered.issuer, "analyst")] == "risk-analyst"
     assert roles[learner_pseudonym(secret, registered.issuer, "trainer")] == "teacher"
+    # The launching teacher is mapped too: their launch is a learner event of role teacher.
+    [launch] = [e for e in events_on_stream(services) if e["source"] == "lti"]
+    assert launch["learner"] == learner_pseudonym(secret, registered.issuer, "teacher-3") and launch["role"] == "teacher"
 
 
 def test_no_export_without_learners_and_unknown_export_links_are_refused(tool_server, registered):
