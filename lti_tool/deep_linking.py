@@ -1,7 +1,8 @@
 """Deep Linking 2.0: an instructor's LtiDeepLinkingRequest shows a picker — the "My next modules"
 widget and the catalog's modules — and the choice goes back to the platform as a signed
 LtiDeepLinkingResponse. Items carry custom parameters (not query strings), so every launch of
-an item names its module; a line item is attached when the instructor asks for one."""
+an item names its module (and binds it in its course); the widget gets SkillGap's progress
+column when the instructor asks for one, a module never gets one."""
 
 from __future__ import annotations
 
@@ -60,7 +61,9 @@ def content_items(selected: list[str], with_lineitem: bool, language: str) -> li
         else:
             raise BadSelection(f"{choice!r} is neither the widget nor a module of the catalog")
         item = DeepLinkResource().set_title(title).set_url(launch_url).set_custom_params(custom)
-        if with_lineitem:
+        # Only the widget gets a column: the tool grades nothing else, and a module's grade is
+        # the LMS's own activity's (issue 16: the gradebook holds only SkillGap's column).
+        if with_lineitem and choice == WIDGET:
             item.set_lineitem(LineItem({"scoreMaximum": SCORE_MAXIMUM, "label": title, "resourceId": resource, "tag": resource}))
         items.append(item)
     return items

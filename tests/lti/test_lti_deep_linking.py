@@ -43,7 +43,9 @@ def test_round_trip_creates_items_with_custom_parameters_and_line_items(tool_ser
     assert widget["url"] == module["url"] == tool_server.url + "/lti/launch"
     assert widget["custom"] == {c.CUSTOM_VIEW: "next-modules"}
     assert module["custom"] == {c.CUSTOM_MODULE: "m-prompt-basics"} and module["title"] == "Prompt engineering basics"
-    assert module["lineItem"] == {"scoreMaximum": 100.0, "label": "Prompt engineering basics", "resourceId": "m-prompt-basics", "tag": "m-prompt-basics"}
+    # Only SkillGap's own column: the widget's progress; a module gets none (issue 16).
+    assert widget["lineItem"] == {"scoreMaximum": 100.0, "label": "Your next modules", "resourceId": "skillgap-progress", "tag": "skillgap-progress"}
+    assert "lineItem" not in module
     claims = jwt.decode(fields["JWT"], options={"verify_signature": False})
     assert claims["iss"] == registered.client_id and claims["aud"] == [registered.issuer]
     assert claims[c.DEPLOYMENT_ID] == registered.deployment_id and claims[c.MESSAGE_TYPE] == "LtiDeepLinkingResponse"
