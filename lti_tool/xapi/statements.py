@@ -208,17 +208,20 @@ _is_iri = _Remembered(lambda value: IRI_PATTERN.fullmatch(value) is not None)
 _is_language_tag = _Remembered(_language_tag)
 
 
-def _object(value: object, allowed: frozenset, what: str) -> dict:
+def _object(value: object, allowed: frozenset, what: str) -> None:
     """A JSON object with only the properties of its kind and no nulls (2.2)."""
+    if value.__class__ is not dict or not value.keys() <= allowed or None in value.values():
+        _not_object(value, allowed, what)
+
+
+def _not_object(value: object, allowed: frozenset, what: str):
     if value.__class__ is not dict:
         _fail("type", "", f"must be {what} (a JSON object)")
     if not value.keys() <= allowed:
         unknown = min(value.keys() - allowed)
         _fail("unknown_property", unknown, f"is not a property of {what} in xAPI 1.0.3")
-    if None in value.values():
-        key = next(k for k, v in value.items() if v is None)
-        _fail("null_value", key, "must not be null (leave the property out instead)")
-    return value
+    key = next(k for k, v in value.items() if v is None)
+    _fail("null_value", key, "must not be null (leave the property out instead)")
 
 
 def _language_map(value: object) -> str:
@@ -737,9 +740,9 @@ class _Parts(NamedTuple):
 def _check_parts(data: dict, deviations: list[str], now: float, nested: bool) -> _Parts:
     """What a statement and a SubStatement share: actor, verb, object, result, context,
     timestamp and attachments."""
-    for key in ("actor", "verb", "object"):
-        if key not in data:
-            _fail(key, key, "is required")
+    if "actor" not in data or "verb" not in data or "object" not in data:
+        key = next(k for k in ("actor", "verb", "object") if k not in data)
+        _fail(key, key, "is required")
     part = "actor"
     try:
         check_agent(data["actor"], deviations)
