@@ -106,6 +106,14 @@ def _deep_linked_item(launch: Launch, cohort: str | None, module: str | None) ->
     return CourseItem(item, module, url, str(title)[:200], "lti", "deep-link")
 
 
+def mark_staff(client: redis.Redis, lti_keys: LtiKeys, tenant: str, learner: str, staff: bool) -> None:
+    """Remember whether a person is staff, so the xAPI intake makes no learner events of theirs."""
+    if staff:
+        client.sadd(lti_keys.staff(tenant), learner)
+    else:
+        client.srem(lti_keys.staff(tenant), learner)
+
+
 def save_launch_activity(services: Services, binding: CourseBinding, launch: Launch, activity: LaunchActivity) -> None:
     """Put the launch's event on the log, bind a deep-linked module's link to its course, and
     remember the ids other channels name the learner by."""
@@ -114,6 +122,7 @@ def save_launch_activity(services: Services, binding: CourseBinding, launch: Lau
         append_events(services.redis, services.keys, settings.partitions, [activity.event], settings.retention_days)
     if activity.item is not None and activity.cohort is not None:
         binding.bind(activity.tenant, activity.cohort, activity.item)
+    mark_staff(services.redis, binding.lti_keys, activity.tenant, activity.learner, not activity.counts_as_learner)
     record_launch_identity(
         services.redis, services.keys, services.pseudonym_secret, activity.tenant, launch.claims, activity.learner
     )

@@ -67,6 +67,11 @@ class LtiKeys:
     def bound_courses(self, tenant: str) -> str:
         return f"{self.base}:bound-courses:{tenant}"
 
+    # Learners known to be staff of a course (from their launches and roster syncs): their xAPI
+    # statements make no learner events.
+    def staff(self, tenant: str) -> str:
+        return f"{self.base}:staff:{tenant}"
+
     # Unmapped course items seen in statements: item id -> the cohort it was seen in.
     def unmapped_courses(self, tenant: str) -> str:
         return f"{self.base}:unmapped-courses:{tenant}"

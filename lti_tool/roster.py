@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from lti_tool import claims as c
-from lti_tool.activity import learner_for
+from lti_tool.activity import learner_for, mark_staff
 from lti_tool.roles import catalog_role, is_learner
 from lti_tool.xapi.intake import release_waiting
 from lti_tool.tool import Tool
@@ -46,9 +46,10 @@ def roster_events(tool: Tool, launch: Launch, now: float) -> list[Event]:
             if not isinstance(user_id, str) or not user_id or member.get("status", "Active") != "Active":
                 continue
             roles = member.get("roles") or []
-            if not is_learner(roles, tool.role_map):
-                continue  # staff: no learner of the course
             learner = learner_for(services, registration.issuer, user_id)
+            if not is_learner(roles, tool.role_map):
+                mark_staff(aliases, tool.lti_keys, registration.tenant, learner, True)
+                continue  # staff: no learner of the course
             role = catalog_role(roles, custom, services.catalog, tool.role_map)
             # The ids the member's statements may name them by, as a launch of theirs would record.
             ids = {"sub": user_id, "email": member.get("email"), c.LIS: {"person_sourcedid": member.get("lis_person_sourcedid")}}

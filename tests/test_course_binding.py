@@ -16,6 +16,7 @@ from lms_helpers import cli_env, events_on_stream
 from xapi_shapes import OPENEDX, openedx_problem_check
 
 from lti_tool import create_app
+from lti_tool.activity import mark_staff
 from sidecar.worker import Worker
 from lti_tool.course_binding import CourseBinding, CourseItem, candidates, item_id, item_type, item_url, launch_item
 from lti_tool.redis_keys import LtiKeys
@@ -192,3 +193,16 @@ def test_statements_of_unknown_actors_wait_up_to_a_limit_and_an_age(services):
     assert drop_expired_waiting(services, "acme", time.time() + 31 * 86_400) == 2
     assert counts()["waiting"] == 0 and counts()["waiting_expired"] == 2
     assert services.redis.smembers(services.keys.xapi_waiting_actors("acme")) == set()
+
+
+def test_statements_of_staff_make_no_learner_events(client, services, moodle, binding):
+    """A teacher viewing the quiz is not a learner of it (issue 16: teachers were counted)."""
+    bind(binding, QUIZ, "m-quiz-foundations")
+    [viewed] = [s for batch in moodle_batches() for s in batch if s["object"]["id"] == QUIZ and s["verb"]["id"].endswith("/viewed")]
+    teacher = learner_pseudonym(services.pseudonym_secret, SITE, "4")
+    mark_staff(services.redis, LtiKeys(services.keys), "acme", teacher, True)
+    as_teacher = {**viewed, "actor": {"account": {"homePage": SITE, "name": "4"}}}
+    as_student = {**viewed, "actor": {"account": {"homePage": SITE, "name": "3"}}}
+    assert client.post("/xapi/statements", json=[as_teacher, as_student], headers=moodle).status_code == 200
+    assert [e["learner"] for e in events_on_stream(services)] == [learner_pseudonym(services.pseudonym_secret, SITE, "3")]
+    assert int(services.redis.hget(services.keys.xapi_counts("acme"), "staff_actor")) == 1

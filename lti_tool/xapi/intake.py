@@ -37,6 +37,7 @@ from core.services import Services
 SOURCE = "xapi"
 SECONDS_PER_DAY = 86_400
 GROUP_ACTOR = "group_actor"  # a Group did it: no one learner to credit
+STAFF_ACTOR = "staff_actor"  # a teacher or admin did it: no learner
 DIGEST_LENGTH = 40  # hex digits of a SHA-1 (Statement.digest)
 # KEYS: statement records; ARGV[1]: their TTL in seconds; ARGV[2]: their digests, one after
 # the other (one argument, not one each: redis-py packs arguments one by one). The first
@@ -209,11 +210,24 @@ class Intake:
         dropped = 0
         if by_alias:
             effect.released, dropped = self._by_alias(credential, by_alias, events, effect.waiting, now)
-        effect.events = [event for event in events if event is not None]
+        effect.events = self._learners_only(credential.tenant, [event for event in events if event is not None], counts)
         counts.update(events=len(effect.events), waiting=sum(map(len, effect.waiting.values())) - dropped)
         if dropped:
             counts["waiting_dropped"] += dropped
         return effect
+
+    def _learners_only(self, tenant: str, events: list[Event], counts: Counter) -> list[Event]:
+        """Staff (known from their launches and roster syncs) are not learners: their
+        statements make no events (counted as staff_actor)."""
+        if not events:
+            return events
+        learners = list(dict.fromkeys(event.learner for event in events))
+        found = self.services.redis.smismember(self.binding.lti_keys.staff(tenant), learners)
+        staff = {learner for learner, is_staff in zip(learners, found) if is_staff}
+        if not staff:
+            return events
+        counts[STAFF_ACTOR] += sum(1 for event in events if event.learner in staff)
+        return [event for event in events if event.learner not in staff]
 
     def _write(
         self,

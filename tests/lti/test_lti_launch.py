@@ -12,6 +12,7 @@ from lms_helpers import events_on_stream
 
 from core.identity import course_cohort, learner_for_alias, learner_pseudonym, pseudonym_secret
 from lti_tool import create_app
+from lti_tool.redis_keys import LtiKeys
 
 TEACHING_ASSISTANT = "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant"
 CONTENT_DEVELOPER = "http://purl.imsglobal.org/vocab/lis/v2/membership#ContentDeveloper"
@@ -103,6 +104,10 @@ def test_instructor_launch_syncs_the_roster_and_shows_the_cohort_heatmap(tool_se
     assert page.count('class="largest-gap"') == 5
     assert "All staff" in page and "Teacher / instructional designer" not in page  # role names, not ids
     assert [e for e in events_on_stream(tool_server.services) if e["source"] == "lti"] == []  # the teacher's launches
+    services = tool_server.services
+    secret = pseudonym_secret(services.redis, services.keys)
+    staff = {m.decode() for m in services.redis.smembers(LtiKeys(services.keys).staff("acme"))}
+    assert staff == {learner_pseudonym(secret, registered.issuer, u) for u in ("teacher-1", *(f"staff-{i}" for i in range(5)))}
 
     csv_url = re.search(r'href="(/lti/launches/[^"]+/gaps.csv)"', page).group(1)
     export = Browser().http.get(tool_server.url + csv_url)
