@@ -225,7 +225,7 @@ def _redis_ceiling(url, services, credential, per_request, requests_per_client, 
         for body, _ in _bodies(777 + c, requests_per_client, per_request, learners, activities):
             items = orjson.loads(body)
             statements = [parse_statement(item, TENANT) for item in (items if per_request > 1 else [items])]
-            events = intake._effect(credential, statements, Counter()).events
+            events = intake._effect(credential, statements, Counter(), time.time()).events
             records = [keys.xapi_statement(TENANT, s.id) for s in statements]
             digests = "".join(s.digest for s in statements)
             calls = [
