@@ -122,9 +122,11 @@ class Settings:
     moodle_sync_interval_s: float = 900.0
     moodle_http_timeout_s: float = 30.0  # per web-service call (a course's log can take a while)
 
-    # Demo cohort simulated by `skillgap run`
+    # Demo cohort simulated by `skillgap run`, and the demo LTI platform at /demo on the tool
+    # (lti_tool/demo_platform.py), which `skillgap run` turns on: anyone reaching it launches as its users.
     demo_learners: int = 120
     demo_seed: int = 7
+    demo_platform: bool = False
 
     @classmethod
     def load(

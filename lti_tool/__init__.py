@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from lti_tool import admin, deep_linking, health, launch, registration, views, xapi
+from lti_tool import admin, deep_linking, demo_platform, health, launch, registration, views, xapi
 from lti_tool.errors import register_error_handler
 from lti_tool.tool import build_tool
 from core.identity import stored_secret
@@ -51,4 +51,6 @@ def create_app(test_config: Mapping[str, object] | None = None, services: Servic
     register_error_handler(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    if services.settings.demo_platform:
+        app.register_blueprint(demo_platform.blueprint)
     return app

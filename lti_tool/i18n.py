@@ -70,6 +70,22 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "bound": ("{item} now counts for {module}.", "{item} 现计入 {module}。"),
     "unbound": ("{item} no longer counts for a module.", "{item} 不再计入任何模块。"),
+    "demo_title": ("Try SkillGap: a demo LMS", "试用 SkillGap：演示 LMS"),
+    "demo_intro": (
+        "This page stands in for an LMS course, {course}. Each button makes a real LTI 1.3 launch "
+        "(OIDC login, signed id_token, launch validation) into the tool, as that person.",
+        "本页代替 LMS 中的课程「{course}」。每个按钮都会以该用户身份向工具发起一次真实的 LTI 1.3 启动"
+        "（OIDC 登录、签名的 id_token、启动校验）。",
+    ),
+    "demo_teacher": ("Open as the course's teacher", "以课程教师身份打开"),
+    "demo_teacher_note": ("The cohort's gap heatmap, the largest gaps and a CSV export.", "班级差距热力图、最大差距与 CSV 导出。"),
+    "demo_learners": ("Open as a learner", "以学员身份打开"),
+    "demo_learner": ("Learner {sub}", "学员 {sub}"),
+    "demo_no_learners": (
+        "The simulated cohort is not loaded yet: `skillgap run` loads it at start.",
+        "模拟学员尚未加载：`skillgap run` 启动时会加载。",
+    ),
+    "demo_language": ("中文", "English"),
 }
 
 

@@ -17,12 +17,13 @@ DAY = 86_400.0
 POST_BATCH = 500
 
 
-def demo_events(catalog: Catalog, n_learners: int, seed: int, now: float) -> list[dict]:
-    """About a dozen activities per learner over the last 60 days, as JSON events."""
+def demo_events(catalog: Catalog, learners: list[str], cohort: str, seed: int, now: float) -> list[dict]:
+    """About a dozen activities per learner over the last 60 days, as JSON events. Each learner's
+    first event also names their role and a cohort of their role; the others name `cohort`."""
     model = engine_model(catalog)
     rng = np.random.default_rng(seed)
     roles = [r.id for r in catalog.roles]
-    learner_roles = np.arange(n_learners) % len(roles)
+    learner_roles = np.arange(len(learners)) % len(roles)
     quiz = np.array([m.method == "quiz" for m in catalog.modules])
     activity = simulate_activity(model, learner_roles, 12, rng, now - 60 * DAY, now - 60.0, quiz)
     events = []
@@ -30,8 +31,8 @@ def demo_events(catalog: Catalog, n_learners: int, seed: int, now: float) -> lis
     for i, q, kind, score, t in zip(activity.learner, activity.module, activity.kind, activity.score, activity.time):
         role = roles[learner_roles[i]]
         event = {
-            "learner": f"demo-{i + 1:04d}",
-            "cohort": f"{role}-2026q4",
+            "learner": learners[i],
+            "cohort": cohort if i in announced else f"{role}-2026q4",
             "module": catalog.modules[q].id,
             "kind": Kind(kind).name.lower(),
             "timestamp": datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z"),

@@ -16,16 +16,18 @@ from contextlib import ExitStack
 
 import requests
 
-from skillgap.demo import demo_events, post_events
 from core.catalog import load_catalog
 from core.errors import UserError
+from core.identity import pseudonym_secret
 from core.keys import Keys
+from lti_tool.demo_platform import demo_cohort, demo_learner_ids
+from skillgap.demo import demo_events, post_events
 from skillgap.processes import Supervisor, gunicorn_command, port_is_free
 from core.redis_server import EmbeddedRedis, connect
 from core.settings import Settings
 from core.tokens import create_token, register_token
 
-DEMO_FLAG = "demo_loaded"
+DEMO_FLAG = "demo_loaded:lti"  # the cohort under the demo platform's learner ids
 START_TIMEOUT_S = 60.0
 
 
@@ -129,6 +131,27 @@ def serve_sidecar(settings: Settings, workers: int | None = None) -> int:
     return status
 
 
+def _ready_message(elapsed: float, api: str, tool: str, token: str, tenant: str, learner: str | None) -> str:
+    """What to open, in order: the demo LMS (learner and teacher pages), the analysts' dashboard,
+    then the admin's setup page for a real LMS."""
+    lines = [
+        f"\nSkillGap is running ({elapsed:.1f} s to start). Open:",
+        f"  1. Try it (a demo LMS: launch as a learner or the teacher)  {tool}/demo",
+        f"  2. Analyst dashboard (sign in with the token below)         {api}/",
+        f"  3. Connect a real LMS (URLs and keys to register)            {tool}/lti/setup",
+        f"\n  Analyst token  {token}   (tenant {tenant})",
+        f"  API docs       {api}/v1/docs",
+    ]
+    if learner:
+        lines += [
+            "\nOr with curl:",
+            f'  curl -H "Authorization: Bearer {token}" {api}/v1/learners/{learner}/recommendations',
+            f'  curl -H "Authorization: Bearer {token}" {api}/v1/learners/{learner}/mastery',
+        ]
+    lines.append("\nPress Ctrl-C to stop.")
+    return "\n".join(lines)
+
+
 def run(settings: Settings) -> int:
     started = time.monotonic()
     stop = threading.Event()
@@ -150,6 +173,7 @@ def run(settings: Settings) -> int:
             token = create_token(client, keys, tenant, label="skillgap run")
 
         env = dict(os.environ, REDIS_URL=redis_url, SKILLGAP_REDIS_URL=redis_url)
+        env.setdefault("SKILLGAP_DEMO_PLATFORM", "1")
         supervisor = Supervisor(env)
         cleanup.callback(supervisor.stop)
         api = f"http://{settings.api_host}:{settings.api_port}"
@@ -162,12 +186,13 @@ def run(settings: Settings) -> int:
         _wait_healthy(f"{api}/v1/health", supervisor, START_TIMEOUT_S)
         _wait_healthy(f"{tool}/health", supervisor, START_TIMEOUT_S)
 
-        demo_learner = "demo-0001"
-        if settings.demo_learners > 0:
+        learners = demo_learner_ids(pseudonym_secret(client, keys), settings.demo_learners)
+        demo_learner = learners[0] if learners else None
+        if learners:
             if client.hget(keys.meta, DEMO_FLAG):
                 say("Demo cohort already loaded (data kept from an earlier run).")
             else:
-                events = demo_events(catalog, settings.demo_learners, settings.demo_seed, time.time())
+                events = demo_events(catalog, learners, demo_cohort(), settings.demo_seed, time.time())
                 say(f"Loading a demo cohort: {settings.demo_learners} learners, {len(events)} events via POST /v1/events")
                 post_events(api, token, events, lambda done, total: say(f"  posted {done}/{total} events"))
                 client.hset(keys.meta, DEMO_FLAG, str(time.time()))
@@ -175,16 +200,7 @@ def run(settings: Settings) -> int:
                 raise StartupError("the worker produced no recommendations within 60 s; see its log above")
 
         if not stop.is_set():
-            say(
-                f"\nSkillGap is running ({time.monotonic() - started:.1f} s to start).\n"
-                f"  Analyst API    {api}/v1/health\n"
-                f"  LTI tool       {tool}/\n"
-                f"  Analyst token  {token}   (tenant {tenant})\n\n"
-                "Try:\n"
-                f'  curl -H "Authorization: Bearer {token}" {api}/v1/learners/{demo_learner}/recommendations\n'
-                f'  curl -H "Authorization: Bearer {token}" {api}/v1/learners/{demo_learner}/mastery\n\n'
-                "Press Ctrl-C to stop."
-            )
+            say(_ready_message(time.monotonic() - started, api, tool, token, tenant, demo_learner))
         if _watch(supervisor, stop):
             return 1
         say("Stopping...")

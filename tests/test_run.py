@@ -4,6 +4,7 @@ demo cohort; then a grade posted for a demo learner; then SIGTERM leaves nothing
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -85,23 +86,34 @@ def test_run_serves_the_demo_and_stops_cleanly(tmp_path):
         assert time.monotonic() - started < 60
         assert TOKEN in text
         api = f"http://127.0.0.1:{api_port}"
+        # The first link printed is the demo LMS; its first learner's launch shows their page.
+        first_link = re.search(r"^  1\. .*?(http://\S+)$", text, re.M).group(1)
+        assert first_link == f"http://127.0.0.1:{tool_port}/demo"
+        browser = requests.Session()
+        demo_page = browser.get(first_link, timeout=10).text
+        login = re.search(r'class="demo-learner" href="([^"]+)"', demo_page).group(1).replace("&amp;", "&")
+        platform_form = browser.get(login, timeout=10).text  # the tool's login, then the platform's answer
+        fields = dict(re.findall(r'name="(id_token|state)" value="([^"]+)"', platform_form))
+        learner_page = browser.post(re.search(r'action="([^"]+)"', platform_form).group(1), data=fields, timeout=10)
+        assert learner_page.status_code == 200 and 'class="card recommendation"' in learner_page.text
+        learner = re.search(r"/v1/learners/(\S+)/recommendations", text).group(1)
         headers = {"Authorization": f"Bearer {TOKEN}"}
-        recs = requests.get(f"{api}/v1/learners/demo-0001/recommendations", headers=headers, timeout=5).json()
+        recs = requests.get(f"{api}/v1/learners/{learner}/recommendations", headers=headers, timeout=5).json()
         assert recs["recommendations"]
         assert requests.get(f"http://127.0.0.1:{tool_port}/health", timeout=5).status_code == 200
 
-        before = requests.get(f"{api}/v1/learners/demo-0001/mastery", headers=headers, timeout=5).json()
+        before = requests.get(f"{api}/v1/learners/{learner}/mastery", headers=headers, timeout=5).json()
         module = recs["recommendations"][0]["module"]
-        grade = {"learner": "demo-0001", "module": module, "kind": "graded", "score": 1.0, "timestamp": time.time()}
+        grade = {"learner": learner, "module": module, "kind": "graded", "score": 1.0, "timestamp": time.time()}
         posted = time.monotonic()
         assert requests.post(f"{api}/v1/events", json=grade, headers=headers, timeout=5).status_code == 202
         while True:
-            after = requests.get(f"{api}/v1/learners/demo-0001/mastery", headers=headers, timeout=5).json()
+            after = requests.get(f"{api}/v1/learners/{learner}/mastery", headers=headers, timeout=5).json()
             if after["knowledge_points"] != before["knowledge_points"]:
                 break
             assert time.monotonic() - posted < 1.0, "the grade did not reach mastery within 1 s"
             time.sleep(0.02)
-        new_recs = requests.get(f"{api}/v1/learners/demo-0001/recommendations", headers=headers, timeout=5).json()
+        new_recs = requests.get(f"{api}/v1/learners/{learner}/recommendations", headers=headers, timeout=5).json()
         assert new_recs["computed_at"] > recs["computed_at"]
 
         children = descendants(run.pid)
