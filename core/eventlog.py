@@ -31,8 +31,12 @@ def queue_events(
 ) -> None:
     """What append_events sends, queued on the caller's pipeline (to share its round trip)."""
     by_partition: dict[int, list[dict]] = defaultdict(list)
+    per_day: dict[tuple[str, int], int] = defaultdict(int)
     for event in events:
         by_partition[partition_of(event.tenant, event.learner, partitions)].append(encode(event))
+        per_day[event.tenant, int(event.timestamp // 86_400)] += 1
+    for (tenant, day), count in per_day.items():
+        pipe.hincrby(keys.events_per_day(tenant), str(day), count)
     oldest_ms = int((time.time() - retention_days * 86_400) * 1000)
     for partition, wires in sorted(by_partition.items()):
         for start in range(0, len(wires), MAX_EVENTS_PER_ENTRY):

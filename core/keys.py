@@ -75,6 +75,10 @@ class Keys:
     def parameters_counter(self) -> str:
         return f"{self.prefix}:params:last"
 
+    def events_per_day(self, tenant: str) -> str:
+        """Events received for a tenant, counted by the event's own day (days since the epoch)."""
+        return f"{self.prefix}:daily:{tenant}"
+
     @property
     def tokens(self) -> str:
         return f"{self.prefix}:tokens"

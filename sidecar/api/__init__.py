@@ -6,8 +6,9 @@ from collections.abc import Mapping
 
 from flask import Flask
 
-from sidecar.api import docs, events, health, learners, metrics, modules, openapi, reports
+from sidecar.api import dashboard, docs, events, health, learners, metrics, modules, openapi, reports
 from sidecar.api.errors import register_error_handlers
+from core.identity import stored_secret
 from core.redis_server import connect
 from core.services import Services, build_services
 from core.settings import Settings
@@ -29,4 +30,9 @@ def create_app(test_config: Mapping[str, object] | None = None, services: Servic
     for module in (health, openapi, docs, events, learners, reports, modules):
         app.register_blueprint(module.blueprint, url_prefix="/v1")
     app.register_blueprint(metrics.blueprint)
+    # The dashboard's session cookie: signed with a secret kept in Redis (shared by every process).
+    app.secret_key = stored_secret(services.redis, services.keys, "api-session")
+    app.config.update(SESSION_COOKIE_NAME="skillgap_dashboard", SESSION_COOKIE_SAMESITE="Strict",
+                      SESSION_COOKIE_HTTPONLY=True, PERMANENT_SESSION_LIFETIME=8 * 3600)  # fmt: skip
+    app.register_blueprint(dashboard.blueprint)
     return app

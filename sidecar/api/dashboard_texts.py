@@ -1,0 +1,132 @@
+"""The dashboard's words in English and Chinese. Plain words on the page; the exact definition
+of each figure in its tooltip (`define_*`)."""
+
+from __future__ import annotations
+
+TEXTS: dict[str, tuple[str, str]] = {
+    "title": ("SkillGap dashboard", "SkillGap 分析看板"),
+    "sign_in": ("Sign in", "登录"),
+    "sign_out": ("Sign out", "退出"),
+    "token": ("Analyst token", "分析员令牌"),
+    "token_help": (
+        "`make run` prints one; `skillgap token create --tenant T` makes more. It is sent once, in this form, "
+        "and never appears in a URL.",
+        "`make run` 会打印一个；`skillgap token create --tenant T` 可再创建。令牌仅通过此表单提交一次，绝不出现在网址中。",
+    ),
+    "bad_token": ("Unknown or revoked token.", "令牌无效或已被撤销。"),
+    "session_expired": ("Your session has ended: sign in again.", "会话已结束，请重新登录。"),
+    "bad_form": ("The form expired: sign in again.", "表单已过期，请重新登录。"),
+    "nav_overview": ("Overview", "概览"),
+    "nav_gaps": ("Gaps", "差距"),
+    "nav_modules": ("Module effectiveness", "模块成效"),
+    "nav_docs": ("API docs", "API 文档"),
+    "tenant": ("Tenant {tenant}", "租户 {tenant}"),
+    "learners": ("Learners", "学员"),
+    "roles": ("Roles", "岗位"),
+    "cohorts": ("Cohorts", "班级"),
+    "departments": ("Departments", "部门"),
+    "events_per_day": ("Events received per day (last {days} days, by the event's date)",
+                       "每日收到的学习事件（最近 {days} 天，按事件日期）"),  # fmt: skip
+    "no_events": ("No events in this period.", "此期间没有事件。"),
+    "pipeline": ("Pipeline health", "处理管道状态"),
+    "workers_alive": ("Workers running", "运行中的处理进程"),
+    "events_applied": ("Events applied", "已处理事件"),
+    "waiting": ("Waiting to be processed", "等待处理"),
+    "oldest_wait": ("Oldest waiting for", "最长等待"),
+    "dead_letters": ("Rejected entries", "被拒条目"),
+    "define_dead_letters": (
+        "Log entries the workers could not read, set aside in the dead-letter stream (see skillgap replay).",
+        "处理进程无法读取的日志条目，已移入死信流（见 skillgap replay）。",
+    ),
+    "define_waiting": ("Stream entries not yet read by a worker, plus those read but not yet committed.",
+                       "尚未被处理进程读取的条目，加上已读取但尚未提交的条目。"),  # fmt: skip
+    "status_ok": ("running", "正常"),
+    "status_no_workers": ("no worker is running: events wait", "没有处理进程在运行：事件正在等待"),
+    "shortfall_total": ("Total shortfall below target", "低于目标的总差距"),
+    "define_shortfall_total": (
+        "Gap score L = Σ max(0, target − mastery)² over every learner and knowledge point, mastery decayed to now. "
+        "0 means everyone is on target; one learner 50 points below target on one point adds 0.25.",
+        "差距分 L = Σ max(0, 目标 − 掌握度)²，对所有学员和知识点求和，掌握度按遗忘衰减至当前。0 表示全员达标；"
+        "一名学员在一个知识点上低于目标 50 个百分点计 0.25。",
+    ),
+    "heatmap_title": ("Gap heatmap: how far below target each role is, per knowledge point",
+                      "差距热力图：各岗位在每个知识点上低于目标的程度"),  # fmt: skip
+    "heatmap_help": (
+        "Each cell: the mean shortfall of the role's learners, in points of mastery (0 = on target, blank = no "
+        "target for that role). Open a cell for its learners.",
+        "每个单元格：该岗位学员的平均差距（掌握度百分点；0 表示达标，空白表示该岗位无此目标）。点击单元格查看学员。",
+    ),
+    "heatmap_cell": ("{column}, {row}: on average {value} points below target", "{column}，{row}：平均低于目标 {value} 个百分点"),
+    "all_learners": ("All learners", "全部学员"),
+    "cohort": ("Cohort", "班级"),
+    "department": ("Department", "部门"),
+    "show": ("Show", "显示"),
+    "by_cohort": ("By cohort", "按班级"),
+    "by_department": ("By department", "按部门"),
+    "by_role": ("By role", "按岗位"),
+    "learner": ("Learner", "学员"),
+    "role": ("Role", "岗位"),
+    "shortfall": ("Shortfall", "差距"),
+    "define_shortfall": ("target − mastery when below target, else 0 (points of mastery)", "低于目标时为 目标 − 掌握度，否则为 0（百分点）"),
+    "gap_score": ("Gap score", "差距分"),
+    "define_gap_score": ("Σ max(0, target − mastery)² over the knowledge points (0 = on target everywhere)",
+                         "对各知识点求和 Σ max(0, 目标 − 掌握度)²（0 表示全部达标）"),  # fmt: skip
+    "cell_title": ("{role} on {point}: learners by shortfall", "{role} · {point}：按差距排序的学员"),
+    "mastery": ("Mastery", "掌握度"),
+    "target": ("Target", "目标"),
+    "learner_title": ("Learner {learner}", "学员 {learner}"),
+    "mastery_title": ("Mastery against target", "掌握度与目标"),
+    "mastery_help": (
+        "Bar: estimated mastery now. Black line across it: ± how sure we are (one standard deviation of the "
+        "estimate). Thick tick: the role's target.",
+        "条形：当前估计的掌握度。横线：估计的不确定范围（一个标准差）。粗竖线：岗位目标。",
+    ),
+    "bar_title": ("{name}: mastery {mastery}% ± {sd}, target {target}%", "{name}：掌握度 {mastery}% ± {sd}，目标 {target}%"),
+    "uncertainty": ("± how sure", "± 不确定度"),
+    "define_uncertainty": (
+        "Standard deviation of the mastery estimate (at most 29 points: nothing known yet).",
+        "掌握度估计的标准差（最大 29 个百分点，即尚无任何信息）。",
+    ),
+    "recommendations": ("Recommended next modules", "推荐的下一步模块"),
+    "expected_gain": ("Expected gap closed", "预计缩小的差距"),
+    "define_expected_gain": (
+        "How much the learner's gap score is expected to fall after this module (expected_gain in the API).",
+        "完成该模块后学员差距分的预计降幅（API 中的 expected_gain）。",
+    ),
+    "minutes": ("Minutes", "分钟"),
+    "why": ("Why", "理由"),
+    "no_recommendations": ("No recommendations yet.", "暂无推荐。"),
+    "recent_events": ("Recent activity", "最近的学习活动"),
+    "no_recent": ("No recent activity kept for this learner.", "未保留该学员的近期活动。"),
+    "when": ("When", "时间"),
+    "what": ("What", "内容"),
+    "score": ("Score", "得分"),
+    "modules_title": ("Module effectiveness: how much each module teaches", "模块成效：各模块的教学效果"),
+    "modules_help": (
+        "Dot: the learning rate fitted from your learners' results, with its 95% range (±1.96 standard errors). "
+        "Hollow diamond: the catalog's assumed rate. A higher rate: one pass of the module moves more learners "
+        "to mastery of the point.",
+        "实心点：根据学员成绩拟合的学习率及其 95% 区间（±1.96 标准误）。空心菱形：目录中的预设学习率。学习率越高，"
+        "完成一次该模块后掌握该知识点的学员越多。",
+    ),
+    "dot_title": ("{name}: fitted {fitted} (standard error {error}), catalog {catalog}",
+                  "{name}：拟合值 {fitted}（标准误 {error}），目录值 {catalog}"),  # fmt: skip
+    "no_fit": (
+        "No fitted parameter version yet: the rates are the catalog's. Run `skillgap fit --from-log --activate` "
+        "once learners have results.",
+        "尚无拟合的参数版本：显示的是目录中的学习率。学员有成绩后运行 `skillgap fit --from-log --activate`。",
+    ),
+    "fitted_version": ("Fitted parameter version {version}.", "拟合参数版本 {version}。"),
+    "not_found": ("Not found in this tenant.", "在此租户中未找到。"),
+    "other_language": ("中文", "English"),
+    "plan": ("Cost plan", "成本计划"),
+    "overdue": ("Overdue", "逾期"),
+}
+
+
+def text(key: str, language: str, **values: object) -> str:
+    """The text in `language`, filled with `values` (without values: the pattern itself, for
+    charts that fill it per cell)."""
+    en, zh = TEXTS[key]
+    chosen = zh if language == "zh" else en
+    return chosen.format(**values) if values else chosen

@@ -1,0 +1,40 @@
+"""What the dashboard shows of the event log: events per day (counters kept by the log's
+writer, eventlog.queue_events) and a learner's latest events (read back from their partition)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import redis
+
+from core.wire import decode_entry
+from core.keys import Keys, partition_of
+
+DAY = 86_400
+RECENT_ENTRIES = 200  # how far back a learner's partition is searched (entries, newest first)
+
+
+def events_per_day(client: redis.Redis, keys: Keys, tenant: str, now: float, days: int) -> tuple[list[str], list[int]]:
+    """The last `days` days (ISO dates, oldest first) and the events received for each."""
+    today = int(now // DAY)
+    wanted = [str(day) for day in range(today - days + 1, today + 1)]
+    counts = client.hmget(keys.events_per_day(tenant), wanted)
+    dates = [datetime.fromtimestamp(int(day) * DAY, UTC).strftime("%Y-%m-%d") for day in wanted]
+    return dates, [int(c) if c else 0 for c in counts]
+
+
+def learner_recent_events(
+    client: redis.Redis, keys: Keys, partitions: int, tenant: str, learner: str, limit: int = 10
+) -> list[dict]:
+    """The learner's newest events among the last RECENT_ENTRIES entries of their partition's
+    log, newest first (events older than that, or trimmed by retention, are not shown)."""
+    stream = keys.stream(partition_of(tenant, learner, partitions))
+    found: list[dict] = []
+    for _, fields in client.xrevrange(stream, count=RECENT_ENTRIES):
+        try:
+            events = decode_entry(fields)
+        except ValueError:
+            continue
+        found.extend(e for e in events if isinstance(e, dict) and e.get("tenant") == tenant and e.get("learner") == learner)
+    found.sort(key=lambda e: -float(e.get("timestamp", 0)))
+    return found[:limit]
