@@ -42,6 +42,7 @@ def loaded(app, services, token):
     for i in range(3):
         events.append({"learner": f"u-{i}", "module": quiz.id, "kind": "graded", "score": 0.3 * i,
                        "timestamp": time.time() - 3600 * i, "cohort": "course-1", "role": roles[i % 2]})  # fmt: skip
+    events.append({"learner": "u-0", "module": quiz.id, "kind": "viewed", "timestamp": time.time() - 60})
     client = app.test_client()
     response = client.post("/v1/events", json=events, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 202
@@ -104,6 +105,7 @@ def test_overview_heatmap_drill_down_and_learner_page(app, services, token, load
     assert "Mastery against target" in learner and "<svg" in learner
     assert 'class="recommendation"' in learner
     assert "graded" in learner  # the recent events, read back from the log
+    assert "viewed" in client.get("/learners/u-0").get_data(as_text=True)  # an event without a score too
     assert "Expected gap closed" in learner and "expected_gain" in learner  # plain words, exact name in the tooltip
     modules = client.get("/modules").get_data(as_text=True)
     assert "No fitted parameter version yet" in modules and "<circle" not in modules

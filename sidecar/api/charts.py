@@ -39,8 +39,9 @@ def bars_per_day(days: Sequence[str], counts: Sequence[int], label: str) -> Mark
         body.append(f'<rect x="{x + 1:.1f}" y="{height - bottom - h:.1f}" width="{max(step - 2, 1):.1f}" '
                     f'height="{h:.1f}" fill="{ACCENT}"><title>{escape(day)}: {count:,}</title></rect>')  # fmt: skip
         if i == 0 or i == len(days) - 1 or len(days) <= 8:
-            body.append(f'<text x="{x + step / 2:.1f}" y="{height - 6}" text-anchor="middle" fill="{MUTED}">'
-                        f"{escape(day[5:])}</text>")  # fmt: skip
+            anchor = "end" if i == len(days) - 1 and i else "middle"
+            body.append(f'<text x="{x + step if anchor == "end" else x + step / 2:.1f}" y="{height - 6}" '
+                        f'text-anchor="{anchor}" fill="{MUTED}">{escape(day[5:])}</text>')  # fmt: skip
     return _svg(width, height, body, label)
 
 
@@ -50,17 +51,17 @@ def heatmap(
 ) -> Markup:  # fmt: skip
     """Rows (knowledge points) × columns (roles); each cell's mean shortfall, linked to its learners.
     `cell_title` is formatted with row, column and value for the tooltip; None cells have no target."""
-    cell_w, cell_h, left, top = 92, 26, 230, 64
-    width, height = left + cell_w * len(columns) + 8, top + cell_h * len(rows) + 8
+    cell_w, cell_h, left, top = 64, 24, 290, 150
+    width, height = left + cell_w * len(columns) + 150, top + cell_h * len(rows) + 8
     body = []
     for c, column in enumerate(columns):
         x = left + c * cell_w + cell_w / 2
-        body.append(f'<text x="{x:.0f}" y="{top - 8}" text-anchor="end" transform="rotate(-30 {x:.0f} {top - 8})" '
-                    f'fill="{INK}">{escape(_short(column, 18))}</text>')  # fmt: skip
+        body.append(f'<text x="{x:.0f}" y="{top - 8}" transform="rotate(-40 {x:.0f} {top - 8})" '
+                    f'fill="{INK}">{escape(_short(column, 30))}</text>')  # fmt: skip
     for r, row in enumerate(rows):
         y = top + r * cell_h
         body.append(f'<text x="{left - 6}" y="{y + cell_h / 2 + 4:.0f}" text-anchor="end" fill="{INK}">'
-                    f"{escape(_short(row, 34))}</text>")  # fmt: skip
+                    f"{escape(_short(row, 42))}</text>")  # fmt: skip
         for c, value in enumerate(cells[r]):
             x = left + c * cell_w
             if value is None:
