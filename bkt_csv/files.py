@@ -233,14 +233,17 @@ def params_to_json(params: FittedParameters, skills: list[str], resources: list[
     return {"format": PARAMS_FORMAT, "forgets": forgets, "multilearn": resource_column, "skills": out}
 
 
-def align(table: BktTable, skills: list[str], resources: list[str], source: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """(point, resource) codes of the table's rows in the parameters' skill and resource order."""
+def align(table: BktTable, skills: list[str], resources: list[str], source: str,
+          unknown_skills: str = "error") -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+    """(point, resource) codes of the table's rows in the parameters' skill and resource order.
+    A skill the parameters do not know is an error, or with unknown_skills="default" point -1."""
     index = {name: p for p, name in enumerate(skills)}
     unknown = [name for name in table.skills if name not in index]
-    if unknown:
+    if unknown and unknown_skills == "error":
         more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-        raise CsvError(f"{source}: skills with no fitted parameters: {', '.join(map(repr, unknown[:5]))}{more}")
-    point = np.array([index[name] for name in table.skills], dtype=np.int32)[table.skill]
+        raise CsvError(f"{source}: skills with no fitted parameters: {', '.join(map(repr, unknown[:5]))}{more} "
+                       "(--unknown-skills default predicts their rows with the default instead)")  # fmt: skip
+    point = np.array([index.get(name, -1) for name in table.skills], dtype=np.int32)[table.skill]
     if table.resource is None:
         return point, None
     index = {name: r for r, name in enumerate(resources)}

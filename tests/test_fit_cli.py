@@ -131,6 +131,29 @@ def test_predict_unknown_skill(tmp_path, capsys):
     assert "skills with no fitted parameters" in err and "'skill 9'" in err
 
 
+def test_predict_unknown_skills_with_the_default(tmp_path, capsys):
+    history = tmp_path / "history.csv"
+    write_history(history, n_learners=20)
+    params = tmp_path / "params.json"
+    assert main(["fit", "--csv", str(history), "--out", str(params)]) == 0
+    other = tmp_path / "other.csv"
+    other.write_text("user_id,skill_name,correct\nu1,skill 0,1\nu1,skill 9,0\nu2,skill 9,1\nu1,skill 0,0\n")
+    out = tmp_path / "o.csv"
+    base = ["predict", "--csv", str(other), "--params", str(params), "--out", str(out)]
+    capsys.readouterr()
+    assert main([*base, "--unknown-skills", "default"]) == 0
+    assert "2 rows of 1 skills without fitted parameters: predicted with the default 0.5" in capsys.readouterr().err
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [r["correct_predictions"] for r in rows[1:3]] == ["0.500000", "0.500000"]
+    # The known skill's rows get the same predictions as in a file without the unknown skill.
+    known = tmp_path / "known.csv"
+    known.write_text("user_id,skill_name,correct\nu1,skill 0,1\nu1,skill 0,0\n")
+    assert main(["predict", "--csv", str(known), "--params", str(params), "--out", str(tmp_path / "k.csv")]) == 0
+    alone = list(csv.DictReader(io.StringIO((tmp_path / "k.csv").read_text())))
+    assert [rows[0]["correct_predictions"], rows[3]["correct_predictions"]] == [r["correct_predictions"] for r in alone]
+    assert float(alone[0]["correct_predictions"]) != 0.5
+
+
 def test_predict_rejects_a_file_that_is_not_parameters(tmp_path, capsys):
     params = tmp_path / "params.json"
     params.write_text('{"skills": []}')

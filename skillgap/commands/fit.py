@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import orjson
 
 from engine.fit import FittedParameters, Predictions, fit, observations, predict
@@ -52,8 +53,13 @@ def fit_csv(csv: Path, out: Path, forgets: bool, multilearn: str | None, max_ite
     return params, table
 
 
-def predictions_from_csv(csv: Path, params_file: Path,
-                         progress: Callable[[str], None] = quiet) -> tuple[BktTable, Predictions]:  # fmt: skip
+# P(correct) and P(mastered) of rows whose skill has no fitted parameters (--unknown-skills default):
+# nothing is known about such a skill, so neither outcome is favoured.
+UNKNOWN_SKILL_DEFAULT = 0.5
+
+
+def predictions_from_csv(csv: Path, params_file: Path, progress: Callable[[str], None] = quiet,
+                         unknown_skills: str = "error") -> tuple[BktTable, Predictions]:  # fmt: skip
     """The rows of a pyBKT CSV and, for each, P(correct) and P(mastered) before it is seen."""
     try:
         doc = orjson.loads(params_file.read_bytes())
@@ -65,16 +71,28 @@ def predictions_from_csv(csv: Path, params_file: Path,
     progress(f"reading {csv}")
     table = read_bkt_csv(csv, resource_column=resource_column)
     progress(f"read {table.rows:,} rows")
-    point, resource = align(table, skills, resources, str(csv))
-    data = observations(table.learner, point, resource, table.correct, table.order,
+    point, resource = align(table, skills, resources, str(csv), unknown_skills)
+    known = point >= 0
+    if known.all():
+        data = observations(table.learner, point, resource, table.correct, table.order,
+                            n_points=params.n_points, n_resources=params.learn.shape[1])  # fmt: skip
+        return table, predict(data, params)
+    unknown = int((~known).sum())
+    progress(f"{unknown:,} rows of {len(set(table.skill[~known].tolist())):,} skills without fitted parameters: "
+             f"predicted with the default {UNKNOWN_SKILL_DEFAULT}")  # fmt: skip
+    data = observations(table.learner[known], point[known], None if resource is None else resource[known],
+                        table.correct[known], None if table.order is None else table.order[known],
                         n_points=params.n_points, n_resources=params.learn.shape[1])  # fmt: skip
-    return table, predict(data, params)
+    found = predict(data, params)
+    correct, mastery = np.full(table.rows, UNKNOWN_SKILL_DEFAULT), np.full(table.rows, UNKNOWN_SKILL_DEFAULT)
+    correct[known], mastery[known] = found.correct, found.mastery
+    return table, Predictions(correct, mastery)
 
 
-def predict_csv(csv: Path, params_file: Path, out: Path,
-                progress: Callable[[str], None] = quiet) -> tuple[BktTable, Predictions]:  # fmt: skip
+def predict_csv(csv: Path, params_file: Path, out: Path, progress: Callable[[str], None] = quiet,
+                unknown_skills: str = "error") -> tuple[BktTable, Predictions]:  # fmt: skip
     """Write the rows of a pyBKT CSV with P(correct) and P(mastered) before each is seen."""
-    table, predictions = predictions_from_csv(csv, params_file, progress)
+    table, predictions = predictions_from_csv(csv, params_file, progress, unknown_skills)
     write_predictions(out, table, {"correct_predictions": predictions.correct, "state_predictions": predictions.mastery})
     progress(f"wrote {table.rows:,} predictions to {out}")
     return table, predictions
@@ -118,7 +136,7 @@ def _fit_from_log(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _predict(args: argparse.Namespace, settings: Settings) -> int:
-    predict_csv(Path(args.csv), Path(args.params), Path(args.out), Progress())
+    predict_csv(Path(args.csv), Path(args.params), Path(args.out), Progress(), args.unknown_skills)
     return 0
 
 
@@ -141,4 +159,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     predicting.add_argument("--csv", required=True, help="pyBKT CSV with the skills of the parameters file")
     predicting.add_argument("--params", required=True, help="parameters file written by `skillgap fit`")
     predicting.add_argument("--out", required=True, help="CSV to write: the input rows, in order, plus predictions")
+    predicting.add_argument("--unknown-skills", choices=("error", "default"), default="error",
+                            help=f"rows of skills the parameters do not know: stop (error), or predict them with "
+                                 f"{UNKNOWN_SKILL_DEFAULT} and say how many rows (default)")  # fmt: skip
     predicting.set_defaults(handler=_predict)
