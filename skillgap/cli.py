@@ -1,5 +1,9 @@
 """The `skillgap` command. Each part registers its own subcommands (a module with
-`register(commands)`); handlers take (args, settings) and return the exit status."""
+`register(commands)`); handlers take (args, settings) and return the exit status.
+
+Only the module of the command being run is imported (`skillgap --help` and `skillgap fit` load
+no web framework, Redis client or LMS code): COMMANDS names each command's module and help line,
+and a test checks them against what the modules register."""
 
 from __future__ import annotations
 
@@ -11,29 +15,88 @@ import sys
 from core.errors import UserError
 from core.settings import Settings
 
-COMMAND_MODULES = (
-    "skillgap.commands.run",
-    "skillgap.commands.catalog",
-    "skillgap.commands.tokens",
-    "skillgap.commands.tenants",
-    "skillgap.commands.fit",
-    "skillgap.commands.sidecar",
-    "skillgap.commands.lti",
-    "skillgap.commands.xapi",
-    "skillgap.commands.moodle",
-)
+DESCRIPTION = "SkillGap: adaptive LLM-skills training for your LMS."
+EPILOG = "Every command has its own help with an example: skillgap COMMAND --help"
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("skillgap.commands.run", "run the whole pipeline on the embedded default (make run)"),
+    "catalog": ("skillgap.commands.catalog", "work with the training catalog"),
+    "token": ("skillgap.commands.tokens", "manage analyst API tokens"),
+    "tenants": ("skillgap.commands.tenants", "tenants with their registrations, credentials, tokens and learners"),
+    "fit": ("skillgap.commands.fit", "fit mastery-model parameters to pyBKT-format history or to the event log"),
+    "predict": ("skillgap.commands.fit", "P(correct) of each row before it is seen, with fitted parameters"),
+    "sidecar": ("skillgap.commands.sidecar", "run the analyst API, the stream workers and the Moodle sync"),
+    "worker": ("skillgap.commands.sidecar", "run a stream worker only (start several to scale out)"),
+    "replay": ("skillgap.commands.sidecar", "rebuild all mastery and recommendations from the retained log"),
+    "export-events": ("skillgap.commands.sidecar", "write the retained log as gzip'd newline-delimited JSON"),
+    "import-events": ("skillgap.commands.sidecar", "append events from a .csv or an export (.ndjson[.gz])"),
+    "params": ("skillgap.commands.sidecar", "model parameter versions"),
+    "keys": ("skillgap.commands.lti", "the LTI tool's signing keys"),
+    "platform": ("skillgap.commands.lti", "LMS platforms registered with the LTI tool"),
+    "ags": ("skillgap.commands.lti", "grades posted to the LMS (AGS)"),
+    "xapi-credentials": ("skillgap.commands.xapi", "manage the xAPI credentials an LMS sends statements with"),
+    "xapi": ("skillgap.commands.xapi", "check the xAPI intake"),
+    "moodle": ("skillgap.commands.moodle", "pull grades and completion from Moodle's web services"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="skillgap", description="SkillGap: adaptive LLM-skills training for your LMS.")
+# Shown at the end of each command's --help.
+EXAMPLES: dict[str, str] = {
+    "run": "skillgap run                      # then open the first link it prints",
+    "catalog": "skillgap catalog check config/catalog\n"
+               "skillgap catalog import-moodle --url https://moodle.example.com --token T --course 7",
+    "token": "skillgap token create --tenant acme",
+    "tenants": "skillgap tenants",
+    "fit": "skillgap fit --csv docs/sample-history.csv --forgets --multilearn template_id --out params.json\n"
+           "skillgap fit --from-log --forgets --activate",
+    "predict": "skillgap predict --csv docs/sample-history.csv --params params.json --out predictions.csv\n"
+               "skillgap predict --csv new.csv --params params.json --out p.csv --unknown-skills default",
+    "sidecar": "skillgap sidecar --workers 2",
+    "worker": "skillgap worker --name worker-2",
+    "replay": "skillgap replay --check           # exit 1 if a rebuild would change anything",
+    "export-events": "skillgap export-events --tenant acme --out acme-events.ndjson.gz",
+    "import-events": "skillgap import-events --tenant acme history.csv",
+    "params": "skillgap params list\nskillgap params activate 3",
+    "keys": "skillgap keys rotate\nskillgap keys list",
+    "platform": "skillgap platform list\n"
+                "skillgap platform add --issuer https://moodle.example.com --client-id ID --auth-url URL "
+                "--token-url URL --jwks-url URL --deployment 1 --tenant acme",
+    "ags": "skillgap ags push --loop",
+    "xapi-credentials": "skillgap xapi-credentials create --tenant acme --platform moodle "
+                        "--issuer https://moodle.example.com",
+    "xapi": "skillgap xapi status --tenant acme",
+    "moodle": "skillgap moodle sync --url https://moodle.example.com --token T --course 7 --every",
+}
+
+
+def _parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    parser = argparse.ArgumentParser(prog="skillgap", description=DESCRIPTION, epilog=EPILOG)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(commands)
+    return parser, commands
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """With `command`: the parser that knows that command fully (its module imported); without:
+    every command's name and help line, importing none of them."""
+    parser, commands = _parser()
+    if command in COMMANDS:
+        importlib.import_module(COMMANDS[command][0]).register(commands)
+        for name, sub in commands.choices.items():
+            sub.formatter_class = argparse.RawDescriptionHelpFormatter
+            sub.epilog = "example:\n" + "\n".join(f"  {line}" for line in EXAMPLES[name].splitlines())
+    else:
+        for name, (_, help_line) in COMMANDS.items():
+            commands.add_parser(name, help=help_line)
     return parser
 
 
+def _command(argv: list[str]) -> str | None:
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(_command(argv)).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         return args.handler(args, Settings.load())

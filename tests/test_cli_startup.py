@@ -1,0 +1,78 @@
+"""The command line loads only what the command needs: `skillgap --help` no command module,
+`fit` and `predict` nothing of Flask, Redis or the LMS code; and COMMANDS says what the modules
+register."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from skillgap.cli import COMMANDS, main
+
+SERVER_SIDE = ("flask", "werkzeug", "redis", "requests", "gunicorn", "lti_tool", "sidecar", "jwt")
+
+PROBE = """
+import sys
+from skillgap.cli import main
+try:
+    status = main(sys.argv[1:])
+except SystemExit as exc:
+    status = exc.code
+loaded = sorted({{m.split(".")[0] for m in sys.modules}} & set({names!r}))
+print("LOADED", ",".join(loaded), file=sys.stderr)
+sys.exit(status)
+"""
+
+
+def loaded_by(*argv: str, names: tuple[str, ...] = SERVER_SIDE) -> tuple[set[str], subprocess.CompletedProcess]:
+    done = subprocess.run([sys.executable, "-c", PROBE.format(names=names), *argv], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    line = next(line for line in done.stderr.splitlines() if line.startswith("LOADED"))
+    return set(filter(None, line.split(" ", 1)[1].split(","))), done
+
+
+def test_help_imports_no_command_module():
+    loaded, done = loaded_by("--help", names=(*SERVER_SIDE, "numpy", "numba", "engine"))
+    assert done.returncode == 0 and loaded == set()
+    for name in COMMANDS:
+        assert name in done.stdout
+
+
+def test_fit_and_predict_load_nothing_of_the_servers(tmp_path: Path):
+    history = tmp_path / "h.csv"
+    history.write_text("user_id,skill_name,correct\n" + "".join(f"u{i % 7},s{i % 3},{i % 2}\n" for i in range(200)))
+    params, out = tmp_path / "p.json", tmp_path / "o.csv"
+    loaded, done = loaded_by("fit", "--csv", str(history), "--out", str(params))
+    assert done.returncode == 0, done.stderr
+    assert loaded == set()
+    loaded, done = loaded_by("predict", "--csv", str(history), "--params", str(params), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert loaded == set() and out.exists()
+
+
+def test_an_unknown_command_is_refused_with_the_list():
+    _, done = loaded_by("no-such-command")
+    assert done.returncode == 2 and "invalid choice" in done.stderr and "import-events" in done.stderr
+
+
+def test_commands_match_what_their_modules_register():
+    for module in sorted({module for module, _ in COMMANDS.values()}):
+        parser = argparse.ArgumentParser()
+        commands = parser.add_subparsers()
+        importlib.import_module(module).register(commands)
+        registered = {action.dest: action.help for action in commands._choices_actions}
+        expected = {name: help_line for name, (owner, help_line) in COMMANDS.items() if owner == module}
+        assert registered == expected, module
+
+
+def test_every_command_help_has_an_example(capsys):
+    for name in COMMANDS:
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        text = capsys.readouterr().out
+        assert "\nexample:\n  skillgap " + name in text, name
