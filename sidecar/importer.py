@@ -8,7 +8,6 @@ it once while the processed-event marks are retained.
 
 from __future__ import annotations
 
-import csv
 import gzip
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from core.errors import UserError
 from core.eventlog import append_events
 from core.events import FIELDS, EventError, parse_event
 from core.services import Services
+from sidecar.csv_file import DELIMITER_NAMES, RowProblem, read_csv
 
 CHUNK = 5_000
 MAX_PROBLEMS = 20
@@ -30,7 +30,7 @@ class ImportProblem(UserError):
 
 
 def _rows(path: Path) -> Iterator[tuple[int, object]]:
-    """(line number, event object) for each event of the file."""
+    """(line number, event object, or RowProblem) for each event of the file."""
     name = path.name.lower()
     if name.endswith((".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz")):
         opener = gzip.open if name.endswith(".gz") else open
@@ -40,19 +40,17 @@ def _rows(path: Path) -> Iterator[tuple[int, object]]:
                     try:
                         yield number, orjson.loads(line)
                     except orjson.JSONDecodeError as exc:
-                        yield number, EventError("line", f"not JSON: {exc}")
+                        yield number, RowProblem(number, f"not JSON: {exc}")
         return
-    if not name.endswith(".csv"):
+    if not name.endswith((".csv", ".tsv", ".txt")):
         raise ImportProblem(f"{path}: expected a .csv, .ndjson or .ndjson.gz file")
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        unknown = sorted(set(reader.fieldnames or ()) - set(FIELDS))
-        if not reader.fieldnames:
-            raise ImportProblem(f"{path}: the file is empty (expected a header row)")
-        if unknown:
-            raise ImportProblem(f"{path}: unknown column {unknown[0]!r} (columns: {', '.join(FIELDS)})")
-        for row in reader:
-            yield reader.line_num, _typed(row)
+    table = read_csv(path)
+    unknown = [name for name in table.header if name not in FIELDS]
+    if unknown:
+        raise ImportProblem(f"{path}:1:{table.column(unknown[0])}: unknown column {unknown[0]!r} "
+                            f"(columns: {', '.join(FIELDS)}; separator read: {DELIMITER_NAMES[table.delimiter]})")  # fmt: skip
+    for line, row in table.rows():
+        yield line, row if isinstance(row, RowProblem) else (_typed(row), table)
 
 
 def _typed(row: dict[str, str]) -> dict[str, object]:
@@ -74,16 +72,20 @@ def _typed(row: dict[str, str]) -> dict[str, object]:
 
 
 def _events(services: Services, path: Path, tenant: str) -> Iterator[tuple[int, object]]:
-    """(line, Event) or (line, EventError) for each row."""
+    """(line, Event) or (line, RowProblem) for each row."""
     for line, data in _rows(path):
-        if isinstance(data, EventError):
+        if isinstance(data, RowProblem):
             yield line, data
             continue
+        table = None
+        if isinstance(data, tuple):  # a CSV row and its file, for the column of a bad cell
+            data, table = data
         row_tenant = data.get("tenant", tenant) if isinstance(data, dict) else tenant
         try:
             yield line, parse_event(data, tenant=row_tenant, catalog=services.catalog, default_source="import")
         except EventError as exc:
-            yield line, exc
+            column = table.column(exc.field.split(".")[0].split("[")[0]) if table is not None else None
+            yield line, RowProblem(line, exc.message, column, exc.field)
 
 
 def import_events(services: Services, path: Path, tenant: str, progress: Callable[[str], None]) -> int:
@@ -93,9 +95,9 @@ def import_events(services: Services, path: Path, tenant: str, progress: Callabl
         raise ImportProblem(f"{path}: no such file")
     problems = []
     total = 0
-    for line, item in _events(services, path, tenant):
-        if isinstance(item, EventError):
-            problems.append(f"{path}:{line}: {item.field}: {item.message}")
+    for _, item in _events(services, path, tenant):
+        if isinstance(item, RowProblem):
+            problems.append(item.where(path))
         total += 1
     if problems:
         shown = "\n".join(problems[:MAX_PROBLEMS])

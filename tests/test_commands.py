@@ -52,8 +52,8 @@ def test_a_csv_with_bad_rows_is_refused_whole_naming_each_line(cli, services, tm
     assert cli(["import-events", str(path)]) == 2
     err = capsys.readouterr().err
     assert "2 of 4 rows cannot be imported; nothing was written" in err
-    assert f"{path}:3: module: unknown module 'm-nowhere'" in err
-    assert f"{path}:5: learner:" in err
+    assert f"{path}:3:2: module: unknown module 'm-nowhere'" in err  # line and column
+    assert f"{path}:5:1: learner:" in err
     assert all(services.redis.xlen(services.keys.stream(p)) == 0 for p in range(services.settings.partitions))
 
 
@@ -68,6 +68,48 @@ def test_unreadable_import_files_get_a_clear_error(cli, tmp_path, capsys, name, 
         path.write_text(content)
     assert cli(["import-events", str(path)]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("encoding", "delimiter"),
+    [("utf-8-sig", ","), ("utf-16", "\t"), ("utf-16-le", ";"), ("utf-8", "|")],
+)
+def test_import_reads_boms_utf16_and_any_separator(cli, services, tmp_path, capsys, encoding, delimiter):
+    header = ["learner", "module", "kind", "score", "timestamp", "cohort"]
+    lines = [delimiter.join(header)] + [delimiter.join(row) for row in csv_rows(services, 3)]
+    path = tmp_path / "export.csv"
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode(encoding))
+    assert cli(["import-events", str(path), "--tenant", "acme"]) == 0, capsys.readouterr().err
+    Worker(services).run(burst=True)
+    assert services.learners.cohort_learners("acme", "workshop-3") == ["hr-0", "hr-1", "hr-2"]
+
+
+def test_every_bad_row_is_named_with_its_line_and_never_a_traceback(cli, services, tmp_path, capsys):
+    quiz = csv_rows(services, 1)[0][1]
+    path = tmp_path / "messy.csv"
+    path.write_text(
+        "learner,module,kind,score,timestamp,cohort\n"
+        f"hr-1,{quiz},graded,0.5,{NOW_ISO},c,surplus\n"  # a field too many
+        f"hr-2,{quiz},graded\n"  # too few
+        f"hr-3,{quiz},graded,lots,{NOW_ISO},c\n"  # a bad cell: line and column
+        f'hr-4,{quiz},graded,0.5,{NOW_ISO},"open quote\n'
+    )
+    assert cli(["import-events", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"{path}:2: has 7 fields, more than the header's 6 (separator: comma)" in err
+    assert f"{path}:3: has 3 fields, fewer than the header's 6" in err
+    assert f"{path}:4:4: score:" in err
+    assert f"{path}:5: cannot be read as CSV" in err and "quote" in err
+    assert all(services.redis.xlen(services.keys.stream(p)) == 0 for p in range(services.settings.partitions))
+
+
+def test_a_file_in_another_encoding_is_refused_with_its_line(cli, tmp_path, capsys):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("learner,module,kind,timestamp\nhr-1,m,viewed,1\nJosé,m,viewed,1\n".encode("latin-1"))
+    assert cli(["import-events", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: line 3: not utf-8 text" in err and "Traceback" not in err
 
 
 def test_export_then_import_elsewhere_rebuilds_the_same_learners(cli, services, settings, tmp_path, monkeypatch):

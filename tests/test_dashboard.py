@@ -11,7 +11,7 @@ import pytest
 
 from sidecar.api import create_app
 from sidecar.worker import Worker
-from skillgap.tokens import create_token
+from core.tokens import create_token
 
 
 @pytest.fixture
