@@ -75,6 +75,10 @@ class Keys:
     def parameters_counter(self) -> str:
         return f"{self.prefix}:params:last"
 
+    def people(self, tenant: str) -> str:
+        """People from HR: person id -> role, department, manager, start date (core/people.py)."""
+        return f"{self.prefix}:people:{tenant}"
+
     def events_per_day(self, tenant: str) -> str:
         """Events received for a tenant, counted by the event's own day (days since the epoch)."""
         return f"{self.prefix}:daily:{tenant}"

@@ -37,10 +37,17 @@ class GapReport:
         ]
 
     def by_role(self) -> list[dict]:
+        return self._grouped("role", self.roles)
+
+    def by_department(self, departments: list[str]) -> list[dict]:
+        """`departments`: each learner's, from HR (core/people.py); "" for those HR has not named."""
+        return self._grouped("department", departments)
+
+    def _grouped(self, name: str, labels: list[str]) -> list[dict]:
         rows = []
-        for role in sorted(set(self.roles)):
-            members = [i for i, r in enumerate(self.roles) if r == role]
-            rows.append({"role": role, "learners": len(members), "loss": float(self.loss.per_learner[members].sum())})
+        for label in sorted(set(labels)):
+            members = [i for i, other in enumerate(labels) if other == label]
+            rows.append({name: label, "learners": len(members), "loss": float(self.loss.per_learner[members].sum())})
         return rows
 
     def by_cohort(self) -> list[dict]:

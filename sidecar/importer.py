@@ -18,6 +18,7 @@ import orjson
 from core.errors import UserError
 from core.eventlog import append_events
 from core.events import FIELDS, EventError, parse_event
+from core.people import PERSON_FIELDS, PersonError, parse_person, save_people
 from core.services import Services
 from sidecar.csv_file import DELIMITER_NAMES, RowProblem, read_csv
 
@@ -130,3 +131,35 @@ def _rate(done: int, total: int, started: float) -> str:
     elapsed = max(time.monotonic() - started, 1e-9)
     return f"imported {done:,}/{total:,} events ({done / elapsed:,.0f}/s)"
 
+
+
+def import_people(services: Services, path: Path, tenant: str, progress: Callable[[str], None]) -> int:
+    """People from an HR file (columns: person, role, department, manager, start_date; the last
+    three optional), every row checked before any is stored; returns how many."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImportProblem(f"{path}: no such file")
+    table = read_csv(path)
+    for required in ("person", "role"):
+        if required not in table.header:
+            raise ImportProblem(f"{path}:1: no {required!r} column (columns: {', '.join(PERSON_FIELDS)}; "
+                                f"separator read: {DELIMITER_NAMES[table.delimiter]})")  # fmt: skip
+    people, problems = [], []
+    for line, row in table.rows():
+        if isinstance(row, RowProblem):
+            problems.append(row)
+            continue
+        try:
+            people.append(parse_person({k: v for k, v in row.items() if v.strip()}, services.catalog))
+        except PersonError as exc:
+            problems.append(RowProblem(line, exc.message, table.column(exc.field), exc.field))
+    if problems:
+        shown = "\n".join(p.where(path) for p in problems[:MAX_PROBLEMS])
+        more = f"\n... and {len(problems) - MAX_PROBLEMS} more" if len(problems) > MAX_PROBLEMS else ""
+        raise ImportProblem(f"{len(problems)} rows cannot be imported; nothing was written:\n{shown}{more}")
+    if not people:
+        raise ImportProblem(f"{path}: no people in the file")
+    s = services.settings
+    save_people(services.redis, services.keys, s.partitions, s.retention_days, tenant, people, services.catalog)
+    progress(f"imported {len(people):,} people")
+    return len(people)

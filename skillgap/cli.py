@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("skillgap.commands.sidecar", "rebuild all mastery and recommendations from the retained log"),
     "export-events": ("skillgap.commands.sidecar", "write the retained log as gzip'd newline-delimited JSON"),
     "import-events": ("skillgap.commands.sidecar", "append events from a .csv or an export (.ndjson[.gz])"),
+    "import-people": ("skillgap.commands.sidecar", "people from HR: role, department, manager, start date (.csv)"),
     "params": ("skillgap.commands.sidecar", "model parameter versions"),
     "keys": ("skillgap.commands.lti", "the LTI tool's signing keys"),
     "platform": ("skillgap.commands.lti", "LMS platforms registered with the LTI tool"),
@@ -56,6 +57,7 @@ EXAMPLES: dict[str, str] = {
     "replay": "skillgap replay --check           # exit 1 if a rebuild would change anything",
     "export-events": "skillgap export-events --tenant acme --out acme-events.ndjson.gz",
     "import-events": "skillgap import-events --tenant acme history.csv",
+    "import-people": "skillgap import-people --tenant acme hr-people.csv   # person,role,department,manager,start_date",
     "params": "skillgap params list\nskillgap params activate 3",
     "keys": "skillgap keys rotate\nskillgap keys list",
     "platform": "skillgap platform list\n"

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from flask import Flask
 
-from sidecar.api import dashboard, docs, events, health, learners, metrics, modules, openapi, reports
+from sidecar.api import dashboard, docs, events, health, learners, metrics, modules, openapi, people, reports
 from sidecar.api.errors import register_error_handlers
 from core.identity import stored_secret
 from core.redis_server import connect
@@ -27,7 +27,7 @@ def create_app(test_config: Mapping[str, object] | None = None, services: Servic
         services = build_services(settings, connect(settings.redis_url))
     app.extensions["skillgap"] = services
     register_error_handlers(app)
-    for module in (health, openapi, docs, events, learners, reports, modules):
+    for module in (health, openapi, docs, events, people, learners, reports, modules):
         app.register_blueprint(module.blueprint, url_prefix="/v1")
     app.register_blueprint(metrics.blueprint)
     # The dashboard's session cookie: signed with a secret kept in Redis (shared by every process).

@@ -25,6 +25,7 @@ from core.catalog import engine_model
 from core.events import COHORT_PATTERN, LEARNER_PATTERN
 from core.explain import render
 from core.params import module_effectiveness
+from core.people import departments
 from core.reports import GapReport, gap_report
 from core.tokens import hash_token
 
@@ -100,6 +101,8 @@ def overview():
         learners=len(report.learners),
         roles=_role_counts(report),
         cohorts=report.by_cohort(),
+        departments=[row for row in report.by_department(departments(svc.redis, svc.keys, tenant, report.learners))
+                     if row["department"]],  # fmt: skip
         loss=report.loss.total,
         per_day=bars_per_day(days, counts, text("events_per_day", _language(), days=DAYS)) if sum(counts) else None,
         days=DAYS,
@@ -176,6 +179,7 @@ def gaps():
         cohort=cohort,
         by_cohort=report.by_cohort() if cohort is None else [],
         by_role=[(_role_name(r["role"], catalog, language), r["learners"], r["loss"]) for r in report.by_role()],
+        by_department=report.by_department(departments(svc.redis, svc.keys, g.tenant, report.learners)),
         loss=report.loss.total,
         learners=len(report.learners),
     )

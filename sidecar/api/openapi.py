@@ -7,6 +7,7 @@ import re
 from flask import Blueprint
 
 from sidecar.api.events import MAX_EVENTS_PER_REQUEST
+from sidecar.api.people import MAX_PEOPLE_PER_REQUEST
 from sidecar.api.reports import BREAKDOWNS
 from core.catalog.model import LANGUAGES
 from core.events import KIND_NAMES, LEARNER_PATTERN
@@ -71,6 +72,18 @@ SCHEMAS = {
             "source": {"type": "string"}, "role": {"type": "string"},
         },
     },
+    "Person": {
+        "type": "object", "required": ["person", "role"], "additionalProperties": False,
+        "properties": {
+            "person": {"type": "string", "pattern": _json_pattern(LEARNER_PATTERN),
+                       "description": "the person's learner id in this tenant (pseudonymous: no names or emails)"},
+            "role": {"type": "string", "description": "catalog role id; follows the person into every course"},
+            "department": {"type": "string", "maxLength": 128, "description": "a breakdown of the gap reports"},
+            "manager": {"type": "string", "pattern": _json_pattern(LEARNER_PATTERN), "description": "the manager's person id"},
+            "start_date": {"type": "string", "format": "date"},
+        },
+    },
+    "PeopleAccepted": {"type": "object", "properties": {"accepted": {"type": "integer"}}},
     "Accepted": {"type": "object", "properties": {"accepted": {"type": "integer"},
                                                   "ids": {"type": "array", "items": {"type": "string"}}}},
     "Health": {"type": "object", "properties": {"status": {"type": "string"}, "redis": {"type": "string"},
@@ -95,7 +108,7 @@ SCHEMAS = {
     "GapReport": {"type": "object", "properties": {
         "tenant": {"type": "string"}, "cohort": {"type": ["string", "null"]}, "as_of": {"type": "string"},
         "learners": {"type": "integer"}, "loss": {"type": "number"},
-        "by_point": {"type": "array"}, "by_role": {"type": "array"}, "by_cohort": {"type": "array"},
+        "by_point": {"type": "array"}, "by_role": {"type": "array"}, "by_department": {"type": "array"}, "by_cohort": {"type": "array"},
         "by_learner": {"type": "array"}}},
     "Effectiveness": {"type": "object", "properties": {
         "parameters": {"type": ["integer", "null"], "description": "active version; null: the catalog's rates"},
@@ -122,6 +135,11 @@ PATHS = {
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
             "oneOf": [_ref("Event"), {"type": "array", "items": _ref("Event"), "maxItems": MAX_EVENTS_PER_REQUEST}]}}}},
         "responses": {"202": _json(_ref("Accepted"), "queued for the workers"), **_errors(400, 401, 403)}}},
+    "/v1/people": {"post": {
+        "summary": f"people from HR: one person or an array of at most {MAX_PEOPLE_PER_REQUEST:,}, checked whole",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "oneOf": [_ref("Person"), {"type": "array", "items": _ref("Person"), "maxItems": MAX_PEOPLE_PER_REQUEST}]}}}},
+        "responses": {"202": _json(_ref("PeopleAccepted"), "stored; roles queued for the workers"), **_errors(400, 401)}}},
     "/v1/learners": {"get": {
         "summary": "the tenant's learner ids, in pages",
         "parameters": [_param("limit", "query", "page size, 1 to 1000", {"type": "integer"}),

@@ -13,9 +13,10 @@ from sidecar.api.context import authenticate, learner_store, services, tenant
 from sidecar.api.errors import InvalidRequest, NotFound
 from sidecar.api.learners import iso_time, language
 from core.events import COHORT_PATTERN
+from core.people import departments
 from core.reports import GapReport, gap_report
 
-BREAKDOWNS = ("point", "role", "cohort", "learner")
+BREAKDOWNS = ("point", "role", "department", "cohort", "learner")
 
 blueprint = Blueprint("reports", __name__)
 blueprint.before_request(authenticate)
@@ -61,6 +62,7 @@ def _respond(cohort: str | None):
         "loss": round(report.loss.total, 6),
         "by_point": tables["point"],
         "by_role": tables["role"],
+        "by_department": tables["department"],
         "by_cohort": tables["cohort"],
         "by_learner": tables["learner"],
     }
@@ -75,9 +77,16 @@ def _tables(report: GapReport, lang: str) -> dict[str, list[dict]]:
     return {
         "point": points,
         "role": [_rounded(row) for row in report.by_role()],
+        "department": [_rounded(row) for row in report.by_department(report_departments(report))],
         "cohort": [_rounded(row) for row in report.by_cohort()],
         "learner": [_rounded(row) for row in report.by_learner()],
     }
+
+
+def report_departments(report: GapReport) -> list[str]:
+    """The report's learners' departments from HR (the dashboard shows the same breakdown)."""
+    svc = services()
+    return departments(svc.redis, svc.keys, report.tenant, report.learners)
 
 
 def _rounded(row: dict, skip: tuple[str, ...] = ()) -> dict:

@@ -107,6 +107,16 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _import_people(args: argparse.Namespace, settings: Settings) -> int:
+    from core.services import build_services
+    from sidecar.importer import import_people
+
+    with open_redis(settings) as client:
+        count = import_people(build_services(settings, client), Path(args.file), args.tenant or settings.default_tenant, _say)
+    _say(f"Imported {count:,} people from {args.file}; their roles reach the workers as enrolled events.")
+    return 0
+
+
 def _params(args: argparse.Namespace, settings: Settings) -> int:
     from core.catalog import load_catalog
     from core.keys import Keys
@@ -159,6 +169,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     imports.add_argument("file")
     imports.add_argument("--tenant", help="tenant of rows without one (default: SKILLGAP_DEFAULT_TENANT)")
     imports.set_defaults(handler=_import)
+
+    people = commands.add_parser("import-people", help="people from HR: role, department, manager, start date (.csv)")
+    people.add_argument("file", help="CSV with columns person, role[, department, manager, start_date]")
+    people.add_argument("--tenant", help="the people's tenant (default: SKILLGAP_DEFAULT_TENANT)")
+    people.set_defaults(handler=_import_people)
 
     params = commands.add_parser("params", help="model parameter versions")
     sub = params.add_subparsers(dest="params_command", required=True, metavar="COMMAND")
