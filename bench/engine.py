@@ -54,6 +54,7 @@ RESOURCE_COLUMN = "module"
 # Predictions take milliseconds on the engine's side, where one scheduling hiccup weighs.
 FIT_REPEATS = 5
 PREDICT_REPEATS = 9
+WHOLE_PROCESS_REPEATS = 3  # `skillgap fit` + `skillgap predict` as processes, against pyBKT's in one
 
 
 def say(name: str, value: object) -> None:
@@ -161,6 +162,32 @@ def engine_params(params: FittedParameters, skills: list[str], resources: list[s
         learn = learn[:, [resources.index(f"m-{r}") for r in range(n_resources)]]
     return {"prior": params.prior[points], "learn": learn, "forget": params.forget[points],
             "guess": params.guess[points], "slip": params.slip[points]}  # fmt: skip
+
+
+def engine_processes(train: Path, test: Path, scenario: Scenario, folder: Path) -> None:
+    """`skillgap fit` then `skillgap predict` as a user runs them: two processes, start-up included."""
+    command = [sys.executable, "-m", "skillgap.cli"]
+    fitting = ["fit", "--csv", str(train), "--out", str(folder / "whole-params.json")]
+    fitting += ["--forgets"] * scenario.forgets + (["--multilearn", RESOURCE_COLUMN] if scenario.multilearn else [])
+    subprocess.run([*command, *fitting], check=True, capture_output=True)
+    subprocess.run([*command, "predict", "--csv", str(test), "--params", str(folder / "whole-params.json"),
+                    "--out", str(folder / "whole-predictions.csv")], check=True, capture_output=True)  # fmt: skip
+
+
+PYBKT_PROCESS = """
+import sys
+from pyBKT.models import Model
+model = Model(seed={seed}, num_fits=1, parallel=True)
+model.fit(data_path=sys.argv[1], **{kwargs!r})
+model.predict(data_path=sys.argv[2])
+"""
+
+
+def pybkt_process(train: Path, test: Path, scenario: Scenario, seed: int) -> None:
+    """pyBKT's fit and predict in one fresh process, start-up included (it writes no CSV)."""
+    kwargs = {"forgets": scenario.forgets, **({"multilearn": RESOURCE_COLUMN} if scenario.multilearn else {})}
+    script = PYBKT_PROCESS.format(seed=seed, kwargs=kwargs)
+    subprocess.run([sys.executable, "-c", script, str(train), str(test)], check=True, capture_output=True)
 
 
 # ---------------------------------------------------------------- pyBKT's side
@@ -329,9 +356,20 @@ def main(argv: list[str] | None = None) -> int:
             say(f"{prefix}_param_mae_engine", mae)
             if scenario.multilearn:
                 say(f"{prefix}_learn_mae_engine", mae_learn)
+            whole = side_by_side(
+                1 if args.quick else WHOLE_PROCESS_REPEATS,
+                engine=lambda: engine_processes(train, test, scenario, Path(folder)),
+                pybkt=PyBKTModel and (lambda: pybkt_process(train, test, scenario, args.seed)),
+            )
+            say(f"{prefix}_whole_process_fit_predict_engine_s", whole["engine"][0])
             if PyBKTModel is None:
                 continue
             pybkt_s, model = fits["pybkt"]
+            # Both sides' whole processes (start-up, imports, CSV reading) beside the in-process ratio.
+            say(f"{prefix}_whole_process_fit_predict_pybkt_s", whole["pybkt"][0])
+            say(f"{prefix}_whole_process_ratio_pybkt_over_engine", whole["pybkt"][0] / whole["engine"][0])
+            say(f"{prefix}_in_process_fit_predict_ratio_pybkt_over_engine",
+                (pybkt_s + predictions["pybkt"][0]) / (engine_s + writing_s))  # fmt: skip
             pybkt_predict_s, frame = predictions["pybkt"]
             got = pybkt_params(model, n_points, n_resources, scenario)
             mae_pybkt, mae_learn_pybkt = recovery_error(expected, got)

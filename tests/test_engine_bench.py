@@ -39,6 +39,7 @@ def test_quick_run_prints_every_engine_figure(capsys):
         assert float(lines[f"{scenario}_auc_engine"]) > 0.65
         assert float(lines[f"{scenario}_param_mae_engine"]) < 0.06
         assert float(lines[f"{scenario}_fit_engine_s"]) > 0
+        assert float(lines[f"{scenario}_whole_process_fit_predict_engine_s"]) > 0
         assert float(lines[f"{scenario}_predict_engine_rows_per_s"].replace(",", "")) > 0
     assert lines["recommend_same_ranking_as_numpy"] == "True"
     assert float(lines["single_event_update_us"]) > 0
