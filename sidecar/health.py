@@ -40,3 +40,12 @@ def pipeline_health(client: redis.Redis, keys: Keys, partitions: int, now: float
         oldest_wait_s=oldest,
         dead_letters=int(totals.get("skillgap_dead_letters", 0)),
     )
+
+
+def live_worker(client: redis.Redis, keys: Keys, name_prefix: str, now: float) -> str | None:
+    """The name of a worker starting with `name_prefix` whose heartbeat has not expired."""
+    for name in client.zrangebyscore(keys.workers, now, "+inf"):
+        name = name.decode() if isinstance(name, bytes) else name
+        if name.startswith(name_prefix):
+            return name
+    return None

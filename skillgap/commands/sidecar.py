@@ -25,7 +25,24 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _worker_check(args: argparse.Namespace, settings: Settings) -> int:
+    """A container's health check: a worker of this host (or named --name) has a live heartbeat."""
+    import socket
+    import time
+
+    from core.keys import Keys
+    from sidecar.health import live_worker
+
+    prefix = args.name or f"{socket.gethostname()}-"
+    with open_redis(settings) as client:
+        found = live_worker(client, Keys(settings.key_prefix), prefix, time.time())
+    print(f"worker {found} is alive" if found else f"no live worker heartbeat for {prefix!r}")
+    return 0 if found else 1
+
+
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    if args.check:
+        return _worker_check(args, settings)
     import numba
 
     from sidecar.worker import Worker, tune_gc
@@ -154,6 +171,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     worker = commands.add_parser("worker", help="run a stream worker only (start several to scale out)")
     worker.add_argument("--burst", action="store_true", help="exit once the owned streams are drained")
     worker.add_argument("--name", help="consumer name (default: host-pid)")
+    worker.add_argument("--check", action="store_true",
+                        help="exit 0 if a worker of this host (or --name) has a live heartbeat, else 1 (health checks)")  # fmt: skip
     worker.set_defaults(handler=_worker)
 
     replay = commands.add_parser("replay", help="rebuild all mastery and recommendations from the retained log")
