@@ -120,22 +120,26 @@ def test_fit_missing_file(tmp_path, capsys):
     assert "cannot read" in err
 
 
-def test_predict_unknown_skill(tmp_path, capsys):
+@pytest.fixture
+def small_fit(tmp_path):
+    """A parameters file fitted to 20 learners' history of skills 'skill 0' and 'skill 1'."""
     history = tmp_path / "history.csv"
     write_history(history, n_learners=20)
     params = tmp_path / "params.json"
     assert main(["fit", "--csv", str(history), "--out", str(params)]) == 0
+    return params
+
+
+def test_predict_unknown_skill(tmp_path, capsys, small_fit):
+    params = small_fit
     other = tmp_path / "other.csv"
     other.write_text("user_id,skill_name,correct\nu1,skill 0,1\nu1,skill 9,0\n")
     err = run_error(["predict", "--csv", str(other), "--params", str(params), "--out", str(tmp_path / "o.csv")], capsys)
     assert "skills with no fitted parameters" in err and "'skill 9'" in err
 
 
-def test_predict_unknown_skills_with_the_default(tmp_path, capsys):
-    history = tmp_path / "history.csv"
-    write_history(history, n_learners=20)
-    params = tmp_path / "params.json"
-    assert main(["fit", "--csv", str(history), "--out", str(params)]) == 0
+def test_predict_unknown_skills_with_the_default(tmp_path, capsys, small_fit):
+    params = small_fit
     other = tmp_path / "other.csv"
     other.write_text("user_id,skill_name,correct\nu1,skill 0,1\nu1,skill 9,0\nu2,skill 9,1\nu1,skill 0,0\n")
     out = tmp_path / "o.csv"

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import orjson
-from flask import Blueprint, request
+from flask import Blueprint
 
-from sidecar.api.context import authenticate, services, tenant
+from sidecar.api.context import authenticate, json_batch, services, tenant
 from sidecar.api.errors import Forbidden, InvalidRequest
 from core.eventlog import append_events
 from core.events import EventError, TenantMismatch, parse_event
@@ -18,19 +17,9 @@ blueprint.before_request(authenticate)
 
 @blueprint.post("/events")
 def post_events():
-    try:
-        body = orjson.loads(request.get_data(cache=False))
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"the body is not valid JSON: {exc}", field="body") from None
-    batch = body if isinstance(body, list) else [body]
-    if not batch:
-        raise InvalidRequest("the array holds no event", field="body")
-    if len(batch) > MAX_EVENTS_PER_REQUEST:
-        raise InvalidRequest(f"at most {MAX_EVENTS_PER_REQUEST} events per request", field="body")
     svc = services()
     events = []
-    for index, item in enumerate(batch):
-        prefix = f"[{index}]." if isinstance(body, list) else ""
+    for prefix, item in json_batch(MAX_EVENTS_PER_REQUEST, "event", "events"):
         try:
             events.append(parse_event(item, tenant=tenant(), catalog=svc.catalog))
         except TenantMismatch as exc:
