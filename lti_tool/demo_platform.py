@@ -24,7 +24,7 @@ from lti_tool.errors import LtiError, MissingParameter
 from lti_tool.i18n import text
 from lti_tool.registrations import Registration, validate_registration
 from lti_tool.signing import SigningKey, new_key
-from lti_tool.web import LAUNCH_PATH, LOGIN_PATH, base_url, tool, tool_url
+from lti_tool.web import LAUNCH_PATH, LOGIN_PATH, tool, tool_url
 from core.identity import course_cohort, learner_pseudonym
 
 ISSUER = "https://demo-platform.skillgap.invalid"  # an identifier only (.invalid: RFC 2606)
@@ -75,7 +75,6 @@ class DemoUser:
     sub: str
     learner: str
     role: str  # the catalog role's name in the page's language
-    instructor: bool
 
 
 def _platform_key() -> SigningKey:
@@ -92,10 +91,9 @@ def _platform_key() -> SigningKey:
 def registration() -> Registration:
     """The demo platform's registration at this tool's URL, saved when missing or moved."""
     t = tool()
-    platform = base_url() + PLATFORM
     wanted = validate_registration(
         issuer=ISSUER, client_id=CLIENT_ID, tenant=t.services.settings.default_tenant,
-        auth_login_url=platform + "/auth", auth_token_url=platform + "/token", jwks_url=platform + "/jwks",
+        auth_login_url=tool_url(AUTH_PATH), auth_token_url=tool_url(TOKEN_PATH), jwks_url=tool_url(JWKS_PATH),
         deployments=[DEPLOYMENT], name="SkillGap demo platform", product="skillgap-demo",
     )  # fmt: skip
     saved = t.registrations.get(ISSUER, CLIENT_ID)
@@ -123,7 +121,7 @@ def _users(language: str) -> list[DemoUser]:
             continue
         role = store.role_of(record)
         name = catalog.roles[catalog.role_index[role]].name.get(language) if role in catalog.role_index else role
-        users.append(DemoUser(sub, learner, name, instructor=False))
+        users.append(DemoUser(sub, learner, name))
     return users
 
 
