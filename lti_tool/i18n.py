@@ -37,7 +37,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "largest_gaps": ("Largest gaps", "最大的差距"),
     "below_target": ("{n} of {total} below target", "{total} 人中有 {n} 人未达标"),
-    "loss": ("Gap loss", "差距损失"),
+    "loss": ("total shortfall", "总差距"),
+    "loss_define": (
+        "Σ max(0, target − mastery)² over the course's learners on this point: 0 when all are on target; "
+        "one learner 50 points below target adds 0.25.",
+        "该知识点上全班 Σ max(0, 目标 − 掌握度)²：全员达标为 0；一名学员低于目标 50 个百分点计 0.25。",
+    ),
     "export_csv": ("Download CSV (learner × knowledge point)", "下载 CSV（学员 × 知识点）"),
     "no_learners": (
         "No learners in this course yet. They appear after their first launch or the next roster sync.",
