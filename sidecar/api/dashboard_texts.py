@@ -120,8 +120,6 @@ TEXTS: dict[str, tuple[str, str]] = {
     "fitted_version": ("Fitted parameter version {version}.", "拟合参数版本 {version}。"),
     "not_found": ("Not found in this tenant.", "在此租户中未找到。"),
     "other_language": ("中文", "English"),
-    "plan": ("Cost plan", "成本计划"),
-    "overdue": ("Overdue", "逾期"),
 }
 
 
