@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 from lms_helpers import cli_env, events_on_stream, free_port
 from ralph_lrs import PASSWORD, USERNAME, ralph_lrs
-from xapi_shapes import MOODLE, OPENEDX, moodle_module_viewed, moodle_quiz_submitted, openedx_group_activity
+from xapi_shapes import MOODLE, moodle_module_viewed, moodle_quiz_submitted
 
 from core.services import build_services
 from lti_tool import create_app
@@ -46,8 +46,8 @@ def _lrs(url: str) -> Lrs:
     return Lrs(url, USERNAME, PASSWORD, 10.0)
 
 
-def _post(services, statements, platform="moodle", issuer=MOODLE):
-    credential, secret = create_credentials(services.redis, services.keys, "acme", platform, issuer)
+def _post(services, statements):
+    credential, secret = create_credentials(services.redis, services.keys, "acme", "moodle", MOODLE)
     token = base64.b64encode(f"{credential.key}:{secret}".encode()).decode()
     headers = {"Authorization": f"Basic {token}", "X-Experience-API-Version": "1.0.3"}
     response = create_app(services=services).test_client().post("/xapi/statements", json=statements, headers=headers)

@@ -28,7 +28,6 @@ from lti_tool.xapi.attachments import (
     match_parts,
     split_multipart,
 )
-
 from lti_tool.xapi.credentials import Credential, CredentialCache
 from lti_tool.xapi.errors import (
     BadRequest,
