@@ -84,12 +84,29 @@ class Settings:
     # here count as learners of that role, others are not learners (issue 16).
     lti_role_map: str = ""
     lti_registration_hosts: str = ""  # Dynamic Registration only from these hosts (comma list; empty: any)
-    lti_http_timeout_s: float = 10.0
+    lti_http_timeout_s: float = 10.0  # the whole of one outbound request, redirects included
     nrps_sync_interval_s: int = 300  # an instructor launch re-syncs the course roster at most this often
     ags_point_lineitems: bool = False  # also one line item per knowledge point (tag = its id)
     ags_retry_base_s: float = 5.0
     ags_retry_max_s: float = 3600.0
     ags_background: bool = True  # the tool posts queued scores from a background thread
+
+    # Security. Outbound requests (lti_tool/outbound.py): answers of at most outbound_max_bytes,
+    # plain http only to outbound_http_hosts (comma list, "*": any), loopback, private and
+    # link-local addresses only with allow_private_network (`skillgap run` sets it for a local LMS).
+    allow_private_network: bool = False
+    outbound_http_hosts: str = ""
+    outbound_max_bytes: int = 2_000_000
+    # Inbound limits, chunked bodies included (xapi_max_body_bytes is with the xAPI settings).
+    api_max_body_bytes: int = 8 * 1024 * 1024  # POST /v1/events: 5,000 events
+    tool_max_body_bytes: int = 256 * 1024  # launches and the tool's forms (an id_token is far smaller)
+    lti_max_param_chars: int = 4096  # each login initiation parameter
+    lti_max_id_token_chars: int = 65_536
+    lti_max_token_lifetime_s: int = 86_400  # an id_token's exp at most this far ahead
+    # Failed authentications (API tokens, xAPI credentials, launches) allowed per client address
+    # and per key in a window; more answer 429 until the window ends.
+    auth_failures_allowed: int = 20
+    auth_failure_window_s: int = 60
 
     # xAPI intake (lti_tool/xapi/) and the Moodle web-service sync (lti_tool/moodle/).
     xapi_max_statements: int = 1000  # per request
@@ -181,6 +198,11 @@ class Settings:
                       "moodle_http_timeout_s"):
             if getattr(self, field) <= 0:
                 raise SettingsError(f"{ENV_PREFIX}{field.upper()} must be positive")
+        for name in ("outbound_max_bytes", "api_max_body_bytes", "tool_max_body_bytes",
+                     "lti_max_param_chars", "lti_max_id_token_chars", "lti_max_token_lifetime_s",
+                     "auth_failures_allowed", "auth_failure_window_s"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
         for name in ("batch_ms", "batch_max_ms", "batch_entries", "worker_processes", "lease_ttl_ms", "claim_idle_ms",
                      "worker_engine_threads", "worker_cache_learners", "worker_cache_marks", "http_threads"):
             if getattr(self, name) < 1:

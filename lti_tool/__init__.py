@@ -40,6 +40,7 @@ def create_app(test_config: Mapping[str, object] | None = None, services: Servic
             raise RuntimeError("the tool needs REDIS_URL (`skillgap run` sets it for the processes it starts)")
         services = build_services(settings, connect(settings.redis_url))
     app.extensions["skillgap"] = services
+    app.config["MAX_CONTENT_LENGTH"] = services.settings.tool_max_body_bytes  # chunked bodies too
     app.secret_key = _secret_key(services)
     proxies = services.settings.tool_proxies
     if proxies > 0:

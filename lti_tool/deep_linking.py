@@ -16,7 +16,7 @@ from lti_tool import claims as c
 from lti_tool.errors import BadSelection, LaunchExpired, NotDeepLinking
 from lti_tool.grades import PROGRESS_RESOURCE, SCORE_MAXIMUM
 from lti_tool.i18n import text
-from lti_tool.sessions import LaunchSession
+from lti_tool.sessions import BROWSER_COOKIE, LaunchSession
 from lti_tool.web import LAUNCH_PATH, tool, tool_url
 
 blueprint = Blueprint("deep_linking", __name__)
@@ -71,7 +71,7 @@ def content_items(selected: list[str], with_lineitem: bool, language: str) -> li
 
 @blueprint.post("/lti/launches/<launch_id>/deep-link")
 def respond(launch_id: str):
-    session = tool().sessions.launch(launch_id)
+    session = tool().sessions.launch(launch_id, request.cookies.get(BROWSER_COOKIE))
     if session is None:
         raise LaunchExpired("this selection page has expired; start adding the activity again")
     if session.message_type != c.DEEP_LINKING_REQUEST:

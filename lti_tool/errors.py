@@ -53,6 +53,10 @@ class UnknownDeployment(LtiError):
     hint = "Ask your LMS administrator to add this deployment to the SkillGap registration."
 
 
+class ParameterTooLong(LtiError):
+    reason = "parameter_too_long"
+
+
 class BadTargetLink(LtiError):
     reason = "bad_target_link_uri"
 
@@ -186,13 +190,13 @@ class BadBinding(LtiError):
 class RegistrationFailed(LtiError):
     status = 502
     reason = "registration_failed"
-    hint = "Check the LMS's registration URL and try again; the LMS's answer is quoted above."
+    hint = "Check the LMS's registration URL and try again."
 
 
 class RegistrationRefused(LtiError):
     status = 403
     reason = "registration_refused"
-    hint = "Ask the SkillGap operator to allow registrations from your LMS."
+    hint = "Ask the SkillGap operator for a registration invite for your LMS."
 
 
 def register_error_handler(app: Flask) -> None:

@@ -18,6 +18,7 @@ from lti_tool.activity import launch_activity, launch_record, save_launch_activi
 from lti_tool.errors import (
     BadTargetLink,
     MissingParameter,
+    ParameterTooLong,
     UnknownClient,
     UnknownDeployment,
     UnknownPlatform,
@@ -64,6 +65,10 @@ def login():
     for name in ("iss", "login_hint", "target_link_uri"):
         if not params[name]:
             raise MissingParameter(f"the login initiation has no {name}")
+    limit = tool().services.settings.lti_max_param_chars
+    for name, value in params.items():
+        if len(value) > limit:
+            raise ParameterTooLong(f"the login initiation's {name} is longer than {limit} characters")
     registration = find_registration(params["iss"], params["client_id"] or None)
     deployment = params["lti_deployment_id"]
     if deployment and deployment not in registration.deployments:
@@ -115,6 +120,8 @@ def launch():
         platform_keys=t.platform_keys,
         leeway_s=settings.lti_leeway_s,
         now=now,
+        max_token_chars=settings.lti_max_id_token_chars,
+        max_lifetime_s=settings.lti_max_token_lifetime_s,
         relaunch_url=_relaunch_url,
     )
     activity = launch_activity(t.services, validated, t.module_links, t.role_map, now)
@@ -132,6 +139,7 @@ def launch():
         language=c.language(validated.claims),
         # Only what the later pages read: never the names or emails a platform may send.
         claims={k: validated.claims[k] for k in (c.CONTEXT, c.DEEP_LINKING_SETTINGS) if k in validated.claims},
+        browser=browser_hash(request.cookies[BROWSER_COOKIE]),  # validate_launch proved it is there
     )
     launch_id = t.sessions.save_launch(session)
     if validated.message_type == c.DEEP_LINKING_REQUEST:

@@ -8,11 +8,11 @@ import logging
 
 import orjson
 import redis
-import requests
 from jwt import PyJWK
 from jwt.exceptions import PyJWKError
 
 from lti_tool.errors import PlatformKeysUnavailable, UnknownKey
+from lti_tool.outbound import Outbound, OutboundError
 from lti_tool.redis_keys import LtiKeys
 
 log = logging.getLogger(__name__)
@@ -20,23 +20,19 @@ log = logging.getLogger(__name__)
 
 class PlatformKeySets:
     def __init__(
-        self, client: redis.Redis, lti_keys: LtiKeys, http: requests.Session, *,
-        cache_s: int, refetch_s: float, timeout_s: float,
+        self, client: redis.Redis, lti_keys: LtiKeys, outbound: Outbound, *, cache_s: int, refetch_s: float,
     ):  # fmt: skip
         self.client = client
         self.lti_keys = lti_keys
-        self.http = http
+        self.outbound = outbound
         self.cache_s = cache_s
         self.refetch_s = refetch_s
-        self.timeout_s = timeout_s
 
     def _fetch(self, jwks_url: str) -> dict:
         try:
-            response = self.http.get(jwks_url, timeout=self.timeout_s)
-            response.raise_for_status()
-            key_set = response.json()
-        except (requests.RequestException, ValueError) as exc:
-            raise PlatformKeysUnavailable(f"could not fetch the platform's key set from {jwks_url}: {exc}") from None
+            key_set = self.outbound.request("GET", jwks_url, headers={"Accept": "application/json"}).json()
+        except (OutboundError, ValueError) as exc:
+            raise PlatformKeysUnavailable(f"could not fetch the platform's key set: {exc}") from None
         if not isinstance(key_set, dict) or not isinstance(key_set.get("keys"), list):
             raise PlatformKeysUnavailable(f"{jwks_url} did not answer with a JWK set")
         self.client.set(self.lti_keys.platform_jwks(jwks_url), orjson.dumps(key_set), ex=self.cache_s)

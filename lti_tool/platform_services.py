@@ -14,8 +14,8 @@ import time
 from collections.abc import Iterator
 
 import redis
-import requests
 
+from lti_tool.outbound import Outbound, OutboundError, Reply
 from lti_tool.redis_keys import LtiKeys
 from lti_tool.registrations import Registration
 from lti_tool.signing import SigningKeys
@@ -23,6 +23,7 @@ from lti_tool.signing import SigningKeys
 log = logging.getLogger(__name__)
 
 TOKEN_MARGIN_S = 30  # renew a token this long before the platform says it expires
+MAX_TOKEN_CACHE_S = 86_400  # whatever expires_in the platform names
 NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?', re.IGNORECASE)
 
 
@@ -35,12 +36,11 @@ class ServiceError(Exception):
 
 
 class PlatformServices:
-    def __init__(self, client: redis.Redis, lti_keys: LtiKeys, signing: SigningKeys, http: requests.Session, timeout_s: float):
+    def __init__(self, client: redis.Redis, lti_keys: LtiKeys, signing: SigningKeys, outbound: Outbound):
         self.client = client
         self.lti_keys = lti_keys
         self.signing = signing
-        self.http = http
-        self.timeout_s = timeout_s
+        self.outbound = outbound
 
     def access_token(self, registration: Registration, scopes: list[str], *, renew: bool = False) -> str:
         scope = " ".join(sorted(set(scopes)))
@@ -66,37 +66,41 @@ class PlatformServices:
             "client_assertion": assertion,
             "scope": scope,
         }
-        response = self._send("POST", registration.auth_token_url, data=body, headers={"Accept": "application/json"})
+        response = self._send(registration, "POST", registration.auth_token_url, form=body, headers={"Accept": "application/json"})
         try:
             answer = response.json()
             token = answer["access_token"]
-            expires_in = int(answer.get("expires_in", 3600))
-        except (ValueError, KeyError, TypeError):
-            raise ServiceError(f"{registration.auth_token_url} answered without an access_token", response.status_code) from None
+            expires_in = min(int(answer.get("expires_in", 3600)), MAX_TOKEN_CACHE_S)
+            if not isinstance(token, str) or not 0 < len(token) <= 4096:
+                raise TypeError
+        except (ValueError, KeyError, TypeError, OverflowError):
+            raise ServiceError(f"{registration.auth_token_url} answered without an access_token", response.status) from None
         if expires_in > TOKEN_MARGIN_S:
             self.client.set(key, token, ex=expires_in - TOKEN_MARGIN_S)
         return token
 
-    def _send(self, method: str, url: str, **kwargs) -> requests.Response:
+    def _send(self, registration: Registration, method: str, url: str, **kwargs) -> Reply:
+        """Every call stays on the platform's registered origins, whatever URL a launch or page named."""
         try:
-            response = self.http.request(method, url, timeout=self.timeout_s, **kwargs)
-        except requests.RequestException as exc:
-            raise ServiceError(f"{method} {url}: {exc}") from None
-        if not response.ok:
-            raise ServiceError(f"{method} {url}: HTTP {response.status_code} {response.text[:300]}", response.status_code)
-        return response
+            return self.outbound.request(method, url, origins=registration.origins, **kwargs)
+        except OutboundError as exc:
+            raise ServiceError(str(exc), exc.status) from None
 
     def request(
         self, registration: Registration, scopes: list[str], method: str, url: str, *,
         accept: str = "application/json", json_body: object = None, content_type: str | None = None,
-    ) -> requests.Response:  # fmt: skip
+    ) -> Reply:  # fmt: skip
         """One service call; a 401 with a cached token renews the token once (it may have been revoked)."""
+        try:
+            self.outbound.check(url, registration.origins)  # before a token is asked for
+        except OutboundError as exc:
+            raise ServiceError(str(exc)) from None
         for renew in (False, True):
             headers = {"Authorization": f"Bearer {self.access_token(registration, scopes, renew=renew)}", "Accept": accept}
             if content_type:
                 headers["Content-Type"] = content_type
             try:
-                return self._send(method, url, headers=headers, json=json_body)
+                return self._send(registration, method, url, headers=headers, json=json_body)
             except ServiceError as exc:
                 if exc.status != 401 or renew:
                     raise
@@ -112,7 +116,7 @@ class PlatformServices:
             try:
                 yield response.json()
             except ValueError:
-                raise ServiceError(f"GET {next_url}: the answer is not JSON", response.status_code) from None
+                raise ServiceError(f"GET {next_url}: the answer is not JSON", response.status) from None
             match = NEXT_LINK.search(response.headers.get("Link", ""))
             next_url = match.group(1) if match else None
         log.warning("stopped following %s after %d pages", url, max_pages)

@@ -35,6 +35,10 @@ class LtiKeys:
     def registrations(self) -> str:
         return f"{self.base}:registrations"
 
+    # Dynamic Registration invites (lti_tool/invites.py), by a digest of their secret.
+    def invite(self, token: str) -> str:
+        return f"{self.base}:invite:{digest(token)}"
+
     def platform_jwks(self, jwks_url: str) -> str:
         return f"{self.base}:platform-jwks:{digest(jwks_url)}"
 

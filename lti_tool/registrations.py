@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import orjson
 import redis
 
+from lti_tool.outbound import Origin, origin_of
 from lti_tool.redis_keys import LtiKeys
 from core.errors import UserError
 from core.events import TENANT_PATTERN
@@ -17,6 +18,10 @@ from core.events import TENANT_PATTERN
 
 class InvalidRegistration(UserError, ValueError):
     """A registration that cannot be used; the message names the field."""
+
+
+class RegistrationExists(UserError, ValueError):
+    """A registration is never overwritten: another platform could take an issuer over."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,12 @@ class Registration:
     product: str = ""  # product_family_code: moodle, openedx, canvas...
     source: str = "manual"  # or "dynamic"
     created: float = field(default_factory=time.time)
+
+    @property
+    def origins(self) -> set[Origin]:
+        """Where this platform's endpoints are: its services' URLs must be on one of these."""
+        urls = (self.issuer, self.auth_login_url, self.auth_token_url, self.jwks_url)
+        return {o for o in map(origin_of, urls) if o is not None}
 
     @property
     def field_key(self) -> str:
@@ -113,7 +124,15 @@ class RegistrationStore:
         self.key = lti_keys.registrations
 
     def save(self, registration: Registration) -> None:
-        self.client.hset(self.key, registration.field_key, registration.to_json())
+        """Store a new registration; raises RegistrationExists when its issuer and client id are taken."""
+        if not self.client.hsetnx(self.key, registration.field_key, registration.to_json()):
+            raise RegistrationExists(f"{registration.issuer} client {registration.client_id} is already registered")
+
+    def add_deployments(self, registration: Registration, deployments: list[str]) -> Registration:
+        """The same registration with more deployment ids (its endpoints and tenant unchanged)."""
+        updated = registration.with_deployments(deployments)
+        self.client.hset(self.key, registration.field_key, updated.to_json())
+        return updated
 
     def get(self, issuer: str, client_id: str) -> Registration | None:
         raw = self.client.hget(self.key, f"{issuer}\x1f{client_id}")

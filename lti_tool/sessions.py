@@ -3,12 +3,14 @@
 - a login's state: the nonce it asked the platform for, which platform, and which browser
   (the hash of a cookie) — so the launch must come back to the same browser;
 - the nonces already used: an id_token is accepted once (pylti1p3 2.0.0 never consumes them);
-- a validated launch, under an unguessable id, for the links of the page it rendered.
+- a validated launch, under an unguessable id, for the links of the page it rendered (in the
+  browser that launched only).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
@@ -53,6 +55,7 @@ class LaunchSession:
     cohort: str | None
     language: str
     claims: dict
+    browser: str = ""  # sha256 of the browser cookie of the launch: its links work in that browser only
     created: float = field(default_factory=time.time)
 
 
@@ -79,6 +82,12 @@ class SessionStore:
         self.client.set(self.lti_keys.launch(launch_id), orjson.dumps(asdict(session)), ex=self.launch_ttl_s)
         return launch_id
 
-    def launch(self, launch_id: str) -> LaunchSession | None:
+    def launch(self, launch_id: str, browser_cookie: str | None) -> LaunchSession | None:
+        """The launch, when it is live and this is the browser that made it (its id alone is not enough)."""
+        if not browser_cookie or len(launch_id) > 128:
+            return None
         raw = self.client.get(self.lti_keys.launch(launch_id))
-        return LaunchSession(**orjson.loads(raw)) if raw else None
+        if not raw:
+            return None
+        session = LaunchSession(**orjson.loads(raw))
+        return session if hmac.compare_digest(session.browser, browser_hash(browser_cookie)) else None

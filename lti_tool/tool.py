@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import requests
-
 from lti_tool.activity import ModuleLinks
 from lti_tool.course_binding import CourseBinding
 from lti_tool.grades import ScoreQueue
+from lti_tool.invites import InviteStore
+from lti_tool.outbound import Outbound
 from lti_tool.platform_keys import PlatformKeySets
 from lti_tool.platform_services import PlatformServices
 from lti_tool.redis_keys import LtiKeys
@@ -17,8 +17,6 @@ from lti_tool.roles import parse_role_map
 from lti_tool.sessions import SessionStore
 from lti_tool.signing import SigningKeys
 from core.services import Services
-
-USER_AGENT = "SkillGap-LTI-tool"
 
 
 @dataclass(frozen=True)
@@ -34,18 +32,20 @@ class Tool:
     platform: PlatformServices
     scores: ScoreQueue
     role_map: dict[str, str]
-    http: requests.Session
+    invites: InviteStore
+    outbound: Outbound
 
 
-def build_tool(services: Services, http: requests.Session | None = None) -> Tool:
+def build_tool(services: Services) -> Tool:
     settings = services.settings
     client = services.redis
     lti_keys = LtiKeys(services.keys)
-    if http is None:
-        http = requests.Session()
-        http.headers["User-Agent"] = USER_AGENT
+    outbound = Outbound(
+        deadline_s=settings.lti_http_timeout_s, max_bytes=settings.outbound_max_bytes,
+        allow_private=settings.allow_private_network, http_hosts=settings.outbound_http_hosts.split(","),
+    )  # fmt: skip
     signing = SigningKeys(client, lti_keys, settings.lti_key_grace_days * 86_400)
-    platform = PlatformServices(client, lti_keys, signing, http, settings.lti_http_timeout_s)
+    platform = PlatformServices(client, lti_keys, signing, outbound)
     registrations = RegistrationStore(client, lti_keys)
     return Tool(
         services=services,
@@ -53,8 +53,7 @@ def build_tool(services: Services, http: requests.Session | None = None) -> Tool
         signing=signing,
         registrations=registrations,
         platform_keys=PlatformKeySets(
-            client, lti_keys, http, cache_s=settings.lti_jwks_cache_s,
-            refetch_s=settings.lti_jwks_refetch_s, timeout_s=settings.lti_http_timeout_s,
+            client, lti_keys, outbound, cache_s=settings.lti_jwks_cache_s, refetch_s=settings.lti_jwks_refetch_s,
         ),  # fmt: skip
         sessions=SessionStore(client, lti_keys, settings.lti_state_ttl_s, settings.lti_launch_ttl_s),
         module_links=ModuleLinks(client, lti_keys),
@@ -62,5 +61,6 @@ def build_tool(services: Services, http: requests.Session | None = None) -> Tool
         platform=platform,
         scores=ScoreQueue(client, lti_keys, platform, registrations, settings.ags_retry_base_s, settings.ags_retry_max_s),
         role_map=parse_role_map(settings.lti_role_map, services.catalog),
-        http=http,
+        invites=InviteStore(client, lti_keys),
+        outbound=outbound,
     )

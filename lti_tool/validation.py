@@ -42,6 +42,7 @@ from lti_tool.errors import (
     WrongAuthorizedParty,
     WrongIssuer,
 )
+from lti_tool.outbound import origin_of
 from lti_tool.platform_keys import PlatformKeySets
 from lti_tool.registrations import Registration, RegistrationStore
 from lti_tool.sessions import SessionStore, browser_hash
@@ -73,14 +74,21 @@ def validate_launch(
     platform_keys: PlatformKeySets,
     leeway_s: float,
     now: float,
+    max_token_chars: int = 65_536,
+    max_lifetime_s: float = 86_400,
     relaunch_url: Any = None,
 ) -> Launch:
-    """`relaunch_url(login_params)` builds the "open in a new window" link for refused cookies."""
+    """`relaunch_url(login_params)` builds the "open in a new window" link for refused cookies;
+    `max_lifetime_s`: how far ahead of now an id_token's exp may be."""
     id_token, state = form.get("id_token"), form.get("state")
     if not id_token:
         raise MissingParameter("the launch has no id_token")
     if not state:
         raise MissingParameter("the launch has no state")
+    if len(id_token) > max_token_chars:
+        raise MalformedToken(f"the id_token is longer than {max_token_chars} characters")
+    if len(state) > 256:
+        raise StateUnknown("this launch's state is not one the tool issued")
     login = sessions.state(state)
     if login is None:
         raise StateUnknown("this launch's state is unknown or has expired (it is kept for a few minutes)")
@@ -97,7 +105,12 @@ def validate_launch(
     claims = _verified_claims(id_token, registration, platform_keys, leeway_s, now)
     if claims.get("nonce") != login.nonce:
         raise NonceMismatch("the id_token's nonce is not the one this login asked for")
+    if not isinstance(claims["exp"], (int, float)) or isinstance(claims["exp"], bool):
+        raise InvalidClaim("the id_token's exp must be a number")
+    if claims["exp"] > now + max_lifetime_s + leeway_s:
+        raise InvalidClaim(f"the id_token's exp is more than {max_lifetime_s:g} s ahead")
     _check_message(claims, registration)
+    _check_types(claims, registration)
     ttl = max(int(claims["exp"] - now + leeway_s), sessions.state_ttl_s)
     if not sessions.use_nonce(registration.issuer, login.nonce, ttl):
         raise ReplayedLaunch("this id_token was already used; a launch is accepted once")
@@ -142,6 +155,8 @@ def _verified_claims(
         raise BadSignature("the id_token's signature does not verify with the platform's key") from None
     except jwt.InvalidTokenError as exc:
         raise MalformedToken(f"the id_token cannot be read: {exc}") from None
+    except (TypeError, ValueError, OverflowError):  # a header or claim of an unexpected JSON type
+        raise MalformedToken("the id_token cannot be read") from None
     _check_azp(claims, registration)
     return claims
 
@@ -189,3 +204,45 @@ def _check_message(claims: dict[str, Any], registration: Registration) -> None:
         if not isinstance(settings, dict) or not settings.get("deep_link_return_url"):
             raise MissingClaim("deep_linking_settings", "a deep linking request must carry deep_linking_settings with a deep_link_return_url")
 
+
+
+# Claims the tool reads, and the JSON type each must have when present: a launch whose claims
+# have other types is refused before anything is written.
+OBJECT_CLAIMS = (c.CONTEXT, c.RESOURCE_LINK, c.CUSTOM, c.LIS, c.LAUNCH_PRESENTATION, c.AGS_ENDPOINT, c.NRPS,
+                 c.DEEP_LINKING_SETTINGS)  # fmt: skip
+STRING_FIELDS = {
+    c.CONTEXT: ("id", "title", "label"),
+    c.RESOURCE_LINK: ("id", "title"),
+    c.LIS: ("person_sourcedid", "course_section_sourcedid"),
+    c.LAUNCH_PRESENTATION: ("locale", "return_url"),
+    c.AGS_ENDPOINT: ("lineitem", "lineitems"),
+    c.NRPS: ("context_memberships_url",),
+    c.DEEP_LINKING_SETTINGS: ("deep_link_return_url",),
+}
+MAX_ID_CHARS = 255  # LTI 1.3 §5.3.6: sub, and the ids the tool keys data by
+
+
+def _check_types(claims: dict[str, Any], registration: Registration) -> None:
+    if len(claims["sub"]) > MAX_ID_CHARS:
+        raise InvalidClaim(f"sub is longer than {MAX_ID_CHARS} characters")
+    for name in ("email", "nonce"):
+        if name in claims and not isinstance(claims[name], str):
+            raise InvalidClaim(f"the {name} claim must be a string")
+    for name in OBJECT_CLAIMS:
+        if name in claims and not isinstance(claims[name], dict):
+            raise InvalidClaim(f"the {name.rsplit('/', 1)[-1]} claim must be a JSON object")
+    for name, fields in STRING_FIELDS.items():
+        section = claims.get(name) or {}
+        for field in fields:
+            value = section.get(field)
+            if value is not None and not isinstance(value, str):
+                raise InvalidClaim(f"{name.rsplit('/', 1)[-1]}.{field} must be a string")
+    for name in (c.CONTEXT, c.RESOURCE_LINK):
+        if len((claims.get(name) or {}).get("id") or "") > MAX_ID_CHARS:
+            raise InvalidClaim(f"{name.rsplit('/', 1)[-1]}.id is longer than {MAX_ID_CHARS} characters")
+    scope = (claims.get(c.AGS_ENDPOINT) or {}).get("scope")
+    if scope is not None and (not isinstance(scope, list) or not all(isinstance(s, str) for s in scope)):
+        raise InvalidClaim("the AGS endpoint's scope must be a list of strings")
+    return_url = (claims.get(c.DEEP_LINKING_SETTINGS) or {}).get("deep_link_return_url")
+    if return_url is not None and origin_of(return_url) not in registration.origins:
+        raise InvalidClaim("deep_link_return_url must be an http(s) URL on the platform's registered origin")

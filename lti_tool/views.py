@@ -18,7 +18,7 @@ from lti_tool.activity import LaunchActivity
 from lti_tool.course_binding import CourseItem, item_id, item_type, item_url
 from lti_tool.errors import BadBinding, LaunchExpired, NotAllowed
 from lti_tool.i18n import text
-from lti_tool.sessions import LaunchSession
+from lti_tool.sessions import BROWSER_COOKIE, LaunchSession
 from lti_tool.web import tool
 from core.explain import render
 from core.learner_store import LearnerRecord
@@ -154,7 +154,7 @@ def _missing_modules(points: list[str], bound: set[str], language: str, limit: i
 
 
 def _instructor_session(launch_id: str) -> LaunchSession:
-    session = tool().sessions.launch(launch_id)
+    session = tool().sessions.launch(launch_id, request.cookies.get(BROWSER_COOKIE))
     if session is None:
         raise LaunchExpired("this page has expired; open the activity again")
     if not session.instructor:

@@ -26,6 +26,7 @@ def create_app(test_config: Mapping[str, object] | None = None, services: Servic
             raise RuntimeError("the API needs REDIS_URL (`skillgap run` sets it for the processes it starts)")
         services = build_services(settings, connect(settings.redis_url))
     app.extensions["skillgap"] = services
+    app.config["MAX_CONTENT_LENGTH"] = services.settings.api_max_body_bytes  # chunked bodies too
     register_error_handlers(app)
     for module in (health, openapi, docs, events, people, learners, reports, modules):
         app.register_blueprint(module.blueprint, url_prefix="/v1")

@@ -21,8 +21,9 @@ from core.settings import Settings
 
 @pytest.fixture
 def lti_settings(settings: Settings) -> Settings:
-    # The background poster is off: tests post queued scores themselves, synchronously.
-    return settings.replace(ags_background=False, ags_retry_base_s=2.0)
+    # The background poster is off: tests post queued scores themselves, synchronously. The
+    # platform is served on loopback over http, which the operator must allow.
+    return settings.replace(ags_background=False, ags_retry_base_s=2.0, allow_private_network=True, outbound_http_hosts="127.0.0.1")
 
 
 @pytest.fixture

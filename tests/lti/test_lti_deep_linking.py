@@ -75,9 +75,10 @@ def test_an_item_outside_the_catalog_is_refused(tool_server, registered):
 def test_a_deep_linking_response_to_a_resource_link_launch_is_refused(tool_server, registered):
     Browser().launch(registered.begin("student-rl"))
     tool_server.drain()
-    page = Browser().launch(registered.begin("teacher-rl", "staff")).text
+    browser = Browser()
+    page = browser.launch(registered.begin("teacher-rl", "staff")).text
     launch_id = re.search(r"/lti/launches/([^/]+)/gaps.csv", page).group(1)
-    answer = Browser().http.post(f"{tool_server.url}/lti/launches/{launch_id}/deep-link", data=[("item", "widget")])
+    answer = browser.http.post(f"{tool_server.url}/lti/launches/{launch_id}/deep-link", data=[("item", "widget")])
     assert answer.status_code == 403 and "not_a_deep_linking_launch" in answer.text
 
 

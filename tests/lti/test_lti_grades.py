@@ -78,7 +78,8 @@ def test_progress_changes_are_pushed_after_the_worker_applies_events(tool_server
     assert tool_server.tool.scores.post_due() == (0, 0)  # a module's link: its column is the LMS's
     tool_server.drain()  # the viewed event raises mastery
     settings = tool_server.services.settings
-    cli_env(monkeypatch, settings, SKILLGAP_PARTITIONS=str(settings.partitions))
+    cli_env(monkeypatch, settings, SKILLGAP_PARTITIONS=str(settings.partitions), SKILLGAP_ALLOW_PRIVATE_NETWORK="1",
+            SKILLGAP_OUTBOUND_HTTP_HOSTS="127.0.0.1")  # fmt: skip
     assert main(["ags", "push"]) == 0
     assert "queued 1 changed scores; posted 1, failed 0" in capsys.readouterr().out
     assert [lineitem for lineitem, _ in registered.scores] == [registered.lineitem_url] * 2

@@ -97,7 +97,8 @@ def test_instructor_launch_syncs_the_roster_and_shows_the_cohort_heatmap(tool_se
     assert "Never Stored" not in str(events) and "example.com" not in str(events)
 
     tool_server.drain()
-    page = Browser().launch(registered.begin("teacher-1", "staff")).text
+    browser = Browser()
+    page = browser.launch(registered.begin("teacher-1", "staff")).text
     assert "Skill gaps of LLM upskilling 101" in page
     assert "5 learners" in page  # the five members who never launched; staff are no learners
     assert "Course roster synced" not in page  # synced at most once per interval
@@ -110,7 +111,10 @@ def test_instructor_launch_syncs_the_roster_and_shows_the_cohort_heatmap(tool_se
     assert staff == {learner_pseudonym(secret, registered.issuer, u) for u in ("teacher-1", *(f"staff-{i}" for i in range(5)))}
 
     csv_url = re.search(r'href="(/lti/launches/[^"]+/gaps.csv)"', page).group(1)
-    export = Browser().http.get(tool_server.url + csv_url)
+    # The link works in the browser that launched only: its id alone is not enough.
+    elsewhere = Browser().http.get(tool_server.url + csv_url)
+    assert elsewhere.status_code == 401 and "launch_expired" in elsewhere.text
+    export = browser.http.get(tool_server.url + csv_url)
     assert export.status_code == 200 and export.headers["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(export.text)))
     assert {r["learner"] for r in rows} == set(tool_server.services.learners.cohort_learners("acme", course_cohort(registered.issuer, registered.context_id)))

@@ -12,14 +12,17 @@ from lti_tool import create_app
 from skillgap.cli import main
 
 
-def register_url(tool_server, platform, **extra) -> str:
-    params = {"openid_configuration": platform.url + "/.well-known/openid-configuration",
+def register_url(tool_server, platform, invite_tenant: str = "globex", **extra) -> str:
+    """What the LMS opens: the operator's invite URL with the platform's two parameters added."""
+    params = {"invite": tool_server.tool.invites.create(invite_tenant, 3600),
+              "openid_configuration": platform.url + "/.well-known/openid-configuration",
               "registration_token": platform.registration_token, **extra}  # fmt: skip
     return tool_server.url + "/lti/register?" + urlencode(params)
 
 
 def test_dynamic_registration_then_a_launch(tool_server, platform):
-    page = Browser().http.get(register_url(tool_server, platform, tenant="globex"))
+    # The tenant is the invite's: a tenant named in the query changes nothing.
+    page = Browser().http.get(register_url(tool_server, platform, invite_tenant="globex", tenant="acme"))
     assert page.status_code == 200, page.text
     assert "SkillGap is registered" in page.text
     assert 'postMessage({ subject: "org.imsglobal.lti.close" }' in page.text
@@ -40,28 +43,30 @@ def test_dynamic_registration_then_a_launch(tool_server, platform):
 
 def test_moodle_registration_says_the_tool_is_pending(tool_server, platform):
     platform.product = "moodle"
-    page = Browser().http.get(register_url(tool_server, platform)).text
+    page = Browser().http.get(register_url(tool_server, platform, invite_tenant="initech")).text
     assert "Pending" in page and "Activate" in page
     [registration] = tool_server.tool.registrations.all()
-    port = platform.issuer.rsplit(":", 1)[1]
-    assert registration.tenant == f"127.0.0.1-{port}"  # by default, the issuer's host and port
+    assert registration.tenant == "initech"
 
 
-def test_a_wrong_registration_token_is_a_clear_error(tool_server, platform):
+def test_a_wrong_registration_token_is_a_clear_error_that_quotes_nothing_remote(tool_server, platform):
     response = Browser().http.get(register_url(tool_server, platform, registration_token="stale"))
     assert response.status_code == 502 and "registration_failed" in response.text and "HTTP 401" in response.text
+    assert "invalid registration token" not in response.text  # the platform's body
     assert tool_server.tool.registrations.all() == []
 
 
 def test_registration_without_openid_configuration(tool_server):
-    response = Browser().http.get(tool_server.url + "/lti/register")
+    response = Browser().http.get(tool_server.url + "/lti/register?invite=" + tool_server.tool.invites.create("globex", 60))
     assert response.status_code == 400 and "openid_configuration" in response.text
 
 
 def test_registration_from_a_host_not_allowed(lti_services, platform):
     services = lti_services.with_settings(lti_registration_hosts="lms.example.com")
-    client = create_app(services=services).test_client()
-    response = client.get("/lti/register", query_string={"openid_configuration": platform.url + "/.well-known/openid-configuration"})
+    app = create_app(services=services)
+    invite = app.extensions["lti"].invites.create("globex", 60)
+    response = app.test_client().get("/lti/register", query_string={
+        "invite": invite, "openid_configuration": platform.url + "/.well-known/openid-configuration"})  # fmt: skip
     assert response.status_code == 403 and b"registration_refused" in response.data
 
 

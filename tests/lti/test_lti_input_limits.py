@@ -1,0 +1,101 @@
+"""Bounded, typed launch input: oversized login parameters and id_tokens, an exp far ahead, claims
+of the wrong JSON type and deep-link return URLs off the platform are each a 4xx, and nothing
+(no event, no alias) is written for them."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+from edx_platform import Browser
+from test_lti_security import login, refused
+
+from lti_tool import claims as c
+
+
+@pytest.fixture(autouse=True)
+def _log(caplog):
+    caplog.set_level(logging.WARNING, logger="lti_tool")
+
+
+def events_written(tool_server) -> int:
+    services = tool_server.services
+    return sum(services.redis.xlen(services.keys.stream(p)) for p in range(services.settings.partitions))
+
+
+def aliases_written(tool_server) -> int:
+    return len(list(tool_server.services.redis.scan_iter(f"{tool_server.services.keys.prefix}:aliases:*")))
+
+
+@pytest.mark.parametrize("param", ["login_hint", "lti_message_hint", "target_link_uri", "iss"])
+def test_an_oversized_login_parameter(tool_server, registered, caplog, param):
+    value = ("https://x.example.com/" if param in ("iss", "target_link_uri") else "") + "a" * 5000
+    refused(login(tool_server, registered, **{param: value}), 400, "parameter_too_long", caplog)
+    assert not list(tool_server.services.redis.scan_iter(f"{tool_server.services.keys.prefix}:lti:state:*"))
+
+
+def test_an_oversized_id_token(forge, caplog):
+    forger = forge()
+    claims = {**forger.claims, "padding": "p" * 70_000}
+    refused(forger.post(forger.platform.sign(claims)), 401, "malformed_id_token", caplog)
+    assert events_written(forger.tool_server) == 0
+
+
+def test_a_body_over_the_tool_limit_is_413(tool_server):
+    response = Browser().http.post(tool_server.url + "/lti/launch", data={"id_token": "x" * 400_000, "state": "s"})
+    assert response.status_code == 413
+
+
+def test_a_chunked_body_over_the_tool_limit_is_cut_there(tool_server):
+    """Werkzeug stops reading a chunked body at the limit: the form holds a cut id_token."""
+    chunks = (b"state=s&id_token=" + b"x" * 65_536 for _ in range(8))
+    response = Browser().http.post(tool_server.url + "/lti/launch", data=chunks,
+                                   headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert response.status_code in (400, 401)
+
+
+@pytest.mark.parametrize("exp", [1e20, time.time() + 10 * 86_400, 2**63])
+def test_an_exp_far_ahead(forge, caplog, exp):
+    forger = forge()
+    refused(forger.post(forger.platform.sign({**forger.claims, "exp": exp})), 400, "invalid_claim", caplog)
+    assert events_written(forger.tool_server) == 0
+
+
+@pytest.mark.parametrize(
+    ("claim", "value"),
+    [
+        (c.LIS, "a string"),
+        (c.LIS, {"person_sourcedid": 7}),
+        (c.CONTEXT, ["course"]),
+        (c.CONTEXT, {"id": {"nested": 1}}),
+        (c.CONTEXT, {"id": "c" * 300}),
+        (c.CUSTOM, "skillgap_module=x"),
+        (c.RESOURCE_LINK, {"id": 12}),
+        (c.LAUNCH_PRESENTATION, {"locale": 5}),
+        (c.AGS_ENDPOINT, {"lineitem": ["x"], "scope": []}),
+        (c.AGS_ENDPOINT, {"scope": "score"}),
+        (c.NRPS, {"context_memberships_url": 1}),
+        ("email", ["a@b.c"]),
+        ("sub", "s" * 300),
+    ],
+    ids=lambda v: str(v)[-20:],
+)
+def test_a_claim_of_the_wrong_type(forge, caplog, claim, value):
+    forger = forge()
+    refused(forger.post(forger.platform.sign({**forger.claims, claim: value})), 400, "invalid_claim", caplog)
+    assert events_written(forger.tool_server) == 0 and aliases_written(forger.tool_server) == 0
+
+
+@pytest.mark.parametrize(
+    "return_url",
+    ["javascript:alert(document.domain)", "data:text/html,<script>alert(1)</script>", "https://evil.example.com/return",
+     "{platform}:1/return", 7],
+)  # fmt: skip
+def test_a_deep_link_return_url_off_the_platform(forge, caplog, return_url):
+    forger = forge(role="instructor", message_type=c.DEEP_LINKING_REQUEST)
+    settings = {**forger.claims[c.DEEP_LINKING_SETTINGS]}
+    settings["deep_link_return_url"] = return_url.format(platform=forger.platform.url) if isinstance(return_url, str) else return_url
+    response = forger.post(forger.platform.sign({**forger.claims, c.DEEP_LINKING_SETTINGS: settings}))
+    refused(response, 400, "invalid_claim", caplog)
+    assert "javascript:" not in response.text
