@@ -37,19 +37,23 @@ def _aliases_key(keys: Keys, tenant: str) -> str:
     return f"{keys.prefix}:aliases:{tenant}"
 
 
-def remember_alias(client: redis.Redis, keys: Keys, tenant: str, kind: str, alias: str, learner: str) -> None:
-    """Another id the platform uses for this learner (for instance the account name in Open
-    edX's xAPI statements, which differs from its LTI `sub`)."""
-    client.hset(_aliases_key(keys, tenant), alias_field(kind, alias), learner)
+def remember_alias(
+    client: redis.Redis, keys: Keys, tenant: str, issuer: str, kind: str, alias: str, learner: str
+) -> None:
+    """Another id the platform `issuer` uses for this learner (for instance the account name in
+    Open edX's xAPI statements, which differs from its LTI `sub`). Aliases are the platform's
+    own: a launch from one platform can never re-point a learner of another."""
+    client.hset(_aliases_key(keys, tenant), alias_field(issuer, kind, alias), learner)
 
 
-def learner_for_alias(client: redis.Redis, keys: Keys, tenant: str, kind: str, alias: str) -> str | None:
-    found = client.hget(_aliases_key(keys, tenant), alias_field(kind, alias))
+def learner_for_alias(client: redis.Redis, keys: Keys, tenant: str, issuer: str, kind: str, alias: str) -> str | None:
+    found = client.hget(_aliases_key(keys, tenant), alias_field(issuer, kind, alias))
     return found.decode() if found else None
 
 
-def alias_field(kind: str, alias: str) -> str:
-    return f"{kind}\x1f{alias}"
+def alias_field(issuer: str, kind: str, alias: str) -> str:
+    """Keyed by (platform, kind, id); the issuer without a trailing slash, as xAPI credentials name it."""
+    return f"{issuer.rstrip('/')}\x1f{kind}\x1f{alias}"
 
 
 def learners_for_aliases(pipe: redis.client.Pipeline, keys: Keys, tenant: str, fields: list[str]) -> None:
@@ -80,7 +84,7 @@ def _email_alias(secret: bytes, email: object) -> str | None:
 
 
 def record_launch_identity(
-    client: redis.Redis, keys: Keys, secret: bytes, tenant: str, claims: dict, learner: str
+    client: redis.Redis, keys: Keys, secret: bytes, tenant: str, issuer: str, claims: dict, learner: str
 ) -> None:
     """Called on every valid LTI launch: remember the ids other channels will name this learner
     by. `secret`: the pseudonym secret (`Services.pseudonym_secret`)."""
@@ -98,4 +102,4 @@ def record_launch_identity(
     }
     for kind, alias in aliases.items():
         if isinstance(alias, str) and alias:
-            remember_alias(client, keys, tenant, kind, alias, learner)
+            remember_alias(client, keys, tenant, issuer, kind, alias, learner)

@@ -88,6 +88,11 @@ class Keys:
         return f"{self.prefix}:tokens"
 
     @property
+    def tokens_used(self) -> str:
+        """When each API token was last used (token hash -> seconds)."""
+        return f"{self.prefix}:tokens:used"
+
+    @property
     def secrets(self) -> str:
         return f"{self.prefix}:secrets"
 

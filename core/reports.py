@@ -69,7 +69,18 @@ class GapReport:
 
 
 def gap_report(store: LearnerStore, tenant: str, cohort: str | None, now: float) -> GapReport:
+    """The analyst's report: a cohort's, or with None every learner of the tenant."""
     learners = store.cohort_learners(tenant, cohort) if cohort is not None else _all_learners(store, tenant)
+    return _report(store, tenant, cohort, learners, now)
+
+
+def course_report(store: LearnerStore, tenant: str, cohort: str | None, now: float) -> GapReport:
+    """What one LTI launch may see: its own course's learners; a launch without a course sees none
+    (never the whole tenant)."""
+    return _report(store, tenant, cohort, store.cohort_learners(tenant, cohort) if cohort else [], now)
+
+
+def _report(store: LearnerStore, tenant: str, cohort: str | None, learners: list[str], now: float) -> GapReport:
     records = store.get_many(tenant, learners, explain=False)
     standing = store.standing(records, now)
     return GapReport(

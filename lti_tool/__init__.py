@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from lti_tool import admin, deep_linking, demo_platform, health, launch, registration, views, xapi
+from lti_tool import admin, deep_linking, demo_platform, headers, health, launch, registration, views, xapi
 from lti_tool.errors import register_error_handler
 from lti_tool.tool import build_tool
 from core.identity import stored_secret
@@ -47,6 +47,7 @@ def create_app(test_config: Mapping[str, object] | None = None, services: Servic
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies, x_prefix=proxies)
     tool = build_tool(services)
     app.extensions["lti"] = tool
+    headers.install(app)
     if services.settings.ags_background:
         tool.scores.start_background()
     register_error_handler(app)

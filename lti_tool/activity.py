@@ -124,8 +124,9 @@ def save_launch_activity(services: Services, binding: CourseBinding, launch: Lau
         binding.bind(activity.tenant, activity.cohort, activity.item)
     mark_staff(services.redis, binding.lti_keys, activity.tenant, activity.learner, not activity.counts_as_learner)
     record_launch_identity(
-        services.redis, services.keys, services.pseudonym_secret, activity.tenant, launch.claims, activity.learner
-    )
+        services.redis, services.keys, services.pseudonym_secret, activity.tenant, launch.registration.issuer,
+        launch.claims, activity.learner,
+    )  # fmt: skip
 
 
 def launch_record(store: LearnerStore, activity: LaunchActivity) -> LearnerRecord:

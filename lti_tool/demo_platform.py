@@ -100,6 +100,8 @@ def registration() -> Registration:
     if saved is None or (saved.tenant, saved.auth_login_url, saved.jwks_url, saved.deployments) != (
         wanted.tenant, wanted.auth_login_url, wanted.jwks_url, wanted.deployments
     ):  # fmt: skip
+        if saved is not None:  # the tool's own demo platform moved with the tool: no one else's registration
+            t.registrations.remove(ISSUER, CLIENT_ID)
         t.registrations.save(wanted)
         return wanted
     return saved

@@ -156,6 +156,16 @@ class UnsupportedMessage(LtiError):
     reason = "unsupported_message_type"
 
 
+class TooManyAttempts(LtiError):
+    status = 429
+    reason = "too_many_attempts"
+    hint = "Too many refused launches came from your network. Wait a minute, then open the activity again."
+
+    def __init__(self, message: str, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 # --- after the launch -------------------------------------------------------------------------
 
 
@@ -207,7 +217,8 @@ def register_error_handler(app: Flask) -> None:
             "lti_refused reason=%s status=%d path=%s message=%r",
             exc.reason, exc.status, request.path, exc.message,
         )  # fmt: skip
-        return render_template("error.html", error=exc), exc.status
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyAttempts) else {}
+        return render_template("error.html", error=exc), exc.status, headers
 
     @app.errorhandler(redis.RedisError)
     def redis_error(exc: redis.RedisError):

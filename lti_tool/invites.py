@@ -12,6 +12,9 @@ from dataclasses import dataclass
 import orjson
 import redis
 
+from core.events import TENANT_PATTERN
+from core.settings import Settings
+from lti_tool.registrations import InvalidRegistration
 from lti_tool.redis_keys import LtiKeys
 
 REGISTER_PATH = "/lti/register"
@@ -32,6 +35,10 @@ class InviteStore:
 
     def create(self, tenant: str, lifetime_s: int) -> str:
         """A new invite's secret (shown once)."""
+        if not TENANT_PATTERN.match(tenant):
+            raise InvalidRegistration(f"tenant {tenant!r} must be lowercase letters, digits, '.', '_' or '-' (at most 64)")
+        if lifetime_s < 1:
+            raise InvalidRegistration("an invite must last at least a second")
         token = secrets.token_urlsafe(24)
         now = time.time()
         record = orjson.dumps({"tenant": tenant, "created": now, "expires": now + lifetime_s})
@@ -49,3 +56,9 @@ class InviteStore:
         """Use the invite up: the first caller gets it, any later one None."""
         raw = self.client.getdel(self.lti_keys.invite(token))
         return Invite(**orjson.loads(raw)) if raw else None
+
+
+def invite_url(settings: Settings, token: str) -> str:
+    """The URL the LMS admin pastes into the LMS's Dynamic Registration dialog."""
+    base = settings.tool_base_url or f"http://{settings.tool_host}:{settings.tool_port}"
+    return f"{base.rstrip('/')}{REGISTER_PATH}?{INVITE_PARAM}={token}"

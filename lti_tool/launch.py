@@ -15,10 +15,14 @@ from flask import Blueprint, redirect, request
 from lti_tool import advantage, deep_linking, views
 from lti_tool import claims as c
 from lti_tool.activity import launch_activity, launch_record, save_launch_activity
+from core.ratelimit import FailureLimit, TooManyFailures
 from lti_tool.errors import (
     BadTargetLink,
+    CookiesRefused,
+    LtiError,
     MissingParameter,
     ParameterTooLong,
+    TooManyAttempts,
     UnknownClient,
     UnknownDeployment,
     UnknownPlatform,
@@ -26,7 +30,8 @@ from lti_tool.errors import (
 from lti_tool.registrations import Registration
 from lti_tool.roles import is_instructor
 from lti_tool.sessions import BROWSER_COOKIE, LaunchSession, LoginState, browser_hash, new_token
-from lti_tool.validation import validate_launch
+from lti_tool.tool import Tool
+from lti_tool.validation import Launch, validate_launch
 from lti_tool.web import (
     LAUNCH_PATH,
     LOGIN_PATH,
@@ -107,12 +112,9 @@ def _relaunch_url(login_params: dict) -> str:
     return tool_url(LOGIN_PATH) + "?" + urlencode(login_params)
 
 
-@blueprint.post(LAUNCH_PATH)
-def launch():
-    t = tool()
+def _validated(t: Tool, now: float) -> Launch:
     settings = t.services.settings
-    now = time.time()
-    validated = validate_launch(
+    return validate_launch(
         request.form,
         request.cookies.get(BROWSER_COOKIE),
         sessions=t.sessions,
@@ -124,6 +126,25 @@ def launch():
         max_lifetime_s=settings.lti_max_token_lifetime_s,
         relaunch_url=_relaunch_url,
     )
+
+
+@blueprint.post(LAUNCH_PATH)
+def launch():
+    t = tool()
+    settings = t.services.settings
+    now = time.time()
+    # Refused launches (forged, replayed, another browser's) count against the sender's address.
+    limit = FailureLimit(t.services.redis, t.services.keys, "lti", settings.auth_failures_allowed, settings.auth_failure_window_s)
+    try:
+        limit.check(request.remote_addr)
+    except TooManyFailures as exc:
+        raise TooManyAttempts(str(exc), exc.retry_after_s) from None
+    try:
+        validated = _validated(t, now)
+    except LtiError as exc:
+        if exc.status in (401, 403) and not isinstance(exc, CookiesRefused):
+            limit.failed(request.remote_addr)
+        raise
     activity = launch_activity(t.services, validated, t.module_links, t.role_map, now)
     save_launch_activity(t.services, t.binding, validated, activity)
     instructor = is_instructor(validated.claims[c.ROLES])

@@ -46,6 +46,12 @@ class Registration:
         return {o for o in map(origin_of, urls) if o is not None}
 
     @property
+    def endpoints(self) -> tuple:
+        """What a platform is: another value under the same issuer and client id is another platform."""
+        return (self.issuer, self.client_id, self.tenant, self.auth_login_url, self.auth_token_url, self.jwks_url,
+                self.auth_audience)  # fmt: skip
+
+    @property
     def field_key(self) -> str:
         return f"{self.issuer}\x1f{self.client_id}"
 

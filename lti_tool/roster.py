@@ -53,7 +53,7 @@ def roster_events(tool: Tool, launch: Launch, now: float) -> list[Event]:
             role = catalog_role(roles, custom, services.catalog, tool.role_map)
             # The ids the member's statements may name them by, as a launch of theirs would record.
             ids = {"sub": user_id, "email": member.get("email"), c.LIS: {"person_sourcedid": member.get("lis_person_sourcedid")}}
-            record_launch_identity(aliases, services.keys, services.pseudonym_secret, registration.tenant, ids, learner)
+            record_launch_identity(aliases, services.keys, services.pseudonym_secret, registration.tenant, registration.issuer, ids, learner)
             data = {"learner": learner, "kind": ENROLLED, "cohort": cohort, "timestamp": now, "source": "nrps"}
             if role:
                 data["role"] = role

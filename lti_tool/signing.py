@@ -36,6 +36,9 @@ class SigningKey:
     def to_json(self) -> bytes:
         return orjson.dumps(self.__dict__)
 
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.__dict__)
+
 
 def new_key(now: float) -> SigningKey:
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)

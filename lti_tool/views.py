@@ -4,8 +4,7 @@ learner store and the gap report; nothing here computes mastery itself."""
 
 from __future__ import annotations
 
-import csv
-import io
+import re
 import time
 
 import numpy as np
@@ -22,9 +21,11 @@ from lti_tool.sessions import BROWSER_COOKIE, LaunchSession
 from lti_tool.web import tool
 from core.explain import render
 from core.learner_store import LearnerRecord
-from core.reports import GapReport, gap_report
+from core.csv_export import csv_text
+from core.reports import GapReport, course_report
 
 blueprint = Blueprint("views", __name__)
+SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def _texts(language: str):
@@ -109,7 +110,7 @@ def _heatmap(report: GapReport, point_ids: list[str]) -> tuple[list[str], list[i
 def instructor_page(launch_id: str, session: LaunchSession, notices: list) -> str:
     services = tool().services
     catalog, language = services.catalog, session.language
-    report = gap_report(services.learners, session.tenant, session.cohort, time.time())
+    report = course_report(services.learners, session.tenant, session.cohort, time.time())
     point_ids = list(catalog.point_index)
     roles, counts, rows = _heatmap(report, point_ids)
     names = [kp.name.get(language) for kp in catalog.knowledge_points]
@@ -190,16 +191,15 @@ def change_binding(launch_id: str):
 def gaps_csv(launch_id: str):
     session = _instructor_session(launch_id)
     services = tool().services
-    report = gap_report(services.learners, session.tenant, session.cohort, time.time())
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["learner", "role", "knowledge_point", "mastery", "target", "gap"])
+    report = course_report(services.learners, session.tenant, session.cohort, time.time())
+    rows = []
     for i, learner in enumerate(report.learners):
         for j, point in enumerate(services.catalog.point_index):
             target = float(report.targets[i, j])
             if target <= 0:
                 continue
             mastery = float(report.mastery[i, j])
-            writer.writerow([learner, report.roles[i], point, f"{mastery:.4f}", f"{target:.4f}", f"{max(0.0, target - mastery):.4f}"])
-    filename = f"skillgap-gaps-{(session.cohort or 'all').replace('@', '-').replace(':', '-')}.csv"
-    return Response(out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+            rows.append([learner, report.roles[i], point, f"{mastery:.4f}", f"{target:.4f}", f"{max(0.0, target - mastery):.4f}"])
+    text = csv_text(["learner", "role", "knowledge_point", "mastery", "target", "gap"], rows)
+    filename = f"skillgap-gaps-{SAFE_FILENAME.sub('-', session.cohort or 'none')}.csv"
+    return Response(text, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})

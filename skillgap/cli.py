@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "xapi-credentials": ("skillgap.commands.xapi", "manage the xAPI credentials an LMS sends statements with"),
     "xapi": ("skillgap.commands.xapi", "check the xAPI intake"),
     "moodle": ("skillgap.commands.moodle", "pull grades and completion from Moodle's web services"),
+    "forget-learner": ("skillgap.commands.forget", "erase every trace of one learner (right to erasure)"),
 }
 
 
@@ -46,7 +47,7 @@ EXAMPLES: dict[str, str] = {
     "run": "skillgap run                      # then open the first link it prints",
     "catalog": "skillgap catalog check config/catalog\n"
                "skillgap catalog import-moodle --url https://moodle.example.com --token T --course 7",
-    "token": "skillgap token create --tenant acme",
+    "token": "skillgap token create --tenant acme --name dashboards\nskillgap token list\nskillgap token revoke 3f2a9c81d0e4",
     "tenants": "skillgap tenants",
     "fit": "skillgap fit --csv docs/sample-history.csv --forgets --multilearn template_id --out params.json\n"
            "skillgap fit --from-log --forgets --activate",
@@ -60,7 +61,8 @@ EXAMPLES: dict[str, str] = {
     "import-people": "skillgap import-people --tenant acme hr-people.csv   # person,role,department,manager,start_date",
     "params": "skillgap params list\nskillgap params activate 3",
     "keys": "skillgap keys rotate\nskillgap keys list",
-    "platform": "skillgap platform list\n"
+    "platform": "skillgap platform invite --tenant acme --expires 7d\n"
+                "skillgap platform list\n"
                 "skillgap platform add --issuer https://moodle.example.com --client-id ID --auth-url URL "
                 "--token-url URL --jwks-url URL --deployment 1 --tenant acme",
     "ags": "skillgap ags push --loop",
@@ -68,6 +70,7 @@ EXAMPLES: dict[str, str] = {
                         "--issuer https://moodle.example.com",
     "xapi": "skillgap xapi status --tenant acme",
     "moodle": "skillgap moodle sync --url https://moodle.example.com --token T --course 7 --every",
+    "forget-learner": "skillgap forget-learner --tenant acme --lms-user https://moodle.example.com 42",
 }
 
 

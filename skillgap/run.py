@@ -8,6 +8,7 @@ Ctrl-C or SIGTERM stops everything it started.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import signal
 import sys
 import threading
@@ -25,9 +26,13 @@ from skillgap.demo import demo_events, post_events
 from skillgap.processes import Supervisor, gunicorn_command, port_is_free
 from core.redis_server import EmbeddedRedis, connect
 from core.settings import Settings
-from core.tokens import create_token, register_token
+from core.tokens import create_token, register_token, tenant_for
+from lti_tool.invites import InviteStore, invite_url
+from lti_tool.redis_keys import LtiKeys
 
 DEMO_FLAG = "demo_loaded:lti"  # the cohort under the demo platform's learner ids
+TOKEN_FILE = "analyst-token"  # the token `skillgap run` made, reused by the next run
+INVITE_LIFETIME_S = 7 * 86_400
 START_TIMEOUT_S = 60.0
 
 
@@ -75,6 +80,25 @@ def _check_ports(settings: Settings, with_tool: bool) -> None:
                 f"port {host}:{port} for the {name} is in use; stop what holds it or set "
                 f"SKILLGAP_{'API' if name == 'API' else 'TOOL'}_PORT"
             )
+
+
+def _analyst_token(client, keys: Keys, settings: Settings) -> str:
+    """SKILLGAP_ADMIN_TOKEN, else the token an earlier run kept in the data directory (while it
+    is still registered for the tenant), else a new one, kept there for the next run."""
+    tenant = settings.default_tenant
+    if settings.admin_token:
+        register_token(client, keys, settings.admin_token, tenant, name="SKILLGAP_ADMIN_TOKEN")
+        return settings.admin_token
+    path = settings.data_dir / TOKEN_FILE
+    if path.exists():
+        kept = path.read_text().strip()
+        if tenant_for(client, keys, kept) == tenant:
+            return kept
+    token = create_token(client, keys, tenant, name="skillgap run")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        out.write(token + "\n")
+    return token
 
 
 def _redis(settings: Settings, cleanup: ExitStack) -> str:
@@ -131,7 +155,8 @@ def serve_sidecar(settings: Settings, workers: int | None = None) -> int:
     return status
 
 
-def _ready_message(elapsed: float, api: str, tool: str, token: str, tenant: str, learner: str | None) -> str:
+def _ready_message(elapsed: float, api: str, tool: str, token: str, tenant: str, learner: str | None,
+                   token_file: Path, invite: str) -> str:  # fmt: skip
     """What to open, in order: the demo LMS (learner and teacher pages), the analysts' dashboard,
     then the admin's setup page for a real LMS."""
     lines = [
@@ -139,7 +164,8 @@ def _ready_message(elapsed: float, api: str, tool: str, token: str, tenant: str,
         f"  1. Try it (a demo LMS: launch as a learner or the teacher)  {tool}/demo",
         f"  2. Analyst dashboard (sign in with the token below)         {api}/",
         f"  3. Connect a real LMS (URLs and keys to register)            {tool}/lti/setup",
-        f"\n  Analyst token  {token}   (tenant {tenant})",
+        f"\n  Analyst token  {token}   (tenant {tenant}; kept in {token_file})",
+        f"  LMS registration URL (one use, 7 days)  {invite}",
         f"  API docs       {api}/v1/docs",
     ]
     if learner:
@@ -166,14 +192,15 @@ def run(settings: Settings) -> int:
         client = connect(redis_url)
         keys = Keys(settings.key_prefix)
         tenant = settings.default_tenant
-        if settings.admin_token:
-            token = settings.admin_token
-            register_token(client, keys, token, tenant, label="SKILLGAP_ADMIN_TOKEN")
-        else:
-            token = create_token(client, keys, tenant, label="skillgap run")
+        token = _analyst_token(client, keys, settings)
+        invite = InviteStore(client, LtiKeys(keys)).create(tenant, INVITE_LIFETIME_S)
 
         env = dict(os.environ, REDIS_URL=redis_url, SKILLGAP_REDIS_URL=redis_url)
         env.setdefault("SKILLGAP_DEMO_PLATFORM", "1")
+        # The demo runs on one machine: the tool reaches its demo platform (and a local LMS) on
+        # loopback over http. A deployment keeps the defaults (https only, no private addresses).
+        env.setdefault("SKILLGAP_ALLOW_PRIVATE_NETWORK", "1")
+        env.setdefault("SKILLGAP_OUTBOUND_HTTP_HOSTS", "localhost,127.0.0.1,::1")
         supervisor = Supervisor(env)
         cleanup.callback(supervisor.stop)
         api = f"http://{settings.api_host}:{settings.api_port}"
@@ -200,7 +227,8 @@ def run(settings: Settings) -> int:
                 raise StartupError("the worker produced no recommendations within 60 s; see its log above")
 
         if not stop.is_set():
-            say(_ready_message(time.monotonic() - started, api, tool, token, tenant, demo_learner))
+            say(_ready_message(time.monotonic() - started, api, tool, token, tenant, demo_learner,
+                               settings.data_dir / TOKEN_FILE, invite_url(settings, invite)))  # fmt: skip
         if _watch(supervisor, stop):
             return 1
         say("Stopping...")

@@ -85,6 +85,7 @@ def test_run_serves_the_demo_and_stops_cleanly(tmp_path):
         assert "SkillGap is running" in text, text
         assert time.monotonic() - started < 60
         assert TOKEN in text
+        assert f"http://127.0.0.1:{tool_port}/lti/register?invite=" in text  # a one-time invite for the demo tenant
         api = f"http://127.0.0.1:{api_port}"
         # The first link printed is the demo LMS; its first learner's launch shows their page.
         first_link = re.search(r"^  1\. .*?(http://\S+)$", text, re.M).group(1)

@@ -198,10 +198,15 @@ def test_aliases_from_a_launch_resolve_to_the_learner(services):
     from core.identity import learner_for_alias, record_launch_identity
 
     claims = {"sub": "42", "https://purl.imsglobal.org/spec/lti/claim/lis": {"person_sourcedid": "emp-42"}}
-    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", claims, "u-abc")
-    assert learner_for_alias(services.redis, services.keys, "acme", "person_sourcedid", "emp-42") == "u-abc"
-    assert learner_for_alias(services.redis, services.keys, "acme", "sub", "42") == "u-abc"
-    assert learner_for_alias(services.redis, services.keys, "globex", "sub", "42") is None
+    lms = "https://lms.example.com"
+    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", lms, claims, "u-abc")
+    assert learner_for_alias(services.redis, services.keys, "acme", lms, "person_sourcedid", "emp-42") == "u-abc"
+    assert learner_for_alias(services.redis, services.keys, "acme", lms + "/", "sub", "42") == "u-abc"
+    assert learner_for_alias(services.redis, services.keys, "globex", lms, "sub", "42") is None
+    # Alias hijack: another platform of the tenant naming the same ids reaches its own learners only.
+    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", "https://evil.example.com", claims, "u-evil")
+    assert learner_for_alias(services.redis, services.keys, "acme", lms, "sub", "42") == "u-abc"
+    assert learner_for_alias(services.redis, services.keys, "acme", lms, "person_sourcedid", "emp-42") == "u-abc"
 
 
 @pytest.mark.parametrize(

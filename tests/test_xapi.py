@@ -147,7 +147,7 @@ def test_openedx_statements_wait_for_the_learners_first_launch(client, services,
         "sub": "lti-anon-7",
         "https://purl.imsglobal.org/spec/lti/claim/custom": {"xapi_account": "anon-7"},
     }
-    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", claims, learner)
+    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", OPENEDX, claims, learner)
     second = openedx_problem_check("anon-7", str(uuid.uuid4()), raw=0)
     assert client.post("/xapi/statements", json=second, headers=openedx).status_code == 200
     events = events_on_stream(services)
@@ -159,6 +159,15 @@ def test_openedx_statements_wait_for_the_learners_first_launch(client, services,
     assert counts(services)["waiting"] == 0 and counts(services)["released"] == 1
 
 
+def test_another_platforms_launch_cannot_claim_an_xapi_actor(client, services, openedx):
+    """Alias hijack: a launch from another platform of the tenant naming the same xAPI account
+    points that platform's alias only; Open edX's statements keep waiting for its own launch."""
+    hijack = {"sub": "evil", "https://purl.imsglobal.org/spec/lti/claim/custom": {"xapi_account": "anon-8"}}
+    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", "https://evil.example.com", hijack, "u-evil")
+    assert client.post("/xapi/statements", json=openedx_problem_check("anon-8", str(uuid.uuid4())), headers=openedx).status_code == 200
+    assert events_on_stream(services) == [] and counts(services)["waiting"] == 1
+
+
 def test_waiting_statements_are_released_by_command_once_the_launch_arrived(
     client, services, openedx
 ):
@@ -166,7 +175,7 @@ def test_waiting_statements_are_released_by_command_once_the_launch_arrived(
     client.post("/xapi/statements", json=statement, headers=openedx)
     assert release_waiting(services, "acme") == 0  # still nobody launched
     claims = {"sub": "x", "email": "pat@example.com"}
-    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", claims, "u-pat")
+    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", OPENEDX, claims, "u-pat")
     # an Open edX set to XAPI_AGENT_IFI_TYPE = "mbox" sends the email; it maps by its hash
     mbox = with_change(
         openedx_problem_check("", str(uuid.uuid4())), "actor", {"mbox": "mailto:pat@example.com"}
@@ -174,7 +183,7 @@ def test_waiting_statements_are_released_by_command_once_the_launch_arrived(
     client.post("/xapi/statements", json=mbox, headers=openedx)
     assert [e["learner"] for e in events_on_stream(services)] == ["u-pat"]
     record_launch_identity(
-        services.redis, services.keys, services.pseudonym_secret, "acme", {"sub": "anon-9"}, "u-nine"
+        services.redis, services.keys, services.pseudonym_secret, "acme", OPENEDX, {"sub": "anon-9"}, "u-nine"
     )  # older ERB: same id
     assert release_waiting(services, "acme") == 1
     assert sorted(e["learner"] for e in events_on_stream(services)) == ["u-nine", "u-pat"]
@@ -207,7 +216,7 @@ class _RacedClient:
 def _waiting_after_launch(client, services, openedx, user: str, learner: str) -> str:
     """A statement of `user` waiting, then `user`'s launch as `learner`: the waiting actor."""
     client.post("/xapi/statements", json=openedx_problem_check(user, str(uuid.uuid4())), headers=openedx)
-    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", {"sub": user}, learner)
+    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", OPENEDX, {"sub": user}, learner)
     (actor,) = services.redis.smembers(services.keys.xapi_waiting_actors("acme"))
     return actor.decode()
 
@@ -273,7 +282,7 @@ def test_waiting_statements_are_kept_when_releasing_them_fails(client, services,
 def test_openedx_zero_point_problems_and_group_activities_are_accepted_and_counted(
     client, services, openedx
 ):
-    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", {"sub": "anon-3"}, "u-three")
+    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", OPENEDX, {"sub": "anon-3"}, "u-three")
     batch = [
         openedx_zero_weight_attempt("anon-3", str(uuid.uuid4())),
         openedx_group_activity("anon-3", str(uuid.uuid4())),
@@ -293,7 +302,7 @@ def test_openedx_zero_point_problems_and_group_activities_are_accepted_and_count
 def test_every_event_written_passes_parse_event(client, services, moodle, openedx):
     """The intake builds its events as trusted (tests/test_xapi_events.py has the property)."""
     custom = {"https://purl.imsglobal.org/spec/lti/claim/custom": {"xapi_account": "a"}}
-    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", {"sub": "9", **custom}, "u-a")
+    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", OPENEDX, {"sub": "9", **custom}, "u-a")
     batches = [
         (moodle, [moodle_quiz_submitted(), moodle_module_viewed(), moodle_quiz_submitted(scaled=-0.5),
                   moodle_quiz_submitted(user_id="7", timestamp="2999-01-01T00:00:00Z")]),
@@ -591,7 +600,7 @@ def test_a_future_timestamp_from_a_fast_lms_clock_is_accepted_as_now(client, ser
 def test_moodle_mbox_actors_with_a_type_list_are_accepted(client, services, moodle):
     """logstore_xapi with "send mbox" writes objectType as a one-element list."""
     record_launch_identity(
-        services.redis, services.keys, services.pseudonym_secret, "acme", {"sub": "42", "email": "kim@example.com"}, "u-kim"
+        services.redis, services.keys, services.pseudonym_secret, "acme", MOODLE, {"sub": "42", "email": "kim@example.com"}, "u-kim"
     )
     statement = moodle_quiz_submitted(
         actor={"objectType": ["Agent"], "mbox": "mailto:kim@example.com"}
@@ -618,7 +627,7 @@ def test_launch_emails_are_kept_only_as_keyed_hashes(services):
     import hashlib
 
     email = "pat@example.com"
-    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", {"sub": "7", "email": email}, "u-pat")
+    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", OPENEDX, {"sub": "7", "email": email}, "u-pat")
     stored = b" ".join(
         k + b" " + v for key in services.redis.scan_iter(f"{services.keys.prefix}:aliases:*")
         for k, v in services.redis.hgetall(key).items()

@@ -28,12 +28,15 @@ from lti_tool.xapi.attachments import (
     match_parts,
     split_multipart,
 )
+
+from core.ratelimit import FailureLimit, TooManyFailures
 from lti_tool.xapi.credentials import Credential, CredentialCache
 from lti_tool.xapi.errors import (
     BadRequest,
     Conflict,
     InvalidStatement,
     PayloadTooLarge,
+    TooManyRequests,
     Unauthorized,
     Unavailable,
     XapiError,
@@ -92,6 +95,8 @@ def _xapi_error(exc: XapiError):
     headers = (
         {"WWW-Authenticate": 'Basic realm="skillgap-xapi"'}
         if isinstance(exc, Unauthorized)
+        else {"Retry-After": str(exc.retry_after_s)}
+        if isinstance(exc, TooManyRequests)
         else None
     )
     return _json(exc.body(), exc.status, headers)
@@ -116,8 +121,21 @@ def _credential() -> Credential:
         raise Unauthorized("the Basic credentials are not valid base64 of key:secret") from None
     if not sep or not key or not secret:
         raise Unauthorized("the Basic credentials must be key:secret")
-    credential = current_app.extensions["xapi"][1].check(key, secret)
+    cache = current_app.extensions["xapi"][1]
+    credential = cache.cached(key, secret)
+    if credential is not None:
+        return credential
+    # Not known good: wrong secrets count against the sender's address and the key.
+    services = current_app.extensions["skillgap"]
+    settings = services.settings
+    limit = FailureLimit(services.redis, services.keys, "xapi", settings.auth_failures_allowed, settings.auth_failure_window_s)
+    try:
+        limit.check(request.remote_addr, key)
+    except TooManyFailures as exc:
+        raise TooManyRequests(str(exc), retry_after_s=exc.retry_after_s) from None
+    credential = cache.check(key, secret)
     if credential is None:
+        limit.failed(request.remote_addr, key)
         raise Unauthorized("unknown xAPI key or wrong secret")
     return credential
 

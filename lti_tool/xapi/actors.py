@@ -21,22 +21,23 @@ from core.identity import alias_field, learner_pseudonym, mbox_alias
 ACCOUNT_ALIASES = ("xapi_account", "sub")
 
 
-def alias_fields(actor: dict, secret: bytes) -> tuple[str, ...]:
-    """The alias-table fields that may name this actor (none for a Group)."""
+def alias_fields(actor: dict, issuer: str, secret: bytes) -> tuple[str, ...]:
+    """The alias-table fields of platform `issuer` that may name this actor (none for a Group)."""
     if actor.get("objectType", "Agent") not in ("Agent", ["Agent"]):
         return ()
     if "account" in actor:
         name = actor["account"]["name"]
-        return tuple(alias_field(kind, name) for kind in ACCOUNT_ALIASES)
+        return tuple(alias_field(issuer, kind, name) for kind in ACCOUNT_ALIASES)
     if "mbox" in actor:
         return (
             alias_field(
+                issuer,
                 "mbox", mbox_alias(secret, hashlib.sha1(actor["mbox"].encode()).hexdigest())
             ),
         )
     if "mbox_sha1sum" in actor:
-        return (alias_field("mbox", mbox_alias(secret, actor["mbox_sha1sum"])),)
-    return (alias_field("openid", actor["openid"]),)
+        return (alias_field(issuer, "mbox", mbox_alias(secret, actor["mbox_sha1sum"])),)
+    return (alias_field(issuer, "openid", actor["openid"]),)
 
 
 @lru_cache(maxsize=65_536)

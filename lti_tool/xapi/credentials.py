@@ -111,12 +111,17 @@ class CredentialCache:
         self.ttl_s = ttl_s
         self._known: dict[tuple[str, str], tuple[Credential, float]] = {}
 
+    def cached(self, key: str, secret: str) -> Credential | None:
+        """The credential when this pair was checked good within `ttl_s` (no Redis round trip)."""
+        cached = self._known.get((key, _digest(secret)))
+        return cached[0] if cached is not None and cached[1] > time.monotonic() else None
+
     def check(self, key: str, secret: str) -> Credential | None:
+        found = self.cached(key, secret)
+        if found is not None:
+            return found
         digest = _digest(secret)
-        cached = self._known.get((key, digest))
         now = time.monotonic()
-        if cached is not None and cached[1] > now:
-            return cached[0]
         raw = self.client.hget(self.keys.xapi_credentials, key)
         if raw is None:
             return None

@@ -43,6 +43,17 @@ class PayloadTooLarge(XapiError):
     code = "too_large"
 
 
+class TooManyRequests(XapiError):
+    """Too many failed authentications from this address or with this key (Retry-After)."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after_s: int):
+        super().__init__(message, retry_after=retry_after_s)
+        self.retry_after_s = retry_after_s
+
+
 class Unavailable(XapiError):
     status = 503
     code = "unavailable"

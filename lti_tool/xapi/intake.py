@@ -201,7 +201,7 @@ class Intake:
             if learner is not None:
                 events.append(statement_event(statement, meaning, learner, credential))
                 continue
-            fields = alias_fields(statement.actor, secret)
+            fields = alias_fields(statement.actor, credential.issuer, secret)
             if not fields:
                 counts[GROUP_ACTOR] += 1
                 continue

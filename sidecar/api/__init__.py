@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from flask import Flask
+from flask import Flask, request
 
+from core.http_headers import security_headers
 from sidecar.api import dashboard, docs, events, health, learners, metrics, modules, openapi, people, reports
 from sidecar.api.errors import register_error_handlers
 from core.identity import stored_secret
 from core.redis_server import connect
 from core.services import Services, build_services
 from core.settings import Settings
+
+
+API_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+           "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
 def create_app(test_config: Mapping[str, object] | None = None, services: Services | None = None) -> Flask:
@@ -28,6 +33,8 @@ def create_app(test_config: Mapping[str, object] | None = None, services: Servic
     app.extensions["skillgap"] = services
     app.config["MAX_CONTENT_LENGTH"] = services.settings.api_max_body_bytes  # chunked bodies too
     register_error_handlers(app)
+    # Pages (dashboard, docs) load their scripts from here only; nothing may frame the API.
+    app.after_request(lambda response: security_headers(response, API_CSP, request.is_secure))
     for module in (health, openapi, docs, events, people, learners, reports, modules):
         app.register_blueprint(module.blueprint, url_prefix="/v1")
     app.register_blueprint(metrics.blueprint)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import time
+
 import orjson
 from flask import current_app, g, request
 
-from sidecar.api.errors import InvalidRequest, Unauthorized
+from core.ratelimit import FailureLimit, TooManyFailures
+from sidecar.api.errors import InvalidRequest, TooManyRequests, Unauthorized
 from core.learner_store import LearnerStore
 from core.params import ActiveParameters
 from core.services import Services
-from core.tokens import tenant_for
+from core.tokens import LAST_USED_EVERY_S, note_use, tenant_for
+
+_last_noted: dict[str, float] = {}  # token -> when this process last recorded its use (monotonic)
 
 
 def services() -> Services:
@@ -17,18 +22,33 @@ def services() -> Services:
 
 
 def authenticate() -> None:
-    """before_request of every authenticated blueprint: resolve the bearer token to a tenant."""
+    """before_request of every authenticated blueprint: resolve the bearer token to a tenant.
+    Wrong tokens count against the caller's address and the token; past the limit, 429."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
+    token = token.strip()
     if not header:
         raise Unauthorized("missing Authorization: Bearer <token> header")
-    if scheme.lower() != "bearer" or not token.strip():
+    if scheme.lower() != "bearer" or not token:
         raise Unauthorized("the Authorization header must be 'Bearer <token>'")
     svc = services()
-    tenant = tenant_for(svc.redis, svc.keys, token.strip())
+    settings = svc.settings
+    limit = FailureLimit(svc.redis, svc.keys, "api", settings.auth_failures_allowed, settings.auth_failure_window_s)
+    try:
+        limit.check(request.remote_addr, token)
+    except TooManyFailures as exc:
+        raise TooManyRequests(str(exc), retry_after_s=exc.retry_after_s) from None
+    tenant = tenant_for(svc.redis, svc.keys, token)
     if tenant is None:
+        limit.failed(request.remote_addr, token)
         raise Unauthorized("unknown or revoked token")
     g.tenant = tenant
+    now = time.monotonic()
+    if _last_noted.get(token, -LAST_USED_EVERY_S) < now - LAST_USED_EVERY_S:
+        if len(_last_noted) > 10_000:
+            _last_noted.clear()
+        _last_noted[token] = now
+        note_use(svc.redis, svc.keys, token, time.time())
 
 
 def tenant() -> str:

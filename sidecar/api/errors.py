@@ -41,6 +41,15 @@ class NotFound(ApiError):
     code = "not_found"
 
 
+class TooManyRequests(ApiError):
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class ServiceUnavailable(ApiError):
     status = 503
     code = "unavailable"
@@ -59,6 +68,8 @@ def register_error_handlers(app: Flask) -> None:
         response = jsonify(_body(exc.code, exc.message, exc.field))
         if isinstance(exc, Unauthorized):
             response.headers["WWW-Authenticate"] = 'Bearer realm="skillgap"'
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after_s)
         return response, exc.status
 
     @app.errorhandler(HTTPException)

@@ -3,8 +3,7 @@ learner, as JSON or as CSV (one breakdown per CSV)."""
 
 from __future__ import annotations
 
-import csv
-import io
+import re
 import time
 
 from flask import Blueprint, Response, request
@@ -13,10 +12,12 @@ from sidecar.api.context import authenticate, learner_store, services, tenant
 from sidecar.api.errors import InvalidRequest, NotFound
 from sidecar.api.learners import iso_time, language
 from core.events import COHORT_PATTERN
+from core.csv_export import csv_text
 from core.people import departments
 from core.reports import GapReport, gap_report
 
 BREAKDOWNS = ("point", "role", "department", "cohort", "learner")
+SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
 blueprint = Blueprint("reports", __name__)
 blueprint.before_request(authenticate)
@@ -94,11 +95,7 @@ def _rounded(row: dict, skip: tuple[str, ...] = ()) -> dict:
 
 
 def _csv(rows: list[dict], filename: str) -> Response:
-    out = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    response = Response(out.getvalue(), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    text = csv_text(list(rows[0]), [list(row.values()) for row in rows]) if rows else ""
+    response = Response(text, mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{SAFE_FILENAME.sub("-", filename)}"'
     return response

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from lti_tool.course_binding import CourseItem, item_id, item_type, item_url
+from lti_tool.invites import invite_url
 from lti_tool.registrations import validate_registration
 from lti_tool.tool import build_tool
 from core.errors import UserError
@@ -52,15 +55,43 @@ def _platform_add(args: argparse.Namespace, settings: Settings) -> int:
             tenant=args.tenant, auth_audience=args.audience, name=args.name or "", product=args.product or "",
         )  # fmt: skip
         existing = tool.registrations.get(registration.issuer, registration.client_id)
-        if existing is not None:
-            registration = registration.with_deployments(list(existing.deployments))
-        tool.registrations.save(registration)
+        if existing is None:
+            tool.registrations.save(registration)
+        elif registration.endpoints == existing.endpoints:
+            registration = tool.registrations.add_deployments(existing, list(registration.deployments))
+        else:
+            raise UserError(
+                f"{registration.issuer} client {registration.client_id} is registered with other endpoints or tenant; "
+                "registrations are never replaced: `skillgap platform remove` it first"
+            )
     verb = "updated" if existing else "registered"
     print(
         f"{verb} {registration.issuer} client {registration.client_id} "
         f"(deployments: {', '.join(registration.deployments) or 'none: add one with --deployment'}) "
         f"for tenant {registration.tenant}"
     )
+    return 0
+
+
+DURATION = re.compile(r"(\d+)\s*([smhd]?)")
+UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def duration_s(text: str) -> int:
+    """7d, 12h, 30m, 90s or plain seconds."""
+    match = DURATION.fullmatch(text.strip().lower())
+    if not match or int(match.group(1)) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 7d, 12h or 30m")
+    return int(match.group(1)) * UNITS[match.group(2)]
+
+
+def _platform_invite(args: argparse.Namespace, settings: Settings) -> int:
+    with _tool(settings) as tool:
+        token = tool.invites.create(args.tenant, args.expires)
+    print(invite_url(settings, token))
+    until = time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(time.time() + args.expires))
+    print(f"One-time Dynamic Registration URL for tenant {args.tenant!r}, valid until {until}: paste it into the "
+          "LMS's tool registration dialog.", file=sys.stderr)  # fmt: skip
     return 0
 
 
@@ -165,6 +196,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     add.add_argument("--audience", help="the token endpoint's audience, when it is not its URL")
     add.add_argument("--name")
     add.add_argument("--product", help="moodle, openedx, canvas...")
+    invite = _add(sub, "invite", "a one-time Dynamic Registration URL for a tenant", _platform_invite)
+    invite.add_argument("--tenant", required=True, help="the tenant the registered platform's learners belong to")
+    invite.add_argument("--expires", type=duration_s, default=7 * 86_400, help="how long the URL works (default 7d)")
     _add(sub, "list", "registered platforms", _platform_list)
     remove = _add(sub, "remove", "forget a registration", _platform_remove)
     remove.add_argument("--issuer", required=True)

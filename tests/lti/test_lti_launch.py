@@ -31,7 +31,7 @@ def test_learner_launch_shows_next_modules_and_records_an_enrolment(tool_server,
     assert event["tenant"] == "acme" and event["learner"] == learner
     assert event["cohort"] == course_cohort(registered.issuer, registered.context_id)
     assert "student-1" not in str(event)  # pseudonymous only
-    assert learner_for_alias(services.redis, services.keys, "acme", "sub", "student-1") == learner
+    assert learner_for_alias(services.redis, services.keys, "acme", registered.issuer, "sub", "student-1") == learner
 
 
 def test_after_the_worker_the_learner_sees_recommendations_with_reasons(tool_server, registered):

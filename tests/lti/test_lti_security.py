@@ -211,3 +211,14 @@ def test_cookies_behind_a_proxy_are_samesite_none_secure_partitioned(lti_service
 def test_plain_http_development_cookies_are_lax(tool_server, registered):
     response = login(tool_server, registered)
     assert "SameSite=Lax" in response.headers["Set-Cookie"] and "Secure" not in response.headers["Set-Cookie"]
+
+
+def test_refused_launches_from_one_address_are_limited(forge, caplog):
+    forger = forge()
+    allowed = forger.tool_server.services.settings.auth_failures_allowed
+    forged = forger.platform.sign(forger.claims, key_pem=rsa_pem())
+    for _ in range(allowed):
+        assert forger.post(forged).status_code == 401
+    response = forger.post()  # even the genuine launch waits now
+    refused(response, 429, "too_many_attempts", caplog)
+    assert 0 < int(response.headers["Retry-After"]) <= forger.tool_server.services.settings.auth_failure_window_s

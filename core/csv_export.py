@@ -1,0 +1,23 @@
+"""CSV for people to open in a spreadsheet: a text cell that starts with =, +, -, @ (or a tab or
+carriage return) would be read as a formula (`=HYPERLINK(...)` in a cohort name), so it gets a
+leading apostrophe. Every CSV the tool and the API export is written here."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> object:
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)  # lines end in CRLF (RFC 4180): a CR inside a cell is quoted
+    writer.writerow([safe_cell(name) for name in header])
+    writer.writerows([safe_cell(value) for value in row] for row in rows)
+    return out.getvalue()
