@@ -12,19 +12,22 @@ from urllib.parse import urlsplit
 import redis
 
 from core.keys import Keys
+from core.sealing import Sealer
 
 SECRET_FIELD = "pseudonym"
 
 
-def stored_secret(client: redis.Redis, keys: Keys, field: str) -> str:
-    """A deployment secret (hex), created once and kept in Redis: every process reads the same."""
-    client.hsetnx(keys.secrets, field, secrets.token_hex(32))
-    return client.hget(keys.secrets, field).decode()
+def stored_secret(client: redis.Redis, keys: Keys, field: str, sealer: Sealer | None = None) -> str:
+    """A deployment secret (hex), created once and kept in Redis (sealed when the deployment has
+    a secrets key): every process reads the same."""
+    sealer = sealer or Sealer()
+    client.hsetnx(keys.secrets, field, sealer.seal(secrets.token_hex(32)))
+    return sealer.open(client.hget(keys.secrets, field).decode())
 
 
-def pseudonym_secret(client: redis.Redis, keys: Keys) -> bytes:
+def pseudonym_secret(client: redis.Redis, keys: Keys, sealer: Sealer | None = None) -> bytes:
     """The deployment's pseudonymisation key (`Services.pseudonym_secret` keeps it per process)."""
-    return bytes.fromhex(stored_secret(client, keys, SECRET_FIELD))
+    return bytes.fromhex(stored_secret(client, keys, SECRET_FIELD, sealer))
 
 
 def learner_pseudonym(secret: bytes, platform: str, user_id: str) -> str:

@@ -12,6 +12,7 @@ import redis
 from engine import Model
 from core.catalog import Catalog, load_catalog
 from core.identity import pseudonym_secret
+from core.sealing import Sealer
 from core.keys import Keys
 from core.learner_store import LearnerStore
 from core.params import ActiveParameters, active_parameters
@@ -28,6 +29,7 @@ class Services:
         self.redis = client
         self.catalog = catalog
         self.keys = Keys(settings.key_prefix)
+        self.sealer = Sealer.from_settings(settings)
         self._lock = threading.Lock()
         self._active: ActiveParameters | None = None
         self._store: LearnerStore | None = None
@@ -36,7 +38,7 @@ class Services:
     @cached_property
     def pseudonym_secret(self) -> bytes:
         """Read once per process: the secret never changes once created."""
-        return pseudonym_secret(self.redis, self.keys)
+        return pseudonym_secret(self.redis, self.keys, self.sealer)
 
     def with_settings(self, **changes: object) -> Services:
         """The same Redis and catalog under changed settings."""

@@ -107,6 +107,10 @@ class Settings:
     # and per key in a window; more answer 429 until the window ends.
     auth_failures_allowed: int = 20
     auth_failure_window_s: int = 60
+    # Encryption at rest of the LTI private keys and stored secrets (core/sealing.py): a Fernet
+    # key, or a file holding one. Unset (the default): stored as they are.
+    secrets_key: str | None = None
+    secrets_key_file: Path | None = None
 
     # xAPI intake (lti_tool/xapi/) and the Moodle web-service sync (lti_tool/moodle/).
     xapi_max_statements: int = 1000  # per request

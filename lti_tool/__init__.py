@@ -29,7 +29,7 @@ BLUEPRINTS = (
 
 def _secret_key(services: Services) -> str:
     """The configured key, else one generated once and kept in Redis (shared by every process)."""
-    return services.settings.tool_secret_key or stored_secret(services.redis, services.keys, "flask")
+    return services.settings.tool_secret_key or stored_secret(services.redis, services.keys, "flask", services.sealer)
 
 
 def create_app(test_config: Mapping[str, object] | None = None, services: Services | None = None) -> Flask:

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwcrypto.jwk import JWK
 
+from core.sealing import Sealer
 from lti_tool.redis_keys import LtiKeys
 
 ALGORITHM = "RS256"
@@ -33,8 +34,6 @@ class SigningKey:
         jwk = JWK.from_pem(self.pem.encode()).export_public(as_dict=True)
         return {**jwk, "kid": self.kid, "alg": ALGORITHM, "use": "sig"}
 
-    def to_json(self) -> bytes:
-        return orjson.dumps(self.__dict__)
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.__dict__)
@@ -51,14 +50,24 @@ def new_key(now: float) -> SigningKey:
 
 
 class SigningKeys:
-    def __init__(self, client: redis.Redis, lti_keys: LtiKeys, grace_s: float):
+    """The tool's keys in Redis; their private halves sealed when the deployment has a secrets key."""
+
+    def __init__(self, client: redis.Redis, lti_keys: LtiKeys, grace_s: float, sealer: Sealer):
         self.client = client
         self.lti_keys = lti_keys
         self.grace_s = grace_s
+        self.sealer = sealer
+
+    def _dump(self, key: SigningKey) -> bytes:
+        return orjson.dumps({**key.__dict__, "pem": self.sealer.seal(key.pem)})
+
+    def _load(self, raw: bytes) -> SigningKey:
+        data = orjson.loads(raw)
+        return SigningKey(**{**data, "pem": self.sealer.open(data["pem"])})
 
     def _all(self) -> list[SigningKey]:
         raw = self.client.hgetall(self.lti_keys.signing_keys)
-        return sorted((SigningKey(**orjson.loads(v)) for v in raw.values()), key=lambda k: k.created)
+        return sorted((self._load(v) for v in raw.values()), key=lambda k: k.created)
 
     def current(self) -> SigningKey:
         """The key that signs now; the first call of a new deployment creates it."""
@@ -66,9 +75,9 @@ class SigningKeys:
         if kid is not None:
             raw = self.client.hget(self.lti_keys.signing_keys, kid)
             if raw is not None:
-                return SigningKey(**orjson.loads(raw))
+                return self._load(raw)
         key = new_key(time.time())
-        self.client.hset(self.lti_keys.signing_keys, key.kid, key.to_json())
+        self.client.hset(self.lti_keys.signing_keys, key.kid, self._dump(key))
         # Several processes may start at once: the first to set the kid wins, the others drop theirs.
         if not self.client.set(self.lti_keys.signing_kid, key.kid, nx=True):
             self.client.hdel(self.lti_keys.signing_keys, key.kid)
@@ -93,7 +102,7 @@ class SigningKeys:
         retired = SigningKey(old.kid, old.pem, old.created, now + self.grace_s)
         expired = [k for k in self._all() if k.retire_at is not None and k.retire_at <= now]
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(self.lti_keys.signing_keys, mapping={new.kid: new.to_json(), old.kid: retired.to_json()})
+            pipe.hset(self.lti_keys.signing_keys, mapping={new.kid: self._dump(new), old.kid: self._dump(retired)})
             for key in expired:
                 pipe.hdel(self.lti_keys.signing_keys, key.kid)
             pipe.set(self.lti_keys.signing_kid, new.kid)

@@ -44,7 +44,7 @@ def build_tool(services: Services) -> Tool:
         deadline_s=settings.lti_http_timeout_s, max_bytes=settings.outbound_max_bytes,
         allow_private=settings.allow_private_network, http_hosts=settings.outbound_http_hosts.split(","),
     )  # fmt: skip
-    signing = SigningKeys(client, lti_keys, settings.lti_key_grace_days * 86_400)
+    signing = SigningKeys(client, lti_keys, settings.lti_key_grace_days * 86_400, services.sealer)
     platform = PlatformServices(client, lti_keys, signing, outbound)
     registrations = RegistrationStore(client, lti_keys)
     return Tool(

@@ -5,10 +5,14 @@ of the wrong JSON type and deep-link return URLs off the platform are each a 4xx
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import pytest
+from conftest import Forger
 from edx_platform import Browser
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_lti_security import login, refused
 
 from lti_tool import claims as c
@@ -99,3 +103,24 @@ def test_a_deep_link_return_url_off_the_platform(forge, caplog, return_url):
     response = forger.post(forger.platform.sign({**forger.claims, c.DEEP_LINKING_SETTINGS: settings}))
     refused(response, 400, "invalid_claim", caplog)
     assert "javascript:" not in response.text
+
+
+CLAIMS = (c.CONTEXT, c.RESOURCE_LINK, c.CUSTOM, c.LIS, c.LAUNCH_PRESENTATION, c.AGS_ENDPOINT, c.NRPS, c.ROLES,
+          c.DEEP_LINKING_SETTINGS, c.MESSAGE_TYPE, c.VERSION, c.DEPLOYMENT_ID, "sub", "email", "exp", "iat", "aud", "azp")  # fmt: skip
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=int(os.environ.get("SKILLGAP_FUZZ_EXAMPLES", "15")), deadline=None,
+          suppress_health_check=list(HealthCheck))  # fmt: skip
+@given(changes=st.dictionaries(st.sampled_from(CLAIMS), json_values, min_size=1, max_size=3))
+def test_launches_with_mutated_claims_are_never_5xx(tool_server, registered, changes):
+    services = tool_server.services
+    for key in services.redis.scan_iter(f"{services.keys.prefix}:auth-failures:*"):  # the fuzzer is no attacker
+        services.redis.delete(key)
+    forger = Forger(tool_server, registered)
+    response = forger.post(forger.platform.sign({**forger.claims, **changes}))
+    assert response.status_code < 500, (changes, response.status_code, response.text[:300])
