@@ -10,6 +10,7 @@ import hashlib
 import redis
 
 from core.keys import Keys
+from core.services import Services
 
 
 class TooManyFailures(Exception):
@@ -25,6 +26,12 @@ class FailureLimit:
         self.scope = scope
         self.allowed = allowed
         self.window_s = window_s
+
+    @classmethod
+    def of(cls, services: Services, scope: str) -> FailureLimit:
+        """The deployment's limit (SKILLGAP_AUTH_FAILURES_ALLOWED per SKILLGAP_AUTH_FAILURE_WINDOW_S) for `scope`."""
+        settings = services.settings
+        return cls(services.redis, services.keys, scope, settings.auth_failures_allowed, settings.auth_failure_window_s)
 
     def _counters(self, address: str | None, key: str | None) -> list[str]:
         named = [("address", address), ("key", key)]

@@ -131,10 +131,9 @@ def _validated(t: Tool, now: float) -> Launch:
 @blueprint.post(LAUNCH_PATH)
 def launch():
     t = tool()
-    settings = t.services.settings
     now = time.time()
     # Refused launches (forged, replayed, another browser's) count against the sender's address.
-    limit = FailureLimit(t.services.redis, t.services.keys, "lti", settings.auth_failures_allowed, settings.auth_failure_window_s)
+    limit = FailureLimit.of(t.services, "lti")
     try:
         limit.check(request.remote_addr)
     except TooManyFailures as exc:

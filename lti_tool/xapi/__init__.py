@@ -126,9 +126,7 @@ def _credential() -> Credential:
     if credential is not None:
         return credential
     # Not known good: wrong secrets count against the sender's address and the key.
-    services = current_app.extensions["skillgap"]
-    settings = services.settings
-    limit = FailureLimit(services.redis, services.keys, "xapi", settings.auth_failures_allowed, settings.auth_failure_window_s)
+    limit = FailureLimit.of(current_app.extensions["skillgap"], "xapi")
     try:
         limit.check(request.remote_addr, key)
     except TooManyFailures as exc:

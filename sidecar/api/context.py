@@ -32,8 +32,7 @@ def authenticate() -> None:
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("the Authorization header must be 'Bearer <token>'")
     svc = services()
-    settings = svc.settings
-    limit = FailureLimit(svc.redis, svc.keys, "api", settings.auth_failures_allowed, settings.auth_failure_window_s)
+    limit = FailureLimit.of(svc, "api")
     try:
         limit.check(request.remote_addr, token)
     except TooManyFailures as exc:
