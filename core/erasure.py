@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import orjson
 import redis
 
-from core.eventlog import ENTRY_FIELD, decode_entry
+from core.wire import ENTRY_FIELD, decode_entry, encode_entry
 from core.keys import Keys, partition_of
 from core.recent import SOURCES
 
@@ -59,7 +59,7 @@ def _rewrite_stream(client: redis.Redis, stream: str, tenant: str, learner: str,
                     mine = [e for e in events if _theirs(e, tenant, learner)]
                     removed.extend(mine)
                     others = [e for e in events if not _theirs(e, tenant, learner)]
-                    rewritten.append({**fields, ENTRY_FIELD: orjson.dumps(others)} if others else None)
+                    rewritten.append({**fields, ENTRY_FIELD: encode_entry(others)} if others else None)
                 pipe.multi()
                 pipe.xdel(stream, *[entry_id for entry_id, _ in entries[first:]])
                 for fields in rewritten:
