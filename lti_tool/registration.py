@@ -78,7 +78,7 @@ def validate_platform(config_url: str, config: dict, answer: dict, tenant: str) 
     issuer = config.get("issuer")
     # DR §3.5.1: the issuer's domain must be the configuration URL's; here scheme, host and port.
     if not isinstance(issuer, str) or origin_of(issuer) is None or origin_of(issuer) != origin_of(config_url):
-        raise RegistrationFailed(f"the platform's issuer {str(issuer)[:200]!r} is not on the origin of {config_url}")
+        raise RegistrationFailed(f"the platform's issuer is not on the origin (scheme, host and port) of {config_url}")
     deployment = _object(answer.get(TOOL_CONFIGURATION)).get("deployment_id")
     if not isinstance(deployment, (str, int, type(None))):
         raise RegistrationFailed("the platform's deployment_id is neither a string nor a number")
@@ -97,8 +97,8 @@ def validate_platform(config_url: str, config: dict, answer: dict, tenant: str) 
             product=str(platform.get("product_family_code") or "")[:64],
             source="dynamic",
         )
-    except InvalidRegistration as exc:
-        raise RegistrationFailed(f"the platform's registration cannot be used: {exc}") from None
+    except InvalidRegistration as exc:  # what is wrong, without the value the platform sent
+        raise RegistrationFailed(f"the platform's registration cannot be used: {str(exc).split(', not ')[0]}") from None
 
 
 @blueprint.get(REGISTER_PATH)

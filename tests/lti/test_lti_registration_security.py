@@ -80,6 +80,7 @@ def test_an_issuer_off_the_configuration_origin_is_refused(tool_server, platform
     monkeypatch.setattr(platform, "openid_configuration", lambda: {**original(), "issuer": issuer.format(host=host, port=port)})
     response = Browser().http.get(_url(tool_server, platform, tool_server.tool.invites.create("globex", 3600)))
     assert response.status_code in (403, 502) and tool_server.tool.registrations.all() == []
+    assert "evil.example.com" not in response.text and "/../x" not in response.text  # nothing the platform sent
 
 
 def test_a_registration_endpoint_off_the_platform_origin_is_not_posted_to(tool_server, platform, counting, monkeypatch):
