@@ -55,6 +55,7 @@ class FailureLimit:
     def failed(self, address: str | None, key: str | None = None) -> None:
         pipe = self.client.pipeline(transaction=False)
         for counter in self._counters(address, key):
+            # The window starts at the first failure (SET NX EX; EXPIRE NX needs Redis 7, the embedded one is 6.2).
+            pipe.set(counter, 0, ex=self.window_s, nx=True)
             pipe.incr(counter)
-            pipe.expire(counter, self.window_s, nx=True)
         pipe.execute()

@@ -102,6 +102,9 @@ def test_run_serves_the_demo_and_stops_cleanly(tmp_path):
         recs = requests.get(f"{api}/v1/learners/{learner}/recommendations", headers=headers, timeout=5).json()
         assert recs["recommendations"]
         assert requests.get(f"http://127.0.0.1:{tool_port}/health", timeout=5).status_code == 200
+        # A wrong token is counted (on the embedded Redis, whose version lacks some newer commands).
+        wrong = requests.get(f"{api}/v1/learners", headers={"Authorization": "Bearer sgk_wrong-token-0000000000"}, timeout=5)
+        assert wrong.status_code == 401
 
         before = requests.get(f"{api}/v1/learners/{learner}/mastery", headers=headers, timeout=5).json()
         module = recs["recommendations"][0]["module"]
