@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def safe_cell(value: object) -> object:
@@ -21,3 +23,8 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     writer.writerow([safe_cell(name) for name in header])
     writer.writerows([safe_cell(value) for value in row] for row in rows)
     return out.getvalue()
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition whose file name holds nothing a header or a file system could misread."""
+    return f'attachment; filename="{UNSAFE_IN_FILENAME.sub("-", filename)}"'

@@ -4,7 +4,6 @@ learner store and the gap report; nothing here computes mastery itself."""
 
 from __future__ import annotations
 
-import re
 import time
 
 import numpy as np
@@ -21,11 +20,10 @@ from lti_tool.sessions import BROWSER_COOKIE, LaunchSession
 from lti_tool.web import tool
 from core.explain import render
 from core.learner_store import LearnerRecord
-from core.csv_export import csv_text
+from core.csv_export import attachment, csv_text
 from core.reports import GapReport, course_report
 
 blueprint = Blueprint("views", __name__)
-SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def _texts(language: str):
@@ -201,5 +199,5 @@ def gaps_csv(launch_id: str):
             mastery = float(report.mastery[i, j])
             rows.append([learner, report.roles[i], point, f"{mastery:.4f}", f"{target:.4f}", f"{max(0.0, target - mastery):.4f}"])
     text = csv_text(["learner", "role", "knowledge_point", "mastery", "target", "gap"], rows)
-    filename = f"skillgap-gaps-{SAFE_FILENAME.sub('-', session.cohort or 'none')}.csv"
-    return Response(text, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    filename = f"skillgap-gaps-{session.cohort or 'none'}.csv"
+    return Response(text, mimetype="text/csv", headers={"Content-Disposition": attachment(filename)})

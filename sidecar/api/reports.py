@@ -3,7 +3,6 @@ learner, as JSON or as CSV (one breakdown per CSV)."""
 
 from __future__ import annotations
 
-import re
 import time
 
 from flask import Blueprint, Response, request
@@ -12,12 +11,11 @@ from sidecar.api.context import authenticate, learner_store, services, tenant
 from sidecar.api.errors import InvalidRequest, NotFound
 from sidecar.api.learners import iso_time, language
 from core.events import COHORT_PATTERN
-from core.csv_export import csv_text
+from core.csv_export import attachment, csv_text
 from core.people import departments
 from core.reports import GapReport, gap_report
 
 BREAKDOWNS = ("point", "role", "department", "cohort", "learner")
-SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
 blueprint = Blueprint("reports", __name__)
 blueprint.before_request(authenticate)
@@ -97,5 +95,5 @@ def _rounded(row: dict, skip: tuple[str, ...] = ()) -> dict:
 def _csv(rows: list[dict], filename: str) -> Response:
     text = csv_text(list(rows[0]), [list(row.values()) for row in rows]) if rows else ""
     response = Response(text, mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{SAFE_FILENAME.sub("-", filename)}"'
+    response.headers["Content-Disposition"] = attachment(filename)
     return response
