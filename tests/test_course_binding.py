@@ -167,7 +167,7 @@ def test_an_open_edx_subsection_grade_counts_for_its_bound_block(client, service
     sequential = f"{OPENEDX}/xblock/block-v1:Org+LLM101+2026+type@sequential+block@a2184f"
     course = "course-v1:Org+LLM101+2026@openedx.example.com"
     binding.bind("acme", course, CourseItem(sequential, "m-prompt-basics", sequential, kind="sequential"))
-    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme",
+    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", OPENEDX,
                            {"sub": "s", "https://purl.imsglobal.org/spec/lti/claim/custom": {"xapi_account": "anon-1"}}, "u-one")  # fmt: skip
     statement = openedx_problem_check("anon-1", str(uuid.uuid4()))
     statement["verb"] = {"id": "http://id.tincanapi.com/verb/earned", "display": {"en": "earned"}}

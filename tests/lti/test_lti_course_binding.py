@@ -15,6 +15,7 @@ from lms_helpers import events_on_stream
 from xapi_shapes import openedx_problem_check
 
 from core.identity import course_cohort, learner_pseudonym, pseudonym_secret
+from lti_tool.sessions import BROWSER_COOKIE
 from lti_tool.course_binding import CourseItem
 from lti_tool.xapi.credentials import create_credentials
 
@@ -51,11 +52,13 @@ def test_the_teacher_binds_and_unbinds_items_and_sees_what_the_course_lacks(tool
     for user in ("student-b2", "student-b3"):
         Browser().launch(registered.begin(user))
     tool_server.drain()
-    page = Browser().launch(registered.begin("teacher-b", "staff")).text
+    teacher_browser = Browser()
+    page = teacher_browser.launch(registered.begin("teacher-b", "staff")).text
     assert "No activity of this course is bound" in page
     assert page.count('class="missing-module"') >= 1 and "SkillGap → choose the module" in page
     action = re.search(r'action="(/lti/launches/[^/]+/binding)"', page).group(1)
-    http = Browser().http
+    assert Browser().http.post(tool_server.url + action, data={"item": "x", "action": "unbind"}).status_code == 401  # another browser
+    http = teacher_browser.http
     quiz = f"{registered.issuer}/xblock/block-v1:SkillGap+LLM101+2026+type@sequential+block@quiz"
     answer = http.post(tool_server.url + action, data={"item": quiz, "module": "m-quiz-foundations"})
     assert answer.status_code == 200 and 'class="course-item"' in answer.text
@@ -73,7 +76,7 @@ def test_the_teacher_binds_and_unbinds_items_and_sees_what_the_course_lacks(tool
     learner_page = Browser().launch(registered.begin("student-b2")).text
     learner_action = re.search(r'/lti/launches/[^/"]+/binding', learner_page)
     assert learner_action is None  # no binding form for learners
-    teacher = tool_server.tool.sessions.launch(action.split("/")[3])
+    teacher = tool_server.tool.sessions.launch(action.split("/")[3], http.cookies.get(BROWSER_COOKIE))
     learner_id = tool_server.tool.sessions.save_launch(dataclasses.replace(teacher, instructor=False))
     answer = http.post(f"{tool_server.url}/lti/launches/{learner_id}/binding", data={"item": quiz, "action": "unbind"})
     assert answer.status_code == 403  # a learner's launch cannot change the binding
