@@ -140,8 +140,9 @@ def _credential() -> Credential:
 
 @blueprint.before_request
 def _check_request() -> None:
-    # Statement batches are larger than the tool's forms (the app's MAX_CONTENT_LENGTH): `_body` reads up to this.
-    request.max_content_length = current_app.extensions["skillgap"].settings.xapi_max_body_bytes
+    # Statement batches are larger than the tool's forms (the app's MAX_CONTENT_LENGTH); `_body`
+    # reads one byte past the limit to tell a chunked body over it.
+    request.max_content_length = current_app.extensions["skillgap"].settings.xapi_max_body_bytes + 1
     if request.endpoint == "xapi.about":
         return
     if request.endpoint != "xapi.status":  # the admin's report is no xAPI resource
