@@ -25,6 +25,7 @@ from core.catalog import engine_model
 from core.events import COHORT_PATTERN, LEARNER_PATTERN
 from core.explain import render
 from core.params import module_effectiveness
+from core.ratelimit import FailureLimit, TooManyFailures
 from core.people import departments
 from core.reports import GapReport, gap_report
 from core.tokens import hash_token
@@ -115,8 +116,14 @@ def sign_in():
     _check_csrf()
     token = request.form.get("token", "").strip()
     svc = services()
+    limit = FailureLimit.of(svc, "api")  # the same count as wrong bearer tokens
+    try:
+        limit.check(request.remote_addr, token or None)
+    except TooManyFailures as exc:
+        return _page("sign_in.html", error="bad_token"), 429, {"Retry-After": str(exc.retry_after_s)}
     raw = svc.redis.hget(svc.keys.tokens, hash_token(token)) if token else None
     if raw is None:
+        limit.failed(request.remote_addr, token or None)
         return _page("sign_in.html", error="bad_token"), 401
     language = session.get("lang", "en")
     session.clear()  # a new session: nothing of the signed-out one carries over
