@@ -22,14 +22,13 @@ import redis
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
+from core.ratelimit import FailureLimit, TooManyFailures
 from lti_tool.xapi.attachments import (
     MultipartError,
     check_signatures,
     match_parts,
     split_multipart,
 )
-
-from core.ratelimit import FailureLimit, TooManyFailures
 from lti_tool.xapi.credentials import Credential, CredentialCache
 from lti_tool.xapi.errors import (
     BadRequest,
