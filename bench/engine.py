@@ -226,26 +226,66 @@ def pybkt_params(model, n_points: int, n_resources: int, scenario: Scenario) -> 
 
 
 def recommend_numpy(state, targets, model: Model, now, k, prerequisite_threshold, uncertainty_threshold):
-    """The recommender's ranking written with whole-array numpy operations over (L, Q, M):
-    the baseline the Numba kernel is compared to. Returns (module, value per minute)."""
+    """The recommender's plan written with whole-array numpy operations over (L, Q, M): the
+    baseline the Numba kernel is compared to. Returns (module, value per minute)."""
     from engine.kernels.mastery import PRIOR_STRENGTH
+    from engine.kernels.recommend import DECISIVE_SPREADS, REPEAT_SECONDS, REPEAT_SHARE
+    from engine.recommend import POOL_PER_SLOT
 
     belief = decayed_belief(state, model, now)
-    p, n, spread = belief.mastery[:, None, :], belief.evidence[:, None, :], belief.uncertainty[:, None, :]
-    t = targets[:, None, :]
-    blocked = np.any(model.requires[None] & (p < prerequisite_threshold), axis=2)
-    before = np.maximum(t - p, 0.0)
-    after = np.maximum(before - (1.0 - p) * model.learn[None], 0.0)
-    gain = np.where(model.learn[None] > 0.0, before**2 - after**2, 0.0).sum(axis=2)
-    kappa = PRIOR_STRENGTH + n
-    measured = (model.coverage[None] > 0.0) & (t > 0.0) & (spread >= uncertainty_threshold)
-    variance = p * (1.0 - p) * (1.0 / (kappa + 1.0) - 1.0 / (kappa + model.coverage[None] + 1.0))
-    information = np.where(measured, variance, 0.0).sum(axis=2)
-    value = np.where(model.assessment[None], information, gain) / model.minutes[None]
-    value = np.where(blocked | (value <= 0.0), -1.0, value)
-    module = np.argsort(-value, axis=1, kind="stable")[:, :k]
-    top = np.take_along_axis(value, module, axis=1)
-    return np.where(top > 0.0, module, -1), np.where(top > 0.0, top, 0.0)
+    p, n, spread = belief.mastery, belief.evidence, belief.uncertainty
+    threshold = prerequisite_threshold
+    raised = np.array(targets, dtype=np.float64)
+    order, starts, dependents = model.dependents
+    for r in order:
+        for j in dependents[starts[r] : starts[r + 1]]:
+            need = np.where(raised[:, j] > p[:, j], np.minimum(threshold, raised[:, j]), 0.0)
+            raised[:, r] = np.maximum(raised[:, r], need)
+    last = state[:, LAST_SEEN, :]
+    latest = last.max(axis=1)
+    latest = np.where(latest >= now - REPEAT_SECONDS, latest, -1.0)
+    covered = model.coverage > 0
+    repeat = (latest[:, None] > 0) & ~np.any(covered[None] & (last[:, None, :] != latest[:, None, None]), axis=2)
+    t = raised[:, None, :]
+    kappa = PRIOR_STRENGTH + n[:, None, :]
+
+    def values(planned):
+        above = planned - raised
+        decisive = (raised > 0) & (spread >= uncertainty_threshold) & (above >= 0) & (above <= DECISIVE_SPREADS * spread)
+        pp = planned[:, None, :]
+        variance = np.where(
+            covered[None] & decisive[:, None, :], pp * (1 - pp) * (1 / (kappa + 1) - 1 / (kappa + model.coverage[None] + 1)),
+            0.0,
+        ).sum(axis=2)  # fmt: skip
+        share = np.where(model.requires[None], planned[:, None, :] / threshold, np.inf) if threshold > 0 else None
+        ready = np.minimum(share.min(axis=2), 1.0) if threshold > 0 else np.ones((planned.shape[0], model.n_modules))
+        before = np.maximum(t - pp, 0.0)
+        after = np.maximum(before - (1.0 - pp) * model.learn[None] * ready[:, :, None], 0.0)
+        gain = np.where(model.learn[None] > 0.0, before**2 - after**2, 0.0).sum(axis=2)
+        value = np.where(model.assessment[None], np.where(repeat, 0.0, variance), gain) / model.minutes[None]
+        return np.where(repeat & ~model.assessment[None], value * REPEAT_SHARE, value), ready
+
+    value, _ = values(p)
+    size = min(POOL_PER_SLOT * k, max(model.n_modules, k))
+    pool = np.argsort(-value, axis=1, kind="stable")[:, :size]
+    pool = np.where(np.take_along_axis(value, pool, axis=1) > 0.0, pool, -1)
+    planned = p.copy()
+    rows = np.arange(p.shape[0])
+    module = np.full((p.shape[0], k), -1)
+    per_minute = np.zeros((p.shape[0], k))
+    for slot in range(k):
+        value, ready = values(planned)
+        in_pool = np.where(pool >= 0, np.take_along_axis(value, np.maximum(pool, 0), axis=1), 0.0)
+        best = np.argmax(in_pool, axis=1)
+        best_value = in_pool[rows, best]
+        chosen = np.where(best_value > 0.0, pool[rows, best], -1)
+        module[:, slot] = chosen
+        per_minute[:, slot] = np.where(chosen >= 0, best_value, 0.0)
+        pool[rows, best] = np.where(chosen >= 0, -1, pool[rows, best])
+        teach = (chosen >= 0) & ~model.assessment[np.maximum(chosen, 0)]
+        rate = model.learn[np.maximum(chosen, 0)] * ready[rows, np.maximum(chosen, 0)][:, None]
+        planned = np.where(teach[:, None], planned + (1.0 - planned) * rate, planned)
+    return module, per_minute
 
 
 def cohort(model: Model, n_learners: int, rng: np.random.Generator, now: float):

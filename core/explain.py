@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import Action, Model
+from engine import READY_MASTERY, Action, Model, needed_targets
+from engine.kernels.recommend import DECISIVE_SPREADS
+from engine.model import main_points
 from core.catalog import Catalog
 
 
@@ -18,47 +20,100 @@ def recommendation_items(
     uncertainty: np.ndarray,
     targets: np.ndarray,
     uncertainty_threshold: float,
+    prerequisite_threshold: float = READY_MASTERY,
 ) -> list[dict]:
-    """One learner's stored ranking, explained: what each module closes (teaching modules) or
-    measures (assessments: the points it tests whose uncertainty is at least the threshold,
-    as the engine values them), and the required points it relies on. `mastery` and
-    `uncertainty` (M,) are the learner's belief as of the ranking's time."""
+    """One learner's stored plan, explained as the engine valued it (engine/recommend.py): in
+    plan order, each teaching module's points below their target (the role's, or the mastery a
+    module the role needs asks of a prerequisite), with the short points whose modules need
+    them (`needed_for`), from the mastery the modules
+    before it bring to what it adds at its rate times the learner's readiness; what it
+    `waits_for` (required points below the threshold, which slow it) and `unlocks` (modules the
+    role needs that it makes ready); each assessment's points where the result decides whether
+    to train on. `mastery` and `uncertainty` (M,) are the learner's belief as of the plan's time."""
     points = catalog.knowledge_points
+    threshold = prerequisite_threshold
+    raised = needed_targets(mastery[None], targets[None], model, threshold)[0]
+    planned = np.array(mastery, dtype=np.float64)
+
+    def readiness(q: int, belief: np.ndarray) -> float:
+        required = np.flatnonzero(model.requires[q])
+        return float(min(1.0, *(belief[required] / threshold))) if threshold > 0 and required.size else 1.0
+
     items = []
     for position, module_id in enumerate(ranking.get("module", ())):
         q = catalog.module_index[module_id]  # the store drops modules no longer in the catalog
         action = ranking["action"][position]
-        closes, measures = [], []
-        if action == Action.ASSESS.name.lower():
-            for j in np.flatnonzero((model.coverage[q] > 0) & (targets > 0) & (uncertainty >= uncertainty_threshold)):
-                measures.append(
-                    {"point": points[j].id, "mastery": round(float(mastery[j]), 4),
-                     "uncertainty": round(float(uncertainty[j]), 4)}
-                )  # fmt: skip
-            measures.sort(key=lambda m: m["uncertainty"], reverse=True)
-        else:
-            for j in np.flatnonzero((model.learn[q] > 0) & (targets > mastery)):
-                expected = mastery[j] + (1.0 - mastery[j]) * model.learn[q, j]
-                closes.append(
-                    {"point": points[j].id, "mastery": round(float(mastery[j]), 4),
-                     "expected": round(float(expected), 4), "target": round(float(targets[j]), 4)}
-                )  # fmt: skip
-            closes.sort(key=lambda c: c["expected"] - c["mastery"], reverse=True)
         item = {
             "module": module_id,
             "action": action,
             "expected_gain": round(float(ranking["gain"][position]), 6),
             "gain_per_hour": round(float(ranking["per_minute"][position]) * 60.0, 6),
-            "closes": closes,
             "relies_on": [
-                {"point": points[j].id, "mastery": round(float(mastery[j]), 4)} for j in np.flatnonzero(model.requires[q])
+                {"point": points[j].id, "mastery": round(float(planned[j]), 4)} for j in np.flatnonzero(model.requires[q])
             ],
         }
         if action == Action.ASSESS.name.lower():
+            above = planned - raised
+            decisive = (model.coverage[q] > 0) & (raised > 0) & (uncertainty >= uncertainty_threshold)
+            decisive &= (above >= 0) & (above <= DECISIVE_SPREADS * uncertainty)
+            item["closes"] = []
             item["information"] = round(float(ranking["information"][position]), 6)
-            item["measures"] = measures
+            item["measures"] = sorted(
+                ({"point": points[j].id, "mastery": round(float(planned[j]), 4), "target": round(float(raised[j]), 4),
+                  "uncertainty": round(float(uncertainty[j]), 4)} for j in np.flatnonzero(decisive)),
+                key=lambda m: m["uncertainty"], reverse=True,
+            )  # fmt: skip
+            items.append(item)
+            continue
+        ready = readiness(q, planned)
+        closes = []
+        for j in np.flatnonzero((model.learn[q] > 0) & (raised > planned)):
+            expected = planned[j] + (1.0 - planned[j]) * model.learn[q, j] * ready
+            close = {"point": points[j].id, "mastery": round(float(planned[j]), 4),
+                     "expected": round(float(expected), 4), "target": round(float(raised[j]), 4)}  # fmt: skip
+            needed_for = _dependents_short(model, catalog, j, planned, raised)
+            if needed_for:
+                close["needed_for"] = needed_for
+            closes.append(close)
+        closes.sort(key=lambda c: c["expected"] - c["mastery"], reverse=True)
+        item["closes"] = closes
+        item["waits_for"] = [
+            {"point": points[r].id, "mastery": round(float(planned[r]), 4), "ready_at": threshold}
+            for r in np.flatnonzero(model.requires[q] & (planned < threshold))
+        ]
+        before = planned.copy()
+        planned = planned + (1.0 - planned) * model.learn[q] * ready
+        item["unlocks"] = _unlocked(model, catalog, q, before, planned, raised, threshold)
         items.append(item)
     return items
+
+
+def _dependents_short(model: Model, catalog: Catalog, j: int, mastery: np.ndarray, raised: np.ndarray) -> list[str]:
+    """The points, still short of target, whose main modules require point j, largest gap first."""
+    main = main_points(model.coverage) & ~model.assessment[:, None]
+    modules = np.flatnonzero(model.requires[:, j])
+    short = np.flatnonzero(main[modules].any(axis=0) & (raised > mastery))
+    short = sorted((d for d in short if d != j), key=lambda d: mastery[d] - raised[d])  # largest gap first
+    return [catalog.knowledge_points[d].id for d in short]
+
+
+def _unlocked(
+    model: Model, catalog: Catalog, q: int, before: np.ndarray, after: np.ndarray, raised: np.ndarray,
+    threshold: float,
+) -> list[str]:  # fmt: skip
+    """Teaching modules whose main points are short of target that module q's expected learning
+    makes ready (their weakest requirement reaches the threshold), at most three."""
+    if threshold <= 0:
+        return []
+    main = main_points(model.coverage) & ~model.assessment[:, None]
+    found = []
+    for other in np.flatnonzero(model.requires[:, model.learn[q] > 0].any(axis=1)):
+        required = model.requires[other]
+        if other == q or not (main[other] & (raised > after)).any():
+            continue
+        if before[required].min() < threshold <= after[required].min():
+            found.append(catalog.modules[other].id)
+    return found[:3]
 
 
 def _pct(value: float) -> str:
@@ -66,7 +121,8 @@ def _pct(value: float) -> str:
 
 
 def reason(item: dict, catalog: Catalog, language: str = "en") -> str:
-    """One or two sentences a learner can read: what the module closes and what it builds on."""
+    """Sentences a learner can read: what the module closes (and for which role module a
+    prerequisite is needed), what it builds on or waits for, and what it unlocks."""
     zh = language.lower().startswith("zh")
     kps = catalog.knowledge_points
     index = catalog.point_index
@@ -74,34 +130,54 @@ def reason(item: dict, catalog: Catalog, language: str = "en") -> str:
     def name(point: str) -> str:
         return kps[index[point]].name.get(language) if point in index else point
 
-    closes = item.get("closes", [])[:3]
-    relies = item.get("relies_on", [])
+    def title(module: str) -> str:
+        q = catalog.module_index.get(module)
+        return catalog.modules[q].title.get(language) if q is not None else module
+
     if item.get("action") == "assess":
         measured = [name(m["point"]) for m in item.get("measures", [])[:3]]
         if zh:
-            return "测评：确认你对" + "、".join(f"「{n}」" for n in measured) + "的掌握程度（目前把握不大）。"
-        return "Assessment: finds out where you stand on " + ", ".join(measured) + " (your mastery there is uncertain)."
+            return "测评：确认你在" + "、".join(f"「{n}」" for n in measured) + "上是否已达到目标（估计已达到，但把握不大）。"
+        return "Assessment: checks whether you have reached the target on " + ", ".join(measured) + (
+            " (estimated at or just above it, but uncertain)."
+        )
+    closes = item.get("closes", [])[:3]
+    waits = item.get("waits_for", [])
+    waiting = {w["point"] for w in waits}
+    builds = [r for r in item.get("relies_on", []) if r["point"] not in waiting]
+    unlocks = item.get("unlocks", [])
     if zh:
-        parts = [
-            f"将「{name(c['point'])}」从 {_pct(c['mastery'])} 提升到约 {_pct(c['expected'])}（目标 {_pct(c['target'])}）"
-            for c in closes
-        ]
+        parts = []
+        for c in closes:
+            part = f"将「{name(c['point'])}」从 {_pct(c['mastery'])} 提升到约 {_pct(c['expected'])}（目标 {_pct(c['target'])}"
+            if c.get("needed_for"):
+                part += "，" + "、".join(f"「{name(p)}」" for p in c["needed_for"][:2]) + "需要它"
+            parts.append(part + "）")
         head = "复习：" if item.get("action") == "review" else ""
         text = head + "；".join(parts) + "。"
-        if relies:
-            text += "前置知识已具备：" + "、".join(f"「{name(r['point'])}」（{_pct(r['mastery'])}）" for r in relies) + "。"
+        if builds:
+            text += "建立在已掌握的" + "、".join(f"「{name(r['point'])}」（{_pct(r['mastery'])}）" for r in builds) + "之上。"
+        if waits:
+            text += "前置知识" + "、".join(f"「{name(w['point'])}」（目前 {_pct(w['mastery'])}）" for w in waits)
+            text += f"达到 {_pct(waits[0]['ready_at'])} 后学习效果最好，在此之前进展较慢。"
+        if unlocks:
+            text += "完成后可开始：" + "、".join(f"「{title(m)}」" for m in unlocks) + "。"
         return text
-    parts = [
-        f"{name(c['point'])} from {_pct(c['mastery'])} to about {_pct(c['expected'])} "
-        f"(target {_pct(c['target'])})"
-        for c in closes
-    ]
+    parts = []
+    for c in closes:
+        part = f"{name(c['point'])} from {_pct(c['mastery'])} to about {_pct(c['expected'])} (target {_pct(c['target'])}"
+        if c.get("needed_for"):
+            part += ", needed for " + ", ".join(name(p) for p in c["needed_for"][:2])
+        parts.append(part + ")")
     verb = "Review to win back" if item.get("action") == "review" else "Raises"
     text = f"{verb} " + "; ".join(parts) + "."
-    if relies:
-        text += " Builds on what you already master: " + ", ".join(
-            f"{name(r['point'])} ({_pct(r['mastery'])})" for r in relies
-        ) + "."
+    if builds:
+        text += " Builds on " + ", ".join(f"{name(r['point'])} ({_pct(r['mastery'])})" for r in builds) + "."
+    if waits:
+        text += " Works best once " + ", ".join(f"{name(w['point'])} (now {_pct(w['mastery'])})" for w in waits)
+        text += f" reach {_pct(waits[0]['ready_at'])}; until then it teaches more slowly."
+    if unlocks:
+        text += " After this, " + ", ".join(title(m) for m in unlocks) + " opens up."
     return text
 
 

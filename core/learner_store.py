@@ -29,7 +29,7 @@ import numpy as np
 import orjson
 import redis
 
-from engine import STATE_FIELDS, Action, Model, decayed_belief, new_state, shortfall_loss
+from engine import READY_MASTERY, STATE_FIELDS, Action, Model, decayed_belief, new_state, shortfall_loss
 from engine.objective import ShortfallLoss
 from core.catalog import Catalog
 from core.explain import recommendation_items
@@ -122,10 +122,11 @@ class Standing:
 class LearnerStore:
     def __init__(
         self, client: redis.Redis, keys: Keys, partitions: int, catalog: Catalog, model: Model,
-        assessment_uncertainty: float = 0.15,
+        assessment_uncertainty: float = 0.15, prerequisite_threshold: float = READY_MASTERY,
     ):  # fmt: skip
         self.client = client
         self.assessment_uncertainty = assessment_uncertainty
+        self.prerequisite_threshold = prerequisite_threshold
         self.keys = keys
         self.partitions = partitions
         self.catalog = catalog
@@ -205,7 +206,7 @@ class LearnerStore:
         belief = decayed_belief(record.state[None], self.model, record.recommended_at)
         return recommendation_items(
             self.catalog, self.model, record.ranking, belief.mastery[0], belief.uncertainty[0],
-            self.targets_of(record), self.assessment_uncertainty,
+            self.targets_of(record), self.assessment_uncertainty, self.prerequisite_threshold,
         )  # fmt: skip
 
     def _in_catalog_order(self, state: np.ndarray, points: list[str]) -> np.ndarray:

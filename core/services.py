@@ -75,7 +75,7 @@ class Services:
 
     def store_for(self, model: Model) -> LearnerStore:
         s = self.settings
-        return LearnerStore(self.redis, self.keys, s.partitions, self.catalog, model, s.assessment_uncertainty)
+        return LearnerStore(self.redis, self.keys, s.partitions, self.catalog, model, s.assessment_uncertainty, s.prerequisite_threshold)
 
 
 def build_services(settings: Settings, client: redis.Redis) -> Services:

@@ -4,15 +4,16 @@ No I/O here: arrays in, arrays out. Public wrappers validate and coerce their
 inputs, then call the private Numba kernels in ``engine/kernels/``.
 """
 
-from engine.model import EVIDENCE, LAST_SEEN, MASTERY, STATE_FIELDS, Kind, Model, new_state
+from engine.model import EVIDENCE, LAST_SEEN, MASTERY, READY_MASTERY, STATE_FIELDS, Kind, Model, new_state
 from engine.mastery import Belief, apply_event, apply_events, decayed_belief, decayed_mastery
 from engine.objective import GroupLoss, ShortfallLoss, shortfall_loss
-from engine.recommend import Action, Recommendations, recommend
+from engine.recommend import Action, Recommendations, needed_targets, recommend
 
 __all__ = [
     "EVIDENCE",
     "LAST_SEEN",
     "MASTERY",
+    "READY_MASTERY",
     "STATE_FIELDS",
     "Action",
     "Belief",
@@ -25,6 +26,7 @@ __all__ = [
     "apply_events",
     "decayed_belief",
     "decayed_mastery",
+    "needed_targets",
     "new_state",
     "recommend",
     "shortfall_loss",

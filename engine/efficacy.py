@@ -4,7 +4,7 @@ their role's target, in a world whose true parameters differ from the model's.
 The world (`draw_world`) perturbs the model: per module and point, and per learner, the
 learning rates; starting mastery by role with individual spread; guess, slip and forgetting;
 and prerequisites that slow learning (a module teaches at a share of its rate that grows with
-the learner's true mastery of what it builds on). True mastery is a probability that learning
+the learner's true mastery of the prerequisites of every point it covers). True mastery is a probability that learning
 moves as K + (1 - K) rate and forgetting pulls back towards the learner's starting mastery.
 
 A policy picks each learner's next module from what it may know: the model and the events it
@@ -14,8 +14,9 @@ learner trains `minutes_per_day` a day; a module of m minutes takes m / minutes_
 (graded with a score drawn item by item from the true mastery, or completed without one),
 which policies that read events apply with `engine.apply_events`. A learner is done when the
 true loss sum max(0, T - K)^2 falls to `reach_share` of its start; the minutes it took count,
-capped at `cap_minutes`. A learner for whom the policy offers nothing while short of that
-is a stall (it stops there, and counts as not reached).
+capped at `cap_minutes`. A learner for whom the policy offers nothing stops there (and counts
+as not reached): `stopped` while truly short of the goal, a `stall` when even the engine's
+estimate from the events still shows a gap to target.
 
 No I/O: `run_efficacy` returns figures; the launcher's `bench/efficacy.py` prints them.
 """
@@ -61,6 +62,7 @@ class World:
     guess: np.ndarray  # (M,)
     slip: np.ndarray  # (M,)
     half_life: np.ndarray  # (M,) seconds
+    requires: np.ndarray  # (Q, M) bool: the points whose true mastery a module's learning depends on
     targets: np.ndarray  # (L, M) the learner's role targets
     roles: np.ndarray  # (L,) role index
     prerequisite_floor: float
@@ -85,11 +87,22 @@ def draw_world(
         guess=np.clip(model.guess + rng.uniform(-shift, shift, m), 0.01, 0.49),
         slip=np.clip(model.slip + rng.uniform(-shift, shift, m), 0.01, 0.49),
         half_life=model.half_life * rng.lognormal(0.0, spread.half_life, m),
+        requires=true_requirements(model),
         targets=targets,
         roles=roles,
         prerequisite_floor=spread.prerequisite_floor,
         prerequisite_full=spread.prerequisite_full,
     )
+
+
+def true_requirements(model: Model) -> np.ndarray:
+    """(Q, M) the prerequisites of every point a module covers, the module's own points aside
+    (the catalog's graph, not the engine's rule of the points a module mainly trains); the
+    model's requirements when it has no graph."""
+    if not model.prerequisites.any():
+        return model.requires
+    covered = model.coverage > 0
+    return ((covered.astype(np.int64) @ model.prerequisites.astype(np.int64)) > 0) & ~covered
 
 
 def true_loss(mastery: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -102,7 +115,7 @@ def prerequisite_factor(world: World, model: Model, mastery: np.ndarray, module:
     ready = world.prerequisite_floor + (1.0 - world.prerequisite_floor) * np.minimum(
         mastery / world.prerequisite_full, 1.0
     )
-    return np.where(model.requires[module], ready, 1.0).min(axis=1)
+    return np.where(world.requires[module], ready, 1.0).min(axis=1)
 
 
 @dataclass
@@ -243,7 +256,8 @@ class Outcome:
 
     minutes: np.ndarray  # (L,) minutes to reach, cap_minutes where not reached
     reached: np.ndarray  # (L,) bool
-    stalled: np.ndarray  # (L,) bool: the policy offered nothing while short of the goal
+    stalled: np.ndarray  # (L,) bool: the policy offered nothing while the estimated gap was above 0
+    stopped: np.ndarray  # (L,) bool: the policy offered nothing while truly short of the goal
     loss_at: dict[int, np.ndarray]  # checkpoint minutes -> (L,) true loss then
     start_loss: np.ndarray  # (L,)
     picks: np.ndarray  # (L,) modules taken
@@ -270,6 +284,7 @@ def run_policy(
     goal = reach_share * start_loss
     reached = start_loss <= goal
     stalled = np.zeros(n, bool)
+    stopped = np.zeros(n, bool)
     last = np.full(n, -1, np.int64)
     picks = np.zeros(n, np.int64)
     assessments = np.zeros(n, np.int64)
@@ -281,7 +296,10 @@ def run_policy(
         learners = Learners(rows, state[rows], now, mastery[rows], last[rows])
         chosen = np.asarray(policy(model, world, learners, rng), np.int64)
         none = chosen < 0
-        stalled[rows[none]] = True
+        if none.any():
+            stopped[rows[none]] = True
+            shown = Learners(rows[none], state[rows[none]], now[none], mastery[rows[none]], last[rows[none]])
+            stalled[rows[none]] = true_loss(estimated(model, shown), world.targets[rows[none]]) > 0
         rows, chosen, now = rows[~none], chosen[~none], now[~none]
         if rows.size == 0:
             break
@@ -309,12 +327,14 @@ def run_policy(
             loss_at[c][rows[not_yet]] = loss[not_yet]
         done = (loss <= goal[rows]) & (minutes[rows] <= cap_minutes)
         reached[rows[done]] = True
-        active = ~reached & ~stalled & (minutes < cap_minutes)
+        active = ~reached & ~stopped & (minutes < cap_minutes)
     final = true_loss(mastery, world.targets)
     for c in checkpoints:  # learners that stopped before c stay where they stopped
-        stopped = minutes < c
-        loss_at[c][stopped] = final[stopped]
-    return Outcome(np.where(reached, minutes, cap_minutes), reached, stalled, loss_at, start_loss, picks, assessments)
+        early = minutes < c
+        loss_at[c][early] = final[early]
+    return Outcome(
+        np.where(reached, minutes, cap_minutes), reached, stalled, stopped, loss_at, start_loss, picks, assessments
+    )
 
 
 def observed_score(
@@ -400,6 +420,7 @@ def run_efficacy(
             (f"{name}_reach_rate", reach.value),
             (f"{name}_reach_rate_ci95", (reach.low, reach.high)),
             (f"{name}_stalls", int(outcome.stalled.sum())),
+            (f"{name}_stopped_short", int(outcome.stopped.sum())),
             (f"{name}_assessment_share", float(outcome.assessments.sum() / max(outcome.picks.sum(), 1))),
         ]
         for c, loss in outcome.loss_at.items():
@@ -416,6 +437,7 @@ def run_efficacy(
         for name, outcome in outcomes.items():
             lines.append((f"role.{role}.{name}_minutes_mean", float(outcome.minutes[mine].mean())))
         for other in ("course_order", "to_target", "oracle"):
-            lines.append((f"role.{role}.skillgap_over_{other}", float(ours[mine].mean() / outcomes[other].minutes[mine].mean())))
+            ratio = ours[mine].mean() / outcomes[other].minutes[mine].mean()
+            lines.append((f"role.{role}.skillgap_over_{other}", float(ratio)))
         lines.append((f"role.{role}.skillgap_stalls", int(outcomes["skillgap"].stalled[mine].sum())))
     return report

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.kernels.mastery import PRIOR_STRENGTH, apply_event_kernel, apply_events_kernel, decay_kernel
-from engine.model import KIND_EVIDENCE, KIND_LEARN, STATE_FIELDS, Kind, Model
+from engine.model import KIND_EVIDENCE, KIND_LEARN, READY_MASTERY, STATE_FIELDS, Kind, Model
 
 MAX_KIND = max(Kind)
 
@@ -41,10 +41,10 @@ def _check_state(state: np.ndarray, model: Model) -> np.ndarray:
     return state
 
 
-def _update_arrays(model: Model) -> tuple[np.ndarray, ...]:
+def _update_arrays(model: Model, prerequisite_threshold: float) -> tuple:
     """The kernels' trailing arguments: what each kind earns, then the model's parameters."""
     return (KIND_LEARN, KIND_EVIDENCE, model.learn, model.coverage, *model.covered, model.guess, model.slip,
-            model.half_life)  # fmt: skip
+            model.half_life, *model.required, float(prerequisite_threshold))  # fmt: skip
 
 
 def apply_events(
@@ -56,12 +56,15 @@ def apply_events(
     score: np.ndarray,
     time: np.ndarray,
     in_place: bool = False,
+    prerequisite_threshold: float = READY_MASTERY,
 ) -> np.ndarray:
     """Return a copy of `state` with the events applied in the order given (`in_place`:
     apply them to `state` itself, a C-contiguous float64 array, and return it).
 
     learner: row of `state` per event; module: module index; kind: `Kind` codes;
     score: in [0, 1], NaN where the event carries none; time: seconds since the epoch.
+    A module teaches at its rate times the learner's readiness: the weakest required point's
+    mastery over `prerequisite_threshold`, at most 1 (0: prerequisites never slow learning).
     """
     out = _check_state(state, model)
     if not in_place:
@@ -88,12 +91,13 @@ def apply_events(
     scored = ~np.isnan(score)
     if np.any((score[scored] < 0.0) | (score[scored] > 1.0)):
         raise ValueError("score outside [0, 1]")
-    apply_events_kernel(out, learner, module, kind, score, time, *_update_arrays(model))
+    apply_events_kernel(out, learner, module, kind, score, time, *_update_arrays(model, prerequisite_threshold))
     return out
 
 
 def apply_event(
-    state: np.ndarray, model: Model, learner: int, module: int, kind: int, score: float, time: float
+    state: np.ndarray, model: Model, learner: int, module: int, kind: int, score: float, time: float,
+    prerequisite_threshold: float = READY_MASTERY,
 ) -> None:
     """Apply one event to `state` in place (the streaming path: no copy, scalar checks only).
 
@@ -103,7 +107,7 @@ def apply_event(
         raise ValueError("learner, module or kind code out of range")
     if not (math.isnan(score) or 0.0 <= score <= 1.0):
         raise ValueError("score outside [0, 1]")
-    apply_event_kernel(state, learner, module, kind, score, time, *_update_arrays(model))
+    apply_event_kernel(state, learner, module, kind, score, time, *_update_arrays(model, prerequisite_threshold))
 
 
 def decayed_belief(state: np.ndarray, model: Model, now: float) -> Belief:

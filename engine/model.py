@@ -29,6 +29,21 @@ class Kind(enum.IntEnum):
     SELF_RATED = 4
 
 
+# Mastery of its required points at which a module teaches at its full rate; below it, at the
+# share mastery / READY_MASTERY (engine.apply_events and engine.recommend take another).
+READY_MASTERY = 0.6
+
+# A module mainly trains the points it covers at this share of its largest coverage or more:
+# its requirements come from those points (a point it touches in passing adds none).
+MAIN_COVERAGE = 0.75
+
+
+def main_points(coverage: np.ndarray) -> np.ndarray:
+    """(Q, M) bool: the points each module mainly trains."""
+    coverage = np.asarray(coverage, np.float64)
+    return (coverage > 0) & (coverage >= MAIN_COVERAGE * coverage.max(axis=1, keepdims=True))
+
+
 # Share of the module's learning rate an event of each kind earns (a view is a partial pass).
 KIND_LEARN = np.array([0.25, 1.0, 1.0, 0.0, 0.0])
 # Weight of the event's score as evidence about mastery (a self-rating is weak evidence).
@@ -101,6 +116,25 @@ class Model:
     @property
     def n_modules(self) -> int:
         return self.minutes.shape[0]
+
+    @cached_property
+    def dependents(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(order, starts, points): point r's dependents are points[starts[r]:starts[r + 1]], the
+        points mainly trained by a teaching module that requires r; `order` lists every point after all
+        its dependents (a cycle is broken at its lowest index), so a need found on a point can
+        be passed on to what that point requires in one walk."""
+        main = main_points(self.coverage) & (self.learn > 0) & ~self.assessment[:, None]
+        depends = ((self.requires.T.astype(np.int64) @ main.astype(np.int64)) > 0) & ~np.eye(self.n_points, dtype=bool)
+        starts, points = _rows_of(depends)
+        m = self.n_points
+        placed = np.zeros(m, bool)
+        order: list[int] = []
+        while len(order) < m:
+            ready = [r for r in range(m) if not placed[r] and placed[depends[r]].all()]
+            for r in ready or [int(np.flatnonzero(~placed)[0])]:
+                placed[r] = True
+                order.append(r)
+        return np.array(order, np.int64), starts, points
 
 
 def _rows_of(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

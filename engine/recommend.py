@@ -1,11 +1,22 @@
-"""The recommender: which modules cut each learner's expected gap to target fastest.
+"""The recommender: a plan of the modules that cut each learner's expected gap to target fastest.
 
 A point's expected shortfall loss is max(0, T - K)^2 plus, where the role needs the point,
-the variance of the belief about K (engine/mastery.py). Teaching modules are ranked by the
+the variance of the belief about K (engine/mastery.py). Teaching modules are valued by the
 drop of the first term per minute (LEARN, or REVIEW when forgetting pulled the point below a
 target it had reached); assessment modules by the drop of the second (ASSESS), counted only
-on points whose uncertainty is at least `uncertainty_threshold`, so a quiz is offered to
-measure what is unknown and never for its small learning effect.
+on points whose uncertainty is at least `uncertainty_threshold` and whose estimate is close
+enough to the target for the result to change what comes next.
+
+Prerequisites are part of the objective, not a wall (docs/architecture.md, "Recommendation"):
+- a module teaches at its rate times the learner's readiness, the weakest required point's
+  mastery over `prerequisite_threshold` (at most 1);
+- a point that a module of a still-short point requires gets a target of its own, that
+  threshold (or the dependent's target when lower): the gap that unlocks the role's modules.
+
+The k recommendations are a plan: each is valued given the mastery the ones before it are
+expected to bring, so two modules that train the same thing both appear only when both pay.
+The module just taken comes last (as a repeat) and an assessment is never offered right
+after itself.
 """
 
 from __future__ import annotations
@@ -15,9 +26,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.kernels.recommend import ASSESS, LEARN, REVIEW, recommend_kernel
+from engine.kernels.recommend import ASSESS, LEARN, REVIEW, needs_kernel, recommend_kernel
 from engine.mastery import decayed_belief
-from engine.model import MASTERY, Model
+from engine.model import READY_MASTERY, Model
+
+# The plan is drawn from this many times k modules best on their own.
+POOL_PER_SLOT = 2
 
 
 class Action(enum.IntEnum):
@@ -37,6 +51,8 @@ class Recommendations:
     mastery: np.ndarray  # (L, M) mastery as of `now` the ranking used
     information: np.ndarray  # (L, k) expected reduction of the belief's variance (assessments)
     uncertainty: np.ndarray  # (L, M) uncertainty as of `now`
+    # (L, M) the targets ranked against: the role's, raised where a prerequisite is needed
+    target: np.ndarray | None = None
 
 
 def recommend(
@@ -45,26 +61,44 @@ def recommend(
     model: Model,
     now: float,
     k: int = 5,
-    prerequisite_threshold: float = 0.6,
+    prerequisite_threshold: float = READY_MASTERY,
     uncertainty_threshold: float = 0.15,
 ) -> Recommendations:
-    """Rank modules for every learner in `state` against per-learner `targets` (L, M), in parallel."""
+    """Plan modules for every learner in `state` against per-learner `targets` (L, M), in parallel."""
     belief = decayed_belief(state, model, now)
     targets = np.ascontiguousarray(targets, dtype=np.float64)
     if targets.shape != belief.mastery.shape:
         raise ValueError(f"targets has shape {targets.shape}, not {belief.mastery.shape}")
     if k < 1:
         raise ValueError("k must be at least 1")
-    peak = np.ascontiguousarray(np.asarray(state)[:, MASTERY, :])
+    state = np.ascontiguousarray(state, dtype=np.float64)
     n = belief.mastery.shape[0]
     module = np.empty((n, k), dtype=np.int64)
     gain = np.empty((n, k))
     information = np.empty((n, k))
     per_minute = np.empty((n, k))
     action = np.empty((n, k), dtype=np.int8)
+    target = np.empty_like(belief.mastery)
+    planned = np.empty_like(belief.mastery)
+    pool = min(POOL_PER_SLOT * k, max(model.n_modules, k))
     recommend_kernel(
-        belief.mastery, belief.evidence, belief.uncertainty, peak, targets, model.learn, model.coverage,
-        model.minutes, model.assessment, *model.covered, *model.required, float(prerequisite_threshold),
-        float(uncertainty_threshold), module, gain, information, per_minute, action,
+        belief.mastery, belief.evidence, belief.uncertainty, state, targets, model.learn, model.coverage,
+        model.minutes, model.assessment, *model.covered, *model.required, *model.dependents,
+        float(prerequisite_threshold), float(uncertainty_threshold), float(now), planned, np.empty((n, pool), np.int64),
+        np.empty((n, pool)), target, module, gain, information, per_minute, action,
     )  # fmt: skip
-    return Recommendations(module, gain, per_minute, action, belief.mastery, information, belief.uncertainty)
+    return Recommendations(module, gain, per_minute, action, belief.mastery, information, belief.uncertainty, target)
+
+
+def needed_targets(
+    mastery: np.ndarray, targets: np.ndarray, model: Model, prerequisite_threshold: float = READY_MASTERY
+) -> np.ndarray:
+    """(L, M) the targets `recommend` ranks against: the role's `targets`, raised on points that
+    a module of a point still short of its target requires (see the module docstring)."""
+    mastery = np.ascontiguousarray(mastery, dtype=np.float64)
+    targets = np.ascontiguousarray(targets, dtype=np.float64)
+    if mastery.shape != targets.shape or mastery.ndim != 2 or mastery.shape[1] != model.n_points:
+        raise ValueError(f"mastery {mastery.shape} and targets {targets.shape} must both be (L, {model.n_points})")
+    out = np.empty_like(mastery)
+    needs_kernel(mastery, targets, *model.dependents, float(prerequisite_threshold), out)
+    return out

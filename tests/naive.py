@@ -9,13 +9,23 @@ import math
 KIND_EFFECT = {0: (0.25, 0.0), 1: (1.0, 0.0), 2: (1.0, 1.0), 3: (0.0, 1.0), 4: (0.0, 0.3)}
 
 
-def apply_events(state, prior, guess, slip, half_life, learn, coverage, events):
+def apply_events(state, prior, guess, slip, half_life, learn, coverage, events, requires=None, threshold=0.0):
     """state: list of learners, each [mastery list, evidence list, last-seen list].
-    events: (learner, module, kind, score or None, time) tuples."""
+    events: (learner, module, kind, score or None, time) tuples. A module teaches at its rate
+    times min(1, lowest mastery at t among the points it requires / threshold)."""
     state = [[list(row) for row in learner] for learner in state]
     for i, q, kind, score, t in events:
         learn_share, evidence_share = KIND_EFFECT[kind]
         mastery, evidence, last_seen = state[i]
+        if requires is not None and threshold > 0:
+            ready = [1.0]
+            for r in range(len(prior)):
+                if requires[q][r]:
+                    p = mastery[r]
+                    if last_seen[r] > 0 and t > last_seen[r] and not math.isinf(half_life[r]):
+                        p *= 0.5 ** ((t - last_seen[r]) / half_life[r])
+                    ready.append(p / threshold)
+            learn_share *= min(ready)
         for j in range(len(prior)):
             w = coverage[q][j]
             if w <= 0:
@@ -49,37 +59,85 @@ def belief(mastery, evidence, last_seen, half_life, now):
     return out
 
 
-def rank_modules(cells, targets, peak, learn, coverage, minutes, requires, assessment, threshold, spread_threshold, k):
-    """[(module, gain, information, value per minute, action, per-point gains)] best first, for one
-    learner's belief `cells` [(mastery, evidence, uncertainty)] per point. Actions: 0 learn,
-    1 review, 2 assess."""
+def needed_targets(mastery, targets, learn, coverage, requires, assessment, threshold):
+    """The role's targets, raised on each point r that a teaching module mainly teaching (coverage
+    at least 0.75 of its largest) a point j != r still short of its (raised) target requires, to
+    min(threshold, that target); until nothing changes."""
+    raised = list(targets)
+    changed = True
+    while changed:
+        changed = False
+        for r in range(len(raised)):
+            for q in range(len(learn)):
+                if not requires[q][r]:
+                    continue
+                for j in range(len(raised)):
+                    mainly = not assessment[q] and learn[q][j] > 0 and coverage[q][j] >= 0.75 * max(coverage[q])
+                    if j != r and mainly and raised[j] > mastery[j] and min(threshold, raised[j]) > raised[r]:
+                        raised[r] = min(threshold, raised[j])
+                        changed = True
+    return raised
+
+
+def rank_modules(
+    cells, targets, peak, last_seen, learn, coverage, minutes, requires, assessment, threshold, spread_threshold, k,
+    pool, now,
+):  # fmt: skip
+    """[(module, gain, information, value per minute, action, per-point gains)] in plan order, for one learner's
+    belief `cells` [(mastery, evidence, uncertainty)] per point. Actions: 0 learn, 1 review,
+    2 assess. The plan takes, k times, the best of the `pool` modules best on the belief, valued
+    given the mastery the modules already planned bring."""
     mastery = [c[0] for c in cells]
-    scored = []
-    for q in range(len(minutes)):
-        if any(requires[q][j] and mastery[j] < threshold for j in range(len(mastery))):
-            continue
+    raised = needed_targets(mastery, targets, learn, coverage, requires, assessment, threshold)
+    latest = max(last_seen)
+    if latest < now - 86_400.0:  # nothing taken within a day of `now`: no repeat
+        latest = -1.0
+    points = range(len(mastery))
+
+    def value(q, planned):
+        ready = min([1.0] + [planned[r] / threshold for r in points if requires[q][r] and threshold > 0])
+        repeat = latest > 0 and all(last_seen[j] == latest for j in points if coverage[q][j] > 0)
+        gain = information = 0.0
         drops, variances = [], []
-        for j, (p, n, spread) in enumerate(cells):
+        for j in points:
+            p, n, spread = planned[j], cells[j][1], cells[j][2]
             drop = 0.0
-            if learn[q][j] > 0 and targets[j] > p:
-                after = p + (1 - p) * learn[q][j]
-                drop = (targets[j] - p) ** 2 - max(0.0, targets[j] - after) ** 2
+            if not assessment[q] and learn[q][j] > 0 and raised[j] > p:
+                after = p + (1 - p) * learn[q][j] * ready
+                drop = (raised[j] - p) ** 2 - max(0.0, raised[j] - after) ** 2
             drops.append(drop)
+            gain += drop
+            decisive = 0 <= p - raised[j] <= 1.5 * spread
             variance = 0.0
-            if coverage[q][j] > 0 and targets[j] > 0 and spread >= spread_threshold:
+            if assessment[q] and coverage[q][j] > 0 and raised[j] > 0 and spread >= spread_threshold and decisive:
                 variance = p * (1 - p) / (2 + n + 1) - p * (1 - p) / (2 + n + coverage[q][j] + 1)
             variances.append(variance)
-        gain, information = sum(drops), sum(variances) if assessment[q] else 0.0
+            information += variance
         if assessment[q]:
-            action, value, per_point = 2, information / minutes[q], variances
-        else:
-            best = max(range(len(drops)), key=lambda j: (drops[j], -j))
-            action = 1 if drops[best] > 0 and peak[best] >= targets[best] else 0
-            value, per_point = gain / minutes[q], drops
-        if value > 0:
-            scored.append((q, gain, information, value, action, per_point))
-    scored.sort(key=lambda item: (-item[3], item[0]))
-    return scored[:k]
+            return (0.0 if repeat else information / minutes[q]), 0.0, information, 2, variances
+        covered = [j for j in points if coverage[q][j] > 0]
+        best = max(covered, key=lambda j: (drops[j], -covered.index(j)))
+        action = 1 if drops[best] > 0 and peak[best] >= raised[best] else 0
+        per_minute = gain / minutes[q]
+        return (per_minute * 1e-3 if repeat else per_minute), gain, 0.0, (1 if repeat else action), drops
+
+    alone = {q: value(q, mastery)[0] for q in range(len(minutes))}
+    ranked = sorted((q for q in alone if alone[q] > 0), key=lambda q: (-alone[q], q))
+    candidates = ranked[:pool]
+    planned = list(mastery)
+    plan = []
+    while candidates and len(plan) < k:
+        scored = [(value(q, planned), q) for q in candidates]
+        best = max(range(len(scored)), key=lambda c: (scored[c][0][0], -c))
+        (per_minute, gain, information, action, per_point), q = scored[best]
+        if per_minute <= 0:
+            break
+        plan.append((q, gain, information, per_minute, action, per_point))
+        candidates.pop(best)
+        if not assessment[q]:
+            ready = min([1.0] + [planned[r] / threshold for r in points if requires[q][r] and threshold > 0])
+            planned = [p + (1 - p) * learn[q][j] * ready for j, p in enumerate(planned)]
+    return plan
 
 
 def bkt_sequences(learner, point, resource, score, order):

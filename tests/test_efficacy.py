@@ -75,7 +75,7 @@ def test_a_policy_that_never_trains_never_reaches():
     assert short.all()
     assert not outcome.reached.any()
     assert np.all(outcome.minutes == 2000.0)
-    assert not outcome.stalled.any()
+    assert not outcome.stopped.any()
     assert np.all(outcome.picks == np.ceil(2000.0 / 20.0))
 
 
@@ -84,7 +84,8 @@ def test_a_policy_that_offers_nothing_stalls_every_learner_short_of_the_goal():
     world = draw_world(model, ROLES, np.random.default_rng(0))
     outcome = run_policy(model, world, lambda *args: np.full(args[2].rows.shape[0], -1), np.random.default_rng(1))
     short = outcome.start_loss > 0
-    assert np.array_equal(outcome.stalled, short)
+    assert np.array_equal(outcome.stopped, short)
+    assert np.array_equal(outcome.stalled, short)  # the engine's estimate (the prior) is short too
     assert not outcome.reached[short].any()
     assert np.array_equal(outcome.loss_at[300], outcome.start_loss)
 
@@ -109,6 +110,8 @@ def test_the_true_world_differs_from_the_model_but_keeps_its_shape():
     # A role's head start: higher mean starting mastery where the role's target is higher.
     assert world.start[ROLES == 0, 3].mean() > world.start[ROLES == 1, 3].mean()
     assert true_loss(world.start, world.targets).shape == (ROLES.shape[0],)
+    # Prerequisites slow learning by the catalog's graph: the modules of point 2 need point 1.
+    assert np.array_equal(np.flatnonzero(world.requires[4]), [1]) and not world.requires[-1].any()
 
 
 def test_every_policy_runs_and_skillgap_uses_the_engine():

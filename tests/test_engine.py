@@ -30,7 +30,9 @@ def models(draw, max_points=6, max_modules=8):
     coverage[np.arange(q), rng.integers(0, m, q)] = rng.uniform(0.2, 1.0, q)  # every module covers a point
     half_life = rng.uniform(5, 400, m) * DAY
     half_life[rng.random(m) < 0.2] = math.inf
-    requires = (rng.random((q, m)) < 0.15) & (coverage == 0)
+    # Acyclic: a module requires only points below the first it covers.
+    first = np.argmax(coverage > 0, axis=1)
+    requires = (rng.random((q, m)) < 0.3) & (coverage == 0) & (np.arange(m)[None, :] < first[:, None])
     return Model(
         prior=np.array([draw(unit) for _ in range(m)]),
         guess=np.array([draw(unit) for _ in range(m)]),
@@ -65,25 +67,25 @@ def _naive_state(state):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(histories())
-def test_apply_events_matches_reference(history):
+@given(histories(), st.sampled_from([0.0, 0.6]))
+def test_apply_events_matches_reference(history, threshold):
     model, n_learners, learner, module, kind, score, time = history
     state = new_state(model, n_learners)
-    got = apply_events(state, model, learner, module, kind, score, time)
+    got = apply_events(state, model, learner, module, kind, score, time, prerequisite_threshold=threshold)
     events = [
         (int(i), int(q), int(k), None if np.isnan(s) else float(s), float(t))
         for i, q, k, s, t in zip(learner, module, kind, score, time)
     ]
     expected = naive.apply_events(
         _naive_state(state), model.prior, model.guess, model.slip, model.half_life,
-        model.learn.tolist(), model.coverage.tolist(), events,
+        model.learn.tolist(), model.coverage.tolist(), events, model.requires.tolist(), threshold,
     )  # fmt: skip
     assert_allclose(got, np.array(expected), rtol=0, atol=1e-9)
     assert np.all((got[:, MASTERY] >= 0) & (got[:, MASTERY] <= 1))
 
     one_by_one = new_state(model, n_learners)
     for event in zip(learner, module, kind, score, time):
-        apply_event(one_by_one, model, *(int(v) for v in event[:3]), float(event[3]), float(event[4]))
+        apply_event(one_by_one, model, *(int(v) for v in event[:3]), float(event[3]), float(event[4]), threshold)
     assert_allclose(one_by_one, got, rtol=0, atol=1e-12)
 
     now = float(time.max()) + 40 * DAY if time.size else 1.7e9
@@ -151,7 +153,7 @@ def test_forgetting_halves_mastery_after_one_half_life():
 
 
 @settings(max_examples=100, deadline=None)
-@given(models(), st.integers(0, 2**32 - 1), st.integers(1, 6), st.floats(0.0, 1.0), st.floats(0.0, 0.3))
+@given(models(), st.integers(0, 2**32 - 1), st.integers(1, 6), st.sampled_from([0.0, 0.3, 0.6, 1.0]), st.floats(0.0, 0.3))
 def test_recommend_matches_reference(model, seed, k, threshold, spread_threshold):
     rng = np.random.default_rng(seed)
     model = dataclasses.replace(model, assessment=rng.random(model.n_modules) < 0.3)
@@ -161,15 +163,16 @@ def test_recommend_matches_reference(model, seed, k, threshold, spread_threshold
     state[:, EVIDENCE] = np.where(rng.random((n, model.n_points)) < 0.5, rng.uniform(0, 8, (n, model.n_points)), 0.0)
     state[:, LAST_SEEN] = np.where(rng.random((n, model.n_points)) < 0.5, 1.7e9, 0.0)
     targets = model.targets[rng.integers(0, 3, n)]
-    now = 1.7e9 + 30 * DAY
+    now = 1.7e9 + rng.choice([0.0, 3600.0, 30 * DAY])  # just after the last event (repeats) or long after
     recs = recommend(state, targets, model, now=now, k=k, prerequisite_threshold=threshold,
                      uncertainty_threshold=spread_threshold)  # fmt: skip
     for i in range(n):
         cells = naive.belief(state[i, MASTERY], state[i, EVIDENCE], state[i, LAST_SEEN], model.half_life, now)
         assert_allclose(recs.mastery[i], [c[0] for c in cells], atol=1e-12)
         expected = naive.rank_modules(
-            cells, targets[i], state[i, MASTERY], model.learn.tolist(), model.coverage.tolist(), model.minutes,
-            model.requires.tolist(), model.assessment.tolist(), threshold, spread_threshold, k,
+            cells, targets[i], state[i, MASTERY], state[i, LAST_SEEN], model.learn.tolist(), model.coverage.tolist(),
+            model.minutes, model.requires.tolist(), model.assessment.tolist(), threshold, spread_threshold, k,
+            min(2 * k, max(model.n_modules, k)), now,
         )  # fmt: skip
         got = [int(q) for q in recs.module[i] if q >= 0]
         assert len(got) == len(expected)
@@ -185,19 +188,21 @@ def test_recommend_matches_reference(model, seed, k, threshold, spread_threshold
             assert recs.action[i, slot] == action
 
 
-def test_a_quiz_is_offered_to_assess_uncertain_mastery_not_for_its_learning():
-    """Quiz (learn 0.05, 10 minutes) against a course (learn 0.2, 45 minutes) on one point."""
+def test_a_quiz_is_offered_where_it_decides_not_for_its_learning():
+    """Quiz (learn 0.05, 10 minutes) against a course (learn 0.2, 45 minutes) on one point, target 0.5."""
     model = Model(
-        prior=np.array([0.4]), guess=np.array([0.2]), slip=np.array([0.1]), half_life=np.array([math.inf]),
+        prior=np.array([0.55]), guess=np.array([0.2]), slip=np.array([0.1]), half_life=np.array([math.inf]),
         learn=np.array([[0.2], [0.05]]), coverage=np.array([[1.0], [1.0]]), minutes=np.array([45.0, 10.0]),
         requires=np.zeros((2, 1), bool), targets=np.array([[0.5]]), assessment=np.array([False, True]),
     )  # fmt: skip
-    state = new_state(model, 2)
-    state[1, EVIDENCE] = 30.0  # well measured: nothing left to assess
-    recs = recommend(state, model.targets[[0, 0]], model, now=1.7e9, k=2)
-    assert list(recs.module[0]) == [1, 0] and recs.action[0, 0] == Action.ASSESS
+    state = new_state(model, 3)
+    state[1, MASTERY] = 0.3  # well below target: training comes first whatever the quiz says
+    state[2, EVIDENCE] = 30.0  # just above target and well measured: nothing left to decide
+    recs = recommend(state, model.targets[[0, 0, 0]], model, now=1.7e9, k=2)
+    assert list(recs.module[0]) == [1, -1] and recs.action[0, 0] == Action.ASSESS
     assert recs.information[0, 0] > 0 and recs.gain_per_minute[0, 0] == recs.information[0, 0] / 10
     assert list(recs.module[1]) == [0, -1] and recs.action[1, 0] == Action.LEARN
+    assert list(recs.module[2]) == [-1, -1]
 
 
 def test_review_when_forgetting_pulled_a_reached_target_below():

@@ -45,12 +45,13 @@ def test_explanations_name_the_points_the_engine_valued(seed):
         reference = {
             entry[0]: entry
             for entry in naive.rank_modules(
-                cells, targets[i], state[i, MASTERY], MODEL.learn.tolist(), MODEL.coverage.tolist(), MODEL.minutes,
-                MODEL.requires.tolist(), MODEL.assessment.tolist(), 0.3, THRESHOLD, MODEL.n_modules,
+                cells, targets[i], state[i, MASTERY], state[i, LAST_SEEN], MODEL.learn.tolist(),
+                MODEL.coverage.tolist(), MODEL.minutes, MODEL.requires.tolist(), MODEL.assessment.tolist(), 0.3,
+                THRESHOLD, 6, 12, NOW,
             )
         }  # fmt: skip
         items = recommendation_items(
-            CATALOG, MODEL, ranking_of(recs, i), recs.mastery[i], recs.uncertainty[i], targets[i], THRESHOLD
+            CATALOG, MODEL, ranking_of(recs, i), recs.mastery[i], recs.uncertainty[i], targets[i], THRESHOLD, 0.3
         )
         assert items
         for item in items:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine import Model
+from engine.model import main_points
 from core.catalog.model import Catalog
 
 SECONDS_PER_DAY = 86_400.0
@@ -18,10 +19,13 @@ def engine_model(catalog: Catalog) -> Model:
     for q, module in enumerate(catalog.modules):
         for point_id, weight in module.coverage.items():
             coverage[q, points[point_id]] = weight
-        covered = {p for p, w in module.coverage.items() if w > 0}
-        for point_id in covered:
-            for prerequisite in catalog.knowledge_points[points[point_id]].prerequisites:
-                if prerequisite not in covered:
+    # A module requires the prerequisites of the points it mainly trains, not of a point it
+    # touches in passing (m-causal-intro covers explainability at 0.5: it needs no LLM evaluation).
+    for q, main in enumerate(main_points(coverage)):
+        covered = set(np.flatnonzero(coverage[q] > 0).tolist())
+        for j in np.flatnonzero(main):
+            for prerequisite in catalog.knowledge_points[j].prerequisites:
+                if points[prerequisite] not in covered:
                     requires[q, points[prerequisite]] = True
     learn_rate = np.array([m.learn_rate for m in catalog.modules])
     targets = np.zeros((len(catalog.roles), n_points))

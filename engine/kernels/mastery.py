@@ -46,12 +46,24 @@ def uncertainty_of(p, evidence):
 def apply_event_kernel(
     state, i, q, kind, s, t,
     kind_learn, kind_evidence, learn, coverage, covered_starts, covered_points, guess, slip, half_life,
+    required_starts, required_points, threshold,
 ):  # fmt: skip
     """One event on learner row i of `state` (L, 3, M), in place: per point module q covers
     (`covered_points[covered_starts[q]:covered_starts[q + 1]]`), forget since last touched,
-    weigh the score as evidence, then learn."""
+    weigh the score as evidence, then learn at the module's rate times the learner's readiness
+    (the weakest required point's mastery at t over `threshold`, at most 1)."""
     learn_share = kind_learn[kind]
     evidence_share = 0.0 if np.isnan(s) else kind_evidence[kind]
+    if learn_share > 0.0 and threshold > 0.0:
+        ready = 1.0
+        for c in range(required_starts[q], required_starts[q + 1]):
+            r = required_points[c]
+            p = state[i, MASTERY, r]
+            if state[i, LAST_SEEN, r] > 0.0:
+                p *= forget_factor(t - state[i, LAST_SEEN, r], half_life[r])
+            if p < threshold * ready:
+                ready = p / threshold
+        learn_share *= ready
     for c in range(covered_starts[q], covered_starts[q + 1]):
         j = covered_points[c]
         p = state[i, MASTERY, j]
@@ -75,12 +87,14 @@ def apply_event_kernel(
 def apply_events_kernel(
     state, learner, module, kind, score, time,
     kind_learn, kind_evidence, learn, coverage, covered_starts, covered_points, guess, slip, half_life,
+    required_starts, required_points, threshold,
 ):  # fmt: skip
     """Apply events in order to `state` (L, 3, M) in place."""
     for e in range(learner.shape[0]):
         apply_event_kernel(
             state, learner[e], module[e], kind[e], score[e], time[e],
             kind_learn, kind_evidence, learn, coverage, covered_starts, covered_points, guess, slip, half_life,
+            required_starts, required_points, threshold,
         )  # fmt: skip
 
 

@@ -1,12 +1,22 @@
-"""Kernel of the recommender: for every learner, the modules that cut the expected shortfall
-loss most per minute of training."""
+"""Kernel of the recommender: for every learner, a plan of the modules that cut the expected
+shortfall loss most per minute of training."""
 
 from numba import prange
 
-from engine.jit import inline, parallel_kernel
+from engine.jit import inline, kernel, parallel_kernel
 from engine.kernels.mastery import PRIOR_STRENGTH
+from engine.model import LAST_SEEN, MASTERY
 
 LEARN, REVIEW, ASSESS = 0, 1, 2
+# An assessment is worth taking on a point estimated at its target or up to this many standard
+# deviations above it: there the result decides between "done" and "train more". Below the
+# target, training comes next whatever the result.
+DECISIVE_SPREADS = 1.5
+# A module whose every point the learner's last event touched, within REPEAT_SECONDS of the
+# ranking's time (the module just taken), keeps this share of its value: it comes after
+# anything else that pays, as a repeat.
+REPEAT_SHARE = 1e-3
+REPEAT_SECONDS = 86_400.0
 
 
 @inline
@@ -28,93 +38,185 @@ def variance_drop(p, evidence, weight):
 
 
 @inline
-def information_on(i, q, j, mastery, evidence, spread, targets, coverage, spread_threshold):
-    """What assessment module q tells about point j of learner i: the variance it removes,
-    counted where the point matters (T > 0) and its uncertainty is at least the threshold."""
-    if targets[i, j] > 0.0 and spread[i, j] >= spread_threshold:
-        return variance_drop(mastery[i, j], evidence[i, j], coverage[q, j])
-    return 0.0
+def readiness(i, q, planned, required_starts, required_points, threshold):
+    """Share of its rate module q teaches learner i: the weakest required point's mastery over
+    `threshold`, at most 1 (a weak prerequisite slows learning rather than barring it)."""
+    ready = 1.0
+    if threshold > 0.0:
+        for t in range(required_starts[q], required_starts[q + 1]):
+            share = planned[i, required_points[t]] / threshold
+            if share < ready:
+                ready = share
+    return ready
+
+
+@inline
+def needs(i, mastery, targets, out_target, need_order, dependent_starts, dependent_points, threshold):
+    """Fill out_target[i]: the role's target, raised on a point that a module of a point still
+    short of its (raised) target requires, to min(threshold, that target). Points come after
+    their dependents, so needs pass down chains of prerequisites."""
+    for t in range(need_order.shape[0]):
+        r = need_order[t]
+        target = targets[i, r]
+        for d in range(dependent_starts[r], dependent_starts[r + 1]):
+            j = dependent_points[d]
+            above = out_target[i, j]
+            if above > mastery[i, j]:
+                need = threshold if threshold < above else above
+                if need > target:
+                    target = need
+        out_target[i, r] = target
 
 
 @inline
 def module_value(
-    i, q, mastery, evidence, spread, peak, targets, learn, coverage, assessment, covered_starts, covered_points,
-    spread_threshold,
+    i, q, planned, evidence, spread, state, latest, targets, learn, coverage, minutes, assessment,
+    covered_starts, covered_points, required_starts, required_points, threshold, spread_threshold,
 ):  # fmt: skip
-    """(learning gain, information value, action) of module q for learner i, over the points
-    q covers.
+    """(value per minute, learning gain, information, action) of module q for learner i given
+    the `planned` mastery.
 
-    The expected shortfall loss of a point is max(0, T - K)^2 plus the belief's variance where
-    T > 0: training cuts the first term, an assessment the second. An assessment module is
-    valued by what it measures on points whose uncertainty is at least `spread_threshold`.
+    A teaching module's gain is the drop of sum max(0, T - K)^2 over its points at its rate
+    times the learner's readiness; it is a review when the point it helps most had reached
+    its target before being forgotten (state's mastery is the peak before forgetting). An
+    assessment's value is the variance it removes on points that matter (T > 0), whose
+    uncertainty is at least `spread_threshold` and whose estimate is at the target or up to
+    DECISIVE_SPREADS standard deviations above it. The module just taken (`latest` is the learner's last
+    event time) is a repeat: an assessment is not worth one, a teaching module comes last.
     """
+    ready = readiness(i, q, planned, required_starts, required_points, threshold)
     gain = 0.0
     information = 0.0
     best_drop = 0.0
-    action = LEARN
+    action = ASSESS if assessment[q] else LEARN
+    repeat = latest > 0.0
     for t in range(covered_starts[q], covered_starts[q + 1]):
         j = covered_points[t]
-        drop = shortfall_drop(mastery[i, j], targets[i, j], learn[q, j])
-        gain += drop
-        if drop > best_drop:
-            best_drop = drop
-            action = REVIEW if peak[i, j] >= targets[i, j] else LEARN
+        p = planned[i, j]
+        target = targets[i, j]
+        if repeat and state[i, LAST_SEEN, j] != latest:
+            repeat = False
         if assessment[q]:
-            information += information_on(i, q, j, mastery, evidence, spread, targets, coverage, spread_threshold)
-    if assessment[q]:
-        action = ASSESS
-    return gain, information, action
+            above = p - target
+            if target > 0.0 and spread[i, j] >= spread_threshold and 0.0 <= above <= DECISIVE_SPREADS * spread[i, j]:
+                information += variance_drop(p, evidence[i, j], coverage[q, j])
+        else:
+            drop = shortfall_drop(p, target, learn[q, j] * ready)
+            gain += drop
+            if drop > best_drop:
+                best_drop = drop
+                action = REVIEW if state[i, MASTERY, j] >= target else LEARN
+    value = (information if assessment[q] else gain) / minutes[q]
+    if repeat:
+        value = 0.0 if assessment[q] else value * REPEAT_SHARE
+        action = ASSESS if assessment[q] else REVIEW
+    return value, gain, information, action
+
+
+@inline
+def moved(i, q, planned, mastery, covered_starts, covered_points, required_starts, required_points):
+    """Whether the plan so far moved a point module q covers or requires (its value must be
+    computed again; the others' stand)."""
+    for t in range(covered_starts[q], covered_starts[q + 1]):
+        j = covered_points[t]
+        if planned[i, j] != mastery[i, j]:
+            return True
+    for t in range(required_starts[q], required_starts[q + 1]):
+        j = required_points[t]
+        if planned[i, j] != mastery[i, j]:
+            return True
+    return False
 
 
 @parallel_kernel
 def recommend_kernel(
-    mastery, evidence, spread, peak, targets, learn, coverage, minutes, assessment,
-    covered_starts, covered_points, required_starts, required_points, threshold, spread_threshold,
-    out_module, out_gain, out_information, out_value, out_action,
+    mastery, evidence, spread, state, targets, learn, coverage, minutes, assessment,
+    covered_starts, covered_points, required_starts, required_points, need_order, dependent_starts,
+    dependent_points, threshold, spread_threshold, now,
+    planned, pool_module, pool_value, out_target, out_module, out_gain, out_information, out_value, out_action,
 ):  # fmt: skip
-    """For each learner (in parallel), the k best modules by value per minute.
+    """For each learner (in parallel), a plan of up to k modules.
 
-    Value is the learning gain for teaching modules and the information value for assessments.
-    Modules whose required points are below `threshold` are skipped; a teaching module is a
-    review when the point it helps most had reached its target before being forgotten (`peak`
-    is mastery before forgetting). Unused slots hold module -1. Modules cover and require a
-    few points each, so both are walked sparsely (Model.covered, Model.required).
+    First the `pool` (pool_module.shape[1] modules, at least k) best by value per minute on
+    the learner's belief, earlier modules first among equals; then the plan takes from the
+    pool, k times, the module of best value given the mastery the modules already in the plan
+    are expected to bring (`planned`, (L, M) scratch): a pool module sharing a point with one
+    planned is valued again. Unused slots hold module -1. Modules cover and require a few
+    points each, so both are walked sparsely (Model.covered, Model.required).
     """
-    n_learners = mastery.shape[0]
+    n_learners, n_points = mastery.shape
     n_modules = learn.shape[0]
     k = out_module.shape[1]
+    size = pool_module.shape[1]
     for i in prange(n_learners):
         out_module[i, :] = -1
         out_value[i, :] = 0.0
         out_gain[i, :] = 0.0
         out_information[i, :] = 0.0
         out_action[i, :] = LEARN
+        pool_module[i, :] = -1
+        pool_value[i, :] = 0.0
+        latest = 0.0
+        for j in range(n_points):
+            planned[i, j] = mastery[i, j]
+            if state[i, LAST_SEEN, j] > latest:
+                latest = state[i, LAST_SEEN, j]
+            out_target[i, j] = targets[i, j]  # read as is should a cycle leave a dependent unwalked
+        if latest < now - REPEAT_SECONDS:
+            latest = -1.0  # nothing taken just now: no module is a repeat
+        needs(i, mastery, targets, out_target, need_order, dependent_starts, dependent_points, threshold)
         for q in range(n_modules):
-            available = True
-            for t in range(required_starts[q], required_starts[q + 1]):
-                if mastery[i, required_points[t]] < threshold:
-                    available = False
-                    break
-            if not available:
-                continue
-            gain, information, action = module_value(
-                i, q, mastery, evidence, spread, peak, targets, learn, coverage, assessment,
-                covered_starts, covered_points, spread_threshold,
+            value, _, _, _ = module_value(
+                i, q, planned, evidence, spread, state, latest, out_target, learn, coverage, minutes, assessment,
+                covered_starts, covered_points, required_starts, required_points, threshold, spread_threshold,
             )  # fmt: skip
-            value = (information if assessment[q] else gain) / minutes[q]
-            if value <= out_value[i, k - 1]:
+            if value <= pool_value[i, size - 1]:
                 continue
-            # Insert, keeping earlier modules first among equal values.
-            slot = k - 1
-            while slot > 0 and value > out_value[i, slot - 1]:
-                out_module[i, slot] = out_module[i, slot - 1]
-                out_value[i, slot] = out_value[i, slot - 1]
-                out_gain[i, slot] = out_gain[i, slot - 1]
-                out_information[i, slot] = out_information[i, slot - 1]
-                out_action[i, slot] = out_action[i, slot - 1]
+            slot = size - 1
+            while slot > 0 and value > pool_value[i, slot - 1]:
+                pool_module[i, slot] = pool_module[i, slot - 1]
+                pool_value[i, slot] = pool_value[i, slot - 1]
                 slot -= 1
-            out_module[i, slot] = q
-            out_value[i, slot] = value
-            out_gain[i, slot] = gain
-            out_information[i, slot] = information
-            out_action[i, slot] = action
+            pool_module[i, slot] = q
+            pool_value[i, slot] = value
+        for s in range(k):
+            best = -1
+            best_value = 0.0
+            for c in range(size):
+                q = pool_module[i, c]
+                if q < 0:
+                    continue
+                if s > 0 and moved(i, q, planned, mastery, covered_starts, covered_points, required_starts, required_points):
+                    pool_value[i, c], _, _, _ = module_value(
+                        i, q, planned, evidence, spread, state, latest, out_target, learn, coverage, minutes, assessment,
+                        covered_starts, covered_points, required_starts, required_points, threshold, spread_threshold,
+                    )  # fmt: skip
+                if pool_value[i, c] > best_value:
+                    best, best_value = c, pool_value[i, c]
+            if best < 0:
+                break
+            q = pool_module[i, best]
+            pool_module[i, best] = -1
+            _, gain, information, action = module_value(
+                i, q, planned, evidence, spread, state, latest, out_target, learn, coverage, minutes, assessment,
+                covered_starts, covered_points, required_starts, required_points, threshold, spread_threshold,
+            )  # fmt: skip
+            out_module[i, s] = q
+            out_value[i, s] = best_value
+            out_gain[i, s] = gain
+            out_information[i, s] = information
+            out_action[i, s] = action
+            if not assessment[q]:
+                ready = readiness(i, q, planned, required_starts, required_points, threshold)
+                for t in range(covered_starts[q], covered_starts[q + 1]):
+                    j = covered_points[t]
+                    planned[i, j] += (1.0 - planned[i, j]) * learn[q, j] * ready
+
+
+@kernel
+def needs_kernel(mastery, targets, need_order, dependent_starts, dependent_points, threshold, out_target):
+    """out_target: every learner's targets raised where a prerequisite is needed (`needs`)."""
+    for i in range(mastery.shape[0]):
+        for j in range(mastery.shape[1]):
+            out_target[i, j] = targets[i, j]
+        needs(i, mastery, targets, out_target, need_order, dependent_starts, dependent_points, threshold)

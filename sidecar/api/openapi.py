@@ -100,10 +100,15 @@ SCHEMAS = {
         "learner": {"type": "string"}, "role": {"type": "string"},
         "computed_at": {"type": ["string", "null"], "description": "the learner's latest event: rankings are as of it"},
         "recommendations": {"type": "array", "items": {"type": "object", "properties": {
-            "module": {"type": "string"}, "title": {"type": "string"}, "action": {"enum": ["learn", "review"]},
+            "module": {"type": "string"}, "title": {"type": "string"},
+            "action": {"enum": ["learn", "review", "assess"]},
             "expected_gain": {"type": "number"}, "gain_per_hour": {"type": "number"}, "minutes": {"type": "number"},
             "method": {"type": "string"}, "url": {"type": ["string", "null"]}, "reason": {"type": "string"},
-            "closes": {"type": "array"}, "relies_on": {"type": "array"}}}}}},
+            "closes": {"type": "array", "description": "points it raises in plan order; needed_for: points that need it"},
+            "relies_on": {"type": "array"},
+            "waits_for": {"type": "array", "description": "required points below the threshold: it teaches slower till then"},
+            "unlocks": {"type": "array", "description": "modules the role needs that it makes ready"},
+            "measures": {"type": "array", "description": "assessments: points where the result decides what is next"}}}}}},
     "CohortList": {"type": "object", "properties": {"cohorts": {"type": "array", "items": {"type": "string"}}}},
     "GapReport": {"type": "object", "properties": {
         "tenant": {"type": "string"}, "cohort": {"type": ["string", "null"]}, "as_of": {"type": "string"},
