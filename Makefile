@@ -7,7 +7,7 @@ TEST_STAMP := $(VENV)/.test-installed
 BENCH_STAMP := $(VENV)/.bench-installed
 PIP := $(BIN)/pip install --disable-pip-version-check --progress-bar on
 
-.PHONY: run test bench bench-stream bench-xapi efficacy install clean
+.PHONY: run test bench bench-stream bench-xapi efficacy chaos install clean
 
 # `make run` needs only the runtime dependencies; pip's own lines show the progress.
 $(STAMP): pyproject.toml
@@ -56,6 +56,10 @@ efficacy: $(STAMP)
 # xAPI intake throughput through gunicorn with a worker consuming (prints name: value lines).
 bench-xapi: $(STAMP)
 	$(BIN)/python -m bench.xapi
+
+# Faults on a Redis of its own: worker SIGKILLs, Redis restart, sidecar SIGTERM, retention, refit and replay.
+chaos: $(STAMP)
+	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .hypothesis

@@ -358,7 +358,7 @@ class Bench:
                       for i, learner in enumerate(learners)]
             records = [keys.learner(partition_of("bench", name, partitions), "bench", name) for name in learners]
             sent = time.time()
-            append_events(self.client, keys, partitions, events, self.settings.retention_days)
+            append_events(self.client, keys, partitions, events)
             while self.client.exists(*records) < size:
                 time.sleep(0.0005)
             latencies.append(time.time() - sent)

@@ -229,7 +229,7 @@ def _redis_ceiling(url, services, credential, per_request, requests_per_client, 
             records = [keys.xapi_statement(TENANT, s.id) for s in statements]
             digests = "".join(s.digest for s in statements)
             calls = [
-                lambda pipe, events=events: queue_events(pipe, keys, settings.partitions, events, 1),
+                lambda pipe, events=events: queue_events(pipe, keys, settings.partitions, events),
                 lambda pipe, records=records, digests=digests: pipe.eval(
                     RECORD_STATEMENTS, len(records), *records, 3600, digests
                 ),

@@ -7,7 +7,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
+from urllib.parse import quote
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -26,5 +28,12 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 
 
 def attachment(filename: str) -> str:
-    """A Content-Disposition whose file name holds nothing a header or a file system could misread."""
-    return f'attachment; filename="{UNSAFE_IN_FILENAME.sub("-", filename)}"'
+    """A Content-Disposition for a download (RFC 6266): a file name holding nothing a header or a
+    file system could misread (accents dropped, anything else `-`), and the exact name as
+    RFC 5987 `filename*` when that differs."""
+    letters = "".join(c for c in unicodedata.normalize("NFKD", filename) if not unicodedata.combining(c))
+    ascii_name = re.sub("-+", "-", UNSAFE_IN_FILENAME.sub("-", letters)) or "download"
+    value = f'attachment; filename="{ascii_name}"'
+    if ascii_name != filename:
+        value += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return value

@@ -164,8 +164,8 @@ def parse_event(
     if not isinstance(source, str) or not SOURCE_PATTERN.match(source):
         raise EventError("source", "must be a short lowercase name such as 'hr' or 'lti'")
     role = data.get("role")
-    if role is not None and role not in catalog.role_index:
-        raise EventError("role", f"unknown role {role!r}")
+    if role is not None and (not isinstance(role, str) or role not in catalog.role_index):
+        raise EventError("role", f"must be a role id of the catalog, not {role!r}")
     given_id = data.get("id")
     if given_id is not None and (not isinstance(given_id, str) or not EVENT_ID_PATTERN.match(given_id)):
         raise EventError("id", "must be 1 to 128 letters, digits, '.', '_', ':' or '-'")

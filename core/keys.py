@@ -45,6 +45,23 @@ class Keys:
         string of lines: see sidecar/marks.py)."""
         return f"{self.prefix}:{{p{partition}}}:marks:{tenant}:{day}"
 
+    def snapshot(self, partition: int) -> str:
+        """The partition's latest snapshot: JSON naming its position, parameters and hash."""
+        return f"{self.prefix}:{{p{partition}}}:snapshot"
+
+    def snapshot_data(self, partition: int, position: str) -> str:
+        """A snapshot's learner values and marks (a hash; see sidecar/snapshots.py)."""
+        return f"{self.prefix}:{{p{partition}}}:snapshot:{position}"
+
+    def trimmed(self, partition: int) -> str:
+        """The bound retention last trimmed the partition's log below."""
+        return f"{self.prefix}:{{p{partition}}}:trimmed"
+
+    def archived(self, partition: int) -> str:
+        """The archive of trimmed entries (a hash): `last` entry written, every entry `below`
+        an id written, and whether it began with the `whole` log (sidecar/snapshots.py)."""
+        return f"{self.prefix}:{{p{partition}}}:archived"
+
     def owner(self, partition: int) -> str:
         """The partition's lease: the owning worker's token, with a TTL (its heartbeat)."""
         return f"{self.prefix}:{{p{partition}}}:owner"

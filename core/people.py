@@ -15,7 +15,7 @@ import orjson
 import redis
 
 from core.catalog import Catalog
-from core.eventlog import queue_events
+from core.eventlog import queue_events, write_pipeline
 from core.events import ENROLLED, LEARNER_PATTERN, Event, parse_event
 from core.keys import Keys
 
@@ -81,21 +81,21 @@ def parse_person(data: object, catalog: Catalog) -> Person:
 
 
 def save_people(
-    client: redis.Redis, keys: Keys, partitions: int, retention_days: float, tenant: str, people: list[Person],
+    client: redis.Redis, keys: Keys, partitions: int, tenant: str, people: list[Person],
     catalog: Catalog, now: float | None = None,
 ) -> None:  # fmt: skip
-    """Store the people and put their roles on the log (one round trip)."""
+    """Store the people and put their roles on the log (one round trip, all or nothing)."""
     now = time.time() if now is None else now
     events: list[Event] = [
         parse_event({"learner": p.person, "kind": ENROLLED, "role": p.role, "timestamp": now, "source": "hr"},
                     tenant=tenant, catalog=catalog, now=now)  # fmt: skip
         for p in people
     ]
-    pipe = client.pipeline(transaction=False)
+    pipe = write_pipeline(client)
     for start in range(0, len(people), 1000):
         chunk = people[start : start + 1000]
         pipe.hset(keys.people(tenant), mapping={p.person: orjson.dumps(asdict(p)) for p in chunk})
-    queue_events(pipe, keys, partitions, events, retention_days)
+    queue_events(pipe, keys, partitions, events)
     pipe.execute()
 
 

@@ -10,7 +10,7 @@ import hashlib
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -49,10 +49,13 @@ def redis_binary() -> str:
 
 
 class EmbeddedRedis:
-    """A redis-server child process with persistence in `data_dir`; stop() leaves nothing behind."""
+    """A redis-server child process with persistence in `data_dir`; stop() leaves nothing behind.
+    `config`: more redis-server settings, or other values for these (tests and `sidecar.chaos`:
+    a memory limit, fsync on every write)."""
 
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, config: Mapping[str, str] | None = None):
         self.data_dir = Path(data_dir).resolve()
+        self.config = dict(config or {})
         self.process: subprocess.Popen | None = None
         socket_path = self.data_dir / "redis.sock"
         if len(str(socket_path)) > MAX_SOCKET_PATH:
@@ -88,6 +91,8 @@ class EmbeddedRedis:
             "--daemonize", "no",
             "--logfile", str(self.data_dir / "redis.log"),
         ]  # fmt: skip
+        for name, value in self.config.items():
+            args += [f"--{name}", value]
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -36,6 +36,12 @@ class Settings:
     key_prefix: str = "sg"
     partitions: int = 8
     retention_days: float = 30.0
+    # Retention never trims what the latest snapshot of a partition's learners does not hold
+    # (sidecar/snapshots.py): workers snapshot each partition this often, and trim every
+    # maintenance_interval_s; archive_dir: where trimmed entries are kept (None: dropped).
+    snapshot_interval_s: float = 21_600.0
+    maintenance_interval_s: float = 60.0
+    archive_dir: Path | None = None
 
     # Workers (sidecar): batch length (sidecar/batching.py), how long a read waits, partition
     # leases and reclaiming
@@ -199,6 +205,9 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}ASSESSMENT_UNCERTAINTY must be in [0, 0.5]")
         if self.retention_days <= 0:
             raise SettingsError(f"{ENV_PREFIX}RETENTION_DAYS must be positive")
+        if self.snapshot_interval_s < 0 or self.maintenance_interval_s <= 0:
+            raise SettingsError(f"{ENV_PREFIX}SNAPSHOT_INTERVAL_S must not be negative, "
+                                f"{ENV_PREFIX}MAINTENANCE_INTERVAL_S must be positive")  # fmt: skip
         if self.tool_base_url is not None and not self.tool_base_url.startswith(("http://", "https://")):
             raise SettingsError(f"{ENV_PREFIX}TOOL_BASE_URL must start with http:// or https://")
         for field in ("lti_leeway_s", "lti_state_ttl_s", "lti_launch_ttl_s", "lti_jwks_cache_s", "ags_retry_base_s",

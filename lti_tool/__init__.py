@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from flask import Flask
+from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from lti_tool import admin, deep_linking, demo_platform, headers, health, launch, registration, views, xapi
 from lti_tool.errors import register_error_handler
 from lti_tool.tool import build_tool
+from core.http import finish_body
 from core.identity import stored_secret
 from core.redis_server import connect
 from core.services import Services, build_services
@@ -51,6 +52,7 @@ def create_app(test_config: Mapping[str, object] | None = None, services: Servic
     if services.settings.ags_background:
         tool.scores.start_background()
     register_error_handler(app)
+    app.after_request(lambda response: finish_body(request, response))
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     if services.settings.demo_platform:

@@ -119,7 +119,7 @@ def save_launch_activity(services: Services, binding: CourseBinding, launch: Lau
     remember the ids other channels name the learner by."""
     settings = services.settings
     if activity.event is not None:
-        append_events(services.redis, services.keys, settings.partitions, [activity.event], settings.retention_days)
+        append_events(services.redis, services.keys, settings.partitions, [activity.event])
     if activity.item is not None and activity.cohort is not None:
         binding.bind(activity.tenant, activity.cohort, activity.item)
     mark_staff(services.redis, binding.lti_keys, activity.tenant, activity.learner, not activity.counts_as_learner)

@@ -111,5 +111,5 @@ def read_results(tool: Tool, launch: Launch, activity: LaunchActivity, now: floa
             data["cohort"] = activity.cohort
         events.append(parse_event(data, tenant=registration.tenant, catalog=services.catalog, now=now))
     settings = services.settings
-    append_events(services.redis, services.keys, settings.partitions, events, settings.retention_days)
+    append_events(services.redis, services.keys, settings.partitions, events)
     return len(events)

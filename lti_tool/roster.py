@@ -65,7 +65,7 @@ def roster_events(tool: Tool, launch: Launch, now: float) -> list[Event]:
 def sync_roster(tool: Tool, launch: Launch, now: float) -> int:
     events = roster_events(tool, launch, now)
     settings = tool.services.settings
-    append_events(tool.services.redis, tool.services.keys, settings.partitions, events, settings.retention_days)
+    append_events(tool.services.redis, tool.services.keys, settings.partitions, events)
     # Members' statements that arrived before anyone knew them apply now.
     release_waiting(tool.services, launch.registration.tenant)
     log.info("nrps: %d members of %s enrolled", len(events), events[0].cohort if events else "?")

@@ -16,6 +16,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -23,9 +24,9 @@ from engine import Kind
 from engine.fit import FittedParameters, fit, observations
 from engine.model import KIND_LEARN
 from core.wire import decode_entries
+from sidecar.archive import history_chunks
 from core.catalog.arrays import SECONDS_PER_DAY
 from core.errors import UserError
-from core.eventlog import entry_chunks
 from core.params import store_parameters
 from core.services import Services
 
@@ -59,8 +60,9 @@ def _group(kind: int) -> int:
     return FULL if share >= 1.0 else PARTIAL if share > 0.0 else NONE
 
 
-def log_rows(services: Services, progress: Callable[[str], None]) -> LogRows:
-    """The retained log as fitting rows, learners numbered in order of appearance."""
+def log_rows(services: Services, progress: Callable[[str], None], archive_dir: Path | None = None) -> LogRows:
+    """The retained log (after the archive's entries, with an `archive_dir`) as fitting rows,
+    learners numbered in order of appearance."""
     catalog, model = services.catalog, services.model
     n_modules = model.n_modules
     covered = [np.flatnonzero(model.coverage[q] > 0) for q in range(n_modules)]
@@ -69,7 +71,7 @@ def log_rows(services: Services, progress: Callable[[str], None]) -> LogRows:
     columns: tuple[list, ...] = ([], [], [], [], [])
     events = 0
     for partition in range(services.settings.partitions):
-        for chunk in entry_chunks(services.redis, services.keys, partition):
+        for chunk in history_chunks(services, partition, archive_dir):
             decoded = decode_entries(chunk, catalog)
             for code, event_id, kind, module, score, timestamp, _, _ in decoded.events:
                 key = decoded.learners[code]
@@ -173,10 +175,11 @@ def effectiveness(services: Services, document: dict) -> list[dict]:
 
 def fit_from_log(
     services: Services, forgets: bool = False, min_learners: int = 20, min_observations: int = 50,
-    max_iter: int = 200, progress: Callable[[str], None] = lambda _: None,
+    max_iter: int = 200, progress: Callable[[str], None] = lambda _: None, archive_dir: Path | None = None,
 ) -> LogFit:  # fmt: skip
-    """Fit on the retained log and store the result as a new (inactive) parameter version."""
-    rows = log_rows(services, progress)
+    """Fit on the retained log (and the archive) and store the result as a new (inactive)
+    parameter version."""
+    rows = log_rows(services, progress, archive_dir)
     if rows.events == 0:
         raise NothingToFit("the retained log holds no activity to fit on")
     n_modules = services.model.n_modules

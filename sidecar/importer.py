@@ -123,7 +123,7 @@ def import_events(services: Services, path: Path, tenant: str, progress: Callabl
 
 def _append(services: Services, events: list) -> int:
     s = services.settings
-    append_events(services.redis, services.keys, s.partitions, events, s.retention_days)
+    append_events(services.redis, services.keys, s.partitions, events)
     return len(events)
 
 
@@ -160,6 +160,6 @@ def import_people(services: Services, path: Path, tenant: str, progress: Callabl
     if not people:
         raise ImportProblem(f"{path}: no people in the file")
     s = services.settings
-    save_people(services.redis, services.keys, s.partitions, s.retention_days, tenant, people, services.catalog)
+    save_people(services.redis, services.keys, s.partitions, tenant, people, services.catalog)
     progress(f"imported {len(people):,} people")
     return len(people)

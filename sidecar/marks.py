@@ -10,11 +10,13 @@ line break (the worker's decoder turns such an event into a dead letter).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from operator import itemgetter
 
 import redis
 
+from core.catalog.arrays import SECONDS_PER_DAY
 from core.keys import Keys
 from core.wire import LINE_BREAK
 
@@ -24,8 +26,9 @@ SEPARATOR = LINE_BREAK  # no event id or tenant contains one (core/wire.py)
 
 def queue_marks(pipe, keys: Keys, partition: int, marks: dict[Group, Sequence[str]], retention_s: int,
                 replace: bool = False) -> None:  # fmt: skip
-    """Queue the marks' writes: appended, or (`replace`) the group's whole set; each group
-    lives as long as the log's retention after its last write."""
+    """Queue the marks' writes: appended, or (`replace`) the group's whole set. A group lives
+    until the retention after its day ends (`expires_at`): every write sets the same time, so
+    a day that is still being written does not live longer with every append."""
     for (tenant, day), ids in marks.items():
         key = keys.marks(partition, tenant, day)
         text = SEPARATOR.join(ids) + SEPARATOR if ids else ""
@@ -33,7 +36,13 @@ def queue_marks(pipe, keys: Keys, partition: int, marks: dict[Group, Sequence[st
             pipe.set(key, text)
         else:
             pipe.append(key, text)
-        pipe.expire(key, retention_s)  # marks outlive their log entries
+        pipe.expireat(key, expires_at(day, retention_s, time.time()))  # Redis's clock, not a batch's
+
+
+def expires_at(day: int, retention_s: int, now: float) -> int:
+    """When a day's marks expire: the retention after the day ends, or for a day already past
+    that (history imported late), after the current day ends (a time that moves once a day)."""
+    return int(max(day + 1, now // SECONDS_PER_DAY + 1) * SECONDS_PER_DAY) + retention_s
 
 
 def read_marks(client: redis.Redis, keys: Keys, wanted: list[tuple[int, Group]]) -> list[set[str]]:

@@ -1,11 +1,19 @@
-"""Replay: rebuild every learner's mastery and recommendations from the retained event log,
+"""Replay: rebuild every learner's mastery and recommendations from the partition's history,
 with the active parameters (for instance after a refit).
 
-A partition is rebuilt from its stream alone, in stream order, each event id applied at its
-first appearance (exactly what the workers do live), starting from fresh learners. Rankings
-are as of each learner's latest event (``sidecar/processing.py``), so the rebuilt state and
-recommendations equal the incremental ones to rounding. Learners with no event left in the
-retained log keep their stored state.
+A partition's history is where its rebuild starts plus the log entries after that, applied in
+stream order, each event id applied at its first appearance (exactly what the workers do live):
+- with an archive (`--archive DIR`, `sidecar/archive.py`): fresh learners, the archived entries,
+  then the retained log after them; every event is re-derived with the active parameters;
+- else, when the log was never trimmed, fresh learners and the whole log;
+- else the partition's latest snapshot (`sidecar/snapshots.py`): its learners and marks, then
+  the retained entries after its position; what the snapshot holds was derived with the
+  parameters in use when it was taken, and only later events are re-derived (replay says so);
+- else the history is not in the log: the partition is left as stored (replay says so), never
+  rebuilt from what retention left.
+Rankings are as of each learner's latest event (``sidecar/processing.py``), so the rebuilt state
+and recommendations equal the incremental ones to rounding. Learners with no event in what is
+applied keep their stored state.
 
 To write, replay takes each partition's lease in turn (its worker hands it over), rebuilds it,
 and commits the learners, the marks, and the consumer group's position past the replayed
@@ -18,18 +26,21 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import redis
 
-from engine import Recommendations
+from engine import EVIDENCE, LAST_SEEN, MASTERY, Recommendations
+from sidecar import snapshots
+from sidecar.archive import history_chunks
 from sidecar.learner_table import LearnerTable
 from sidecar.marks import KnownMarks, read_marks
 from sidecar.ownership import RELEASE, RENEW, acquire_for_replay
 from core.wire import decode_entries
 from sidecar.processing import Applied, Batch, apply_to_table, fresh_events, queue_writes, rank
 from sidecar.worker import LostPartition, ensure_groups
-from core.eventlog import entry_chunks
+from core.eventlog import entry_key
 from core.keys import CONSUMER_GROUP
 from core.learner_store import LearnerStore
 from core.params import active_parameters
@@ -40,6 +51,9 @@ READ_ENTRIES = 500
 HANDOVER_TIMEOUT_S = 60.0
 
 
+FRESH, SNAPSHOT, ARCHIVE, UNDETERMINED = "log", "snapshot", "archive", "undetermined"
+
+
 @dataclass
 class Rebuilt:
     table: LearnerTable
@@ -47,34 +61,86 @@ class Rebuilt:
     cohorts: dict[tuple[str, str], set[str]]
     marks: KnownMarks  # the ids of the events applied, by tenant and event day
     last_entry: bytes | None
+    start: str = FRESH  # where the rebuild starts: FRESH, SNAPSHOT, ARCHIVE or UNDETERMINED (nothing rebuilt)
+    note: str = ""  # what the rebuild could not re-derive, for the operator
     entries: int = 0
     events: int = 0
+
 
 @dataclass
 class Comparison:
     learners: int = 0
-    lost: int = 0  # events in the log that the stored state has not applied
-    duplicated: int = 0  # events the stored state applied more often than the log holds them
-    max_mastery_difference: float = 0.0
+    lost: int = 0  # events in the history that the stored state has not applied
+    duplicated: int = 0  # events the stored state applied more often than the history holds them
+    undetermined: int = 0  # learners with history before the retained log and no snapshot of it
+    max_mastery_difference: float = 0.0  # of mastery and evidence
+    max_time_difference: float = 0.0  # seconds: last activity per point, time the ranking is as of
     max_gain_difference: float = 0.0
     different_rankings: int = 0
     missing: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, part: Comparison) -> None:
+        for name in ("learners", "lost", "duplicated", "undetermined", "different_rankings"):
+            setattr(self, name, getattr(self, name) + getattr(part, name))
+        for name in ("max_mastery_difference", "max_time_difference", "max_gain_difference"):
+            setattr(self, name, max(getattr(self, name), getattr(part, name)))
+        self.missing += part.missing
+        self.notes += part.notes
+
+    @property
+    def healthy(self) -> bool:
+        return (self.lost == self.duplicated == self.different_rankings == 0 and not self.missing
+                and self.max_mastery_difference <= 1e-6 and self.max_time_difference <= 1e-3)  # fmt: skip
 
 
 def rebuild_partition(
-    services: Services, store: LearnerStore, partition: int, keep_alive: Callable[[], None] = lambda: None
-) -> Rebuilt:
-    """The partition's learners rebuilt in memory from its stream; `keep_alive` is called
-    after every chunk (replay renews its lease there)."""
+    services: Services, store: LearnerStore, partition: int, keep_alive: Callable[[], None] = lambda: None,
+    archive_dir: Path | None = None, retained_when_undetermined: bool = False,
+) -> Rebuilt:  # fmt: skip
+    """The partition's learners rebuilt in memory from its history (see the module's text);
+    `keep_alive` is called after every chunk (replay renews its lease there). A partition
+    whose history is not in the log is left empty, or with `retained_when_undetermined` (for
+    `check`: a learner whose whole history is retained is determined) built from what is."""
+    client, keys = services.redis, services.keys
     table = LearnerTable(store, partition)
     rebuilt = Rebuilt(table, None, {}, KnownMarks(), None)
-    for chunk in entry_chunks(services.redis, services.keys, partition, READ_ENTRIES):
+    snapshot = None if archive_dir is not None else snapshots.latest(client, keys, partition)
+    after = None
+    if archive_dir is not None and snapshots.archive_complete(client, keys, partition):
+        rebuilt.start = ARCHIVE
+        chunks = history_chunks(services, partition, archive_dir, READ_ENTRIES)
+    elif archive_dir is not None:
+        rebuilt.start = UNDETERMINED
+        rebuilt.note = (f"partition {partition}: the log was trimmed of entries the archive does not hold (was "
+                        "SKILLGAP_ARCHIVE_DIR set since the start?); its learners keep their stored state")  # fmt: skip
+        chunks = history_chunks(services, partition, None, READ_ENTRIES) if retained_when_undetermined else iter(())
+    elif snapshots.retained_after(client, keys, partition, None):
+        chunks = history_chunks(services, partition, None, READ_ENTRIES)
+    elif snapshot is not None and snapshots.retained_after(client, keys, partition, snapshot.position):
+        rebuilt.start, after = SNAPSHOT, snapshot.position
+        for group, held in snapshots.marks(client, snapshot).items():
+            rebuilt.marks.load(group, held)
+        version = _active_version(services)
+        if snapshot.parameters != version:
+            rebuilt.note = (f"partition {partition}: events up to {_day(snapshot.position)} keep what parameters "
+                            f"{_version(snapshot.parameters)} made of them (its snapshot); those after it use "
+                            f"{_version(version)} (to re-derive them all, replay with --archive)")  # fmt: skip
+        chunks = history_chunks(services, partition, None, READ_ENTRIES, after=after)
+    else:
+        rebuilt.start = UNDETERMINED
+        rebuilt.note = (f"partition {partition}: the log's oldest entries were trimmed and no snapshot holds them; "
+                        "its learners keep their stored state (workers take a snapshot within "
+                        "SKILLGAP_SNAPSHOT_INTERVAL_S; replays after it rebuild from there)")  # fmt: skip
+        chunks = history_chunks(services, partition, None, READ_ENTRIES) if retained_when_undetermined else iter(())
+    for chunk in chunks:
         rebuilt.entries += len(chunk)
         rebuilt.last_entry = chunk[-1][0]
         decoded = decode_entries(chunk, services.catalog, partition, services.settings.partitions)
         batch = Batch(decoded.events, decoded.learners)
         missing = table.missing(batch.distinct_learners)
-        table.add(missing, [None] * len(missing))
+        stored = snapshots.learner_values(client, snapshot, missing) if rebuilt.start == SNAPSHOT else [None] * len(missing)
+        table.add(missing, [store.decode(*key, raw, explain=False) for key, raw in zip(missing, stored)])
         for group in batch.marks_by_group:
             if group not in rebuilt.marks.groups:
                 rebuilt.marks.load(group, set())
@@ -88,8 +154,10 @@ def rebuild_partition(
 
 
 def compare(services: Services, rebuilt: Rebuilt) -> Comparison:
-    """How the stored learners differ from the rebuilt ones."""
-    result = Comparison()
+    """How the stored learners differ from the rebuilt ones: only what the rebuild determines
+    (a partition whose history is not in the log: learners with more events stored than the
+    log holds are undetermined, not duplicated)."""
+    result = Comparison(notes=[rebuilt.note] if rebuilt.note else [])
     table = rebuilt.table
     stored = {}
     for tenant in {tenant for tenant, _ in table.learners}:
@@ -104,9 +172,17 @@ def compare(services: Services, rebuilt: Rebuilt) -> Comparison:
             result.missing.append(key)
             result.lost += fresh.events
             continue
+        if rebuilt.start == UNDETERMINED and have.events > fresh.events:
+            result.undetermined += 1
+            continue
         result.lost += max(0, fresh.events - have.events)
         result.duplicated += max(0, have.events - fresh.events)
-        result.max_mastery_difference = max(result.max_mastery_difference, float(np.abs(fresh.state - have.state).max()))
+        beliefs = [MASTERY, EVIDENCE]
+        result.max_mastery_difference = max(result.max_mastery_difference,
+                                            float(np.abs(fresh.state[beliefs] - have.state[beliefs]).max()))  # fmt: skip
+        times = max(float(np.abs(fresh.state[LAST_SEEN] - have.state[LAST_SEEN]).max()),
+                    abs(fresh.recommended_at - have.recommended_at))  # fmt: skip
+        result.max_time_difference = max(result.max_time_difference, times)
         same = ("module", "action")
         if [fresh.ranking.get(name) for name in same] != [have.ranking.get(name) for name in same]:
             result.different_rankings += 1
@@ -116,26 +192,22 @@ def compare(services: Services, rebuilt: Rebuilt) -> Comparison:
     return result
 
 
-def check(services: Services) -> Comparison:
+def check(services: Services, archive_dir: Path | None = None) -> Comparison:
     """Rebuild every partition in memory and compare with what is stored (writes nothing)."""
     store = _store(services)
     total = Comparison()
     for partition in range(services.settings.partitions):
-        part = compare(services, rebuild_partition(services, store, partition))
-        total.learners += part.learners
-        total.lost += part.lost
-        total.duplicated += part.duplicated
-        total.different_rankings += part.different_rankings
-        total.max_mastery_difference = max(total.max_mastery_difference, part.max_mastery_difference)
-        total.max_gain_difference = max(total.max_gain_difference, part.max_gain_difference)
-        total.missing += part.missing
+        total.add(compare(services, rebuild_partition(services, store, partition, archive_dir=archive_dir,
+                                                      retained_when_undetermined=True)))
     return total
 
 
 def replay(
-    services: Services, progress: Callable[[str], None] = log.info, handover_timeout_s: float = HANDOVER_TIMEOUT_S
+    services: Services, progress: Callable[[str], None] = log.info, handover_timeout_s: float = HANDOVER_TIMEOUT_S,
+    archive_dir: Path | None = None,
 ) -> tuple[int, int]:
-    """Rebuild and write every partition; returns (learners, events) replayed."""
+    """Rebuild and write every partition; returns (learners, events) replayed. `progress` hears
+    a line per partition, and what could not be re-derived."""
     client, keys, settings = services.redis, services.keys, services.settings
     store = _store(services)
     ensure_groups(client, [keys.stream(p) for p in range(settings.partitions)])
@@ -145,16 +217,19 @@ def replay(
         token = acquire_for_replay(client, keys, partition, settings.lease_ttl_ms, handover_timeout_s)
         try:
             keep_alive = _lease_keeper(services, partition, token, renew)
-            rebuilt = rebuild_partition(services, store, partition, keep_alive=keep_alive)
+            rebuilt = rebuild_partition(services, store, partition, keep_alive=keep_alive, archive_dir=archive_dir)
             keep_alive()
-            _commit(services, store, rebuilt, token)
+            if rebuilt.start != UNDETERMINED:
+                _commit(services, store, rebuilt, token)
         finally:
             release(keys=[keys.owner(partition)], args=[token])
             client.delete(keys.handover(partition))
         learners += len(rebuilt.table)
         events += rebuilt.events
         progress(f"partition {partition + 1}/{settings.partitions}: {len(rebuilt.table)} learners, "
-                 f"{rebuilt.events} events from {rebuilt.entries} entries")  # fmt: skip
+                 f"{rebuilt.events} events from {rebuilt.entries} entries after the {rebuilt.start}")  # fmt: skip
+        if rebuilt.note:
+            progress(rebuilt.note)
     return learners, events
 
 
@@ -192,7 +267,7 @@ def _commit(services: Services, store: LearnerStore, rebuilt: Rebuilt, token: st
         table = rebuilt.table
         rows = np.arange(len(table))
         everything = Applied(rebuilt.events, 0, rebuilt.cohorts, rows, marks)
-        # Every row is a fresh learner (rebuild_partition), so all are indexed.
+        # Rows of new learners are added to their learner index (queue_writes).
         queue_writes(pipe, table, rows, rebuilt.rankings, everything, time.time(), services.settings.retention_days,
                      replace_marks=True)  # fmt: skip
         if rebuilt.last_entry is not None:
@@ -203,6 +278,18 @@ def _commit(services: Services, store: LearnerStore, rebuilt: Rebuilt, token: st
             pipe.execute()
         except redis.WatchError:
             raise LostPartition({partition}) from None
+
+
+def _active_version(services: Services) -> int | None:
+    return active_parameters(services.redis, services.keys, services.catalog).version
+
+
+def _version(version: int | None) -> str:
+    return "of the catalog" if version is None else f"version {version}"
+
+
+def _day(entry_id: bytes) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(entry_key(entry_id)[0] / 1000))
 
 
 def _store(services: Services) -> LearnerStore:

@@ -23,6 +23,7 @@ import numpy as np
 import redis
 from redis.cluster import RedisCluster
 
+from sidecar import snapshots
 from sidecar.batching import BatchSizer
 from sidecar.learner_table import NO_ROLE, LearnerTable
 from sidecar.metrics import as_text, record_batch
@@ -114,6 +115,7 @@ class Worker:
         # The learners and marks of the partitions we own, as our commits wrote them
         self.cache = PartitionCache(self.client, self.keys, s.worker_cache_learners, s.worker_cache_marks)
         self._next_heartbeat = 0.0
+        self._next_maintenance = 0.0
         self.sizer = BatchSizer(s.batch_ms, s.batch_max_ms, s.lease_ttl_ms, s.batch_entries)
         self._redis_clock_s = 0.0  # Redis's clock minus ours: entry ids carry Redis's time
         self._load_parameters()
@@ -144,6 +146,7 @@ class Worker:
                 try:
                     self._heartbeat_if_due()
                     processed = self._step(block=not burst)
+                    self._maintain_if_due()
                     failures = 0
                 except redis.RedisError as exc:
                     # Lost connections, and errors Redis answers with (out of memory, a key of the
@@ -186,6 +189,34 @@ class Worker:
             self._load_parameters()
         self._redis_clock_s = _redis_time(self.client) - self.clock()
         self._next_heartbeat = time.monotonic() + self.settings.lease_ttl_ms / 3000
+
+    def _maintain_if_due(self) -> None:
+        """Between batches: snapshot the owned partitions that are due, then trim their logs
+        to what retention and their snapshots allow (`sidecar/snapshots.py`)."""
+        if time.monotonic() < self._next_maintenance:
+            return
+        self._next_maintenance = time.monotonic() + self.settings.maintenance_interval_s
+        self.maintain()
+
+    def maintain(self) -> None:
+        """Snapshot an owned partition when retention would trim its log and its latest
+        snapshot is older than the interval (or missing), then trim."""
+        s, now = self.settings, self.clock() + self._redis_clock_s  # entry ids carry Redis's time
+        for partition in sorted(self.leases.owned - self._recovering):
+            if not snapshots.trimmable(self.client, self.keys, partition, s.retention_days, now):
+                continue
+            if snapshots.due(snapshots.latest(self.client, self.keys, partition), s.snapshot_interval_s, now):
+                try:
+                    snapshots.take(self.client, self.keys, partition, self.parameters.version, now,
+                                   lambda queue, p=partition: self._commit_fenced(p, queue), self._heartbeat_if_due)  # fmt: skip
+                except LostPartition as lost:
+                    self._lost(lost.partitions, set())
+                    continue
+            snapshots.trim(self.client, self.keys, partition, s.retention_days, now, s.archive_dir)
+
+    def _commit_fenced(self, partition: int, queue: Callable) -> None:
+        with self._fenced([partition]) as pipe:
+            queue(pipe)
 
     def _warm_up(self) -> None:
         """Load the engine's compiled kernels before taking partitions, so the first batch

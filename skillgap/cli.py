@@ -27,7 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("skillgap.commands.fit", "P(correct) of each row before it is seen, with fitted parameters"),
     "sidecar": ("skillgap.commands.sidecar", "run the analyst API, the stream workers and the Moodle sync"),
     "worker": ("skillgap.commands.sidecar", "run a stream worker only (start several to scale out)"),
-    "replay": ("skillgap.commands.sidecar", "rebuild all mastery and recommendations from the retained log"),
+    "replay": ("skillgap.commands.sidecar", "rebuild all mastery and recommendations from the latest snapshots "
+               "and the log after them"),
     "export-events": ("skillgap.commands.sidecar", "write the retained log as gzip'd newline-delimited JSON"),
     "import-events": ("skillgap.commands.sidecar", "append events from a .csv or an export (.ndjson[.gz])"),
     "import-people": ("skillgap.commands.sidecar", "people from HR: role, department, manager, start date (.csv)"),

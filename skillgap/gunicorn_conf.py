@@ -9,6 +9,10 @@ on Redis lets another run.
 import gc
 import os
 
+import orjson
+from gunicorn import util
+from gunicorn.http import wsgi
+
 from core.settings import Settings
 
 worker_class = "gthread"
@@ -18,6 +22,34 @@ loglevel = "warning"
 # The workers' heartbeat touches a file on every loop: on a disk-backed /tmp that can block
 # (gunicorn's worker_tmp_dir notes); a memory filesystem cannot.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+
+def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    """Gunicorn's own answers (a request line or headers too long, a malformed request, an
+    application that failed before answering) in the APIs' JSON error form, not an HTML page."""
+    code = reason.lower().replace(" ", "_")
+    body = orjson.dumps({"error": {"code": code, "message": mesg or reason}})
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")  # fmt: skip
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+util.write_error = write_json_error  # gunicorn's workers call it through the module
+
+
+_create = wsgi.create
+
+
+def create_with_force_close(req, sock, client, server, cfg):
+    """The request's WSGI environ carries `gunicorn.force_close`: an application that leaves a
+    body unread makes gunicorn answer `Connection: close` (the header alone it ignores), not
+    keep-alive and then close after failing to drain it (core/http.py)."""
+    resp, environ = _create(req, sock, client, server, cfg)
+    environ["gunicorn.force_close"] = resp.force_close
+    return resp, environ
+
+
+wsgi.create = create_with_force_close  # the gthread worker calls it through the module
 
 
 def post_worker_init(worker) -> None:

@@ -31,6 +31,13 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free on `host` now, for a server started next (benchmarks, `bench.chaos`)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
 def gunicorn_command(factory: str, host: str, port: int, workers: int) -> list[str]:
     """The production server of `factory` ("module:create_app()"); its settings are in
     skillgap/gunicorn_conf.py."""

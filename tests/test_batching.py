@@ -86,7 +86,7 @@ def test_a_worker_reads_what_its_batch_budget_allows(services):
     for i in range(40):  # one learner: one stream, one entry per event
         event = parse_event({"learner": "u-1", "module": module, "kind": "viewed", "timestamp": NOW - 600 + i},
                             tenant="acme", catalog=services.catalog, now=NOW)  # fmt: skip
-        append_events(services.redis, services.keys, services.settings.partitions, [event], 10_000)
+        append_events(services.redis, services.keys, services.settings.partitions, [event])
     seen(worker.sizer, 1, 2000.0)  # 2 ms per event: 25 events in 50 ms
     worker.run(burst=True, max_batches=1)
     assert services.learners.get("acme", "u-1").events == 25

@@ -69,7 +69,7 @@ def test_connect_finds_the_cluster_and_partitions_spread_over_its_nodes(services
 
 def test_events_flow_through_two_workers_across_the_cluster(services):
     events = activity(services, learners=30, per_learner=4)
-    append_events(services.redis, services.keys, 6, events, retention_days=10_000)
+    append_events(services.redis, services.keys, 6, events)
     first, second = Worker(services, name="w-a", clock=lambda: NOW), Worker(services, name="w-b", clock=lambda: NOW)
     first.leases.heartbeat()
     second.leases.heartbeat()
@@ -84,14 +84,14 @@ def test_events_flow_through_two_workers_across_the_cluster(services):
     for p in range(6):
         assert services.redis.xpending(services.keys.stream(p), CONSUMER_GROUP)["pending"] == 0
     # re-posting is still applied once
-    append_events(services.redis, services.keys, 6, events[:10], retention_days=10_000)
+    append_events(services.redis, services.keys, 6, events[:10])
     Worker(services, clock=lambda: NOW).run(burst=True)
     assert sum(services.learners.get("acme", f"l-{i}").events for i in range(30)) == 120
 
 
 def test_the_api_reads_the_cluster(services):
     events = activity(services, learners=5, per_learner=2)
-    append_events(services.redis, services.keys, 6, events, retention_days=10_000)
+    append_events(services.redis, services.keys, 6, events)
     Worker(services, clock=lambda: NOW).run(burst=True)
     client = create_app(services=services).test_client()
     headers = {"Authorization": f"Bearer {create_token(services.redis, services.keys, 'acme')}"}
@@ -102,7 +102,7 @@ def test_the_api_reads_the_cluster(services):
 
 
 def test_a_stale_owner_cannot_commit_on_the_cluster(services):
-    append_events(services.redis, services.keys, 6, activity(services, learners=1, per_learner=1), 10_000)
+    append_events(services.redis, services.keys, 6, activity(services, learners=1, per_learner=1))
     worker = Worker(services, name="w-stale", clock=lambda: time.time())
     worker.leases.heartbeat()
     partition = next(p for p in range(6) if services.redis.xlen(services.keys.stream(p)))

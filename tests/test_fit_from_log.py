@@ -111,7 +111,7 @@ def simulated_events(services, n_learners=600, seed=3):
 
 def post(services, events):
     s = services.settings
-    append_events(services.redis, services.keys, s.partitions, events, retention_days=10_000)
+    append_events(services.redis, services.keys, s.partitions, events)
 
 
 def test_fitting_on_the_log_recovers_the_simulated_rates(fit_services):

@@ -47,7 +47,7 @@ def test_live_workers_share_the_partitions_fairly(services):
 def test_a_dead_workers_partitions_and_pending_entries_move_to_a_live_one(services):
     services = services.with_settings(lease_ttl_ms=2_000, claim_idle_ms=50)
     learners = [f"l-{i}" for i in range(12)]
-    append_events(services.redis, services.keys, 4, events_for(services, learners), 10_000)
+    append_events(services.redis, services.keys, 4, events_for(services, learners))
     dead = Worker(services, name="dies")
     heir = Worker(services, name="heir")  # built first: its engine warm-up must not eat into the lease
     dead.leases.heartbeat()
@@ -68,7 +68,7 @@ def test_a_dead_workers_partitions_and_pending_entries_move_to_a_live_one(servic
 
 
 def test_a_worker_whose_lease_moved_cannot_commit(services):
-    append_events(services.redis, services.keys, 4, events_for(services, ["u-1"]), 10_000)
+    append_events(services.redis, services.keys, 4, events_for(services, ["u-1"]))
     partition = partition_of("acme", "u-1", 4)
     stale = Worker(services, name="stale")
     stale.leases.heartbeat()
@@ -83,7 +83,7 @@ def test_a_worker_whose_lease_moved_cannot_commit(services):
 
 def test_the_lease_moving_between_watch_and_exec_refuses_the_commit(services, redis_url):
     """The owner changes after the worker checked it, before its EXEC: WATCH catches it."""
-    append_events(services.redis, services.keys, 4, events_for(services, ["u-1"]), 10_000)
+    append_events(services.redis, services.keys, 4, events_for(services, ["u-1"]))
     partition = partition_of("acme", "u-1", 4)
     other = redis.Redis.from_url(redis_url)
 
@@ -103,7 +103,7 @@ def test_the_lease_moving_between_watch_and_exec_refuses_the_commit(services, re
 def test_a_batch_that_breaks_the_engine_goes_to_the_dead_letters_and_never_blocks(services, monkeypatch):
     import sidecar.worker as worker_module
 
-    append_events(services.redis, services.keys, 4, events_for(services, ["u-1"]), 10_000)
+    append_events(services.redis, services.keys, 4, events_for(services, ["u-1"]))
 
     def broken(*args, **kwargs):
         raise FloatingPointError("simulated engine failure")
@@ -131,7 +131,7 @@ def test_sigterm_finishes_the_batch_releases_the_leases_and_exits(services):
     while not all(services.redis.exists(services.keys.owner(p)) for p in range(4)):
         assert time.monotonic() < deadline and worker.poll() is None
         time.sleep(0.05)
-    append_events(services.redis, services.keys, 4, events_for(services, [f"l-{i}" for i in range(40)]), 10_000)
+    append_events(services.redis, services.keys, 4, events_for(services, [f"l-{i}" for i in range(40)]))
     worker.send_signal(signal.SIGTERM)
     _, errors = worker.communicate(timeout=30)
     assert worker.returncode == 0, errors
@@ -169,7 +169,7 @@ def test_a_worker_rides_out_a_redis_restart_and_applies_everything_once(settings
         thread = threading.Thread(target=worker.run, daemon=True)
         thread.start()
         first = events_for(services, [f"a-{i}" for i in range(10)])
-        append_events(services.redis, services.keys, 4, first, 10_000)
+        append_events(services.redis, services.keys, 4, first)
         time.sleep(0.5)
         server.stop()
         time.sleep(0.5)  # the worker finds Redis gone and backs off
@@ -177,8 +177,7 @@ def test_a_worker_rides_out_a_redis_restart_and_applies_everything_once(settings
         deadline = time.monotonic() + 20
         while True:
             try:
-                append_events(services.redis, services.keys, 4, events_for(services, [f"b-{i}" for i in range(10)]) + first,
-                              10_000)  # fmt: skip
+                append_events(services.redis, services.keys, 4, events_for(services, [f"b-{i}" for i in range(10)]) + first)
                 break
             except redis.ConnectionError:
                 assert time.monotonic() < deadline
@@ -199,7 +198,7 @@ def test_learners_kept_in_memory_are_dropped_when_the_partition_changes_hands(se
     """A worker keeps the learners it wrote; once another writer had the partition (here:
     a repair written while no worker held it), it reads them again."""
     worker = Worker(services, name="keeper", clock=lambda: NOW)
-    append_events(services.redis, services.keys, 4, events_for(services, ["u-1"], per_learner=1), 10_000)
+    append_events(services.redis, services.keys, 4, events_for(services, ["u-1"], per_learner=1))
     worker.run(burst=True)  # releases its leases on the way out
     record = services.learners.get("acme", "u-1")
     record.events = 40  # someone else's write while the partition was free
@@ -207,6 +206,6 @@ def test_learners_kept_in_memory_are_dropped_when_the_partition_changes_hands(se
     module = services.catalog.modules[1].id
     later = parse_event({"learner": "u-1", "module": module, "kind": "completed", "timestamp": NOW - 10},
                         tenant="acme", catalog=services.catalog, now=NOW)  # fmt: skip
-    append_events(services.redis, services.keys, 4, [later], 10_000)
+    append_events(services.redis, services.keys, 4, [later])
     worker.run(burst=True)
     assert services.learners.get("acme", "u-1").events == 41

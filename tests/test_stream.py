@@ -34,7 +34,7 @@ def make_events(services, learner="u-1", n=3, kind="graded", score=0.9, start=NO
 
 def append(services, events):
     s = services.settings
-    return append_events(services.redis, services.keys, s.partitions, events, retention_days=10_000)
+    return append_events(services.redis, services.keys, s.partitions, events)
 
 
 def test_events_flow_from_stream_to_recommendations(services):

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core.catalog.activities import ActivityMatcher
-from core.eventlog import queue_events
+from core.eventlog import queue_events, write_pipeline
 from core.events import Event, parse_event
 from core.identity import course_cohort, learner_pseudonym
 from lti_tool.course_binding import CourseBinding, moodle_item_url
@@ -159,10 +159,8 @@ class MoodleSync:
         result.learners += len({f.split(":")[1] for f, *_ in found})
         if not events:
             return
-        pipe = services.redis.pipeline(transaction=False)
-        queue_events(
-            pipe, keys, services.settings.partitions, events, services.settings.retention_days
-        )
+        pipe = write_pipeline(services.redis)  # the fingerprints say what is on the log
+        queue_events(pipe, keys, services.settings.partitions, events)
         pipe.hset(key, mapping=fingerprints)
         note_recent(pipe, keys, self.tenant, SOURCE, [e for e in events if e.module is not None])
         pipe.execute()

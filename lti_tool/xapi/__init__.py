@@ -29,9 +29,12 @@ from lti_tool.xapi.attachments import (
     match_parts,
     split_multipart,
 )
+
+from core.http import MAX_JSON_DEPTH, too_deep
 from lti_tool.xapi.credentials import Credential, CredentialCache
 from lti_tool.xapi.errors import (
     BadRequest,
+    RETRY_AFTER_S,
     Conflict,
     InvalidStatement,
     PayloadTooLarge,
@@ -83,7 +86,8 @@ def _build(state) -> None:
         if request.path.startswith(blueprint.url_prefix + "/") or other is None:
             code = exc.code or 500
             name = (exc.name or "error").lower().replace(" ", "_")
-            return _json({"error": {"code": name, "message": exc.description or exc.name}}, code)
+            headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}  # Allow of a 405
+            return _json({"error": {"code": name, "message": exc.description or exc.name}}, code, headers)
         return other(exc)
 
     app.register_error_handler(HTTPException, http_error)
@@ -91,13 +95,13 @@ def _build(state) -> None:
 
 @blueprint.errorhandler(XapiError)
 def _xapi_error(exc: XapiError):
-    headers = (
-        {"WWW-Authenticate": 'Basic realm="skillgap-xapi"'}
-        if isinstance(exc, Unauthorized)
-        else {"Retry-After": str(exc.retry_after_s)}
-        if isinstance(exc, TooManyRequests)
-        else None
-    )
+    headers = {}
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = 'Basic realm="skillgap-xapi"'
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    if isinstance(exc, Unavailable):
+        headers["Retry-After"] = str(RETRY_AFTER_S)
     return _json(exc.body(), exc.status, headers)
 
 
@@ -221,9 +225,12 @@ def _body() -> bytes:
 
 def _json_statements(data: bytes) -> object:
     try:
-        return orjson.loads(data)
+        body = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}", rule="json") from None
+    if too_deep(body):
+        raise BadRequest(f"the body nests JSON deeper than {MAX_JSON_DEPTH} levels", rule="json")
+    return body
 
 
 def _take(single: bool, statement_id: str | None = None) -> list[str]:

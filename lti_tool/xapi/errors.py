@@ -57,3 +57,6 @@ class TooManyRequests(XapiError):
 class Unavailable(XapiError):
     status = 503
     code = "unavailable"
+
+
+RETRY_AFTER_S = 2  # what a 503 asks the LMS to wait

@@ -27,7 +27,7 @@ from lti_tool.xapi.actors import alias_fields, direct_learner
 from lti_tool.xapi.credentials import Credential
 from lti_tool.xapi.mapping import UNMAPPED_ACTIVITY, Meaning, StatementMapper, context_id_of
 from lti_tool.xapi.statements import Statement
-from core.eventlog import queue_events
+from core.eventlog import queue_events, write_pipeline
 from core.events import Event, parse_event, trusted_event
 from core.identity import course_cohort, learners_for_aliases
 from core.keys import Keys
@@ -238,13 +238,13 @@ class Intake:
         now: float,
         forward: dict[str, bytes] | None,
     ) -> None:
-        """One pipeline: the events and the statements to forward, then the statement records
-        (a crash in between re-sends rather than loses), the waiting statements, the admin's
-        counters and recent events."""
+        """One transaction (a pipeline on Redis Cluster): the events and the statements to
+        forward, the statement records, the waiting statements, the admin's counters and
+        recent events."""
         keys, settings = self.keys, self.services.settings
         ttl = int(settings.retention_days * SECONDS_PER_DAY)
-        pipe = self.services.redis.pipeline(transaction=False)
-        queue_events(pipe, keys, settings.partitions, effect.events, settings.retention_days)
+        pipe = write_pipeline(self.services.redis)  # all or nothing: an error answer means nothing was written
+        queue_events(pipe, keys, settings.partitions, effect.events)
         if forward:
             for statement in statements:
                 pipe.xadd(keys.xapi_forward, {"tenant": tenant, "statement": forward[statement.id]})
@@ -377,7 +377,7 @@ def _release_actor(services: Services, tenant: str, actor: str, learner: str) ->
                     events.append(parse_event(data, tenant=tenant, catalog=services.catalog))
                 pipe.multi()
                 if events:
-                    queue_events(pipe, keys, settings.partitions, events, settings.retention_days)
+                    queue_events(pipe, keys, settings.partitions, events)
                     pipe.delete(key)
                     pipe.hincrby(keys.xapi_counts(tenant), "waiting", -len(events))
                     pipe.hincrby(keys.xapi_counts(tenant), "released", len(events))

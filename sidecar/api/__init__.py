@@ -10,6 +10,7 @@ from core.http_headers import security_headers
 from sidecar.api import dashboard, docs, events, health, learners, metrics, modules, openapi, people, reports
 from sidecar.api.errors import register_error_handlers
 from core.identity import stored_secret
+from core.http import finish_body
 from core.redis_server import connect
 from core.services import Services, build_services
 from core.settings import Settings
@@ -35,6 +36,7 @@ def create_app(test_config: Mapping[str, object] | None = None, services: Servic
     register_error_handlers(app)
     # Pages (dashboard, docs) load their scripts from here only; nothing may frame the API.
     app.after_request(lambda response: security_headers(response, API_CSP, request.is_secure))
+    app.after_request(lambda response: finish_body(request, response))
     for module in (health, openapi, docs, events, people, learners, reports, modules):
         app.register_blueprint(module.blueprint, url_prefix="/v1")
     app.register_blueprint(metrics.blueprint)

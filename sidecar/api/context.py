@@ -9,6 +9,7 @@ from flask import current_app, g, request
 
 from core.ratelimit import FailureLimit, TooManyFailures
 from sidecar.api.errors import InvalidRequest, TooManyRequests, Unauthorized
+from core.http import MAX_JSON_DEPTH, too_deep
 from core.learner_store import LearnerStore
 from core.params import ActiveParameters
 from core.services import Services
@@ -70,6 +71,8 @@ def json_batch(limit: int, one: str, many: str) -> list[tuple[str, object]]:
         body = orjson.loads(request.get_data(cache=False))
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"the body is not valid JSON: {exc}", field="body") from None
+    if too_deep(body):
+        raise InvalidRequest(f"the body nests JSON deeper than {MAX_JSON_DEPTH} levels", field="body")
     if not isinstance(body, list):
         return [("", body)]
     if not body:

@@ -55,6 +55,9 @@ class ServiceUnavailable(ApiError):
     code = "unavailable"
 
 
+RETRY_AFTER_S = 2  # what a 503 asks a client to wait (Redis failing over or restarting)
+
+
 def _body(code: str, message: str, field: str | None = None) -> dict:
     error = {"code": code, "message": message}
     if field is not None:
@@ -70,17 +73,23 @@ def register_error_handlers(app: Flask) -> None:
             response.headers["WWW-Authenticate"] = 'Bearer realm="skillgap"'
         if isinstance(exc, TooManyRequests):
             response.headers["Retry-After"] = str(exc.retry_after_s)
+        if isinstance(exc, ServiceUnavailable):
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
         return response, exc.status
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         code = (exc.name or "error").lower().replace(" ", "_")
-        return jsonify(_body(code, exc.description or exc.name)), exc.code
+        response = jsonify(_body(code, exc.description or exc.name))
+        for name, value in exc.get_headers():  # Allow of a 405, for one
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, exc.code
 
     @app.errorhandler(redis.RedisError)
     def redis_error(exc: redis.RedisError):
         log.error("redis error: %s", exc)
-        return jsonify(_body("unavailable", "the event store is unavailable; retry shortly")), 503
+        return api_error(ServiceUnavailable("the event store is unavailable; retry shortly"))
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

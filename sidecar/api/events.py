@@ -26,5 +26,5 @@ def post_events():
             raise Forbidden(exc.message, field=prefix + exc.field) from None
         except EventError as exc:
             raise InvalidRequest(exc.message, field=prefix + exc.field) from None
-    append_events(svc.redis, svc.keys, svc.settings.partitions, events, svc.settings.retention_days)
+    append_events(svc.redis, svc.keys, svc.settings.partitions, events)
     return {"accepted": len(events), "ids": [event.id for event in events]}, 202

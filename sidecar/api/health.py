@@ -6,6 +6,7 @@ import redis
 from flask import Blueprint
 
 from sidecar.api.context import services
+from sidecar.api.errors import RETRY_AFTER_S
 
 blueprint = Blueprint("health", __name__)
 
@@ -24,4 +25,6 @@ def health():
         "catalog": {"id": svc.catalog.id, "version": svc.catalog.version},
         "partitions": svc.settings.partitions,
     }
-    return body, 200 if redis_status == "ok" else 503
+    if redis_status != "ok":
+        return body, 503, {"Retry-After": str(RETRY_AFTER_S)}
+    return body, 200

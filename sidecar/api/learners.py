@@ -10,10 +10,12 @@ from flask import Blueprint, request
 from engine import LAST_SEEN
 from sidecar.api.context import authenticate, learner_store, services, tenant
 from sidecar.api.errors import InvalidRequest, NotFound
+from core.catalog.model import LANGUAGES
 from core.events import LEARNER_PATTERN
 from core.explain import render
 from core.learner_store import LearnerRecord
 
+PAGE_DEFAULT, PAGE_MAX = 100, 1000  # learners per page of GET /v1/learners
 blueprint = Blueprint("learners", __name__)
 blueprint.before_request(authenticate)
 
@@ -24,8 +26,8 @@ def iso_time(seconds: float) -> str | None:
 
 def language() -> str:
     value = request.args.get("lang", "en")
-    if value not in ("en", "zh"):
-        raise InvalidRequest("lang must be 'en' or 'zh'", field="lang")
+    if value not in LANGUAGES:
+        raise InvalidRequest(f"lang must be one of {', '.join(LANGUAGES)}", field="lang")
     return value
 
 
@@ -41,11 +43,11 @@ def _learner(learner: str) -> LearnerRecord:
 @blueprint.get("/learners")
 def list_learners():
     try:
-        limit = int(request.args.get("limit", 100))
+        limit = int(request.args.get("limit", PAGE_DEFAULT))
     except ValueError:
         raise InvalidRequest("limit must be an integer", field="limit") from None
-    if not 1 <= limit <= 1000:
-        raise InvalidRequest("limit must be between 1 and 1000", field="limit")
+    if not 1 <= limit <= PAGE_MAX:
+        raise InvalidRequest(f"limit must be between 1 and {PAGE_MAX}", field="limit")
     after = request.args.get("after")
     if after is not None and not LEARNER_PATTERN.match(after):
         raise InvalidRequest("after must be a learner id from a previous page's 'next'", field="after")

@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint
+from flask import Blueprint, current_app
 
+from engine.model import KINDS_WITH_SCORE
+from sidecar.api.context import services
+from sidecar.api.errors import RETRY_AFTER_S
 from sidecar.api.events import MAX_EVENTS_PER_REQUEST
+from sidecar.api.learners import PAGE_DEFAULT, PAGE_MAX
 from sidecar.api.people import MAX_PEOPLE_PER_REQUEST
-from sidecar.api.reports import BREAKDOWNS
+from sidecar.api.reports import BREAKDOWNS, FORMATS
 from core.catalog.model import LANGUAGES
-from core.events import KIND_NAMES, LEARNER_PATTERN
+from core.events import (
+    ACTIVITY_KINDS,
+    COHORT_PATTERN,
+    ENROLLED,
+    EVENT_ID_PATTERN,
+    KIND_NAMES,
+    LEARNER_PATTERN,
+    SCHEMA_VERSION,
+    SOURCE_PATTERN,
+    TENANT_PATTERN,
+)
+from core.learner_store import ACTIONS
 
 blueprint = Blueprint("openapi", __name__)
 
@@ -25,10 +40,23 @@ def _json(schema: dict, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+MEANING = {400: "bad input; `field` names it", 401: "missing or unknown token", 403: "another tenant's data",
+           404: "no such learner or cohort in this tenant", 413: "the body is too large",
+           503: "Redis unavailable: nothing of the request was written; retry after Retry-After seconds"}  # fmt: skip
+HEADERS = {
+    401: {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}},
+    503: {"Retry-After": {"schema": {"type": "integer", "const": RETRY_AFTER_S}, "description": "seconds"}},
+}
+
+
 def _errors(*statuses: int) -> dict:
-    meaning = {400: "bad input; `field` names it", 401: "missing or unknown token", 403: "another tenant's data",
-               404: "no such learner or cohort in this tenant", 503: "Redis unavailable"}  # fmt: skip
-    return {str(s): _json(_ref("Error"), meaning[s]) for s in statuses}
+    """Error answers; every route can answer 503 (Redis), every authenticated one 401."""
+    responses = {}
+    for status in sorted({*statuses, 503}):
+        responses[str(status)] = _json(_ref("Error"), MEANING[status])
+        if status in HEADERS:
+            responses[str(status)]["headers"] = HEADERS[status]
+    return responses
 
 
 def _json_pattern(regex: re.Pattern) -> str:
@@ -42,10 +70,12 @@ def _param(name: str, where: str, description: str, schema: dict | None = None, 
 
 
 LANG = _param("lang", "query", "language of names and reasons", {"type": "string", "enum": list(LANGUAGES)})
-LEARNER = _param("learner", "path", "pseudonymous learner id")
+LEARNER_ID = {"type": "string", "pattern": _json_pattern(LEARNER_PATTERN)}
+COHORT_ID = {"type": "string", "pattern": _json_pattern(COHORT_PATTERN)}
+LEARNER = _param("learner", "path", "pseudonymous learner id", LEARNER_ID)
 REPORT_PARAMS = [
     _param("format", "query", "json (every breakdown) or csv (the one named by `by`)",
-           {"type": "string", "enum": ["json", "csv"]}),
+           {"type": "string", "enum": list(FORMATS)}),
     _param("by", "query", "the CSV's breakdown", {"type": "string", "enum": list(BREAKDOWNS)}),
     LANG,
 ]  # fmt: skip
@@ -54,6 +84,7 @@ REPORT_RESPONSE = {
     "content": {"application/json": {"schema": _ref("GapReport")}, "text/csv": {"schema": {"type": "string"}}},
 }
 
+SCORED_KINDS = [name for name, kind in ACTIVITY_KINDS.items() if kind in KINDS_WITH_SCORE]
 SCHEMAS = {
     "Error": {
         "type": "object", "required": ["error"],
@@ -63,14 +94,26 @@ SCHEMAS = {
     "Event": {
         "type": "object", "required": ["learner", "kind", "timestamp"], "additionalProperties": False,
         "properties": {
-            "v": {"const": 1}, "id": {"type": "string", "maxLength": 128}, "tenant": {"type": "string"},
-            "learner": {"type": "string", "pattern": _json_pattern(LEARNER_PATTERN)},
-            "cohort": {"type": "string"}, "module": {"type": "string", "description": "catalog module id"},
+            "v": {"const": SCHEMA_VERSION},
+            "id": {"type": "string", "pattern": _json_pattern(EVENT_ID_PATTERN),
+                   "description": "the producer's id: a retry with the same id is applied once"},
+            "tenant": {"type": "string", "pattern": _json_pattern(TENANT_PATTERN),
+                       "description": "the token's tenant (another is refused with 403)"},
+            "learner": LEARNER_ID, "cohort": COHORT_ID,
+            "module": {"type": "string", "description": "catalog module id (none for an enrolment)"},
             "kind": {"type": "string", "enum": list(KIND_NAMES)},
             "score": {"type": "number", "minimum": 0, "maximum": 1},
-            "timestamp": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]},
-            "source": {"type": "string"}, "role": {"type": "string"},
+            "timestamp": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "number", "exclusiveMinimum": 0}],
+                          "description": "with a time zone; at most 5 minutes ahead of the server"},
+            "source": {"type": "string", "pattern": _json_pattern(SOURCE_PATTERN)},
+            "role": {"type": "string", "description": "catalog role id"},
         },
+        "allOf": [
+            {"if": {"properties": {"kind": {"const": ENROLLED}}},
+             "then": {"not": {"required": ["module"]}}, "else": {"required": ["module"]}},
+            {"if": {"properties": {"kind": {"enum": SCORED_KINDS}}},
+             "then": {"required": ["score"]}, "else": {"not": {"required": ["score"]}}},
+        ],
     },
     "Person": {
         "type": "object", "required": ["person", "role"], "additionalProperties": False,
@@ -84,8 +127,9 @@ SCHEMAS = {
         },
     },
     "PeopleAccepted": {"type": "object", "properties": {"accepted": {"type": "integer"}}},
-    "Accepted": {"type": "object", "properties": {"accepted": {"type": "integer"},
-                                                  "ids": {"type": "array", "items": {"type": "string"}}}},
+    "Accepted": {"type": "object", "required": ["accepted", "ids"], "properties": {
+        "accepted": {"type": "integer", "minimum": 1},
+        "ids": {"type": "array", "items": {"type": "string"}, "description": "each event's id, in order"}}},
     "Health": {"type": "object", "properties": {"status": {"type": "string"}, "redis": {"type": "string"},
                                                 "catalog": {"type": "object"}, "partitions": {"type": "integer"}}},
     "LearnerPage": {"type": "object", "properties": {"learners": {"type": "array", "items": {"type": "string"}},
@@ -100,8 +144,7 @@ SCHEMAS = {
         "learner": {"type": "string"}, "role": {"type": "string"},
         "computed_at": {"type": ["string", "null"], "description": "the learner's latest event: rankings are as of it"},
         "recommendations": {"type": "array", "items": {"type": "object", "properties": {
-            "module": {"type": "string"}, "title": {"type": "string"},
-            "action": {"enum": ["learn", "review", "assess"]},
+            "module": {"type": "string"}, "title": {"type": "string"}, "action": {"enum": ACTIONS},
             "expected_gain": {"type": "number"}, "gain_per_hour": {"type": "number"}, "minutes": {"type": "number"},
             "method": {"type": "string"}, "url": {"type": ["string", "null"]}, "reason": {"type": "string"},
             "closes": {"type": "array", "description": "points it raises in plan order; needed_for: points that need it"},
@@ -128,18 +171,24 @@ SCHEMAS = {
 
 PATHS = {
     "/v1/health": {"get": {"summary": "status of the API and Redis", "security": [],
-                           "responses": {"200": _json(_ref("Health"), "ok"), **_errors(503)}}},
+                           "responses": {"200": _json(_ref("Health"), "ok"),
+                                         "503": {**_json(_ref("Health"), "degraded: Redis unavailable"),
+                                                 "headers": HEADERS[503]}}}},
     "/v1/openapi.json": {"get": {"summary": "this document", "security": [],
                                  "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")}}},
     "/metrics": {"get": {"summary": "Prometheus metrics: events processed, lag per partition, dead letters, "
                                     "batch latency", "security": [],
                          "responses": {"200": {"description": "Prometheus text format",
-                                               "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+                                               "content": {"text/plain": {"schema": {"type": "string"}}}},
+                                       **_errors()}}},
     "/v1/events": {"post": {
         "summary": f"event intake: one event or an array of at most {MAX_EVENTS_PER_REQUEST:,}",
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
             "oneOf": [_ref("Event"), {"type": "array", "items": _ref("Event"), "maxItems": MAX_EVENTS_PER_REQUEST}]}}}},
-        "responses": {"202": _json(_ref("Accepted"), "queued for the workers"), **_errors(400, 401, 403)}}},
+        "description": "All or nothing: a 202 means every event is on the log; any error means none is. "
+                       "Retrying a request (after a 503 or a lost connection) with the same event ids is safe: "
+                       "an id is applied once.",
+        "responses": {"202": _json(_ref("Accepted"), "queued for the workers"), **_errors(400, 401, 403, 413)}}},
     "/v1/people": {"post": {
         "summary": f"people from HR: one person or an array of at most {MAX_PEOPLE_PER_REQUEST:,}, checked whole",
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
@@ -147,8 +196,9 @@ PATHS = {
         "responses": {"202": _json(_ref("PeopleAccepted"), "stored; roles queued for the workers"), **_errors(400, 401)}}},
     "/v1/learners": {"get": {
         "summary": "the tenant's learner ids, in pages",
-        "parameters": [_param("limit", "query", "page size, 1 to 1000", {"type": "integer"}),
-                       _param("after", "query", "the previous page's `next`")],
+        "parameters": [_param("limit", "query", f"page size, 1 to {PAGE_MAX}",
+                              {"type": "integer", "minimum": 1, "maximum": PAGE_MAX, "default": PAGE_DEFAULT}),
+                       _param("after", "query", "the previous page's `next`", LEARNER_ID)],
         "responses": {"200": _json(_ref("LearnerPage"), "a page"), **_errors(400, 401)}}},
     "/v1/learners/{learner}/mastery": {"get": {
         "summary": "mastery against target per knowledge point, decayed to now", "parameters": [LEARNER, LANG],
@@ -159,7 +209,8 @@ PATHS = {
     "/v1/cohorts": {"get": {"summary": "the tenant's cohorts",
                             "responses": {"200": _json(_ref("CohortList"), "cohort ids"), **_errors(401)}}},
     "/v1/cohorts/{cohort}/gaps": {"get": {
-        "summary": "a cohort's gap report", "parameters": [_param("cohort", "path", "cohort id"), *REPORT_PARAMS],
+        "summary": "a cohort's gap report", "parameters": [_param("cohort", "path", "cohort id", COHORT_ID),
+                                                           *REPORT_PARAMS],
         "responses": {"200": REPORT_RESPONSE, **_errors(400, 401, 404)}}},
     "/v1/gaps": {"get": {"summary": "the whole tenant's gap report", "parameters": REPORT_PARAMS,
                          "responses": {"200": REPORT_RESPONSE, **_errors(400, 401)}}},
@@ -180,6 +231,18 @@ DOCUMENT = {
 }  # fmt: skip
 
 
+def for_catalog(catalog: Catalog) -> dict:
+    """DOCUMENT with the catalog's module and role ids as the events' enums."""
+    event = SCHEMAS["Event"]
+    properties = {**event["properties"], "module": {**event["properties"]["module"], "enum": [m.id for m in catalog.modules]},
+                  "role": {**event["properties"]["role"], "enum": [r.id for r in catalog.roles]}}  # fmt: skip
+    schemas = {**SCHEMAS, "Event": {**event, "properties": properties}}
+    return {**DOCUMENT, "components": {**DOCUMENT["components"], "schemas": schemas}}
+
+
 @blueprint.get("/openapi.json")
 def openapi():
-    return DOCUMENT
+    extensions = current_app.extensions
+    if "skillgap.openapi" not in extensions:
+        extensions["skillgap.openapi"] = for_catalog(services().catalog)
+    return extensions["skillgap.openapi"]

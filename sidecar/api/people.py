@@ -25,5 +25,5 @@ def post_people():
         except PersonError as exc:
             raise InvalidRequest(exc.message, field=prefix + exc.field) from None
     s = svc.settings
-    save_people(svc.redis, svc.keys, s.partitions, s.retention_days, tenant(), people, svc.catalog)
+    save_people(svc.redis, svc.keys, s.partitions, tenant(), people, svc.catalog)
     return {"accepted": len(people)}, 202

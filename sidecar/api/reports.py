@@ -16,6 +16,7 @@ from core.people import departments
 from core.reports import GapReport, gap_report
 
 BREAKDOWNS = ("point", "role", "department", "cohort", "learner")
+FORMATS = ("json", "csv")
 
 blueprint = Blueprint("reports", __name__)
 blueprint.before_request(authenticate)
@@ -42,8 +43,8 @@ def tenant_gaps():
 
 def _respond(cohort: str | None):
     output = request.args.get("format", "json")
-    if output not in ("json", "csv"):
-        raise InvalidRequest("format must be 'json' or 'csv'", field="format")
+    if output not in FORMATS:
+        raise InvalidRequest(f"format must be one of {', '.join(FORMATS)}", field="format")
     breakdown = request.args.get("by", "point")
     if breakdown not in BREAKDOWNS:
         raise InvalidRequest(f"by must be one of {', '.join(BREAKDOWNS)}", field="by")

@@ -119,7 +119,8 @@ def _fit_from_log(args: argparse.Namespace, settings: Settings) -> int:
     with open_redis(settings) as client:
         services = build_services(settings, client)
         result = fit_from_log(services, forgets=args.forgets, min_learners=args.min_learners,
-                              max_iter=args.max_iter, progress=progress)  # fmt: skip
+                              max_iter=args.max_iter, progress=progress,
+                              archive_dir=Path(args.archive) if args.archive else settings.archive_dir)  # fmt: skip
         progress(f"stored parameter version {result.version} ({result.events:,} events, {result.rows:,} rows)")
         if args.activate:
             activate(client, services.keys, services.catalog, result.version)
@@ -145,7 +146,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     source = fitting.add_mutually_exclusive_group(required=True)
     source.add_argument("--csv", help="pyBKT CSV: user_id, skill_name, correct[, order_id]")
     source.add_argument("--from-log", action="store_true",
-                        help="fit on the retained event log and store a new parameter version")  # fmt: skip
+                        help="fit on the retained event log and store a new parameter version")
+    fitting.add_argument("--archive", metavar="DIR", help="with --from-log: also the archived entries "
+                         "(default: SKILLGAP_ARCHIVE_DIR)")  # fmt: skip
     fitting.add_argument("--forgets", action="store_true", help="fit a forgetting rate per skill")
     fitting.add_argument("--multilearn", metavar="COLUMN", help="a learning rate per value of COLUMN (the module)")
     fitting.add_argument("--out", help="parameters file to write (JSON); required with --csv")

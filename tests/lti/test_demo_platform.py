@@ -30,7 +30,7 @@ def demo_server(lti_settings, redis_client) -> Iterator[ToolServer]:
     tenant = services.settings.default_tenant
     events = [parse_event(e, tenant=tenant, catalog=services.catalog)
               for e in demo_events(services.catalog, learners, demo.demo_cohort(), 7, time.time())]  # fmt: skip
-    append_events(services.redis, services.keys, services.settings.partitions, events, 30)
+    append_events(services.redis, services.keys, services.settings.partitions, events)
     server.drain()
     yield server
     server.server.close()

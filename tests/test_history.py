@@ -1,0 +1,258 @@
+"""History survives retention: snapshots, trimming below them, the archive, and replay and
+`replay --check` from a snapshot (sidecar/snapshots.py, sidecar/archive.py, sidecar/replay.py)."""
+
+from __future__ import annotations
+
+import gzip
+import time
+
+import numpy as np
+import orjson
+import pytest
+
+from engine import LAST_SEEN, MASTERY
+from sidecar import snapshots
+from sidecar.fit_from_log import log_rows
+from sidecar.replay import SNAPSHOT, UNDETERMINED, check, rebuild_partition, replay
+from sidecar.worker import Worker
+from skillgap.cli import main
+from core.eventlog import append_events
+from core.events import parse_event
+from core.params import activate, store_parameters
+
+NOW = 1_790_000_000.0
+PAST_RETENTION = 400 * 86_400  # a `now` this far ahead puts every entry past the retention
+
+
+def one_learner_events(services, count, start=0, learner="long"):
+    catalog = services.catalog
+    rng = np.random.default_rng(start)
+    events = []
+    for i in range(start, start + count):
+        module = catalog.modules[int(rng.integers(len(catalog.modules)))].id
+        body = {"learner": learner, "module": module, "kind": "graded", "score": round(float(rng.random()), 3),
+                "timestamp": NOW - 200 * 86_400 + i * 600, "id": f"{learner}-{i}"}  # fmt: skip
+        events.append(parse_event(body, tenant="acme", catalog=catalog, now=NOW))
+    return events
+
+
+def live(services, events, chunk=25):
+    worker = Worker(services.with_settings(batch_entries=3), clock=lambda: NOW)
+    for start in range(0, len(events), chunk):
+        append_events(services.redis, services.keys, services.settings.partitions, events[start : start + chunk])
+        worker.run(burst=True)
+    return worker
+
+
+def snapshot_all(services, worker):
+    """Snapshot every partition now (the worker's maintenance with an interval of zero)."""
+    worker.settings = worker.settings.replace(snapshot_interval_s=0.0)
+    worker.leases.heartbeat()
+    worker._recovering.clear()
+    taken = []
+    for partition in sorted(worker.leases.owned):
+        taken.append(snapshots.take(services.redis, services.keys, partition, worker.parameters.version, NOW,
+                                    lambda queue, p=partition: worker._commit_fenced(p, queue)))  # fmt: skip
+    worker.leases.release_all()
+    return [s for s in taken if s is not None]
+
+
+def trim_all(services, archive_dir=None):
+    return sum(snapshots.trim(services.redis, services.keys, p, services.settings.retention_days,
+                              time.time() + PAST_RETENTION, archive_dir)
+               for p in range(services.settings.partitions))  # fmt: skip
+
+
+def stream_length(services):
+    return sum(services.redis.xlen(services.keys.stream(p)) for p in range(services.settings.partitions))
+
+
+def test_replay_after_retention_keeps_a_long_history_to_1e_9(services):
+    worker = live(services, one_learner_events(services, 600))
+    assert snapshot_all(services, worker)
+    live(services, one_learner_events(services, 20, start=600))
+    trim_all(services)  # retention trims everything the snapshot holds
+    assert stream_length(services) == 2  # the entry at the snapshot and the one after it
+    before = services.learners.get("acme", "long")
+    assert before.events == 620
+    learners, applied = replay(services, progress=lambda line: None)
+    after = services.learners.get("acme", "long")
+    assert after.events == 620 and applied == 20
+    assert np.abs(after.state[MASTERY] - before.state[MASTERY]).max() <= 1e-9
+    assert np.array_equal(after.state[LAST_SEEN], before.state[LAST_SEEN])
+    result = check(services)
+    assert result.healthy and result.lost == result.duplicated == result.undetermined == 0
+
+
+def test_trimming_never_goes_past_the_latest_snapshot(services):
+    live(services, one_learner_events(services, 50))
+    assert trim_all(services) == 0 and stream_length(services) > 0
+    untrimmed = stream_length(services)
+    trim_all(services)
+    assert stream_length(services) == untrimmed  # no snapshot: nothing is trimmed
+    worker = Worker(services, clock=lambda: NOW)
+    partition = services.learners.partition("acme", "long")
+    [snapshot] = [s for s in snapshot_all(services, worker) if s.partition == partition]
+    append_events(services.redis, services.keys, services.settings.partitions, one_learner_events(services, 5, 50))
+    trim_all(services)
+    after = services.redis.xrange(services.keys.stream(snapshot.partition))
+    assert after and all(entry >= snapshot.position for entry, _ in after)  # the unapplied five stay
+    assert len([e for e, _ in after if e > snapshot.position]) == 1
+
+
+def test_a_snapshot_replaces_the_previous_one_only_once_it_is_complete(services):
+    worker = live(services, one_learner_events(services, 30))
+    partition = services.learners.partition("acme", "long")
+    [first] = [s for s in snapshot_all(services, worker) if s.partition == partition]
+    assert services.redis.exists(first.key)
+    assert snapshot_all(services, worker) == []  # nothing new since
+    live(services, one_learner_events(services, 10, start=30))
+    [second] = snapshot_all(services, worker)
+    assert second.position > first.position and not services.redis.exists(first.key)
+    assert snapshots.latest(services.redis, services.keys, second.partition) == second
+
+
+def test_no_snapshot_is_taken_while_entries_are_pending(services):
+    live(services, one_learner_events(services, 10))
+    append_events(services.redis, services.keys, services.settings.partitions, one_learner_events(services, 3, 10))
+    partition = services.learners.partition("acme", "long")
+    services.redis.xreadgroup("workers", "crashed", {services.keys.stream(partition): ">"})  # read, never committed
+    worker = Worker(services, clock=lambda: NOW)
+    assert partition not in [s.partition for s in snapshot_all(services, worker)]
+
+
+def test_check_on_an_old_install_trimmed_without_snapshots_reports_undetermined_not_duplicated(services):
+    live(services, one_learner_events(services, 40) + one_learner_events(services, 10, learner="new"))
+    for p in range(services.settings.partitions):  # an old install's retention: no snapshot
+        entries = services.redis.xrange(services.keys.stream(p))
+        if entries:
+            services.redis.xtrim(services.keys.stream(p), minid=entries[len(entries) // 2][0], approximate=False)
+    result = check(services)
+    assert result.duplicated == 0 and result.undetermined >= 1 and result.healthy
+    assert any("no snapshot" in note for note in result.notes)
+    before = services.learners.get("acme", "long")
+    replay(services, progress=lambda line: None)  # leaves such a partition as it is
+    assert services.learners.get("acme", "long").events == before.events == 40
+
+
+def test_the_check_command_exits_0_on_a_healthy_trimmed_install(services, monkeypatch, capsys):
+    worker = live(services, one_learner_events(services, 60))
+    snapshot_all(services, worker)
+    live(services, one_learner_events(services, 5, start=60))
+    trim_all(services)
+    monkeypatch.setenv("REDIS_URL", services.settings.redis_url)
+    monkeypatch.setenv("SKILLGAP_KEY_PREFIX", services.settings.key_prefix)
+    monkeypatch.setenv("SKILLGAP_PARTITIONS", str(services.settings.partitions))
+    assert main(["replay", "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "max_mastery_difference: 0" in out and "max_time_difference: 0" in out and "duplicated: 0" in out
+
+
+def test_a_damaged_learner_after_a_snapshot_is_found(services):
+    worker = live(services, one_learner_events(services, 40))
+    snapshot_all(services, worker)
+    live(services, one_learner_events(services, 5, start=40))
+    record = services.learners.get("acme", "long")
+    record.state[LAST_SEEN] += 3600
+    services.redis.set(services.learners.key("acme", "long"), services.learners.encode(record))
+    result = check(services)
+    assert result.max_mastery_difference == 0 and result.max_time_difference == pytest.approx(3600)
+    assert not result.healthy
+
+
+def test_replay_with_new_parameters_says_what_the_snapshot_keeps(services):
+    worker = live(services, one_learner_events(services, 40))
+    snapshot_all(services, worker)
+    live(services, one_learner_events(services, 5, start=40))
+    trim_all(services)
+    module = services.catalog.modules[0]
+    document = {"schema": 1, "learn": {module.id: {next(iter(module.coverage)): 0.5}}}
+    activate(services.redis, services.keys, services.catalog,
+             store_parameters(services.redis, services.keys, services.catalog, document))  # fmt: skip
+    lines = []
+    replay(services, progress=lines.append)
+    assert any("keep what parameters of the catalog made of them" in line and "version 1" in line for line in lines)
+    assert services.learners.get("acme", "long").events == 45
+
+
+def test_the_archive_holds_what_retention_trims_and_replay_and_fit_read_it(services, tmp_path):
+    worker = live(services, one_learner_events(services, 80))
+    snapshot_all(services, worker)
+    archive_dir = tmp_path / "archive"
+    archived = trim_all(services, archive_dir)
+    assert archived > 0
+    files = sorted(archive_dir.iterdir())
+    assert files and all(f.name.endswith(".ndjson.gz") for f in files)
+    lines = [orjson.loads(line) for f in files for line in gzip.open(f).read().splitlines()]
+    assert sum(len(line["events"]) for line in lines) == 75  # all but the entry at the snapshot
+    assert trim_all(services, archive_dir) == 0  # archived once
+    before = services.learners.get("acme", "long")
+    store = services.store_for(services.model)
+    partition = services.learners.partition("acme", "long")
+    rebuilt = rebuild_partition(services, store, partition, archive_dir=archive_dir)
+    assert rebuilt.events == 80
+    assert check(services, archive_dir=archive_dir).healthy
+    replay(services, progress=lambda line: None, archive_dir=archive_dir)
+    after = services.learners.get("acme", "long")
+    assert after.events == 80 and np.abs(after.state - before.state).max() <= 1e-9
+    rows = log_rows(services, lambda line: None, archive_dir=archive_dir)
+    assert rows.events == 80
+    assert log_rows(services, lambda line: None).events < 80  # the log alone lost them
+
+
+def test_a_rebuild_from_the_snapshot_starts_there(services):
+    worker = live(services, one_learner_events(services, 30))
+    snapshot_all(services, worker)
+    trim_all(services)
+    partition = services.learners.partition("acme", "long")
+    rebuilt = rebuild_partition(services, services.store_for(services.model), partition)
+    assert rebuilt.start == SNAPSHOT and rebuilt.events == 0
+    other = (partition + 1) % services.settings.partitions
+    assert rebuild_partition(services, services.store_for(services.model), other).start != UNDETERMINED
+
+
+def test_a_running_worker_snapshots_and_trims_on_its_own(services):
+    events = one_learner_events(services, 30)
+    append_events(services.redis, services.keys, services.settings.partitions, events)
+    partition = services.learners.partition("acme", "long")
+    Worker(services, clock=lambda: NOW).run(burst=True)
+    assert snapshots.latest(services.redis, services.keys, partition) is None  # nothing to trim: no snapshot
+    append_events(services.redis, services.keys, services.settings.partitions, one_learner_events(services, 5, 30))
+    time.sleep(0.01)
+    brief = services.with_settings(retention_days=1e-9)  # every entry is past the retention
+    Worker(brief, clock=lambda: NOW).run(burst=True)  # maintenance follows each round of batches
+    snapshot = snapshots.latest(services.redis, services.keys, partition)
+    assert snapshot is not None and snapshot.learners == 1
+    assert [entry for entry, _ in services.redis.xrange(services.keys.stream(partition))] == [snapshot.position]
+
+
+def test_marks_of_a_day_expire_at_one_time_however_often_they_are_appended(services):
+    worker = Worker(services)
+    today = time.time()
+    module = services.catalog.modules[0].id
+
+    def viewed(event_id):
+        body = {"learner": "long", "module": module, "kind": "viewed", "timestamp": today - 5, "id": event_id}
+        return parse_event(body, tenant="acme", catalog=services.catalog, now=today + 5)
+
+    append_events(services.redis, services.keys, services.settings.partitions, [viewed("first")])
+    worker.run(burst=True)
+    key = services.keys.marks(services.learners.partition("acme", "long"), "acme", int(today // 86_400))
+    ttl = services.redis.ttl(key)
+    time.sleep(1.1)
+    append_events(services.redis, services.keys, services.settings.partitions, [viewed("second")])
+    worker.run(burst=True)
+    assert services.redis.ttl(key) <= ttl - 1  # the append did not renew it
+    day_end = (int(today // 86_400) + 1) * 86_400
+    assert abs(time.time() + services.redis.ttl(key) - (day_end + services.settings.retention_days * 86_400)) < 5
+
+
+def test_replay_from_an_archive_that_misses_trimmed_entries_changes_nothing(services, tmp_path):
+    worker = live(services, one_learner_events(services, 40))
+    snapshot_all(services, worker)
+    trim_all(services)  # no archive: the trimmed entries are gone
+    before = services.learners.get("acme", "long")
+    lines = []
+    replay(services, progress=lines.append, archive_dir=tmp_path / "empty")
+    assert any("entries the archive does not hold" in line for line in lines)
+    assert services.learners.get("acme", "long").events == before.events == 40
