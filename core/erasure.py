@@ -90,7 +90,7 @@ def _drop_letters(client: redis.Redis, stream: str, learner: str) -> int:
     return client.xdel(stream, *naming) if naming else 0
 
 
-def _drop_marks(client: redis.Redis, key: str, ids: set[str]) -> int:
+def drop_marks(client: redis.Redis, key: str, ids: set[str]) -> int:
     while True:
         with client.pipeline(transaction=True) as pipe:
             try:
@@ -124,7 +124,7 @@ def erase_learner(client: redis.Redis, keys: Keys, partitions: int, tenant: str,
         erased.add("dead letters", _drop_letters(client, keys.dead_letters(p), learner))
     ids = set(erased.event_ids)
     for day in sorted(set(erased.event_ids.values())):
-        erased.add("processed-event marks", _drop_marks(client, keys.marks(partition, tenant, day), ids))
+        erased.add("processed-event marks", drop_marks(client, keys.marks(partition, tenant, day), ids))
     if ids:
         erased.add("xAPI statement records", client.delete(*(keys.xapi_statement(tenant, i) for i in ids)))
     aliases = f"{keys.prefix}:aliases:{tenant}"

@@ -13,9 +13,11 @@ import pytest
 from engine import LAST_SEEN, MASTERY
 from sidecar import snapshots
 from sidecar.fit_from_log import log_rows
+from sidecar.history_erasure import forget_in_history
 from sidecar.replay import SNAPSHOT, UNDETERMINED, check, rebuild_partition, replay
 from sidecar.worker import Worker
 from skillgap.cli import main
+from core.erasure import erase_learner
 from core.eventlog import append_events
 from core.events import parse_event
 from core.params import activate, store_parameters
@@ -256,3 +258,25 @@ def test_replay_from_an_archive_that_misses_trimmed_entries_changes_nothing(serv
     replay(services, progress=lines.append, archive_dir=tmp_path / "empty")
     assert any("entries the archive does not hold" in line for line in lines)
     assert services.learners.get("acme", "long").events == before.events == 40
+
+
+def test_forgetting_a_learner_reaches_snapshots_and_the_archive(services, tmp_path):
+    events = one_learner_events(services, 60, learner="gone") + one_learner_events(services, 60, learner="kept")
+    worker = live(services, events)
+    assert snapshot_all(services, worker)
+    trim_all(services, tmp_path)
+    assert list(tmp_path.glob("*.ndjson.gz"))
+    erased = erase_learner(services.redis, services.keys, services.settings.partitions, "acme", "gone")
+    forget_in_history(services.redis, services.keys, services.settings.partitions, tmp_path, "acme", "gone", erased)
+    assert erased.counts["snapshot values"] == 1 and erased.counts["archived events"] > 0
+    for key in services.redis.scan_iter(match=f"{services.keys.prefix}:*"):
+        kind = services.redis.type(key).decode()
+        if kind == "hash":
+            assert not any(b"gone" in name + value for name, value in services.redis.hgetall(key).items()), key
+        elif kind == "string":
+            assert b"gone" not in services.redis.get(key), key
+    archived = b"".join(gzip.open(path).read() for path in tmp_path.glob("*.ndjson.gz"))
+    assert b'"gone"' not in archived and b'"kept"' in archived
+    replay(services, progress=lambda line: None, archive_dir=tmp_path)
+    assert services.learners.get("acme", "gone") is None
+    assert services.learners.get("acme", "kept").events == 60

@@ -1,4 +1,5 @@
-"""`skillgap forget-learner`: the right to erasure of one person (lti_tool/erasure.py, core/erasure.py)."""
+"""`skillgap forget-learner`: the right to erasure of one person (core/erasure.py, lti_tool/erasure.py and, for
+snapshots and the archive, sidecar/history_erasure.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from core.services import build_services
 from core.settings import Settings
 from lti_tool.erasure import forget_learner
 from lti_tool.tool import build_tool
+from sidecar.history_erasure import forget_in_history
 
 
 def _forget(args: argparse.Namespace, settings: Settings) -> int:
@@ -26,6 +28,7 @@ def _forget(args: argparse.Namespace, settings: Settings) -> int:
         if not LEARNER_PATTERN.match(learner):
             raise UserError(f"{learner!r} is not a learner id")
         erased = forget_learner(build_tool(services), args.tenant, learner, lms_user)
+        forget_in_history(client, services.keys, settings.partitions, settings.archive_dir, args.tenant, learner, erased)
     print(f"forgot learner {learner} of tenant {args.tenant}:")
     for kind, count in sorted(erased.counts.items()):
         print(f"  {count:6d}  {kind}")

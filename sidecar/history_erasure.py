@@ -1,0 +1,83 @@
+"""Erasure of one learner from the history the workers keep beside the log: the partition's
+snapshots (their value and their events' marks) and the archive of trimmed entries. The rest
+of a person's data is erased by `core/erasure.py` and `lti_tool/erasure.py`; the launcher's
+`skillgap forget-learner` runs all three, so replay and `fit --from-log` never bring them back."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import orjson
+import redis
+
+from core.catalog.arrays import SECONDS_PER_DAY
+from core.erasure import Erased, drop_marks
+from core.keys import Keys, partition_of
+from sidecar.archive import FILE_PATTERN
+from sidecar.marks import SEPARATOR, parse_marks
+from sidecar.snapshots import FIELD_SEPARATOR, LEARNER, MARKS, _glob
+
+
+def forget_in_history(
+    client: redis.Redis, keys: Keys, partitions: int, archive_dir: Path | None, tenant: str, learner: str,
+    erased: Erased,
+) -> None:
+    """Remove the learner from the archive files and every snapshot of their partition; counts
+    go to `erased`, whose `event_ids` (the events the log held) gain the archived ones, so their
+    processed-event marks go too. Without an archive, the ids of events retention trimmed are
+    unknown: their marks stay (an id the intake derived is a hash that names no one)."""
+    partition = partition_of(tenant, learner, partitions)
+    known = set(erased.event_ids)
+    if archive_dir is not None and archive_dir.is_dir():
+        for path in sorted(archive_dir.glob(f"p{partition}-*.ndjson.gz")):
+            match = FILE_PATTERN.match(path.name)
+            if match and int(match[1]) == partition:
+                erased.add("archived events", _rewrite_archive(path, tenant, learner, erased))
+    archived = {i: day for i, day in erased.event_ids.items() if i not in known}
+    for day in sorted(set(archived.values())):
+        erased.add("processed-event marks", drop_marks(client, keys.marks(partition, tenant, day), set(archived)))
+    for key in client.scan_iter(match=_glob(keys.snapshot_data(partition, "")) + "*", count=1_000):
+        erased.add("snapshot values", client.hdel(key, LEARNER + tenant + FIELD_SEPARATOR + learner))
+        if erased.event_ids:
+            erased.add("snapshot marks", _drop_snapshot_marks(client, key, tenant, set(erased.event_ids)))
+
+
+def _drop_snapshot_marks(client: redis.Redis, key: str, tenant: str, ids: set[str]) -> int:
+    removed = 0
+    for name, value in client.hscan_iter(key, match=_glob(MARKS + tenant + FIELD_SEPARATOR) + "*"):
+        marked = parse_marks(value)
+        kept = marked - ids
+        if len(kept) < len(marked):
+            client.hset(key, name, SEPARATOR.join(sorted(kept)) + SEPARATOR if kept else "")
+            removed += len(marked) - len(kept)
+    return removed
+
+
+def _rewrite_archive(path: Path, tenant: str, learner: str, erased: Erased) -> int:
+    """Rewrite one archive file without the learner's events (under a temporary name, then
+    renamed, as the archive writes its files); returns how many were dropped."""
+    removed = 0
+    lines = []
+    with gzip.open(path, "rb") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            record = orjson.loads(line)
+            events = record["events"]
+            kept = []
+            for event in events:
+                if isinstance(event, dict) and event.get("tenant") == tenant and event.get("learner") == learner:
+                    erased.event_ids[str(event.get("id"))] = int(float(event.get("timestamp", 0)) // SECONDS_PER_DAY)
+                else:
+                    kept.append(event)
+            removed += len(events) - len(kept)
+            record["events"] = kept
+            lines.append(orjson.dumps(record) + b"\n")
+    if removed:
+        partial = path.with_suffix(".partial")
+        with gzip.open(partial, "wb") as handle:
+            handle.writelines(lines)
+        os.replace(partial, path)
+    return removed
