@@ -7,7 +7,7 @@ TEST_STAMP := $(VENV)/.test-installed
 BENCH_STAMP := $(VENV)/.bench-installed
 PIP := $(BIN)/pip install --disable-pip-version-check --progress-bar on
 
-.PHONY: run test bench bench-stream bench-xapi efficacy chaos install clean
+.PHONY: run test lint bench bench-stream bench-xapi efficacy chaos install clean
 
 # `make run` needs only the runtime dependencies; pip's own lines show the progress.
 $(STAMP): pyproject.toml
@@ -27,6 +27,11 @@ install: $(STAMP)
 # exec: SIGTERM sent to make reaches `skillgap run` itself, which stops everything it started.
 run: $(STAMP)
 	exec $(BIN)/skillgap run
+
+# ruff's lint rules and formatting (pyproject.toml); CI runs it before the tests.
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Never installs system packages: the browser test (tests/lti/test_lti_views_browser.py) is skipped
 # with the command that enables it when no Chromium is found; .ci/run installs one.

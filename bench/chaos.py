@@ -34,7 +34,6 @@ from pathlib import Path
 
 import orjson
 
-from core.keys import CONSUMER_GROUP
 from core.params import activate
 from core.redis_server import EmbeddedRedis, connect
 from core.services import build_services
@@ -79,8 +78,16 @@ class Load:
             batch = []
             for _ in range(BATCH):
                 sent += 1
-                batch.append({"id": f"c{number}-{sent}", "learner": f"l-{rng.randrange(LEARNERS)}", "module": self.module,
-                              "kind": "graded", "score": round(rng.random(), 3), "timestamp": time.time() - 1})  # fmt: skip
+                batch.append(
+                    {
+                        "id": f"c{number}-{sent}",
+                        "learner": f"l-{rng.randrange(LEARNERS)}",
+                        "module": self.module,
+                        "kind": "graded",
+                        "score": round(rng.random(), 3),
+                        "timestamp": time.time() - 1,
+                    }
+                )
             body = orjson.dumps(batch)
             while True:  # the same request until it is answered 202: ids make a repeat harmless
                 try:
@@ -103,8 +110,13 @@ class Load:
                     with self.lock:
                         self.accepted.update(event["learner"] for event in batch)
                     break
-                self._count("unavailable_answers" if response.status == 503 else
-                            "server_errors" if response.status >= 500 else "client_errors")  # fmt: skip
+                self._count(
+                    "unavailable_answers"
+                    if response.status == 503
+                    else "server_errors"
+                    if response.status >= 500
+                    else "client_errors"
+                )
                 if response.status < 500:
                     break  # not retried: a 4xx here is a bug the count shows
                 time.sleep(0.2)
@@ -124,8 +136,9 @@ class Sidecar:
         self.workers: list[subprocess.Popen] = []
 
     def _spawn(self, args: list[str]) -> subprocess.Popen:
-        return subprocess.Popen(args, env=self.env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
-                                start_new_session=True)  # fmt: skip
+        return subprocess.Popen(
+            args, env=self.env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, start_new_session=True
+        )
 
     def start(self) -> None:
         self.api = self._spawn(gunicorn_command("sidecar.api:create_app()", "127.0.0.1", self.port, 2))
@@ -230,10 +243,16 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args, root: Path, server: EmbeddedRedis, rng: random.Random, started: float) -> int:
     port = free_port()
     archive_dir = root / "archive"
-    overrides = {"SKILLGAP_PARTITIONS": str(PARTITIONS), "SKILLGAP_RETENTION_DAYS": str(10 / 86_400),
-                 "SKILLGAP_SNAPSHOT_INTERVAL_S": "3", "SKILLGAP_MAINTENANCE_INTERVAL_S": "1",
-                 "SKILLGAP_ARCHIVE_DIR": str(archive_dir), "SKILLGAP_RECONNECT_MAX_S": "1",
-                 "SKILLGAP_LEASE_TTL_MS": "3000", "SKILLGAP_API_PORT": str(port)}  # fmt: skip
+    overrides = {
+        "SKILLGAP_PARTITIONS": str(PARTITIONS),
+        "SKILLGAP_RETENTION_DAYS": str(10 / 86_400),
+        "SKILLGAP_SNAPSHOT_INTERVAL_S": "3",
+        "SKILLGAP_MAINTENANCE_INTERVAL_S": "1",
+        "SKILLGAP_ARCHIVE_DIR": str(archive_dir),
+        "SKILLGAP_RECONNECT_MAX_S": "1",
+        "SKILLGAP_LEASE_TTL_MS": "3000",
+        "SKILLGAP_API_PORT": str(port),
+    }
     env = {**os.environ, "REDIS_URL": server.url, **overrides}
     settings = Settings.load(environ=env)
     client = connect(server.url)
@@ -302,8 +321,13 @@ def _run(args, root: Path, server: EmbeddedRedis, rng: random.Random, started: f
     print_line("replay_max_time_difference", f"{after.max_time_difference:.3g}")
     sidecar.terminate()
     print_line("seconds", f"{time.monotonic() - started:.0f}")
-    zero = (load.answers["server_errors"], sum(max(0, accepted[k] - stored[k]) for k in accepted),
-            sum(max(0, stored[k] - accepted[k]) for k in accepted), after.lost, after.duplicated)  # fmt: skip
+    zero = (
+        load.answers["server_errors"],
+        sum(max(0, accepted[k] - stored[k]) for k in accepted),
+        sum(max(0, stored[k] - accepted[k]) for k in accepted),
+        after.lost,
+        after.duplicated,
+    )
     return 0 if not any(zero) and after.healthy else 1
 
 

@@ -11,9 +11,9 @@ import time
 
 import numpy as np
 
-from engine.efficacy import run_efficacy
 from core.catalog import engine_model, load_catalog
 from core.settings import Settings
+from engine.efficacy import run_efficacy
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,9 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     start = time.perf_counter()
     report = run_efficacy(
-        model, roles, args.seed, options, [role.id for role in catalog.roles],
-        cap_minutes=args.cap_minutes, minutes_per_day=args.minutes_per_day,
-    )  # fmt: skip
+        model,
+        roles,
+        args.seed,
+        options,
+        [role.id for role in catalog.roles],
+        cap_minutes=args.cap_minutes,
+        minutes_per_day=args.minutes_per_day,
+    )
     for name, value in report.lines:
         print(f"{name}: {show(value)}", flush=True)
     print(f"seconds: {time.perf_counter() - start:.1f}")

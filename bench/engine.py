@@ -160,8 +160,13 @@ def engine_params(params: FittedParameters, skills: list[str], resources: list[s
     learn = params.learn[points]
     if resources:
         learn = learn[:, [resources.index(f"m-{r}") for r in range(n_resources)]]
-    return {"prior": params.prior[points], "learn": learn, "forget": params.forget[points],
-            "guess": params.guess[points], "slip": params.slip[points]}  # fmt: skip
+    return {
+        "prior": params.prior[points],
+        "learn": learn,
+        "forget": params.forget[points],
+        "guess": params.guess[points],
+        "slip": params.slip[points],
+    }
 
 
 def engine_processes(train: Path, test: Path, scenario: Scenario, folder: Path) -> None:
@@ -170,8 +175,20 @@ def engine_processes(train: Path, test: Path, scenario: Scenario, folder: Path) 
     fitting = ["fit", "--csv", str(train), "--out", str(folder / "whole-params.json")]
     fitting += ["--forgets"] * scenario.forgets + (["--multilearn", RESOURCE_COLUMN] if scenario.multilearn else [])
     subprocess.run([*command, *fitting], check=True, capture_output=True)
-    subprocess.run([*command, "predict", "--csv", str(test), "--params", str(folder / "whole-params.json"),
-                    "--out", str(folder / "whole-predictions.csv")], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            *command,
+            "predict",
+            "--csv",
+            str(test),
+            "--params",
+            str(folder / "whole-params.json"),
+            "--out",
+            str(folder / "whole-predictions.csv"),
+        ],
+        check=True,
+        capture_output=True,
+    )
 
 
 PYBKT_PROCESS = """
@@ -251,12 +268,15 @@ def recommend_numpy(state, targets, model: Model, now, k, prerequisite_threshold
 
     def values(planned):
         above = planned - raised
-        decisive = (raised > 0) & (spread >= uncertainty_threshold) & (above >= 0) & (above <= DECISIVE_SPREADS * spread)
+        decisive = (
+            (raised > 0) & (spread >= uncertainty_threshold) & (above >= 0) & (above <= DECISIVE_SPREADS * spread)
+        )
         pp = planned[:, None, :]
         variance = np.where(
-            covered[None] & decisive[:, None, :], pp * (1 - pp) * (1 / (kappa + 1) - 1 / (kappa + model.coverage[None] + 1)),
+            covered[None] & decisive[:, None, :],
+            pp * (1 - pp) * (1 / (kappa + 1) - 1 / (kappa + model.coverage[None] + 1)),
             0.0,
-        ).sum(axis=2)  # fmt: skip
+        ).sum(axis=2)
         share = np.where(model.requires[None], planned[:, None, :] / threshold, np.inf) if threshold > 0 else None
         ready = np.minimum(share.min(axis=2), 1.0) if threshold > 0 else np.ones((planned.shape[0], model.n_modules))
         before = np.maximum(t - pp, 0.0)
@@ -376,8 +396,9 @@ def main(argv: list[str] | None = None) -> int:
 
             params_file = Path(folder) / f"{scenario.name}-params.json"
             predictions_file = Path(folder) / f"{scenario.name}-predictions.csv"
-            fits = side_by_side(FIT_REPEATS, engine=lambda: engine_fit(train, scenario, params_file),
-                                pybkt=PyBKTModel and pybkt_fit)  # fmt: skip
+            fits = side_by_side(
+                FIT_REPEATS, engine=lambda: engine_fit(train, scenario, params_file), pybkt=PyBKTModel and pybkt_fit
+            )
             engine_s, (params, skills, resources) = fits["engine"]
             predictions = side_by_side(
                 PREDICT_REPEATS,
@@ -408,8 +429,10 @@ def main(argv: list[str] | None = None) -> int:
             # Both sides' whole processes (start-up, imports, CSV reading) beside the in-process ratio.
             say(f"{prefix}_whole_process_fit_predict_pybkt_s", whole["pybkt"][0])
             say(f"{prefix}_whole_process_ratio_pybkt_over_engine", whole["pybkt"][0] / whole["engine"][0])
-            say(f"{prefix}_in_process_fit_predict_ratio_pybkt_over_engine",
-                (pybkt_s + predictions["pybkt"][0]) / (engine_s + writing_s))  # fmt: skip
+            say(
+                f"{prefix}_in_process_fit_predict_ratio_pybkt_over_engine",
+                (pybkt_s + predictions["pybkt"][0]) / (engine_s + writing_s),
+            )
             pybkt_predict_s, frame = predictions["pybkt"]
             got = pybkt_params(model, n_points, n_resources, scenario)
             mae_pybkt, mae_learn_pybkt = recovery_error(expected, got)

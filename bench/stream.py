@@ -53,11 +53,11 @@ import redis
 
 from core.catalog import load_catalog
 from core.eventlog import append_events
-from core.wire import ENTRY_FIELD
 from core.events import event_id, parse_event
 from core.keys import CONSUMER_GROUP, Keys, partition_of
 from core.redis_server import EmbeddedRedis, connect
 from core.settings import Settings
+from core.wire import ENTRY_FIELD
 
 START = 1_780_000_000.0
 LOCAL = "redis://127.0.0.1:6379/0"
@@ -81,8 +81,15 @@ def load() -> str:
 # -- workload -------------------------------------------------------------------------------
 
 
-def make_entries(catalog_path: Path, n_events: int, n_learners: int, partitions: int, entry_events: int,
-                 seed: int, tenant: str = "bench") -> list[tuple[int, bytes]]:  # fmt: skip
+def make_entries(
+    catalog_path: Path,
+    n_events: int,
+    n_learners: int,
+    partitions: int,
+    entry_events: int,
+    seed: int,
+    tenant: str = "bench",
+) -> list[tuple[int, bytes]]:
     """(partition, entry payload) in arrival order: activity of `n_learners` over 30 days."""
     catalog = load_catalog(catalog_path)
     rng = np.random.default_rng(seed)
@@ -95,13 +102,22 @@ def make_entries(catalog_path: Path, n_events: int, n_learners: int, partitions:
     by_partition: dict[int, list[dict]] = {}
     for i in range(n_events):
         name = f"b-{learner[i]}"
-        wire = {"v": 1, "tenant": tenant, "learner": name, "kind": str(kind[i]), "timestamp": float(when[i]),
-                "source": "bench", "module": catalog.modules[module[i]].id, "cohort": f"c-{learner[i] % 20}",
-                "role": roles[learner[i] % len(roles)]}  # fmt: skip
+        wire = {
+            "v": 1,
+            "tenant": tenant,
+            "learner": name,
+            "kind": str(kind[i]),
+            "timestamp": float(when[i]),
+            "source": "bench",
+            "module": catalog.modules[module[i]].id,
+            "cohort": f"c-{learner[i] % 20}",
+            "role": roles[learner[i] % len(roles)],
+        }
         if kind[i] == "graded":
             wire["score"] = float(score[i])
-        wire["id"] = event_id(tenant, name, wire["cohort"], wire["module"], wire["kind"], wire.get("score"),
-                              wire["timestamp"], "bench")  # fmt: skip
+        wire["id"] = event_id(
+            tenant, name, wire["cohort"], wire["module"], wire["kind"], wire.get("score"), wire["timestamp"], "bench"
+        )
         by_partition.setdefault(partition_of(tenant, name, partitions), []).append(wire)
     entries = []
     for partition, wires in by_partition.items():
@@ -119,8 +135,7 @@ def _wait_for_start(ready, start) -> float:
     return start.value
 
 
-def produce(url: str, prefix: str, entries: list[tuple[int, bytes]], rate: float | None, probes, ready,
-            start) -> None:  # fmt: skip
+def produce(url: str, prefix: str, entries: list[tuple[int, bytes]], rate: float | None, probes, ready, start) -> None:
     """XADD the entries (pipelined); at `rate` events/s when given. With `probes` (a queue),
     every PROBE_EVERY-th entry also carries a probe event for a new learner, and (learner, time the
     XADD returned) goes on the queue."""
@@ -137,8 +152,11 @@ def produce(url: str, prefix: str, entries: list[tuple[int, bytes]], rate: float
             if probes is not None and (start + n) % PROBE_EVERY == 0:
                 events = orjson.loads(payload)
                 # a new learner of this entry's partition, riding among its events
-                probe = next(name for name in (f"probe-{start + n}-{i}" for i in range(10_000))
-                             if partition_of(events[0]["tenant"], name, partitions) == partition)  # fmt: skip
+                probe = next(
+                    name
+                    for name in (f"probe-{start + n}-{i}" for i in range(10_000))
+                    if partition_of(events[0]["tenant"], name, partitions) == partition
+                )
                 events.append(dict(events[-1], learner=probe, id=probe))
                 payload = orjson.dumps(events)
             pipe.xadd(keys.stream(partition), {ENTRY_FIELD: payload})
@@ -153,8 +171,9 @@ def produce(url: str, prefix: str, entries: list[tuple[int, bytes]], rate: float
     client.close()
 
 
-def consume_raw(url: str, prefix: str, partitions: int, total_entries: int, checked: bool, name: str,
-                ready, start, seen, done) -> None:  # fmt: skip
+def consume_raw(
+    url: str, prefix: str, partitions: int, total_entries: int, checked: bool, name: str, ready, start, seen, done
+) -> None:
     """The ceiling: XREADGROUP, decode, XACK; no processing. `checked`: decode with the
     workers' decoder (JSON and the envelope's checks); else JSON only. Several consumers share
     the group; `seen` counts the entries all of them acknowledged, `done` is when the last was."""
@@ -221,12 +240,21 @@ class Bench:
             self.client.unlink(*found[start : start + 1000])
 
     def start_worker(self, prefix: str, name: str, **settings: object) -> subprocess.Popen:
-        env = dict(os.environ, SKILLGAP_REDIS_URL=self.url, SKILLGAP_KEY_PREFIX=prefix,
-                   SKILLGAP_PARTITIONS=str(self.settings.partitions))  # fmt: skip
+        env = dict(
+            os.environ,
+            SKILLGAP_REDIS_URL=self.url,
+            SKILLGAP_KEY_PREFIX=prefix,
+            SKILLGAP_PARTITIONS=str(self.settings.partitions),
+        )
         env.update({f"SKILLGAP_{k.upper()}": str(v) for k, v in settings.items()})
         with open(self.folder / f"{name}.log", "ab") as log:  # the child keeps its own handle
-            worker = subprocess.Popen([sys.executable, "-m", "skillgap.cli", "worker", "--name", name], env=env,
-                                      stdout=log, stderr=log, stdin=subprocess.DEVNULL)  # fmt: skip
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "skillgap.cli", "worker", "--name", name],
+                env=env,
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+            )
         self.workers.append(worker)
         return worker
 
@@ -283,8 +311,10 @@ class Bench:
         self.setup(prefix)
         ctx = multiprocessing.get_context("spawn")
         seen, done = ctx.Value("q", 0), ctx.Value("d", 0.0)
-        consume = [(consume_raw, (self.url, prefix, self.settings.partitions, len(entries), checked, f"raw-{n}"),
-                    (seen, done)) for n in range(consumers)]  # fmt: skip
+        consume = [
+            (consume_raw, (self.url, prefix, self.settings.partitions, len(entries), checked, f"raw-{n}"), (seen, done))
+            for n in range(consumers)
+        ]
         processes, started = self.start_processes(ctx, *consume, (produce, (self.url, prefix, entries, None, None), ()))
         for process in processes:
             process.join()
@@ -321,7 +351,10 @@ class Bench:
         while time.time() < deadline:
             while not probes.empty():
                 probe, sent = probes.get()
-                waiting[probe] = (keys.learner(partition_of("bench", probe, self.settings.partitions), "bench", probe), sent)
+                waiting[probe] = (
+                    keys.learner(partition_of("bench", probe, self.settings.partitions), "bench", probe),
+                    sent,
+                )
             if waiting:
                 pipe = self.client.pipeline(transaction=False)
                 for key, _ in waiting.values():
@@ -352,10 +385,21 @@ class Bench:
         latencies = []
         for n in range(batches):
             learners = [f"s-{n}-{i}" for i in range(size)]
-            events = [parse_event({"learner": learner, "module": catalog.modules[i % len(catalog.modules)].id,
-                                   "kind": "graded", "score": 0.7, "timestamp": START + n}, tenant="bench",
-                                  catalog=catalog, now=START + n)  # fmt: skip
-                      for i, learner in enumerate(learners)]
+            events = [
+                parse_event(
+                    {
+                        "learner": learner,
+                        "module": catalog.modules[i % len(catalog.modules)].id,
+                        "kind": "graded",
+                        "score": 0.7,
+                        "timestamp": START + n,
+                    },
+                    tenant="bench",
+                    catalog=catalog,
+                    now=START + n,
+                )
+                for i, learner in enumerate(learners)
+            ]
             records = [keys.learner(partition_of("bench", name, partitions), "bench", name) for name in learners]
             sent = time.time()
             append_events(self.client, keys, partitions, events)
@@ -371,8 +415,8 @@ class Bench:
     def crash(self, entries: list[tuple[int, bytes]], kills: int, seconds: float, seed: int) -> dict:
         """Two workers, one killed at `kills` random moments and restarted; then the stored
         learners against a clean replay."""
-        from sidecar.replay import check
         from core.services import build_services
+        from sidecar.replay import check
 
         prefix = self.prefix()
         keys = self.setup(prefix)
@@ -385,7 +429,8 @@ class Bench:
         n_events = sum(payload.count(b'"v":1') for _, payload in entries)
         ctx = multiprocessing.get_context("spawn")
         (producer,), started = self.start_processes(
-            ctx, (produce, (self.url, prefix, entries, n_events / seconds, None), ()))
+            ctx, (produce, (self.url, prefix, entries, n_events / seconds, None), ())
+        )
         for number, moment in enumerate(moments, start=1):
             time.sleep(max(0.0, started + moment - time.time()))
             victim.kill()  # SIGKILL: no cleanup at all
@@ -400,10 +445,15 @@ class Bench:
         settings = self.settings.replace(key_prefix=prefix)
         result = check(build_services(settings, self.client))
         self.cleanup(prefix)
-        return {"events": n_events, "kills": kills, "learners": result.learners, "lost": result.lost,
-                "duplicated": result.duplicated,
-                "max_mastery_difference": result.max_mastery_difference,
-                "different_rankings": result.different_rankings}  # fmt: skip
+        return {
+            "events": n_events,
+            "kills": kills,
+            "learners": result.learners,
+            "lost": result.lost,
+            "duplicated": result.duplicated,
+            "max_mastery_difference": result.max_mastery_difference,
+            "different_rankings": result.different_rankings,
+        }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -415,8 +465,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--freshness-seconds", type=float, default=10.0)
     parser.add_argument("--crash-events", type=int, default=200_000)
     parser.add_argument("--kills", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=1,
-                        help="worker processes in the pipeline, and consumer processes in the ceiling")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes in the pipeline, and consumer processes in the ceiling"
+    )
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--small-batches", type=int, default=200, help="batches of 50 events timed on idle workers")
     parser.add_argument("--rounds", type=int, default=9, help="pipeline runs, each between two ceiling runs")
@@ -435,15 +486,23 @@ def main(argv: list[str] | None = None) -> int:
         bench = Bench(url, settings, folder, args.workers)
         say("load_before", load())
         say("redis", bench.client.info("server")["redis_version"])
-        say("workload", f"{args.events} events, {args.learners} learners, {args.partitions} partitions, "
-                        f"{args.entry_events} events per entry")  # fmt: skip
-        say("processes", f"{args.workers} worker(s) in the pipeline, {args.workers} consumer(s) in the ceiling; "
-                         f"batches of {settings.batch_ms} ms of work while keeping up, up to "
-                         f"{settings.batch_max_ms} ms while behind; the ceiling reads {CEILING_ENTRIES} entries "
-                         "per stream")  # fmt: skip
-        entries = make_entries(settings.catalog_path, args.events, args.learners, args.partitions,
-                               args.entry_events, args.seed)  # fmt: skip
+        say(
+            "workload",
+            f"{args.events} events, {args.learners} learners, {args.partitions} partitions, "
+            f"{args.entry_events} events per entry",
+        )
+        say(
+            "processes",
+            f"{args.workers} worker(s) in the pipeline, {args.workers} consumer(s) in the ceiling; "
+            f"batches of {settings.batch_ms} ms of work while keeping up, up to "
+            f"{settings.batch_max_ms} ms while behind; the ceiling reads {CEILING_ENTRIES} entries "
+            "per stream",
+        )
+        entries = make_entries(
+            settings.catalog_path, args.events, args.learners, args.partitions, args.entry_events, args.seed
+        )
         json_only = bench.ceiling(entries, args.events, checked=False, consumers=args.workers)
+
         def ceiling_run() -> float:
             return bench.ceiling(entries, args.events, checked=True, consumers=args.workers)
 
@@ -457,8 +516,11 @@ def main(argv: list[str] | None = None) -> int:
         say("ceiling_events_per_s", f"{ceiling:,.0f}  (XREADGROUP + the workers' decoder + XACK; median)")
         say("pipeline_events_per_s", f"{pipeline:,.0f}  (median)")
         say("pipeline_to_ceiling_per_round", " ".join(f"{ratio:.2f}" for ratio in ratios))
-        say("pipeline_to_ceiling", f"{np.median(ratios):.2f}  (median of the rounds; a round: its pipeline over the "
-                                   "mean of the ceilings run just before and after it)")  # fmt: skip
+        say(
+            "pipeline_to_ceiling",
+            f"{np.median(ratios):.2f}  (median of the rounds; a round: its pipeline over the "
+            "mean of the ceilings run just before and after it)",
+        )
         say("pipeline_to_json_only_ceiling", f"{pipeline / json_only:.2f}")
         for share, label in ((0.5, ""), (0.25, "_quarter_load")):
             p50, p99, probes = bench.freshness(entries, pipeline * share, args.freshness_seconds)
@@ -469,8 +531,9 @@ def main(argv: list[str] | None = None) -> int:
         p50, p99 = bench.small_batches(args.small_batches, 50)
         say("batch_of_50_on_idle_workers_p50_ms", f"{p50:.1f}")
         say("batch_of_50_on_idle_workers_p99_ms", f"{p99:.1f}")
-        crash_entries = make_entries(settings.catalog_path, args.crash_events, args.learners, args.partitions,
-                                     64, args.seed + 2)  # fmt: skip
+        crash_entries = make_entries(
+            settings.catalog_path, args.crash_events, args.learners, args.partitions, 64, args.seed + 2
+        )
         crash = bench.crash(crash_entries, args.kills, seconds=max(5.0, args.kills * 0.6), seed=args.seed)
         for name, value in crash.items():
             say(f"crash_{name}" if name not in ("lost", "duplicated") else name, value)

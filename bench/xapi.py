@@ -40,13 +40,13 @@ import redis
 from core.eventlog import queue_events
 from core.identity import learner_pseudonym, pseudonym_secret
 from core.keys import Keys
+from core.redis_server import EmbeddedRedis
+from core.services import build_services
+from core.settings import Settings
 from lti_tool.xapi.credentials import create_credentials
 from lti_tool.xapi.intake import RECORD_STATEMENTS, Intake
 from lti_tool.xapi.statements import parse_statement
 from skillgap.processes import Supervisor, gunicorn_command, port_is_free
-from core.redis_server import EmbeddedRedis
-from core.services import build_services
-from core.settings import Settings
 
 TENANT = "bench"
 SITE = "https://lms.example.com"  # the default catalog's module URLs live here
@@ -62,15 +62,25 @@ def _statement(user: int, activity: str, when: float, rng: random.Random) -> dic
         "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
         "actor": {"name": "Bench Learner", "account": {"homePage": SITE, "name": str(user)}},
         "verb": {"id": "http://adlnet.gov/expapi/verbs/completed", "display": {"en": "completed"}},
-        "object": {"id": activity, "definition": {"type": "http://id.tincanapi.com/activitytype/lms/module",
-                                                   "name": {"en": "Bench module"}}},
+        "object": {
+            "id": activity,
+            "definition": {"type": "http://id.tincanapi.com/activitytype/lms/module", "name": {"en": "Bench module"}},
+        },
         "timestamp": datetime.fromtimestamp(when, UTC).isoformat(),
         "result": {"score": {"raw": scaled * 100, "min": 0, "max": 100, "scaled": scaled}, "completion": True},
-        "context": {"platform": "Moodle", "contextActivities": {"grouping": [
-            {"id": SITE, "definition": {"type": "http://id.tincanapi.com/activitytype/lms"}},
-            {"id": f"{SITE}/course/view.php?id=7", "definition": {"type": "http://id.tincanapi.com/activitytype/lms/course"}},
-        ]}},
-    }  # fmt: skip
+        "context": {
+            "platform": "Moodle",
+            "contextActivities": {
+                "grouping": [
+                    {"id": SITE, "definition": {"type": "http://id.tincanapi.com/activitytype/lms"}},
+                    {
+                        "id": f"{SITE}/course/view.php?id=7",
+                        "definition": {"type": "http://id.tincanapi.com/activitytype/lms/course"},
+                    },
+                ]
+            },
+        },
+    }
 
 
 def _bodies(
@@ -82,10 +92,7 @@ def _bodies(
     bodies = []
     for r in range(requests):
         users = [rng.randrange(learners) for _ in range(per_request)]
-        batch = [
-            _statement(u, rng.choice(activities), now + r * 1e-3 + i * 1e-6, rng)
-            for i, u in enumerate(users)
-        ]
+        batch = [_statement(u, rng.choice(activities), now + r * 1e-3 + i * 1e-6, rng) for i, u in enumerate(users)]
         bodies.append((orjson.dumps(batch if per_request > 1 else batch[0]), users))
     return bodies
 
@@ -98,16 +105,10 @@ class Connection:
     def __init__(self, port: int, headers: dict[str, str]):
         self.socket = socket.create_connection(("127.0.0.1", port), timeout=30)
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.head = "".join(
-            f"{name}: {value}\r\n"
-            for name, value in {"Host": f"127.0.0.1:{port}", **headers}.items()
-        )
+        self.head = "".join(f"{name}: {value}\r\n" for name, value in {"Host": f"127.0.0.1:{port}", **headers}.items())
 
     def request(self, path: str, body: bytes) -> bytes:
-        return (
-            f"POST {path} HTTP/1.1\r\n{self.head}Content-Length: {len(body)}\r\n\r\n".encode()
-            + body
-        )
+        return f"POST {path} HTTP/1.1\r\n{self.head}Content-Length: {len(body)}\r\n\r\n".encode() + body
 
     def exchange(self, request: bytes) -> int:
         """Send a request, read its whole response; returns the status."""
@@ -131,9 +132,14 @@ class Connection:
 
 
 def _client(
-    port: int, headers: dict, bodies: list, start: multiprocessing.Event, results, accepted,
+    port: int,
+    headers: dict,
+    bodies: list,
+    start: multiprocessing.Event,
+    results,
+    accepted,
     interval_s: float,
-) -> None:  # fmt: skip
+) -> None:
     """One client process: POST every body over one keep-alive connection, each as soon as
     the last is answered, or (`interval_s`) on a schedule, as an LMS sending at a set rate."""
     connection = Connection(port, headers)
@@ -159,9 +165,18 @@ def _client(
 
 
 def _run_phase(
-    port, headers, per_request, requests_per_client, clients, learners, activities, meter,
-    accepted=None, rate: float = 0.0, seed: int = 0,
-) -> tuple[float, int, dict[str, float], float]:  # fmt: skip
+    port,
+    headers,
+    per_request,
+    requests_per_client,
+    clients,
+    learners,
+    activities,
+    meter,
+    accepted=None,
+    rate: float = 0.0,
+    seed: int = 0,
+) -> tuple[float, int, dict[str, float], float]:
     """Statements per second, failed requests, CPU microseconds per statement by process, and
     the phase's seconds. `rate`: statements per second offered in all (0: as fast as answered)."""
     interval_s = clients * per_request / rate if rate else 0.0
@@ -170,13 +185,9 @@ def _run_phase(
     results = context.Queue()
     procs = []
     for c in range(clients):
-        bodies = _bodies(
-            seed + 1000 * per_request + c, requests_per_client, per_request, learners, activities
-        )
+        bodies = _bodies(seed + 1000 * per_request + c, requests_per_client, per_request, learners, activities)
         procs.append(
-            context.Process(
-                target=_client, args=(port, headers, bodies, start, results, accepted, interval_s)
-            )
+            context.Process(target=_client, args=(port, headers, bodies, start, results, accepted, interval_s))
         )
     for proc in procs:
         proc.start()
@@ -228,12 +239,13 @@ def _redis_ceiling(url, services, credential, per_request, requests_per_client, 
             events = intake._effect(credential, statements, Counter(), time.time()).events
             records = [keys.xapi_statement(TENANT, s.id) for s in statements]
             digests = "".join(s.digest for s in statements)
+            count = len(statements)
             calls = [
                 lambda pipe, events=events: queue_events(pipe, keys, settings.partitions, events),
                 lambda pipe, records=records, digests=digests: pipe.eval(
                     RECORD_STATEMENTS, len(records), *records, 3600, digests
                 ),
-                lambda pipe, n=len(statements): pipe.hincrby(keys.xapi_counts(TENANT), "statements", n),
+                lambda pipe, n=count: pipe.hincrby(keys.xapi_counts(TENANT), "statements", n),
             ]
             writes.append((records, calls))
         procs.append(context.Process(target=_ceiling_client, args=(url, writes, start, results)))
@@ -290,9 +302,7 @@ class CpuMeter:
         return {
             "tool": _tree_cpu_s(self.supervisor.children["tool"].pid),
             "worker": sum(
-                _tree_cpu_s(child.pid)
-                for name, child in self.supervisor.children.items()
-                if name.startswith("worker")
+                _tree_cpu_s(child.pid) for name, child in self.supervisor.children.items() if name.startswith("worker")
             ),
             "redis": cpu["used_cpu_user"] + cpu["used_cpu_sys"],
             "bench": time.process_time(),
@@ -320,9 +330,7 @@ class MasteryMonitor(threading.Thread):
         self.clients_done = 0
 
     def _counts(self) -> list[int]:
-        found = {
-            r.learner: r.events for r in self.store.get_many(TENANT, self.learners, explain=False)
-        }
+        found = {r.learner: r.events for r in self.store.get_many(TENANT, self.learners, explain=False)}
         return [found.get(learner, 0) for learner in self.learners]
 
     def run(self) -> None:
@@ -366,20 +374,16 @@ def _wait_healthy(port: int, supervisor: Supervisor, timeout_s: float = 60) -> N
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.xapi", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m bench.xapi", description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--single-requests", type=int, default=1500, help="per client, one statement each")
+    parser.add_argument("--batch-requests", type=int, default=600, help="per client, 50 statements each")
     parser.add_argument(
-        "--single-requests", type=int, default=1500, help="per client, one statement each"
-    )
-    parser.add_argument(
-        "--batch-requests", type=int, default=600, help="per client, 50 statements each"
-    )
-    parser.add_argument(
-        "--rate", type=float, default=TARGET_BATCH_STATEMENTS_PER_S,
+        "--rate",
+        type=float,
+        default=TARGET_BATCH_STATEMENTS_PER_S,
         help="statements/s offered in the paced phase (the same batches, on a schedule)",
-    )  # fmt: skip
+    )
     parser.add_argument("--learners", type=int, default=2000)
     parser.add_argument("--port", type=int, default=8090)
     args = parser.parse_args(argv)
@@ -396,16 +400,12 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.load({"redis_url": url, "key_prefix": prefix})
         client = redis.Redis.from_url(url)
         stack.callback(
-            lambda: [
-                client.unlink(*batch)
-                for batch in _batches(client.scan_iter(f"{prefix}:*", count=1000))
-            ]
+            lambda: [client.unlink(*batch) for batch in _batches(client.scan_iter(f"{prefix}:*", count=1000))]
         )
         services = build_services(settings, client)
         credential, secret = create_credentials(client, services.keys, TENANT, "moodle", SITE)
         headers = {
-            "Authorization": "Basic "
-            + base64.b64encode(f"{credential.key}:{secret}".encode()).decode(),
+            "Authorization": "Basic " + base64.b64encode(f"{credential.key}:{secret}".encode()).decode(),
             "X-Experience-API-Version": "1.0.0",
             "Content-Type": "application/json",
         }
@@ -414,9 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.callback(supervisor.stop)
         supervisor.start(
             "tool",
-            gunicorn_command(
-                "lti_tool:create_app()", "127.0.0.1", args.port, settings.http_workers
-            ),
+            gunicorn_command("lti_tool:create_app()", "127.0.0.1", args.port, settings.http_workers),
         )
         for number in range(1, settings.worker_processes + 1):  # as `skillgap run` starts them
             supervisor.start(f"worker {number}", [sys.executable, "-m", "skillgap.cli", "worker"])
@@ -432,24 +430,30 @@ def main(argv: list[str] | None = None) -> int:
 
         meter = CpuMeter(supervisor, client)
         single, failed_single, single_cpu, _ = _run_phase(
-            args.port, headers, 1, args.single_requests, args.clients, args.learners, activities,
+            args.port,
+            headers,
+            1,
+            args.single_requests,
+            args.clients,
+            args.learners,
+            activities,
             meter,
-        )  # fmt: skip
+        )
         print(f"xapi_single_statements_per_s: {single:.0f}")
-        ceiling = _redis_ceiling(url, services, credential, 1, args.single_requests, args.clients,
-                                 args.learners, activities)  # fmt: skip
+        ceiling = _redis_ceiling(
+            url, services, credential, 1, args.single_requests, args.clients, args.learners, activities
+        )
         print(f"redis_ceiling_single_statements_per_s: {ceiling:.0f}")
         print(f"xapi_single_vs_redis_ceiling: {single / ceiling:.2f}")
         _print_cpu("single", single_cpu)
         _drain(client, services, 30)
 
         phase = (args.port, headers, 50, args.batch_requests, args.clients, args.learners)
-        batch, failed_batch, batch_cpu, freshness = _monitored(
-            client, services, tracked, meter, phase, activities
-        )
+        batch, failed_batch, batch_cpu, freshness = _monitored(client, services, tracked, meter, phase, activities)
         print(f"xapi_batch50_statements_per_s: {batch:.0f}")
-        ceiling = _redis_ceiling(url, services, credential, 50, args.batch_requests, args.clients,
-                                 args.learners, activities)  # fmt: skip
+        ceiling = _redis_ceiling(
+            url, services, credential, 50, args.batch_requests, args.clients, args.learners, activities
+        )
         print(f"redis_ceiling_batch50_statements_per_s: {ceiling:.0f}")
         print(f"xapi_batch50_vs_redis_ceiling: {batch / ceiling:.2f}")
         print(f"xapi_batch50_vs_target_20000: {batch / TARGET_BATCH_STATEMENTS_PER_S:.2f}")
@@ -480,13 +484,10 @@ def _monitored(client, services, tracked, meter, phase, activities, rate=0.0, se
     accepted = multiprocessing.get_context("fork").Queue()
     monitor = MasteryMonitor(services.learners, tracked, accepted)
     monitor.start()
-    rate_done, failed, cpu, elapsed = _run_phase(
-        *phase, activities, meter, accepted=accepted, rate=rate, seed=seed
-    )
+    rate_done, failed, cpu, elapsed = _run_phase(*phase, activities, meter, accepted=accepted, rate=rate, seed=seed)
     behind_s = _drain(client, services, 60)
     batches, latency_s = (
-        after - before
-        for after, before in zip(_worker_stats(client, services), stats_before, strict=True)
+        after - before for after, before in zip(_worker_stats(client, services), stats_before, strict=True)
     )
     deadline = time.time() + 30
     clients = phase[4]
@@ -506,9 +507,7 @@ def _monitored(client, services, tracked, meter, phase, activities, rate=0.0, se
     }
     if delays:
         freshness["reflected_p50_ms"] = f"{1000 * delays[len(delays) // 2]:.0f}"
-        freshness["reflected_p99_ms"] = (
-            f"{1000 * delays[min(len(delays) - 1, int(len(delays) * 0.99))]:.0f}"
-        )
+        freshness["reflected_p99_ms"] = f"{1000 * delays[min(len(delays) - 1, int(len(delays) * 0.99))]:.0f}"
     return rate_done, failed, cpu, freshness
 
 

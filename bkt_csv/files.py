@@ -19,10 +19,10 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from engine.fit import FittedParameters
-from engine.jit import dynamic_schedule
 from bkt_csv import kernels
 from core.errors import UserError
+from engine.fit import FittedParameters
+from engine.jit import dynamic_schedule
 
 COLUMNS = {
     "user_id": ("user_id", "Anon Student Id"),
@@ -123,8 +123,9 @@ def _piece_bounds(data: np.ndarray, start: int, n_pieces: int) -> np.ndarray:
     return np.unique(np.array(bounds, dtype=np.int64))
 
 
-def read_bkt_csv(path: Path, resource_column: str | None = None, need_correct: bool = True,
-                 pieces: int | None = None) -> BktTable:  # fmt: skip
+def read_bkt_csv(
+    path: Path, resource_column: str | None = None, need_correct: bool = True, pieces: int | None = None
+) -> BktTable:
     """Read a pyBKT CSV; CsvError names the file, the line and the problem. `pieces`: how many
     parts to parse in parallel (default: by the file's size and Numba's threads)."""
     path = Path(path)
@@ -175,8 +176,9 @@ def read_bkt_csv(path: Path, resource_column: str | None = None, need_correct: b
     rows = np.zeros(n_pieces, np.int64)
     uniques = np.zeros((n_pieces, kernels.STRING_COLUMNS), np.int64)
     with dynamic_schedule():
-        kernels.parse_pieces(data, bounds, ord(delimiter), roles, first_rows, codes, correct, order, keys, spans,
-                             problems, rows, uniques)  # fmt: skip
+        kernels.parse_pieces(
+            data, bounds, ord(delimiter), roles, first_rows, codes, correct, order, keys, spans, problems, rows, uniques
+        )
     for code, offset in problems:
         if code:  # the first piece with a problem has the file's first problem
             line = 1 + int(np.count_nonzero(data[:offset] == 10))
@@ -194,18 +196,26 @@ def read_bkt_csv(path: Path, resource_column: str | None = None, need_correct: b
         codes, correct, order = codes[:, kept], correct[kept], order[kept] if order.size else order
         first_rows = np.concatenate([[0], np.cumsum(rows)])
     return BktTable(
-        learner=codes[0], skill=codes[1], resource=codes[2] if resource_column is not None else None,
-        correct=correct, order=order if order_at is not None else None, header=header_text,
-        delimiter=delimiter, source=data, pieces=bounds, piece_rows=first_rows,
+        learner=codes[0],
+        skill=codes[1],
+        resource=codes[2] if resource_column is not None else None,
+        correct=correct,
+        order=order if order_at is not None else None,
+        header=header_text,
+        delimiter=delimiter,
+        source=data,
+        pieces=bounds,
+        piece_rows=first_rows,
         spans=tuple(file_spans[c, : totals[c]] for c in range(kernels.STRING_COLUMNS)),
-    )  # fmt: skip
+    )
 
 
 # ---------------------------------------------------------------- parameters
 
 
-def params_to_json(params: FittedParameters, skills: list[str], resources: list[str], forgets: bool,
-                   resource_column: str | None) -> dict:  # fmt: skip
+def params_to_json(
+    params: FittedParameters, skills: list[str], resources: list[str], forgets: bool, resource_column: str | None
+) -> dict:
     """The parameters file: per skill prior, guess, slip, forget and a learning rate per resource
     with its standard error and the number of learners behind it (rates per observation)."""
     resources = resources or [DEFAULT_RESOURCE]
@@ -233,16 +243,19 @@ def params_to_json(params: FittedParameters, skills: list[str], resources: list[
     return {"format": PARAMS_FORMAT, "forgets": forgets, "multilearn": resource_column, "skills": out}
 
 
-def align(table: BktTable, skills: list[str], resources: list[str], source: str,
-          unknown_skills: str = "error") -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+def align(
+    table: BktTable, skills: list[str], resources: list[str], source: str, unknown_skills: str = "error"
+) -> tuple[np.ndarray, np.ndarray | None]:
     """(point, resource) codes of the table's rows in the parameters' skill and resource order.
     A skill the parameters do not know is an error, or with unknown_skills="default" point -1."""
     index = {name: p for p, name in enumerate(skills)}
     unknown = [name for name in table.skills if name not in index]
     if unknown and unknown_skills == "error":
         more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-        raise CsvError(f"{source}: skills with no fitted parameters: {', '.join(map(repr, unknown[:5]))}{more} "
-                       "(--unknown-skills default predicts their rows with the default instead)")  # fmt: skip
+        raise CsvError(
+            f"{source}: skills with no fitted parameters: {', '.join(map(repr, unknown[:5]))}{more} "
+            "(--unknown-skills default predicts their rows with the default instead)"
+        )
     point = np.array([index.get(name, -1) for name in table.skills], dtype=np.int32)[table.skill]
     if table.resource is None:
         return point, None
@@ -290,7 +303,9 @@ def write_predictions(out: Path, table: BktTable, columns: dict[str, np.ndarray]
     ends = np.empty_like(starts)
     buffer = np.empty(int(room.sum()), np.uint8)
     with dynamic_schedule():
-        kernels.format_pieces(table.source, table.pieces, ord(delimiter), values, table.piece_rows, buffer, starts, ends)
+        kernels.format_pieces(
+            table.source, table.pieces, ord(delimiter), values, table.piece_rows, buffer, starts, ends
+        )
     try:
         with open(out, "wb") as handle:
             handle.write(header)

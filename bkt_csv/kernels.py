@@ -103,8 +103,9 @@ else:
             undefined = ir.Constant(vector, ir.Undefined)
             spread = builder.shuffle_vector(
                 builder.insert_element(undefined, builder.trunc(args[2], byte), ir.Constant(ir.IntType(32), 0)),
-                undefined, ir.Constant(ir.VectorType(ir.IntType(32), 64), [0] * 64),
-            )  # fmt: skip
+                undefined,
+                ir.Constant(ir.VectorType(ir.IntType(32), 64), [0] * 64),
+            )
             delimiters = builder.icmp_unsigned("==", window, spread)
             newlines = builder.icmp_unsigned("==", window, ir.Constant(vector, [NEWLINE] * 64))
             masks = [builder.bitcast(found, ir.IntType(64)) for found in (delimiters, newlines)]
@@ -148,8 +149,10 @@ def digits_value(word, n):
         return 0, False  # a byte above '9' carries into its top bit, one below '0' borrows
     # Pairs, then fours, then eight digits (most significant in the lowest byte).
     x = x * np.uint64(10) + (x >> np.uint64(8))
-    x = ((x & np.uint64(0x000000FF000000FF)) * np.uint64(100 + (1000000 << 32))
-         + ((x >> np.uint64(16)) & np.uint64(0x000000FF000000FF)) * np.uint64(1 + (10000 << 32))) >> np.uint64(32)  # fmt: skip
+    x = (
+        (x & np.uint64(0x000000FF000000FF)) * np.uint64(100 + (1000000 << 32))
+        + ((x >> np.uint64(16)) & np.uint64(0x000000FF000000FF)) * np.uint64(1 + (10000 << 32))
+    ) >> np.uint64(32)
     return np.int64(x), True
 
 
@@ -467,8 +470,20 @@ def parse_piece(data, lo, hi, delimiter, roles, first_row, codes, correct, order
                 if r < bad:
                     bad, bad_problem = r, BAD_ORDER
             elif role != IGNORED:
-                slots = code_strings(data, fields[f, 0], fields[f, 1], escaped[f], role - 1, m, codes[role - 1, row:],
-                                     slots, keys, spans, uniques, last_key)  # fmt: skip
+                slots = code_strings(
+                    data,
+                    fields[f, 0],
+                    fields[f, 1],
+                    escaped[f],
+                    role - 1,
+                    m,
+                    codes[role - 1, row:],
+                    slots,
+                    keys,
+                    spans,
+                    uniques,
+                    last_key,
+                )
         if bad < m:  # before the line, if any, that ended the block
             problem[0] = bad_problem
             problem[1] = lines[bad]
@@ -478,13 +493,24 @@ def parse_piece(data, lo, hi, delimiter, roles, first_row, codes, correct, order
 
 
 @parallel_kernel
-def parse_pieces(data, bounds, delimiter, roles, first_rows, codes, correct, order, keys, spans, problems,
-                 rows, uniques):  # fmt: skip
+def parse_pieces(
+    data, bounds, delimiter, roles, first_rows, codes, correct, order, keys, spans, problems, rows, uniques
+):
     for p in prange(bounds.shape[0] - 1):
         n, u = parse_piece(
-            data, bounds[p], bounds[p + 1], delimiter, roles, first_rows[p], codes, correct, order,
-            keys[p], spans[p], problems[p],
-        )  # fmt: skip
+            data,
+            bounds[p],
+            bounds[p + 1],
+            delimiter,
+            roles,
+            first_rows[p],
+            codes,
+            correct,
+            order,
+            keys[p],
+            spans[p],
+            problems[p],
+        )
         rows[p] = n
         uniques[p] = u
 
@@ -495,8 +521,10 @@ def string_stores(n_pieces, capacity):
     and spans. Allocated
     here (malloc, pages touched as used) rather than by numpy, whose large arrays are given
     huge pages that are zeroed whole at first touch."""
-    return (np.empty((n_pieces, STRING_COLUMNS, capacity, 2), np.uint64),
-            np.empty((n_pieces, STRING_COLUMNS, capacity, 3), np.int64))  # fmt: skip
+    return (
+        np.empty((n_pieces, STRING_COLUMNS, capacity, 2), np.uint64),
+        np.empty((n_pieces, STRING_COLUMNS, capacity, 3), np.int64),
+    )
 
 
 # ---------------------------------------------------------------- merging the pieces
@@ -565,8 +593,12 @@ def decimal_word(value):
     whole = micro // 1000000
     fraction = micro - whole * 1000000
     high = fraction // 1000
-    return (np.uint64(ZERO + whole) | (np.uint64(DOT) << np.uint64(8)) | (THREE_DIGITS[high] << np.uint64(16))
-            | (THREE_DIGITS[fraction - high * 1000] << np.uint64(40)))  # fmt: skip
+    return (
+        np.uint64(ZERO + whole)
+        | (np.uint64(DOT) << np.uint64(8))
+        | (THREE_DIGITS[high] << np.uint64(16))
+        | (THREE_DIGITS[fraction - high * 1000] << np.uint64(40))
+    )
 
 
 @kernel

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import orjson
 import redis
 
-from core.wire import ENTRY_FIELD, decode_entry, encode_entry
 from core.keys import Keys, partition_of
 from core.recent import SOURCES
+from core.wire import ENTRY_FIELD, decode_entry, encode_entry
 
 SECONDS_PER_DAY = 86_400
 
@@ -86,7 +86,11 @@ def _holds(fields: dict[bytes, bytes], tenant: str, learner: str) -> bool:
 
 def _drop_letters(client: redis.Redis, stream: str, learner: str) -> int:
     """Dead letters quote whole entries: every letter naming the learner goes."""
-    naming = [entry_id for entry_id, fields in client.xrange(stream, "-", "+") if learner.encode() in b"".join(fields.values())]
+    naming = [
+        entry_id
+        for entry_id, fields in client.xrange(stream, "-", "+")
+        if learner.encode() in b"".join(fields.values())
+    ]
     return client.xdel(stream, *naming) if naming else 0
 
 

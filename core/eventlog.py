@@ -25,7 +25,9 @@ class PartlyWritten(redis.RedisError):
         self.written = written
 
 
-def append_events(client: redis.Redis | RedisCluster, keys: Keys, partitions: int, events: Iterable[Event]) -> list[bytes]:
+def append_events(
+    client: redis.Redis | RedisCluster, keys: Keys, partitions: int, events: Iterable[Event]
+) -> list[bytes]:
     """XADD the events, grouped into entries per partition, all or nothing; returns the entry
     ids. One MULTI/EXEC: an error (Redis out of memory, a lost connection before EXEC) leaves
     nothing written. On Redis Cluster, where a transaction holds one partition's keys, one
@@ -120,15 +122,23 @@ def read_log(client: redis.Redis, keys: Keys, partition: int, chunk: int = 500) 
 
 
 def export_events(
-    client: redis.Redis, keys: Keys, partitions: int, out: IO[bytes], tenant: str | None = None,
+    client: redis.Redis,
+    keys: Keys,
+    partitions: int,
+    out: IO[bytes],
+    tenant: str | None = None,
     progress: Callable[[int], None] | None = None,
-) -> int:  # fmt: skip
+) -> int:
     """Write the retained log as newline-delimited JSON events (wire form), partition by
     partition in stream order; returns how many were written."""
     written = 0
     for partition in range(partitions):
         for _, raw_events in read_log(client, keys, partition):
-            lines = [orjson.dumps(raw) for raw in raw_events if tenant is None or (isinstance(raw, dict) and raw.get("tenant") == tenant)]
+            lines = [
+                orjson.dumps(raw)
+                for raw in raw_events
+                if tenant is None or (isinstance(raw, dict) and raw.get("tenant") == tenant)
+            ]
             if lines:
                 out.write(b"\n".join(lines) + b"\n")
                 written += len(lines)

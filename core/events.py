@@ -15,9 +15,9 @@ import time as clock
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.catalog import Catalog
 from engine import Kind
 from engine.model import KINDS_WITH_SCORE
-from core.catalog import Catalog
 
 SCHEMA_VERSION = 1
 # Activity kinds move mastery through the engine; an enrolment only records role and cohort
@@ -85,19 +85,32 @@ def parse_timestamp(value: object) -> float:
     return seconds
 
 
-def event_id(tenant: str, learner: str, cohort: str | None, module: str | None, kind: str,
-             score: float | None, timestamp: float, source: str) -> str:  # fmt: skip
+def event_id(
+    tenant: str,
+    learner: str,
+    cohort: str | None,
+    module: str | None,
+    kind: str,
+    score: float | None,
+    timestamp: float,
+    source: str,
+) -> str:
     """Deterministic id: the same event posted twice gets the same id, and is applied once."""
-    canonical = "\x1f".join(
-        (tenant, learner, cohort or "", module or "", kind, repr(score), repr(timestamp), source)
-    )
+    canonical = "\x1f".join((tenant, learner, cohort or "", module or "", kind, repr(score), repr(timestamp), source))
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
 def trusted_event(
-    id: str, tenant: str, learner: str, cohort: str | None, module: str, kind: str,
-    score: float | None, timestamp: float, source: str,
-) -> Event:  # fmt: skip
+    id: str,
+    tenant: str,
+    learner: str,
+    cohort: str | None,
+    module: str,
+    kind: str,
+    score: float | None,
+    timestamp: float,
+    source: str,
+) -> Event:
     """An activity event built without ``parse_event``'s checks, for an intake whose own
     validation has already proved each of them: the id and learner match their patterns,
     the cohort is 1 to 128 characters none of them a control character, the module is the

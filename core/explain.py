@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.catalog import Catalog
 from engine import READY_MASTERY, Action, Model, needed_targets
 from engine.kernels.recommend import DECISIVE_SPREADS
 from engine.model import main_points
-from core.catalog import Catalog
 
 
 def recommendation_items(
@@ -49,7 +49,8 @@ def recommendation_items(
             "expected_gain": round(float(ranking["gain"][position]), 6),
             "gain_per_hour": round(float(ranking["per_minute"][position]) * 60.0, 6),
             "relies_on": [
-                {"point": points[j].id, "mastery": round(float(planned[j]), 4)} for j in np.flatnonzero(model.requires[q])
+                {"point": points[j].id, "mastery": round(float(planned[j]), 4)}
+                for j in np.flatnonzero(model.requires[q])
             ],
         }
         if action == Action.ASSESS.name.lower():
@@ -59,18 +60,30 @@ def recommendation_items(
             item["closes"] = []
             item["information"] = round(float(ranking["information"][position]), 6)
             item["measures"] = sorted(
-                ({"point": points[j].id, "mastery": round(float(planned[j]), 4), "target": round(float(raised[j]), 4),
-                  "uncertainty": round(float(uncertainty[j]), 4)} for j in np.flatnonzero(decisive)),
-                key=lambda m: m["uncertainty"], reverse=True,
-            )  # fmt: skip
+                (
+                    {
+                        "point": points[j].id,
+                        "mastery": round(float(planned[j]), 4),
+                        "target": round(float(raised[j]), 4),
+                        "uncertainty": round(float(uncertainty[j]), 4),
+                    }
+                    for j in np.flatnonzero(decisive)
+                ),
+                key=lambda m: m["uncertainty"],
+                reverse=True,
+            )
             items.append(item)
             continue
         ready = readiness(q, planned)
         closes = []
         for j in np.flatnonzero((model.learn[q] > 0) & (raised > planned)):
             expected = planned[j] + (1.0 - planned[j]) * model.learn[q, j] * ready
-            close = {"point": points[j].id, "mastery": round(float(planned[j]), 4),
-                     "expected": round(float(expected), 4), "target": round(float(raised[j]), 4)}  # fmt: skip
+            close = {
+                "point": points[j].id,
+                "mastery": round(float(planned[j]), 4),
+                "expected": round(float(expected), 4),
+                "target": round(float(raised[j]), 4),
+            }
             needed_for = _dependents_short(model, catalog, j, planned, raised)
             if needed_for:
                 close["needed_for"] = needed_for
@@ -98,9 +111,14 @@ def _dependents_short(model: Model, catalog: Catalog, j: int, mastery: np.ndarra
 
 
 def _unlocked(
-    model: Model, catalog: Catalog, q: int, before: np.ndarray, after: np.ndarray, raised: np.ndarray,
+    model: Model,
+    catalog: Catalog,
+    q: int,
+    before: np.ndarray,
+    after: np.ndarray,
+    raised: np.ndarray,
     threshold: float,
-) -> list[str]:  # fmt: skip
+) -> list[str]:
     """Teaching modules whose main points are short of target that module q's expected learning
     makes ready (their weakest requirement reaches the threshold), at most three."""
     if threshold <= 0:
@@ -137,9 +155,15 @@ def reason(item: dict, catalog: Catalog, language: str = "en") -> str:
     if item.get("action") == "assess":
         measured = [name(m["point"]) for m in item.get("measures", [])[:3]]
         if zh:
-            return "测评：确认你在" + "、".join(f"「{n}」" for n in measured) + "上是否已达到目标（估计已达到，但把握不大）。"
-        return "Assessment: checks whether you have reached the target on " + ", ".join(measured) + (
-            " (estimated at or just above it, but uncertain)."
+            return (
+                "测评：确认你在"
+                + "、".join(f"「{n}」" for n in measured)
+                + "上是否已达到目标（估计已达到，但把握不大）。"
+            )
+        return (
+            "Assessment: checks whether you have reached the target on "
+            + ", ".join(measured)
+            + (" (estimated at or just above it, but uncertain).")
         )
     closes = item.get("closes", [])[:3]
     waits = item.get("waits_for", [])
@@ -156,7 +180,11 @@ def reason(item: dict, catalog: Catalog, language: str = "en") -> str:
         head = "复习：" if item.get("action") == "review" else ""
         text = head + "；".join(parts) + "。"
         if builds:
-            text += "建立在已掌握的" + "、".join(f"「{name(r['point'])}」（{_pct(r['mastery'])}）" for r in builds) + "之上。"
+            text += (
+                "建立在已掌握的"
+                + "、".join(f"「{name(r['point'])}」（{_pct(r['mastery'])}）" for r in builds)
+                + "之上。"
+            )
         if waits:
             text += "前置知识" + "、".join(f"「{name(w['point'])}」（目前 {_pct(w['mastery'])}）" for w in waits)
             text += f"达到 {_pct(waits[0]['ready_at'])} 后学习效果最好，在此之前进展较慢。"
@@ -165,7 +193,9 @@ def reason(item: dict, catalog: Catalog, language: str = "en") -> str:
         return text
     parts = []
     for c in closes:
-        part = f"{name(c['point'])} from {_pct(c['mastery'])} to about {_pct(c['expected'])} (target {_pct(c['target'])}"
+        part = (
+            f"{name(c['point'])} from {_pct(c['mastery'])} to about {_pct(c['expected'])} (target {_pct(c['target'])}"
+        )
         if c.get("needed_for"):
             part += ", needed for " + ", ".join(name(p) for p in c["needed_for"][:2])
         parts.append(part + ")")

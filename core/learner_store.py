@@ -29,11 +29,11 @@ import numpy as np
 import orjson
 import redis
 
-from engine import READY_MASTERY, STATE_FIELDS, Action, Model, decayed_belief, new_state, shortfall_loss
-from engine.objective import ShortfallLoss
 from core.catalog import Catalog
 from core.explain import recommendation_items
 from core.keys import Keys, partition_of
+from engine import READY_MASTERY, STATE_FIELDS, Action, Model, decayed_belief, new_state, shortfall_loss
+from engine.objective import ShortfallLoss
 
 MAX_COHORTS = 64
 MAGIC = b"SG2"
@@ -44,15 +44,32 @@ ACTION_CODES = {name: code for code, name in enumerate(ACTIONS)}
 def record_dtype(slots: int, n_points: int) -> np.dtype:
     """The binary part of a stored value, for rankings of `slots` modules over `n_points` points."""
     ranked = (slots,)
-    return np.dtype([("events", "<i8"), ("updated", "<f8"), ("recs_at", "<f8"), ("module", "<i4", ranked),
-                     ("action", "i1", ranked), ("gain", "<f8", ranked), ("per_minute", "<f8", ranked),
-                     ("information", "<f8", ranked), ("state", "<f8", (STATE_FIELDS, n_points))])  # fmt: skip
+    return np.dtype(
+        [
+            ("events", "<i8"),
+            ("updated", "<f8"),
+            ("recs_at", "<f8"),
+            ("module", "<i4", ranked),
+            ("action", "i1", ranked),
+            ("gain", "<f8", ranked),
+            ("per_minute", "<f8", ranked),
+            ("information", "<f8", ranked),
+            ("state", "<f8", (STATE_FIELDS, n_points)),
+        ]
+    )
 
 
 def learner_numbers(
-    events: np.ndarray, updated: float, recs_at: np.ndarray, module: np.ndarray, action: np.ndarray,
-    gain: np.ndarray, per_minute: np.ndarray, information: np.ndarray, state: np.ndarray,
-) -> np.ndarray:  # fmt: skip
+    events: np.ndarray,
+    updated: float,
+    recs_at: np.ndarray,
+    module: np.ndarray,
+    action: np.ndarray,
+    gain: np.ndarray,
+    per_minute: np.ndarray,
+    information: np.ndarray,
+    state: np.ndarray,
+) -> np.ndarray:
     """The binary part of learners' stored values (`record_dtype`), a row per learner: the
     ranking's arrays are (L, k), the state (L, 3, M)."""
     numbers = np.empty(len(state), record_dtype(module.shape[1], state.shape[2]))
@@ -121,9 +138,15 @@ class Standing:
 
 class LearnerStore:
     def __init__(
-        self, client: redis.Redis, keys: Keys, partitions: int, catalog: Catalog, model: Model,
-        assessment_uncertainty: float = 0.15, prerequisite_threshold: float = READY_MASTERY,
-    ):  # fmt: skip
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        partitions: int,
+        catalog: Catalog,
+        model: Model,
+        assessment_uncertainty: float = 0.15,
+        prerequisite_threshold: float = READY_MASTERY,
+    ):
         self.client = client
         self.assessment_uncertainty = assessment_uncertainty
         self.prerequisite_threshold = prerequisite_threshold
@@ -190,14 +213,28 @@ class LearnerStore:
         meta_end = 24 + int.from_bytes(raw[20:24], "little")
         meta = orjson.loads(raw[24:meta_end])
         numbers = np.frombuffer(raw, record_dtype(raw[19], len(layout.points)), count=1, offset=meta_end)[0]
-        ranking = ranking_lists(numbers["module"], numbers["action"], numbers["gain"], numbers["per_minute"],
-                                numbers["information"], layout.modules)  # fmt: skip
+        ranking = ranking_lists(
+            numbers["module"],
+            numbers["action"],
+            numbers["gain"],
+            numbers["per_minute"],
+            numbers["information"],
+            layout.modules,
+        )
         if layout is not self.layout:  # modules the catalog no longer has are not recommended
             keep = [i for i, module in enumerate(ranking["module"]) if module in self.catalog.module_index]
             ranking = {name: [values[i] for i in keep] for name, values in ranking.items()}
-        return LearnerRecord(tenant, learner, self._in_catalog_order(numbers["state"].copy(), layout.points),
-                             meta["role"], tuple(meta["cohorts"]), int(numbers["events"]), float(numbers["updated"]),
-                             recommended_at=float(numbers["recs_at"]), ranking=ranking)  # fmt: skip
+        return LearnerRecord(
+            tenant,
+            learner,
+            self._in_catalog_order(numbers["state"].copy(), layout.points),
+            meta["role"],
+            tuple(meta["cohorts"]),
+            int(numbers["events"]),
+            float(numbers["updated"]),
+            recommended_at=float(numbers["recs_at"]),
+            ranking=ranking,
+        )
 
     def explain(self, record: LearnerRecord) -> list[dict]:
         """The stored ranking with what each module closes or measures (core/explain.py)."""
@@ -205,9 +242,15 @@ class LearnerStore:
             return []
         belief = decayed_belief(record.state[None], self.model, record.recommended_at)
         return recommendation_items(
-            self.catalog, self.model, record.ranking, belief.mastery[0], belief.uncertainty[0],
-            self.targets_of(record), self.assessment_uncertainty, self.prerequisite_threshold,
-        )  # fmt: skip
+            self.catalog,
+            self.model,
+            record.ranking,
+            belief.mastery[0],
+            belief.uncertainty[0],
+            self.targets_of(record),
+            self.assessment_uncertainty,
+            self.prerequisite_threshold,
+        )
 
     def _in_catalog_order(self, state: np.ndarray, points: list[str]) -> np.ndarray:
         """State stored under another catalog's points: keep the points both know, start new ones fresh."""
@@ -225,13 +268,19 @@ class LearnerStore:
         ranking = record.ranking
         modules = ranking.get("module", [])
         numbers = learner_numbers(
-            np.array([record.events]), record.updated, np.array([record.recommended_at]),
+            np.array([record.events]),
+            record.updated,
+            np.array([record.recommended_at]),
             np.array([[self.catalog.module_index[module] for module in modules]], np.int32).reshape(1, len(modules)),
-            np.array([[ACTION_CODES[action] for action in ranking.get("action", [])]], np.int8).reshape(1, len(modules)),
-            *(np.array([ranking.get(name, [])], np.float64).reshape(1, len(modules))
-              for name in ("gain", "per_minute", "information")),
+            np.array([[ACTION_CODES[action] for action in ranking.get("action", [])]], np.int8).reshape(
+                1, len(modules)
+            ),
+            *(
+                np.array([ranking.get(name, [])], np.float64).reshape(1, len(modules))
+                for name in ("gain", "per_minute", "information")
+            ),
             record.state[None],
-        )  # fmt: skip
+        )
         return self.values([meta_json(record.role, record.cohorts)], numbers)[0]
 
     def values(self, metas: list[bytes], numbers: np.ndarray) -> list[bytes]:
@@ -294,10 +343,20 @@ def meta_json(role: str | None, cohorts: tuple[str, ...]) -> bytes:
     return len(meta).to_bytes(4, "little") + meta
 
 
-def ranking_lists(module: np.ndarray, action: np.ndarray, gain: np.ndarray, per_minute: np.ndarray,
-                  information: np.ndarray, module_ids: list[str]) -> dict[str, list]:  # fmt: skip
+def ranking_lists(
+    module: np.ndarray,
+    action: np.ndarray,
+    gain: np.ndarray,
+    per_minute: np.ndarray,
+    information: np.ndarray,
+    module_ids: list[str],
+) -> dict[str, list]:
     """One learner's ranking as parallel lists, from its slots (module -1: no more modules)."""
     n = int((module >= 0).sum())  # the engine fills unused slots at the end
-    return {"module": [module_ids[q] for q in module[:n].tolist()], "action": [ACTIONS[a] for a in action[:n].tolist()],
-            "gain": gain[:n].tolist(), "per_minute": per_minute[:n].tolist(),
-            "information": information[:n].tolist()}  # fmt: skip
+    return {
+        "module": [module_ids[q] for q in module[:n].tolist()],
+        "action": [ACTIONS[a] for a in action[:n].tolist()],
+        "gain": gain[:n].tolist(),
+        "per_minute": per_minute[:n].tolist(),
+        "information": information[:n].tolist(),
+    }

@@ -23,11 +23,11 @@ import numpy as np
 import orjson
 import redis
 
-from engine import Model
 from core.catalog import Catalog, engine_model
 from core.catalog.arrays import SECONDS_PER_DAY
 from core.errors import UserError
 from core.keys import Keys
+from engine import Model
 
 SCHEMA = 1
 POINT_FIELDS = ("prior", "guess", "slip", "half_life_days")
@@ -54,7 +54,7 @@ def model_from_parameters(catalog: Catalog, document: dict) -> Model:
     """The catalog's Model with the document's values in place; raises ParametersError naming
     the first unknown id or out-of-range value."""
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:
-        raise ParametersError(f"parameters must be a JSON object with \"schema\": {SCHEMA}")
+        raise ParametersError(f'parameters must be a JSON object with "schema": {SCHEMA}')
     if document.get("catalog", catalog.id) != catalog.id:
         raise ParametersError(f"parameters are for catalog {document['catalog']!r}, not {catalog.id!r}")
     base = engine_model(catalog)

@@ -64,7 +64,9 @@ def parse_person(data: object, catalog: Catalog) -> Person:
         raise PersonError(unknown[0], f"unknown field (expected: {', '.join(PERSON_FIELDS)})")
     person = _text(data, "person", required=True)
     if not LEARNER_PATTERN.match(person):
-        raise PersonError("person", "must be a pseudonymous learner id (letters, digits, '.', '_', ':' or '-'; no names or emails)")
+        raise PersonError(
+            "person", "must be a pseudonymous learner id (letters, digits, '.', '_', ':' or '-'; no names or emails)"
+        )
     role = _text(data, "role", required=True)
     if role not in catalog.role_index:
         raise PersonError("role", f"unknown role {role!r} (the catalog's: {', '.join(catalog.role_index)})")
@@ -81,14 +83,23 @@ def parse_person(data: object, catalog: Catalog) -> Person:
 
 
 def save_people(
-    client: redis.Redis, keys: Keys, partitions: int, tenant: str, people: list[Person],
-    catalog: Catalog, now: float | None = None,
-) -> None:  # fmt: skip
+    client: redis.Redis,
+    keys: Keys,
+    partitions: int,
+    tenant: str,
+    people: list[Person],
+    catalog: Catalog,
+    now: float | None = None,
+) -> None:
     """Store the people and put their roles on the log (one round trip, all or nothing)."""
     now = time.time() if now is None else now
     events: list[Event] = [
-        parse_event({"learner": p.person, "kind": ENROLLED, "role": p.role, "timestamp": now, "source": "hr"},
-                    tenant=tenant, catalog=catalog, now=now)  # fmt: skip
+        parse_event(
+            {"learner": p.person, "kind": ENROLLED, "role": p.role, "timestamp": now, "source": "hr"},
+            tenant=tenant,
+            catalog=catalog,
+            now=now,
+        )
         for p in people
     ]
     pipe = write_pipeline(client)

@@ -35,7 +35,9 @@ class FailureLimit:
 
     def _counters(self, address: str | None, key: str | None) -> list[str]:
         named = [("address", address), ("key", key)]
-        digests = [hashlib.sha256("\x1f".join((kind, value)).encode()).hexdigest()[:32] for kind, value in named if value]
+        digests = [
+            hashlib.sha256("\x1f".join((kind, value)).encode()).hexdigest()[:32] for kind, value in named if value
+        ]
         return [f"{self.keys.prefix}:auth-failures:{self.scope}:{digest}" for digest in digests]
 
     def check(self, address: str | None, key: str | None = None) -> None:

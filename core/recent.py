@@ -15,9 +15,7 @@ PER_DELIVERY = 10  # the newest of each delivery are enough to see that events a
 SOURCES = ("xapi", "moodle")
 
 
-def note_recent(
-    pipe: redis.client.Pipeline, keys: Keys, tenant: str, source: str, events: list[Event]
-) -> None:
+def note_recent(pipe: redis.client.Pipeline, keys: Keys, tenant: str, source: str, events: list[Event]) -> None:
     """Queue the newest events of a delivery on a pipeline (at most PER_DELIVERY of them)."""
     if not events:
         return
@@ -26,9 +24,5 @@ def note_recent(
     pipe.ltrim(key, 0, KEEP - 1)
 
 
-def recent(
-    client: redis.Redis, keys: Keys, tenant: str, source: str, limit: int = 10
-) -> list[dict]:
-    return [
-        orjson.loads(raw) for raw in client.lrange(keys.recent_events(tenant, source), 0, limit - 1)
-    ]
+def recent(client: redis.Redis, keys: Keys, tenant: str, source: str, limit: int = 10) -> list[dict]:
+    return [orjson.loads(raw) for raw in client.lrange(keys.recent_events(tenant, source), 0, limit - 1)]

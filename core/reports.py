@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.objective import ShortfallLoss
 from core.learner_store import LearnerStore
+from engine.objective import ShortfallLoss
 
 
 @dataclass(frozen=True)

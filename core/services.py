@@ -9,14 +9,14 @@ from functools import cached_property
 
 import redis
 
-from engine import Model
 from core.catalog import Catalog, load_catalog
 from core.identity import pseudonym_secret
-from core.sealing import Sealer
 from core.keys import Keys
 from core.learner_store import LearnerStore
 from core.params import ActiveParameters, active_parameters
+from core.sealing import Sealer
 from core.settings import Settings
+from engine import Model
 
 # Readers re-read which parameter version is active at most this often, so an activation
 # (`skillgap params activate`) shows within seconds without a restart.
@@ -75,7 +75,9 @@ class Services:
 
     def store_for(self, model: Model) -> LearnerStore:
         s = self.settings
-        return LearnerStore(self.redis, self.keys, s.partitions, self.catalog, model, s.assessment_uncertainty, s.prerequisite_threshold)
+        return LearnerStore(
+            self.redis, self.keys, s.partitions, self.catalog, model, s.assessment_uncertainty, s.prerequisite_threshold
+        )
 
 
 def build_services(settings: Settings, client: redis.Redis) -> Services:

@@ -159,9 +159,7 @@ class Settings:
     demo_platform: bool = False
 
     @classmethod
-    def load(
-        cls, overrides: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None
-    ) -> Settings:
+    def load(cls, overrides: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
         hints = typing.get_type_hints(cls)
@@ -189,12 +187,18 @@ class Settings:
         for name in ("xapi_max_body_bytes", "xapi_forward_batch", "xapi_forward_attempts"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
-        for name in ("xapi_forward_retry_base_s", "xapi_forward_retry_max_s", "xapi_pull_interval_s",
-                     "xapi_http_timeout_s"):
+        for name in (
+            "xapi_forward_retry_base_s",
+            "xapi_forward_retry_max_s",
+            "xapi_pull_interval_s",
+            "xapi_http_timeout_s",
+        ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be positive")
         if self.xapi_waiting_max < 1 or self.xapi_waiting_days <= 0:
-            raise SettingsError(f"{ENV_PREFIX}XAPI_WAITING_MAX must be at least 1 and {ENV_PREFIX}XAPI_WAITING_DAYS positive")
+            raise SettingsError(
+                f"{ENV_PREFIX}XAPI_WAITING_MAX must be at least 1 and {ENV_PREFIX}XAPI_WAITING_DAYS positive"
+            )
         if self.moodle_sync_interval_s < 10:
             raise SettingsError(f"{ENV_PREFIX}MOODLE_SYNC_INTERVAL_S must be at least 10 seconds")
         if self.partitions < 1:
@@ -206,21 +210,46 @@ class Settings:
         if self.retention_days <= 0:
             raise SettingsError(f"{ENV_PREFIX}RETENTION_DAYS must be positive")
         if self.snapshot_interval_s < 0 or self.maintenance_interval_s <= 0:
-            raise SettingsError(f"{ENV_PREFIX}SNAPSHOT_INTERVAL_S must not be negative, "
-                                f"{ENV_PREFIX}MAINTENANCE_INTERVAL_S must be positive")  # fmt: skip
+            raise SettingsError(
+                f"{ENV_PREFIX}SNAPSHOT_INTERVAL_S must not be negative, "
+                f"{ENV_PREFIX}MAINTENANCE_INTERVAL_S must be positive"
+            )
         if self.tool_base_url is not None and not self.tool_base_url.startswith(("http://", "https://")):
             raise SettingsError(f"{ENV_PREFIX}TOOL_BASE_URL must start with http:// or https://")
-        for field in ("lti_leeway_s", "lti_state_ttl_s", "lti_launch_ttl_s", "lti_jwks_cache_s", "ags_retry_base_s",
-                      "moodle_http_timeout_s"):
+        for field in (
+            "lti_leeway_s",
+            "lti_state_ttl_s",
+            "lti_launch_ttl_s",
+            "lti_jwks_cache_s",
+            "ags_retry_base_s",
+            "moodle_http_timeout_s",
+        ):
             if getattr(self, field) <= 0:
                 raise SettingsError(f"{ENV_PREFIX}{field.upper()} must be positive")
-        for name in ("outbound_max_bytes", "api_max_body_bytes", "tool_max_body_bytes",
-                     "lti_max_param_chars", "lti_max_id_token_chars", "lti_max_token_lifetime_s",
-                     "auth_failures_allowed", "auth_failure_window_s"):
+        for name in (
+            "outbound_max_bytes",
+            "api_max_body_bytes",
+            "tool_max_body_bytes",
+            "lti_max_param_chars",
+            "lti_max_id_token_chars",
+            "lti_max_token_lifetime_s",
+            "auth_failures_allowed",
+            "auth_failure_window_s",
+        ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
-        for name in ("batch_ms", "batch_max_ms", "batch_entries", "worker_processes", "lease_ttl_ms", "claim_idle_ms",
-                     "worker_engine_threads", "worker_cache_learners", "worker_cache_marks", "http_threads"):
+        for name in (
+            "batch_ms",
+            "batch_max_ms",
+            "batch_entries",
+            "worker_processes",
+            "lease_ttl_ms",
+            "claim_idle_ms",
+            "worker_engine_threads",
+            "worker_cache_learners",
+            "worker_cache_marks",
+            "http_threads",
+        ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
         if self.block_ms < 0:

@@ -89,8 +89,13 @@ class WireError(ValueError):
     """An event on the stream that breaks the contract; the message says why."""
 
 
-def decode_row(raw: object, modules: dict[str, int], roles: dict[str, int], codes: dict[tuple[str, str], int],
-         new_learner: Callable[[tuple[str, str]], int]) -> EventRow:  # fmt: skip
+def decode_row(
+    raw: object,
+    modules: dict[str, int],
+    roles: dict[str, int],
+    codes: dict[tuple[str, str], int],
+    new_learner: Callable[[tuple[str, str]], int],
+) -> EventRow:
     """One wire event as a row; raises WireError with the reason .
     `codes`: the learners seen so far; `new_learner` numbers one not seen yet."""
     try:
@@ -138,9 +143,12 @@ def decode_row(raw: object, modules: dict[str, int], roles: dict[str, int], code
 
 
 def decode_entries(
-    entries: list[tuple[bytes, dict | None]], catalog: Catalog, partition: int | None = None, partitions: int = 1,
+    entries: list[tuple[bytes, dict | None]],
+    catalog: Catalog,
+    partition: int | None = None,
+    partitions: int = 1,
     members: Container[tuple[str, str]] = (),
-) -> Decoded:  # fmt: skip
+) -> Decoded:
     """The events of stream entries, in stream order; what cannot be used becomes a dead letter.
 
     With `partition`, an event whose learner belongs to another partition is a dead letter
@@ -156,8 +164,10 @@ def decode_entries(
 
     def new_learner(key: tuple[str, str]) -> int:
         if partition is not None and key not in members and (home := partition_of(*key, partitions)) != partition:
-            raise WireError(f"learner: belongs to partition {home}, not {partition} (do all processes use the same "
-                       "SKILLGAP_PARTITIONS?)")  # fmt: skip
+            raise WireError(
+                f"learner: belongs to partition {home}, not {partition} (do all processes use the same "
+                "SKILLGAP_PARTITIONS?)"
+            )
         code = codes[key] = len(learners)
         learners.append(key)
         return code
@@ -184,10 +194,16 @@ def decode(raw: object, catalog: Catalog) -> Event:
     _, event_id, _, module, score, timestamp, cohort, role = decode_row(
         raw, catalog.module_index, catalog.role_index, codes, lambda key: codes.setdefault(key, 0)
     )
-    (tenant, learner), = codes
+    ((tenant, learner),) = codes
     return Event(
-        id=event_id, tenant=tenant, learner=learner, cohort=cohort,
-        module=None if module < 0 else catalog.modules[module].id, kind=raw["kind"],
-        score=None if math.isnan(score) else score, timestamp=timestamp, source=raw["source"],
+        id=event_id,
+        tenant=tenant,
+        learner=learner,
+        cohort=cohort,
+        module=None if module < 0 else catalog.modules[module].id,
+        kind=raw["kind"],
+        score=None if math.isnan(score) else score,
+        timestamp=timestamp,
+        source=raw["source"],
         role=None if role < 0 else catalog.roles[role].id,
-    )  # fmt: skip
+    )

@@ -36,11 +36,22 @@ def shoot(html_or_url: str, name: str, base: str, work: Path, width: int = 1280,
         page.write_text(html_or_url.replace("<head>", f'<head><base href="{base}/">', 1), encoding="utf-8")
         target = page.as_uri()
     subprocess.run(
-        [chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-         f"--user-data-dir={work / 'profile'}", f"--window-size={width},{height}", "--virtual-time-budget=8000",
-         f"--screenshot={OUT / (name + '.png')}", target],
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
+        [
+            chromium(),
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--user-data-dir={work / 'profile'}",
+            f"--window-size={width},{height}",
+            "--virtual-time-budget=8000",
+            f"--screenshot={OUT / (name + '.png')}",
+            target,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     print(OUT / (name + ".png"))
 
 
@@ -76,7 +87,9 @@ def main() -> None:
             cell = re.search(r'<a href="(/gaps/cell\?[^"]+)"', gaps).group(1).replace("&amp;", "&")
             learner = re.search(r'href="(/learners/[^"]+)"', analyst.get(args.api + cell, timeout=30).text).group(1)
             shoot(analyst.get(args.api + learner, timeout=10).text, f"learner-drilldown-{language}", args.api, work)
-            shoot(analyst.get(f"{args.api}/modules", timeout=10).text, f"modules-{language}", args.api, work, 1280, 1400)
+            shoot(
+                analyst.get(f"{args.api}/modules", timeout=10).text, f"modules-{language}", args.api, work, 1280, 1400
+            )
         shoot(f"{args.api}/v1/docs", "api-docs", args.api, work)
 
 

@@ -4,8 +4,8 @@ No I/O here: arrays in, arrays out. Public wrappers validate and coerce their
 inputs, then call the private Numba kernels in ``engine/kernels/``.
 """
 
-from engine.model import EVIDENCE, LAST_SEEN, MASTERY, READY_MASTERY, STATE_FIELDS, Kind, Model, new_state
 from engine.mastery import Belief, apply_event, apply_events, decayed_belief, decayed_mastery
+from engine.model import EVIDENCE, LAST_SEEN, MASTERY, READY_MASTERY, STATE_FIELDS, Kind, Model, new_state
 from engine.objective import GroupLoss, ShortfallLoss, shortfall_loss
 from engine.recommend import Action, Recommendations, needed_targets, recommend
 

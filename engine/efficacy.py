@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.mastery import apply_events, decayed_belief
-from engine.model import LAST_SEEN, MASTERY, Kind, Model, new_state
+from engine.model import LAST_SEEN, Kind, Model, new_state
 from engine.recommend import recommend
 
 DAY = 86_400.0
@@ -69,9 +69,7 @@ class World:
     prerequisite_full: float
 
 
-def draw_world(
-    model: Model, roles: np.ndarray, rng: np.random.Generator, spread: Spread = Spread()
-) -> World:
+def draw_world(model: Model, roles: np.ndarray, rng: np.random.Generator, spread: Spread = Spread()) -> World:
     roles = np.asarray(roles, np.int64)
     n, (q, m) = roles.shape[0], model.learn.shape
     learn = np.clip(model.learn * rng.lognormal(0.0, spread.module_rate, (q, m)), 0.0, 0.95)
@@ -314,9 +312,15 @@ def run_policy(
         mastery[rows] = k
         graded = model.assessment[chosen] | (rng.random(rows.size) < graded_share)
         apply_events(
-            state, model, rows, chosen, np.where(graded, Kind.GRADED, Kind.COMPLETED),
-            np.where(graded, score, np.nan), now + took / minutes_per_day * DAY, in_place=True,
-        )  # fmt: skip
+            state,
+            model,
+            rows,
+            chosen,
+            np.where(graded, Kind.GRADED, Kind.COMPLETED),
+            np.where(graded, score, np.nan),
+            now + took / minutes_per_day * DAY,
+            in_place=True,
+        )
         minutes[rows] += took
         last[rows] = chosen
         picks[rows] += 1

@@ -14,7 +14,13 @@ import numpy as np
 
 from engine.jit import dynamic_schedule
 from engine.kernels.fit import (
-    check_rows, em_kernel, group_rows, is_sorted, predict_kernel, resource_learners, sort_by_learner,
+    check_rows,
+    em_kernel,
+    group_rows,
+    is_sorted,
+    predict_kernel,
+    resource_learners,
+    sort_by_learner,
 )
 
 DEFAULT_START = {"prior": 0.3, "forget": 0.02, "guess": 0.2, "slip": 0.1, "learn": 0.1}
@@ -41,8 +47,18 @@ class FittedParameters:
         prior, forget, guess, slip = (np.asarray(a, dtype=np.float64) for a in (prior, forget, guess, slip))
         learn = np.asarray(learn, dtype=np.float64)
         zeros = np.zeros(prior.shape[0])
-        return cls(prior, learn, forget, guess, slip, np.zeros_like(learn), np.zeros(learn.shape, np.int64),
-                   zeros.astype(np.int64), zeros, zeros.astype(np.int64))  # fmt: skip
+        return cls(
+            prior,
+            learn,
+            forget,
+            guess,
+            slip,
+            np.zeros_like(learn),
+            np.zeros(learn.shape, np.int64),
+            zeros.astype(np.int64),
+            zeros,
+            zeros.astype(np.int64),
+        )
 
     @property
     def n_points(self) -> int:
@@ -161,7 +177,9 @@ def fit(
     if start is not None:
         params = np.nan_to_num(start.packed(), nan=DEFAULT_START["learn"])
         if params.shape != (n_points, 4 + n_resources):
-            raise ValueError(f"start has {params.shape[1] - 4} resources and {params.shape[0]} points, not {n_resources} and {n_points}")
+            raise ValueError(
+                f"start has {params.shape[1] - 4} resources and {params.shape[0]} points, not {n_resources} and {n_points}"
+            )
         if not forgets:
             params[:, 1] = 0.0
     else:
@@ -176,9 +194,20 @@ def fit(
     counts = np.zeros((n_points, n_resources, 2))
     with dynamic_schedule():
         em_kernel(
-            data.starts, data.first, data.longest, data.resource, data.score, data.partial, params, bool(forgets),
-            int(max_iter), float(tol), loglike, iterations, counts,
-        )  # fmt: skip
+            data.starts,
+            data.first,
+            data.longest,
+            data.resource,
+            data.score,
+            data.partial,
+            params,
+            bool(forgets),
+            int(max_iter),
+            float(tol),
+            loglike,
+            iterations,
+            counts,
+        )
     learn = params[:, 4:].copy()
     learners = resource_learners(data.starts, data.first, data.resource, n_resources)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -186,10 +215,17 @@ def fit(
     learn[learners == 0] = np.nan
     se[learners == 0] = np.nan
     return FittedParameters(
-        prior=params[:, 0].copy(), learn=learn, forget=params[:, 1].copy(), guess=params[:, 2].copy(),
-        slip=params[:, 3].copy(), learn_se=se, learners=learners, observations=data.scored,
-        log_likelihood=loglike, iterations=iterations,
-    )  # fmt: skip
+        prior=params[:, 0].copy(),
+        learn=learn,
+        forget=params[:, 1].copy(),
+        guess=params[:, 2].copy(),
+        slip=params[:, 3].copy(),
+        learn_se=se,
+        learners=learners,
+        observations=data.scored,
+        log_likelihood=loglike,
+        iterations=iterations,
+    )
 
 
 @dataclass(frozen=True)
@@ -212,6 +248,7 @@ def predict(data: Observations, params: FittedParameters) -> Predictions:
     correct = np.empty(data.score.shape[0])
     mastery = np.empty(data.score.shape[0])
     with dynamic_schedule():
-        predict_kernel(data.order, data.starts, data.first, data.longest, data.resource, data.score, packed,
-                       correct, mastery)  # fmt: skip
+        predict_kernel(
+            data.order, data.starts, data.first, data.longest, data.resource, data.score, packed, correct, mastery
+        )
     return Predictions(correct, mastery)

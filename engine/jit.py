@@ -26,6 +26,7 @@ parallel_kernel = njit(**FLAGS, parallel=True)
 # (each array argument costs reference counting at the call).
 inline = njit(**FLAGS, inline="always")
 
+
 # prange iterations handed out one at a time rather than in one block per thread: the
 # machine's cores are shared, and a thread slowed by another process must not hold up
 # the whole call (per-point EM work is uneven too).

@@ -43,8 +43,18 @@ def _check_state(state: np.ndarray, model: Model) -> np.ndarray:
 
 def _update_arrays(model: Model, prerequisite_threshold: float) -> tuple:
     """The kernels' trailing arguments: what each kind earns, then the model's parameters."""
-    return (KIND_LEARN, KIND_EVIDENCE, model.learn, model.coverage, *model.covered, model.guess, model.slip,
-            model.half_life, *model.required, float(prerequisite_threshold))  # fmt: skip
+    return (
+        KIND_LEARN,
+        KIND_EVIDENCE,
+        model.learn,
+        model.coverage,
+        *model.covered,
+        model.guess,
+        model.slip,
+        model.half_life,
+        *model.required,
+        float(prerequisite_threshold),
+    )
 
 
 def apply_events(
@@ -96,7 +106,13 @@ def apply_events(
 
 
 def apply_event(
-    state: np.ndarray, model: Model, learner: int, module: int, kind: int, score: float, time: float,
+    state: np.ndarray,
+    model: Model,
+    learner: int,
+    module: int,
+    kind: int,
+    score: float,
+    time: float,
     prerequisite_threshold: float = READY_MASTERY,
 ) -> None:
     """Apply one event to `state` in place (the streaming path: no copy, scalar checks only).
@@ -124,4 +140,3 @@ def decayed_mastery(state: np.ndarray, model: Model, now: float) -> tuple[np.nda
     """Mastery and evidence (L, M) as of `now`, after forgetting since each point was last touched."""
     belief = decayed_belief(state, model, now)
     return belief.mastery, belief.evidence
-

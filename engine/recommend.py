@@ -82,11 +82,31 @@ def recommend(
     planned = np.empty_like(belief.mastery)
     pool = min(POOL_PER_SLOT * k, max(model.n_modules, k))
     recommend_kernel(
-        belief.mastery, belief.evidence, belief.uncertainty, state, targets, model.learn, model.coverage,
-        model.minutes, model.assessment, *model.covered, *model.required, *model.dependents,
-        float(prerequisite_threshold), float(uncertainty_threshold), float(now), planned, np.empty((n, pool), np.int64),
-        np.empty((n, pool)), target, module, gain, information, per_minute, action,
-    )  # fmt: skip
+        belief.mastery,
+        belief.evidence,
+        belief.uncertainty,
+        state,
+        targets,
+        model.learn,
+        model.coverage,
+        model.minutes,
+        model.assessment,
+        *model.covered,
+        *model.required,
+        *model.dependents,
+        float(prerequisite_threshold),
+        float(uncertainty_threshold),
+        float(now),
+        planned,
+        np.empty((n, pool), np.int64),
+        np.empty((n, pool)),
+        target,
+        module,
+        gain,
+        information,
+        per_minute,
+        action,
+    )
     return Recommendations(module, gain, per_minute, action, belief.mastery, information, belief.uncertainty, target)
 
 

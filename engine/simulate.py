@@ -69,9 +69,13 @@ def simulate_activity(
         return SimulatedActivity(empty, empty, empty, np.empty(0), np.empty(0), mastered)
     learner, module, kind, score, time = (np.array(col) for col in zip(*rows))
     return SimulatedActivity(
-        learner.astype(np.int64), module.astype(np.int64), kind.astype(np.int64),
-        score.astype(np.float64), time.astype(np.float64), mastered,
-    )  # fmt: skip
+        learner.astype(np.int64),
+        module.astype(np.int64),
+        kind.astype(np.int64),
+        score.astype(np.float64),
+        time.astype(np.float64),
+        mastered,
+    )
 
 
 @dataclass(frozen=True)
@@ -128,8 +132,12 @@ def simulate_observations(
     correct = np.empty(n)
     _bkt_sequences(
         *(np.ascontiguousarray(a, dtype=np.float64) for a in (prior, learn, forget, guess, slip)),
-        lengths, int(rng.integers(2**31)), point, resource, correct,
-    )  # fmt: skip
+        lengths,
+        int(rng.integers(2**31)),
+        point,
+        resource,
+        correct,
+    )
     learner = np.repeat(np.arange(n_learners), lengths.sum(axis=1))
     # Interleave a learner's points: random times, sorted within each sequence to keep its order.
     sequence = np.repeat(np.arange(n_learners * n_points), lengths.ravel())

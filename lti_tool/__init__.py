@@ -7,14 +7,14 @@ from collections.abc import Mapping
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from lti_tool import admin, deep_linking, demo_platform, headers, health, launch, registration, views, xapi
-from lti_tool.errors import register_error_handler
-from lti_tool.tool import build_tool
 from core.http import finish_body
 from core.identity import stored_secret
 from core.redis_server import connect
 from core.services import Services, build_services
 from core.settings import Settings
+from lti_tool import admin, deep_linking, demo_platform, headers, health, launch, registration, views, xapi
+from lti_tool.errors import register_error_handler
+from lti_tool.tool import build_tool
 
 # One blueprint per concern: launch, registration, deep linking, views, xAPI, admin.
 BLUEPRINTS = (
@@ -45,7 +45,9 @@ def create_app(test_config: Mapping[str, object] | None = None, services: Servic
     app.secret_key = _secret_key(services)
     proxies = services.settings.tool_proxies
     if proxies > 0:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies, x_prefix=proxies)
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies, x_prefix=proxies
+        )
     tool = build_tool(services)
     app.extensions["lti"] = tool
     headers.install(app)

@@ -11,17 +11,17 @@ from dataclasses import dataclass
 
 import redis
 
-from lti_tool import claims as c
-from lti_tool.redis_keys import LtiKeys
-from lti_tool.course_binding import CourseBinding, CourseItem, launch_item
-from lti_tool.roles import catalog_role, is_learner
-from lti_tool.validation import Launch
 from core.catalog import Catalog
 from core.eventlog import append_events
 from core.events import ENROLLED, Event, parse_event
 from core.identity import course_cohort, learner_pseudonym, record_launch_identity
 from core.learner_store import LearnerRecord, LearnerStore
 from core.services import Services
+from lti_tool import claims as c
+from lti_tool.course_binding import CourseBinding, CourseItem, launch_item
+from lti_tool.redis_keys import LtiKeys
+from lti_tool.roles import catalog_role, is_learner
+from lti_tool.validation import Launch
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,9 @@ def launch_activity(
             if value is not None:
                 data[name] = value
         event = parse_event(data, tenant=registration.tenant, catalog=services.catalog, now=now)
-    return LaunchActivity(registration.tenant, learner, cohort, role, module, event, _deep_linked_item(launch, cohort, module))
+    return LaunchActivity(
+        registration.tenant, learner, cohort, role, module, event, _deep_linked_item(launch, cohort, module)
+    )
 
 
 def _deep_linked_item(launch: Launch, cohort: str | None, module: str | None) -> CourseItem | None:
@@ -124,9 +126,14 @@ def save_launch_activity(services: Services, binding: CourseBinding, launch: Lau
         binding.bind(activity.tenant, activity.cohort, activity.item)
     mark_staff(services.redis, binding.lti_keys, activity.tenant, activity.learner, not activity.counts_as_learner)
     record_launch_identity(
-        services.redis, services.keys, services.pseudonym_secret, activity.tenant, launch.registration.issuer,
-        launch.claims, activity.learner,
-    )  # fmt: skip
+        services.redis,
+        services.keys,
+        services.pseudonym_secret,
+        activity.tenant,
+        launch.registration.issuer,
+        launch.claims,
+        activity.learner,
+    )
 
 
 def launch_record(store: LearnerStore, activity: LaunchActivity) -> LearnerRecord:

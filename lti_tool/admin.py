@@ -31,5 +31,9 @@ def setup():
         ("Dynamic Registration URL", tool_url("/lti/register")),
     ]
     return render_template(
-        "setup.html", language="en", urls=urls, jwks=json.dumps(key_set, indent=2), kids=[k["kid"] for k in key_set["keys"]]
+        "setup.html",
+        language="en",
+        urls=urls,
+        jwks=json.dumps(key_set, indent=2),
+        kids=[k["kid"] for k in key_set["keys"]],
     )

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import logging
 
+from core.eventlog import append_events
+from core.events import Event, parse_event
+from core.learner_store import LearnerRecord
 from lti_tool import claims as c
 from lti_tool import grades, roster
 from lti_tool.activity import LaunchActivity, learner_for
@@ -14,9 +17,6 @@ from lti_tool.platform_services import ServiceError
 from lti_tool.redis_keys import digest
 from lti_tool.tool import Tool
 from lti_tool.validation import Launch
-from core.eventlog import append_events
-from core.events import Event, parse_event
-from core.learner_store import LearnerRecord
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,9 @@ def on_instructor_launch(tool: Tool, launch: Launch, activity: LaunchActivity, n
             notices.append(("roster_synced", {"count": roster.sync_roster(tool, launch, now)}))
         except ServiceError as exc:
             log.warning("nrps sync failed for %s: %s", activity.cohort, exc)
-            tool.services.redis.delete(tool.lti_keys.roster_synced(launch.registration.issuer, c.context_id(launch.claims) or ""))
+            tool.services.redis.delete(
+                tool.lti_keys.roster_synced(launch.registration.issuer, c.context_id(launch.claims) or "")
+            )
             notices.append(("roster_failed", {}))
     if _can_read_results(launch):
         try:
@@ -62,8 +64,13 @@ def queue_scores(tool: Tool, launch: Launch, activity: LaunchActivity, record: L
     store = tool.services.learners
     registration = launch.registration
     resource_link = c.resource_link_id(launch.claims)
-    base = dict(tenant=activity.tenant, learner=activity.learner, issuer=registration.issuer,
-                client_id=registration.client_id, user_id=launch.claims["sub"])  # fmt: skip
+    base = dict(
+        tenant=activity.tenant,
+        learner=activity.learner,
+        issuer=registration.issuer,
+        client_id=registration.client_id,
+        user_id=launch.claims["sub"],
+    )
     try:
         progress = grades.progress_lineitem(tool.platform, registration, endpoint, scopes, resource_link)
     except ServiceError as exc:
@@ -84,7 +91,9 @@ def queue_scores(tool: Tool, launch: Launch, activity: LaunchActivity, record: L
             items = {}
         mastery = grades.point_mastery(store, record, now)
         for point, lineitem in items.items():
-            queued += tool.scores.remember(grades.GradeTarget(lineitem=lineitem, point=point, **base), mastery[point], now)
+            queued += tool.scores.remember(
+                grades.GradeTarget(lineitem=lineitem, point=point, **base), mastery[point], now
+            )
     if queued:
         tool.scores.kick()
     return queued

@@ -33,8 +33,7 @@ def picker_page(launch_id: str, session: LaunchSession) -> str:
     language = session.language
     settings = _settings(session)
     modules = [
-        {"id": m.id, "title": m.title.get(language), "method": m.method, "minutes": m.minutes}
-        for m in catalog.modules
+        {"id": m.id, "title": m.title.get(language), "method": m.method, "minutes": m.minutes} for m in catalog.modules
     ]
     return render_template(
         "picker.html",
@@ -64,7 +63,9 @@ def content_items(selected: list[str], with_lineitem: bool, language: str) -> li
         # Only the widget gets a column: the tool grades nothing else, and a module's grade is
         # the LMS's own activity's (issue 16: the gradebook holds only SkillGap's column).
         if with_lineitem and choice == WIDGET:
-            item.set_lineitem(LineItem({"scoreMaximum": SCORE_MAXIMUM, "label": title, "resourceId": resource, "tag": resource}))
+            item.set_lineitem(
+                LineItem({"scoreMaximum": SCORE_MAXIMUM, "label": title, "resourceId": resource, "tag": resource})
+            )
         items.append(item)
     return items
 
@@ -87,5 +88,8 @@ def respond(launch_id: str):
         # DL 2.0 §4.2: data is echoed only when the request carried it.
         message.pop("https://purl.imsglobal.org/spec/lti-dl/claim/data")
     return render_template(
-        "deep_link_return.html", return_url=settings["deep_link_return_url"], jwt=tool().signing.sign(message), count=len(items)
+        "deep_link_return.html",
+        return_url=settings["deep_link_return_url"],
+        jwt=tool().signing.sign(message),
+        count=len(items),
     )

@@ -18,6 +18,7 @@ import orjson
 from flask import Blueprint, Response, render_template, request
 from jwt import encode as jwt_encode
 
+from core.identity import course_cohort, learner_pseudonym
 from lti_tool import claims as c
 from lti_tool.activity import learner_for
 from lti_tool.errors import LtiError, MissingParameter
@@ -25,7 +26,6 @@ from lti_tool.i18n import text
 from lti_tool.registrations import Registration, validate_registration
 from lti_tool.signing import SigningKey, new_key
 from lti_tool.web import LAUNCH_PATH, LOGIN_PATH, tool, tool_url
-from core.identity import course_cohort, learner_pseudonym
 
 ISSUER = "https://demo-platform.skillgap.invalid"  # an identifier only (.invalid: RFC 2606)
 CLIENT_ID = "skillgap-demo"
@@ -92,14 +92,23 @@ def registration() -> Registration:
     """The demo platform's registration at this tool's URL, saved when missing or moved."""
     t = tool()
     wanted = validate_registration(
-        issuer=ISSUER, client_id=CLIENT_ID, tenant=t.services.settings.default_tenant,
-        auth_login_url=tool_url(AUTH_PATH), auth_token_url=tool_url(TOKEN_PATH), jwks_url=tool_url(JWKS_PATH),
-        deployments=[DEPLOYMENT], name="SkillGap demo platform", product="skillgap-demo",
-    )  # fmt: skip
+        issuer=ISSUER,
+        client_id=CLIENT_ID,
+        tenant=t.services.settings.default_tenant,
+        auth_login_url=tool_url(AUTH_PATH),
+        auth_token_url=tool_url(TOKEN_PATH),
+        jwks_url=tool_url(JWKS_PATH),
+        deployments=[DEPLOYMENT],
+        name="SkillGap demo platform",
+        product="skillgap-demo",
+    )
     saved = t.registrations.get(ISSUER, CLIENT_ID)
     if saved is None or (saved.tenant, saved.auth_login_url, saved.jwks_url, saved.deployments) != (
-        wanted.tenant, wanted.auth_login_url, wanted.jwks_url, wanted.deployments
-    ):  # fmt: skip
+        wanted.tenant,
+        wanted.auth_login_url,
+        wanted.jwks_url,
+        wanted.deployments,
+    ):
         if saved is not None:  # the tool's own demo platform moved with the tool: no one else's registration
             t.registrations.remove(ISSUER, CLIENT_ID)
         t.registrations.save(wanted)
@@ -174,8 +183,11 @@ def _check_auth_request(params: dict[str, str], registered: Registration) -> Non
         raise DemoLoginRefused(f"redirect_uri {params['redirect_uri']!r} is not the tool's registered launch URL")
     sub = params["login_hint"]
     number = sub.removeprefix("demo-")
-    known = sub == TEACHER or (number.isdigit() and sub == demo_user(int(number)) and
-                               1 <= int(number) <= tool().services.settings.demo_learners)  # fmt: skip
+    known = sub == TEACHER or (
+        number.isdigit()
+        and sub == demo_user(int(number))
+        and 1 <= int(number) <= tool().services.settings.demo_learners
+    )
     if not known:
         raise DemoLoginRefused(f"the demo platform has no user {sub!r}")
 
@@ -197,10 +209,18 @@ def id_token_claims(sub: str, nonce: str, language: str, now: float) -> dict:
         c.LTI + "target_link_uri": tool_url(LAUNCH_PATH),
         c.RESOURCE_LINK: {"id": "skillgap-widget", "title": "SkillGap"},
         c.ROLES: [INSTRUCTOR_ROLE if instructor else LEARNER_ROLE],
-        c.CONTEXT: {"id": COURSE, "label": COURSE, "title": COURSE_TITLE[language],
-                    "type": ["http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"]},  # fmt: skip
+        c.CONTEXT: {
+            "id": COURSE,
+            "label": COURSE,
+            "title": COURSE_TITLE[language],
+            "type": ["http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"],
+        },
         c.LAUNCH_PRESENTATION: {"locale": "zh-CN" if language == "zh" else "en-US", "document_target": "window"},
-        c.LTI + "tool_platform": {"guid": ISSUER, "name": "SkillGap demo platform", "product_family_code": "skillgap-demo"},
+        c.LTI + "tool_platform": {
+            "guid": ISSUER,
+            "name": "SkillGap demo platform",
+            "product_family_code": "skillgap-demo",
+        },
     }
 
 

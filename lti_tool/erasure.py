@@ -18,7 +18,11 @@ def forget_learner(tool: Tool, tenant: str, learner: str, lms_user: tuple[str, s
     services, lti_keys = tool.services, tool.lti_keys
     client, keys = services.redis, services.keys
     erased = Erased()
-    aliases = {name.decode() for name, value in client.hscan_iter(f"{keys.prefix}:aliases:{tenant}") if value.decode() == learner}
+    aliases = {
+        name.decode()
+        for name, value in client.hscan_iter(f"{keys.prefix}:aliases:{tenant}")
+        if value.decode() == learner
+    }
     if lms_user is not None:
         aliases.add(alias_field(lms_user[0], "sub", lms_user[1]))
     _erase_grades(client, lti_keys, tenant, learner, lms_user, erased)
@@ -45,7 +49,10 @@ def _erase_grades(client, lti_keys: LtiKeys, tenant: str, learner: str, lms_user
 
 
 def _same_user(record: dict, lms_user: tuple[str, str] | None) -> bool:
-    return lms_user is not None and (record["issuer"].rstrip("/"), record["user_id"]) == (lms_user[0].rstrip("/"), lms_user[1])
+    return lms_user is not None and (record["issuer"].rstrip("/"), record["user_id"]) == (
+        lms_user[0].rstrip("/"),
+        lms_user[1],
+    )
 
 
 def _erase_waiting(client, keys, tenant: str, aliases: set[str], erased: Erased) -> None:
@@ -67,5 +74,8 @@ def _erase_sessions(client, lti_keys: LtiKeys, learner: str, lms_user, erased: E
         for key in client.scan_iter(f"{lti_keys.base}:state:*", count=1000):
             raw = client.get(key)
             state = orjson.loads(raw) if raw else {}
-            if state.get("issuer", "").rstrip("/") == lms_user[0].rstrip("/") and state.get("login", {}).get("login_hint") == lms_user[1]:
+            if (
+                state.get("issuer", "").rstrip("/") == lms_user[0].rstrip("/")
+                and state.get("login", {}).get("login_hint") == lms_user[1]
+            ):
                 erased.add("pending logins", client.delete(key))

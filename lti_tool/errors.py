@@ -215,8 +215,11 @@ def register_error_handler(app: Flask) -> None:
         # One line per refusal, key=value, so log search can count reasons.
         log.warning(
             "lti_refused reason=%s status=%d path=%s message=%r",
-            exc.reason, exc.status, request.path, exc.message,
-        )  # fmt: skip
+            exc.reason,
+            exc.status,
+            request.path,
+            exc.message,
+        )
         headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyAttempts) else {}
         return render_template("error.html", error=exc), exc.status, headers
 

@@ -26,11 +26,11 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 import redis
 
+from core.learner_store import LearnerRecord, LearnerStore
 from lti_tool import claims as c
 from lti_tool.platform_services import PlatformServices, ServiceError
 from lti_tool.redis_keys import LtiKeys, digest
 from lti_tool.registrations import Registration, RegistrationStore
-from core.learner_store import LearnerRecord, LearnerStore
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +136,14 @@ class ScoreJob:
 
 class ScoreQueue:
     def __init__(
-        self, client: redis.Redis, lti_keys: LtiKeys, platform: PlatformServices, registrations: RegistrationStore,
-        retry_base_s: float, retry_max_s: float,
-    ):  # fmt: skip
+        self,
+        client: redis.Redis,
+        lti_keys: LtiKeys,
+        platform: PlatformServices,
+        registrations: RegistrationStore,
+        retry_base_s: float,
+        retry_max_s: float,
+    ):
         self.client = client
         self.lti_keys = lti_keys
         self.platform = platform
@@ -245,9 +250,15 @@ class ScoreQueue:
                 posted += 1
             else:
                 retry = replace(job, attempts=job.attempts + 1, error=outcome)
-                delay = min(self.retry_max_s, self.retry_base_s * 2 ** job.attempts) * random.uniform(0.8, 1.2)
+                delay = min(self.retry_max_s, self.retry_base_s * 2**job.attempts) * random.uniform(0.8, 1.2)
                 self._settle(keys=keys, args=[job_id, raw, orjson.dumps(asdict(retry)), now + delay])
-                log.warning("ags score for %s not posted (attempt %d, retry in %.0f s): %s", job.lineitem, retry.attempts, delay, outcome)
+                log.warning(
+                    "ags score for %s not posted (attempt %d, retry in %.0f s): %s",
+                    job.lineitem,
+                    retry.attempts,
+                    delay,
+                    outcome,
+                )
                 failed += 1
         return posted, failed
 
@@ -258,9 +269,13 @@ class ScoreQueue:
             return f"platform {job.issuer} client {job.client_id} is not registered (any more)"
         try:
             self.platform.request(
-                registration, [c.SCOPE_SCORE], "POST", service_url(job.lineitem, "scores"),
-                json_body=job.body(), content_type=SCORE_TYPE,
-            )  # fmt: skip
+                registration,
+                [c.SCOPE_SCORE],
+                "POST",
+                service_url(job.lineitem, "scores"),
+                json_body=job.body(),
+                content_type=SCORE_TYPE,
+            )
         except ServiceError as exc:
             if exc.status == 409:
                 # Moodle refuses a score older than the one it has: a newer one already landed.
@@ -279,7 +294,7 @@ def _tool_items(platform: PlatformServices, registration: Registration, lineitem
 
 def progress_lineitem(
     platform: PlatformServices, registration: Registration, endpoint: dict, scopes: list[str], resource_link: str | None
-) -> str | None:  # fmt: skip
+) -> str | None:
     """The widget link's progress line item: the launch's own (the widget's link is the tool's),
     else the one tagged and identified as the progress of this resource link, created when
     missing; None when the platform grants neither."""
@@ -289,19 +304,31 @@ def progress_lineitem(
     if not url or not resource_link or c.SCOPE_LINEITEM not in scopes:
         return None
     for item in _tool_items(platform, registration, url, [c.SCOPE_LINEITEM]):
-        if (item.get("tag"), item.get("resourceId"), str(item.get("resourceLinkId"))) == (PROGRESS_RESOURCE, PROGRESS_RESOURCE, resource_link):
+        if (item.get("tag"), item.get("resourceId"), str(item.get("resourceLinkId"))) == (
+            PROGRESS_RESOURCE,
+            PROGRESS_RESOURCE,
+            resource_link,
+        ):
             return item["id"]
-    body = {"scoreMaximum": SCORE_MAXIMUM, "label": "SkillGap progress", "tag": PROGRESS_RESOURCE,
-            "resourceId": PROGRESS_RESOURCE, "resourceLinkId": resource_link}  # fmt: skip
+    body = {
+        "scoreMaximum": SCORE_MAXIMUM,
+        "label": "SkillGap progress",
+        "tag": PROGRESS_RESOURCE,
+        "resourceId": PROGRESS_RESOURCE,
+        "resourceLinkId": resource_link,
+    }
     return platform.request(
         registration, [c.SCOPE_LINEITEM], "POST", url, json_body=body, content_type=LINEITEM_TYPE, accept=LINEITEM_TYPE
     ).json()["id"]
 
 
 def point_lineitems(
-    platform: PlatformServices, registration: Registration, lineitems_url: str, resource_link: str | None,
+    platform: PlatformServices,
+    registration: Registration,
+    lineitems_url: str,
+    resource_link: str | None,
     points: dict[str, str],
-) -> dict[str, str]:  # fmt: skip
+) -> dict[str, str]:
     """The tool's line item for each knowledge point (`points`: id -> label), created when missing."""
     scopes = [c.SCOPE_LINEITEM]
     found: dict[str, str] = {}
@@ -316,7 +343,13 @@ def point_lineitems(
         if resource_link:
             body["resourceLinkId"] = resource_link
         created = platform.request(
-            registration, scopes, "POST", lineitems_url, json_body=body, content_type=LINEITEM_TYPE, accept=LINEITEM_TYPE
+            registration,
+            scopes,
+            "POST",
+            lineitems_url,
+            json_body=body,
+            content_type=LINEITEM_TYPE,
+            accept=LINEITEM_TYPE,
         ).json()
         found[point] = created["id"]
     return found
@@ -331,9 +364,10 @@ def module_results(
     found = []
     scopes = [c.SCOPE_LINEITEM_READONLY, c.SCOPE_RESULT_READONLY]
     items = [
-        item for item in _tool_items(platform, registration, lineitems_url, scopes)
+        item
+        for item in _tool_items(platform, registration, lineitems_url, scopes)
         if item.get("resourceId") in modules and item["id"] not in own
-    ]  # fmt: skip
+    ]
     for item in items:
         for page in platform.pages(registration, scopes, service_url(item["id"], "results"), RESULTS_TYPE):
             for result in page if isinstance(page, list) else []:

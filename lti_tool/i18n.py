@@ -49,12 +49,18 @@ TEXTS: dict[str, tuple[str, str]] = {
         "本课程暂无学员数据。学员首次打开本工具或下次名册同步后即会出现。",
     ),
     "roster_synced": ("Course roster synced: {count} members.", "课程名册已同步：{count} 名成员。"),
-    "roster_failed": ("The course roster could not be read from the LMS; it will be tried again.", "无法从 LMS 读取课程名册，稍后将重试。"),
+    "roster_failed": (
+        "The course roster could not be read from the LMS; it will be tried again.",
+        "无法从 LMS 读取课程名册，稍后将重试。",
+    ),
     "results_read": ("{count} grades read from the LMS gradebook.", "已从 LMS 成绩册读取 {count} 条成绩。"),
     "results_failed": ("Grades could not be read from the LMS gradebook.", "无法从 LMS 成绩册读取成绩。"),
     "role_learners": ("{n} learner(s)", "{n} 名学员"),
     "skip": ("Skip to content", "跳到正文"),
-    "not_in_course": ("This course does not offer this module yet; ask your teacher.", "本课程尚未提供此模块，请询问你的老师。"),
+    "not_in_course": (
+        "This course does not offer this module yet; ask your teacher.",
+        "本课程尚未提供此模块，请询问你的老师。",
+    ),
     "course_items": ("Course activities that train catalog modules", "训练目录模块的课程活动"),
     "no_course_items": (
         "No activity of this course is bound to a catalog module yet: their activity counts for no module.",
@@ -68,7 +74,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "activity_link": ("Activity link", "活动链接"),
     "module": ("Module", "模块"),
-    "missing_modules": ("Modules this course lacks for its learners' largest gaps", "本课程缺少的、针对学员最大差距的模块"),
+    "missing_modules": (
+        "Modules this course lacks for its learners' largest gaps",
+        "本课程缺少的、针对学员最大差距的模块",
+    ),
     "missing_how": (
         "Add one: Add an activity or resource → SkillGap → choose the module (it binds itself at its first launch).",
         "添加方法：添加活动或资源 → SkillGap → 选择该模块（首次打开时自动绑定）。",
@@ -83,7 +92,10 @@ TEXTS: dict[str, tuple[str, str]] = {
         "（OIDC 登录、签名的 id_token、启动校验）。",
     ),
     "demo_teacher": ("Open as the course's teacher", "以课程教师身份打开"),
-    "demo_teacher_note": ("The cohort's gap heatmap, the largest gaps and a CSV export.", "班级差距热力图、最大差距与 CSV 导出。"),
+    "demo_teacher_note": (
+        "The cohort's gap heatmap, the largest gaps and a CSV export.",
+        "班级差距热力图、最大差距与 CSV 导出。",
+    ),
     "demo_learners": ("Open as a learner", "以学员身份打开"),
     "demo_learner": ("Learner {sub}", "学员 {sub}"),
     "demo_no_learners": (

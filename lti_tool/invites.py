@@ -14,8 +14,8 @@ import redis
 
 from core.events import TENANT_PATTERN
 from core.settings import Settings
-from lti_tool.registrations import InvalidRegistration
 from lti_tool.redis_keys import LtiKeys
+from lti_tool.registrations import InvalidRegistration
 
 REGISTER_PATH = "/lti/register"
 INVITE_PARAM = "invite"
@@ -36,7 +36,9 @@ class InviteStore:
     def create(self, tenant: str, lifetime_s: int) -> str:
         """A new invite's secret (shown once)."""
         if not TENANT_PATTERN.match(tenant):
-            raise InvalidRegistration(f"tenant {tenant!r} must be lowercase letters, digits, '.', '_' or '-' (at most 64)")
+            raise InvalidRegistration(
+                f"tenant {tenant!r} must be lowercase letters, digits, '.', '_' or '-' (at most 64)"
+            )
         if lifetime_s < 1:
             raise InvalidRegistration("an invite must last at least a second")
         token = secrets.token_urlsafe(24)

@@ -12,10 +12,10 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, redirect, request
 
+from core.ratelimit import FailureLimit, TooManyFailures
 from lti_tool import advantage, deep_linking, views
 from lti_tool import claims as c
 from lti_tool.activity import launch_activity, launch_record, save_launch_activity
-from core.ratelimit import FailureLimit, TooManyFailures
 from lti_tool.errors import (
     BadTargetLink,
     CookiesRefused,

@@ -98,15 +98,23 @@ class Outbound:
         if parts.username is not None or parts.password is not None:
             raise OutboundRefused("URLs with credentials are not requested")
         if origin[0] == "http" and "*" not in self.http_hosts and origin[1] not in self.http_hosts:
-            raise OutboundRefused(f"{origin[1]} is reached over https only (plain http is allowed for SKILLGAP_OUTBOUND_HTTP_HOSTS)")
+            raise OutboundRefused(
+                f"{origin[1]} is reached over https only (plain http is allowed for SKILLGAP_OUTBOUND_HTTP_HOSTS)"
+            )
         if origins is not None and origin not in set(origins):
             raise OutboundRefused(f"{url} is not on the platform's registered origin")
         return parts
 
     def request(
-        self, method: str, url: str, *, origins: Iterable[Origin] | None = None, headers: Mapping[str, str] | None = None,
-        form: Mapping[str, str] | None = None, json: object = None,
-    ) -> Reply:  # fmt: skip
+        self,
+        method: str,
+        url: str,
+        *,
+        origins: Iterable[Origin] | None = None,
+        headers: Mapping[str, str] | None = None,
+        form: Mapping[str, str] | None = None,
+        json: object = None,
+    ) -> Reply:
         """Send one request (following same-origin redirects); a non-2xx answer raises
         OutboundFailed with its status. `origins`: where the URL must be, when it came from a platform."""
         headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
@@ -126,7 +134,9 @@ class Outbound:
                 break
             target = urljoin(url, location)
             if origin_of(target) != origin_of(url):
-                raise OutboundRefused(f"{method} {url} redirected to another origin; redirects are followed within one origin only")
+                raise OutboundRefused(
+                    f"{method} {url} redirected to another origin; redirects are followed within one origin only"
+                )
             if reply.status == 303 or (reply.status in (301, 302) and method == "POST"):
                 method, body = "GET", None
                 headers = {k: v for k, v in headers.items() if k != "Content-Type"}
@@ -152,17 +162,29 @@ class Outbound:
         watchdog.start()
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
-            response = pool.urlopen(method, path, body=body, headers=headers, redirect=False, retries=False,
-                                    preload_content=False, assert_same_host=False)  # fmt: skip
+            response = pool.urlopen(
+                method,
+                path,
+                body=body,
+                headers=headers,
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                assert_same_host=False,
+            )
             try:
                 declared = response.headers.get("Content-Length")
                 if declared and declared.isdigit() and int(declared) > self.max_bytes:
-                    raise OutboundFailed(f"{method} {url}: the answer is larger than {self.max_bytes} bytes", response.status)
+                    raise OutboundFailed(
+                        f"{method} {url}: the answer is larger than {self.max_bytes} bytes", response.status
+                    )
                 chunks, size = [], 0
                 for chunk in response.stream(65_536, decode_content=True):
                     size += len(chunk)
                     if size > self.max_bytes:
-                        raise OutboundFailed(f"{method} {url}: the answer is larger than {self.max_bytes} bytes", response.status)
+                        raise OutboundFailed(
+                            f"{method} {url}: the answer is larger than {self.max_bytes} bytes", response.status
+                        )
                     chunks.append(chunk)
                 if expired.is_set():
                     raise OutboundFailed(f"{method} {url}: no complete answer within {self.deadline_s:g} s")
@@ -190,9 +212,16 @@ class Outbound:
         secure = parts.scheme == "https"
         base = HTTPSConnection if secure else HTTPConnection
         connection = type("GuardedConnection", (base,), {"_new_conn": new_conn})
-        pool_class = type("GuardedPool", (HTTPSConnectionPool if secure else HTTPConnectionPool,), {"ConnectionCls": connection})
-        return pool_class(parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme], timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
-                          maxsize=1, retries=False)  # fmt: skip
+        pool_class = type(
+            "GuardedPool", (HTTPSConnectionPool if secure else HTTPConnectionPool,), {"ConnectionCls": connection}
+        )
+        return pool_class(
+            parts.hostname,
+            parts.port or DEFAULT_PORTS[parts.scheme],
+            timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
+            maxsize=1,
+            retries=False,
+        )
 
 
 def _connect(host: str, port: int, timeout_s: float, allow_private: bool) -> socket.socket:

@@ -20,8 +20,14 @@ log = logging.getLogger(__name__)
 
 class PlatformKeySets:
     def __init__(
-        self, client: redis.Redis, lti_keys: LtiKeys, outbound: Outbound, *, cache_s: int, refetch_s: float,
-    ):  # fmt: skip
+        self,
+        client: redis.Redis,
+        lti_keys: LtiKeys,
+        outbound: Outbound,
+        *,
+        cache_s: int,
+        refetch_s: float,
+    ):
         self.client = client
         self.lti_keys = lti_keys
         self.outbound = outbound
@@ -49,7 +55,9 @@ class PlatformKeySets:
             key_set = self._fetch(jwks_url)
         elif _find(key_set, kid) is None:
             # One re-fetch per platform per refetch_s: random kids cannot make us hammer the LMS.
-            if self.client.set(self.lti_keys.platform_jwks_refetch(jwks_url), 1, nx=True, px=int(self.refetch_s * 1000)):
+            if self.client.set(
+                self.lti_keys.platform_jwks_refetch(jwks_url), 1, nx=True, px=int(self.refetch_s * 1000)
+            ):
                 log.info("kid %r not in the cached key set of %s; fetching it again", kid, jwks_url)
                 key_set = self._fetch(jwks_url)
         jwk = _find(key_set, kid)

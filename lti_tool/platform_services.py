@@ -66,7 +66,9 @@ class PlatformServices:
             "client_assertion": assertion,
             "scope": scope,
         }
-        response = self._send(registration, "POST", registration.auth_token_url, form=body, headers={"Accept": "application/json"})
+        response = self._send(
+            registration, "POST", registration.auth_token_url, form=body, headers={"Accept": "application/json"}
+        )
         try:
             answer = response.json()
             token = answer["access_token"]
@@ -74,7 +76,9 @@ class PlatformServices:
             if not isinstance(token, str) or not 0 < len(token) <= 4096:
                 raise TypeError
         except (ValueError, KeyError, TypeError, OverflowError):
-            raise ServiceError(f"{registration.auth_token_url} answered without an access_token", response.status) from None
+            raise ServiceError(
+                f"{registration.auth_token_url} answered without an access_token", response.status
+            ) from None
         if expires_in > TOKEN_MARGIN_S:
             self.client.set(key, token, ex=expires_in - TOKEN_MARGIN_S)
         return token
@@ -87,16 +91,26 @@ class PlatformServices:
             raise ServiceError(str(exc), exc.status) from None
 
     def request(
-        self, registration: Registration, scopes: list[str], method: str, url: str, *,
-        accept: str = "application/json", json_body: object = None, content_type: str | None = None,
-    ) -> Reply:  # fmt: skip
+        self,
+        registration: Registration,
+        scopes: list[str],
+        method: str,
+        url: str,
+        *,
+        accept: str = "application/json",
+        json_body: object = None,
+        content_type: str | None = None,
+    ) -> Reply:
         """One service call; a 401 with a cached token renews the token once (it may have been revoked)."""
         try:
             self.outbound.check(url, registration.origins)  # before a token is asked for
         except OutboundError as exc:
             raise ServiceError(str(exc)) from None
         for renew in (False, True):
-            headers = {"Authorization": f"Bearer {self.access_token(registration, scopes, renew=renew)}", "Accept": accept}
+            headers = {
+                "Authorization": f"Bearer {self.access_token(registration, scopes, renew=renew)}",
+                "Accept": accept,
+            }
             if content_type:
                 headers["Content-Type"] = content_type
             try:
@@ -106,7 +120,9 @@ class PlatformServices:
                     raise
         raise AssertionError("unreachable")
 
-    def pages(self, registration: Registration, scopes: list[str], url: str, accept: str, max_pages: int = 1000) -> Iterator[dict]:
+    def pages(
+        self, registration: Registration, scopes: list[str], url: str, accept: str, max_pages: int = 1000
+    ) -> Iterator[dict]:
         """The JSON bodies of `url` and of the pages its Link headers name, in order."""
         next_url: str | None = url
         for _ in range(max_pages):

@@ -52,9 +52,13 @@ def tool_configuration(scopes_supported: list[str] | None) -> dict:
     }
 
 
-def _fetch_json(method: str, url: str, *, origins: set[Origin] | None = None, headers: dict | None = None, **kwargs) -> dict:
+def _fetch_json(
+    method: str, url: str, *, origins: set[Origin] | None = None, headers: dict | None = None, **kwargs
+) -> dict:
     try:
-        reply = tool().outbound.request(method, url, origins=origins, headers={"Accept": "application/json", **(headers or {})}, **kwargs)
+        reply = tool().outbound.request(
+            method, url, origins=origins, headers={"Accept": "application/json", **(headers or {})}, **kwargs
+        )
     except OutboundRefused as exc:
         raise RegistrationRefused(str(exc)) from None
     except OutboundFailed as exc:
@@ -129,7 +133,9 @@ def register():
     answer = _fetch_json("POST", endpoint, origins={platform_origin}, json=configuration, headers=headers)
     registration = validate_platform(config_url, config, answer, pending.tenant)
     if t.registrations.get(registration.issuer, registration.client_id) is not None:
-        raise RegistrationRefused(f"{registration.issuer} client {registration.client_id} is already registered; registrations are never replaced")
+        raise RegistrationRefused(
+            f"{registration.issuer} client {registration.client_id} is already registered; registrations are never replaced"
+        )
     if t.invites.use(invite) is None:
         raise RegistrationRefused("this invite was used meanwhile by another registration")
     try:

@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 import orjson
 import redis
 
-from lti_tool.outbound import Origin, origin_of
-from lti_tool.redis_keys import LtiKeys
 from core.errors import UserError
 from core.events import TENANT_PATTERN
+from lti_tool.outbound import Origin, origin_of
+from lti_tool.redis_keys import LtiKeys
 
 
 class InvalidRegistration(UserError, ValueError):
@@ -48,8 +48,15 @@ class Registration:
     @property
     def endpoints(self) -> tuple:
         """What a platform is: another value under the same issuer and client id is another platform."""
-        return (self.issuer, self.client_id, self.tenant, self.auth_login_url, self.auth_token_url, self.jwks_url,
-                self.auth_audience)  # fmt: skip
+        return (
+            self.issuer,
+            self.client_id,
+            self.tenant,
+            self.auth_login_url,
+            self.auth_token_url,
+            self.jwks_url,
+            self.auth_audience,
+        )
 
     @property
     def field_key(self) -> str:
@@ -103,9 +110,7 @@ def validate_registration(
         raise InvalidRegistration("client_id is required")
     tenant = tenant or tenant_for_issuer(str(issuer))
     if not TENANT_PATTERN.match(tenant):
-        raise InvalidRegistration(
-            f"tenant {tenant!r} must be lowercase letters, digits, '.', '_' or '-' (at most 64)"
-        )
+        raise InvalidRegistration(f"tenant {tenant!r} must be lowercase letters, digits, '.', '_' or '-' (at most 64)")
     for deployment in deployments:
         if not isinstance(deployment, str) or not deployment.strip():
             raise InvalidRegistration(f"deployment ids must be non-empty strings, not {deployment!r}")

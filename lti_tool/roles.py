@@ -10,10 +10,9 @@ from collections.abc import Iterable, Mapping
 
 from pylti1p3.roles import DesignerRole, StaffRole, TeacherRole, TeachingAssistantRole
 
-from lti_tool import claims as c
 from core.catalog import Catalog
 from core.settings import SettingsError
-
+from lti_tool import claims as c
 
 # Administrators at any level (LTI 1.3 §A.2); Moodle's site admin launches with the institution one.
 ADMINISTRATORS = frozenset(("Administrator", "SysAdmin"))

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import logging
 
-from lti_tool import claims as c
-from lti_tool.activity import learner_for, mark_staff
-from lti_tool.roles import catalog_role, is_learner
-from lti_tool.xapi.intake import release_waiting
-from lti_tool.tool import Tool
-from lti_tool.validation import Launch
 from core.eventlog import append_events
 from core.events import ENROLLED, Event, parse_event
 from core.identity import course_cohort, record_launch_identity
+from lti_tool import claims as c
+from lti_tool.activity import learner_for, mark_staff
+from lti_tool.roles import catalog_role, is_learner
+from lti_tool.tool import Tool
+from lti_tool.validation import Launch
+from lti_tool.xapi.intake import release_waiting
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,20 @@ def roster_events(tool: Tool, launch: Launch, now: float) -> list[Event]:
                 continue  # staff: no learner of the course
             role = catalog_role(roles, custom, services.catalog, tool.role_map)
             # The ids the member's statements may name them by, as a launch of theirs would record.
-            ids = {"sub": user_id, "email": member.get("email"), c.LIS: {"person_sourcedid": member.get("lis_person_sourcedid")}}
-            record_launch_identity(aliases, services.keys, services.pseudonym_secret, registration.tenant, registration.issuer, ids, learner)
+            ids = {
+                "sub": user_id,
+                "email": member.get("email"),
+                c.LIS: {"person_sourcedid": member.get("lis_person_sourcedid")},
+            }
+            record_launch_identity(
+                aliases,
+                services.keys,
+                services.pseudonym_secret,
+                registration.tenant,
+                registration.issuer,
+                ids,
+                learner,
+            )
             data = {"learner": learner, "kind": ENROLLED, "cohort": cohort, "timestamp": now, "source": "nrps"}
             if role:
                 data["role"] = role

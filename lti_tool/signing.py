@@ -34,7 +34,6 @@ class SigningKey:
         jwk = JWK.from_pem(self.pem.encode()).export_public(as_dict=True)
         return {**jwk, "kid": self.kid, "alg": ALGORITHM, "use": "sig"}
 
-
     def to_json(self) -> bytes:
         return orjson.dumps(self.__dict__)
 

@@ -146,9 +146,13 @@ def _verified_claims(
     except jwt.ImmatureSignatureError:
         raise IssuedInFuture("the id_token is issued in the future (iat or nbf after now)") from None
     except jwt.InvalidAudienceError:
-        raise WrongAudience(f"the id_token's aud does not name this tool's client id {registration.client_id!r}") from None
+        raise WrongAudience(
+            f"the id_token's aud does not name this tool's client id {registration.client_id!r}"
+        ) from None
     except jwt.InvalidIssuerError:
-        raise WrongIssuer(f"the id_token's iss is not {registration.issuer!r}, the platform this login began with") from None
+        raise WrongIssuer(
+            f"the id_token's iss is not {registration.issuer!r}, the platform this login began with"
+        ) from None
     except jwt.MissingRequiredClaimError as exc:
         raise MissingClaim(exc.claim) from None
     except jwt.InvalidSignatureError:
@@ -202,14 +206,24 @@ def _check_message(claims: dict[str, Any], registration: Registration) -> None:
     else:
         settings = claims.get(c.DEEP_LINKING_SETTINGS)
         if not isinstance(settings, dict) or not settings.get("deep_link_return_url"):
-            raise MissingClaim("deep_linking_settings", "a deep linking request must carry deep_linking_settings with a deep_link_return_url")
-
+            raise MissingClaim(
+                "deep_linking_settings",
+                "a deep linking request must carry deep_linking_settings with a deep_link_return_url",
+            )
 
 
 # Claims the tool reads, and the JSON type each must have when present: a launch whose claims
 # have other types is refused before anything is written.
-OBJECT_CLAIMS = (c.CONTEXT, c.RESOURCE_LINK, c.CUSTOM, c.LIS, c.LAUNCH_PRESENTATION, c.AGS_ENDPOINT, c.NRPS,
-                 c.DEEP_LINKING_SETTINGS)  # fmt: skip
+OBJECT_CLAIMS = (
+    c.CONTEXT,
+    c.RESOURCE_LINK,
+    c.CUSTOM,
+    c.LIS,
+    c.LAUNCH_PRESENTATION,
+    c.AGS_ENDPOINT,
+    c.NRPS,
+    c.DEEP_LINKING_SETTINGS,
+)
 STRING_FIELDS = {
     c.CONTEXT: ("id", "title", "label"),
     c.RESOURCE_LINK: ("id", "title"),

@@ -5,12 +5,15 @@ learner store and the gap report; nothing here computes mastery itself."""
 from __future__ import annotations
 
 import time
-
-import numpy as np
 from urllib.parse import urlsplit
 
+import numpy as np
 from flask import Blueprint, Response, render_template, request
 
+from core.csv_export import attachment, csv_text
+from core.explain import render
+from core.learner_store import LearnerRecord
+from core.reports import GapReport, course_report
 from lti_tool import claims as c
 from lti_tool.activity import LaunchActivity
 from lti_tool.course_binding import CourseItem, item_id, item_type, item_url
@@ -18,10 +21,6 @@ from lti_tool.errors import BadBinding, LaunchExpired, NotAllowed
 from lti_tool.i18n import text
 from lti_tool.sessions import BROWSER_COOKIE, LaunchSession
 from lti_tool.web import tool
-from core.explain import render
-from core.learner_store import LearnerRecord
-from core.csv_export import attachment, csv_text
-from core.reports import GapReport, course_report
 
 blueprint = Blueprint("views", __name__)
 
@@ -88,7 +87,11 @@ def _where(module_id: str, cohort: str | None, in_course: dict, language: str) -
     module = catalog.modules[catalog.module_index[module_id]] if module_id in catalog.module_index else None
     if cohort is None or module is None:
         return {}
-    about = module.description.get(language) if module.description else text("module_covers", language, points=", ".join(_covered(module, language)))
+    about = (
+        module.description.get(language)
+        if module.description
+        else text("module_covers", language, points=", ".join(_covered(module, language)))
+    )
     return {"url": None, "missing": True, "about": about}
 
 
@@ -112,16 +115,23 @@ def instructor_page(launch_id: str, session: LaunchSession, notices: list) -> st
     point_ids = list(catalog.point_index)
     roles, counts, rows = _heatmap(report, point_ids)
     names = [kp.name.get(language) for kp in catalog.knowledge_points]
-    largest = sorted(
-        (p for p in report.by_point(point_ids) if p["loss"] > 0), key=lambda p: -p["loss"]
-    )[:5]
+    largest = sorted((p for p in report.by_point(point_ids) if p["loss"] > 0), key=lambda p: -p["loss"])[:5]
     course = c.section(session.claims, c.CONTEXT)
     items = tool().binding.items(session.tenant, session.cohort)
     modules = [(m.id, m.title.get(language)) for m in catalog.modules]
     return render_template(
         "instructor.html",
-        items=[{"item": i.item, "url": i.url, "title": i.title, "module": catalog.modules[catalog.module_index[i.module]].title.get(language)
-                if i.module in catalog.module_index else i.module} for i in items],  # fmt: skip
+        items=[
+            {
+                "item": i.item,
+                "url": i.url,
+                "title": i.title,
+                "module": catalog.modules[catalog.module_index[i.module]].title.get(language)
+                if i.module in catalog.module_index
+                else i.module,
+            }
+            for i in items
+        ],
         missing=_missing_modules([p["point"] for p in largest], {i.module for i in items}, language),
         modules=modules,
         binding_url=f"/lti/launches/{launch_id}/binding",
@@ -130,7 +140,9 @@ def instructor_page(launch_id: str, session: LaunchSession, notices: list) -> st
         language=language,
         course=course.get("title") or course.get("label") or session.cohort or "",
         learners=len(report.learners),
-        roles=[catalog.roles[catalog.role_index[r]].name.get(language) if r in catalog.role_index else r for r in roles],
+        roles=[
+            catalog.roles[catalog.role_index[r]].name.get(language) if r in catalog.role_index else r for r in roles
+        ],
         counts=counts,
         rows=[(names[j], cells) for j, cells in rows],
         largest=[{**p, "name": names[catalog.point_index[p["point"]]]} for p in largest],
@@ -145,10 +157,19 @@ def _missing_modules(points: list[str], bound: set[str], language: str, limit: i
     catalog = tool().services.catalog
     found: dict[str, dict] = {}
     for point in points:
-        covering = sorted((m for m in catalog.modules if m.coverage.get(point, 0) > 0 and m.id not in bound), key=lambda m: -m.coverage[point])
+        covering = sorted(
+            (m for m in catalog.modules if m.coverage.get(point, 0) > 0 and m.id not in bound),
+            key=lambda m: -m.coverage[point],
+        )
         for module in covering[:2]:
-            found.setdefault(module.id, {"id": module.id, "title": module.title.get(language),
-                                         "point": catalog.knowledge_points[catalog.point_index[point]].name.get(language)})  # fmt: skip
+            found.setdefault(
+                module.id,
+                {
+                    "id": module.id,
+                    "title": module.title.get(language),
+                    "point": catalog.knowledge_points[catalog.point_index[point]].name.get(language),
+                },
+            )
     return list(found.values())[:limit]
 
 
@@ -180,8 +201,13 @@ def change_binding(launch_id: str):
             raise BadBinding(f"{module!r} is not a module of the catalog")
         if urlsplit(item).scheme not in ("http", "https") or urlsplit(item).netloc != urlsplit(session.issuer).netloc:
             raise BadBinding(f"{item!r} is not a link into this course's LMS ({urlsplit(session.issuer).netloc})")
-        binding.bind(session.tenant, session.cohort, CourseItem(item, module, item_url(item), "", item_type(item), "teacher"))
-        notice = ("bound", {"item": item, "module": catalog.modules[catalog.module_index[module]].title.get(session.language)})
+        binding.bind(
+            session.tenant, session.cohort, CourseItem(item, module, item_url(item), "", item_type(item), "teacher")
+        )
+        notice = (
+            "bound",
+            {"item": item, "module": catalog.modules[catalog.module_index[module]].title.get(session.language)},
+        )
     return instructor_page(launch_id, session, [notice])
 
 
@@ -197,7 +223,16 @@ def gaps_csv(launch_id: str):
             if target <= 0:
                 continue
             mastery = float(report.mastery[i, j])
-            rows.append([learner, report.roles[i], point, f"{mastery:.4f}", f"{target:.4f}", f"{max(0.0, target - mastery):.4f}"])
+            rows.append(
+                [
+                    learner,
+                    report.roles[i],
+                    point,
+                    f"{mastery:.4f}",
+                    f"{target:.4f}",
+                    f"{max(0.0, target - mastery):.4f}",
+                ]
+            )
     text = csv_text(["learner", "role", "knowledge_point", "mastery", "target", "gap"], rows)
     filename = f"skillgap-gaps-{session.cohort or 'none'}.csv"
     return Response(text, mimetype="text/csv", headers={"Content-Disposition": attachment(filename)})

@@ -46,7 +46,8 @@ def set_tool_cookie(response: Response, name: str, value: str, max_age: int) -> 
     never is; here the proxied scheme (ProxyFix) or an https base URL count too. Plain-http
     development on one host gets SameSite=Lax, since browsers drop SameSite=None without Secure."""
     if secure_context():
-        response.set_cookie(name, value, max_age=max_age, path="/", secure=True, httponly=True,
-                            samesite="None", partitioned=True)  # fmt: skip
+        response.set_cookie(
+            name, value, max_age=max_age, path="/", secure=True, httponly=True, samesite="None", partitioned=True
+        )
     else:
         response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="Lax")

@@ -39,15 +39,20 @@ def write(directory: Path, partition: int, entries: list[Entry]) -> None:
         path = directory / f"p{partition}-{day}-{day_entries[0][0].decode()}.ndjson.gz"
         partial = path.with_suffix(".partial")
         with gzip.open(partial, "wb") as handle:
-            handle.writelines(b'{"entry":"%s","events":%s}\n' % (entry_id, fields.get(ENTRY_FIELD, b"[]"))
-                              for entry_id, fields in day_entries)  # fmt: skip
+            handle.writelines(
+                b'{"entry":"%s","events":%s}\n' % (entry_id, fields.get(ENTRY_FIELD, b"[]"))
+                for entry_id, fields in day_entries
+            )
         os.replace(partial, path)
 
 
 def read(directory: Path, partition: int, chunk: int = 500) -> Iterator[list[Entry]]:
     """A partition's archived entries, oldest first, `chunk` at a time (as the log's are)."""
-    named = [(entry_key(m[2]), path) for path in directory.glob(f"p{partition}-*.ndjson.gz")
-             if (m := FILE_PATTERN.match(path.name)) and int(m[1]) == partition]  # fmt: skip
+    named = [
+        (entry_key(m[2]), path)
+        for path in directory.glob(f"p{partition}-*.ndjson.gz")
+        if (m := FILE_PATTERN.match(path.name)) and int(m[1]) == partition
+    ]
     files = [path for _, path in sorted(named)]
     last = (-1, -1)
     entries: list[Entry] = []
@@ -69,8 +74,9 @@ def read(directory: Path, partition: int, chunk: int = 500) -> Iterator[list[Ent
         yield entries
 
 
-def history_chunks(services: Services, partition: int, directory: Path | None, chunk: int = 500,
-                   after: bytes | None = None) -> Iterator[list[Entry]]:  # fmt: skip
+def history_chunks(
+    services: Services, partition: int, directory: Path | None, chunk: int = 500, after: bytes | None = None
+) -> Iterator[list[Entry]]:
     """A partition's entries after `after` (None: from the start), oldest first: the archived
     ones (with a `directory`), then the retained log's newer than the last of them."""
     last = after

@@ -65,8 +65,14 @@ class CsvFile:
                 continue
             if len(cells) != len(self.header):
                 more = "more" if len(cells) > len(self.header) else "fewer"
-                yield start, RowProblem(start, f"has {len(cells)} fields, {more} than the header's "
-                                               f"{len(self.header)} (separator: {DELIMITER_NAMES[self.delimiter]})")  # fmt: skip
+                yield (
+                    start,
+                    RowProblem(
+                        start,
+                        f"has {len(cells)} fields, {more} than the header's "
+                        f"{len(self.header)} (separator: {DELIMITER_NAMES[self.delimiter]})",
+                    ),
+                )
                 continue
             yield start, dict(zip(self.header, cells))
 
@@ -83,7 +89,9 @@ def _text(raw: bytes, path: Path) -> str:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1 if encoding == "utf-8-sig" else None
         where = f"line {line}: " if line else ""
-        raise CsvFileError(f"{path}: {where}not {encoding.replace('-sig', '')} text (save it as UTF-8 or UTF-16)") from None
+        raise CsvFileError(
+            f"{path}: {where}not {encoding.replace('-sig', '')} text (save it as UTF-8 or UTF-16)"
+        ) from None
 
 
 def _delimiter(header_line: str) -> str:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import redis
 
-from core.wire import decode_entry
 from core.keys import Keys, partition_of
+from core.wire import decode_entry
 
 DAY = 86_400
 RECENT_ENTRIES = 200  # how far back a learner's partition is searched (entries, newest first)
@@ -35,6 +35,8 @@ def learner_recent_events(
             events = decode_entry(fields)
         except ValueError:
             continue
-        found.extend(e for e in events if isinstance(e, dict) and e.get("tenant") == tenant and e.get("learner") == learner)
+        found.extend(
+            e for e in events if isinstance(e, dict) and e.get("tenant") == tenant and e.get("learner") == learner
+        )
     found.sort(key=lambda e: -float(e.get("timestamp", 0)))
     return found[:limit]

@@ -20,19 +20,21 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import Kind
-from engine.fit import FittedParameters, fit, observations
-from engine.model import KIND_LEARN
-from core.wire import decode_entries
-from sidecar.archive import history_chunks
 from core.catalog.arrays import SECONDS_PER_DAY
 from core.errors import UserError
 from core.params import store_parameters
 from core.services import Services
+from core.wire import decode_entries
+from engine import Kind
+from engine.fit import FittedParameters, fit, observations
+from engine.model import KIND_LEARN
+from sidecar.archive import history_chunks
 
 
 class NothingToFit(UserError):
     """The log holds no activity the model could be fitted on."""
+
+
 FULL, PARTIAL, NONE = 0, 1, 2  # how much an event's kind teaches: resource group of its rows
 
 
@@ -88,9 +90,13 @@ def log_rows(services: Services, progress: Callable[[str], None], archive_dir: P
         progress(f"read partition {partition + 1}/{services.settings.partitions}: {events:,} events so far")
     learner, point, resource, score, when = columns
     return LogRows(
-        np.array(learner, np.int64), np.array(point, np.int64), np.array(resource, np.int64),
-        np.array(score, np.float64), np.array(when, np.float64), events,
-    )  # fmt: skip
+        np.array(learner, np.int64),
+        np.array(point, np.int64),
+        np.array(resource, np.int64),
+        np.array(score, np.float64),
+        np.array(when, np.float64),
+        events,
+    )
 
 
 def _start(services: Services) -> FittedParameters:
@@ -100,8 +106,9 @@ def _start(services: Services) -> FittedParameters:
     learn = np.full((model.n_points, 3 * q), 0.01)
     learn[:, :q] = model.learn.T
     learn[:, q : 2 * q] = model.learn.T * KIND_LEARN[Kind.VIEWED]
-    return FittedParameters.initial(model.prior, np.clip(learn, 0.01, 0.99), np.full(model.n_points, 0.01),
-                                    model.guess, model.slip)  # fmt: skip
+    return FittedParameters.initial(
+        model.prior, np.clip(learn, 0.01, 0.99), np.full(model.n_points, 0.01), model.guess, model.slip
+    )
 
 
 def _median_gap(rows: LogRows) -> float:
@@ -114,9 +121,13 @@ def _median_gap(rows: LogRows) -> float:
 
 
 def parameters_document(
-    services: Services, fitted: FittedParameters, rows: LogRows, forgets: bool, min_learners: int,
+    services: Services,
+    fitted: FittedParameters,
+    rows: LogRows,
+    forgets: bool,
+    min_learners: int,
     min_observations: int,
-) -> dict:  # fmt: skip
+) -> dict:
     """Fitted values where the log identifies them; the rest keeps what is in use."""
     catalog, model = services.catalog, services.model
     half_lives = fitted.half_life(_median_gap(rows)) / SECONDS_PER_DAY if forgets else None
@@ -166,25 +177,42 @@ def effectiveness(services: Services, document: dict) -> list[dict]:
         q = catalog.module_index[module_id]
         for point, rate in rates.items():
             rows.append(
-                {"module": module_id, "point": point, "rate": rate, "se": document["learn_sd"][module_id][point],
-                 "learners": document["learners"][module_id],
-                 "previous": float(model.learn[q, catalog.point_index[point]])}
-            )  # fmt: skip
+                {
+                    "module": module_id,
+                    "point": point,
+                    "rate": rate,
+                    "se": document["learn_sd"][module_id][point],
+                    "learners": document["learners"][module_id],
+                    "previous": float(model.learn[q, catalog.point_index[point]]),
+                }
+            )
     return sorted(rows, key=lambda row: row["rate"], reverse=True)
 
 
 def fit_from_log(
-    services: Services, forgets: bool = False, min_learners: int = 20, min_observations: int = 50,
-    max_iter: int = 200, progress: Callable[[str], None] = lambda _: None, archive_dir: Path | None = None,
-) -> LogFit:  # fmt: skip
+    services: Services,
+    forgets: bool = False,
+    min_learners: int = 20,
+    min_observations: int = 50,
+    max_iter: int = 200,
+    progress: Callable[[str], None] = lambda _: None,
+    archive_dir: Path | None = None,
+) -> LogFit:
     """Fit on the retained log (and the archive) and store the result as a new (inactive)
     parameter version."""
     rows = log_rows(services, progress, archive_dir)
     if rows.events == 0:
         raise NothingToFit("the retained log holds no activity to fit on")
     n_modules = services.model.n_modules
-    data = observations(rows.learner, rows.point, rows.resource, rows.score, rows.time,
-                        n_points=services.model.n_points, n_resources=3 * n_modules)  # fmt: skip
+    data = observations(
+        rows.learner,
+        rows.point,
+        rows.resource,
+        rows.score,
+        rows.time,
+        n_points=services.model.n_points,
+        n_resources=3 * n_modules,
+    )
     progress(f"fitting {services.model.n_points} knowledge points on {rows.point.size:,} rows")
     fitted = fit(data, forgets=forgets, max_iter=max_iter, start=_start(services))
     document = parameters_document(services, fitted, rows, forgets, min_learners, min_observations)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import redis
 
-from sidecar.metrics import PipelineCollector
 from core.keys import Keys
+from sidecar.metrics import PipelineCollector
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,9 @@ def pipeline_health(client: redis.Redis, keys: Keys, partitions: int, now: float
     return PipelineHealth(
         workers=client.zcount(keys.workers, now, "+inf"),
         applied=int(totals.get("skillgap_events_applied_total", 0)),
-        waiting=int(totals.get("skillgap_partition_lag_entries", 0) + totals.get("skillgap_partition_pending_entries", 0)),
+        waiting=int(
+            totals.get("skillgap_partition_lag_entries", 0) + totals.get("skillgap_partition_pending_entries", 0)
+        ),
         oldest_wait_s=oldest,
         dead_letters=int(totals.get("skillgap_dead_letters", 0)),
     )

@@ -21,7 +21,12 @@ from sidecar.snapshots import FIELD_SEPARATOR, LEARNER, MARKS, _glob
 
 
 def forget_in_history(
-    client: redis.Redis, keys: Keys, partitions: int, archive_dir: Path | None, tenant: str, learner: str,
+    client: redis.Redis,
+    keys: Keys,
+    partitions: int,
+    archive_dir: Path | None,
+    tenant: str,
+    learner: str,
     erased: Erased,
 ) -> None:
     """Remove the learner from the archive files and every snapshot of their partition; counts

@@ -48,8 +48,10 @@ def _rows(path: Path) -> Iterator[tuple[int, object]]:
     table = read_csv(path)
     unknown = [name for name in table.header if name not in FIELDS]
     if unknown:
-        raise ImportProblem(f"{path}:1:{table.column(unknown[0])}: unknown column {unknown[0]!r} "
-                            f"(columns: {', '.join(FIELDS)}; separator read: {DELIMITER_NAMES[table.delimiter]})")  # fmt: skip
+        raise ImportProblem(
+            f"{path}:1:{table.column(unknown[0])}: unknown column {unknown[0]!r} "
+            f"(columns: {', '.join(FIELDS)}; separator read: {DELIMITER_NAMES[table.delimiter]})"
+        )
     for line, row in table.rows():
         yield line, row if isinstance(row, RowProblem) else (_typed(row), table)
 
@@ -132,7 +134,6 @@ def _rate(done: int, total: int, started: float) -> str:
     return f"imported {done:,}/{total:,} events ({done / elapsed:,.0f}/s)"
 
 
-
 def import_people(services: Services, path: Path, tenant: str, progress: Callable[[str], None]) -> int:
     """People from an HR file (columns: person, role, department, manager, start_date; the last
     three optional), every row checked before any is stored; returns how many."""
@@ -142,8 +143,10 @@ def import_people(services: Services, path: Path, tenant: str, progress: Callabl
     table = read_csv(path)
     for required in ("person", "role"):
         if required not in table.header:
-            raise ImportProblem(f"{path}:1: no {required!r} column (columns: {', '.join(PERSON_FIELDS)}; "
-                                f"separator read: {DELIMITER_NAMES[table.delimiter]})")  # fmt: skip
+            raise ImportProblem(
+                f"{path}:1: no {required!r} column (columns: {', '.join(PERSON_FIELDS)}; "
+                f"separator read: {DELIMITER_NAMES[table.delimiter]})"
+            )
     people, problems = [], []
     for line, row in table.rows():
         if isinstance(row, RowProblem):

@@ -15,9 +15,9 @@ from itertools import filterfalse
 
 import numpy as np
 
-from engine import STATE_FIELDS, Recommendations, new_state
-from core.learner_store import MAX_COHORTS, LearnerRecord, LearnerStore, meta_json, ranking_lists, learner_numbers
+from core.learner_store import MAX_COHORTS, LearnerRecord, LearnerStore, learner_numbers, meta_json, ranking_lists
 from core.wire import NO_ROLE
+from engine import STATE_FIELDS, Recommendations, new_state
 
 Learner = tuple[str, str]  # (tenant, learner)
 NO_COHORT = -1
@@ -113,15 +113,29 @@ class LearnerTable:
     def record(self, row: int, ranking: dict[str, list] | None = None) -> LearnerRecord:
         """One row as a LearnerRecord (replay compares these with the stored ones)."""
         tenant, learner = self.learners[row]
-        return LearnerRecord(tenant, learner, self.state[row].copy(), self.role_name(row), self.cohorts[row],
-                             int(self.events[row]), recommended_at=float(self.as_of[row]),
-                             ranking=ranking or {})  # fmt: skip
+        return LearnerRecord(
+            tenant,
+            learner,
+            self.state[row].copy(),
+            self.role_name(row),
+            self.cohorts[row],
+            int(self.events[row]),
+            recommended_at=float(self.as_of[row]),
+            ranking=ranking or {},
+        )
 
     def values(self, rows: np.ndarray, rankings: Recommendations, now: float) -> list[bytes]:
         """The stored values of `rows` (ranked in `rankings`, in the same order), updated `now`."""
         numbers = learner_numbers(
-            self.events[rows], now, self.as_of[rows], rankings.module, rankings.action, rankings.gain,
-            rankings.gain_per_minute, rankings.information, self.state[rows],
+            self.events[rows],
+            now,
+            self.as_of[rows],
+            rankings.module,
+            rankings.action,
+            rankings.gain,
+            rankings.gain_per_minute,
+            rankings.information,
+            self.state[rows],
         )
         return self.store.values([self._meta(row) for row in rows.tolist()], numbers)
 
@@ -133,8 +147,14 @@ class LearnerTable:
 
     def ranking(self, rankings: Recommendations, i: int) -> dict[str, list]:
         """The `i`-th ranking as the stored parallel lists."""
-        return ranking_lists(rankings.module[i], rankings.action[i], rankings.gain[i], rankings.gain_per_minute[i],
-                             rankings.information[i], self.store.layout.modules)  # fmt: skip
+        return ranking_lists(
+            rankings.module[i],
+            rankings.action[i],
+            rankings.gain[i],
+            rankings.gain_per_minute[i],
+            rankings.information[i],
+            self.store.layout.modules,
+        )
 
 
 def _grown(array: np.ndarray, capacity: int) -> np.ndarray:

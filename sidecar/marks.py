@@ -24,8 +24,9 @@ Group = tuple[str, int]  # (tenant, event day)
 SEPARATOR = LINE_BREAK  # no event id or tenant contains one (core/wire.py)
 
 
-def queue_marks(pipe, keys: Keys, partition: int, marks: dict[Group, Sequence[str]], retention_s: int,
-                replace: bool = False) -> None:  # fmt: skip
+def queue_marks(
+    pipe, keys: Keys, partition: int, marks: dict[Group, Sequence[str]], retention_s: int, replace: bool = False
+) -> None:
     """Queue the marks' writes: appended, or (`replace`) the group's whole set. A group lives
     until the retention after its day ends (`expires_at`): every write sets the same time, so
     a day that is still being written does not live longer with every append."""

@@ -14,8 +14,8 @@ import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from sidecar.batching import entry_time_ms
 from core.keys import CONSUMER_GROUP, Keys
+from sidecar.batching import entry_time_ms
 
 LAG_COUNT_CAP = 10_000  # on Redis 6.2 lag is counted entry by entry, up to this many
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -30,8 +30,13 @@ COUNTERS = {
 
 def record_batch(pipe, key: str, applied: int, duplicates: int, dead: int, entries: int, latency_s: float) -> None:
     """Queue the batch's counts on a MULTI/EXEC pipeline (the batch's own commit)."""
-    for name, value in (("applied", applied), ("duplicates", duplicates), ("dead", dead), ("entries", entries),
-                        ("batches", 1)):  # fmt: skip
+    for name, value in (
+        ("applied", applied),
+        ("duplicates", duplicates),
+        ("dead", dead),
+        ("entries", entries),
+        ("batches", 1),
+    ):
         if value:
             pipe.hincrby(key, name, value)
     pipe.hincrbyfloat(key, "latency_sum", latency_s)
@@ -56,8 +61,11 @@ class PipelineCollector(Collector):
         lag, pending, oldest = self._lag()
         dead_letters = self._dead_letters()
         for name, doc in COUNTERS.items():
-            family = CounterMetricFamily(f"skillgap_events_{name}" if name in ("applied", "duplicates") else
-                                         f"skillgap_{name}", doc, labels=["partition"])  # fmt: skip
+            family = CounterMetricFamily(
+                f"skillgap_events_{name}" if name in ("applied", "duplicates") else f"skillgap_{name}",
+                doc,
+                labels=["partition"],
+            )
             for p, values in zip(partitions, stats):
                 family.add_metric([p], float(values.get(name, 0)))
             yield family
@@ -98,7 +106,10 @@ class PipelineCollector(Collector):
         now_ms = time.time() * 1000
         for p in range(self.partitions):
             stream = self.keys.stream(p)
-            group = next((g for g in _groups(self.client, stream) if g["name"] in (CONSUMER_GROUP.encode(), CONSUMER_GROUP)), None)
+            group = next(
+                (g for g in _groups(self.client, stream) if g["name"] in (CONSUMER_GROUP.encode(), CONSUMER_GROUP)),
+                None,
+            )
             if group is None:
                 lag.append(0), pending.append(0), oldest.append(0.0)
                 continue

@@ -56,7 +56,9 @@ class Leases:
         live = max(1, pipe.execute()[2])
         share = math.ceil(len(self.candidates) / live)
 
-        lost = {p for p in sorted(self.owned) if not self._renew(keys=[self.keys.owner(p)], args=[self.token, self.ttl_ms])}
+        lost = {
+            p for p in sorted(self.owned) if not self._renew(keys=[self.keys.owner(p)], args=[self.token, self.ttl_ms])
+        }
         self.owned -= lost
         handover = self._handover_requested(self.candidates)
         for partition in sorted(self.owned & handover) + sorted(self.owned - handover)[share:]:

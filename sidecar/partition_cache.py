@@ -14,11 +14,11 @@ from __future__ import annotations
 import numpy as np
 import redis
 
+from core.keys import Keys
+from core.learner_store import LearnerStore
 from sidecar.learner_table import LearnerTable
 from sidecar.marks import KnownMarks, read_marks
 from sidecar.processing import Applied, Batch, fresh_events
-from core.keys import Keys
-from core.learner_store import LearnerStore
 
 MARKS_READ_DAYS = 64  # at most this many days of marks read at once per tenant
 
@@ -70,8 +70,12 @@ class PartitionCache:
         groups = batch.marks_by_group
         days = sorted({day for _, day in groups})
         span = range(days[0], days[-1] + 1) if days and days[-1] - days[0] < MARKS_READ_DAYS else days
-        wanted = [(partition, (tenant, day)) for tenant in {tenant for tenant, _ in groups} for day in span
-                  if (tenant, day) not in known.groups]  # fmt: skip
+        wanted = [
+            (partition, (tenant, day))
+            for tenant in {tenant for tenant, _ in groups}
+            for day in span
+            if (tenant, day) not in known.groups
+        ]
         for (_, group), marks in zip(wanted, read_marks(self.client, self.keys, wanted)):
             known.load(group, marks)
         return fresh_events(known, batch)

@@ -23,12 +23,13 @@ from operator import itemgetter
 
 import numpy as np
 
+from core.catalog.arrays import SECONDS_PER_DAY
+from core.settings import Settings
+from core.wire import ENROLMENT, ENTRY_FIELD, NO_ROLE, EventRow
 from engine import LAST_SEEN, Model, Recommendations, apply_events, recommend
 from sidecar.learner_table import NO_COHORT, LearnerTable
 from sidecar.marks import Group, KnownMarks, queue_marks
-from core.catalog.arrays import SECONDS_PER_DAY
-from core.wire import ENROLMENT, ENTRY_FIELD, NO_ROLE, EventRow
-from core.settings import Settings
+
 
 def pieces(entries: list[tuple[bytes, dict | None]], budget: int) -> Iterator[list[tuple[bytes, dict | None]]]:
     """Consecutive runs of entries with about `budget` bytes of payload each."""
@@ -90,8 +91,10 @@ class Batch:
         groups = np.flatnonzero(sizes).tolist()
         bounds = np.cumsum(sizes[groups]).tolist()
         ids = [self.ids[i] for i in order.tolist()]
-        return {(tenants[group // days], first_day + group % days): (order[b - size : b], ids[b - size : b])
-                for group, b, size in zip(groups, bounds, sizes[groups].tolist())}  # fmt: skip
+        return {
+            (tenants[group // days], first_day + group % days): (order[b - size : b], ids[b - size : b])
+            for group, b, size in zip(groups, bounds, sizes[groups].tolist())
+        }
 
 
 @dataclass
@@ -145,8 +148,16 @@ def apply_to_table(table: LearnerTable, batch: Batch, model: Model, fresh: np.nd
     activity = batch.kinds != ENROLMENT
     active = slice(None) if activity.all() else activity  # enrolments change no state and are not counted
     if activity.any():
-        apply_events(table.state, model, rows[active], batch.modules[active], batch.kinds[active],
-                     batch.scores[active], batch.times[active], in_place=True)  # fmt: skip
+        apply_events(
+            table.state,
+            model,
+            rows[active],
+            batch.modules[active],
+            batch.kinds[active],
+            batch.scores[active],
+            batch.times[active],
+            in_place=True,
+        )
         counted, counts = _distinct(rows[active], len(table))
         table.events[counted] += counts
     touched = _distinct(rows, len(table))[0]
@@ -200,16 +211,26 @@ def recommend_as_of(state: np.ndarray, targets: np.ndarray, model: Model, as_of:
     last = shifted[:, LAST_SEEN, :]
     shifted[:, LAST_SEEN, :] = np.where(last > 0, last + (now - as_of)[:, None], 0.0)
     return recommend(
-        shifted, targets, model, now=now, k=settings.recommendations_per_learner,
+        shifted,
+        targets,
+        model,
+        now=now,
+        k=settings.recommendations_per_learner,
         prerequisite_threshold=settings.prerequisite_threshold,
         uncertainty_threshold=settings.assessment_uncertainty,
-    )  # fmt: skip
+    )
 
 
 def queue_writes(
-    pipe, table: LearnerTable, rows: np.ndarray, rankings: Recommendations, applied: Applied, now: float,
-    retention_days: float, replace_marks: bool = False,
-) -> None:  # fmt: skip
+    pipe,
+    table: LearnerTable,
+    rows: np.ndarray,
+    rankings: Recommendations,
+    applied: Applied,
+    now: float,
+    retention_days: float,
+    replace_marks: bool = False,
+) -> None:
     """Queue one partition's learner values for `rows` (one MSET), its learner index (the rows
     not in it yet), its cohort indexes and its marks (added, or with `replace_marks` the
     groups' whole sets)."""

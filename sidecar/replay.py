@@ -31,20 +31,20 @@ from pathlib import Path
 import numpy as np
 import redis
 
+from core.eventlog import entry_key
+from core.keys import CONSUMER_GROUP
+from core.learner_store import LearnerStore
+from core.params import active_parameters
+from core.services import Services
+from core.wire import decode_entries
 from engine import EVIDENCE, LAST_SEEN, MASTERY, Recommendations
 from sidecar import snapshots
 from sidecar.archive import history_chunks
 from sidecar.learner_table import LearnerTable
 from sidecar.marks import KnownMarks, read_marks
 from sidecar.ownership import RELEASE, RENEW, acquire_for_replay
-from core.wire import decode_entries
 from sidecar.processing import Applied, Batch, apply_to_table, fresh_events, queue_writes, rank
 from sidecar.worker import LostPartition, ensure_groups
-from core.eventlog import entry_key
-from core.keys import CONSUMER_GROUP
-from core.learner_store import LearnerStore
-from core.params import active_parameters
-from core.services import Services
 
 log = logging.getLogger(__name__)
 READ_ENTRIES = 500
@@ -90,14 +90,22 @@ class Comparison:
 
     @property
     def healthy(self) -> bool:
-        return (self.lost == self.duplicated == self.different_rankings == 0 and not self.missing
-                and self.max_mastery_difference <= 1e-6 and self.max_time_difference <= 1e-3)  # fmt: skip
+        return (
+            self.lost == self.duplicated == self.different_rankings == 0
+            and not self.missing
+            and self.max_mastery_difference <= 1e-6
+            and self.max_time_difference <= 1e-3
+        )
 
 
 def rebuild_partition(
-    services: Services, store: LearnerStore, partition: int, keep_alive: Callable[[], None] = lambda: None,
-    archive_dir: Path | None = None, retained_when_undetermined: bool = False,
-) -> Rebuilt:  # fmt: skip
+    services: Services,
+    store: LearnerStore,
+    partition: int,
+    keep_alive: Callable[[], None] = lambda: None,
+    archive_dir: Path | None = None,
+    retained_when_undetermined: bool = False,
+) -> Rebuilt:
     """The partition's learners rebuilt in memory from its history (see the module's text);
     `keep_alive` is called after every chunk (replay renews its lease there). A partition
     whose history is not in the log is left empty, or with `retained_when_undetermined` (for
@@ -112,8 +120,10 @@ def rebuild_partition(
         chunks = history_chunks(services, partition, archive_dir, READ_ENTRIES)
     elif archive_dir is not None:
         rebuilt.start = UNDETERMINED
-        rebuilt.note = (f"partition {partition}: the log was trimmed of entries the archive does not hold (was "
-                        "SKILLGAP_ARCHIVE_DIR set since the start?); its learners keep their stored state")  # fmt: skip
+        rebuilt.note = (
+            f"partition {partition}: the log was trimmed of entries the archive does not hold (was "
+            "SKILLGAP_ARCHIVE_DIR set since the start?); its learners keep their stored state"
+        )
         chunks = history_chunks(services, partition, None, READ_ENTRIES) if retained_when_undetermined else iter(())
     elif snapshots.retained_after(client, keys, partition, None):
         chunks = history_chunks(services, partition, None, READ_ENTRIES)
@@ -123,15 +133,19 @@ def rebuild_partition(
             rebuilt.marks.load(group, held)
         version = _active_version(services)
         if snapshot.parameters != version:
-            rebuilt.note = (f"partition {partition}: events up to {_day(snapshot.position)} keep what parameters "
-                            f"{_version(snapshot.parameters)} made of them (its snapshot); those after it use "
-                            f"{_version(version)} (to re-derive them all, replay with --archive)")  # fmt: skip
+            rebuilt.note = (
+                f"partition {partition}: events up to {_day(snapshot.position)} keep what parameters "
+                f"{_version(snapshot.parameters)} made of them (its snapshot); those after it use "
+                f"{_version(version)} (to re-derive them all, replay with --archive)"
+            )
         chunks = history_chunks(services, partition, None, READ_ENTRIES, after=after)
     else:
         rebuilt.start = UNDETERMINED
-        rebuilt.note = (f"partition {partition}: the log's oldest entries were trimmed and no snapshot holds them; "
-                        "its learners keep their stored state (workers take a snapshot within "
-                        "SKILLGAP_SNAPSHOT_INTERVAL_S; replays after it rebuild from there)")  # fmt: skip
+        rebuilt.note = (
+            f"partition {partition}: the log's oldest entries were trimmed and no snapshot holds them; "
+            "its learners keep their stored state (workers take a snapshot within "
+            "SKILLGAP_SNAPSHOT_INTERVAL_S; replays after it rebuild from there)"
+        )
         chunks = history_chunks(services, partition, None, READ_ENTRIES) if retained_when_undetermined else iter(())
     for chunk in chunks:
         rebuilt.entries += len(chunk)
@@ -139,7 +153,9 @@ def rebuild_partition(
         decoded = decode_entries(chunk, services.catalog, partition, services.settings.partitions)
         batch = Batch(decoded.events, decoded.learners)
         missing = table.missing(batch.distinct_learners)
-        stored = snapshots.learner_values(client, snapshot, missing) if rebuilt.start == SNAPSHOT else [None] * len(missing)
+        stored = (
+            snapshots.learner_values(client, snapshot, missing) if rebuilt.start == SNAPSHOT else [None] * len(missing)
+        )
         table.add(missing, [store.decode(*key, raw, explain=False) for key, raw in zip(missing, stored)])
         for group in batch.marks_by_group:
             if group not in rebuilt.marks.groups:
@@ -178,10 +194,13 @@ def compare(services: Services, rebuilt: Rebuilt) -> Comparison:
         result.lost += max(0, fresh.events - have.events)
         result.duplicated += max(0, have.events - fresh.events)
         beliefs = [MASTERY, EVIDENCE]
-        result.max_mastery_difference = max(result.max_mastery_difference,
-                                            float(np.abs(fresh.state[beliefs] - have.state[beliefs]).max()))  # fmt: skip
-        times = max(float(np.abs(fresh.state[LAST_SEEN] - have.state[LAST_SEEN]).max()),
-                    abs(fresh.recommended_at - have.recommended_at))  # fmt: skip
+        result.max_mastery_difference = max(
+            result.max_mastery_difference, float(np.abs(fresh.state[beliefs] - have.state[beliefs]).max())
+        )
+        times = max(
+            float(np.abs(fresh.state[LAST_SEEN] - have.state[LAST_SEEN]).max()),
+            abs(fresh.recommended_at - have.recommended_at),
+        )
         result.max_time_difference = max(result.max_time_difference, times)
         same = ("module", "action")
         if [fresh.ranking.get(name) for name in same] != [have.ranking.get(name) for name in same]:
@@ -197,13 +216,19 @@ def check(services: Services, archive_dir: Path | None = None) -> Comparison:
     store = _store(services)
     total = Comparison()
     for partition in range(services.settings.partitions):
-        total.add(compare(services, rebuild_partition(services, store, partition, archive_dir=archive_dir,
-                                                      retained_when_undetermined=True)))
+        total.add(
+            compare(
+                services,
+                rebuild_partition(services, store, partition, archive_dir=archive_dir, retained_when_undetermined=True),
+            )
+        )
     return total
 
 
 def replay(
-    services: Services, progress: Callable[[str], None] = log.info, handover_timeout_s: float = HANDOVER_TIMEOUT_S,
+    services: Services,
+    progress: Callable[[str], None] = log.info,
+    handover_timeout_s: float = HANDOVER_TIMEOUT_S,
     archive_dir: Path | None = None,
 ) -> tuple[int, int]:
     """Rebuild and write every partition; returns (learners, events) replayed. `progress` hears
@@ -226,8 +251,10 @@ def replay(
             client.delete(keys.handover(partition))
         learners += len(rebuilt.table)
         events += rebuilt.events
-        progress(f"partition {partition + 1}/{settings.partitions}: {len(rebuilt.table)} learners, "
-                 f"{rebuilt.events} events from {rebuilt.entries} entries after the {rebuilt.start}")  # fmt: skip
+        progress(
+            f"partition {partition + 1}/{settings.partitions}: {len(rebuilt.table)} learners, "
+            f"{rebuilt.events} events from {rebuilt.entries} entries after the {rebuilt.start}"
+        )
         if rebuilt.note:
             progress(rebuilt.note)
     return learners, events
@@ -257,7 +284,10 @@ def _commit(services: Services, store: LearnerStore, rebuilt: Rebuilt, token: st
     marks = {group: sorted(rebuilt.marks.groups[group] | held) for group, held in zip(groups, stored)}
     pending = []
     if rebuilt.last_entry is not None:
-        pending = [row["message_id"] for row in client.xpending_range(stream, CONSUMER_GROUP, "-", rebuilt.last_entry, 1_000_000)]
+        pending = [
+            row["message_id"]
+            for row in client.xpending_range(stream, CONSUMER_GROUP, "-", rebuilt.last_entry, 1_000_000)
+        ]
     with client.pipeline(transaction=True) as pipe:
         pipe.watch(owner)
         value = pipe.get(owner)
@@ -268,8 +298,16 @@ def _commit(services: Services, store: LearnerStore, rebuilt: Rebuilt, token: st
         rows = np.arange(len(table))
         everything = Applied(rebuilt.events, 0, rebuilt.cohorts, rows, marks)
         # Rows of new learners are added to their learner index (queue_writes).
-        queue_writes(pipe, table, rows, rebuilt.rankings, everything, time.time(), services.settings.retention_days,
-                     replace_marks=True)  # fmt: skip
+        queue_writes(
+            pipe,
+            table,
+            rows,
+            rebuilt.rankings,
+            everything,
+            time.time(),
+            services.settings.retention_days,
+            replace_marks=True,
+        )
         if rebuilt.last_entry is not None:
             pipe.xgroup_setid(stream, CONSUMER_GROUP, rebuilt.last_entry)
         if pending:

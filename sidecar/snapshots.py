@@ -24,11 +24,11 @@ from pathlib import Path
 import orjson
 import redis
 
+from core.eventlog import entry_chunks, entry_key
+from core.keys import CONSUMER_GROUP, Keys
 from sidecar import archive
 from sidecar.marks import Group, parse_marks
 from sidecar.metrics import as_text
-from core.eventlog import entry_chunks, entry_key
-from core.keys import CONSUMER_GROUP, Keys
 
 COPY_CHUNK = 1_000
 LEARNER, MARKS = "l:", "m:"  # field prefixes in a snapshot's hash
@@ -56,8 +56,9 @@ def latest(client: redis.Redis, keys: Keys, partition: int) -> Snapshot | None:
     if raw is None:
         return None
     meta = orjson.loads(raw)
-    return Snapshot(partition, meta["position"].encode(), meta["parameters"], meta["taken"], meta["learners"],
-                    meta["key"])  # fmt: skip
+    return Snapshot(
+        partition, meta["position"].encode(), meta["parameters"], meta["taken"], meta["learners"], meta["key"]
+    )
 
 
 def group_state(client: redis.Redis, keys: Keys, partition: int) -> GroupState | None:
@@ -92,8 +93,15 @@ def retained_after(client: redis.Redis, keys: Keys, partition: int, position: by
     return entry_key(first[0]) <= entry_key(position)
 
 
-def take(client: redis.Redis, keys: Keys, partition: int, parameters: int | None, now: float,
-         commit: Callable[[Callable], None], keep_alive: Callable[[], None] = lambda: None) -> Snapshot | None:  # fmt: skip
+def take(
+    client: redis.Redis,
+    keys: Keys,
+    partition: int,
+    parameters: int | None,
+    now: float,
+    commit: Callable[[Callable], None],
+    keep_alive: Callable[[], None] = lambda: None,
+) -> Snapshot | None:
     """Copy the partition's learners and marks and make the copy its latest snapshot. Only its
     owner may call this, between batches; `commit(queue)` runs `queue(pipe)` in its fenced
     MULTI/EXEC. None (and nothing kept) when entries are pending or nothing is new."""
@@ -113,8 +121,13 @@ def take(client: redis.Redis, keys: Keys, partition: int, parameters: int | None
             client.delete(key)
             return None
         snapshot = Snapshot(partition, before.last_delivered, parameters, now, learners, key)
-        meta = {"position": snapshot.position.decode(), "parameters": parameters, "taken": now, "learners": learners,
-                "key": key}  # fmt: skip
+        meta = {
+            "position": snapshot.position.decode(),
+            "parameters": parameters,
+            "taken": now,
+            "learners": learners,
+            "key": key,
+        }
         commit(lambda pipe: pipe.set(keys.snapshot(partition), orjson.dumps(meta)))
     except BaseException:
         client.delete(key)
@@ -128,7 +141,7 @@ def _copy_fields(client: redis.Redis, keys: Keys, partition: int) -> Iterator[di
     """The snapshot's hash fields, a chunk at a time: every indexed learner's value, every marks group."""
     index_prefix = keys.learner_index(partition, "")
     for index_key in client.scan_iter(match=_glob(index_prefix) + "*", count=1_000):
-        tenant = as_text(index_key)[len(index_prefix):]
+        tenant = as_text(index_key)[len(index_prefix) :]
         members = [as_text(m) for m, _ in client.zscan_iter(index_key, count=COPY_CHUNK)]
         for start in range(0, len(members), COPY_CHUNK):
             chunk = members[start : start + COPY_CHUNK]
@@ -138,7 +151,7 @@ def _copy_fields(client: redis.Redis, keys: Keys, partition: int) -> Iterator[di
                 yield fields
     marks_prefix = keys.marks(partition, "", 0)[: -len(":0")]
     for marks_key in client.scan_iter(match=_glob(marks_prefix) + "*", count=1_000):
-        tenant, _, day = as_text(marks_key)[len(marks_prefix):].rpartition(":")
+        tenant, _, day = as_text(marks_key)[len(marks_prefix) :].rpartition(":")
         value = client.get(marks_key)
         if value is not None:
             yield {MARKS + tenant + FIELD_SEPARATOR + day: value}
@@ -155,7 +168,7 @@ def marks(client: redis.Redis, snapshot: Snapshot) -> dict[Group, set[str]]:
     """Every marks group of the snapshot."""
     groups = {}
     for name, value in client.hscan_iter(snapshot.key, match=MARKS + "*", count=COPY_CHUNK):
-        tenant, _, day = as_text(name)[len(MARKS):].partition(FIELD_SEPARATOR)
+        tenant, _, day = as_text(name)[len(MARKS) :].partition(FIELD_SEPARATOR)
         groups[(tenant, int(day))] = parse_marks(value)
     return groups
 
@@ -170,8 +183,9 @@ def _cutoff(retention_days: float, now: float) -> tuple[int, int]:
     return int((now - retention_days * 86_400) * 1000), 0
 
 
-def trim(client: redis.Redis, keys: Keys, partition: int, retention_days: float, now: float,
-         archive_dir: Path | None = None) -> int:  # fmt: skip
+def trim(
+    client: redis.Redis, keys: Keys, partition: int, retention_days: float, now: float, archive_dir: Path | None = None
+) -> int:
     """Trim the partition's log below both the retention cutoff and the latest snapshot's
     position (nothing without a snapshot), archiving what goes first; returns how many
     entries were archived."""
@@ -205,8 +219,12 @@ def archive_complete(client: redis.Redis, keys: Keys, partition: int) -> bool:
     if retained_after(client, keys, partition, None):
         return True
     state, trimmed = client.hgetall(keys.archived(partition)), client.get(keys.trimmed(partition))
-    return (state.get(b"whole") == b"1" and trimmed is not None and b"below" in state
-            and entry_key(trimmed) <= entry_key(state[b"below"]))  # fmt: skip
+    return (
+        state.get(b"whole") == b"1"
+        and trimmed is not None
+        and b"below" in state
+        and entry_key(trimmed) <= entry_key(state[b"below"])
+    )
 
 
 def _glob(text: str) -> str:

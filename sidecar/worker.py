@@ -23,17 +23,17 @@ import numpy as np
 import redis
 from redis.cluster import RedisCluster
 
+from core.keys import CONSUMER_GROUP
+from core.params import active_parameters, active_version
+from core.services import Services
+from core.wire import decode_entries
 from sidecar import snapshots
 from sidecar.batching import BatchSizer
 from sidecar.learner_table import NO_ROLE, LearnerTable
 from sidecar.metrics import as_text, record_batch
 from sidecar.ownership import Leases
 from sidecar.partition_cache import PartitionCache
-from core.wire import decode_entries
 from sidecar.processing import Applied, Batch, apply_to_table, merged, pieces, queue_writes, rank
-from core.keys import CONSUMER_GROUP
-from core.params import active_parameters, active_version
-from core.services import Services
 
 log = logging.getLogger(__name__)
 CLUSTER_POLL_S = 0.005  # on Redis Cluster reads do not block (one slot per read); poll this often
@@ -182,8 +182,13 @@ class Worker:
         self.cache.forget(gained | lost)
         self.cache.owned = len(self.leases.owned)
         if gained or lost:
-            log.info("worker %s: gained %s, lost %s, owns %s", self.name, sorted(gained), sorted(lost),
-                     sorted(self.leases.owned))  # fmt: skip
+            log.info(
+                "worker %s: gained %s, lost %s, owns %s",
+                self.name,
+                sorted(gained),
+                sorted(lost),
+                sorted(self.leases.owned),
+            )
         self._recovering = (self._recovering - lost) | gained | self._with_pending(self.leases.owned - gained)
         if active_version(self.client, self.keys) != self.parameters.version:
             self._load_parameters()
@@ -207,8 +212,15 @@ class Worker:
                 continue
             if snapshots.due(snapshots.latest(self.client, self.keys, partition), s.snapshot_interval_s, now):
                 try:
-                    snapshots.take(self.client, self.keys, partition, self.parameters.version, now,
-                                   lambda queue, p=partition: self._commit_fenced(p, queue), self._heartbeat_if_due)  # fmt: skip
+                    snapshots.take(
+                        self.client,
+                        self.keys,
+                        partition,
+                        self.parameters.version,
+                        now,
+                        lambda queue, p=partition: self._commit_fenced(p, queue),
+                        self._heartbeat_if_due,
+                    )
                 except LostPartition as lost:
                     self._lost(lost.partitions, set())
                     continue
@@ -298,9 +310,13 @@ class Worker:
         processed = 0
         while partition in self.leases.owned:
             reply = self.client.xautoclaim(
-                stream, CONSUMER_GROUP, self.name, self.settings.claim_idle_ms, start_id=start,
+                stream,
+                CONSUMER_GROUP,
+                self.name,
+                self.settings.claim_idle_ms,
+                start_id=start,
                 count=self.sizer.count(self._redis_now_ms()),
-            )  # fmt: skip
+            )
             start, entries = reply[0], reply[1]
             deleted = reply[2] if len(reply) > 2 else []
             if deleted:  # trimmed by retention before anyone applied them
@@ -406,12 +422,20 @@ class Worker:
         with self._fenced(list(batches)) as pipe:
             for p, entries in batches.items():
                 part = done[p]
-                queue_writes(pipe, part.table, part.applied.changed, rankings[p], part.applied, now,
-                             settings.retention_days)  # fmt: skip
+                queue_writes(
+                    pipe, part.table, part.applied.changed, rankings[p], part.applied, now, settings.retention_days
+                )
                 for letter in part.dead:
                     pipe.xadd(self.keys.dead_letters(p), letter, maxlen=DEAD_LETTERS_MAX, approximate=True)
-                record_batch(pipe, self.keys.stats(p), part.applied.applied, part.applied.duplicates, len(part.dead),
-                             len(entries), elapsed)  # fmt: skip
+                record_batch(
+                    pipe,
+                    self.keys.stats(p),
+                    part.applied.applied,
+                    part.applied.duplicates,
+                    len(part.dead),
+                    len(entries),
+                    elapsed,
+                )
                 pipe.xack(self.keys.stream(p), CONSUMER_GROUP, *[entry_id for entry_id, _ in entries])
         self.cache.committed({p: part.table for p, part in done.items()}, {p: part.applied for p, part in done.items()})
         self._note_batch(batches, done, started)
@@ -437,8 +461,13 @@ class Worker:
         events = sum(part.events + len(part.dead) for part in done.values())
         seconds = time.perf_counter() - started
         self.sizer.processed(entries, events, seconds)
-        log.debug("batch: %d entries, %d events, %.1f ms (%.0f ms waited before it)", entries, events,
-                  seconds * 1000, self.sizer.lag_s * 1000)  # fmt: skip
+        log.debug(
+            "batch: %d entries, %d events, %.1f ms (%.0f ms waited before it)",
+            entries,
+            events,
+            seconds * 1000,
+            self.sizer.lag_s * 1000,
+        )
 
     @staticmethod
     def _result(done: dict[int, PartitionDone]) -> BatchResult:

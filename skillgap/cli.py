@@ -27,8 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("skillgap.commands.fit", "P(correct) of each row before it is seen, with fitted parameters"),
     "sidecar": ("skillgap.commands.sidecar", "run the analyst API, the stream workers and the Moodle sync"),
     "worker": ("skillgap.commands.sidecar", "run a stream worker only (start several to scale out)"),
-    "replay": ("skillgap.commands.sidecar", "rebuild all mastery and recommendations from the latest snapshots "
-               "and the log after them"),
+    "replay": (
+        "skillgap.commands.sidecar",
+        "rebuild all mastery and recommendations from the latest snapshots and the log after them",
+    ),
     "export-events": ("skillgap.commands.sidecar", "write the retained log as gzip'd newline-delimited JSON"),
     "import-events": ("skillgap.commands.sidecar", "append events from a .csv or an export (.ndjson[.gz])"),
     "import-people": ("skillgap.commands.sidecar", "people from HR: role, department, manager, start date (.csv)"),
@@ -47,13 +49,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
 EXAMPLES: dict[str, str] = {
     "run": "skillgap run                      # then open the first link it prints",
     "catalog": "skillgap catalog check config/catalog\n"
-               "skillgap catalog import-moodle --url https://moodle.example.com --token T --course 7",
+    "skillgap catalog import-moodle --url https://moodle.example.com --token T --course 7",
     "token": "skillgap token create --tenant acme --name dashboards\nskillgap token list\nskillgap token revoke 3f2a9c81d0e4",
     "tenants": "skillgap tenants",
     "fit": "skillgap fit --csv docs/sample-history.csv --forgets --multilearn template_id --out params.json\n"
-           "skillgap fit --from-log --forgets --activate",
+    "skillgap fit --from-log --forgets --activate",
     "predict": "skillgap predict --csv docs/sample-history.csv --params params.json --out predictions.csv\n"
-               "skillgap predict --csv new.csv --params params.json --out p.csv --unknown-skills default",
+    "skillgap predict --csv new.csv --params params.json --out p.csv --unknown-skills default",
     "sidecar": "skillgap sidecar --workers 2",
     "worker": "skillgap worker --name worker-2",
     "replay": "skillgap replay --check           # exit 1 if a rebuild would change anything",
@@ -63,12 +65,12 @@ EXAMPLES: dict[str, str] = {
     "params": "skillgap params list\nskillgap params activate 3",
     "keys": "skillgap keys rotate\nskillgap keys list",
     "platform": "skillgap platform invite --tenant acme --expires 7d\n"
-                "skillgap platform list\n"
-                "skillgap platform add --issuer https://moodle.example.com --client-id ID --auth-url URL "
-                "--token-url URL --jwks-url URL --deployment 1 --tenant acme",
+    "skillgap platform list\n"
+    "skillgap platform add --issuer https://moodle.example.com --client-id ID --auth-url URL "
+    "--token-url URL --jwks-url URL --deployment 1 --tenant acme",
     "ags": "skillgap ags push --loop",
     "xapi-credentials": "skillgap xapi-credentials create --tenant acme --platform moodle "
-                        "--issuer https://moodle.example.com",
+    "--issuer https://moodle.example.com",
     "xapi": "skillgap xapi status --tenant acme",
     "moodle": "skillgap moodle sync --url https://moodle.example.com --token T --course 7 --every",
     "forget-learner": "skillgap forget-learner --tenant acme --lms-user https://moodle.example.com 42",

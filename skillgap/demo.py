@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import numpy as np
 import requests
 
+from core.catalog import Catalog, engine_model
 from engine import Kind
 from engine.simulate import simulate_activity
-from core.catalog import Catalog, engine_model
 
 DAY = 86_400.0
 POST_BATCH = 500

@@ -29,8 +29,10 @@ def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
     application that failed before answering) in the APIs' JSON error form, not an HTML page."""
     code = reason.lower().replace(" ", "_")
     body = orjson.dumps({"error": {"code": code, "message": mesg or reason}})
-    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n")  # fmt: skip
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
     util.write_nonblock(sock, head.encode("latin-1") + body)
 
 

@@ -42,11 +42,17 @@ def gunicorn_command(factory: str, host: str, port: int, workers: int) -> list[s
     """The production server of `factory` ("module:create_app()"); its settings are in
     skillgap/gunicorn_conf.py."""
     return [
-        sys.executable, "-m", "gunicorn", factory,
-        "--config", "python:skillgap.gunicorn_conf",
-        "--bind", f"{host}:{port}",
-        "--workers", str(workers),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "gunicorn",
+        factory,
+        "--config",
+        "python:skillgap.gunicorn_conf",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+    ]
 
 
 class Supervisor:

@@ -8,12 +8,12 @@ Ctrl-C or SIGTERM stops everything it started.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 import signal
 import sys
 import threading
 import time
 from contextlib import ExitStack
+from pathlib import Path
 
 import requests
 
@@ -21,14 +21,14 @@ from core.catalog import load_catalog
 from core.errors import UserError
 from core.identity import pseudonym_secret
 from core.keys import Keys
-from lti_tool.demo_platform import demo_cohort, demo_learner_ids
-from skillgap.demo import demo_events, post_events
-from skillgap.processes import Supervisor, gunicorn_command, port_is_free
 from core.redis_server import EmbeddedRedis, connect
 from core.settings import Settings
 from core.tokens import create_token, register_token, tenant_for
+from lti_tool.demo_platform import demo_cohort, demo_learner_ids
 from lti_tool.invites import InviteStore, invite_url
 from lti_tool.redis_keys import LtiKeys
+from skillgap.demo import demo_events, post_events
+from skillgap.processes import Supervisor, gunicorn_command, port_is_free
 
 DEMO_FLAG = "demo_loaded:lti"  # the cohort under the demo platform's learner ids
 TOKEN_FILE = "analyst-token"  # the token `skillgap run` made, reused by the next run
@@ -145,7 +145,10 @@ def serve_sidecar(settings: Settings, workers: int | None = None) -> int:
         supervisor = Supervisor(dict(os.environ, REDIS_URL=redis_url, SKILLGAP_REDIS_URL=redis_url))
         cleanup.callback(supervisor.stop)
         api = f"http://{settings.api_host}:{settings.api_port}"
-        supervisor.start("API", gunicorn_command("sidecar.api:create_app()", settings.api_host, settings.api_port, settings.http_workers))
+        supervisor.start(
+            "API",
+            gunicorn_command("sidecar.api:create_app()", settings.api_host, settings.api_port, settings.http_workers),
+        )
         _start_workers(supervisor, workers)
         _wait_healthy(f"{api}/v1/health", supervisor, START_TIMEOUT_S)
         say(f"Sidecar running: analyst API {api}/v1/health, {workers} worker process(es). Press Ctrl-C to stop.")
@@ -155,8 +158,9 @@ def serve_sidecar(settings: Settings, workers: int | None = None) -> int:
     return status
 
 
-def _ready_message(elapsed: float, api: str, tool: str, token: str, tenant: str, learner: str | None,
-                   token_file: Path, invite: str) -> str:  # fmt: skip
+def _ready_message(
+    elapsed: float, api: str, tool: str, token: str, tenant: str, learner: str | None, token_file: Path, invite: str
+) -> str:
     """What to open, in order: the demo LMS (learner and teacher pages), the analysts' dashboard,
     then the admin's setup page for a real LMS."""
     lines = [
@@ -205,8 +209,14 @@ def run(settings: Settings) -> int:
         cleanup.callback(supervisor.stop)
         api = f"http://{settings.api_host}:{settings.api_port}"
         tool = f"http://{settings.tool_host}:{settings.tool_port}"
-        supervisor.start("API", gunicorn_command("sidecar.api:create_app()", settings.api_host, settings.api_port, settings.http_workers))
-        supervisor.start("tool", gunicorn_command("lti_tool:create_app()", settings.tool_host, settings.tool_port, settings.http_workers))
+        supervisor.start(
+            "API",
+            gunicorn_command("sidecar.api:create_app()", settings.api_host, settings.api_port, settings.http_workers),
+        )
+        supervisor.start(
+            "tool",
+            gunicorn_command("lti_tool:create_app()", settings.tool_host, settings.tool_port, settings.http_workers),
+        )
         _start_workers(supervisor, settings.worker_processes)
         if settings.xapi_forward_url:
             supervisor.start("xAPI forward", [sys.executable, "-m", "skillgap.cli", "xapi", "forward"])
@@ -220,15 +230,27 @@ def run(settings: Settings) -> int:
                 say("Demo cohort already loaded (data kept from an earlier run).")
             else:
                 events = demo_events(catalog, learners, demo_cohort(), settings.demo_seed, time.time())
-                say(f"Loading a demo cohort: {settings.demo_learners} learners, {len(events)} events via POST /v1/events")
+                say(
+                    f"Loading a demo cohort: {settings.demo_learners} learners, {len(events)} events via POST /v1/events"
+                )
                 post_events(api, token, events, lambda done, total: say(f"  posted {done}/{total} events"))
                 client.hset(keys.meta, DEMO_FLAG, str(time.time()))
             if not _wait_for_recommendations(api, token, demo_learner, stop) and not stop.is_set():
                 raise StartupError("the worker produced no recommendations within 60 s; see its log above")
 
         if not stop.is_set():
-            say(_ready_message(time.monotonic() - started, api, tool, token, tenant, demo_learner,
-                               settings.data_dir / TOKEN_FILE, invite_url(settings, invite)))  # fmt: skip
+            say(
+                _ready_message(
+                    time.monotonic() - started,
+                    api,
+                    tool,
+                    token,
+                    tenant,
+                    demo_learner,
+                    settings.data_dir / TOKEN_FILE,
+                    invite_url(settings, invite),
+                )
+            )
         if _watch(supervisor, stop):
             return 1
         say("Stopping...")

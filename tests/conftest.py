@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 import redis
-from lms_helpers import delete_prefix
 
 from core.redis_server import EmbeddedRedis
 from core.services import Services, build_services
 from core.settings import ROOT, Settings
+from lms_helpers import delete_prefix
 
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 

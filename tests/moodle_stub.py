@@ -48,9 +48,7 @@ class MoodleStub:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     def answer(self, form: dict[str, str]) -> object:
         if form.get("wstoken") != TOKEN:
@@ -76,48 +74,124 @@ class MoodleStub:
 
 def enrolled_user(user_id: int, role: str = "student") -> dict:
     return {
-        "id": user_id, "username": f"user{user_id}", "fullname": f"User {user_id}", "email": f"user{user_id}@example.com",
-        "firstaccess": 1767225600, "lastaccess": 1773100000,
+        "id": user_id,
+        "username": f"user{user_id}",
+        "fullname": f"User {user_id}",
+        "email": f"user{user_id}@example.com",
+        "firstaccess": 1767225600,
+        "lastaccess": 1773100000,
         "roles": [{"roleid": 5 if role == "student" else 3, "name": "", "shortname": role, "sortorder": 0}],
         "enrolledcourses": [{"id": 12, "fullname": "LLM 101", "shortname": "LLM101"}],
-    }  # fmt: skip
+    }
 
 
-def grade_item(item_id: int, *, cmid: int | None, module: str | None, raw: float | None, graded: int | None,
-               itemtype: str = "mod", grademax: float = 10.0) -> dict:  # fmt: skip
+def grade_item(
+    item_id: int,
+    *,
+    cmid: int | None,
+    module: str | None,
+    raw: float | None,
+    graded: int | None,
+    itemtype: str = "mod",
+    grademax: float = 10.0,
+) -> dict:
     return {
-        "id": item_id, "itemname": f"Item {item_id}", "itemtype": itemtype, "itemmodule": module,
-        "iteminstance": item_id, "itemnumber": 0, "idnumber": "", "categoryid": 1, "outcomeid": None,
-        "scaleid": None, "locked": False, "cmid": cmid, "weightraw": 0.5, "weightformatted": "50.00 %",
-        "status": "", "graderaw": raw, "gradedatesubmitted": graded, "gradedategraded": graded,
-        "gradehiddenbydate": False, "gradeneedsupdate": False, "gradeishidden": False, "gradeislocked": False,
-        "gradeisoverridden": False, "gradeformatted": "" if raw is None else f"{raw:.2f}", "grademin": 0,
-        "grademax": grademax, "rangeformatted": f"0.00&ndash;{grademax:.2f}", "percentageformatted": "",
-        "feedback": "", "feedbackformat": 0,
-    }  # fmt: skip
+        "id": item_id,
+        "itemname": f"Item {item_id}",
+        "itemtype": itemtype,
+        "itemmodule": module,
+        "iteminstance": item_id,
+        "itemnumber": 0,
+        "idnumber": "",
+        "categoryid": 1,
+        "outcomeid": None,
+        "scaleid": None,
+        "locked": False,
+        "cmid": cmid,
+        "weightraw": 0.5,
+        "weightformatted": "50.00 %",
+        "status": "",
+        "graderaw": raw,
+        "gradedatesubmitted": graded,
+        "gradedategraded": graded,
+        "gradehiddenbydate": False,
+        "gradeneedsupdate": False,
+        "gradeishidden": False,
+        "gradeislocked": False,
+        "gradeisoverridden": False,
+        "gradeformatted": "" if raw is None else f"{raw:.2f}",
+        "grademin": 0,
+        "grademax": grademax,
+        "rangeformatted": f"0.00&ndash;{grademax:.2f}",
+        "percentageformatted": "",
+        "feedback": "",
+        "feedbackformat": 0,
+    }
 
 
 def user_grades(course: int, user_id: int, items: list[dict]) -> dict:
-    return {"courseid": course, "courseidnumber": "", "userid": user_id, "userfullname": f"User {user_id}",
-            "useridnumber": "", "maxdepth": 2, "gradeitems": items}  # fmt: skip
+    return {
+        "courseid": course,
+        "courseidnumber": "",
+        "userid": user_id,
+        "userfullname": f"User {user_id}",
+        "useridnumber": "",
+        "maxdepth": 2,
+        "gradeitems": items,
+    }
 
 
 def completion_status(cmid: int, modname: str, state: int, timecompleted: int) -> dict:
-    return {"cmid": cmid, "modname": modname, "instance": cmid, "state": state, "timecompleted": timecompleted,
-            "tracking": 2, "overrideby": None, "valueused": False, "hascompletion": True, "isautomatic": True,
-            "istrackeduser": True, "uservisible": True, "details": []}  # fmt: skip
+    return {
+        "cmid": cmid,
+        "modname": modname,
+        "instance": cmid,
+        "state": state,
+        "timecompleted": timecompleted,
+        "tracking": 2,
+        "overrideby": None,
+        "valueused": False,
+        "hascompletion": True,
+        "isautomatic": True,
+        "istrackeduser": True,
+        "uservisible": True,
+        "details": [],
+    }
 
 
 def course_section(section: int, modules: list[dict]) -> dict:
-    return {"id": 100 + section, "name": f"Topic {section}", "visible": 1, "summary": "", "summaryformat": 1,
-            "section": section, "hiddenbynumsections": 0, "uservisible": True, "modules": modules}  # fmt: skip
+    return {
+        "id": 100 + section,
+        "name": f"Topic {section}",
+        "visible": 1,
+        "summary": "",
+        "summaryformat": 1,
+        "section": section,
+        "hiddenbynumsections": 0,
+        "uservisible": True,
+        "modules": modules,
+    }
 
 
 def course_module(site: str, cmid: int, modname: str, name: str) -> dict:
-    module = {"id": cmid, "name": name, "instance": cmid, "contextid": 500 + cmid, "visible": 1,
-              "uservisible": True, "visibleoncoursepage": 1, "modicon": "", "modname": modname,
-              "modplural": modname + "s", "indent": 0, "onclick": "", "afterlink": None,
-              "customdata": "{}", "noviewlink": False, "completion": 1}  # fmt: skip
+    module = {
+        "id": cmid,
+        "name": name,
+        "instance": cmid,
+        "contextid": 500 + cmid,
+        "visible": 1,
+        "uservisible": True,
+        "visibleoncoursepage": 1,
+        "modicon": "",
+        "modname": modname,
+        "modplural": modname + "s",
+        "indent": 0,
+        "onclick": "",
+        "afterlink": None,
+        "customdata": "{}",
+        "noviewlink": False,
+        "completion": 1,
+    }
     if modname != "label":
         module["url"] = f"{site}/mod/{modname}/view.php?id={cmid}"
     return module

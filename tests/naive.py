@@ -80,9 +80,21 @@ def needed_targets(mastery, targets, learn, coverage, requires, assessment, thre
 
 
 def rank_modules(
-    cells, targets, peak, last_seen, learn, coverage, minutes, requires, assessment, threshold, spread_threshold, k,
-    pool, now,
-):  # fmt: skip
+    cells,
+    targets,
+    peak,
+    last_seen,
+    learn,
+    coverage,
+    minutes,
+    requires,
+    assessment,
+    threshold,
+    spread_threshold,
+    k,
+    pool,
+    now,
+):
     """[(module, gain, information, value per minute, action, per-point gains)] in plan order, for one learner's
     belief `cells` [(mastery, evidence, uncertainty)] per point. Actions: 0 learn, 1 review,
     2 assess. The plan takes, k times, the best of the `pool` modules best on the belief, valued

@@ -18,6 +18,7 @@ from pathlib import Path
 import bcrypt
 import orjson
 import requests
+
 from lms_helpers import free_port
 
 LAUNCHER = """
@@ -57,10 +58,18 @@ class Ralph:
 def ralph_lrs(directory: Path) -> Iterator[Ralph]:
     directory.mkdir(parents=True, exist_ok=True)
     password_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
-    (directory / "auth.json").write_bytes(orjson.dumps([{
-        "username": USERNAME, "hash": password_hash, "scopes": ["all"],
-        "agent": {"objectType": "Agent", "mbox": "mailto:skillgap-tests@example.com"},
-    }]))  # fmt: skip
+    (directory / "auth.json").write_bytes(
+        orjson.dumps(
+            [
+                {
+                    "username": USERNAME,
+                    "hash": password_hash,
+                    "scopes": ["all"],
+                    "agent": {"objectType": "Agent", "mbox": "mailto:skillgap-tests@example.com"},
+                }
+            ]
+        )
+    )
     (directory / "data").mkdir(exist_ok=True)
     port = free_port()
     env = dict(
@@ -71,8 +80,12 @@ def ralph_lrs(directory: Path) -> Iterator[Ralph]:
         RALPH_BACKENDS__DATA__FS__DEFAULT_DIRECTORY_PATH=str(directory / "data"),
     )
     process = subprocess.Popen(
-        [sys.executable, "-c", LAUNCHER, str(port)], cwd=directory, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [sys.executable, "-c", LAUNCHER, str(port)],
+        cwd=directory,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     lrs = Ralph(f"http://127.0.0.1:{port}/xAPI/")
     try:
         deadline = time.monotonic() + START_TIMEOUT_S

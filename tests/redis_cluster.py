@@ -59,10 +59,24 @@ class LocalCluster:
             node_dir = self.folder / str(port)
             node_dir.mkdir(parents=True)
             args = [
-                server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                "--cluster-config-file", "nodes.conf", "--dir", str(node_dir), "--save", "",
-                "--appendonly", "no", "--logfile", str(node_dir / "redis.log"),
-            ]  # fmt: skip
+                server_binary(),
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--dir",
+                str(node_dir),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--logfile",
+                str(node_dir / "redis.log"),
+            ]
             self.processes.append(subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True))
         clients = [redis.Redis(port=port) for port in self.ports]
         deadline = time.monotonic() + timeout_s

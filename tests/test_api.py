@@ -7,11 +7,11 @@ import time
 
 import pytest
 
+from core.tokens import create_token
 from sidecar.api import create_app
-from sidecar.worker import Worker
 from sidecar.api.openapi import DOCUMENT
 from sidecar.metrics import record_batch
-from core.tokens import create_token
+from sidecar.worker import Worker
 
 
 @pytest.fixture
@@ -53,8 +53,14 @@ def auth(token):
 
 def event(services, **changes):
     quiz = next(m for m in services.catalog.modules if m.method == "quiz")
-    base = {"learner": "u-1", "module": quiz.id, "kind": "graded", "score": 0.8,
-            "timestamp": time.time() - 60, "cohort": "course-1"}  # fmt: skip
+    base = {
+        "learner": "u-1",
+        "module": quiz.id,
+        "kind": "graded",
+        "score": 0.8,
+        "timestamp": time.time() - 60,
+        "cohort": "course-1",
+    }
     base.update(changes)
     return base
 
@@ -120,8 +126,11 @@ def test_a_grade_changes_mastery_and_recommendations(client, services, token):
     post_and_process(client, services, token, event(services, score=1.0, module=module, timestamp=time.time()))
     after = client.get("/v1/learners/u-1/mastery", headers=auth(token)).json
     covered = set(services.catalog.modules[services.catalog.module_index[module]].coverage)
-    rose = [a["mastery"] > b["mastery"] for a, b in zip(after["knowledge_points"], before["knowledge_points"])
-            if a["id"] in covered]  # fmt: skip
+    rose = [
+        a["mastery"] > b["mastery"]
+        for a, b in zip(after["knowledge_points"], before["knowledge_points"])
+        if a["id"] in covered
+    ]
     assert rose and all(rose)
 
 
@@ -206,8 +215,14 @@ def test_unknown_routes_and_methods_answer_json(client, token):
 
 
 def test_the_authenticated_routes_are_all_there():
-    assert {path for _, path in AUTHENTICATED} >= {"/v1/learners", "/v1/events", "/v1/gaps", "/v1/cohorts",
-                                                    "/v1/cohorts/course-1/gaps", "/v1/modules/effectiveness"}
+    assert {path for _, path in AUTHENTICATED} >= {
+        "/v1/learners",
+        "/v1/events",
+        "/v1/gaps",
+        "/v1/cohorts",
+        "/v1/cohorts/course-1/gaps",
+        "/v1/modules/effectiveness",
+    }
 
 
 def test_the_openapi_document_is_valid_openapi_3_1(client):
@@ -248,8 +263,9 @@ def test_another_tenants_token_never_reads_this_tenants_data(client, services, t
 
     def ask(bearer, learner, cohort):
         body = body_for(services, path, learner, cohort=cohort, tenant="acme") if method == "POST" else None
-        response = client.open(path.replace("u-1", learner).replace("course-1", cohort), method=method,
-                               headers=auth(bearer), json=body)  # fmt: skip
+        response = client.open(
+            path.replace("u-1", learner).replace("course-1", cohort), method=method, headers=auth(bearer), json=body
+        )
         text = response.data.decode().replace(learner, "LEARNER").replace(cohort, "COHORT")
         return response.status_code, re.sub(r'"as_of":"[^"]*"', "", text)
 
@@ -262,8 +278,16 @@ def test_another_tenants_token_never_reads_this_tenants_data(client, services, t
 
 
 def test_cohort_gap_report_in_json_and_csv(client, services, token):
-    post_and_process(client, services, token, [event(services, learner="a", score=1.0), event(services, learner="b", score=0.0),
-                                                event(services, learner="c", cohort="course-2")])
+    post_and_process(
+        client,
+        services,
+        token,
+        [
+            event(services, learner="a", score=1.0),
+            event(services, learner="b", score=0.0),
+            event(services, learner="c", cohort="course-2"),
+        ],
+    )
     assert client.get("/v1/cohorts", headers=auth(token)).json == {"cohorts": ["course-1", "course-2"]}
     report = client.get("/v1/cohorts/course-1/gaps", headers=auth(token)).json
     assert report["learners"] == 2 and report["cohort"] == "course-1"
@@ -308,9 +332,17 @@ def test_module_effectiveness_says_when_it_has_no_fitted_version(client, service
     assert all(p["uncertainty"] is None and not p["fitted"] for p in first["points"])
     point = first["points"][0]["point"]
     assert first["points"][0]["learn_rate"] == pytest.approx(module.learn_rate * module.coverage[point], abs=1e-6)
-    version = store_parameters(services.redis, services.keys, services.catalog, {
-        "schema": 1, "learn": {module.id: {point: 0.42}}, "learn_sd": {module.id: {point: 0.03}},
-        "learners": {module.id: 57}})  # fmt: skip
+    version = store_parameters(
+        services.redis,
+        services.keys,
+        services.catalog,
+        {
+            "schema": 1,
+            "learn": {module.id: {point: 0.42}},
+            "learn_sd": {module.id: {point: 0.03}},
+            "learners": {module.id: 57},
+        },
+    )
     activate(services.redis, services.keys, services.catalog, version)
     services.recheck_parameters()  # skip the few seconds' cache
     fitted = client.get("/v1/modules/effectiveness", headers=auth(token)).json
@@ -323,15 +355,20 @@ def test_module_effectiveness_says_when_it_has_no_fitted_version(client, service
 def test_metrics_count_what_the_workers_did(client, services, token):
     post_and_process(client, services, token, [event(services), event(services, learner="u-2")])
     text = client.get("/metrics").data.decode()
-    applied = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                  if line.startswith("skillgap_events_applied_total{"))  # fmt: skip
+    applied = sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("skillgap_events_applied_total{")
+    )
     assert applied == 2
     assert 'skillgap_partition_lag_entries{partition="0"}' in text
     assert "skillgap_batch_latency_seconds_bucket" in text and "skillgap_dead_letters" in text
     client.post("/v1/events", json=event(services, learner="u-3"), headers=auth(token))
-    lag = sum(float(line.rsplit(" ", 1)[1]) for line in client.get("/metrics").data.decode().splitlines()
-              if line.startswith("skillgap_partition_lag_entries{"))  # fmt: skip
+    lag = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in client.get("/metrics").data.decode().splitlines()
+        if line.startswith("skillgap_partition_lag_entries{")
+    )
     assert lag == 1
+
 
 def test_batch_latency_buckets_are_cumulative(client, services):
     pipe = services.redis.pipeline(transaction=True)
@@ -341,13 +378,16 @@ def test_batch_latency_buckets_are_cumulative(client, services):
     text = client.get("/metrics").data.decode()
 
     def bucket(le: str) -> float:
-        line = next(line for line in text.splitlines()
-                    if line.startswith('skillgap_batch_latency_seconds_bucket{') and f'le="{le}"' in line
-                    and 'partition="0"' in line)  # fmt: skip
+        line = next(
+            line
+            for line in text.splitlines()
+            if line.startswith("skillgap_batch_latency_seconds_bucket{")
+            and f'le="{le}"' in line
+            and 'partition="0"' in line
+        )
         return float(line.rsplit(" ", 1)[1])
 
     assert [bucket(le) for le in ("0.005", "0.01", "0.025", "0.25", "0.5", "10", "+Inf")] == [1, 1, 3, 3, 4, 4, 5]
-
 
 
 def test_a_new_hire_is_taught_first_and_told_why(client, services, token):

@@ -1,8 +1,8 @@
 """The packages' one-way doors (docs/architecture.md): each package imports only those below it.
 
-    engine  <-  core  <-  lti_tool, sidecar (never each other)  <-  skillgap (the launcher)
-    bkt_csv (the pyBKT CSV tool) and bench (benchmarks) sit beside them: no product package
-    imports bench, and only the launcher imports bkt_csv.
+engine  <-  core  <-  lti_tool, sidecar (never each other)  <-  skillgap (the launcher)
+bkt_csv (the pyBKT CSV tool) and bench (benchmarks) sit beside them: no product package
+imports bench, and only the launcher imports bkt_csv.
 """
 
 from __future__ import annotations

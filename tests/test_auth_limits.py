@@ -7,9 +7,9 @@ from __future__ import annotations
 import base64
 
 import pytest
-from lms_helpers import cli_env
 
 from core.tokens import create_token, list_tokens, tenant_for
+from lms_helpers import cli_env
 from lti_tool import create_app as create_tool
 from lti_tool.xapi.credentials import create_credentials
 from sidecar.api import create_app
@@ -58,20 +58,32 @@ def test_wrong_api_tokens_are_limited_per_address(limited):
     good = create_token(limited.redis, limited.keys, "acme")
     client = create_app(services=limited).test_client()
     for attempt in range(3):
-        assert client.get("/v1/learners", headers={"Authorization": f"Bearer sgk_wrong-{attempt:020d}"}).status_code == 401
+        assert (
+            client.get("/v1/learners", headers={"Authorization": f"Bearer sgk_wrong-{attempt:020d}"}).status_code == 401
+        )
     refused = client.get("/v1/learners", headers={"Authorization": f"Bearer {good}"})
     assert refused.status_code == 429 and refused.json["error"]["code"] == "too_many_requests"
     assert 0 < int(refused.headers["Retry-After"]) <= 60
     # Another address is not held back by this one's failures.
-    elsewhere = client.get("/v1/learners", headers={"Authorization": f"Bearer {good}"}, environ_base={"REMOTE_ADDR": "10.9.9.9"})
+    elsewhere = client.get(
+        "/v1/learners", headers={"Authorization": f"Bearer {good}"}, environ_base={"REMOTE_ADDR": "10.9.9.9"}
+    )
     assert elsewhere.status_code == 200
 
 
 def test_one_token_guessed_from_many_addresses_is_limited_per_key(limited):
     client = create_app(services=limited).test_client()
     for n in range(3):
-        client.get("/v1/learners", headers={"Authorization": "Bearer sgk_guessed-token-000000"}, environ_base={"REMOTE_ADDR": f"10.0.0.{n}"})
-    again = client.get("/v1/learners", headers={"Authorization": "Bearer sgk_guessed-token-000000"}, environ_base={"REMOTE_ADDR": "10.0.0.99"})
+        client.get(
+            "/v1/learners",
+            headers={"Authorization": "Bearer sgk_guessed-token-000000"},
+            environ_base={"REMOTE_ADDR": f"10.0.0.{n}"},
+        )
+    again = client.get(
+        "/v1/learners",
+        headers={"Authorization": "Bearer sgk_guessed-token-000000"},
+        environ_base={"REMOTE_ADDR": "10.0.0.99"},
+    )
     assert again.status_code == 429
 
 
@@ -85,4 +97,8 @@ def test_wrong_xapi_secrets_are_limited(limited):
 
     assert [post("wrong").status_code for _ in range(3)] == [401, 401, 401]
     refused = post(secret)
-    assert refused.status_code == 429 and refused.json["error"]["code"] == "too_many_requests" and "Retry-After" in refused.headers
+    assert (
+        refused.status_code == 429
+        and refused.json["error"]["code"] == "too_many_requests"
+        and "Retry-After" in refused.headers
+    )

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.batching import BatchSizer
-from sidecar.worker import Worker
 from core.eventlog import append_events
 from core.events import parse_event
+from sidecar.batching import BatchSizer
+from sidecar.worker import Worker
 
 NOW = 1_790_000_000.0
 
@@ -84,8 +84,12 @@ def test_a_worker_reads_what_its_batch_budget_allows(services):
     worker = Worker(services.with_settings(batch_ms=50, batch_max_ms=50), clock=lambda: NOW)
     module = services.catalog.modules[0].id
     for i in range(40):  # one learner: one stream, one entry per event
-        event = parse_event({"learner": "u-1", "module": module, "kind": "viewed", "timestamp": NOW - 600 + i},
-                            tenant="acme", catalog=services.catalog, now=NOW)  # fmt: skip
+        event = parse_event(
+            {"learner": "u-1", "module": module, "kind": "viewed", "timestamp": NOW - 600 + i},
+            tenant="acme",
+            catalog=services.catalog,
+            now=NOW,
+        )
         append_events(services.redis, services.keys, services.settings.partitions, [event])
     seen(worker.sizer, 1, 2000.0)  # 2 ms per event: 25 events in 50 ms
     worker.run(burst=True, max_batches=1)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from core.catalog import check_catalog, engine_model, load_catalog
-from skillgap.cli import main
 from core.settings import ROOT
+from skillgap.cli import main
 
 META = """\
 id = "tiny"

@@ -3,11 +3,10 @@ problems `skillgap catalog check` reports for them."""
 
 from __future__ import annotations
 
-from test_catalog_check import META, MODULES, problems_of, write_catalog
-
 from core.catalog import check_catalog
 from core.catalog.activities import ActivityMatcher
 from core.catalog.model import DEFAULT_XAPI_VERBS
+from test_catalog_check import META, MODULES, problems_of, write_catalog
 
 QUIZ_MODULE = """\
 [[modules]]
@@ -31,12 +30,7 @@ def test_modules_claim_activities_by_url_exact_id_and_pattern(tmp_path):
     assert matcher.module_for("https://moodle.example.com/mod/quiz/view.php?id=7") == "m-quiz"
     assert matcher.module_for("https://moodle.example.com/mod/quiz/view.php?id=70") is None
     assert matcher.module_for("https://lrs.example.com/quiz/7/") == "m-quiz"
-    assert (
-        matcher.module_for(
-            "https://openedx.example.com/xblock/block-v1:Org+Q1+run+type@problem+block@a"
-        )
-        == "m-quiz"
-    )
+    assert matcher.module_for("https://openedx.example.com/xblock/block-v1:Org+Q1+run+type@problem+block@a") == "m-quiz"
     assert matcher.module_for("https://openedx.example.com/xblock/block-v1:Org+Q10") is None
     assert dict(catalog.xapi_verbs) == dict(DEFAULT_XAPI_VERBS)
 
@@ -59,10 +53,7 @@ def test_the_verb_table_adds_overrides_and_ignores(tmp_path):
 
 
 def test_a_bad_verb_kind_and_a_verb_that_is_no_iri_are_reported(tmp_path):
-    meta = (
-        META
-        + '[xapi.verbs]\n"http://adlnet.gov/expapi/verbs/scored" = "mastered"\n"scored" = "graded"\n'
-    )
+    meta = META + '[xapi.verbs]\n"http://adlnet.gov/expapi/verbs/scored" = "mastered"\n"scored" = "graded"\n'
     problems = problems_of(write_catalog(tmp_path, catalog=meta))
     assert any("kind 'mastered' must be one of" in p for p in problems)
     assert any("verbs.'scored'" in p and "not an absolute IRI" in p for p in problems)
@@ -73,10 +64,6 @@ def test_an_activity_that_is_no_iri_and_an_unknown_module_verb_are_reported(tmp_
         "verbs/scored", "verbs/mastered"
     )
     problems = problems_of(write_catalog(tmp_path, modules=MODULES + module))
-    assert any(
-        "xapi_activities[1]" in p and "'quiz 7' is not an absolute IRI" in p for p in problems
-    )
+    assert any("xapi_activities[1]" in p and "'quiz 7' is not an absolute IRI" in p for p in problems)
     assert any("xapi_verbs[0]" in p and "is not in the [xapi.verbs] table" in p for p in problems)
-    assert all(
-        "modules.toml:" in p for p in problems if "xapi_" in p
-    )  # file and line of the module
+    assert all("modules.toml:" in p for p in problems if "xapi_" in p)  # file and line of the module

@@ -30,8 +30,9 @@ sys.exit(status)
 
 
 def loaded_by(*argv: str, names: tuple[str, ...] = SERVER_SIDE) -> tuple[set[str], subprocess.CompletedProcess]:
-    done = subprocess.run([sys.executable, "-c", PROBE.format(names=names), *argv], capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(names=names), *argv], capture_output=True, text=True, timeout=300
+    )
     line = next(line for line in done.stderr.splitlines() if line.startswith("LOADED"))
     return set(filter(None, line.split(" ", 1)[1].split(","))), done
 

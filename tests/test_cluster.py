@@ -8,10 +8,7 @@ import uuid
 import numpy as np
 import pytest
 from redis.cluster import RedisCluster
-from redis_cluster import LocalCluster
 
-from sidecar.api import create_app
-from sidecar.worker import Worker
 from core.eventlog import append_events
 from core.events import parse_event
 from core.keys import CONSUMER_GROUP
@@ -19,6 +16,9 @@ from core.redis_server import connect
 from core.services import build_services
 from core.settings import ROOT, Settings
 from core.tokens import create_token
+from redis_cluster import LocalCluster
+from sidecar.api import create_app
+from sidecar.worker import Worker
 
 pytestmark = pytest.mark.slow
 NOW = 1_790_000_000.0
@@ -33,10 +33,17 @@ def cluster(tmp_path_factory):
 @pytest.fixture
 def services(cluster, tmp_path):
     settings = Settings.load(
-        {"redis_url": cluster.url, "key_prefix": f"sgtest-{uuid.uuid4().hex[:12]}", "data_dir": tmp_path,
-         "catalog_path": ROOT / "config" / "catalog", "partitions": 6, "block_ms": 10, "claim_idle_ms": 1},
+        {
+            "redis_url": cluster.url,
+            "key_prefix": f"sgtest-{uuid.uuid4().hex[:12]}",
+            "data_dir": tmp_path,
+            "catalog_path": ROOT / "config" / "catalog",
+            "partitions": 6,
+            "block_ms": 10,
+            "claim_idle_ms": 1,
+        },
         environ={},
-    )  # fmt: skip
+    )
     client = connect(settings.redis_url)
     yield build_services(settings, client)
     client.close()
@@ -49,11 +56,21 @@ def activity(services, learners: int, per_learner: int, tenant: str = "acme"):
     for i in range(learners):
         for e in range(per_learner):
             module = catalog.modules[int(rng.integers(len(catalog.modules)))]
-            events.append(parse_event(
-                {"learner": f"l-{i}", "module": module.id, "kind": "graded", "score": float(rng.random()),
-                 "timestamp": NOW - 86_400 + 60 * (i * per_learner + e), "cohort": f"c-{i % 3}"},
-                tenant=tenant, catalog=catalog, now=NOW,
-            ))  # fmt: skip
+            events.append(
+                parse_event(
+                    {
+                        "learner": f"l-{i}",
+                        "module": module.id,
+                        "kind": "graded",
+                        "score": float(rng.random()),
+                        "timestamp": NOW - 86_400 + 60 * (i * per_learner + e),
+                        "cohort": f"c-{i % 3}",
+                    },
+                    tenant=tenant,
+                    catalog=catalog,
+                    now=NOW,
+                )
+            )
     return events
 
 
@@ -62,8 +79,15 @@ def test_connect_finds_the_cluster_and_partitions_spread_over_its_nodes(services
     nodes = {services.redis.get_node_from_key(services.keys.stream(p)).port for p in range(6)}
     assert len(nodes) >= 2
     # every key of a partition is in one slot, so its commit can be one MULTI/EXEC
-    slots = {services.redis.keyslot(k) for k in (services.keys.stream(2), services.keys.owner(2),
-                                                  services.keys.learner(2, "acme", "x"), services.keys.marks(2, "acme", 1))}
+    slots = {
+        services.redis.keyslot(k)
+        for k in (
+            services.keys.stream(2),
+            services.keys.owner(2),
+            services.keys.learner(2, "acme", "x"),
+            services.keys.marks(2, "acme", 1),
+        )
+    }
     assert len(slots) == 1
 
 

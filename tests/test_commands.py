@@ -7,18 +7,20 @@ import gzip
 
 import orjson
 import pytest
-from lms_helpers import cli_env, delete_prefix
 
+from core.services import build_services
+from lms_helpers import cli_env, delete_prefix
 from sidecar.worker import Worker
 from skillgap.cli import main
-from core.services import build_services
 
 NOW_ISO = "2026-11-20T10:00:00Z"
 
 
 @pytest.fixture
 def cli(settings, monkeypatch):
-    cli_env(monkeypatch, settings, SKILLGAP_PARTITIONS=str(settings.partitions), SKILLGAP_DATA_DIR=str(settings.data_dir))
+    cli_env(
+        monkeypatch, settings, SKILLGAP_PARTITIONS=str(settings.partitions), SKILLGAP_DATA_DIR=str(settings.data_dir)
+    )
     return main
 
 
@@ -59,8 +61,12 @@ def test_a_csv_with_bad_rows_is_refused_whole_naming_each_line(cli, services, tm
 
 @pytest.mark.parametrize(
     ("name", "content", "message"),
-    [("empty.csv", "", "the file is empty"), ("cols.csv", "learner,colour\nx,red\n", "unknown column 'colour'"),
-     ("data.xlsx", "x", "expected a .csv"), ("none.csv", None, "no such file")],  # fmt: skip
+    [
+        ("empty.csv", "", "the file is empty"),
+        ("cols.csv", "learner,colour\nx,red\n", "unknown column 'colour'"),
+        ("data.xlsx", "x", "expected a .csv"),
+        ("none.csv", None, "no such file"),
+    ],
 )
 def test_unreadable_import_files_get_a_clear_error(cli, tmp_path, capsys, name, content, message):
     path = tmp_path / name

@@ -10,20 +10,28 @@ import subprocess
 import time
 
 import pytest
-from lms_helpers import free_port
 
 from core.http import DRAIN_MAX_BYTES
 from core.tokens import create_token
+from lms_helpers import free_port
 from skillgap.processes import gunicorn_command
 
 
 @pytest.fixture
 def server(services):
     port = free_port()
-    env = {**os.environ, "REDIS_URL": services.settings.redis_url, "SKILLGAP_KEY_PREFIX": services.keys.prefix,
-           "SKILLGAP_PARTITIONS": str(services.settings.partitions)}  # fmt: skip
-    process = subprocess.Popen(gunicorn_command("sidecar.api:create_app()", "127.0.0.1", port, 1), env=env,
-                               stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    env = {
+        **os.environ,
+        "REDIS_URL": services.settings.redis_url,
+        "SKILLGAP_KEY_PREFIX": services.keys.prefix,
+        "SKILLGAP_PARTITIONS": str(services.settings.partitions),
+    }
+    process = subprocess.Popen(
+        gunicorn_command("sidecar.api:create_app()", "127.0.0.1", port, 1),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while True:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)

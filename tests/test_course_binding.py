@@ -12,25 +12,27 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from lms_helpers import cli_env, events_on_stream
-from xapi_shapes import OPENEDX, openedx_problem_check
 
+from core.identity import learner_pseudonym, record_launch_identity
+from lms_helpers import cli_env, events_on_stream
 from lti_tool import create_app
 from lti_tool.activity import mark_staff
-from sidecar.worker import Worker
 from lti_tool.course_binding import CourseBinding, CourseItem, candidates, item_id, item_type, item_url, launch_item
 from lti_tool.redis_keys import LtiKeys
 from lti_tool.registrations import validate_registration
 from lti_tool.xapi.credentials import create_credentials
 from lti_tool.xapi.intake import drop_expired_waiting, waiting_key
+from sidecar.worker import Worker
 from skillgap.cli import main
-from core.identity import learner_pseudonym, record_launch_identity
+from xapi_shapes import OPENEDX, openedx_problem_check
 
 SAMPLES = Path(__file__).parent / "samples" / "moodle-4.5"
 SITE = "http://127.0.0.1:8081"
-COURSE = f"2@127.0.0.1:8081"  # LTI context id 2 (the course), never a section
-PAGE, URL, QUIZ, ASSIGN, FORUM, LESSON = (f"{SITE}/mod/{t}/view.php?id={i}" for t, i in
-                                          (("page", 6), ("url", 7), ("quiz", 8), ("assign", 9), ("forum", 10), ("lesson", 11)))  # fmt: skip
+COURSE = "2@127.0.0.1:8081"  # LTI context id 2 (the course), never a section
+PAGE, URL, QUIZ, ASSIGN, FORUM, LESSON = (
+    f"{SITE}/mod/{t}/view.php?id={i}"
+    for t, i in (("page", 6), ("url", 7), ("quiz", 8), ("assign", 9), ("forum", 10), ("lesson", 11))
+)
 
 
 def moodle_batches() -> list[list[dict]]:
@@ -65,7 +67,12 @@ def post_all(client, headers):
 
 def test_items_are_found_through_the_statement_and_its_parents():
     answered = f"{SITE}/question/question.php?cmid=8&id=1"
-    parents = (f"{SITE}/mod/quiz/attempt.php?attempt=1&cmid=8", QUIZ, f"{SITE}/course/section.php?id=3", f"{SITE}/course/view.php?id=2")
+    parents = (
+        f"{SITE}/mod/quiz/attempt.php?attempt=1&cmid=8",
+        QUIZ,
+        f"{SITE}/course/section.php?id=3",
+        f"{SITE}/course/view.php?id=2",
+    )
     assert candidates(answered, parents)[2] == QUIZ
     assert item_id(f"{ASSIGN}#submission") == ASSIGN and item_id(f"{LESSON}&pageid=1") == LESSON
     assert item_type(QUIZ) == "quiz"
@@ -100,7 +107,12 @@ def test_without_a_binding_no_real_moodle_statement_counts_and_status_says_how_t
 
 
 def test_bound_items_turn_the_real_moodle_activity_into_events_of_the_course(client, services, moodle, binding):
-    for item, module in ((PAGE, "m-llm-intro"), (QUIZ, "m-quiz-foundations"), (ASSIGN, "m-prompt-basics"), (LESSON, "m-tokens-context")):
+    for item, module in (
+        (PAGE, "m-llm-intro"),
+        (QUIZ, "m-quiz-foundations"),
+        (ASSIGN, "m-prompt-basics"),
+        (LESSON, "m-tokens-context"),
+    ):
         bind(binding, item, module)
     post_all(client, moodle)
     events = events_on_stream(services)
@@ -114,7 +126,9 @@ def test_bound_items_turn_the_real_moodle_activity_into_events_of_the_course(cli
     # The multiple-choice and true/false answers are assessed; the short answer (no success) is a view.
     answers = sorted(e["score"] for e in events if e["module"] == "m-quiz-foundations" and e["kind"] == "assessed")
     assert answers == [0.0, 1.0]
-    assert [e["score"] for e in events if e["module"] == "m-prompt-basics" and e["kind"] == "graded"] == [pytest.approx(0.8)]
+    assert [e["score"] for e in events if e["module"] == "m-prompt-basics" and e["kind"] == "graded"] == [
+        pytest.approx(0.8)
+    ]
     assert kinds[("m-prompt-basics", "completed")] >= 1  # submitted (and completion)
     assert kinds[("m-llm-intro", "viewed")] >= 1 and kinds[("m-llm-intro", "completed")] >= 1
     assert [e["score"] for e in events if e["module"] == "m-tokens-context" and e["kind"] == "graded"] == [1.0]
@@ -138,21 +152,34 @@ def test_platform_link_binds_and_unbinds_an_item(client, services, moodle, setti
     cli_env(monkeypatch, settings)
     from lti_tool.registrations import RegistrationStore
 
-    RegistrationStore(services.redis, LtiKeys(services.keys)).save(validate_registration(
-        issuer=SITE, client_id="c1", auth_login_url=f"{SITE}/mod/lti/auth.php", auth_token_url=f"{SITE}/mod/lti/token.php",
-        jwks_url=f"{SITE}/mod/lti/certs.php", deployments=["1"], tenant="acme",
-    ))  # fmt: skip
+    RegistrationStore(services.redis, LtiKeys(services.keys)).save(
+        validate_registration(
+            issuer=SITE,
+            client_id="c1",
+            auth_login_url=f"{SITE}/mod/lti/auth.php",
+            auth_token_url=f"{SITE}/mod/lti/token.php",
+            jwks_url=f"{SITE}/mod/lti/certs.php",
+            deployments=["1"],
+            tenant="acme",
+        )
+    )
     assert main(["platform", "link", "--course", COURSE, "--item", f"{QUIZ}", "--module", "m-quiz-foundations"]) == 0
     binding = CourseBinding(services.redis, LtiKeys(services.keys))
     assert [(i.item, i.module) for i in binding.items("acme", COURSE)] == [(QUIZ, "m-quiz-foundations")]
     post_all(client, moodle)
     assert {e["module"] for e in events_on_stream(services)} == {"m-quiz-foundations"}
-    assert main(["platform", "link", "--course", COURSE, "--item", QUIZ, "--module", "m-quiz-foundations", "--unbind"]) == 0
+    assert (
+        main(["platform", "link", "--course", COURSE, "--item", QUIZ, "--module", "m-quiz-foundations", "--unbind"])
+        == 0
+    )
     assert binding.items("acme", COURSE) == []
     capsys.readouterr()
     assert main(["platform", "link", "--course", COURSE, "--item", QUIZ, "--module", "no-such-module"]) != 0
     assert "unknown module" in capsys.readouterr().err
-    assert main(["platform", "link", "--course", "2@elsewhere.example", "--item", QUIZ, "--module", "m-quiz-foundations"]) != 0
+    assert (
+        main(["platform", "link", "--course", "2@elsewhere.example", "--item", QUIZ, "--module", "m-quiz-foundations"])
+        != 0
+    )
     assert "give --tenant" in capsys.readouterr().err
 
 
@@ -167,11 +194,22 @@ def test_an_open_edx_subsection_grade_counts_for_its_bound_block(client, service
     sequential = f"{OPENEDX}/xblock/block-v1:Org+LLM101+2026+type@sequential+block@a2184f"
     course = "course-v1:Org+LLM101+2026@openedx.example.com"
     binding.bind("acme", course, CourseItem(sequential, "m-prompt-basics", sequential, kind="sequential"))
-    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", OPENEDX,
-                           {"sub": "s", "https://purl.imsglobal.org/spec/lti/claim/custom": {"xapi_account": "anon-1"}}, "u-one")  # fmt: skip
+    record_launch_identity(
+        services.redis,
+        services.keys,
+        services.pseudonym_secret,
+        "acme",
+        OPENEDX,
+        {"sub": "s", "https://purl.imsglobal.org/spec/lti/claim/custom": {"xapi_account": "anon-1"}},
+        "u-one",
+    )
     statement = openedx_problem_check("anon-1", str(uuid.uuid4()))
     statement["verb"] = {"id": "http://id.tincanapi.com/verb/earned", "display": {"en": "earned"}}
-    statement["object"] = {"id": sequential, "objectType": "Activity", "definition": {"type": "http://id.tincanapi.com/activitytype/resource"}}
+    statement["object"] = {
+        "id": sequential,
+        "objectType": "Activity",
+        "definition": {"type": "http://id.tincanapi.com/activitytype/resource"},
+    }
     statement["result"] = {"score": {"scaled": 0.6667, "raw": 2.0, "min": 0.0, "max": 3.0}, "success": True}
     statement["context"]["contextActivities"]["parent"][0]["id"] = f"{OPENEDX}/course/course-v1:Org+LLM101+2026"
     assert client.post("/xapi/statements", json=statement, headers=openedx_headers(services)).status_code == 200
@@ -185,7 +223,14 @@ def test_statements_of_unknown_actors_wait_up_to_a_limit_and_an_age(services):
     client = create_app(services=services).test_client()
     batch = [openedx_problem_check("anon-x", str(uuid.uuid4())) for _ in range(3)]
     assert client.post("/xapi/statements", json=batch, headers=openedx_headers(services)).status_code == 200
-    counts = lambda: {k.decode(): int(v) for k, v in services.redis.hgetall(services.keys.xapi_counts("acme")).items() if k != b"last_received"}  # noqa: E731
+
+    def counts():
+        return {
+            k.decode(): int(v)
+            for k, v in services.redis.hgetall(services.keys.xapi_counts("acme")).items()
+            if k != b"last_received"
+        }
+
     assert counts()["waiting"] == 2 and counts()["waiting_dropped"] == 1
     (actor,) = services.redis.smembers(services.keys.xapi_waiting_actors("acme"))
     assert services.redis.llen(waiting_key(services.keys, "acme", actor.decode())) == 2
@@ -198,11 +243,18 @@ def test_statements_of_unknown_actors_wait_up_to_a_limit_and_an_age(services):
 def test_statements_of_staff_make_no_learner_events(client, services, moodle, binding):
     """A teacher viewing the quiz is not a learner of it (issue 16: teachers were counted)."""
     bind(binding, QUIZ, "m-quiz-foundations")
-    [viewed] = [s for batch in moodle_batches() for s in batch if s["object"]["id"] == QUIZ and s["verb"]["id"].endswith("/viewed")]
+    [viewed] = [
+        s
+        for batch in moodle_batches()
+        for s in batch
+        if s["object"]["id"] == QUIZ and s["verb"]["id"].endswith("/viewed")
+    ]
     teacher = learner_pseudonym(services.pseudonym_secret, SITE, "4")
     mark_staff(services.redis, LtiKeys(services.keys), "acme", teacher, True)
     as_teacher = {**viewed, "actor": {"account": {"homePage": SITE, "name": "4"}}}
     as_student = {**viewed, "actor": {"account": {"homePage": SITE, "name": "3"}}}
     assert client.post("/xapi/statements", json=[as_teacher, as_student], headers=moodle).status_code == 200
-    assert [e["learner"] for e in events_on_stream(services)] == [learner_pseudonym(services.pseudonym_secret, SITE, "3")]
+    assert [e["learner"] for e in events_on_stream(services)] == [
+        learner_pseudonym(services.pseudonym_secret, SITE, "3")
+    ]
     assert int(services.redis.hget(services.keys.xapi_counts("acme"), "staff_actor")) == 1

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
+from core.tokens import create_token
 from sidecar.api import create_app
 from sidecar.worker import Worker
-from core.tokens import create_token
 
 
 @pytest.fixture
@@ -40,8 +40,17 @@ def loaded(app, services, token):
     roles = [r.id for r in services.catalog.roles][:2]
     events = []
     for i in range(3):
-        events.append({"learner": f"u-{i}", "module": quiz.id, "kind": "graded", "score": 0.3 * i,
-                       "timestamp": time.time() - 3600 * i, "cohort": "course-1", "role": roles[i % 2]})  # fmt: skip
+        events.append(
+            {
+                "learner": f"u-{i}",
+                "module": quiz.id,
+                "kind": "graded",
+                "score": 0.3 * i,
+                "timestamp": time.time() - 3600 * i,
+                "cohort": "course-1",
+                "role": roles[i % 2],
+            }
+        )
     events.append({"learner": "u-0", "module": quiz.id, "kind": "viewed", "timestamp": time.time() - 60})
     client = app.test_client()
     response = client.post("/v1/events", json=events, headers={"Authorization": f"Bearer {token}"})
@@ -57,8 +66,12 @@ def test_signing_in_needs_the_form_token_and_the_csrf_field(app, token):
     assert client.post("/sign-in", data={"token": token}).status_code == 400  # no CSRF field
     page = client.get("/").get_data(as_text=True)
     assert client.post("/sign-in", data={"token": token, "csrf": "forged"}).status_code == 400
-    assert client.post("/sign-in", data={"token": "sgk_wrong-token-of-nobody", "csrf": csrf_of(page)}).status_code == 401
-    assert client.get(f"/?token={token}").get_data(as_text=True).count('id="token"') == 1  # a token in a URL does nothing
+    assert (
+        client.post("/sign-in", data={"token": "sgk_wrong-token-of-nobody", "csrf": csrf_of(page)}).status_code == 401
+    )
+    assert (
+        client.get(f"/?token={token}").get_data(as_text=True).count('id="token"') == 1
+    )  # a token in a URL does nothing
     response = client.post("/sign-in", data={"token": token, "csrf": csrf_of(page)})
     assert response.status_code == 303
     cookie = response.headers["Set-Cookie"]

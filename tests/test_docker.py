@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from lms_helpers import cli_env
 
+from lms_helpers import cli_env
 from sidecar.ownership import Leases
 from sidecar.worker import Worker
 from skillgap.cli import main
@@ -22,8 +22,10 @@ DOCKER = Path(__file__).resolve().parent.parent / "docker"
 
 def compose_command() -> list[str] | None:
     """Docker Compose v2 (`docker compose`), else v1 (`docker-compose`, Debian's package)."""
-    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True,
-                                                 timeout=30).returncode == 0:  # fmt: skip
+    if (
+        shutil.which("docker")
+        and subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30).returncode == 0
+    ):
         return ["docker", "compose"]
     return ["docker-compose"] if shutil.which("docker-compose") else None
 
@@ -35,8 +37,22 @@ def test_docker_compose_reads_the_file(tmp_path):
         if os.environ.get("SKILLGAP_REQUIRE_COMPOSE"):
             pytest.fail(reason)
         pytest.skip(reason)
-    done = subprocess.run([*command, "-f", str(DOCKER / "compose.yaml"), "--env-file", str(DOCKER / "env.example"),
-                           "--profile", "moodle", "config", "--quiet"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [
+            *command,
+            "-f",
+            str(DOCKER / "compose.yaml"),
+            "--env-file",
+            str(DOCKER / "env.example"),
+            "--profile",
+            "moodle",
+            "config",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     broken = tmp_path / "compose.yaml"  # the check does refuse a broken file
     broken.write_text((DOCKER / "compose.yaml").read_text().replace("services:", "services:\n  bad: [", 1))

@@ -7,9 +7,19 @@ import pytest
 
 from engine import Model
 from engine.efficacy import (
-    POLICIES, Spread, draw_world, mean_interval, never_trains, oracle, point_order, ratio_interval, run_efficacy,
-    run_policy, skillgap, true_loss,
-)  # fmt: skip
+    POLICIES,
+    Spread,
+    draw_world,
+    mean_interval,
+    never_trains,
+    oracle,
+    point_order,
+    ratio_interval,
+    run_efficacy,
+    run_policy,
+    skillgap,
+    true_loss,
+)
 
 DAY = 86_400.0
 
@@ -40,10 +50,18 @@ def chain_world(n_points: int = 4) -> Model:
     targets[1, :2] = 0.8
     q = len(minutes)
     return Model(
-        prior=np.full(m, 0.1), guess=np.full(m, 0.2), slip=np.full(m, 0.1), half_life=np.full(m, 120 * DAY),
-        learn=np.array(learn), coverage=np.array(coverage), minutes=np.array(minutes), requires=np.array(requires),
-        targets=targets, assessment=np.arange(q) == q - 1, prerequisites=prerequisites,
-    )  # fmt: skip
+        prior=np.full(m, 0.1),
+        guess=np.full(m, 0.2),
+        slip=np.full(m, 0.1),
+        half_life=np.full(m, 120 * DAY),
+        learn=np.array(learn),
+        coverage=np.array(coverage),
+        minutes=np.array(minutes),
+        requires=np.array(requires),
+        targets=targets,
+        assessment=np.arange(q) == q - 1,
+        prerequisites=prerequisites,
+    )
 
 
 OPTIONS = {"k": 5, "prerequisite_threshold": 0.6, "uncertainty_threshold": 0.15}
@@ -150,6 +168,8 @@ def test_the_default_catalogs_points_come_after_their_prerequisites():
     catalog = load_catalog(Settings().catalog_path)
     model = engine_model(catalog)
     place = {int(j): n for n, j in enumerate(point_order(model))}
-    pairs = [(catalog.point_index[p.id], catalog.point_index[r]) for p in catalog.knowledge_points for r in p.prerequisites]
+    pairs = [
+        (catalog.point_index[p.id], catalog.point_index[r]) for p in catalog.knowledge_points for r in p.prerequisites
+    ]
     assert pairs and model.prerequisites.sum() == len(pairs)
     assert all(place[r] < place[j] for j, r in pairs)

@@ -13,9 +13,19 @@ from numpy.testing import assert_allclose
 
 import naive
 from engine import (
-    EVIDENCE, LAST_SEEN, MASTERY, Action, Kind, Model, apply_event, apply_events, decayed_belief, new_state, recommend,
+    EVIDENCE,
+    LAST_SEEN,
+    MASTERY,
+    Action,
+    Kind,
+    Model,
+    apply_event,
+    apply_events,
+    decayed_belief,
+    new_state,
+    recommend,
     shortfall_loss,
-)  # fmt: skip
+)
 
 DAY = 86_400.0
 
@@ -77,9 +87,17 @@ def test_apply_events_matches_reference(history, threshold):
         for i, q, k, s, t in zip(learner, module, kind, score, time)
     ]
     expected = naive.apply_events(
-        _naive_state(state), model.prior, model.guess, model.slip, model.half_life,
-        model.learn.tolist(), model.coverage.tolist(), events, model.requires.tolist(), threshold,
-    )  # fmt: skip
+        _naive_state(state),
+        model.prior,
+        model.guess,
+        model.slip,
+        model.half_life,
+        model.learn.tolist(),
+        model.coverage.tolist(),
+        events,
+        model.requires.tolist(),
+        threshold,
+    )
     assert_allclose(got, np.array(expected), rtol=0, atol=1e-9)
     assert np.all((got[:, MASTERY] >= 0) & (got[:, MASTERY] <= 1))
 
@@ -97,10 +115,16 @@ def test_apply_events_matches_reference(history, threshold):
 
 def one_point_model(prior=0.3, half_life=math.inf, learn=0.0) -> Model:
     return Model(
-        prior=np.array([prior]), guess=np.array([0.2]), slip=np.array([0.1]), half_life=np.array([half_life]),
-        learn=np.array([[learn]]), coverage=np.array([[1.0]]), minutes=np.array([20.0]),
-        requires=np.zeros((1, 1), bool), targets=np.array([[0.8]]),
-    )  # fmt: skip
+        prior=np.array([prior]),
+        guess=np.array([0.2]),
+        slip=np.array([0.1]),
+        half_life=np.array([half_life]),
+        learn=np.array([[learn]]),
+        coverage=np.array([[1.0]]),
+        minutes=np.array([20.0]),
+        requires=np.zeros((1, 1), bool),
+        targets=np.array([[0.8]]),
+    )
 
 
 def test_apply_events_returns_a_copy():
@@ -125,7 +149,7 @@ def test_uncertainty_shrinks_with_evidence_and_grows_back_with_forgetting():
     never = decayed_belief(state, model, 1.7e9).uncertainty[0, 0]
     assert never == np.sqrt(0.25 / 3)  # the largest it can be: p = 0.5, no evidence
     spreads = []
-    for n in range(1, 6):
+    for _n in range(1, 6):
         state = apply_events(state, model, [0], [0], [Kind.ASSESSED], [0.5], [1.7e9])
         spreads.append(decayed_belief(state, model, 1.7e9).uncertainty[0, 0])
     assert never > spreads[0] and np.all(np.diff(spreads) < 0)
@@ -153,7 +177,9 @@ def test_forgetting_halves_mastery_after_one_half_life():
 
 
 @settings(max_examples=100, deadline=None)
-@given(models(), st.integers(0, 2**32 - 1), st.integers(1, 6), st.sampled_from([0.0, 0.3, 0.6, 1.0]), st.floats(0.0, 0.3))
+@given(
+    models(), st.integers(0, 2**32 - 1), st.integers(1, 6), st.sampled_from([0.0, 0.3, 0.6, 1.0]), st.floats(0.0, 0.3)
+)
 def test_recommend_matches_reference(model, seed, k, threshold, spread_threshold):
     rng = np.random.default_rng(seed)
     model = dataclasses.replace(model, assessment=rng.random(model.n_modules) < 0.3)
@@ -164,16 +190,28 @@ def test_recommend_matches_reference(model, seed, k, threshold, spread_threshold
     state[:, LAST_SEEN] = np.where(rng.random((n, model.n_points)) < 0.5, 1.7e9, 0.0)
     targets = model.targets[rng.integers(0, 3, n)]
     now = 1.7e9 + rng.choice([0.0, 3600.0, 30 * DAY])  # just after the last event (repeats) or long after
-    recs = recommend(state, targets, model, now=now, k=k, prerequisite_threshold=threshold,
-                     uncertainty_threshold=spread_threshold)  # fmt: skip
+    recs = recommend(
+        state, targets, model, now=now, k=k, prerequisite_threshold=threshold, uncertainty_threshold=spread_threshold
+    )
     for i in range(n):
         cells = naive.belief(state[i, MASTERY], state[i, EVIDENCE], state[i, LAST_SEEN], model.half_life, now)
         assert_allclose(recs.mastery[i], [c[0] for c in cells], atol=1e-12)
         expected = naive.rank_modules(
-            cells, targets[i], state[i, MASTERY], state[i, LAST_SEEN], model.learn.tolist(), model.coverage.tolist(),
-            model.minutes, model.requires.tolist(), model.assessment.tolist(), threshold, spread_threshold, k,
-            min(2 * k, max(model.n_modules, k)), now,
-        )  # fmt: skip
+            cells,
+            targets[i],
+            state[i, MASTERY],
+            state[i, LAST_SEEN],
+            model.learn.tolist(),
+            model.coverage.tolist(),
+            model.minutes,
+            model.requires.tolist(),
+            model.assessment.tolist(),
+            threshold,
+            spread_threshold,
+            k,
+            min(2 * k, max(model.n_modules, k)),
+            now,
+        )
         got = [int(q) for q in recs.module[i] if q >= 0]
         assert len(got) == len(expected)
         assert all(q == -1 for q in recs.module[i, len(got) :])
@@ -191,10 +229,17 @@ def test_recommend_matches_reference(model, seed, k, threshold, spread_threshold
 def test_a_quiz_is_offered_where_it_decides_not_for_its_learning():
     """Quiz (learn 0.05, 10 minutes) against a course (learn 0.2, 45 minutes) on one point, target 0.5."""
     model = Model(
-        prior=np.array([0.55]), guess=np.array([0.2]), slip=np.array([0.1]), half_life=np.array([math.inf]),
-        learn=np.array([[0.2], [0.05]]), coverage=np.array([[1.0], [1.0]]), minutes=np.array([45.0, 10.0]),
-        requires=np.zeros((2, 1), bool), targets=np.array([[0.5]]), assessment=np.array([False, True]),
-    )  # fmt: skip
+        prior=np.array([0.55]),
+        guess=np.array([0.2]),
+        slip=np.array([0.1]),
+        half_life=np.array([math.inf]),
+        learn=np.array([[0.2], [0.05]]),
+        coverage=np.array([[1.0], [1.0]]),
+        minutes=np.array([45.0, 10.0]),
+        requires=np.zeros((2, 1), bool),
+        targets=np.array([[0.5]]),
+        assessment=np.array([False, True]),
+    )
     state = new_state(model, 3)
     state[1, MASTERY] = 0.3  # well below target: training comes first whatever the quiz says
     state[2, EVIDENCE] = 30.0  # just above target and well measured: nothing left to decide
@@ -237,7 +282,9 @@ def test_objective_and_gradient_by_learner_point_and_group(seed, n, m, n_groups)
             if abs(targets[i, j] - mastery[i, j]) > 1e-5:
                 bumped = mastery.copy()
                 bumped[i, j] += h
-                assert_allclose((shortfall_loss(bumped, targets).total - loss.total) / h, loss.gradient[i, j], atol=1e-5)
+                assert_allclose(
+                    (shortfall_loss(bumped, targets).total - loss.total) / h, loss.gradient[i, j], atol=1e-5
+                )
     groups = loss.by_group(group, n_groups)
     for g in range(n_groups):
         members = group == g

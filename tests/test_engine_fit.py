@@ -30,10 +30,12 @@ def bkt_data(draw):
     score = np.where(kind == 0, 1.0, np.where(kind == 1, 0.0, np.where(kind == 2, rng.random(n), np.nan)))
     order = rng.permutation(n) if draw(st.booleans()) else np.arange(n)
     start = FittedParameters.initial(
-        prior=rng.uniform(0.05, 0.9, n_points), learn=rng.uniform(0.01, 0.5, (n_points, n_resources)),
-        forget=rng.uniform(0.0, 0.2, n_points), guess=rng.uniform(0.05, 0.4, n_points),
+        prior=rng.uniform(0.05, 0.9, n_points),
+        learn=rng.uniform(0.01, 0.5, (n_points, n_resources)),
+        forget=rng.uniform(0.0, 0.2, n_points),
+        guess=rng.uniform(0.05, 0.4, n_points),
         slip=rng.uniform(0.05, 0.4, n_points),
-    )  # fmt: skip
+    )
     return learner, point, resource, score, order, start
 
 
@@ -55,7 +57,9 @@ def test_one_em_step_matches_reference(data, forgets):
             sequences[p], start.prior[p], list(start.learn[p]), start.forget[p], start.guess[p], start.slip[p], forgets
         )
         assert_allclose(got.log_likelihood[p], loglike, rtol=1e-9)
-        assert_allclose([got.prior[p], got.forget[p], got.guess[p], got.slip[p]], [prior, forget, guess, slip], atol=1e-6)
+        assert_allclose(
+            [got.prior[p], got.forget[p], got.guess[p], got.slip[p]], [prior, forget, guess, slip], atol=1e-6
+        )
         identified = got.learners[p] > 0
         assert_allclose(got.learn[p][identified], np.array(learn)[identified], atol=1e-6)
         assert np.all(np.isnan(got.learn[p][~identified]))
@@ -72,13 +76,17 @@ def test_predict_matches_reference_in_row_order(data):
     got = predict(obs, params)
     expected = np.empty((len(learner), 2))
     by_order = sorted(range(len(learner)), key=lambda e: (order[e], e))
-    for p, sequences in naive.bkt_sequences(learner, point, resource, score, order).items():
+    for p, _sequences in naive.bkt_sequences(learner, point, resource, score, order).items():
         for i in dict.fromkeys(learner[e] for e in by_order if point[e] == p):
             rows = [e for e in by_order if point[e] == p and learner[e] == i]
             expected[rows] = naive.bkt_predict(
                 [(resource[e], None if np.isnan(score[e]) else score[e]) for e in rows],
-                params.prior[p], params.learn[p], params.forget[p], params.guess[p], params.slip[p],
-            )  # fmt: skip
+                params.prior[p],
+                params.learn[p],
+                params.forget[p],
+                params.guess[p],
+                params.slip[p],
+            )
     assert_allclose(got.correct, expected[:, 0], atol=1e-12)
     assert_allclose(got.mastery, expected[:, 1], atol=1e-12)
 
@@ -90,11 +98,15 @@ def test_accelerated_em_reaches_the_maximum_of_plain_em(seed):
     rng = np.random.default_rng(seed)
     truth = {"prior": [0.3], "learn": [[0.1, 0.25]], "forget": [0.04], "guess": [0.2], "slip": [0.1]}
     sim = simulate_observations(**{k: np.array(v) for k, v in truth.items()}, n_learners=40, attempts=(5, 12), rng=rng)
-    got = fit(observations(sim.learner, sim.point, sim.resource, sim.correct, sim.order), forgets=True, tol=1e-13,
-              max_iter=1000)  # fmt: skip
+    got = fit(
+        observations(sim.learner, sim.point, sim.resource, sim.correct, sim.order),
+        forgets=True,
+        tol=1e-13,
+        max_iter=1000,
+    )
     sequences = naive.bkt_sequences(sim.learner, sim.point, sim.resource, sim.correct, sim.order)[0]
     plain = [0.3, 0.1, 0.1, 0.02, 0.2, 0.1]  # prior, learn (2), forget, guess, slip: DEFAULT_START
-    for steps in range(1, 1000):
+    for steps in range(1, 1000):  # noqa: B007 (read after the loop: how many steps it took)
         _, (prior, learn, forget, guess, slip) = naive.bkt_em_step(sequences, plain[0], plain[1:3], *plain[3:])
         moved = max(abs(a - b) for a, b in zip([prior, *learn, forget, guess, slip], plain))
         plain = [prior, *learn, forget, guess, slip]
@@ -115,8 +127,9 @@ def test_long_sequences_do_not_underflow():
     start = FittedParameters.initial([0.3], [[0.05, 0.2]], [0.03], [0.25], [0.1])
     got = fit(observations(learner, np.zeros(n, np.int64), resource, score), forgets=True, max_iter=1, start=start)
     expected = sum(
-        naive.bkt_log_likelihood([(resource[e], score[e]) for e in range(i * n // 2, (i + 1) * n // 2)],
-                                 0.3, [0.05, 0.2], 0.03, 0.25, 0.1)  # fmt: skip
+        naive.bkt_log_likelihood(
+            [(resource[e], score[e]) for e in range(i * n // 2, (i + 1) * n // 2)], 0.3, [0.05, 0.2], 0.03, 0.25, 0.1
+        )
         for i in range(2)
     )
     assert expected < -800  # e**-800 underflows

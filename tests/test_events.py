@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.catalog import load_catalog
 from core import wire
+from core.catalog import load_catalog
 from core.events import ACTIVITY_KINDS, COHORT_PATTERN, LEARNER_PATTERN, EventError, TenantMismatch, parse_event
-from engine.model import KINDS_WITH_SCORE
 from core.settings import ROOT
+from engine.model import KINDS_WITH_SCORE
 
 CATALOG = load_catalog(ROOT / "config" / "catalog")
 NOW = 1_790_000_000.0
@@ -115,8 +115,26 @@ def test_not_an_object():
         "not an object",
         {"v": 99},
         {"v": 1, "id": "x", "tenant": "t", "learner": "l", "module": "m", "kind": "graded", "source": "s"},
-        {"v": 1, "id": "x", "tenant": "t", "learner": "l", "module": "m", "kind": "nope", "timestamp": 1, "source": "s"},
-        {"v": 1, "id": 5, "tenant": "t", "learner": "l", "module": "m", "kind": "viewed", "timestamp": 1, "source": "s"},
+        {
+            "v": 1,
+            "id": "x",
+            "tenant": "t",
+            "learner": "l",
+            "module": "m",
+            "kind": "nope",
+            "timestamp": 1,
+            "source": "s",
+        },
+        {
+            "v": 1,
+            "id": 5,
+            "tenant": "t",
+            "learner": "l",
+            "module": "m",
+            "kind": "viewed",
+            "timestamp": 1,
+            "source": "s",
+        },
     ],
 )
 def test_malformed_wire_events_raise_wire_error(raw):

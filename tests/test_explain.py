@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import naive
-from engine import EVIDENCE, LAST_SEEN, MASTERY, Action, new_state, recommend
 from core.catalog import engine_model, load_catalog
 from core.explain import reason, recommendation_items
 from core.settings import ROOT
+from engine import EVIDENCE, LAST_SEEN, MASTERY, Action, new_state, recommend
 
 CATALOG = load_catalog(ROOT / "config" / "catalog")
 MODEL = engine_model(CATALOG)
@@ -45,11 +45,22 @@ def test_explanations_name_the_points_the_engine_valued(seed):
         reference = {
             entry[0]: entry
             for entry in naive.rank_modules(
-                cells, targets[i], state[i, MASTERY], state[i, LAST_SEEN], MODEL.learn.tolist(),
-                MODEL.coverage.tolist(), MODEL.minutes, MODEL.requires.tolist(), MODEL.assessment.tolist(), 0.3,
-                THRESHOLD, 6, 12, NOW,
+                cells,
+                targets[i],
+                state[i, MASTERY],
+                state[i, LAST_SEEN],
+                MODEL.learn.tolist(),
+                MODEL.coverage.tolist(),
+                MODEL.minutes,
+                MODEL.requires.tolist(),
+                MODEL.assessment.tolist(),
+                0.3,
+                THRESHOLD,
+                6,
+                12,
+                NOW,
             )
-        }  # fmt: skip
+        }
         items = recommendation_items(
             CATALOG, MODEL, ranking_of(recs, i), recs.mastery[i], recs.uncertainty[i], targets[i], THRESHOLD, 0.3
         )
@@ -64,7 +75,8 @@ def test_explanations_name_the_points_the_engine_valued(seed):
             else:
                 assert {close["point"] for close in item["closes"]} == valued
                 drops = sum(
-                    (c["target"] - c["mastery"]) ** 2 - max(0.0, c["target"] - c["expected"]) ** 2 for c in item["closes"]
+                    (c["target"] - c["mastery"]) ** 2 - max(0.0, c["target"] - c["expected"]) ** 2
+                    for c in item["closes"]
                 )
                 assert drops == pytest.approx(item["expected_gain"], abs=5e-4)  # stored values are rounded
             for language in ("en", "zh"):

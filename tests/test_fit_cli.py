@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
+from bkt_csv.files import CsvError, read_bkt_csv
 from engine.fit import fit, observations, predict
 from engine.simulate import simulate_observations
-from bkt_csv.files import CsvError, read_bkt_csv
 from skillgap.cli import main
 
 TRUTH = {
@@ -31,7 +31,13 @@ TRUTH = {
 def write_history(path: Path, n_learners: int = 1500, seed: int = 5, shuffle: bool = True) -> list[dict]:
     sim = simulate_observations(**TRUTH, n_learners=n_learners, attempts=(8, 20), rng=np.random.default_rng(seed))
     rows = [
-        {"order_id": int(o) + 1, "user_id": f"u{i}", "skill_name": f"skill {p}", "correct": int(c), "template_id": f"t{r}"}
+        {
+            "order_id": int(o) + 1,
+            "user_id": f"u{i}",
+            "skill_name": f"skill {p}",
+            "correct": int(c),
+            "template_id": f"t{r}",
+        }
         for o, i, p, c, r in zip(sim.order, sim.learner, sim.point, sim.correct, sim.resource)
     ]
     if shuffle:  # order_id, not the file's order, says what came first
@@ -163,7 +169,9 @@ def test_predict_rejects_a_file_that_is_not_parameters(tmp_path, capsys):
     params.write_text('{"skills": []}')
     history = tmp_path / "h.csv"
     history.write_text("user_id,skill_name,correct\nu1,a,1\n")
-    err = run_error(["predict", "--csv", str(history), "--params", str(params), "--out", str(tmp_path / "o.csv")], capsys)
+    err = run_error(
+        ["predict", "--csv", str(history), "--params", str(params), "--out", str(tmp_path / "o.csv")], capsys
+    )
     assert "not a parameters file" in err
 
 
@@ -206,10 +214,16 @@ integers = st.integers(-(10**18) + 1, 10**18 - 1).map(str) | st.integers(0, 10**
 
 @settings(max_examples=150, deadline=None)
 @given(
-    st.lists(st.tuples(integers, names, names, st.sampled_from(["0", "1", "-1", " 1", "1.0"]), names, st.booleans()),
-             min_size=1, max_size=60),
-    st.booleans(), st.booleans(), st.integers(1, 9), st.sampled_from([",", "\t"]),
-)  # fmt: skip
+    st.lists(
+        st.tuples(integers, names, names, st.sampled_from(["0", "1", "-1", " 1", "1.0"]), names, st.booleans()),
+        min_size=1,
+        max_size=60,
+    ),
+    st.booleans(),
+    st.booleans(),
+    st.integers(1, 9),
+    st.sampled_from([",", "\t"]),
+)
 def test_reader_agrees_with_the_csv_module(rows, crlf, last_newline, pieces, delimiter):
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\r\n" if crlf else "\n", delimiter=delimiter)
@@ -287,9 +301,14 @@ def test_reader_splits_work_at_line_breaks_even_with_long_lines(tmp_path):
 
 @settings(max_examples=60, deadline=None)
 @given(
-    st.lists(st.tuples(names, st.sampled_from(["0", "1"]), st.sampled_from(["", "\n", " \r\n"])), min_size=1, max_size=40),
-    st.booleans(), st.booleans(), st.integers(1, 9), st.integers(0, 2**32 - 1),
-)  # fmt: skip
+    st.lists(
+        st.tuples(names, st.sampled_from(["0", "1"]), st.sampled_from(["", "\n", " \r\n"])), min_size=1, max_size=40
+    ),
+    st.booleans(),
+    st.booleans(),
+    st.integers(1, 9),
+    st.integers(0, 2**32 - 1),
+)
 def test_predictions_keep_each_line_as_written(rows, crlf, last_newline, pieces, seed):
     # The slow reference: the input's non-blank lines, without their CR, each followed by the
     # values with six decimals.

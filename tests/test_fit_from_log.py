@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lms_helpers import cli_env
 
-from engine.simulate import simulate_observations
-from sidecar.fit_from_log import NothingToFit, fit_from_log
-from skillgap.cli import main
 from core.eventlog import append_events
 from core.events import parse_event
 from core.params import activate, active_version, list_versions, store_parameters
 from core.services import build_services
+from engine.simulate import simulate_observations
+from lms_helpers import cli_env
+from sidecar.fit_from_log import NothingToFit, fit_from_log
+from skillgap.cli import main
 
 CATALOG = {
     "catalog.toml": """
@@ -97,15 +97,27 @@ def simulated_events(services, n_learners=600, seed=3):
         forget=np.zeros(len(points)),
         guess=np.array([TRUTH[p]["guess"] for p in points]),
         slip=np.array([TRUTH[p]["slip"] for p in points]),
-        n_learners=n_learners, attempts=(6, 12), rng=np.random.default_rng(seed),
-    )  # fmt: skip
+        n_learners=n_learners,
+        attempts=(6, 12),
+        rng=np.random.default_rng(seed),
+    )
     return [
         parse_event(
-            {"learner": f"l-{learner}", "module": modules[point][resource], "kind": "graded", "score": float(correct),
-             "timestamp": NOW - 1e6 + 60.0 * order, "id": f"e-{order}"},
-            tenant="acme", catalog=services.catalog, now=NOW,
-        )  # fmt: skip
-        for learner, point, resource, correct, order in zip(sim.learner, sim.point, sim.resource, sim.correct, sim.order)
+            {
+                "learner": f"l-{learner}",
+                "module": modules[point][resource],
+                "kind": "graded",
+                "score": float(correct),
+                "timestamp": NOW - 1e6 + 60.0 * order,
+                "id": f"e-{order}",
+            },
+            tenant="acme",
+            catalog=services.catalog,
+            now=NOW,
+        )
+        for learner, point, resource, correct, order in zip(
+            sim.learner, sim.point, sim.resource, sim.correct, sim.order
+        )
     ]
 
 

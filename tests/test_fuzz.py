@@ -51,7 +51,11 @@ EVENT_FIELDS = ("learner", "module", "kind", "score", "timestamp", "cohort", "ro
 
 
 @FUZZ
-@given(body=st.one_of(json_values, st.lists(st.dictionaries(st.sampled_from(EVENT_FIELDS), json_values, max_size=8), max_size=3)))
+@given(
+    body=st.one_of(
+        json_values, st.lists(st.dictionaries(st.sampled_from(EVENT_FIELDS), json_values, max_size=8), max_size=3)
+    )
+)
 def test_malformed_events_are_4xx(api, services, body):
     token = create_token(services.redis, services.keys, "acme")
     response = api.test_client().post("/v1/events", json=body, headers={"Authorization": f"Bearer {token}"})
@@ -67,10 +71,16 @@ STATEMENT_FIELDS = ("id", "actor", "verb", "object", "result", "context", "times
     raw=st.binary(max_size=200),
 )
 def test_malformed_xapi_statements_are_4xx(services, statement, raw):
-    credential, secret = create_credentials(services.redis, services.keys, "acme", "openedx", "https://openedx.example.com")
+    credential, secret = create_credentials(
+        services.redis, services.keys, "acme", "openedx", "https://openedx.example.com"
+    )
     auth = base64.b64encode(f"{credential.key}:{secret}".encode()).decode()
     headers = {"Authorization": f"Basic {auth}", "X-Experience-API-Version": "1.0.3"}
     client = create_tool(services=services).test_client()
-    for body in ({"json": statement}, {"json": [statement, statement]}, {"data": raw, "content_type": "application/json"}):
+    for body in (
+        {"json": statement},
+        {"json": [statement, statement]},
+        {"data": raw, "content_type": "application/json"},
+    ):
         response = client.post("/xapi/statements", headers=headers, **body)
         assert response.status_code < 500, (body, response.status_code, response.data[:300])

@@ -10,6 +10,10 @@ import numpy as np
 import orjson
 import pytest
 
+from core.erasure import erase_learner
+from core.eventlog import append_events
+from core.events import parse_event
+from core.params import activate, store_parameters
 from engine import LAST_SEEN, MASTERY
 from sidecar import snapshots
 from sidecar.fit_from_log import log_rows
@@ -17,10 +21,6 @@ from sidecar.history_erasure import forget_in_history
 from sidecar.replay import SNAPSHOT, UNDETERMINED, check, rebuild_partition, replay
 from sidecar.worker import Worker
 from skillgap.cli import main
-from core.erasure import erase_learner
-from core.eventlog import append_events
-from core.events import parse_event
-from core.params import activate, store_parameters
 
 NOW = 1_790_000_000.0
 PAST_RETENTION = 400 * 86_400  # a `now` this far ahead puts every entry past the retention
@@ -32,8 +32,14 @@ def one_learner_events(services, count, start=0, learner="long"):
     events = []
     for i in range(start, start + count):
         module = catalog.modules[int(rng.integers(len(catalog.modules)))].id
-        body = {"learner": learner, "module": module, "kind": "graded", "score": round(float(rng.random()), 3),
-                "timestamp": NOW - 200 * 86_400 + i * 600, "id": f"{learner}-{i}"}  # fmt: skip
+        body = {
+            "learner": learner,
+            "module": module,
+            "kind": "graded",
+            "score": round(float(rng.random()), 3),
+            "timestamp": NOW - 200 * 86_400 + i * 600,
+            "id": f"{learner}-{i}",
+        }
         events.append(parse_event(body, tenant="acme", catalog=catalog, now=NOW))
     return events
 
@@ -53,16 +59,32 @@ def snapshot_all(services, worker):
     worker._recovering.clear()
     taken = []
     for partition in sorted(worker.leases.owned):
-        taken.append(snapshots.take(services.redis, services.keys, partition, worker.parameters.version, NOW,
-                                    lambda queue, p=partition: worker._commit_fenced(p, queue)))  # fmt: skip
+        taken.append(
+            snapshots.take(
+                services.redis,
+                services.keys,
+                partition,
+                worker.parameters.version,
+                NOW,
+                lambda queue, p=partition: worker._commit_fenced(p, queue),
+            )
+        )
     worker.leases.release_all()
     return [s for s in taken if s is not None]
 
 
 def trim_all(services, archive_dir=None):
-    return sum(snapshots.trim(services.redis, services.keys, p, services.settings.retention_days,
-                              time.time() + PAST_RETENTION, archive_dir)
-               for p in range(services.settings.partitions))  # fmt: skip
+    return sum(
+        snapshots.trim(
+            services.redis,
+            services.keys,
+            p,
+            services.settings.retention_days,
+            time.time() + PAST_RETENTION,
+            archive_dir,
+        )
+        for p in range(services.settings.partitions)
+    )
 
 
 def stream_length(services):
@@ -169,8 +191,12 @@ def test_replay_with_new_parameters_says_what_the_snapshot_keeps(services):
     trim_all(services)
     module = services.catalog.modules[0]
     document = {"schema": 1, "learn": {module.id: {next(iter(module.coverage)): 0.5}}}
-    activate(services.redis, services.keys, services.catalog,
-             store_parameters(services.redis, services.keys, services.catalog, document))  # fmt: skip
+    activate(
+        services.redis,
+        services.keys,
+        services.catalog,
+        store_parameters(services.redis, services.keys, services.catalog, document),
+    )
     lines = []
     replay(services, progress=lines.append)
     assert any("keep what parameters of the catalog made of them" in line and "version 1" in line for line in lines)

@@ -8,16 +8,21 @@ import dataclasses
 import numpy as np
 import pytest
 
-from engine import LAST_SEEN, MASTERY
 from core.learner_store import LearnerRecord, LearnerStore
+from engine import LAST_SEEN, MASTERY
 
 NOW = 1_790_000_000.0
 
 
 def ranked(store: LearnerStore, *modules: str) -> dict[str, list]:
     n = len(modules)
-    return {"module": list(modules), "action": ["learn", "assess", "review"][:n], "gain": [0.3, 0.2, 0.1][:n],
-            "per_minute": [0.01, 0.02, 0.003][:n], "information": [0.0, 0.04, 0.0][:n]}  # fmt: skip
+    return {
+        "module": list(modules),
+        "action": ["learn", "assess", "review"][:n],
+        "gain": [0.3, 0.2, 0.1][:n],
+        "per_minute": [0.01, 0.02, 0.003][:n],
+        "information": [0.0, 0.04, 0.0][:n],
+    }
 
 
 def a_learner(store: LearnerStore, ranking: dict[str, list]) -> LearnerRecord:
@@ -62,8 +67,9 @@ def test_a_value_stored_under_an_older_catalog_names_the_modules_it_named_then(s
 
 def test_a_value_under_a_layout_nobody_registered_is_a_clear_error(services):
     catalog = services.catalog
-    stranger = LearnerStore(services.redis, services.keys, 4, dataclasses.replace(catalog, modules=catalog.modules[:5]),
-                            services.model)  # fmt: skip
+    stranger = LearnerStore(
+        services.redis, services.keys, 4, dataclasses.replace(catalog, modules=catalog.modules[:5]), services.model
+    )
     value = stranger.encode(a_learner(stranger, {}))
     with pytest.raises(LookupError, match="unknown catalog layout"):
         services.learners.decode("acme", "u-1", value)

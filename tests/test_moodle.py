@@ -6,7 +6,13 @@ from __future__ import annotations
 import time
 
 import pytest
+
+from core.catalog import load_catalog
+from core.identity import learner_pseudonym, pseudonym_secret
+from core.services import build_services
 from lms_helpers import cli_env, events_on_stream
+from lti_tool.moodle.client import MoodleClient, MoodleError, flatten
+from lti_tool.moodle.sync import MoodleSync
 from moodle_stub import (
     TOKEN,
     MoodleStub,
@@ -18,15 +24,9 @@ from moodle_stub import (
     moodle_error,
     user_grades,
 )
-from test_catalog_check import META, POINTS, ROLES, write_catalog
-
 from sidecar.worker import Worker
-from core.catalog import load_catalog
 from skillgap.cli import main
-from core.identity import learner_pseudonym, pseudonym_secret
-from lti_tool.moodle.client import MoodleClient, MoodleError, flatten
-from lti_tool.moodle.sync import MoodleSync
-from core.services import build_services
+from test_catalog_check import META, POINTS, ROLES, write_catalog
 
 COURSE = 12
 
@@ -66,9 +66,7 @@ coverage = {{ advanced = 1.0 }}
 url = "{stub.url}/course/view.php?id={COURSE}"
 """
     meta = META + "project = 0.45\noffline = 0.3\n"  # appended to its [methods]
-    folder = write_catalog(
-        tmp_path / "catalog", catalog=meta, knowledge_points=POINTS, roles=ROLES, modules=modules
-    )
+    folder = write_catalog(tmp_path / "catalog", catalog=meta, knowledge_points=POINTS, roles=ROLES, modules=modules)
     return build_services(settings.replace(catalog_path=folder), redis_client)
 
 
@@ -80,21 +78,29 @@ def moodle_course(stub, quiz_raw=7.5, graded_at=1773100000):
     ]
     stub.answers["gradereport_user_get_grade_items"] = {
         "usergrades": [
-            user_grades(COURSE, 42, [
-                grade_item(1, cmid=601, module="quiz", raw=quiz_raw, graded=graded_at),
-                grade_item(2, cmid=603, module="assign", raw=5.0, graded=graded_at),  # not in the catalog
-                grade_item(3, cmid=None, module=None, raw=80.0, graded=graded_at, itemtype="course", grademax=100.0),
-            ]),
+            user_grades(
+                COURSE,
+                42,
+                [
+                    grade_item(1, cmid=601, module="quiz", raw=quiz_raw, graded=graded_at),
+                    grade_item(2, cmid=603, module="assign", raw=5.0, graded=graded_at),  # not in the catalog
+                    grade_item(
+                        3, cmid=None, module=None, raw=80.0, graded=graded_at, itemtype="course", grademax=100.0
+                    ),
+                ],
+            ),
             user_grades(COURSE, 43, [grade_item(1, cmid=601, module="quiz", raw=None, graded=None)]),
         ],
         "warnings": [],
-    }  # fmt: skip
+    }
 
     def completion(form):
         user = int(form["userid"])
-        statuses = [completion_status(602, "page", 1, 1773000000)] if user == 42 else [
-            completion_status(602, "page", 0, 0), completion_status(601, "quiz", 3, 1773000500)
-        ]  # fmt: skip
+        statuses = (
+            [completion_status(602, "page", 1, 1773000000)]
+            if user == 42
+            else [completion_status(602, "page", 0, 0), completion_status(601, "quiz", 3, 1773000500)]
+        )
         return {"statuses": statuses, "warnings": []}
 
     stub.answers["core_completion_get_activities_completion_status"] = completion
@@ -108,18 +114,18 @@ def test_grades_completions_and_enrolments_become_events_of_the_launching_learne
     moodle_course(stub)
     result = sync(services, stub)
     secret = pseudonym_secret(services.redis, services.keys)
-    kim, lee = (
-        learner_pseudonym(secret, stub.url, user) for user in ("42", "43")
-    )  # = their LTI launches
+    kim, lee = (learner_pseudonym(secret, stub.url, user) for user in ("42", "43"))  # = their LTI launches
     events = events_on_stream(services)
-    summary = sorted(
-        (e["learner"] == kim, e["kind"], e.get("module"), e.get("score")) for e in events
+    summary = sorted((e["learner"] == kim, e["kind"], e.get("module"), e.get("score")) for e in events)
+    assert summary == sorted(
+        [
+            (True, "enrolled", None, None),
+            (False, "enrolled", None, None),
+            (True, "graded", "m-quiz", 0.75),
+            (True, "graded", "m-course", 0.8),
+            (True, "completed", "m-page", None),  # user 43: the page is incomplete, the quiz complete-fail
+        ]
     )
-    assert summary == sorted([
-        (True, "enrolled", None, None), (False, "enrolled", None, None),
-        (True, "graded", "m-quiz", 0.75), (True, "graded", "m-course", 0.8),
-        (True, "completed", "m-page", None),  # user 43: the page is incomplete, the quiz complete-fail
-    ])  # fmt: skip
     assert {e["learner"] for e in events} == {kim, lee}  # the teacher is no learner
     assert {e["cohort"] for e in events} == {f"{COURSE}@{stub.url.split('//')[1]}"} and {
         e["source"] for e in events
@@ -136,14 +142,10 @@ def test_a_second_sync_writes_only_what_changed(services, stub):
     sync(services, stub)
     again = sync(services, stub)
     assert again.events == 0 and again.unchanged == 5
-    moodle_course(
-        stub, quiz_raw=9.0, graded_at=1773200000
-    )  # regraded: the quiz, so the course total too
+    moodle_course(stub, quiz_raw=9.0, graded_at=1773200000)  # regraded: the quiz, so the course total too
     third = sync(services, stub)
     assert third.events == 2 and third.unchanged == 3
-    assert sorted(
-        e.get("score") for e in events_on_stream(services) if e.get("module") == "m-quiz"
-    ) == [0.75, 0.9]
+    assert sorted(e.get("score") for e in events_on_stream(services) if e.get("module") == "m-quiz") == [0.75, 0.9]
 
 
 def test_a_sync_that_lost_its_fingerprints_sends_the_same_event_ids_again(services, stub):
@@ -161,18 +163,29 @@ def test_a_sync_that_lost_its_fingerprints_sends_the_same_event_ids_again(servic
 @pytest.mark.parametrize(
     ("answer", "words"),
     [
-        (moodle_error("required_capability_exception", "nopermissions",
-                      "Sorry, but you do not currently have permissions to do that (View grades)."),
-         "may not call gradereport_user_get_grade_items: Sorry, but you do not currently have permissions"),
-        (moodle_error("webservice_access_exception", "accessexception", "Access control exception"),
-         "does not include gradereport_user_get_grade_items"),
-        (moodle_error("require_login_exception", "requireloginerror", "Course or activity not accessible."),
-         "cannot see that course"),
-        (moodle_error("invalid_parameter_exception", "invalidparameter", "Invalid parameter value detected"),
-         "refused the parameters of gradereport_user_get_grade_items"),
+        (
+            moodle_error(
+                "required_capability_exception",
+                "nopermissions",
+                "Sorry, but you do not currently have permissions to do that (View grades).",
+            ),
+            "may not call gradereport_user_get_grade_items: Sorry, but you do not currently have permissions",
+        ),
+        (
+            moodle_error("webservice_access_exception", "accessexception", "Access control exception"),
+            "does not include gradereport_user_get_grade_items",
+        ),
+        (
+            moodle_error("require_login_exception", "requireloginerror", "Course or activity not accessible."),
+            "cannot see that course",
+        ),
+        (
+            moodle_error("invalid_parameter_exception", "invalidparameter", "Invalid parameter value detected"),
+            "refused the parameters of gradereport_user_get_grade_items",
+        ),
     ],
     ids=["nopermissions", "accessexception", "requireloginerror", "invalidparameter"],
-)  # fmt: skip
+)
 def test_moodle_errors_are_reported_in_plain_words(services, stub, answer, words):
     moodle_course(stub)
     stub.answers["gradereport_user_get_grade_items"] = answer
@@ -181,9 +194,7 @@ def test_moodle_errors_are_reported_in_plain_words(services, stub, answer, words
     assert words in str(caught.value) and caught.value.errorcode == answer["errorcode"]
 
 
-def test_a_bad_token_is_explained_by_the_cli_without_a_traceback(
-    services, stub, settings, capsys, monkeypatch
-):
+def test_a_bad_token_is_explained_by_the_cli_without_a_traceback(services, stub, settings, capsys, monkeypatch):
     cli_env(monkeypatch, settings)
     code = main(["moodle", "sync", "--url", stub.url, "--token", "wrong", "--course", str(COURSE)])
     err = capsys.readouterr().err
@@ -202,26 +213,29 @@ def test_an_unreachable_moodle_is_explained(url, words):
 
 
 def test_a_function_missing_from_moodle_is_explained(stub):
-    with pytest.raises(
-        MoodleError, match="has no web-service function core_webservice_get_site_info"
-    ):
+    with pytest.raises(MoodleError, match="has no web-service function core_webservice_get_site_info"):
         MoodleClient(stub.url, TOKEN).call("core_webservice_get_site_info")
 
 
 def test_parameters_use_moodles_form_encoding():
     assert flatten({"courseid": 2, "options": [{"name": "onlyactive", "value": True}]}) == {
-        "courseid": "2", "options[0][name]": "onlyactive", "options[0][value]": "1",
-    }  # fmt: skip
+        "courseid": "2",
+        "options[0][name]": "onlyactive",
+        "options[0][value]": "1",
+    }
 
 
-def test_catalog_import_writes_new_activities_for_tagging(
-    services, stub, tmp_path, settings, monkeypatch, capsys
-):
+def test_catalog_import_writes_new_activities_for_tagging(services, stub, tmp_path, settings, monkeypatch, capsys):
     stub.answers["core_course_get_contents"] = [
         course_section(0, [course_module(stub.url, 601, "quiz", "Quiz"), course_module(stub.url, 700, "label", "x")]),
-        course_section(1, [course_module(stub.url, 701, "assign", "Build a RAG bot"),
-                           course_module(stub.url, 702, "facetoface", "Workshop: prompt clinic \"live\"")]),
-    ]  # fmt: skip
+        course_section(
+            1,
+            [
+                course_module(stub.url, 701, "assign", "Build a RAG bot"),
+                course_module(stub.url, 702, "facetoface", 'Workshop: prompt clinic "live"'),
+            ],
+        ),
+    ]
     cli_env(monkeypatch, settings, SKILLGAP_CATALOG_PATH=str(services.settings.catalog_path))
     output = tmp_path / "imported.toml"
     args = [
@@ -245,9 +259,7 @@ def test_catalog_import_writes_new_activities_for_tagging(
     tagged = text.replace("coverage = { }", "coverage = { basics = 1.0 }")
     (services.settings.catalog_path / "imported.toml").write_text(tagged)
     catalog = load_catalog(services.settings.catalog_path)
-    assert {"moodle-12-701-build-a-rag-bot", "moodle-12-702-workshop-prompt-clinic-live"} <= set(
-        catalog.module_index
-    )
+    assert {"moodle-12-701-build-a-rag-bot", "moodle-12-702-workshop-prompt-clinic-live"} <= set(catalog.module_index)
     assert main(args) == 2  # the output exists: not overwritten without --force
 
 
@@ -257,12 +269,15 @@ def test_the_scheduled_sync_runs_until_stopped(services, stub):
     from lti_tool.moodle.sync import run_scheduled_sync
 
     moodle_course(stub)
-    settings = services.settings.replace(moodle_url=stub.url, moodle_token=TOKEN, moodle_courses=str(COURSE),
-                                         moodle_tenant="acme", moodle_sync_interval_s=10.0)  # fmt: skip
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=run_scheduled_sync, args=(build_services(settings, services.redis), stop)
+    settings = services.settings.replace(
+        moodle_url=stub.url,
+        moodle_token=TOKEN,
+        moodle_courses=str(COURSE),
+        moodle_tenant="acme",
+        moodle_sync_interval_s=10.0,
     )
+    stop = threading.Event()
+    thread = threading.Thread(target=run_scheduled_sync, args=(build_services(settings, services.redis), stop))
     thread.start()
     try:
         for _ in range(100):
@@ -281,9 +296,16 @@ def test_the_sidecar_runs_the_scheduled_sync_while_it_serves(services, stub, set
     import skillgap.run
 
     moodle_course(stub)
-    cli_env(monkeypatch, settings, SKILLGAP_PARTITIONS=str(settings.partitions),
-            SKILLGAP_CATALOG_PATH=str(services.settings.catalog_path), SKILLGAP_MOODLE_URL=stub.url,
-            SKILLGAP_MOODLE_TOKEN=TOKEN, SKILLGAP_MOODLE_COURSES=str(COURSE), SKILLGAP_MOODLE_TENANT="acme")  # fmt: skip
+    cli_env(
+        monkeypatch,
+        settings,
+        SKILLGAP_PARTITIONS=str(settings.partitions),
+        SKILLGAP_CATALOG_PATH=str(services.settings.catalog_path),
+        SKILLGAP_MOODLE_URL=stub.url,
+        SKILLGAP_MOODLE_TOKEN=TOKEN,
+        SKILLGAP_MOODLE_COURSES=str(COURSE),
+        SKILLGAP_MOODLE_TENANT="acme",
+    )
     synced = []
 
     def serve_sidecar(settings, workers=None):  # the API and workers are not needed here
@@ -300,11 +322,10 @@ def test_the_sidecar_runs_the_scheduled_sync_while_it_serves(services, stub, set
     assert not any(thread.name == "moodle-sync" for thread in threading.enumerate())  # stopped with it
 
 
-@pytest.mark.parametrize(("every", "interval"), [(["--every"], 42.0), (["--every", "7"], 7.0)],
-                         ids=["from-settings", "given"])  # fmt: skip
-def test_sync_every_waits_the_given_or_the_configured_interval(
-    services, stub, settings, monkeypatch, every, interval
-):
+@pytest.mark.parametrize(
+    ("every", "interval"), [(["--every"], 42.0), (["--every", "7"], 7.0)], ids=["from-settings", "given"]
+)
+def test_sync_every_waits_the_given_or_the_configured_interval(services, stub, settings, monkeypatch, every, interval):
     import skillgap.commands.moodle
 
     moodle_course(stub)
@@ -320,17 +341,20 @@ def test_sync_every_waits_the_given_or_the_configured_interval(
 
     monkeypatch.setattr(skillgap.commands.moodle.time, "sleep", sleep)
     with pytest.raises(OneRound):
-        main(["moodle", "sync", "--url", stub.url, "--token", TOKEN, "--course", str(COURSE),
-              "--tenant", "acme", *every])  # fmt: skip
+        main(
+            ["moodle", "sync", "--url", stub.url, "--token", TOKEN, "--course", str(COURSE), "--tenant", "acme", *every]
+        )
     assert waits == [interval]
 
 
 def test_the_moodle_client_of_the_cli_uses_the_configured_timeout():
     import argparse
 
-    from skillgap.commands.moodle import _client
     from core.settings import Settings
+    from skillgap.commands.moodle import _client
 
-    client = _client(argparse.Namespace(url="http://moodle.example", token="t"),
-                     Settings.load({"moodle_http_timeout_s": 7.5}, environ={}))  # fmt: skip
+    client = _client(
+        argparse.Namespace(url="http://moodle.example", token="t"),
+        Settings.load({"moodle_http_timeout_s": 7.5}, environ={}),
+    )
     assert client.timeout_s == 7.5

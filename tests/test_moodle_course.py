@@ -10,15 +10,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-from lms_helpers import cli_env, events_on_stream
-from moodle_stub import TOKEN, MoodleStub
 
 from core.identity import course_cohort, learner_pseudonym
 from core.services import build_services
 from core.settings import ROOT
+from lms_helpers import cli_env, events_on_stream
 from lti_tool.course_binding import CourseBinding, CourseItem
 from lti_tool.redis_keys import LtiKeys
 from lti_tool.registrations import RegistrationStore, validate_registration
+from moodle_stub import TOKEN, MoodleStub
 from skillgap.cli import main
 
 SAMPLES = Path(__file__).parent / "samples" / "moodle-4.5"
@@ -29,11 +29,17 @@ COURSE = 2
 @pytest.fixture
 def stub():
     with MoodleStub() as server:
-        for function in ("core_course_get_contents", "core_enrol_get_enrolled_users", "gradereport_user_get_grade_items"):
+        for function in (
+            "core_course_get_contents",
+            "core_enrol_get_enrolled_users",
+            "gradereport_user_get_grade_items",
+        ):
             text = (SAMPLES / f"{function}.json").read_text().replace(REAL_SITE, server.url)
             server.answers[function] = json.loads(text)
         completion = json.loads((SAMPLES / "core_completion_get_activities_completion_status.json").read_text())
-        server.answers["core_completion_get_activities_completion_status"] = lambda form: completion if form["userid"] == "3" else {"statuses": [], "warnings": []}
+        server.answers["core_completion_get_activities_completion_status"] = lambda form: (
+            completion if form["userid"] == "3" else {"statuses": [], "warnings": []}
+        )
         yield server
 
 
@@ -47,17 +53,37 @@ def services(settings, redis_client, tmp_path):
 @pytest.fixture
 def registered(services, stub):
     """The Moodle's LTI registration, in tenant moodle-co."""
-    RegistrationStore(services.redis, LtiKeys(services.keys)).save(validate_registration(
-        issuer=stub.url, client_id="c1", auth_login_url=f"{stub.url}/mod/lti/auth.php", auth_token_url=f"{stub.url}/mod/lti/token.php",
-        jwks_url=f"{stub.url}/mod/lti/certs.php", deployments=["1"], tenant="moodle-co",
-    ))  # fmt: skip
+    RegistrationStore(services.redis, LtiKeys(services.keys)).save(
+        validate_registration(
+            issuer=stub.url,
+            client_id="c1",
+            auth_login_url=f"{stub.url}/mod/lti/auth.php",
+            auth_token_url=f"{stub.url}/mod/lti/token.php",
+            jwks_url=f"{stub.url}/mod/lti/certs.php",
+            deployments=["1"],
+            tenant="moodle-co",
+        )
+    )
     return "moodle-co"
 
 
-def test_import_leaves_out_forums_and_lti_links_and_binds_what_the_catalog_knows(services, stub, registered, tmp_path, settings, monkeypatch, capsys):
+def test_import_leaves_out_forums_and_lti_links_and_binds_what_the_catalog_knows(
+    services, stub, registered, tmp_path, settings, monkeypatch, capsys
+):
     cli_env(monkeypatch, settings, SKILLGAP_CATALOG_PATH=str(services.settings.catalog_path))
     output = tmp_path / "course.toml"
-    args = ["catalog", "import-moodle", "--url", stub.url, "--token", TOKEN, "--course", str(COURSE), "--output", str(output)]
+    args = [
+        "catalog",
+        "import-moodle",
+        "--url",
+        stub.url,
+        "--token",
+        TOKEN,
+        "--course",
+        str(COURSE),
+        "--output",
+        str(output),
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "6 new module(s)" in out and "Left out: 2 forum, 3 lti" in out
@@ -66,10 +92,14 @@ def test_import_leaves_out_forums_and_lti_links_and_binds_what_the_catalog_knows
     assert f'url = "{stub.url}/mod/quiz/view.php?id=8"' in text
 
     # Tagged and in the catalog, the next import binds them in the course, in the registration's tenant.
-    (services.settings.catalog_path / "course.toml").write_text(text.replace("coverage = { }", "coverage = { llm-fundamentals = 1.0 }"))
+    (services.settings.catalog_path / "course.toml").write_text(
+        text.replace("coverage = { }", "coverage = { llm-fundamentals = 1.0 }")
+    )
     assert main([*args, "--force"]) == 0
     assert "0 new module(s)" in capsys.readouterr().out
-    items = CourseBinding(services.redis, LtiKeys(services.keys)).items(registered, course_cohort(stub.url, str(COURSE)))
+    items = CourseBinding(services.redis, LtiKeys(services.keys)).items(
+        registered, course_cohort(stub.url, str(COURSE))
+    )
     assert {(i.item, i.module) for i in items} >= {(f"{stub.url}/mod/quiz/view.php?id=8", "moodle-2-8-capture-quiz")}
     assert len(items) == 6 and {i.source for i in items} == {"import"}
 
@@ -77,10 +107,14 @@ def test_import_leaves_out_forums_and_lti_links_and_binds_what_the_catalog_knows
     assert "5 new module(s)" in capsys.readouterr().out
 
 
-def test_sync_reads_grades_of_bound_items_into_the_registrations_tenant(services, stub, registered, settings, monkeypatch, capsys):
+def test_sync_reads_grades_of_bound_items_into_the_registrations_tenant(
+    services, stub, registered, settings, monkeypatch, capsys
+):
     cohort = course_cohort(stub.url, str(COURSE))
     quiz = f"{stub.url}/mod/quiz/view.php?id=8"
-    CourseBinding(services.redis, LtiKeys(services.keys)).bind(registered, cohort, CourseItem(quiz, "m-quiz-foundations", quiz))
+    CourseBinding(services.redis, LtiKeys(services.keys)).bind(
+        registered, cohort, CourseItem(quiz, "m-quiz-foundations", quiz)
+    )
     cli_env(monkeypatch, settings, SKILLGAP_PARTITIONS=str(settings.partitions))
     assert main(["moodle", "sync", "--url", stub.url, "--token", TOKEN, "--course", str(COURSE)]) == 0
     out = capsys.readouterr().out

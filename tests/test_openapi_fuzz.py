@@ -24,8 +24,13 @@ from sidecar.api.openapi import DOCUMENT
 from sidecar.worker import Worker
 
 EXAMPLES = int(os.environ.get("SKILLGAP_FUZZ_EXAMPLES", "30"))
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]  # fmt: skip
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 
 
 @pytest.fixture
@@ -35,8 +40,15 @@ def api(services):
     client = app.test_client()
     quiz = next(m for m in services.catalog.modules if m.method == "quiz").id
     for learner, cohort in (("u-1", "course-1"), ("0", "0")):  # ids the generator tries first
-        body = {"learner": learner, "module": quiz, "kind": "graded", "score": 0.7, "timestamp": 1_790_000_000,
-                "cohort": cohort, "role": services.catalog.roles[0].id}  # fmt: skip
+        body = {
+            "learner": learner,
+            "module": quiz,
+            "kind": "graded",
+            "score": 0.7,
+            "timestamp": 1_790_000_000,
+            "cohort": cohort,
+            "role": services.catalog.roles[0].id,
+        }
         assert client.post("/v1/events", json=body, headers={"Authorization": f"Bearer {token}"}).status_code == 202
     Worker(services).run(burst=True)
     app.config["fuzz_token"] = token

@@ -13,10 +13,10 @@ import pytest
 import redis
 
 from bench.stream import Bench, make_entries
-from sidecar.worker import LostPartition, Worker
 from core.eventlog import append_events
 from core.events import parse_event
 from core.keys import CONSUMER_GROUP, partition_of
+from sidecar.worker import LostPartition, Worker
 
 NOW = 1_790_000_000.0
 
@@ -24,8 +24,12 @@ NOW = 1_790_000_000.0
 def events_for(services, learners, per_learner=2):
     module = services.catalog.modules[0].id
     return [
-        parse_event({"learner": learner, "module": module, "kind": "completed", "timestamp": NOW - 600 + i},
-                    tenant="acme", catalog=services.catalog, now=NOW)  # fmt: skip
+        parse_event(
+            {"learner": learner, "module": module, "kind": "completed", "timestamp": NOW - 600 + i},
+            tenant="acme",
+            catalog=services.catalog,
+            now=NOW,
+        )
         for learner in learners
         for i in range(per_learner)
     ]
@@ -118,10 +122,20 @@ def test_a_batch_that_breaks_the_engine_goes_to_the_dead_letters_and_never_block
 
 
 def worker_process(settings, name: str) -> subprocess.Popen:
-    env = dict(os.environ, SKILLGAP_REDIS_URL=settings.redis_url, SKILLGAP_KEY_PREFIX=settings.key_prefix,
-               SKILLGAP_PARTITIONS=str(settings.partitions), SKILLGAP_LEASE_TTL_MS="1000")  # fmt: skip
-    return subprocess.Popen([sys.executable, "-m", "skillgap.cli", "worker", "--name", name], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    env = dict(
+        os.environ,
+        SKILLGAP_REDIS_URL=settings.redis_url,
+        SKILLGAP_KEY_PREFIX=settings.key_prefix,
+        SKILLGAP_PARTITIONS=str(settings.partitions),
+        SKILLGAP_LEASE_TTL_MS="1000",
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "skillgap.cli", "worker", "--name", name],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.slow
@@ -177,7 +191,9 @@ def test_a_worker_rides_out_a_redis_restart_and_applies_everything_once(settings
         deadline = time.monotonic() + 20
         while True:
             try:
-                append_events(services.redis, services.keys, 4, events_for(services, [f"b-{i}" for i in range(10)]) + first)
+                append_events(
+                    services.redis, services.keys, 4, events_for(services, [f"b-{i}" for i in range(10)]) + first
+                )
                 break
             except redis.ConnectionError:
                 assert time.monotonic() < deadline
@@ -204,8 +220,12 @@ def test_learners_kept_in_memory_are_dropped_when_the_partition_changes_hands(se
     record.events = 40  # someone else's write while the partition was free
     services.redis.set(services.learners.key("acme", "u-1"), services.learners.encode(record))
     module = services.catalog.modules[1].id
-    later = parse_event({"learner": "u-1", "module": module, "kind": "completed", "timestamp": NOW - 10},
-                        tenant="acme", catalog=services.catalog, now=NOW)  # fmt: skip
+    later = parse_event(
+        {"learner": "u-1", "module": module, "kind": "completed", "timestamp": NOW - 10},
+        tenant="acme",
+        catalog=services.catalog,
+        now=NOW,
+    )
     append_events(services.redis, services.keys, 4, [later])
     worker.run(burst=True)
     assert services.learners.get("acme", "u-1").events == 41

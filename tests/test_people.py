@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from lms_helpers import cli_env
 
 from core.tokens import create_token
+from lms_helpers import cli_env
 from sidecar.api import create_app
 from sidecar.worker import Worker
 from skillgap.cli import main
@@ -33,16 +33,28 @@ def quiz(services):
 
 
 def graded(services, learner, cohort):
-    return {"learner": learner, "module": quiz(services), "kind": "graded", "score": 0.4,
-            "timestamp": time.time() - 60, "cohort": cohort}  # fmt: skip
+    return {
+        "learner": learner,
+        "module": quiz(services),
+        "kind": "graded",
+        "score": 0.4,
+        "timestamp": time.time() - 60,
+        "cohort": cohort,
+    }
 
 
 def test_a_persons_role_follows_them_into_every_course(client, services, headers):
     analyst, engineer = roles(services)[1], roles(services)[2]
-    people = [{"person": "p-1", "role": analyst, "department": "Risk", "manager": "p-9", "start_date": "2026-01-05"},
-              {"person": "p-2", "role": engineer, "department": "IT"}]  # fmt: skip
+    people = [
+        {"person": "p-1", "role": analyst, "department": "Risk", "manager": "p-9", "start_date": "2026-01-05"},
+        {"person": "p-2", "role": engineer, "department": "IT"},
+    ]
     assert client.post("/v1/people", json=people, headers=headers).status_code == 202
-    events = [graded(services, "p-1", "course-a"), graded(services, "p-1", "course-b"), graded(services, "p-2", "course-a")]
+    events = [
+        graded(services, "p-1", "course-a"),
+        graded(services, "p-1", "course-b"),
+        graded(services, "p-2", "course-a"),
+    ]
     assert client.post("/v1/events", json=events, headers=headers).status_code == 202
     Worker(services).run(burst=True)
     for cohort in ("course-a", "course-b"):
@@ -62,10 +74,13 @@ def test_a_persons_role_follows_them_into_every_course(client, services, headers
 
 @pytest.mark.parametrize(
     ("person", "field"),
-    [({"role": "x"}, "[1].person"), ({"person": "p-3", "role": "no-such-role"}, "[1].role"),
-     ({"person": "someone@example.com", "role": None}, "[1].person"),
-     ({"person": "p-3", "role": "ROLE", "start_date": "5/1/2026"}, "[1].start_date"),
-     ({"person": "p-3", "role": "ROLE", "salary": "1"}, "[1].salary")],  # fmt: skip
+    [
+        ({"role": "x"}, "[1].person"),
+        ({"person": "p-3", "role": "no-such-role"}, "[1].role"),
+        ({"person": "someone@example.com", "role": None}, "[1].person"),
+        ({"person": "p-3", "role": "ROLE", "start_date": "5/1/2026"}, "[1].start_date"),
+        ({"person": "p-3", "role": "ROLE", "salary": "1"}, "[1].salary"),
+    ],
 )
 def test_a_bad_person_refuses_the_whole_batch(client, services, headers, person, field):
     person = {k: (roles(services)[0] if v == "ROLE" else v) for k, v in person.items()}
@@ -83,8 +98,12 @@ def test_import_people_from_an_hr_csv(services, settings, monkeypatch, tmp_path,
     cli_env(monkeypatch, settings, SKILLGAP_PARTITIONS=str(settings.partitions))
     analyst = roles(services)[1]
     path = tmp_path / "hr.csv"
-    path.write_bytes(("person;role;department;manager;start_date\r\n"
-                      f"p-1;{analyst};Risk;p-9;2026-01-05\r\np-2;{analyst};Risk;;\r\n").encode("utf-16"))  # fmt: skip
+    path.write_bytes(
+        (
+            "person;role;department;manager;start_date\r\n"
+            f"p-1;{analyst};Risk;p-9;2026-01-05\r\np-2;{analyst};Risk;;\r\n"
+        ).encode("utf-16")
+    )
     assert main(["import-people", str(path), "--tenant", "acme"]) == 0
     assert "2 people" in capsys.readouterr().err
     assert services.redis.hlen(services.keys.people("acme")) == 2

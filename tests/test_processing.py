@@ -9,20 +9,29 @@ import random
 import numpy as np
 import pytest
 
+from core.catalog.arrays import SECONDS_PER_DAY
 from sidecar.learner_table import NO_ROLE, LearnerTable
 from sidecar.marks import KnownMarks
 from sidecar.processing import Batch, apply_to_table, fresh_events
-from core.catalog.arrays import SECONDS_PER_DAY
 
 START = 1_780_000_000.0
 
 
 def random_events(rng: random.Random, n: int, learners: list[tuple[str, str]], roles: int, days: int) -> list:
     cohorts = [None, "c-1", "c-2", "c-3"]
-    return [(rng.randrange(len(learners)), f"id-{rng.random()}", 1, 0, 0.5,
-             START + rng.randrange(days) * SECONDS_PER_DAY + rng.random(), rng.choice(cohorts),
-             rng.choice([NO_ROLE, *range(roles)]))
-            for _ in range(n)]  # fmt: skip
+    return [
+        (
+            rng.randrange(len(learners)),
+            f"id-{rng.random()}",
+            1,
+            0,
+            0.5,
+            START + rng.randrange(days) * SECONDS_PER_DAY + rng.random(),
+            rng.choice(cohorts),
+            rng.choice([NO_ROLE, *range(roles)]),
+        )
+        for _ in range(n)
+    ]
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -46,8 +55,19 @@ def test_fresh_events_match_an_event_by_event_loop(seed):
     learners = [("acme", "u-1"), ("globex", "u-1")]
     known, marked = KnownMarks(), set()
     for _ in range(4):
-        events = [(rng.randrange(2), f"id-{rng.randrange(40)}", 1, 0, 0.5,
-                   START + rng.randrange(3) * SECONDS_PER_DAY, None, NO_ROLE) for _ in range(rng.choice([1, 30]))]  # fmt: skip
+        events = [
+            (
+                rng.randrange(2),
+                f"id-{rng.randrange(40)}",
+                1,
+                0,
+                0.5,
+                START + rng.randrange(3) * SECONDS_PER_DAY,
+                None,
+                NO_ROLE,
+            )
+            for _ in range(rng.choice([1, 30]))
+        ]
         batch = Batch(events, learners)
         for group in batch.marks_by_group:
             if group not in known.groups:

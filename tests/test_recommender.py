@@ -12,8 +12,17 @@ from core.catalog import engine_model, load_catalog
 from core.explain import reason, recommendation_items
 from core.settings import ROOT, Settings
 from engine import (
-    EVIDENCE, LAST_SEEN, MASTERY, READY_MASTERY, Action, Model, apply_events, needed_targets, new_state, recommend,
-)  # fmt: skip
+    EVIDENCE,
+    LAST_SEEN,
+    MASTERY,
+    READY_MASTERY,
+    Action,
+    Model,
+    apply_events,
+    needed_targets,
+    new_state,
+    recommend,
+)
 
 DAY = 86_400.0
 NOW = 1.7e9
@@ -26,12 +35,18 @@ def chain(target_basic: float = 0.3) -> Model:
     and 2 advanced (2 is a near-duplicate of 1), 3 is a quiz over both."""
     learn = np.array([[0.3, 0.0], [0.0, 0.3], [0.0, 0.25], [0.0, 0.0]])
     return Model(
-        prior=np.array([0.1, 0.1]), guess=np.array([0.2, 0.2]), slip=np.array([0.1, 0.1]),
-        half_life=np.array([math.inf, math.inf]), learn=learn, coverage=np.array([[1, 0], [0, 1], [0, 1], [1, 1.0]]),
-        minutes=np.array([30.0, 30.0, 30.0, 10.0]), requires=np.array([[0, 0], [1, 0], [1, 0], [0, 0]], bool),
-        targets=np.array([[target_basic, 0.9]]), assessment=np.array([False, False, False, True]),
+        prior=np.array([0.1, 0.1]),
+        guess=np.array([0.2, 0.2]),
+        slip=np.array([0.1, 0.1]),
+        half_life=np.array([math.inf, math.inf]),
+        learn=learn,
+        coverage=np.array([[1, 0], [0, 1], [0, 1], [1, 1.0]]),
+        minutes=np.array([30.0, 30.0, 30.0, 10.0]),
+        requires=np.array([[0, 0], [1, 0], [1, 0], [0, 0]], bool),
+        targets=np.array([[target_basic, 0.9]]),
+        assessment=np.array([False, False, False, True]),
         prerequisites=np.array([[0, 0], [1, 0]], bool),
-    )  # fmt: skip
+    )
 
 
 def test_a_prerequisite_met_for_its_own_target_is_still_raised_for_the_module_that_needs_it():
@@ -125,9 +140,10 @@ def test_fresh_learners_first_three_differ_by_role_and_say_what_their_role_modul
     ranking = {
         "module": [CATALOG.modules[q].id for q in recs.module[finance]],
         "action": [Action(a).name.lower() for a in recs.action[finance]],
-        "gain": list(recs.gain[finance]), "per_minute": list(recs.gain_per_minute[finance]),
+        "gain": list(recs.gain[finance]),
+        "per_minute": list(recs.gain_per_minute[finance]),
         "information": list(recs.information[finance]),
-    }  # fmt: skip
+    }
     items = recommendation_items(
         CATALOG, MODEL, ranking, recs.mastery[finance], recs.uncertainty[finance], MODEL.targets[finance], 0.15
     )
@@ -148,9 +164,10 @@ def test_a_learner_estimated_just_above_target_is_offered_the_assessments_that_d
     ranking = {
         "module": [CATALOG.modules[q].id for q in recs.module[0] if q >= 0],
         "action": ["assess"] * int((recs.module[0] >= 0).sum()),
-        "gain": list(recs.gain[0]), "per_minute": list(recs.gain_per_minute[0]),
+        "gain": list(recs.gain[0]),
+        "per_minute": list(recs.gain_per_minute[0]),
         "information": list(recs.information[0]),
-    }  # fmt: skip
+    }
     items = recommendation_items(CATALOG, MODEL, ranking, recs.mastery[0], recs.uncertainty[0], targets, 0.15)
     for item in items:
         module = CATALOG.modules[CATALOG.module_index[item["module"]]]

@@ -10,10 +10,9 @@ from urllib.parse import quote
 import orjson
 import pytest
 import redis
-from xapi_shapes import MOODLE, moodle_quiz_submitted
 
-from core.eventlog import decode_entry
 from core.csv_export import attachment
+from core.eventlog import decode_entry
 from core.http import MAX_JSON_DEPTH
 from core.redis_server import EmbeddedRedis
 from core.services import build_services
@@ -23,11 +22,11 @@ from lti_tool.xapi.credentials import create_credentials
 from sidecar.api import create_app
 from sidecar.api.errors import RETRY_AFTER_S
 from sidecar.worker import Worker
+from xapi_shapes import MOODLE, moodle_quiz_submitted
 
 
 def events_on_log(client, keys, partitions):
-    return sum(len(decode_entry(fields)) for p in range(partitions)
-               for _, fields in client.xrange(keys.stream(p)))  # fmt: skip
+    return sum(len(decode_entry(fields)) for p in range(partitions) for _, fields in client.xrange(keys.stream(p)))
 
 
 def test_a_503_means_nothing_of_the_request_was_written(tmp_path, settings):
@@ -41,8 +40,16 @@ def test_a_503_means_nothing_of_the_request_was_written(tmp_path, settings):
         quiz = next(m for m in services.catalog.modules if m.method == "quiz").id
         accepted, refused = 0, 0
         for request in range(400):
-            body = [{"learner": f"l-{request}-{i}", "module": quiz, "kind": "graded", "score": 0.5,
-                     "timestamp": time.time() - 60} for i in range(400)]  # fmt: skip
+            body = [
+                {
+                    "learner": f"l-{request}-{i}",
+                    "module": quiz,
+                    "kind": "graded",
+                    "score": 0.5,
+                    "timestamp": time.time() - 60,
+                }
+                for i in range(400)
+            ]
             response = http.post("/v1/events", json=body, headers={"Authorization": f"Bearer {token}"})
             if response.status_code == 202:
                 accepted += len(body)
@@ -94,23 +101,34 @@ def test_redis_unavailable_is_a_json_503_with_retry_after(services):
 def test_a_csv_export_of_a_non_latin_cohort_names_it_by_rfc_5987(client, services, headers):
     cohort = "Команда «ИИ» 1"
     quiz = next(m for m in services.catalog.modules if m.method == "quiz").id
-    body = {"learner": "u-1", "module": quiz, "kind": "graded", "score": 0.5, "timestamp": time.time() - 60,
-            "cohort": cohort}  # fmt: skip
+    body = {
+        "learner": "u-1",
+        "module": quiz,
+        "kind": "graded",
+        "score": 0.5,
+        "timestamp": time.time() - 60,
+        "cohort": cohort,
+    }
     assert client.post("/v1/events", json=body, headers=headers).status_code == 202
     Worker(services).run(burst=True)
     response = client.get(f"/v1/cohorts/{quote(cohort)}/gaps?format=csv", headers=headers)
     assert response.status_code == 200
     disposition = response.headers["Content-Disposition"]
     disposition.encode("latin-1")  # a header the server can send
-    assert 'filename="gaps-' in disposition and "filename*=UTF-8''" + quote(f"gaps-{cohort}-by-point.csv", safe="") in disposition
+    assert (
+        'filename="gaps-' in disposition
+        and "filename*=UTF-8''" + quote(f"gaps-{cohort}-by-point.csv", safe="") in disposition
+    )
 
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("gaps-all-by-point.csv", 'attachment; filename="gaps-all-by-point.csv"'),
-     ('a"b\\c;d.csv', "attachment; filename=\"a-b-c-d.csv\"; filename*=UTF-8''a%22b%5Cc%3Bd.csv"),
-     ("日本.csv", "attachment; filename=\"-.csv\"; filename*=UTF-8''%E6%97%A5%E6%9C%AC.csv")],
-)  # fmt: skip
+    [
+        ("gaps-all-by-point.csv", 'attachment; filename="gaps-all-by-point.csv"'),
+        ('a"b\\c;d.csv', "attachment; filename=\"a-b-c-d.csv\"; filename*=UTF-8''a%22b%5Cc%3Bd.csv"),
+        ("日本.csv", "attachment; filename=\"-.csv\"; filename*=UTF-8''%E6%97%A5%E6%9C%AC.csv"),
+    ],
+)
 def test_attachment_names_have_an_ascii_fallback(name, expected):
     assert attachment(name) == expected
 
@@ -136,8 +154,12 @@ def test_xapi_statements_nested_past_the_bound_are_a_json_400(services, depth):
     statement = moodle_quiz_submitted()
     statement["result"]["extensions"] = {"https://example.org/x": "@"}
     body = orjson.dumps(statement).replace(b'"@"', nested(depth))
-    response = tool.post("/xapi/statements", data=body, content_type="application/json",
-                         headers={"Authorization": f"Basic {token}", "X-Experience-API-Version": "1.0.3"})  # fmt: skip
+    response = tool.post(
+        "/xapi/statements",
+        data=body,
+        content_type="application/json",
+        headers={"Authorization": f"Basic {token}", "X-Experience-API-Version": "1.0.3"},
+    )
     assert response.status_code == 400 and response.json["error"]["rule"] == "json"
     wrong = tool.delete("/xapi/statements", headers={"Authorization": f"Basic {token}"})
     assert wrong.status_code == 405 and wrong.json["error"]["code"] == "method_not_allowed"

@@ -10,10 +10,6 @@ import orjson
 import pytest
 
 import sidecar.replay
-from engine import MASTERY
-from sidecar.replay import check, replay
-from sidecar.worker import LostPartition, Worker
-from skillgap.cli import main
 from core.eventlog import append_events
 from core.events import parse_event
 from core.params import (
@@ -25,6 +21,10 @@ from core.params import (
     model_from_parameters,
     store_parameters,
 )
+from engine import MASTERY
+from sidecar.replay import check, replay
+from sidecar.worker import LostPartition, Worker
+from skillgap.cli import main
 
 NOW = 1_790_000_000.0
 
@@ -37,13 +37,29 @@ def mixed_activity(services, learners=12, per_learner=15, seed=5):
     events = []
     for i in range(learners):
         role = catalog.roles[i % len(catalog.roles)].id
-        events.append(parse_event({"learner": f"r-{i}", "kind": "enrolled", "role": role, "cohort": f"c-{i % 2}",
-                                   "timestamp": NOW - 90 * 86_400}, tenant="acme", catalog=catalog, now=NOW))
+        events.append(
+            parse_event(
+                {
+                    "learner": f"r-{i}",
+                    "kind": "enrolled",
+                    "role": role,
+                    "cohort": f"c-{i % 2}",
+                    "timestamp": NOW - 90 * 86_400,
+                },
+                tenant="acme",
+                catalog=catalog,
+                now=NOW,
+            )
+        )
         for _ in range(per_learner):
             module = catalog.modules[int(rng.integers(len(catalog.modules)))].id
             kind = str(rng.choice(["graded", "completed", "viewed"]))
-            body = {"learner": f"r-{i}", "module": module, "kind": kind,
-                    "timestamp": NOW - float(rng.uniform(0, 80 * 86_400))}
+            body = {
+                "learner": f"r-{i}",
+                "module": module,
+                "kind": kind,
+                "timestamp": NOW - float(rng.uniform(0, 80 * 86_400)),
+            }
             if kind == "graded":
                 body["score"] = round(float(rng.random()), 3)
             events.append(parse_event(body, tenant="acme", catalog=catalog, now=NOW))
@@ -55,7 +71,7 @@ def run_live(services, events, chunk=17):
     """Append in several chunks, processing in between: the batches differ from replay's."""
     small = services.with_settings(batch_entries=2)
     for start in range(0, len(events), chunk):
-        append_events(services.redis, services.keys, services.settings.partitions, events[start:start + chunk])
+        append_events(services.redis, services.keys, services.settings.partitions, events[start : start + chunk])
         Worker(small, clock=lambda: NOW).run(burst=True)
 
 
@@ -159,9 +175,14 @@ def fitted_document(services, rate=0.5):
     catalog = services.catalog
     module = catalog.modules[0]
     point = next(iter(module.coverage))
-    return {"schema": 1, "source": "test", "points": {point: {"prior": 0.3, "half_life_days": None}},
-            "learn": {module.id: {point: rate}}, "learn_sd": {module.id: {point: 0.05}},
-            "learners": {module.id: 40}}  # fmt: skip
+    return {
+        "schema": 1,
+        "source": "test",
+        "points": {point: {"prior": 0.3, "half_life_days": None}},
+        "learn": {module.id: {point: rate}},
+        "learn_sd": {module.id: {point: 0.05}},
+        "learners": {module.id: 40},
+    }
 
 
 def test_parameter_versions_are_kept_and_the_active_one_is_used_by_replay(services):
@@ -171,7 +192,10 @@ def test_parameter_versions_are_kept_and_the_active_one_is_used_by_replay(servic
     second = store_parameters(services.redis, services.keys, services.catalog, fitted_document(services, 0.7))
     assert (first, second) == (1, 2)
     assert [v["version"] for v in list_versions(services.redis, services.keys)] == [1, 2]
-    assert load_parameters(services.redis, services.keys, 1)["learn"] != load_parameters(services.redis, services.keys, 2)["learn"]
+    assert (
+        load_parameters(services.redis, services.keys, 1)["learn"]
+        != load_parameters(services.redis, services.keys, 2)["learn"]
+    )
     assert active_parameters(services.redis, services.keys, services.catalog).version is None
     activate(services.redis, services.keys, services.catalog, first)
     active = active_parameters(services.redis, services.keys, services.catalog)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from lms_helpers import free_port
 
+from lms_helpers import free_port
 from skillgap.processes import port_is_free
 
 pytestmark = pytest.mark.slow
@@ -48,8 +48,13 @@ def alive(pid: int) -> bool:
 
 def start_until_ready(command: str, env: dict, *args: str) -> tuple[subprocess.Popen, str]:
     """Start `skillgap COMMAND`, and read its output up to the line saying it is ready."""
-    process = subprocess.Popen([sys.executable, "-m", "skillgap.cli", command, *args], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "skillgap.cli", command, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     output = []
     for line in process.stdout:
         output.append(line)
@@ -103,7 +108,9 @@ def test_run_serves_the_demo_and_stops_cleanly(tmp_path):
         assert recs["recommendations"]
         assert requests.get(f"http://127.0.0.1:{tool_port}/health", timeout=5).status_code == 200
         # A wrong token is counted (on the embedded Redis, whose version lacks some newer commands).
-        wrong = requests.get(f"{api}/v1/learners", headers={"Authorization": "Bearer sgk_wrong-token-0000000000"}, timeout=5)
+        wrong = requests.get(
+            f"{api}/v1/learners", headers={"Authorization": "Bearer sgk_wrong-token-0000000000"}, timeout=5
+        )
         assert wrong.status_code == 401
 
         before = requests.get(f"{api}/v1/learners/{learner}/mastery", headers=headers, timeout=5).json()
@@ -130,8 +137,13 @@ def test_sidecar_serves_the_api_with_workers_and_stops_cleanly(settings, service
     from core.tokens import create_token
 
     port = free_port()
-    env = dict(os.environ, SKILLGAP_REDIS_URL=settings.redis_url, SKILLGAP_KEY_PREFIX=settings.key_prefix,
-               SKILLGAP_API_PORT=str(port), SKILLGAP_PARTITIONS=str(settings.partitions))  # fmt: skip
+    env = dict(
+        os.environ,
+        SKILLGAP_REDIS_URL=settings.redis_url,
+        SKILLGAP_KEY_PREFIX=settings.key_prefix,
+        SKILLGAP_API_PORT=str(port),
+        SKILLGAP_PARTITIONS=str(settings.partitions),
+    )
     sidecar, text = start_until_ready("sidecar", env, "--workers", "2")
     children: set[int] = set()
     try:

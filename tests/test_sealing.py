@@ -7,13 +7,15 @@ import pytest
 from cryptography.fernet import Fernet
 
 from core.identity import pseudonym_secret
-from core.sealing import SealingError, Sealer
+from core.sealing import Sealer, SealingError
 from lti_tool import create_app
 
 
 def stored(services) -> bytes:
     client, prefix = services.redis, services.keys.prefix
-    return b" ".join(v for key in client.scan_iter(f"{prefix}:*") if client.type(key) == b"hash" for v in client.hvals(key))
+    return b" ".join(
+        v for key in client.scan_iter(f"{prefix}:*") if client.type(key) == b"hash" for v in client.hvals(key)
+    )
 
 
 def test_with_a_key_file_private_keys_and_secrets_are_sealed(services, tmp_path):

@@ -38,10 +38,16 @@ def assert_headers(response, frame_ancestors: str) -> None:
 
 def test_every_tool_page_has_the_headers_and_only_registered_platforms_may_frame_it(services):
     app = create_tool(services=services)
-    app.extensions["lti"].registrations.save(validate_registration(
-        issuer="https://moodle.example.com", client_id="c1", auth_login_url="https://moodle.example.com/auth",
-        auth_token_url="https://moodle.example.com/token", jwks_url="https://keys.example.com:8443/jwks", tenant="acme",
-    ))  # fmt: skip
+    app.extensions["lti"].registrations.save(
+        validate_registration(
+            issuer="https://moodle.example.com",
+            client_id="c1",
+            auth_login_url="https://moodle.example.com/auth",
+            auth_token_url="https://moodle.example.com/token",
+            jwks_url="https://keys.example.com:8443/jwks",
+            tenant="acme",
+        )
+    )
     client = app.test_client()
     for method, path in _routes(app):
         response = client.open(path, method=method)
@@ -70,7 +76,9 @@ def test_every_api_response_has_the_headers(services):
     assert "Strict-Transport-Security" in client.get("/v1/health", base_url="https://api.example.com").headers
 
 
-@pytest.mark.parametrize("cell", ["=HYPERLINK(\"https://evil.example.com\",\"x\")", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"])
+@pytest.mark.parametrize(
+    "cell", ['=HYPERLINK("https://evil.example.com","x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
+)
 def test_formulas_are_neutralised(cell):
     assert safe_cell(cell) == "'" + cell
     header, row = list(csv.reader(io.StringIO(csv_text(["cohort"], [[cell]]), newline="")))
@@ -86,7 +94,14 @@ def test_the_api_gap_csv_holds_no_formula(services):
     token = create_token(services.redis, services.keys, "acme")
     quiz = next(m for m in services.catalog.modules if m.method == "quiz")
     cohort = '=HYPERLINK("https://evil.example.com","open")'
-    event = {"learner": "u-1", "module": quiz.id, "kind": "graded", "score": 0.5, "timestamp": time.time() - 60, "cohort": cohort}
+    event = {
+        "learner": "u-1",
+        "module": quiz.id,
+        "kind": "graded",
+        "score": 0.5,
+        "timestamp": time.time() - 60,
+        "cohort": cohort,
+    }
     assert client.post("/v1/events", json=event, headers={"Authorization": f"Bearer {token}"}).status_code == 202
     Worker(services).run(burst=True)
     text = client.get("/v1/gaps?format=csv&by=cohort", headers={"Authorization": f"Bearer {token}"}).data.decode()

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 
-
 import numpy as np
-import pytest
 import orjson
+import pytest
 
-from engine import MASTERY
-from sidecar.worker import Worker
 from core.eventlog import append_events
 from core.events import parse_event
 from core.keys import CONSUMER_GROUP, partition_of
 from core.wire import encode
+from engine import MASTERY
+from sidecar.worker import Worker
 
 NOW = 1_790_000_000.0
 
@@ -24,10 +23,18 @@ def make_events(services, learner="u-1", n=3, kind="graded", score=0.9, start=NO
     quiz = next(m for m in services.catalog.modules if m.method == "quiz")
     return [
         parse_event(
-            {"learner": learner, "module": quiz.id, "kind": kind, "score": score, "timestamp": start + 60 * i,
-             "cohort": "course-1"},
-            tenant="acme", catalog=services.catalog, now=NOW,
-        )  # fmt: skip
+            {
+                "learner": learner,
+                "module": quiz.id,
+                "kind": kind,
+                "score": score,
+                "timestamp": start + 60 * i,
+                "cohort": "course-1",
+            },
+            tenant="acme",
+            catalog=services.catalog,
+            now=NOW,
+        )
         for i in range(n)
     ]
 
@@ -48,7 +55,9 @@ def test_events_flow_from_stream_to_recommendations(services):
     quiz_points = [services.catalog.point_index[p] for p in module.coverage]
     prior = services.model.prior[quiz_points]
     assert np.all(record.state[MASTERY, quiz_points] > prior)  # three good grades raise mastery
-    assert record.recommendations and all(item["module"] in services.catalog.module_index for item in record.recommendations)
+    assert record.recommendations and all(
+        item["module"] in services.catalog.module_index for item in record.recommendations
+    )
     assert record.recommended_at == events[-1].timestamp  # ranked as of the learner's latest event
     # everything read was acknowledged
     for p in range(services.settings.partitions):
@@ -85,6 +94,7 @@ def test_event_ids_are_per_tenant_within_one_batch_and_across_days(services):
     worker.run(burst=True)
     assert services.learners.get("globex", "u-1").events == 3
 
+
 def test_bad_entries_and_unknown_ids_go_to_dead_letters(services):
     worker = Worker(services, clock=lambda: NOW)
     good = make_events(services, n=1)[0]
@@ -118,6 +128,7 @@ def test_an_id_with_a_line_break_is_a_dead_letter(services):
     assert [fields[b"reason"].decode() for _, fields in letters] == ["id and tenant must not contain line breaks"]
     assert services.learners.get("acme", "u-1").events == 1
 
+
 def test_entries_read_but_not_acknowledged_are_processed_after_a_restart(services):
     append(services, make_events(services))
     services = services.with_settings(claim_idle_ms=1)
@@ -136,8 +147,17 @@ def test_learners_are_listed_per_tenant_in_pages(services):
     for learner in ("a-1", "b-2", "c-3", "d-4", "e-5"):
         append(services, make_events(services, learner=learner, n=1))
     other = make_events(services, learner="z-9", n=1)[0]
-    append(services, [parse_event({k: v for k, v in encode(other).items() if k not in ("v", "tenant", "id")},
-                                  tenant="globex", catalog=services.catalog, now=NOW)])
+    append(
+        services,
+        [
+            parse_event(
+                {k: v for k, v in encode(other).items() if k not in ("v", "tenant", "id")},
+                tenant="globex",
+                catalog=services.catalog,
+                now=NOW,
+            )
+        ],
+    )
     worker.run(burst=True)
     page, cursor = services.learners.list("acme", None, 2)
     assert page == ["a-1", "b-2"] and cursor == "b-2"
@@ -157,16 +177,25 @@ def test_learner_pseudonyms_are_stable_and_hide_the_user_id(services):
     assert moodle == learner_pseudonym(secret, "https://moodle.example.com", "3")
     assert moodle != learner_pseudonym(secret, "https://edx.example.com", "3")
     assert moodle.startswith("u-") and len(moodle) == 26
-    assert parse_event({"learner": moodle, "module": services.catalog.modules[0].id, "kind": "viewed",
-                        "timestamp": NOW}, tenant="acme", catalog=services.catalog, now=NOW).learner == moodle
+    assert (
+        parse_event(
+            {"learner": moodle, "module": services.catalog.modules[0].id, "kind": "viewed", "timestamp": NOW},
+            tenant="acme",
+            catalog=services.catalog,
+            now=NOW,
+        ).learner
+        == moodle
+    )
 
 
 def test_enrolled_learners_join_their_cohort_and_get_recommendations(services):
     role = services.catalog.roles[3].id
     enrolment = parse_event(
         {"learner": "never-launched", "kind": "enrolled", "cohort": "course-1", "role": role, "timestamp": NOW},
-        tenant="acme", catalog=services.catalog, now=NOW,
-    )  # fmt: skip
+        tenant="acme",
+        catalog=services.catalog,
+        now=NOW,
+    )
     append(services, [enrolment, *make_events(services, learner="active")])
     Worker(services, clock=lambda: NOW).run(burst=True)
     record = services.learners.get("acme", "never-launched")
@@ -204,7 +233,9 @@ def test_aliases_from_a_launch_resolve_to_the_learner(services):
     assert learner_for_alias(services.redis, services.keys, "acme", lms + "/", "sub", "42") == "u-abc"
     assert learner_for_alias(services.redis, services.keys, "globex", lms, "sub", "42") is None
     # Alias hijack: another platform of the tenant naming the same ids reaches its own learners only.
-    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", "https://evil.example.com", claims, "u-evil")
+    record_launch_identity(
+        services.redis, services.keys, services.pseudonym_secret, "acme", "https://evil.example.com", claims, "u-evil"
+    )
     assert learner_for_alias(services.redis, services.keys, "acme", lms, "sub", "42") == "u-abc"
     assert learner_for_alias(services.redis, services.keys, "acme", lms, "person_sourcedid", "emp-42") == "u-abc"
 
@@ -243,12 +274,29 @@ def test_a_learners_role_and_cohorts_follow_their_events(services):
     worker.leases.heartbeat()
 
     def event(learner, role, cohort, minute):
-        return parse_event({"learner": learner, "module": services.catalog.modules[0].id, "kind": "viewed",
-                            "timestamp": NOW - 3600 + 60 * minute, "role": role, "cohort": cohort},
-                           tenant="acme", catalog=services.catalog, now=NOW)  # fmt: skip
+        return parse_event(
+            {
+                "learner": learner,
+                "module": services.catalog.modules[0].id,
+                "kind": "viewed",
+                "timestamp": NOW - 3600 + 60 * minute,
+                "role": role,
+                "cohort": cohort,
+            },
+            tenant="acme",
+            catalog=services.catalog,
+            now=NOW,
+        )
 
-    append(services, [event("u-1", first_role, "course-1", 0), event("u-1", second_role, "course-2", 1),
-                      event("u-2", second_role, "course-1", 2), event("u-2", None, None, 3)])  # fmt: skip
+    append(
+        services,
+        [
+            event("u-1", first_role, "course-1", 0),
+            event("u-1", second_role, "course-2", 1),
+            event("u-2", second_role, "course-1", 2),
+            event("u-2", None, None, 3),
+        ],
+    )
     worker.process(read_all(services, worker))
     u1, u2 = services.learners.get("acme", "u-1"), services.learners.get("acme", "u-2")
     assert (u1.role, u1.cohorts) == (second_role, ("course-1", "course-2"))
@@ -276,8 +324,10 @@ def test_an_event_in_another_partitions_stream_is_a_dead_letter(services):
 
 def read_all(services, worker):
     streams = {services.keys.stream(p): ">" for p in worker.partitions}
-    return {int(key.decode().split("{p")[1].split("}")[0]): entries
-            for key, entries in services.redis.xreadgroup(CONSUMER_GROUP, worker.name, streams) or []}  # fmt: skip
+    return {
+        int(key.decode().split("{p")[1].split("}")[0]): entries
+        for key, entries in services.redis.xreadgroup(CONSUMER_GROUP, worker.name, streams) or []
+    }
 
 
 @pytest.mark.parametrize("marks_in_memory", [500_000, 1])

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from lms_helpers import cli_env
-
 from lti_tool.redis_keys import LtiKeys
 from lti_tool.registrations import RegistrationStore, validate_registration
 from lti_tool.xapi.credentials import list_credentials
@@ -14,10 +13,17 @@ MOODLE = "https://moodle.example.com"
 
 
 def register(services, tenant="moodle-co", client_id="c1"):
-    RegistrationStore(services.redis, LtiKeys(services.keys)).save(validate_registration(
-        issuer=MOODLE, client_id=client_id, auth_login_url=f"{MOODLE}/mod/lti/auth.php", auth_token_url=f"{MOODLE}/mod/lti/token.php",
-        jwks_url=f"{MOODLE}/mod/lti/certs.php", deployments=["1"], tenant=tenant,
-    ))  # fmt: skip
+    RegistrationStore(services.redis, LtiKeys(services.keys)).save(
+        validate_registration(
+            issuer=MOODLE,
+            client_id=client_id,
+            auth_login_url=f"{MOODLE}/mod/lti/auth.php",
+            auth_token_url=f"{MOODLE}/mod/lti/token.php",
+            jwks_url=f"{MOODLE}/mod/lti/certs.php",
+            deployments=["1"],
+            tenant=tenant,
+        )
+    )
 
 
 def test_credentials_land_in_the_registrations_tenant_and_tenants_lists_them(services, settings, monkeypatch, capsys):

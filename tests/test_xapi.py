@@ -10,7 +10,17 @@ import uuid
 import orjson
 import pytest
 import redis
+
+from core.events import parse_event
+from core.identity import learner_pseudonym, pseudonym_secret, record_launch_identity
+from core.services import Services
+from core.wire import decode
 from lms_helpers import cli_env, events_on_stream
+from lti_tool import create_app
+from lti_tool.xapi.credentials import create_credentials
+from lti_tool.xapi.intake import release_waiting, waiting_key
+from sidecar.worker import Worker
+from skillgap.cli import main
 from xapi_shapes import (
     MOODLE,
     OPENEDX,
@@ -22,16 +32,6 @@ from xapi_shapes import (
     openedx_zero_weight_attempt,
     with_change,
 )
-
-from lti_tool import create_app
-from lti_tool.xapi.credentials import create_credentials
-from lti_tool.xapi.intake import release_waiting, waiting_key
-from sidecar.worker import Worker
-from skillgap.cli import main
-from core.events import parse_event
-from core.identity import learner_pseudonym, pseudonym_secret, record_launch_identity
-from core.services import Services
-from core.wire import decode
 
 
 @pytest.fixture
@@ -46,17 +46,13 @@ def _headers(credential, secret, version="1.0.0"):
 
 @pytest.fixture
 def moodle(services):
-    credential, secret = create_credentials(
-        services.redis, services.keys, "acme", "moodle", MOODLE + "/"
-    )
+    credential, secret = create_credentials(services.redis, services.keys, "acme", "moodle", MOODLE + "/")
     return _headers(credential, secret)
 
 
 @pytest.fixture
 def openedx(services):
-    credential, secret = create_credentials(
-        services.redis, services.keys, "acme", "openedx", OPENEDX
-    )
+    credential, secret = create_credentials(services.redis, services.keys, "acme", "openedx", OPENEDX)
     return _headers(credential, secret)
 
 
@@ -65,31 +61,30 @@ def moodle_learner(services, user_id="42"):
 
 
 def counts(services, tenant="acme"):
-    return {
-        k.decode(): int(float(v))
-        for k, v in services.redis.hgetall(services.keys.xapi_counts(tenant)).items()
-    }
+    return {k.decode(): int(float(v)) for k, v in services.redis.hgetall(services.keys.xapi_counts(tenant)).items()}
 
 
 # --- real shapes become the right events -------------------------------------------------
 
 
-def test_moodle_quiz_attempt_becomes_a_graded_event_of_the_launching_learner(
-    client, services, moodle
-):
+def test_moodle_quiz_attempt_becomes_a_graded_event_of_the_launching_learner(client, services, moodle):
     response = client.post("/xapi/statements", json=[moodle_quiz_submitted()], headers=moodle)
     assert response.status_code == 200  # Moodle's sender treats any other status as failure
     assert response.headers["X-Experience-API-Version"] == "1.0.3"
     (statement_id,) = response.json
     uuid.UUID(statement_id)  # Moodle sends no id: the intake assigns one
     (event,) = events_on_stream(services)
-    assert event["learner"] == moodle_learner(
-        services
-    )  # same pseudonym as the LTI launch (sub = user id)
+    assert event["learner"] == moodle_learner(services)  # same pseudonym as the LTI launch (sub = user id)
     assert event | {"timestamp": 0} == event | {
-        "id": statement_id, "tenant": "acme", "module": "m-quiz-foundations", "kind": "graded", "score": 0.5,
-        "cohort": "12@moodle.example.com", "source": "xapi", "timestamp": 0,
-    }  # fmt: skip
+        "id": statement_id,
+        "tenant": "acme",
+        "module": "m-quiz-foundations",
+        "kind": "graded",
+        "score": 0.5,
+        "cohort": "12@moodle.example.com",
+        "source": "xapi",
+        "timestamp": 0,
+    }
     assert event["timestamp"] == pytest.approx(1773153101.0)  # 15:31:41+01:00
     Worker(services).run(burst=True)
     record = services.learners.get("acme", event["learner"])
@@ -97,10 +92,7 @@ def test_moodle_quiz_attempt_becomes_a_graded_event_of_the_launching_learner(
 
 
 def test_moodle_course_view_becomes_a_viewed_event(client, services, moodle):
-    assert (
-        client.post("/xapi/statements", json=moodle_module_viewed(), headers=moodle).status_code
-        == 200
-    )
+    assert client.post("/xapi/statements", json=moodle_module_viewed(), headers=moodle).status_code == 200
     (event,) = events_on_stream(services)
     assert (event["module"], event["kind"], "score" in event) == ("m-llm-intro", "viewed", False)
 
@@ -118,9 +110,7 @@ def test_a_resent_moodle_batch_gets_the_same_ids_and_applies_once(client, servic
 def test_the_same_id_with_other_content_is_a_409_and_writes_nothing(client, services, openedx):
     statement_id = str(uuid.uuid4())
     assert (
-        client.post(
-            "/xapi/statements", json=openedx_problem_check("anon-1", statement_id), headers=openedx
-        ).status_code
+        client.post("/xapi/statements", json=openedx_problem_check("anon-1", statement_id), headers=openedx).status_code
         == 200
     )
     before = len(events_on_stream(services)) + counts(services).get("waiting", 0)
@@ -128,9 +118,7 @@ def test_the_same_id_with_other_content_is_a_409_and_writes_nothing(client, serv
     changed = openedx_problem_check("anon-1", statement_id, raw=0)
     response = client.post("/xapi/statements", json=[fresh, changed], headers=openedx)
     assert response.status_code == 409
-    assert response.json["error"]["statements"] == [1] and response.json["error"]["ids"] == [
-        statement_id
-    ]
+    assert response.json["error"]["statements"] == [1] and response.json["error"]["ids"] == [statement_id]
     assert len(events_on_stream(services)) + counts(services).get("waiting", 0) == before
     # the refused batch claimed nothing: its good statement is new when sent alone
     assert client.post("/xapi/statements", json=fresh, headers=openedx).status_code == 200
@@ -163,23 +151,26 @@ def test_another_platforms_launch_cannot_claim_an_xapi_actor(client, services, o
     """Alias hijack: a launch from another platform of the tenant naming the same xAPI account
     points that platform's alias only; Open edX's statements keep waiting for its own launch."""
     hijack = {"sub": "evil", "https://purl.imsglobal.org/spec/lti/claim/custom": {"xapi_account": "anon-8"}}
-    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", "https://evil.example.com", hijack, "u-evil")
-    assert client.post("/xapi/statements", json=openedx_problem_check("anon-8", str(uuid.uuid4())), headers=openedx).status_code == 200
+    record_launch_identity(
+        services.redis, services.keys, services.pseudonym_secret, "acme", "https://evil.example.com", hijack, "u-evil"
+    )
+    assert (
+        client.post(
+            "/xapi/statements", json=openedx_problem_check("anon-8", str(uuid.uuid4())), headers=openedx
+        ).status_code
+        == 200
+    )
     assert events_on_stream(services) == [] and counts(services)["waiting"] == 1
 
 
-def test_waiting_statements_are_released_by_command_once_the_launch_arrived(
-    client, services, openedx
-):
+def test_waiting_statements_are_released_by_command_once_the_launch_arrived(client, services, openedx):
     statement = openedx_problem_check("anon-9", str(uuid.uuid4()))
     client.post("/xapi/statements", json=statement, headers=openedx)
     assert release_waiting(services, "acme") == 0  # still nobody launched
     claims = {"sub": "x", "email": "pat@example.com"}
     record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", OPENEDX, claims, "u-pat")
     # an Open edX set to XAPI_AGENT_IFI_TYPE = "mbox" sends the email; it maps by its hash
-    mbox = with_change(
-        openedx_problem_check("", str(uuid.uuid4())), "actor", {"mbox": "mailto:pat@example.com"}
-    )
+    mbox = with_change(openedx_problem_check("", str(uuid.uuid4())), "actor", {"mbox": "mailto:pat@example.com"})
     client.post("/xapi/statements", json=mbox, headers=openedx)
     assert [e["learner"] for e in events_on_stream(services)] == ["u-pat"]
     record_launch_identity(
@@ -216,25 +207,23 @@ class _RacedClient:
 def _waiting_after_launch(client, services, openedx, user: str, learner: str) -> str:
     """A statement of `user` waiting, then `user`'s launch as `learner`: the waiting actor."""
     client.post("/xapi/statements", json=openedx_problem_check(user, str(uuid.uuid4())), headers=openedx)
-    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", OPENEDX, {"sub": user}, learner)
+    record_launch_identity(
+        services.redis, services.keys, services.pseudonym_secret, "acme", OPENEDX, {"sub": user}, learner
+    )
     (actor,) = services.redis.smembers(services.keys.xapi_waiting_actors("acme"))
     return actor.decode()
 
 
 def test_two_requests_releasing_the_same_actor_release_it_once(client, services, openedx):
     actor, other = _waiting_after_launch(client, services, openedx, "anon-5", "u-five"), []
-    racing = _RacedClient(
-        services.redis, lambda: other.append(release_waiting(services, "acme", [actor]))
-    )
+    racing = _RacedClient(services.redis, lambda: other.append(release_waiting(services, "acme", [actor])))
     first = release_waiting(Services(services.settings, racing, services.catalog), "acme", [actor])
     assert (first, other) == (0, [1])  # the racer took the list; the first read it again, empty
     assert [e["learner"] for e in events_on_stream(services)] == ["u-five"]
     assert counts(services)["waiting"] == 0 and counts(services)["released"] == 1
 
 
-def test_a_statement_that_starts_waiting_while_its_actor_is_released_is_released_too(
-    client, services, openedx
-):
+def test_a_statement_that_starts_waiting_while_its_actor_is_released_is_released_too(client, services, openedx):
     actor = _waiting_after_launch(client, services, openedx, "anon-6", "u-six")
     key = waiting_key(services.keys, "acme", actor)
     (waiting,) = services.redis.lrange(key, 0, -1)
@@ -279,10 +268,10 @@ def test_waiting_statements_are_kept_when_releasing_them_fails(client, services,
     assert [e["learner"] for e in events_on_stream(services)] == ["u-seven"]
 
 
-def test_openedx_zero_point_problems_and_group_activities_are_accepted_and_counted(
-    client, services, openedx
-):
-    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", OPENEDX, {"sub": "anon-3"}, "u-three")
+def test_openedx_zero_point_problems_and_group_activities_are_accepted_and_counted(client, services, openedx):
+    record_launch_identity(
+        services.redis, services.keys, services.pseudonym_secret, "acme", OPENEDX, {"sub": "anon-3"}, "u-three"
+    )
     batch = [
         openedx_zero_weight_attempt("anon-3", str(uuid.uuid4())),
         openedx_group_activity("anon-3", str(uuid.uuid4())),
@@ -293,22 +282,34 @@ def test_openedx_zero_point_problems_and_group_activities_are_accepted_and_count
     # 0 of 0 points says nothing; the success flag does
     assert [(e["kind"], e.get("score")) for e in events] == [("graded", 1.0), ("assessed", 1.0)]
     tally = counts(services)
-    assert (
-        tally["deviation:score_min_max_zero"] == 1
-        and tally["deviation:object_type_group_activity"] == 1
-    )
+    assert tally["deviation:score_min_max_zero"] == 1 and tally["deviation:object_type_group_activity"] == 1
 
 
 def test_every_event_written_passes_parse_event(client, services, moodle, openedx):
     """The intake builds its events as trusted (tests/test_xapi_events.py has the property)."""
     custom = {"https://purl.imsglobal.org/spec/lti/claim/custom": {"xapi_account": "a"}}
-    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", OPENEDX, {"sub": "9", **custom}, "u-a")
+    record_launch_identity(
+        services.redis, services.keys, services.pseudonym_secret, "acme", OPENEDX, {"sub": "9", **custom}, "u-a"
+    )
     batches = [
-        (moodle, [moodle_quiz_submitted(), moodle_module_viewed(), moodle_quiz_submitted(scaled=-0.5),
-                  moodle_quiz_submitted(user_id="7", timestamp="2999-01-01T00:00:00Z")]),
-        (openedx, [openedx_problem_check("a", str(uuid.uuid4())), openedx_group_activity("a", str(uuid.uuid4())),
-                   openedx_zero_weight_attempt("a", str(uuid.uuid4()))]),
-    ]  # fmt: skip
+        (
+            moodle,
+            [
+                moodle_quiz_submitted(),
+                moodle_module_viewed(),
+                moodle_quiz_submitted(scaled=-0.5),
+                moodle_quiz_submitted(user_id="7", timestamp="2999-01-01T00:00:00Z"),
+            ],
+        ),
+        (
+            openedx,
+            [
+                openedx_problem_check("a", str(uuid.uuid4())),
+                openedx_group_activity("a", str(uuid.uuid4())),
+                openedx_zero_weight_attempt("a", str(uuid.uuid4())),
+            ],
+        ),
+    ]
     for headers, batch in batches:
         assert client.post("/xapi/statements", json=batch, headers=headers).status_code == 200
     wires = events_on_stream(services)
@@ -333,27 +334,19 @@ def test_unmapped_activities_and_other_verbs_are_counted_and_listed(client, serv
     ]
 
 
-def test_status_shows_the_last_events_per_source(
-    client, services, moodle, capsys, settings, monkeypatch
-):
+def test_status_shows_the_last_events_per_source(client, services, moodle, capsys, settings, monkeypatch):
     client.post("/xapi/statements", json=moodle_quiz_submitted(), headers=moodle)
     report = client.get("/xapi/status", headers=moodle).json
     assert [e["module"] for e in report["recent"]["xapi"]] == ["m-quiz-foundations"]
     cli_env(monkeypatch, settings)
     assert main(["xapi", "status", "--tenant", "acme"]) == 0
     out = capsys.readouterr().out
-    assert (
-        "Last events from xapi:" in out
-        and "m-quiz-foundations" in out
-        and "No events from moodle yet." in out
-    )
+    assert "Last events from xapi:" in out and "m-quiz-foundations" in out and "No events from moodle yet." in out
 
 
 def test_put_stores_one_statement_under_the_given_id(client, services, moodle):
     statement_id = str(uuid.uuid4())
-    response = client.put(
-        f"/xapi/statements?statementId={statement_id}", json=moodle_quiz_submitted(), headers=moodle
-    )
+    response = client.put(f"/xapi/statements?statementId={statement_id}", json=moodle_quiz_submitted(), headers=moodle)
     assert response.status_code == 204
     assert [e["id"] for e in events_on_stream(services)] == [statement_id]
 
@@ -394,9 +387,7 @@ def test_a_revoked_key_is_refused(services, settings, capsys, monkeypatch):
     assert main(["xapi-credentials", "revoke", credential.key]) == 0
     assert main(["xapi-credentials", "revoke", credential.key]) == 2  # no such key any more
     fresh = create_app(services=services).test_client()  # a tool started after the revocation
-    response = fresh.post(
-        "/xapi/statements", json=moodle_quiz_submitted(), headers=_headers(credential, secret)
-    )
+    response = fresh.post("/xapi/statements", json=moodle_quiz_submitted(), headers=_headers(credential, secret))
     assert response.status_code == 401
 
 
@@ -458,9 +449,7 @@ def test_requests_without_valid_credentials_are_401(client, services, authorizat
 
 def test_a_wrong_secret_is_401(client, services):
     credential, _ = create_credentials(services.redis, services.keys, "acme", "moodle", MOODLE)
-    response = client.post(
-        "/xapi/statements", json=moodle_quiz_submitted(), headers=_headers(credential, "guessed")
-    )
+    response = client.post("/xapi/statements", json=moodle_quiz_submitted(), headers=_headers(credential, "guessed"))
     assert response.status_code == 401
 
 
@@ -480,10 +469,7 @@ def test_the_cli_creates_credentials_that_work(client, services, settings, capsy
         "Authorization": _basic(f"{lines['key'].strip()}:{lines['secret'].strip()}"),
         "X-Experience-API-Version": "1.0.0",
     }
-    assert (
-        client.post("/xapi/statements", json=moodle_quiz_submitted(), headers=headers).status_code
-        == 200
-    )
+    assert client.post("/xapi/statements", json=moodle_quiz_submitted(), headers=headers).status_code == 200
     assert main(["xapi-credentials", "create", "--tenant", "Bad Tenant", "--issuer", MOODLE]) == 2
     assert main(["xapi-credentials", "create", "--tenant", "acme", "--issuer", MOODLE + "/a b"]) == 2
     assert main(["xapi-credentials", "create", "--tenant", "acme", "--issuer", MOODLE + "\x01"]) == 2
@@ -544,12 +530,8 @@ VIOLATIONS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("path", "value", "rule"), [v[1:] for v in VIOLATIONS], ids=[v[0] for v in VIOLATIONS]
-)
-def test_a_rule_violation_is_a_400_naming_the_rule_and_refuses_the_batch(
-    client, services, moodle, path, value, rule
-):
+@pytest.mark.parametrize(("path", "value", "rule"), [v[1:] for v in VIOLATIONS], ids=[v[0] for v in VIOLATIONS])
+def test_a_rule_violation_is_a_400_naming_the_rule_and_refuses_the_batch(client, services, moodle, path, value, rule):
     good = moodle_module_viewed()
     bad = [] if path is None else with_change(moodle_quiz_submitted(), path, value)
     response = client.post("/xapi/statements", json=[good, bad], headers=moodle)
@@ -560,9 +542,7 @@ def test_a_rule_violation_is_a_400_naming_the_rule_and_refuses_the_batch(
 
 
 def test_the_same_id_less_statement_twice_in_a_batch_has_one_effect(client, services, moodle):
-    response = client.post(
-        "/xapi/statements", json=[moodle_module_viewed(), moodle_module_viewed()], headers=moodle
-    )
+    response = client.post("/xapi/statements", json=[moodle_module_viewed(), moodle_module_viewed()], headers=moodle)
     assert response.status_code == 200 and response.json[0] == response.json[1]
     assert len(events_on_stream(services)) == 1
 
@@ -580,9 +560,7 @@ def test_a_batch_with_the_same_id_twice_is_refused(client, services, openedx):
     ids=["not-json", "empty-array"],
 )
 def test_a_body_that_is_not_statements_is_refused(client, moodle, body, rule):
-    response = client.post(
-        "/xapi/statements", data=body, headers={**moodle, "Content-Type": "application/json"}
-    )
+    response = client.post("/xapi/statements", data=body, headers={**moodle, "Content-Type": "application/json"})
     assert response.status_code == 400 and response.json["error"]["rule"] == rule
 
 
@@ -600,11 +578,15 @@ def test_a_future_timestamp_from_a_fast_lms_clock_is_accepted_as_now(client, ser
 def test_moodle_mbox_actors_with_a_type_list_are_accepted(client, services, moodle):
     """logstore_xapi with "send mbox" writes objectType as a one-element list."""
     record_launch_identity(
-        services.redis, services.keys, services.pseudonym_secret, "acme", MOODLE, {"sub": "42", "email": "kim@example.com"}, "u-kim"
+        services.redis,
+        services.keys,
+        services.pseudonym_secret,
+        "acme",
+        MOODLE,
+        {"sub": "42", "email": "kim@example.com"},
+        "u-kim",
     )
-    statement = moodle_quiz_submitted(
-        actor={"objectType": ["Agent"], "mbox": "mailto:kim@example.com"}
-    )
+    statement = moodle_quiz_submitted(actor={"objectType": ["Agent"], "mbox": "mailto:kim@example.com"})
     assert client.post("/xapi/statements", json=statement, headers=moodle).status_code == 200
     assert [e["learner"] for e in events_on_stream(services)] == ["u-kim"]
     assert counts(services)["deviation:actor_object_type_list"] == 1
@@ -616,10 +598,7 @@ def test_a_quiz_statement_maps_by_the_module_url(services):
     matcher = ActivityMatcher(services.catalog)
     assert matcher.module_for(QUIZ) == "m-quiz-foundations"
     assert matcher.module_for(QUIZ + "/") == "m-quiz-foundations"
-    assert (
-        matcher.module_for(f"{OPENEDX}/xblock/block-v1:Example+LLM101+2026+type@html+block@1")
-        == "m-llm-intro"
-    )
+    assert matcher.module_for(f"{OPENEDX}/xblock/block-v1:Example+LLM101+2026+type@html+block@1") == "m-llm-intro"
     assert matcher.module_for(f"{OPENEDX}/xblock/block-v1:Other+LLM101+2026") is None
 
 
@@ -627,10 +606,13 @@ def test_launch_emails_are_kept_only_as_keyed_hashes(services):
     import hashlib
 
     email = "pat@example.com"
-    record_launch_identity(services.redis, services.keys, services.pseudonym_secret, "acme", OPENEDX, {"sub": "7", "email": email}, "u-pat")
+    record_launch_identity(
+        services.redis, services.keys, services.pseudonym_secret, "acme", OPENEDX, {"sub": "7", "email": email}, "u-pat"
+    )
     stored = b" ".join(
-        k + b" " + v for key in services.redis.scan_iter(f"{services.keys.prefix}:aliases:*")
+        k + b" " + v
+        for key in services.redis.scan_iter(f"{services.keys.prefix}:aliases:*")
         for k, v in services.redis.hgetall(key).items()
-    )  # fmt: skip
+    )
     assert email.encode() not in stored
     assert hashlib.sha1(f"mailto:{email}".encode()).hexdigest().encode() not in stored

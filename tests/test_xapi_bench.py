@@ -10,9 +10,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from lms_helpers import free_port
 
 from bench.xapi import Connection
+from lms_helpers import free_port
 
 
 class _Echo(BaseHTTPRequestHandler):
@@ -48,19 +48,37 @@ def test_the_client_reads_whole_responses_on_one_connection():
 
 @pytest.mark.slow
 def test_a_short_run_prints_every_figure(redis_url):
-    args = ["--single-requests", "20", "--batch-requests", "10", "--clients", "2",
-            "--rate", "2000", "--port", str(free_port())]  # fmt: skip
+    args = [
+        "--single-requests",
+        "20",
+        "--batch-requests",
+        "10",
+        "--clients",
+        "2",
+        "--rate",
+        "2000",
+        "--port",
+        str(free_port()),
+    ]
     run = subprocess.run(
         [sys.executable, "-m", "bench.xapi", *args],
-        check=False, env={**os.environ, "REDIS_URL": redis_url},
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        check=False,
+        env={**os.environ, "REDIS_URL": redis_url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     lines = dict(line.split(": ", 1) for line in run.stdout.splitlines() if ": " in line)
     assert lines["failed_requests"] == "0"
-    for name in ("xapi_single_statements_per_s", "xapi_batch50_statements_per_s",
-                 "at_2000_per_s_statements_per_s", "batch50_cpu_us_per_statement_tool",
-                 "batch50_cpu_us_per_statement_worker", "at_2000_per_s_reflected_p99_ms"):  # fmt: skip
+    for name in (
+        "xapi_single_statements_per_s",
+        "xapi_batch50_statements_per_s",
+        "at_2000_per_s_statements_per_s",
+        "batch50_cpu_us_per_statement_tool",
+        "batch50_cpu_us_per_statement_worker",
+        "at_2000_per_s_reflected_p99_ms",
+    ):
         assert float(lines[name]) > 0, name
     for phase in ("", "at_2000_per_s_"):  # every timed statement reached mastery
         assert 0 <= float(lines[f"{phase}reflected_in_mastery_within_1s"]) <= 1

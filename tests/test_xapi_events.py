@@ -8,18 +8,18 @@ from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from xapi_shapes import MOODLE, moodle_quiz_submitted
 
-from lti_tool.xapi.credentials import Credential
-from lti_tool.xapi.intake import statement_event
-from lti_tool.xapi.mapping import Meaning, StatementMapper
-from lti_tool.xapi.statements import StatementError, parse_statement
 from core.catalog import load_catalog
 from core.catalog.model import DEFAULT_XAPI_VERBS
 from core.events import Event, parse_event
 from core.identity import learner_pseudonym
 from core.settings import ROOT
 from core.wire import encode
+from lti_tool.xapi.credentials import Credential
+from lti_tool.xapi.intake import statement_event
+from lti_tool.xapi.mapping import Meaning, StatementMapper
+from lti_tool.xapi.statements import StatementError, parse_statement
+from xapi_shapes import MOODLE, moodle_quiz_submitted
 
 CATALOG = load_catalog(ROOT / "config" / "catalog")
 MAPPER = StatementMapper(CATALOG)
@@ -27,9 +27,7 @@ CREDENTIAL = Credential("sgx_test", "acme", "moodle", MOODLE)
 NOW = 1_790_000_000.0
 ACTIVITIES = [module.url for module in CATALOG.modules if module.url]
 # Characters an IRI may hold, and some it may not (the validator must refuse those).
-IRI_TEXT = st.text(
-    st.characters(blacklist_categories=("Cs",), max_codepoint=0x2FFF), min_size=1, max_size=200
-)
+IRI_TEXT = st.text(st.characters(blacklist_categories=("Cs",), max_codepoint=0x2FFF), min_size=1, max_size=200)
 
 
 def _as_parsed(event: Event) -> Event:
@@ -46,9 +44,7 @@ def scores(draw) -> dict:
             st.just({}),
             st.just({"min": 0, "max": 0, "raw": 0}),
             st.fixed_dictionaries({"scaled": st.floats(-1, 1)}),
-            st.fixed_dictionaries(
-                {"min": st.just(low), "max": st.just(high), "raw": st.floats(low, high)}
-            ),
+            st.fixed_dictionaries({"min": st.just(low), "max": st.just(high), "raw": st.floats(low, high)}),
         )
     )
 
@@ -65,9 +61,7 @@ def statements(draw) -> dict:
         result[flag] = draw(st.sampled_from([None, True, False]))
     statement["result"] = {key: value for key, value in result.items() if value not in (None, {})}
     when = datetime.fromtimestamp(draw(st.floats(1.0, NOW + 10 * 86_400)), UTC)
-    statement["timestamp"] = draw(
-        st.sampled_from([when.isoformat(), when.replace(tzinfo=None).isoformat()])
-    )
+    statement["timestamp"] = draw(st.sampled_from([when.isoformat(), when.replace(tzinfo=None).isoformat()]))
     course = draw(
         st.one_of(
             st.builds(lambda c: f"{MOODLE}/course/view.php?id={c}", IRI_TEXT),

@@ -10,17 +10,17 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from lms_helpers import cli_env, events_on_stream, free_port
-from ralph_lrs import PASSWORD, USERNAME, ralph_lrs
-from xapi_shapes import MOODLE, moodle_module_viewed, moodle_quiz_submitted
 
 from core.services import build_services
+from lms_helpers import cli_env, events_on_stream, free_port
 from lti_tool import create_app
 from lti_tool.xapi.credentials import create_credentials
 from lti_tool.xapi.forward import Forwarder
 from lti_tool.xapi.lrs import Lrs
 from lti_tool.xapi.pull import pull
+from ralph_lrs import PASSWORD, USERNAME, ralph_lrs
 from skillgap.cli import main
+from xapi_shapes import MOODLE, moodle_module_viewed, moodle_quiz_submitted
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +37,13 @@ def _services(services, **settings):
 def forwarding(services, ralph):
     """Services forwarding to Ralph, with retries due at once."""
     return _services(
-        services, xapi_forward_url=ralph.url, xapi_forward_username=USERNAME,
-        xapi_forward_password=PASSWORD, xapi_forward_retry_base_s=0.001, xapi_forward_attempts=3,
-    )  # fmt: skip
+        services,
+        xapi_forward_url=ralph.url,
+        xapi_forward_username=USERNAME,
+        xapi_forward_password=PASSWORD,
+        xapi_forward_retry_base_s=0.001,
+        xapi_forward_attempts=3,
+    )
 
 
 def _lrs(url: str) -> Lrs:
@@ -68,8 +72,11 @@ def _user() -> str:
 
 
 def test_every_accepted_statement_reaches_the_lrs_with_the_id_it_was_given(forwarding, ralph):
-    sent = [moodle_quiz_submitted(user_id=_user()), moodle_module_viewed(user_id=_user()),
-            {**moodle_module_viewed(user_id=_user()), "id": str(uuid.uuid4())}]  # fmt: skip
+    sent = [
+        moodle_quiz_submitted(user_id=_user()),
+        moodle_module_viewed(user_id=_user()),
+        {**moodle_module_viewed(user_id=_user()), "id": str(uuid.uuid4())},
+    ]
     ids = _post(forwarding, sent)
     assert Forwarder(forwarding, _lrs(ralph.url)).run(burst=True)
     stored = {s["id"]: s for s in ralph.statements()}
@@ -154,14 +161,21 @@ def test_pull_reads_every_page_into_the_intake_once(services, ralph, monkeypatch
     credential, _ = create_credentials(services.redis, services.keys, "acme", "moodle", MOODLE)
     since = _iso(time.time())
     users = [_user() for _ in range(5)]
-    statements = [{**moodle_quiz_submitted(user_id=u, timestamp=_iso(time.time())), "id": str(uuid.uuid4())} for u in users]
+    statements = [
+        {**moodle_quiz_submitted(user_id=u, timestamp=_iso(time.time())), "id": str(uuid.uuid4())} for u in users
+    ]
     assert ralph.post(statements).status_code == 200
     counts = pull(services, _lrs(ralph.url), ralph.url, credential, since, page_size=2)
     assert (counts["pulled"], counts["events"]) == (5, 5)
     assert {e["id"] for e in events_on_stream(services)} == {s["id"] for s in statements}
 
-    cli_env(monkeypatch, settings, SKILLGAP_PARTITIONS=str(settings.partitions),
-            SKILLGAP_XAPI_PULL_USERNAME=USERNAME, SKILLGAP_XAPI_PULL_PASSWORD=PASSWORD)  # fmt: skip
+    cli_env(
+        monkeypatch,
+        settings,
+        SKILLGAP_PARTITIONS=str(settings.partitions),
+        SKILLGAP_XAPI_PULL_USERNAME=USERNAME,
+        SKILLGAP_XAPI_PULL_PASSWORD=PASSWORD,
+    )
     assert main(["xapi", "pull", "--lrs", ralph.url, "--key", credential.key, "--since", since]) == 0
     assert "5 statement(s) read" in capsys.readouterr().out
     assert len(events_on_stream(services)) == 5  # taken again: repeats, no new event
@@ -180,8 +194,11 @@ def test_pulled_statements_that_are_invalid_or_conflict_are_counted_and_skipped(
     known = {**moodle_quiz_submitted(user_id=_user(), timestamp=_iso(time.time())), "id": str(uuid.uuid4())}
     _post(services, [known])  # taken here first
     changed = {**known, "result": {**known["result"], "success": False}}
-    odd = {**moodle_module_viewed(user_id=_user(), timestamp=_iso(time.time())), "id": str(uuid.uuid4()),
-           "verb": {"id": "http://id.tincanapi.com/verb/viewed", "display": {"a12345": "viewed"}}}  # not an RFC 5646 tag  # fmt: skip
+    odd = {
+        **moodle_module_viewed(user_id=_user(), timestamp=_iso(time.time())),
+        "id": str(uuid.uuid4()),
+        "verb": {"id": "http://id.tincanapi.com/verb/viewed", "display": {"a12345": "viewed"}},
+    }  # not an RFC 5646 tag
     fine = {**moodle_module_viewed(user_id=_user(), timestamp=_iso(time.time())), "id": str(uuid.uuid4())}
     for statement in (changed, odd, fine):
         assert ralph.post([statement]).status_code == 200, statement
@@ -193,6 +210,7 @@ def test_pulled_statements_that_are_invalid_or_conflict_are_counted_and_skipped(
 def test_pull_from_an_lrs_that_refuses_the_credentials_says_so(services, ralph, monkeypatch, settings, capsys):
     credential, _ = create_credentials(services.redis, services.keys, "acme", "moodle", MOODLE)
     cli_env(monkeypatch, settings)
-    code = main(["xapi", "pull", "--lrs", ralph.url, "--key", credential.key,
-                 "--username", USERNAME, "--password", "wrong"])  # fmt: skip
+    code = main(
+        ["xapi", "pull", "--lrs", ralph.url, "--key", credential.key, "--username", USERNAME, "--password", "wrong"]
+    )
     assert code != 0 and "401" in capsys.readouterr().err

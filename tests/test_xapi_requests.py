@@ -11,19 +11,22 @@ import uuid
 
 import orjson
 import pytest
-from lms_helpers import events_on_stream
-from xapi_shapes import MOODLE, moodle_module_viewed, moodle_quiz_submitted
 
 from core.services import build_services
+from lms_helpers import events_on_stream
 from lti_tool import create_app
 from lti_tool.xapi.credentials import create_credentials
+from xapi_shapes import MOODLE, moodle_module_viewed, moodle_quiz_submitted
 
 CONTENT = b"here is a simple attachment"
 SHA2 = hashlib.sha256(CONTENT).hexdigest()
 ATTACHMENT = {
-    "usageType": "http://example.com/attachment-usage/test", "display": {"en-US": "A test attachment"},
-    "contentType": "text/plain; charset=ascii", "length": len(CONTENT), "sha2": SHA2,
-}  # fmt: skip
+    "usageType": "http://example.com/attachment-usage/test",
+    "display": {"en-US": "A test attachment"},
+    "contentType": "text/plain; charset=ascii",
+    "length": len(CONTENT),
+    "sha2": SHA2,
+}
 
 
 @pytest.fixture
@@ -93,8 +96,9 @@ def test_an_attachment_with_a_file_url_needs_no_part(client, headers):
 def test_a_put_takes_one_statement_with_its_attachment(client, headers):
     statement_id = str(uuid.uuid4())
     body, content_type = _multipart(moodle_quiz_submitted(attachments=[ATTACHMENT]), [_part()])
-    response = client.put(f"/xapi/statements?statementId={statement_id}", data=body,
-                          headers={**headers, "Content-Type": content_type})  # fmt: skip
+    response = client.put(
+        f"/xapi/statements?statementId={statement_id}", data=body, headers={**headers, "Content-Type": content_type}
+    )
     assert response.status_code == 204
 
 
@@ -104,12 +108,24 @@ def test_a_put_takes_one_statement_with_its_attachment(client, headers):
         ([moodle_quiz_submitted(attachments=[ATTACHMENT])], [], "attachment_part"),
         ([moodle_quiz_submitted()], [_part()], "attachment_part"),
         ([moodle_quiz_submitted(attachments=[ATTACHMENT])], [_part(content=b"other content")], "attachment_part"),
-        ([moodle_quiz_submitted(attachments=[ATTACHMENT])], [_part(**{"X-Experience-API-Hash": None})], "attachment_part"),
-        ([moodle_quiz_submitted(attachments=[ATTACHMENT])], [_part(**{"Content-Transfer-Encoding": None})], "attachment_part"),
-        ([moodle_quiz_submitted(attachments=[ATTACHMENT])], [_part(**{"Content-Transfer-Encoding": "base64"})], "attachment_part"),
+        (
+            [moodle_quiz_submitted(attachments=[ATTACHMENT])],
+            [_part(**{"X-Experience-API-Hash": None})],
+            "attachment_part",
+        ),
+        (
+            [moodle_quiz_submitted(attachments=[ATTACHMENT])],
+            [_part(**{"Content-Transfer-Encoding": None})],
+            "attachment_part",
+        ),
+        (
+            [moodle_quiz_submitted(attachments=[ATTACHMENT])],
+            [_part(**{"Content-Transfer-Encoding": "base64"})],
+            "attachment_part",
+        ),
     ],
     ids=["no-part", "part-without-attachment", "content-not-its-hash", "no-hash-header", "no-encoding", "base64"],
-)  # fmt: skip
+)
 def test_parts_that_do_not_match_the_attachments_are_refused(client, headers, services, statements, parts, rule):
     body, content_type = _multipart(statements, parts)
     response = _post(client, headers, body, content_type)
@@ -125,7 +141,10 @@ def test_json_statements_whose_attachments_have_no_file_url_are_refused(client, 
 @pytest.mark.parametrize(
     ("body", "content_type"),
     [
-        (_multipart([moodle_module_viewed()], [], first_type="text/plain")[0], 'multipart/mixed; boundary="abcABC0123\'()+_,-./:=?"'),
+        (
+            _multipart([moodle_module_viewed()], [], first_type="text/plain")[0],
+            'multipart/mixed; boundary="abcABC0123\'()+_,-./:=?"',
+        ),
         (b"--x\r\nContent-Type: application/json\r\n\r\n[]", "multipart/mixed; boundary=x"),
         (_multipart([moodle_module_viewed()], [])[0], "multipart/mixed"),
         (b"no parts at all", "multipart/mixed; boundary=x"),
@@ -138,7 +157,9 @@ def test_malformed_multipart_bodies_are_refused(client, headers, body, content_t
 
 
 def _limited(services, limit):
-    return create_app(services=build_services(services.settings.replace(xapi_max_body_bytes=limit), services.redis)).test_client()
+    return create_app(
+        services=build_services(services.settings.replace(xapi_max_body_bytes=limit), services.redis)
+    ).test_client()
 
 
 def test_a_body_over_the_limit_is_413_with_or_without_a_length(services, headers):
@@ -146,10 +167,11 @@ def test_a_body_over_the_limit_is_413_with_or_without_a_length(services, headers
     client = _limited(services, len(body) - 1)
     assert _post(client, headers, body, "application/json").status_code == 413
     chunked = client.post(
-        "/xapi/statements", input_stream=io.BytesIO(body),
+        "/xapi/statements",
+        input_stream=io.BytesIO(body),
         headers={**headers, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
         environ_overrides={"wsgi.input_terminated": True},
-    )  # fmt: skip
+    )
     assert chunked.status_code == 413 and chunked.json["error"]["code"] == "too_large"
     assert _post(_limited(services, len(body)), headers, body, "application/json").status_code == 200
 
@@ -157,10 +179,11 @@ def test_a_body_over_the_limit_is_413_with_or_without_a_length(services, headers
 def test_a_chunked_body_within_the_limit_is_taken(client, headers, services):
     body = orjson.dumps([moodle_module_viewed(user_id=str(i)) for i in range(3)])
     response = client.post(
-        "/xapi/statements", input_stream=io.BytesIO(body),
+        "/xapi/statements",
+        input_stream=io.BytesIO(body),
         headers={**headers, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
         environ_overrides={"wsgi.input_terminated": True},
-    )  # fmt: skip
+    )
     assert response.status_code == 200 and len(response.json) == 3
 
 
@@ -214,19 +237,27 @@ def signer():
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "skillgap test signer")])
     now = datetime.now(UTC)
     certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
         .sign(key, hashes.SHA256())
-    )  # fmt: skip
+    )
     x5c = base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode()
     return key, x5c
 
 
 def _signed(statement: dict, token: bytes, content_type="application/octet-stream"):
     attachment = {
-        "usageType": SIGNATURE, "display": {"en-US": "Signature"}, "contentType": content_type,
-        "length": len(token), "sha2": hashlib.sha256(token).hexdigest(),
-    }  # fmt: skip
+        "usageType": SIGNATURE,
+        "display": {"en-US": "Signature"},
+        "contentType": content_type,
+        "length": len(token),
+        "sha2": hashlib.sha256(token).hexdigest(),
+    }
     return _multipart([{**statement, "attachments": [attachment]}], [_part(token, attachment["sha2"])])
 
 
@@ -251,7 +282,9 @@ def _forged(statement, signer):
 
     token = _jws(statement, signer)
     head, payload, signature = token.split(b".")
-    other = base64.urlsafe_b64encode(orjson.dumps({**statement, "verb": {"id": "http://adlnet.gov/expapi/verbs/passed"}})).rstrip(b"=")
+    other = base64.urlsafe_b64encode(
+        orjson.dumps({**statement, "verb": {"id": "http://adlnet.gov/expapi/verbs/passed"}})
+    ).rstrip(b"=")
     assert jwt.get_unverified_header(token)["x5c"]
     return b".".join([head, other, signature])
 
@@ -266,7 +299,7 @@ def _forged(statement, signer):
         lambda s, signer: _signed(s, _jws(s, signer), content_type="application/jose"),
     ],
     ids=["payload-differs", "signature-forged", "not-a-jws", "hmac", "content-type"],
-)  # fmt: skip
+)
 def test_a_signature_that_does_not_sign_its_statement_is_refused(client, headers, services, signer, make):
     body, content_type = make(moodle_quiz_submitted(), signer)
     response = _post(client, headers, body, content_type)

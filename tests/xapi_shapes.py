@@ -7,9 +7,7 @@ import copy
 
 MOODLE = "https://moodle.example.com"
 OPENEDX = "https://openedx.example.com"
-QUIZ = (
-    "https://lms.example.com/mod/quiz/view.php?id=601"  # m-quiz-foundations in the default catalog
-)
+QUIZ = "https://lms.example.com/mod/quiz/view.php?id=601"  # m-quiz-foundations in the default catalog
 COURSE = "https://lms.example.com/course/view.php?id=101"  # m-llm-intro
 
 
@@ -20,13 +18,23 @@ def _moodle_context(course_id: int = 12) -> dict:
         "extensions": {"http://lrs.learninglocker.net/define/extensions/info": {"event_name": "\\mod_quiz\\event\\x"}},
         "contextActivities": {
             "grouping": [
-                {"id": MOODLE, "definition": {"type": "http://id.tincanapi.com/activitytype/lms", "name": {"en": "Site"}}},
-                {"id": f"{MOODLE}/course/view.php?id={course_id}",
-                 "definition": {"type": "http://id.tincanapi.com/activitytype/lms/course", "name": {"en": "LLM 101"}}},
+                {
+                    "id": MOODLE,
+                    "definition": {"type": "http://id.tincanapi.com/activitytype/lms", "name": {"en": "Site"}},
+                },
+                {
+                    "id": f"{MOODLE}/course/view.php?id={course_id}",
+                    "definition": {
+                        "type": "http://id.tincanapi.com/activitytype/lms/course",
+                        "name": {"en": "LLM 101"},
+                    },
+                },
             ],
-            "category": [{"id": "http://moodle.org", "definition": {"type": "http://id.tincanapi.com/activitytype/source"}}],
+            "category": [
+                {"id": "http://moodle.org", "definition": {"type": "http://id.tincanapi.com/activitytype/source"}}
+            ],
         },
-    }  # fmt: skip
+    }
 
 
 def moodle_quiz_submitted(user_id: str = "42", scaled: float = 0.5, **changes) -> dict:
@@ -34,13 +42,22 @@ def moodle_quiz_submitted(user_id: str = "42", scaled: float = 0.5, **changes) -
     statement = {
         "actor": {"name": "Learner Name", "account": {"homePage": MOODLE, "name": user_id}},
         "verb": {"id": "http://adlnet.gov/expapi/verbs/completed", "display": {"en": "completed"}},
-        "object": {"id": QUIZ, "definition": {"type": "http://id.tincanapi.com/activitytype/lms/module",
-                                               "name": {"en": "Foundations quiz"}}},
+        "object": {
+            "id": QUIZ,
+            "definition": {
+                "type": "http://id.tincanapi.com/activitytype/lms/module",
+                "name": {"en": "Foundations quiz"},
+            },
+        },
         "timestamp": "2026-03-10T15:31:41+01:00",
-        "result": {"score": {"raw": 51, "min": 1, "max": 101, "scaled": scaled}, "completion": True,
-                   "success": True, "duration": "PT1S"},
+        "result": {
+            "score": {"raw": 51, "min": 1, "max": 101, "scaled": scaled},
+            "completion": True,
+            "success": True,
+            "duration": "PT1S",
+        },
         "context": _moodle_context(),
-    }  # fmt: skip
+    }
     statement.update(changes)
     return statement
 
@@ -50,11 +67,13 @@ def moodle_module_viewed(user_id: str = "42", activity: str = COURSE, **changes)
     statement = {
         "actor": {"name": "Learner Name", "account": {"homePage": MOODLE, "name": user_id}},
         "verb": {"id": "http://id.tincanapi.com/verb/viewed", "display": {"en": "viewed"}},
-        "object": {"id": activity, "definition": {"type": "http://adlnet.gov/expapi/activities/course",
-                                                   "name": {"en": "How LLMs work"}}},
+        "object": {
+            "id": activity,
+            "definition": {"type": "http://adlnet.gov/expapi/activities/course", "name": {"en": "How LLMs work"}},
+        },
         "timestamp": "2026-03-10T14:00:00Z",
         "context": _moodle_context(),
-    }  # fmt: skip
+    }
     statement.update(changes)
     return statement
 
@@ -62,14 +81,16 @@ def moodle_module_viewed(user_id: str = "42", activity: str = COURSE, **changes)
 def _openedx_context() -> dict:
     return {
         "contextActivities": {
-            "parent": [{
-                "id": f"{OPENEDX}/course/course-v1:Example+LLM101+2026",
-                "objectType": "Activity",
-                "definition": {"name": {"en-US": "LLM 101"}, "type": "http://adlnet.gov/expapi/activities/course"},
-            }]
+            "parent": [
+                {
+                    "id": f"{OPENEDX}/course/course-v1:Example+LLM101+2026",
+                    "objectType": "Activity",
+                    "definition": {"name": {"en-US": "LLM 101"}, "type": "http://adlnet.gov/expapi/activities/course"},
+                }
+            ]
         },
         "extensions": {"https://w3id.org/xapi/openedx/extension/transformer-version": "event-routing-backends@7.0.0"},
-    }  # fmt: skip
+    }
 
 
 def openedx_problem_check(anonymous_id: str, statement_id: str, raw: float = 1, **changes) -> dict:
@@ -87,7 +108,7 @@ def openedx_problem_check(anonymous_id: str, statement_id: str, raw: float = 1, 
         "timestamp": "2026-03-11T14:39:26.906232+00:00",
         "context": _openedx_context(),
         "version": "1.0.3",
-    }  # fmt: skip
+    }
     statement.update(changes)
     return statement
 

@@ -34,8 +34,7 @@ class ActivityMatcher:
                     self._exact.setdefault(_normal(iri), module.id)
         self._pattern_modules = [module for _, module in patterns]
         alternatives = "|".join(
-            f"({'.*'.join(re.escape(part) for part in _normal(iri).split('*'))})"
-            for iri, _ in patterns
+            f"({'.*'.join(re.escape(part) for part in _normal(iri).split('*'))})" for iri, _ in patterns
         )
         self._patterns = re.compile(f"(?:{alternatives})/?\\Z") if patterns else None
         self._seen: dict[str, str | None] = {}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.catalog.model import Catalog
 from engine import Model
 from engine.model import main_points
-from core.catalog.model import Catalog
 
 SECONDS_PER_DAY = 86_400.0
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from core.errors import UserError
 from core.catalog.model import (
     DEFAULT_XAPI_VERBS,
     LANGUAGES,
@@ -26,6 +25,7 @@ from core.catalog.model import (
     Names,
     Role,
 )
+from core.errors import UserError
 
 SECTIONS = ("knowledge_points", "roles", "modules")
 SCALARS = ("id", "version", "name", "default_role", "defaults", "methods", "xapi")
@@ -115,9 +115,14 @@ class _Reader:
         return Names(value["en"], value["zh"]) if ok else None
 
     def number(
-        self, key: str, low: float, high: float, default: float | None = None,
-        open_low: bool = False, allow_inf: bool = False,
-    ) -> float | None:  # fmt: skip
+        self,
+        key: str,
+        low: float,
+        high: float,
+        default: float | None = None,
+        open_low: bool = False,
+        allow_inf: bool = False,
+    ) -> float | None:
         value = self.entry.data.get(key, default)
         if value is None:
             self.problem("missing", key)
@@ -148,7 +153,10 @@ class _Reader:
             return ()
         for index, iri in enumerate(value):
             if not IRI_PATTERN.match(iri):
-                self.problem(f"{iri!r} is not an absolute IRI such as 'https://lms.example.com/mod/quiz/view.php?id=7'", f"{key}[{index}]")
+                self.problem(
+                    f"{iri!r} is not an absolute IRI such as 'https://lms.example.com/mod/quiz/view.php?id=7'",
+                    f"{key}[{index}]",
+                )
         return tuple(value)
 
     def weights(self, key: str, what: str) -> dict[str, float]:
@@ -347,9 +355,7 @@ def check_catalog(path: Path | str) -> tuple[Catalog | None, list[Problem]]:
         if ident is not None:
             prerequisite_readers.append((r, ident, prerequisites))
         if None not in (ident, kp_name, prior, guess, slip, half_life):
-            points.append(
-                KnowledgePoint(ident, kp_name, track, tuple(prerequisites), prior, guess, slip, half_life)
-            )
+            points.append(KnowledgePoint(ident, kp_name, track, tuple(prerequisites), prior, guess, slip, half_life))
     _unique(sections["knowledge_points"], point_ids, "knowledge point", problems)
     known_points = {i for i in point_ids if i is not None}
 
@@ -386,9 +392,21 @@ def check_catalog(path: Path | str) -> tuple[Catalog | None, list[Problem]]:
     module_ids: list[str | None] = []
     for entry in sections["modules"]:
         r = _Reader(
-            entry, problems,
-            ("id", "title", "description", "method", "minutes", "coverage", "learn_rate", "url", "xapi_activities", "xapi_verbs"),
-        )  # fmt: skip
+            entry,
+            problems,
+            (
+                "id",
+                "title",
+                "description",
+                "method",
+                "minutes",
+                "coverage",
+                "learn_rate",
+                "url",
+                "xapi_activities",
+                "xapi_verbs",
+            ),
+        )
         ident = r.ident()
         module_ids.append(ident)
         title = r.names("title")
@@ -419,7 +437,18 @@ def check_catalog(path: Path | str) -> tuple[Catalog | None, list[Problem]]:
                 r.problem(f"verb {verb!r} is not in the [xapi.verbs] table", f"xapi_verbs[{index}]")
         if None not in (ident, title, method, minutes, learn_rate):
             modules.append(
-                Module(ident, title, method, minutes, MappingProxyType(coverage), learn_rate, url, activities, verbs, description)
+                Module(
+                    ident,
+                    title,
+                    method,
+                    minutes,
+                    MappingProxyType(coverage),
+                    learn_rate,
+                    url,
+                    activities,
+                    verbs,
+                    description,
+                )
             )
     _unique(sections["modules"], module_ids, "module", problems)
 
@@ -429,7 +458,13 @@ def check_catalog(path: Path | str) -> tuple[Catalog | None, list[Problem]]:
     if problems:
         return None, problems
     catalog = Catalog(
-        catalog_id, version, name, default_role, tuple(points), tuple(roles), tuple(modules),
+        catalog_id,
+        version,
+        name,
+        default_role,
+        tuple(points),
+        tuple(roles),
+        tuple(modules),
         MappingProxyType(xapi_verbs),
     )
     return catalog, []

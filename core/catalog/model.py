@@ -12,27 +12,29 @@ LANGUAGES = ("en", "zh")
 # What an xAPI verb says happened, as an event kind; `[xapi.verbs]` in the catalog adds to or
 # overrides this table ("ignore" drops a verb). Statements with other verbs are counted, not applied.
 XAPI_VERB_KINDS = ("viewed", "completed", "graded", "assessed")
-DEFAULT_XAPI_VERBS = MappingProxyType({
-    "http://id.tincanapi.com/verb/viewed": "viewed",
-    "http://adlnet.gov/expapi/verbs/experienced": "viewed",
-    "https://w3id.org/xapi/video/verbs/played": "viewed",
-    "http://adlnet.gov/expapi/verbs/completed": "completed",
-    "http://adlnet.gov/expapi/verbs/progressed": "completed",  # only with result.completion = true
-    "https://w3id.org/xapi/video/verbs/completed": "completed",
-    "http://adlnet.gov/expapi/verbs/attempted": "graded",
-    "http://adlnet.gov/expapi/verbs/scored": "graded",
-    "http://adlnet.gov/expapi/verbs/passed": "graded",
-    "http://adlnet.gov/expapi/verbs/failed": "graded",
-    "http://adlnet.gov/expapi/verbs/answered": "assessed",
-    "https://w3id.org/xapi/acrossx/verbs/evaluated": "assessed",
-    # logstore_xapi 5 (Moodle): assignment submitted and graded, quiz attempt and lesson started
-    "http://activitystrea.ms/schema/1.0/submit": "completed",
-    "https://w3id.org/xapi/tla/verbs/scored": "graded",
-    "http://activitystrea.ms/schema/1.0/start": "viewed",
-    "http://activitystrea.ms/start": "viewed",
-    # event-routing-backends (Open edX): problem, subsection and course grades
-    "http://id.tincanapi.com/verb/earned": "graded",
-})  # fmt: skip
+DEFAULT_XAPI_VERBS = MappingProxyType(
+    {
+        "http://id.tincanapi.com/verb/viewed": "viewed",
+        "http://adlnet.gov/expapi/verbs/experienced": "viewed",
+        "https://w3id.org/xapi/video/verbs/played": "viewed",
+        "http://adlnet.gov/expapi/verbs/completed": "completed",
+        "http://adlnet.gov/expapi/verbs/progressed": "completed",  # only with result.completion = true
+        "https://w3id.org/xapi/video/verbs/completed": "completed",
+        "http://adlnet.gov/expapi/verbs/attempted": "graded",
+        "http://adlnet.gov/expapi/verbs/scored": "graded",
+        "http://adlnet.gov/expapi/verbs/passed": "graded",
+        "http://adlnet.gov/expapi/verbs/failed": "graded",
+        "http://adlnet.gov/expapi/verbs/answered": "assessed",
+        "https://w3id.org/xapi/acrossx/verbs/evaluated": "assessed",
+        # logstore_xapi 5 (Moodle): assignment submitted and graded, quiz attempt and lesson started
+        "http://activitystrea.ms/schema/1.0/submit": "completed",
+        "https://w3id.org/xapi/tla/verbs/scored": "graded",
+        "http://activitystrea.ms/schema/1.0/start": "viewed",
+        "http://activitystrea.ms/start": "viewed",
+        # event-routing-backends (Open edX): problem, subsection and course grades
+        "http://id.tincanapi.com/verb/earned": "graded",
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -198,8 +198,12 @@ def smoothed_transitions(f_m, next_m, g_next, forget, learn_r):
         per_u = 1.0 - next_m
     ratio_m = g_next * per_m
     ratio_u = (1.0 - g_next) * per_u
-    return (f_m * (1.0 - forget) * ratio_m, f_m * forget * ratio_u,
-            (1.0 - f_m) * learn_r * ratio_m, (1.0 - f_m) * (1.0 - learn_r) * ratio_u)  # fmt: skip
+    return (
+        f_m * (1.0 - forget) * ratio_m,
+        f_m * forget * ratio_u,
+        (1.0 - f_m) * learn_r * ratio_m,
+        (1.0 - f_m) * (1.0 - learn_r) * ratio_u,
+    )
 
 
 @kernel
@@ -266,8 +270,9 @@ def em_step(lo_seq, hi_seq, starts, resource, score, soft, params, fit_forget, p
 
 
 @kernel
-def em_point(lo_seq, hi_seq, starts, resource, score, soft, params, fit_forget, max_iter, tol,
-             predicted, filtered, trans):  # fmt: skip
+def em_point(
+    lo_seq, hi_seq, starts, resource, score, soft, params, fit_forget, max_iter, tol, predicted, filtered, trans
+):
     """EM for one point, accelerated by SQUAREM (Varadhan and Roland 2008): after two EM
     steps from θ0 to θ1 to θ2, a jump along θ0 - 2α r + α² v (r = θ1 - θ0, v = θ2 - θ1 - r,
     α = -max(1, |r| / |v|)), kept (with one EM step from it) only if its log-likelihood is
@@ -285,8 +290,9 @@ def em_point(lo_seq, hi_seq, starts, resource, score, soft, params, fit_forget, 
     last = -np.inf
     steps = 0
     while True:
-        loglike = em_step(lo_seq, hi_seq, starts, resource, score, soft, params, fit_forget, predicted, filtered,
-                          step_1, trans)  # fmt: skip
+        loglike = em_step(
+            lo_seq, hi_seq, starts, resource, score, soft, params, fit_forget, predicted, filtered, step_1, trans
+        )
         steps += 1
         if steps > 1 and loglike - last < tol * max(1.0, abs(loglike)):
             return loglike, steps
@@ -294,8 +300,9 @@ def em_point(lo_seq, hi_seq, starts, resource, score, soft, params, fit_forget, 
             params[:] = step_1
             return loglike, steps
         last = loglike
-        loglike = em_step(lo_seq, hi_seq, starts, resource, score, soft, step_1, fit_forget, predicted, filtered,
-                          step_2, trans)  # fmt: skip
+        loglike = em_step(
+            lo_seq, hi_seq, starts, resource, score, soft, step_1, fit_forget, predicted, filtered, step_2, trans
+        )
         steps += 1
         if loglike - last < tol * max(1.0, abs(loglike)):
             params[:] = step_1
@@ -321,8 +328,9 @@ def em_point(lo_seq, hi_seq, starts, resource, score, soft, params, fit_forget, 
             jump[i] = min(max(params[i] - 2.0 * alpha * r + alpha * alpha * v, FLOOR), 1.0 - FLOOR)
         if not fit_forget:
             jump[1] = params[1]  # 0, not FLOOR
-        loglike = em_step(lo_seq, hi_seq, starts, resource, score, soft, jump, fit_forget, predicted, filtered,
-                          params, trans)  # fmt: skip
+        loglike = em_step(
+            lo_seq, hi_seq, starts, resource, score, soft, jump, fit_forget, predicted, filtered, params, trans
+        )
         steps += 1
         if loglike < last:  # the jump lost ground: θ2 instead
             params[:] = step_2
@@ -334,9 +342,20 @@ def em_point(lo_seq, hi_seq, starts, resource, score, soft, params, fit_forget, 
 
 @parallel_kernel
 def em_kernel(
-    starts, first, longest, resource, score, partial, params, fit_forget, max_iter, tol,
-    out_loglike, out_iterations, out_counts,
-):  # fmt: skip
+    starts,
+    first,
+    longest,
+    resource,
+    score,
+    partial,
+    params,
+    fit_forget,
+    max_iter,
+    tol,
+    out_loglike,
+    out_iterations,
+    out_counts,
+):
     """EM for every point in parallel over rows in sequence order; `params` (P, 4 + R)
     is updated in place; partial[p]: rows of point p with a partial score; longest: the
     rows of the longest sequence (group_rows)."""
@@ -349,9 +368,20 @@ def em_kernel(
         predicted = np.empty(longest)  # one sequence's forward pass: it stays in cache
         filtered = np.empty(longest)
         ll, it = em_point(
-            first[p], first[p + 1], starts, resource, score, partial[p] > 0, params[p],
-            fit_forget, max_iter, tol, predicted, filtered, out_counts[p],
-        )  # fmt: skip
+            first[p],
+            first[p + 1],
+            starts,
+            resource,
+            score,
+            partial[p] > 0,
+            params[p],
+            fit_forget,
+            max_iter,
+            tol,
+            predicted,
+            filtered,
+            out_counts[p],
+        )
         out_loglike[p] = ll
         out_iterations[p] = it
 

@@ -44,10 +44,25 @@ def uncertainty_of(p, evidence):
 
 @inline
 def apply_event_kernel(
-    state, i, q, kind, s, t,
-    kind_learn, kind_evidence, learn, coverage, covered_starts, covered_points, guess, slip, half_life,
-    required_starts, required_points, threshold,
-):  # fmt: skip
+    state,
+    i,
+    q,
+    kind,
+    s,
+    t,
+    kind_learn,
+    kind_evidence,
+    learn,
+    coverage,
+    covered_starts,
+    covered_points,
+    guess,
+    slip,
+    half_life,
+    required_starts,
+    required_points,
+    threshold,
+):
     """One event on learner row i of `state` (L, 3, M), in place: per point module q covers
     (`covered_points[covered_starts[q]:covered_starts[q + 1]]`), forget since last touched,
     weigh the score as evidence, then learn at the module's rate times the learner's readiness
@@ -85,17 +100,47 @@ def apply_event_kernel(
 
 @kernel
 def apply_events_kernel(
-    state, learner, module, kind, score, time,
-    kind_learn, kind_evidence, learn, coverage, covered_starts, covered_points, guess, slip, half_life,
-    required_starts, required_points, threshold,
-):  # fmt: skip
+    state,
+    learner,
+    module,
+    kind,
+    score,
+    time,
+    kind_learn,
+    kind_evidence,
+    learn,
+    coverage,
+    covered_starts,
+    covered_points,
+    guess,
+    slip,
+    half_life,
+    required_starts,
+    required_points,
+    threshold,
+):
     """Apply events in order to `state` (L, 3, M) in place."""
     for e in range(learner.shape[0]):
         apply_event_kernel(
-            state, learner[e], module[e], kind[e], score[e], time[e],
-            kind_learn, kind_evidence, learn, coverage, covered_starts, covered_points, guess, slip, half_life,
-            required_starts, required_points, threshold,
-        )  # fmt: skip
+            state,
+            learner[e],
+            module[e],
+            kind[e],
+            score[e],
+            time[e],
+            kind_learn,
+            kind_evidence,
+            learn,
+            coverage,
+            covered_starts,
+            covered_points,
+            guess,
+            slip,
+            half_life,
+            required_starts,
+            required_points,
+            threshold,
+        )
 
 
 @parallel_kernel

@@ -70,9 +70,25 @@ def needs(i, mastery, targets, out_target, need_order, dependent_starts, depende
 
 @inline
 def module_value(
-    i, q, planned, evidence, spread, state, latest, targets, learn, coverage, minutes, assessment,
-    covered_starts, covered_points, required_starts, required_points, threshold, spread_threshold,
-):  # fmt: skip
+    i,
+    q,
+    planned,
+    evidence,
+    spread,
+    state,
+    latest,
+    targets,
+    learn,
+    coverage,
+    minutes,
+    assessment,
+    covered_starts,
+    covered_points,
+    required_starts,
+    required_points,
+    threshold,
+    spread_threshold,
+):
     """(value per minute, learning gain, information, action) of module q for learner i given
     the `planned` mastery.
 
@@ -130,11 +146,35 @@ def moved(i, q, planned, mastery, covered_starts, covered_points, required_start
 
 @parallel_kernel
 def recommend_kernel(
-    mastery, evidence, spread, state, targets, learn, coverage, minutes, assessment,
-    covered_starts, covered_points, required_starts, required_points, need_order, dependent_starts,
-    dependent_points, threshold, spread_threshold, now,
-    planned, pool_module, pool_value, out_target, out_module, out_gain, out_information, out_value, out_action,
-):  # fmt: skip
+    mastery,
+    evidence,
+    spread,
+    state,
+    targets,
+    learn,
+    coverage,
+    minutes,
+    assessment,
+    covered_starts,
+    covered_points,
+    required_starts,
+    required_points,
+    need_order,
+    dependent_starts,
+    dependent_points,
+    threshold,
+    spread_threshold,
+    now,
+    planned,
+    pool_module,
+    pool_value,
+    out_target,
+    out_module,
+    out_gain,
+    out_information,
+    out_value,
+    out_action,
+):
     """For each learner (in parallel), a plan of up to k modules.
 
     First the `pool` (pool_module.shape[1] modules, at least k) best by value per minute on
@@ -167,9 +207,25 @@ def recommend_kernel(
         needs(i, mastery, targets, out_target, need_order, dependent_starts, dependent_points, threshold)
         for q in range(n_modules):
             value, _, _, _ = module_value(
-                i, q, planned, evidence, spread, state, latest, out_target, learn, coverage, minutes, assessment,
-                covered_starts, covered_points, required_starts, required_points, threshold, spread_threshold,
-            )  # fmt: skip
+                i,
+                q,
+                planned,
+                evidence,
+                spread,
+                state,
+                latest,
+                out_target,
+                learn,
+                coverage,
+                minutes,
+                assessment,
+                covered_starts,
+                covered_points,
+                required_starts,
+                required_points,
+                threshold,
+                spread_threshold,
+            )
             if value <= pool_value[i, size - 1]:
                 continue
             slot = size - 1
@@ -186,11 +242,29 @@ def recommend_kernel(
                 q = pool_module[i, c]
                 if q < 0:
                     continue
-                if s > 0 and moved(i, q, planned, mastery, covered_starts, covered_points, required_starts, required_points):
+                if s > 0 and moved(
+                    i, q, planned, mastery, covered_starts, covered_points, required_starts, required_points
+                ):
                     pool_value[i, c], _, _, _ = module_value(
-                        i, q, planned, evidence, spread, state, latest, out_target, learn, coverage, minutes, assessment,
-                        covered_starts, covered_points, required_starts, required_points, threshold, spread_threshold,
-                    )  # fmt: skip
+                        i,
+                        q,
+                        planned,
+                        evidence,
+                        spread,
+                        state,
+                        latest,
+                        out_target,
+                        learn,
+                        coverage,
+                        minutes,
+                        assessment,
+                        covered_starts,
+                        covered_points,
+                        required_starts,
+                        required_points,
+                        threshold,
+                        spread_threshold,
+                    )
                 if pool_value[i, c] > best_value:
                     best, best_value = c, pool_value[i, c]
             if best < 0:
@@ -198,9 +272,25 @@ def recommend_kernel(
             q = pool_module[i, best]
             pool_module[i, best] = -1
             _, gain, information, action = module_value(
-                i, q, planned, evidence, spread, state, latest, out_target, learn, coverage, minutes, assessment,
-                covered_starts, covered_points, required_starts, required_points, threshold, spread_threshold,
-            )  # fmt: skip
+                i,
+                q,
+                planned,
+                evidence,
+                spread,
+                state,
+                latest,
+                out_target,
+                learn,
+                coverage,
+                minutes,
+                assessment,
+                covered_starts,
+                covered_points,
+                required_starts,
+                required_points,
+                threshold,
+                spread_threshold,
+            )
             out_module[i, s] = q
             out_value[i, s] = best_value
             out_gain[i, s] = gain

@@ -21,11 +21,21 @@ from lti_tool.moodle.client import MoodleClient
 
 # Moodle activity type -> catalog method and a default duration in minutes.
 METHOD_OF = {
-    "quiz": ("quiz", 20), "assign": ("project", 120), "workshop": ("project", 120),
-    "facetoface": ("offline", 180), "attendance": ("offline", 120), "bigbluebuttonbn": ("offline", 60),
-    "zoom": ("offline", 60), "lti": ("lab", 45), "h5pactivity": ("online", 15), "hvp": ("online", 15),
-    "scorm": ("online", 30), "lesson": ("online", 30), "book": ("online", 30), "page": ("online", 15),
-}  # fmt: skip
+    "quiz": ("quiz", 20),
+    "assign": ("project", 120),
+    "workshop": ("project", 120),
+    "facetoface": ("offline", 180),
+    "attendance": ("offline", 120),
+    "bigbluebuttonbn": ("offline", 60),
+    "zoom": ("offline", 60),
+    "lti": ("lab", 45),
+    "h5pactivity": ("online", 15),
+    "hvp": ("online", 15),
+    "scorm": ("online", 30),
+    "lesson": ("online", 30),
+    "book": ("online", 30),
+    "page": ("online", 15),
+}
 DEFAULT_METHOD = ("online", 20)
 SKIPPED = {"label", "qbank"}  # no page of their own to learn from
 FORUMS = {"forum", "hsuforum"}  # discussion, not training: left out unless asked
@@ -53,7 +63,7 @@ def _slug(text: str) -> str:
 
 def import_course(
     client: MoodleClient, course: int, catalog: Catalog, include_forums: bool = False, include_lti: bool = False
-) -> CourseImport:  # fmt: skip
+) -> CourseImport:
     """TOML text with one `[[modules]]` entry per new activity, and the activities the catalog
     already has a module for (by URL, or by the id an earlier import gave it)."""
     matcher = ActivityMatcher(catalog)

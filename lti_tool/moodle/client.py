@@ -55,13 +55,14 @@ def flatten(params: dict, prefix: str = "") -> dict[str, str]:
 
 class MoodleClient:
     def __init__(
-        self, url: str, token: str, timeout_s: float = Settings.moodle_http_timeout_s,
+        self,
+        url: str,
+        token: str,
+        timeout_s: float = Settings.moodle_http_timeout_s,
         session: requests.Session | None = None,
-    ):  # fmt: skip
+    ):
         if not url.startswith(("https://", "http://")):
-            raise MoodleError(
-                f"{url!r} is not a Moodle address (it starts with https:// or http://)"
-            )
+            raise MoodleError(f"{url!r} is not a Moodle address (it starts with https:// or http://)")
         if not token:
             raise MoodleError("no web-service token given (--token or SKILLGAP_MOODLE_TOKEN)")
         self.url = url.rstrip("/")
@@ -83,9 +84,7 @@ class MoodleClient:
         if response.status_code == 404:
             raise MoodleError(f"{self.url} has no {REST_PATH}: is this the Moodle site address?")
         if response.status_code != 200:
-            raise MoodleError(
-                f"Moodle at {self.url} answered HTTP {response.status_code} to {function}"
-            )
+            raise MoodleError(f"Moodle at {self.url} answered HTTP {response.status_code} to {function}")
         try:
             body = response.json()
         except ValueError:
@@ -96,9 +95,7 @@ class MoodleClient:
             code = body.get("errorcode", "")
             message = str(body.get("message", "")).strip()
             explained = EXPLAINED.get(code, "Moodle refused {function}: {message}")
-            raise MoodleError(
-                explained.format(function=function, message=message) + f" [{code}]", code
-            )
+            raise MoodleError(explained.format(function=function, message=message) + f" [{code}]", code)
         return body
 
     # The functions the sync and the catalog import use (Moodle 3.9+).
@@ -107,14 +104,10 @@ class MoodleClient:
 
     def grade_items(self, course: int) -> list[dict]:
         """Every user's grade items in the course (userid 0: all users)."""
-        return self.call("gradereport_user_get_grade_items", courseid=course, userid=0)[
-            "usergrades"
-        ]
+        return self.call("gradereport_user_get_grade_items", courseid=course, userid=0)["usergrades"]
 
     def completion(self, course: int, user: int) -> list[dict]:
-        return self.call(
-            "core_completion_get_activities_completion_status", courseid=course, userid=user
-        )["statuses"]
+        return self.call("core_completion_get_activities_completion_status", courseid=course, userid=user)["statuses"]
 
     def course_contents(self, course: int) -> list[dict]:
         return self.call("core_course_get_contents", courseid=course)

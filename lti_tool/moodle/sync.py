@@ -20,14 +20,14 @@ from core.catalog.activities import ActivityMatcher
 from core.eventlog import queue_events, write_pipeline
 from core.events import Event, parse_event
 from core.identity import course_cohort, learner_pseudonym
-from lti_tool.course_binding import CourseBinding, moodle_item_url
-from lti_tool.moodle.client import MoodleClient, MoodleError
-from lti_tool.redis_keys import LtiKeys
-from lti_tool.registrations import RegistrationStore
 from core.recent import note_recent
 from core.redis_server import EmbeddedRedis, RedisUnavailable, connect
 from core.services import Services, build_services
 from core.settings import Settings
+from lti_tool.course_binding import CourseBinding, moodle_item_url
+from lti_tool.moodle.client import MoodleClient, MoodleError
+from lti_tool.redis_keys import LtiKeys
+from lti_tool.registrations import RegistrationStore
 
 log = logging.getLogger(__name__)
 SOURCE = "moodle"
@@ -71,9 +71,7 @@ class MoodleSync:
     def learner(self, user_id: int) -> str:
         return learner_pseudonym(self.secret, self.site, str(user_id))
 
-    def sync(
-        self, courses: list[int], progress: Callable[[str], None] = lambda _: None
-    ) -> SyncResult:
+    def sync(self, courses: list[int], progress: Callable[[str], None] = lambda _: None) -> SyncResult:
         result = SyncResult()
         for course in courses:
             self.sync_course(course, result, progress)
@@ -89,9 +87,7 @@ class MoodleSync:
         found: list[tuple[str, str, dict, int]] = []
         now = time.time()
         for user in users:
-            found.append(
-                (f"e:{user['id']}", "1", {"kind": "enrolled", "timestamp": now}, user["id"])
-            )
+            found.append((f"e:{user['id']}", "1", {"kind": "enrolled", "timestamp": now}, user["id"]))
         for usergrade in self.client.grade_items(course):
             user = usergrade["userid"]
             for item in usergrade.get("gradeitems", []):
@@ -137,14 +133,10 @@ class MoodleSync:
         data = {"kind": "completed", "module": module, "timestamp": float(when)}
         yield f"c:{user}:{status['cmid']}", f"{status['state']}:{when}", data, user
 
-    def _write(
-        self, course: int, found: list[tuple[str, str, dict, int]], result: SyncResult
-    ) -> None:
+    def _write(self, course: int, found: list[tuple[str, str, dict, int]], result: SyncResult) -> None:
         """Only what changed since the last sync; events and new fingerprints in one round trip."""
         services, keys = self.services, self.services.keys
-        key = keys.moodle_sync(
-            self.tenant, hashlib.sha1(self.site.encode()).hexdigest()[:12], str(course)
-        )
+        key = keys.moodle_sync(self.tenant, hashlib.sha1(self.site.encode()).hexdigest()[:12], str(course))
         previous = services.redis.hmget(key, [f for f, *_ in found]) if found else []
         events: list[Event] = []
         fingerprints: dict[str, str] = {}
@@ -152,8 +144,12 @@ class MoodleSync:
             if before is not None and before.decode() == fingerprint:
                 result.unchanged += 1
                 continue
-            data |= {"learner": self.learner(user), "cohort": course_cohort(self.site, str(course)), "source": SOURCE,
-                     "id": _event_id(self.site, course, name, fingerprint)}  # fmt: skip
+            data |= {
+                "learner": self.learner(user),
+                "cohort": course_cohort(self.site, str(course)),
+                "source": SOURCE,
+                "id": _event_id(self.site, course, name, fingerprint),
+            }
             events.append(parse_event(data, tenant=self.tenant, catalog=services.catalog))
             fingerprints[name] = fingerprint
         result.learners += len({f.split(":")[1] for f, *_ in found})
@@ -183,9 +179,7 @@ def parse_courses(text: str) -> list[int]:
 def _scheduled(settings: Settings) -> bool:
     if settings.moodle_url and settings.moodle_token and settings.moodle_courses:
         return True
-    log.info(
-        "Moodle sync off (set SKILLGAP_MOODLE_URL, SKILLGAP_MOODLE_TOKEN and SKILLGAP_MOODLE_COURSES)"
-    )
+    log.info("Moodle sync off (set SKILLGAP_MOODLE_URL, SKILLGAP_MOODLE_TOKEN and SKILLGAP_MOODLE_COURSES)")
     return False
 
 
@@ -194,9 +188,7 @@ def start_scheduled_sync(settings: Settings, stop: threading.Event) -> threading
     is set; None when the settings name no Moodle, token and courses."""
     if not _scheduled(settings):
         return None
-    thread = threading.Thread(
-        target=_sync_once_redis_answers, args=(settings, stop), name="moodle-sync", daemon=True
-    )
+    thread = threading.Thread(target=_sync_once_redis_answers, args=(settings, stop), name="moodle-sync", daemon=True)
     thread.start()
     return thread
 
@@ -223,16 +215,21 @@ def run_scheduled_sync(services: Services, stop: threading.Event) -> None:
     settings = services.settings
     if not _scheduled(settings):
         return
-    tenant = settings.moodle_tenant or RegistrationStore(services.redis, LtiKeys(services.keys)).tenant_of(settings.moodle_url)
+    tenant = settings.moodle_tenant or RegistrationStore(services.redis, LtiKeys(services.keys)).tenant_of(
+        settings.moodle_url
+    )
     while not stop.is_set():
         try:
-            client = MoodleClient(
-                settings.moodle_url, settings.moodle_token, settings.moodle_http_timeout_s
-            )
+            client = MoodleClient(settings.moodle_url, settings.moodle_token, settings.moodle_http_timeout_s)
             sync = MoodleSync(services, client, tenant)
             result = sync.sync(parse_courses(settings.moodle_courses))
-            log.info("Moodle sync: %d events from %d courses (%d unchanged, %d unmapped activities)",
-                     result.events, result.courses, result.unchanged, len(result.unmapped))  # fmt: skip
+            log.info(
+                "Moodle sync: %d events from %d courses (%d unchanged, %d unmapped activities)",
+                result.events,
+                result.courses,
+                result.unchanged,
+                len(result.unmapped),
+            )
         except MoodleError as exc:
             log.error("Moodle sync failed: %s", exc)
         except Exception:

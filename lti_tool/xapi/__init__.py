@@ -22,6 +22,7 @@ import redis
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
+from core.http import MAX_JSON_DEPTH, too_deep
 from core.ratelimit import FailureLimit, TooManyFailures
 from lti_tool.xapi.attachments import (
     MultipartError,
@@ -29,12 +30,10 @@ from lti_tool.xapi.attachments import (
     match_parts,
     split_multipart,
 )
-
-from core.http import MAX_JSON_DEPTH, too_deep
 from lti_tool.xapi.credentials import Credential, CredentialCache
 from lti_tool.xapi.errors import (
-    BadRequest,
     RETRY_AFTER_S,
+    BadRequest,
     Conflict,
     InvalidStatement,
     PayloadTooLarge,
@@ -151,9 +150,7 @@ def _check_request() -> None:
     if request.endpoint != "xapi.status":  # the admin's report is no xAPI resource
         version = request.headers.get("X-Experience-API-Version")
         if version is None:
-            raise BadRequest(
-                "the X-Experience-API-Version header is required (1.0.x)", rule="version_header"
-            )
+            raise BadRequest("the X-Experience-API-Version header is required (1.0.x)", rule="version_header")
         if not VERSION_PATTERN.fullmatch(version.strip()):
             raise BadRequest(
                 f"X-Experience-API-Version {version!r} is not supported; send 1.0.x",
@@ -191,9 +188,7 @@ def _parse_batch(items: list, tenant: str, now: float, statement_id: str | None)
         try:
             statement = parse_statement(data, tenant, now)
         except StatementError as exc:
-            raise InvalidStatement(
-                exc.message, rule=exc.rule, field=exc.field, statement=index
-            ) from None
+            raise InvalidStatement(exc.message, rule=exc.rule, field=exc.field, statement=index) from None
         if statement_id is not None and statement.id != statement_id:
             raise BadRequest("the statement's id differs from statementId", rule="statement_id")
         ids.append(statement.id)
@@ -202,8 +197,10 @@ def _parse_batch(items: list, tenant: str, now: float, statement_id: str | None)
                 continue
             raise InvalidStatement(
                 f"the batch holds id {statement.id} more than once",
-                rule="duplicate_id", field="id", statement=index,
-            )  # fmt: skip
+                rule="duplicate_id",
+                field="id",
+                statement=index,
+            )
         seen.add(statement.id)
         statements.append(statement)
         positions.append(index)
@@ -272,8 +269,9 @@ def _take(single: bool, statement_id: str | None = None) -> list[str]:
         taken = [statements[i].id for i in exc.indexes]
         raise Conflict(
             f"statement id {taken[0]} is already stored with different content",
-            statements=[positions[i] for i in exc.indexes], ids=taken,
-        ) from None  # fmt: skip
+            statements=[positions[i] for i in exc.indexes],
+            ids=taken,
+        ) from None
     return ids
 
 

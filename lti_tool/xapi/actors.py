@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 
-from lti_tool.xapi.credentials import Credential
 from core.identity import alias_field, learner_pseudonym, mbox_alias
+from lti_tool.xapi.credentials import Credential
 
 # Alias fields to try, in order, per kind of actor identifier.
 ACCOUNT_ALIASES = ("xapi_account", "sub")
@@ -29,12 +29,7 @@ def alias_fields(actor: dict, issuer: str, secret: bytes) -> tuple[str, ...]:
         name = actor["account"]["name"]
         return tuple(alias_field(issuer, kind, name) for kind in ACCOUNT_ALIASES)
     if "mbox" in actor:
-        return (
-            alias_field(
-                issuer,
-                "mbox", mbox_alias(secret, hashlib.sha1(actor["mbox"].encode()).hexdigest())
-            ),
-        )
+        return (alias_field(issuer, "mbox", mbox_alias(secret, hashlib.sha1(actor["mbox"].encode()).hexdigest())),)
     if "mbox_sha1sum" in actor:
         return (alias_field(issuer, "mbox", mbox_alias(secret, actor["mbox_sha1sum"])),)
     return (alias_field(issuer, "openid", actor["openid"]),)

@@ -129,8 +129,15 @@ def _check_signature(data: dict, attachment: dict, token: bytes | None) -> None:
             token, key, algorithms=[algorithm], options={"verify_signature": key is not None}
         )
         payload = orjson.loads(signed["payload"])
-    except (jwt.InvalidTokenError, orjson.JSONDecodeError, binascii.Error, ValueError,
-            TypeError, KeyError, IndexError) as exc:  # fmt: skip
+    except (
+        jwt.InvalidTokenError,
+        orjson.JSONDecodeError,
+        binascii.Error,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+    ) as exc:
         raise MultipartError("signature", f"the signature is not a valid JWS: {exc}") from None
     if payload.__class__ is not dict or any(payload.get(k) != data.get(k) for k in SIGNED):
         _fail("signature", "the signature's payload is not the statement it comes with")

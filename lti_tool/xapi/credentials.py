@@ -50,21 +50,23 @@ def create_credentials(
 ) -> tuple[Credential, str]:
     """A new key and secret; the secret is returned once and stored only as a hash."""
     if not TENANT_PATTERN.match(tenant):
-        raise CredentialError(
-            f"tenant {tenant!r} must be lowercase letters, digits, '.', '_' or '-'"
-        )
+        raise CredentialError(f"tenant {tenant!r} must be lowercase letters, digits, '.', '_' or '-'")
     if platform not in PLATFORMS:
         raise CredentialError(f"platform must be one of {', '.join(PLATFORMS)}, not {platform!r}")
     if not issuer.startswith(("https://", "http://")) or not ISSUER_PATTERN.fullmatch(issuer):
         raise CredentialError(
             f"issuer {issuer!r} must be the LMS's address as its LTI launches name it, such as https://moodle.example.com"
         )
-    credential = Credential(
-        KEY_PREFIX + secrets.token_hex(8), tenant, platform, normal_issuer(issuer), label
-    )
+    credential = Credential(KEY_PREFIX + secrets.token_hex(8), tenant, platform, normal_issuer(issuer), label)
     secret = secrets.token_urlsafe(32)
-    record = {"tenant": tenant, "platform": platform, "issuer": credential.issuer, "label": label,
-              "secret_sha256": _digest(secret), "created": time.time()}  # fmt: skip
+    record = {
+        "tenant": tenant,
+        "platform": platform,
+        "issuer": credential.issuer,
+        "label": label,
+        "secret_sha256": _digest(secret),
+        "created": time.time(),
+    }
     client.hset(keys.xapi_credentials, credential.key, orjson.dumps(record))
     return credential, secret
 
@@ -73,9 +75,7 @@ def revoke_credentials(client: redis.Redis, keys: Keys, key: str) -> bool:
     return bool(client.hdel(keys.xapi_credentials, key))
 
 
-def list_credentials(
-    client: redis.Redis, keys: Keys, tenant: str | None = None
-) -> list[Credential]:
+def list_credentials(client: redis.Redis, keys: Keys, tenant: str | None = None) -> list[Credential]:
     found = []
     for key, raw in sorted(client.hgetall(keys.xapi_credentials).items()):
         record = orjson.loads(raw)

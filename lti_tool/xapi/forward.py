@@ -39,9 +39,11 @@ def build_lrs(services: Services) -> Lrs | None:
     if not settings.xapi_forward_url:
         return None
     return Lrs(
-        settings.xapi_forward_url, settings.xapi_forward_username,
-        settings.xapi_forward_password, settings.xapi_http_timeout_s,
-    )  # fmt: skip
+        settings.xapi_forward_url,
+        settings.xapi_forward_username,
+        settings.xapi_forward_password,
+        settings.xapi_http_timeout_s,
+    )
 
 
 class Forwarder:
@@ -79,9 +81,12 @@ class Forwarder:
         entries = self._due()
         if not entries and self.pause_until <= time.time():
             read = self.redis.xreadgroup(
-                GROUP, self.consumer, {self.keys.xapi_forward: ">"},
-                count=self.settings.xapi_forward_batch, block=block_ms or None,
-            )  # fmt: skip
+                GROUP,
+                self.consumer,
+                {self.keys.xapi_forward: ">"},
+                count=self.settings.xapi_forward_batch,
+                block=block_ms or None,
+            )
             entries = [(entry_id, fields, 1) for _, items in read for entry_id, fields in items]
         if not entries:
             return 0
@@ -97,15 +102,11 @@ class Forwarder:
 
     def _due(self) -> list[tuple[bytes, dict, int]]:
         """Pending statements whose wait since their last attempt is over, claimed."""
-        pending = self.redis.xpending_range(
-            self.keys.xapi_forward, GROUP, "-", "+", self.settings.xapi_forward_batch
-        )
+        pending = self.redis.xpending_range(self.keys.xapi_forward, GROUP, "-", "+", self.settings.xapi_forward_batch)
         due = [p for p in pending if p["time_since_delivered"] >= self._wait_ms(p["times_delivered"])]
         if not due:
             return []
-        claimed = self.redis.xclaim(
-            self.keys.xapi_forward, GROUP, self.consumer, 0, [p["message_id"] for p in due]
-        )
+        claimed = self.redis.xclaim(self.keys.xapi_forward, GROUP, self.consumer, 0, [p["message_id"] for p in due])
         attempts = {p["message_id"]: p["times_delivered"] + 1 for p in due}
         return [(entry_id, fields, attempts[entry_id]) for entry_id, fields in claimed if fields]
 
@@ -153,8 +154,9 @@ class Forwarder:
     def _dead(self, entry_id: bytes, fields: dict, reason: str) -> None:
         log.error("xapi_forward_dead_letter entry=%s reason=%s", entry_id.decode(), reason)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.xadd(self.keys.xapi_forward_dead, {**fields, b"reason": reason},
-                  maxlen=DEAD_LETTERS_KEPT, approximate=True)  # fmt: skip
+        pipe.xadd(
+            self.keys.xapi_forward_dead, {**fields, b"reason": reason}, maxlen=DEAD_LETTERS_KEPT, approximate=True
+        )
         pipe.xack(self.keys.xapi_forward, GROUP, entry_id)
         pipe.xdel(self.keys.xapi_forward, entry_id)
         pipe.hincrby(self.keys.xapi_counts(fields[b"tenant"].decode()), "forward_dead_letter", 1)

@@ -21,18 +21,18 @@ from functools import lru_cache
 import orjson
 import redis
 
-from lti_tool.course_binding import CourseBinding, candidates, item_type
-from lti_tool.redis_keys import LtiKeys
-from lti_tool.xapi.actors import alias_fields, direct_learner
-from lti_tool.xapi.credentials import Credential
-from lti_tool.xapi.mapping import UNMAPPED_ACTIVITY, Meaning, StatementMapper, context_id_of
-from lti_tool.xapi.statements import Statement
 from core.eventlog import queue_events, write_pipeline
 from core.events import Event, parse_event, trusted_event
 from core.identity import course_cohort, learners_for_aliases
 from core.keys import Keys
 from core.recent import note_recent
 from core.services import Services
+from lti_tool.course_binding import CourseBinding, candidates, item_type
+from lti_tool.redis_keys import LtiKeys
+from lti_tool.xapi.actors import alias_fields, direct_learner
+from lti_tool.xapi.credentials import Credential
+from lti_tool.xapi.mapping import UNMAPPED_ACTIVITY, Meaning, StatementMapper, context_id_of
+from lti_tool.xapi.statements import Statement
 
 SOURCE = "xapi"
 SECONDS_PER_DAY = 86_400
@@ -91,9 +91,7 @@ def _cohort(issuer: str, context_id: str | None) -> str | None:
     return course_cohort(issuer, context_id)
 
 
-def statement_event(
-    statement: Statement, meaning: Meaning, learner: str, credential: Credential
-) -> Event:
+def statement_event(statement: Statement, meaning: Meaning, learner: str, credential: Credential) -> Event:
     """The event of a valid, mapped statement. `parse_statement`, the mapping and the
     credential have proved what `parse_event` would check (the id a UUID, the module the
     catalog's, a float score in [0, 1] exactly for the kinds that need one, a timestamp after
@@ -101,9 +99,16 @@ def statement_event(
     a cohort without them; the learner a pseudonym), so it is built as trusted;
     tests/test_xapi_events.py holds such events against parse_event."""
     return trusted_event(
-        statement.id, credential.tenant, learner, _cohort(credential.issuer, meaning.course),
-        meaning.module, meaning.kind, meaning.score, statement.timestamp, SOURCE,
-    )  # fmt: skip
+        statement.id,
+        credential.tenant,
+        learner,
+        _cohort(credential.issuer, meaning.course),
+        meaning.module,
+        meaning.kind,
+        meaning.score,
+        statement.timestamp,
+        SOURCE,
+    )
 
 
 @dataclass
@@ -297,8 +302,14 @@ class Intake:
             if learner is not None:
                 events[place] = statement_event(statement, meaning, learner, credential)
                 continue
-            data = {"id": statement.id, "module": meaning.module, "kind": meaning.kind,
-                    "timestamp": statement.timestamp, "source": SOURCE, RECEIVED: now}  # fmt: skip
+            data = {
+                "id": statement.id,
+                "module": meaning.module,
+                "kind": meaning.kind,
+                "timestamp": statement.timestamp,
+                "source": SOURCE,
+                RECEIVED: now,
+            }
             if meaning.score is not None:
                 data["score"] = meaning.score
             cohort = _cohort(credential.issuer, meaning.course)

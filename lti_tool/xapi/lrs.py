@@ -34,9 +34,11 @@ class Lrs:
         body = b"[" + b",".join(statements) + b"]"
         try:
             response = self.http.post(
-                urljoin(self.base, "statements"), data=body, timeout=self.timeout_s,
+                urljoin(self.base, "statements"),
+                data=body,
+                timeout=self.timeout_s,
                 headers={"Content-Type": "application/json"},
-            )  # fmt: skip
+            )
         except requests.RequestException as exc:
             raise LrsError(f"the LRS at {self.base} is unreachable: {exc}") from None
         return response.status_code

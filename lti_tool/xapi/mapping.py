@@ -6,9 +6,9 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import NamedTuple
 
-from lti_tool.xapi.statements import Statement
 from core.catalog import Catalog
 from core.catalog.activities import ActivityMatcher
+from lti_tool.xapi.statements import Statement
 
 PASSED = "http://adlnet.gov/expapi/verbs/passed"
 FAILED = "http://adlnet.gov/expapi/verbs/failed"
@@ -69,9 +69,7 @@ class StatementMapper:
             return VERB_NOT_FOR_MODULE
         score = statement.score
         if kind == "completed":
-            if statement.completion is False or (
-                statement.verb == PROGRESSED and statement.completion is not True
-            ):
+            if statement.completion is False or (statement.verb == PROGRESSED and statement.completion is not True):
                 return NOT_COMPLETE
             if score is not None:
                 kind = "graded"  # a completion that carries a grade is evidence too
@@ -81,9 +79,7 @@ class StatementMapper:
             elif statement.verb in (PASSED, FAILED):
                 score = 1.0 if statement.verb == PASSED else 0.0
             else:
-                kind = (
-                    "viewed"  # an attempt without a result: the learner engaged, nothing measured
-                )
+                kind = "viewed"  # an attempt without a result: the learner engaged, nothing measured
         if kind == "viewed":
             score = None
         return Meaning(

@@ -24,13 +24,8 @@ def intake_report(services: Services, tenant: str, limit: int = 10) -> dict:
     counts = {k.decode(): float(v) for k, v in client.hgetall(keys.xapi_counts(tenant)).items()}
     last = counts.pop("last_received", None)
     unmapped = client.zrevrange(keys.xapi_unmapped(tenant), 0, limit - 1, withscores=True)
-    names = (
-        client.hmget(keys.xapi_unmapped_names(tenant), [a for a, _ in unmapped]) if unmapped else []
-    )
-    courses = (
-        client.hmget(LtiKeys(keys).unmapped_courses(tenant), [a for a, _ in unmapped])
-        if unmapped else []
-    )  # fmt: skip
+    names = client.hmget(keys.xapi_unmapped_names(tenant), [a for a, _ in unmapped]) if unmapped else []
+    courses = client.hmget(LtiKeys(keys).unmapped_courses(tenant), [a for a, _ in unmapped]) if unmapped else []
     return {
         "tenant": tenant,
         "last_statement_at": _iso(last) if last else None,
@@ -43,10 +38,15 @@ def intake_report(services: Services, tenant: str, limit: int = 10) -> dict:
             for source in SOURCES
         },
         "unmapped_activities": [
-            {"activity": a.decode(), "type": item_type(a.decode()), "statements": int(n),
-             "name": name.decode() if name else None, "course": course.decode() if course else None}
+            {
+                "activity": a.decode(),
+                "type": item_type(a.decode()),
+                "statements": int(n),
+                "name": name.decode() if name else None,
+                "course": course.decode() if course else None,
+            }
             for (a, n), name, course in zip(unmapped, names, courses)
-        ],  # fmt: skip
+        ],
         "waiting_actors": client.scard(keys.xapi_waiting_actors(tenant)),
     }
 
@@ -54,26 +54,21 @@ def intake_report(services: Services, tenant: str, limit: int = 10) -> dict:
 def format_report(report: dict) -> str:
     """The report as plain lines for the terminal."""
     counts = report["counts"]
-    lines = [
-        f"Tenant {report['tenant']}: last xAPI statement {report['last_statement_at'] or 'never'}"
-    ]
+    lines = [f"Tenant {report['tenant']}: last xAPI statement {report['last_statement_at'] or 'never'}"]
     if counts:
         lines.append("Counts: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     for source, events in report["recent"].items():
-        lines.append(
-            f"\nLast events from {source}:" if events else f"\nNo events from {source} yet."
-        )
+        lines.append(f"\nLast events from {source}:" if events else f"\nNo events from {source} yet.")
         for e in events:
             score = f" score {e['score']:.2f}" if e.get("score") is not None else ""
-            lines.append(
-                f"  {e['timestamp']}  {e['learner']}  {e['kind']:<9} {e.get('module', '-')}{score}"
-            )
+            lines.append(f"  {e['timestamp']}  {e['learner']}  {e['kind']:<9} {e.get('module', '-')}{score}")
     unmapped = report["unmapped_activities"]
     lines.append(
         "\nCourse items whose statements count for no catalog module, by type (bind each to "
         "the module it trains with the command under it):"
-        if unmapped else "\nEvery activity seen maps to a catalog module."
-    )  # fmt: skip
+        if unmapped
+        else "\nEvery activity seen maps to a catalog module."
+    )
     for kind in sorted({item["type"] for item in unmapped}):
         of_kind = [item for item in unmapped if item["type"] == kind]
         lines.append(f"  {kind}: {sum(item['statements'] for item in of_kind)} statement(s)")

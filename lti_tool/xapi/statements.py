@@ -25,9 +25,7 @@ import orjson
 VERSION = "1.0.3"
 # Matched whole (fullmatch): a trailing newline is no part of a valid value.
 VERSION_PATTERN = re.compile(r"1\.0(\.\d+)?")
-UUID_PATTERN = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}"
-)
+UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}")
 # A scheme, then no white space, control characters or characters RFC 3987 excludes.
 IRI_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x1f\x7f<>\"{}|\\^`]+")
 MBOX_PATTERN = re.compile(r"mailto:[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+")
@@ -36,9 +34,7 @@ SHA1_PATTERN = re.compile(r"[0-9a-fA-F]{40}")
 SHA2_PATTERN = re.compile(r"[0-9a-fA-F]{56}|[0-9a-fA-F]{64}|[0-9a-fA-F]{96}|[0-9a-fA-F]{128}")
 # RFC 2045 / 6838: type/subtype, then parameters.
 _TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
-MEDIA_TYPE_PATTERN = re.compile(
-    rf"{_TOKEN}/{_TOKEN}(?:\s*;\s*{_TOKEN}=(?:{_TOKEN}|\"(?:[^\"\\]|\\.)*\"))*\s*"
-)
+MEDIA_TYPE_PATTERN = re.compile(rf"{_TOKEN}/{_TOKEN}(?:\s*;\s*{_TOKEN}=(?:{_TOKEN}|\"(?:[^\"\\]|\\.)*\"))*\s*")
 # 4.6: ISO 8601 durations, as designators (PnYnMnDTnHnMnS) or weeks (PnW).
 _N = r"\d+(?:[.,]\d+)?"
 DURATION_PATTERN = re.compile(
@@ -92,17 +88,13 @@ DEFINITION_PROPERTIES = frozenset(
 )
 COMPONENT_PROPERTIES = frozenset(("id", "description"))
 STATEMENT_REF_PROPERTIES = frozenset(("objectType", "id"))
-RESULT_PROPERTIES = frozenset(
-    ("score", "success", "completion", "response", "duration", "extensions")
-)
+RESULT_PROPERTIES = frozenset(("score", "success", "completion", "response", "duration", "extensions"))
 SCORE_PROPERTIES = frozenset(("scaled", "raw", "min", "max"))
 CONTEXT_PROPERTIES = frozenset(
     ("registration", "instructor", "team", "contextActivities", "revision", "platform")
     + ("language", "statement", "extensions")
 )
-ATTACHMENT_PROPERTIES = frozenset(
-    ("usageType", "display", "description", "contentType", "length", "sha2", "fileUrl")
-)
+ATTACHMENT_PROPERTIES = frozenset(("usageType", "display", "description", "contentType", "length", "sha2", "fileUrl"))
 ATTACHMENT_REQUIRED = ("usageType", "display", "contentType", "length", "sha2")
 # 2.4.4.1, interaction activities: the component lists each interaction type may carry.
 INTERACTION_COMPONENTS = {
@@ -289,9 +281,7 @@ def _check_ifi(agent: dict) -> int:
     return count
 
 
-def check_agent(
-    agent: object, deviations: list[str], group_allowed: bool = True, default: str = "Agent"
-) -> str:
+def check_agent(agent: object, deviations: list[str], group_allowed: bool = True, default: str = "Agent") -> str:
     """An Agent or Group (2.4.2); returns its objectType. Fields are named from the agent."""
     if agent.__class__ is not dict:
         _fail("agent", "", "must be an object with an objectType and one identifier")
@@ -312,9 +302,10 @@ def check_agent(
     if object_type == "Agent":
         if identifiers != 1:
             _fail(
-                "agent_identifier", "",
+                "agent_identifier",
+                "",
                 f"an Agent needs exactly one of {', '.join(INVERSE_FUNCTIONAL)} (found {identifiers})",
-            )  # fmt: skip
+            )
         return object_type
     if identifiers > 1:
         _fail("agent_identifier", "", "a Group has at most one identifier")
@@ -348,13 +339,12 @@ def _check_components(definition: dict, deviations: list[str]) -> None:
         return
     if interaction.__class__ is not str or interaction not in INTERACTION_COMPONENTS:
         _fail(
-            "interaction_type", "interactionType",
+            "interaction_type",
+            "interactionType",
             f"must be one of {', '.join(INTERACTION_COMPONENTS)} (case-sensitive)",
-        )  # fmt: skip
+        )
     pattern = definition.get("correctResponsesPattern")
-    if pattern is not None and (
-        pattern.__class__ is not list or any(item.__class__ is not str for item in pattern)
-    ):
+    if pattern is not None and (pattern.__class__ is not list or any(item.__class__ is not str for item in pattern)):
         _fail("correct_responses", "correctResponsesPattern", "must be a list of strings")
     allowed = INTERACTION_COMPONENTS[interaction]
     for key in COMPONENT_LISTS:
@@ -490,9 +480,10 @@ def _check_object(
         _check_parts(target, deviations, now, nested=True)
     else:
         _fail(
-            "object_type", "objectType",
+            "object_type",
+            "objectType",
             f"must be one of {', '.join(OBJECT_TYPES)}, not {object_type!r}",
-        )  # fmt: skip
+        )
     return object_type, None, None
 
 
@@ -548,9 +539,7 @@ def _check_score(score: object, deviations: list[str]) -> float | None:
     return None
 
 
-def _check_result(
-    result: object, deviations: list[str]
-) -> tuple[float | None, bool | None, bool | None]:
+def _check_result(result: object, deviations: list[str]) -> tuple[float | None, bool | None, bool | None]:
     """2.4.5: returns (score in [0, 1] or None, success, completion)."""
     _object(result, RESULT_PROPERTIES, "a result")
     success = result.get("success")
@@ -609,10 +598,13 @@ def _timestamp(value: object, deviations: list[str], now: float) -> float:
 
 # Activity types that name a course (cmi5: logstore_xapi 5; tincan: earlier logstore_xapi;
 # ADL: Open edX).
-COURSE_TYPES = frozenset((
-    "https://w3id.org/xapi/cmi5/activitytype/course", "http://id.tincanapi.com/activitytype/lms/course",
-    "http://adlnet.gov/expapi/activities/course",
-))  # fmt: skip
+COURSE_TYPES = frozenset(
+    (
+        "https://w3id.org/xapi/cmi5/activitytype/course",
+        "http://id.tincanapi.com/activitytype/lms/course",
+        "http://adlnet.gov/expapi/activities/course",
+    )
+)
 # Course URL shapes, for a course activity sent without a type: Moodle, Open edX.
 COURSE_URL = re.compile(r"/course/view\.php\?id=[^&#]+\Z|/course/course-v1:[^/?#]+/?\Z")
 
@@ -665,8 +657,7 @@ def _check_context(context: object, object_type: str, deviations: list[str]) -> 
     found: list[str] = []
     for kind, value in activities.items():
         if kind not in CONTEXT_ACTIVITY_KINDS:
-            _fail("context_activities", f"contextActivities.{kind}",
-                  "must be one of parent, grouping, category, other")  # fmt: skip
+            _fail("context_activities", f"contextActivities.{kind}", "must be one of parent, grouping, category, other")
         if value is None:
             _fail("null_value", f"contextActivities.{kind}", "must not be null")
         items = value if value.__class__ is list else (value,)
@@ -704,10 +695,7 @@ def _check_attachments(attachments: object) -> tuple[tuple[str, bool], ...]:
             except StatementError as exc:
                 raise exc.within(part) from None
             content_type = attachment["contentType"]
-            if (
-                content_type.__class__ is not str
-                or MEDIA_TYPE_PATTERN.fullmatch(content_type) is None
-            ):
+            if content_type.__class__ is not str or MEDIA_TYPE_PATTERN.fullmatch(content_type) is None:
                 _fail("attachment", "contentType", "must be an Internet media type")
             length = attachment["length"]
             if length.__class__ is not int or length < 0:
@@ -773,8 +761,17 @@ def _check_parts(data: dict, deviations: list[str], now: float, nested: bool) ->
     except StatementError as exc:
         raise exc.within(part) from None
     return _Parts(
-        verb, object_type, activity, name, score, success, completion, timestamp, course,
-        attachments, context_activities,
+        verb,
+        object_type,
+        activity,
+        name,
+        score,
+        success,
+        completion,
+        timestamp,
+        course,
+        attachments,
+        context_activities,
     )
 
 
@@ -796,9 +793,7 @@ def parse_statement(data: object, tenant: str, now: float | None = None) -> Stat
             raise StatementError("statement_property", exc.field, exc.message) from None
         raise
     version = data.get("version")
-    if version is not None and not (
-        version.__class__ is str and VERSION_PATTERN.fullmatch(version)
-    ):
+    if version is not None and not (version.__class__ is str and VERSION_PATTERN.fullmatch(version)):
         _fail("version", "version", f"must be 1.0.x, not {version!r}")
     deviations: list[str] = []
     now = time.time() if now is None else now
@@ -819,8 +814,18 @@ def parse_statement(data: object, tenant: str, now: float | None = None) -> Stat
     else:  # the LRS assigns it (2.4.1); from the content, so a re-sent statement keeps its id
         statement_id = str(uuid.uuid5(ID_NAMESPACE, f"{tenant}\x1f{digest}"))
     return Statement(
-        statement_id, digest, data["actor"], parts.verb, parts.activity, parts.name, parts.score,
-        parts.success, parts.completion, now if parts.timestamp is None else parts.timestamp,
-        parts.course, tuple(dict.fromkeys(deviations)) if deviations else (), parts.attachments,
+        statement_id,
+        digest,
+        data["actor"],
+        parts.verb,
+        parts.activity,
+        parts.name,
+        parts.score,
+        parts.success,
+        parts.completion,
+        now if parts.timestamp is None else parts.timestamp,
+        parts.course,
+        tuple(dict.fromkeys(deviations)) if deviations else (),
+        parts.attachments,
         parts.context_activities,
-    )  # fmt: skip
+    )

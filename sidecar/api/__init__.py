@@ -6,18 +6,19 @@ from collections.abc import Mapping
 
 from flask import Flask, request
 
-from core.http_headers import security_headers
-from sidecar.api import dashboard, docs, events, health, learners, metrics, modules, openapi, people, reports
-from sidecar.api.errors import register_error_handlers
-from core.identity import stored_secret
 from core.http import finish_body
+from core.http_headers import security_headers
+from core.identity import stored_secret
 from core.redis_server import connect
 from core.services import Services, build_services
 from core.settings import Settings
+from sidecar.api import dashboard, docs, events, health, learners, metrics, modules, openapi, people, reports
+from sidecar.api.errors import register_error_handlers
 
-
-API_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-           "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+API_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 def create_app(test_config: Mapping[str, object] | None = None, services: Services | None = None) -> Flask:
@@ -42,7 +43,11 @@ def create_app(test_config: Mapping[str, object] | None = None, services: Servic
     app.register_blueprint(metrics.blueprint)
     # The dashboard's session cookie: signed with a secret kept in Redis (shared by every process).
     app.secret_key = stored_secret(services.redis, services.keys, "api-session")
-    app.config.update(SESSION_COOKIE_NAME="skillgap_dashboard", SESSION_COOKIE_SAMESITE="Strict",
-                      SESSION_COOKIE_HTTPONLY=True, PERMANENT_SESSION_LIFETIME=8 * 3600)  # fmt: skip
+    app.config.update(
+        SESSION_COOKIE_NAME="skillgap_dashboard",
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_HTTPONLY=True,
+        PERMANENT_SESSION_LIFETIME=8 * 3600,
+    )
     app.register_blueprint(dashboard.blueprint)
     return app

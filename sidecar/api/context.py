@@ -7,13 +7,13 @@ import time
 import orjson
 from flask import current_app, g, request
 
-from core.ratelimit import FailureLimit, TooManyFailures
-from sidecar.api.errors import InvalidRequest, TooManyRequests, Unauthorized
 from core.http import MAX_JSON_DEPTH, too_deep
 from core.learner_store import LearnerStore
 from core.params import ActiveParameters
+from core.ratelimit import FailureLimit, TooManyFailures
 from core.services import Services
 from core.tokens import LAST_USED_EVERY_S, note_use, tenant_for
+from sidecar.api.errors import InvalidRequest, TooManyRequests, Unauthorized
 
 _last_noted: dict[str, float] = {}  # token -> when this process last recorded its use (monotonic)
 

@@ -16,19 +16,19 @@ import orjson
 from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException
 
+from core.catalog import engine_model
+from core.events import COHORT_PATTERN, LEARNER_PATTERN
+from core.explain import render
+from core.params import module_effectiveness
+from core.people import departments
+from core.ratelimit import FailureLimit, TooManyFailures
+from core.reports import GapReport, gap_report
+from core.tokens import hash_token
 from sidecar.api.charts import bars_per_day, heatmap, mastery_bars, rates_with_error_bars
 from sidecar.api.context import services
 from sidecar.api.dashboard_texts import text
 from sidecar.eventstats import events_per_day, learner_recent_events
 from sidecar.health import pipeline_health
-from core.catalog import engine_model
-from core.events import COHORT_PATTERN, LEARNER_PATTERN
-from core.explain import render
-from core.params import module_effectiveness
-from core.ratelimit import FailureLimit, TooManyFailures
-from core.people import departments
-from core.reports import GapReport, gap_report
-from core.tokens import hash_token
 
 blueprint = Blueprint("dashboard", __name__, template_folder="templates")
 
@@ -58,9 +58,14 @@ def _check_csrf() -> None:
 def _page(template: str, **values):
     language = _language()
     return render_template(
-        f"dashboard/{template}", t=lambda key, **v: text(key, language, **v), language=language,
-        csrf=_csrf(), tenant=g.get("tenant"), page=request.endpoint, **values,
-    )  # fmt: skip
+        f"dashboard/{template}",
+        t=lambda key, **v: text(key, language, **v),
+        language=language,
+        csrf=_csrf(),
+        tenant=g.get("tenant"),
+        page=request.endpoint,
+        **values,
+    )
 
 
 def _signed_in() -> str | None:
@@ -102,8 +107,11 @@ def overview():
         learners=len(report.learners),
         roles=_role_counts(report),
         cohorts=report.by_cohort(),
-        departments=[row for row in report.by_department(departments(svc.redis, svc.keys, tenant, report.learners))
-                     if row["department"]],  # fmt: skip
+        departments=[
+            row
+            for row in report.by_department(departments(svc.redis, svc.keys, tenant, report.learners))
+            if row["department"]
+        ],
         loss=report.loss.total,
         per_day=bars_per_day(days, counts, text("events_per_day", _language(), days=DAYS)) if sum(counts) else None,
         days=DAYS,
@@ -127,7 +135,9 @@ def sign_in():
         return _page("sign_in.html", error="bad_token"), 401
     language = session.get("lang", "en")
     session.clear()  # a new session: nothing of the signed-out one carries over
-    session.update(token=hash_token(token), tenant=orjson.loads(raw)["tenant"], lang=language, csrf=secrets.token_urlsafe(24))
+    session.update(
+        token=hash_token(token), tenant=orjson.loads(raw)["tenant"], lang=language, csrf=secrets.token_urlsafe(24)
+    )
     return redirect(url_for("dashboard.overview"), code=303)
 
 
@@ -203,16 +213,25 @@ def gap_cell():
     report = gap_report(svc.learners, g.tenant, cohort, time.time())
     j = catalog.point_index[point]
     rows = [
-        {"learner": learner, "mastery": float(report.mastery[i, j]), "target": float(report.targets[i, j]),
-         "shortfall": max(0.0, float(report.targets[i, j] - report.mastery[i, j])),
-         "loss": float(report.loss.per_learner[i])}
-        for i, learner in enumerate(report.learners) if report.roles[i] == role
-    ]  # fmt: skip
+        {
+            "learner": learner,
+            "mastery": float(report.mastery[i, j]),
+            "target": float(report.targets[i, j]),
+            "shortfall": max(0.0, float(report.targets[i, j] - report.mastery[i, j])),
+            "loss": float(report.loss.per_learner[i]),
+        }
+        for i, learner in enumerate(report.learners)
+        if report.roles[i] == role
+    ]
     rows.sort(key=lambda r: -r["shortfall"])
     return _page(
         "cell.html",
-        title=text("cell_title", language, role=_role_name(role, catalog, language),
-                   point=catalog.knowledge_points[j].name.get(language)),  # fmt: skip
+        title=text(
+            "cell_title",
+            language,
+            role=_role_name(role, catalog, language),
+            point=catalog.knowledge_points[j].name.get(language),
+        ),
         rows=rows[:CELL_LEARNERS],
         more=max(0, len(rows) - CELL_LEARNERS),
         cohort=cohort,
@@ -234,9 +253,13 @@ def learner_page(learner: str):
     shown = [j for j in range(len(catalog.knowledge_points)) if targets[j] > 0]
     names = [catalog.knowledge_points[j].name.get(language) for j in shown]
     chart = mastery_bars(
-        names, [float(mastery[j]) for j in shown], [float(uncertainty[j]) for j in shown],
-        [float(targets[j]) for j in shown], text("bar_title", language), text("mastery_title", language),
-    )  # fmt: skip
+        names,
+        [float(mastery[j]) for j in shown],
+        [float(uncertainty[j]) for j in shown],
+        [float(targets[j]) for j in shown],
+        text("bar_title", language),
+        text("mastery_title", language),
+    )
     recent = learner_recent_events(svc.redis, svc.keys, svc.settings.partitions, g.tenant, learner)
     modules = {m.id: m.title.get(language) for m in catalog.modules}
     return _page(
@@ -247,8 +270,10 @@ def learner_page(learner: str):
         loss=standing.loss.total,
         chart=chart,
         recommendations=[render(item, catalog, language) for item in record.recommendations],
-        recent=[{**e, "when": _when(e["timestamp"]), "title": modules.get(e.get("module"), e.get("module") or "")}
-                for e in recent],  # fmt: skip
+        recent=[
+            {**e, "when": _when(e["timestamp"]), "title": modules.get(e.get("module"), e.get("module") or "")}
+            for e in recent
+        ],
     )
 
 
@@ -268,8 +293,9 @@ def modules():
             fitted.append(point["learn_rate"] if point["fitted"] else None)
             errors.append(point["uncertainty"])
             catalog_rates.append(float(base.learn[q, j]))
-    chart = rates_with_error_bars(names, fitted, errors, catalog_rates, text("dot_title", language),
-                                  text("modules_title", language))  # fmt: skip
+    chart = rates_with_error_bars(
+        names, fitted, errors, catalog_rates, text("dot_title", language), text("modules_title", language)
+    )
     return _page("modules.html", chart=chart, version=active.version)
 
 

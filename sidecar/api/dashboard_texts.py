@@ -25,8 +25,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "roles": ("Roles", "岗位"),
     "cohorts": ("Cohorts", "班级"),
     "departments": ("Departments", "部门"),
-    "events_per_day": ("Events received per day (last {days} days, by the event's date)",
-                       "每日收到的学习事件（最近 {days} 天，按事件日期）"),  # fmt: skip
+    "events_per_day": (
+        "Events received per day (last {days} days, by the event's date)",
+        "每日收到的学习事件（最近 {days} 天，按事件日期）",
+    ),
     "no_events": ("No events in this period.", "此期间没有事件。"),
     "pipeline": ("Pipeline health", "处理管道状态"),
     "workers_alive": ("Workers running", "运行中的处理进程"),
@@ -38,8 +40,10 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Log entries the workers could not read, set aside in the dead-letter stream (see skillgap replay).",
         "处理进程无法读取的日志条目，已移入死信流（见 skillgap replay）。",
     ),
-    "define_waiting": ("Stream entries not yet read by a worker, plus those read but not yet committed.",
-                       "尚未被处理进程读取的条目，加上已读取但尚未提交的条目。"),  # fmt: skip
+    "define_waiting": (
+        "Stream entries not yet read by a worker, plus those read but not yet committed.",
+        "尚未被处理进程读取的条目，加上已读取但尚未提交的条目。",
+    ),
     "status_ok": ("running", "正常"),
     "status_no_workers": ("no worker is running: events wait", "没有处理进程在运行：事件正在等待"),
     "shortfall_total": ("Total shortfall below target", "低于目标的总差距"),
@@ -49,14 +53,19 @@ TEXTS: dict[str, tuple[str, str]] = {
         "差距分 L = Σ max(0, 目标 − 掌握度)²，对所有学员和知识点求和，掌握度按遗忘衰减至当前。0 表示全员达标；"
         "一名学员在一个知识点上低于目标 50 个百分点计 0.25。",
     ),
-    "heatmap_title": ("Gap heatmap: how far below target each role is, per knowledge point",
-                      "差距热力图：各岗位在每个知识点上低于目标的程度"),  # fmt: skip
+    "heatmap_title": (
+        "Gap heatmap: how far below target each role is, per knowledge point",
+        "差距热力图：各岗位在每个知识点上低于目标的程度",
+    ),
     "heatmap_help": (
         "Each cell: the mean shortfall of the role's learners, in points of mastery (0 = on target, blank = no "
         "target for that role). Open a cell for its learners.",
         "每个单元格：该岗位学员的平均差距（掌握度百分点；0 表示达标，空白表示该岗位无此目标）。点击单元格查看学员。",
     ),
-    "heatmap_cell": ("{column}, {row}: on average {value} points below target", "{column}，{row}：平均低于目标 {value} 个百分点"),
+    "heatmap_cell": (
+        "{column}, {row}: on average {value} points below target",
+        "{column}，{row}：平均低于目标 {value} 个百分点",
+    ),
     "all_learners": ("All learners", "全部学员"),
     "cohort": ("Cohort", "班级"),
     "department": ("Department", "部门"),
@@ -68,10 +77,15 @@ TEXTS: dict[str, tuple[str, str]] = {
     "learner": ("Learner", "学员"),
     "role": ("Role", "岗位"),
     "shortfall": ("Shortfall", "差距"),
-    "define_shortfall": ("target − mastery when below target, else 0 (points of mastery)", "低于目标时为 目标 − 掌握度，否则为 0（百分点）"),
+    "define_shortfall": (
+        "target − mastery when below target, else 0 (points of mastery)",
+        "低于目标时为 目标 − 掌握度，否则为 0（百分点）",
+    ),
     "gap_score": ("Gap score", "差距分"),
-    "define_gap_score": ("Σ max(0, target − mastery)² over the knowledge points (0 = on target everywhere)",
-                         "对各知识点求和 Σ max(0, 目标 − 掌握度)²（0 表示全部达标）"),  # fmt: skip
+    "define_gap_score": (
+        "Σ max(0, target − mastery)² over the knowledge points (0 = on target everywhere)",
+        "对各知识点求和 Σ max(0, 目标 − 掌握度)²（0 表示全部达标）",
+    ),
     "cell_title": ("{role} on {point}: learners by shortfall", "{role} · {point}：按差距排序的学员"),
     "mastery": ("Mastery", "掌握度"),
     "target": ("Target", "目标"),
@@ -82,7 +96,10 @@ TEXTS: dict[str, tuple[str, str]] = {
         "estimate). Thick tick: the role's target.",
         "条形：当前估计的掌握度。横线：估计的不确定范围（一个标准差）。粗竖线：岗位目标。",
     ),
-    "bar_title": ("{name}: mastery {mastery}% ± {sd}, target {target}%", "{name}：掌握度 {mastery}% ± {sd}，目标 {target}%"),
+    "bar_title": (
+        "{name}: mastery {mastery}% ± {sd}, target {target}%",
+        "{name}：掌握度 {mastery}% ± {sd}，目标 {target}%",
+    ),
     "uncertainty": ("± how sure", "± 不确定度"),
     "define_uncertainty": (
         "Standard deviation of the mastery estimate (at most 29 points: nothing known yet).",
@@ -110,8 +127,10 @@ TEXTS: dict[str, tuple[str, str]] = {
         "实心点：根据学员成绩拟合的学习率及其 95% 区间（±1.96 标准误）。空心菱形：目录中的预设学习率。学习率越高，"
         "完成一次该模块后掌握该知识点的学员越多。",
     ),
-    "dot_title": ("{name}: fitted {fitted} (standard error {error}), catalog {catalog}",
-                  "{name}：拟合值 {fitted}（标准误 {error}），目录值 {catalog}"),  # fmt: skip
+    "dot_title": (
+        "{name}: fitted {fitted} (standard error {error}), catalog {catalog}",
+        "{name}：拟合值 {fitted}（标准误 {error}），目录值 {catalog}",
+    ),
     "no_fit": (
         "No fitted parameter version yet: the rates are the catalog's. Run `skillgap fit --from-log --activate` "
         "once learners have results.",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from sidecar.api.context import authenticate, json_batch, services, tenant
-from sidecar.api.errors import Forbidden, InvalidRequest
 from core.eventlog import append_events
 from core.events import EventError, TenantMismatch, parse_event
+from sidecar.api.context import authenticate, json_batch, services, tenant
+from sidecar.api.errors import Forbidden, InvalidRequest
 
 MAX_EVENTS_PER_REQUEST = 5_000
 

@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, request
 
-from engine import LAST_SEEN
-from sidecar.api.context import authenticate, learner_store, services, tenant
-from sidecar.api.errors import InvalidRequest, NotFound
 from core.catalog.model import LANGUAGES
 from core.events import LEARNER_PATTERN
 from core.explain import render
 from core.learner_store import LearnerRecord
+from engine import LAST_SEEN
+from sidecar.api.context import authenticate, learner_store, services, tenant
+from sidecar.api.errors import InvalidRequest, NotFound
 
 PAGE_DEFAULT, PAGE_MAX = 100, 1000  # learners per page of GET /v1/learners
 blueprint = Blueprint("learners", __name__)
@@ -63,7 +63,12 @@ def learner_mastery(learner: str):
     record = _learner(learner)
     now = time.time()
     standing = store.standing([record], now)
-    mastery, uncertainty, targets, gap = standing.mastery[0], standing.uncertainty[0], standing.targets[0], standing.gap[0]
+    mastery, uncertainty, targets, gap = (
+        standing.mastery[0],
+        standing.uncertainty[0],
+        standing.targets[0],
+        standing.gap[0],
+    )
     points = []
     for j, kp in enumerate(svc.catalog.knowledge_points):
         points.append(
@@ -97,4 +102,3 @@ def learner_recommendations(learner: str):
         "computed_at": iso_time(record.recommended_at),
         "recommendations": [render(item, svc.catalog, lang) for item in record.recommendations],
     }
-

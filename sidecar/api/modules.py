@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from sidecar.api.context import authenticate, parameters, services
 from core.params import module_effectiveness
+from sidecar.api.context import authenticate, parameters, services
 
 blueprint = Blueprint("modules", __name__)
 blueprint.before_request(authenticate)
@@ -18,5 +18,4 @@ def effectiveness():
         source = "catalog: no fitted parameter version yet; rates are the catalog's, with no uncertainty"
     else:
         source = f"fitted parameter version {active.version}"
-    return {"parameters": active.version, "source": source,
-            "modules": module_effectiveness(services().catalog, active)}  # fmt: skip
+    return {"parameters": active.version, "source": source, "modules": module_effectiveness(services().catalog, active)}

@@ -6,13 +6,7 @@ import re
 
 from flask import Blueprint, current_app
 
-from engine.model import KINDS_WITH_SCORE
-from sidecar.api.context import services
-from sidecar.api.errors import RETRY_AFTER_S
-from sidecar.api.events import MAX_EVENTS_PER_REQUEST
-from sidecar.api.learners import PAGE_DEFAULT, PAGE_MAX
-from sidecar.api.people import MAX_PEOPLE_PER_REQUEST
-from sidecar.api.reports import BREAKDOWNS, FORMATS
+from core.catalog import Catalog
 from core.catalog.model import LANGUAGES
 from core.events import (
     ACTIVITY_KINDS,
@@ -26,6 +20,13 @@ from core.events import (
     TENANT_PATTERN,
 )
 from core.learner_store import ACTIONS
+from engine.model import KINDS_WITH_SCORE
+from sidecar.api.context import services
+from sidecar.api.errors import RETRY_AFTER_S
+from sidecar.api.events import MAX_EVENTS_PER_REQUEST
+from sidecar.api.learners import PAGE_DEFAULT, PAGE_MAX
+from sidecar.api.people import MAX_PEOPLE_PER_REQUEST
+from sidecar.api.reports import BREAKDOWNS, FORMATS
 
 blueprint = Blueprint("openapi", __name__)
 
@@ -40,9 +41,14 @@ def _json(schema: dict, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-MEANING = {400: "bad input; `field` names it", 401: "missing or unknown token", 403: "another tenant's data",
-           404: "no such learner or cohort in this tenant", 413: "the body is too large",
-           503: "Redis unavailable: nothing of the request was written; retry after Retry-After seconds"}  # fmt: skip
+MEANING = {
+    400: "bad input; `field` names it",
+    401: "missing or unknown token",
+    403: "another tenant's data",
+    404: "no such learner or cohort in this tenant",
+    413: "the body is too large",
+    503: "Redis unavailable: nothing of the request was written; retry after Retry-After seconds",
+}
 HEADERS = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}},
     503: {"Retry-After": {"schema": {"type": "integer", "const": RETRY_AFTER_S}, "description": "seconds"}},
@@ -65,8 +71,13 @@ def _json_pattern(regex: re.Pattern) -> str:
 
 
 def _param(name: str, where: str, description: str, schema: dict | None = None, required: bool = False) -> dict:
-    return {"name": name, "in": where, "description": description, "required": required or where == "path",
-            "schema": schema or {"type": "string"}}  # fmt: skip
+    return {
+        "name": name,
+        "in": where,
+        "description": description,
+        "required": required or where == "path",
+        "schema": schema or {"type": "string"},
+    }
 
 
 LANG = _param("lang", "query", "language of names and reasons", {"type": "string", "enum": list(LANGUAGES)})
@@ -74,11 +85,15 @@ LEARNER_ID = {"type": "string", "pattern": _json_pattern(LEARNER_PATTERN)}
 COHORT_ID = {"type": "string", "pattern": _json_pattern(COHORT_PATTERN)}
 LEARNER = _param("learner", "path", "pseudonymous learner id", LEARNER_ID)
 REPORT_PARAMS = [
-    _param("format", "query", "json (every breakdown) or csv (the one named by `by`)",
-           {"type": "string", "enum": list(FORMATS)}),
+    _param(
+        "format",
+        "query",
+        "json (every breakdown) or csv (the one named by `by`)",
+        {"type": "string", "enum": list(FORMATS)},
+    ),
     _param("by", "query", "the CSV's breakdown", {"type": "string", "enum": list(BREAKDOWNS)}),
     LANG,
-]  # fmt: skip
+]
 REPORT_RESPONSE = {
     "description": "the loss L = Σ max(0, T − K)² and its breakdowns, mastery decayed to now",
     "content": {"application/json": {"schema": _ref("GapReport")}, "text/csv": {"schema": {"type": "string"}}},
@@ -87,155 +102,372 @@ REPORT_RESPONSE = {
 SCORED_KINDS = [name for name, kind in ACTIVITY_KINDS.items() if kind in KINDS_WITH_SCORE]
 SCHEMAS = {
     "Error": {
-        "type": "object", "required": ["error"],
-        "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-            "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}},
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}},
+            }
+        },
     },
     "Event": {
-        "type": "object", "required": ["learner", "kind", "timestamp"], "additionalProperties": False,
+        "type": "object",
+        "required": ["learner", "kind", "timestamp"],
+        "additionalProperties": False,
         "properties": {
             "v": {"const": SCHEMA_VERSION},
-            "id": {"type": "string", "pattern": _json_pattern(EVENT_ID_PATTERN),
-                   "description": "the producer's id: a retry with the same id is applied once"},
-            "tenant": {"type": "string", "pattern": _json_pattern(TENANT_PATTERN),
-                       "description": "the token's tenant (another is refused with 403)"},
-            "learner": LEARNER_ID, "cohort": COHORT_ID,
+            "id": {
+                "type": "string",
+                "pattern": _json_pattern(EVENT_ID_PATTERN),
+                "description": "the producer's id: a retry with the same id is applied once",
+            },
+            "tenant": {
+                "type": "string",
+                "pattern": _json_pattern(TENANT_PATTERN),
+                "description": "the token's tenant (another is refused with 403)",
+            },
+            "learner": LEARNER_ID,
+            "cohort": COHORT_ID,
             "module": {"type": "string", "description": "catalog module id (none for an enrolment)"},
             "kind": {"type": "string", "enum": list(KIND_NAMES)},
             "score": {"type": "number", "minimum": 0, "maximum": 1},
-            "timestamp": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "number", "exclusiveMinimum": 0}],
-                          "description": "with a time zone; at most 5 minutes ahead of the server"},
+            "timestamp": {
+                "oneOf": [{"type": "string", "format": "date-time"}, {"type": "number", "exclusiveMinimum": 0}],
+                "description": "with a time zone; at most 5 minutes ahead of the server",
+            },
             "source": {"type": "string", "pattern": _json_pattern(SOURCE_PATTERN)},
             "role": {"type": "string", "description": "catalog role id"},
         },
         "allOf": [
-            {"if": {"properties": {"kind": {"const": ENROLLED}}},
-             "then": {"not": {"required": ["module"]}}, "else": {"required": ["module"]}},
-            {"if": {"properties": {"kind": {"enum": SCORED_KINDS}}},
-             "then": {"required": ["score"]}, "else": {"not": {"required": ["score"]}}},
+            {
+                "if": {"properties": {"kind": {"const": ENROLLED}}},
+                "then": {"not": {"required": ["module"]}},
+                "else": {"required": ["module"]},
+            },
+            {
+                "if": {"properties": {"kind": {"enum": SCORED_KINDS}}},
+                "then": {"required": ["score"]},
+                "else": {"not": {"required": ["score"]}},
+            },
         ],
     },
     "Person": {
-        "type": "object", "required": ["person", "role"], "additionalProperties": False,
+        "type": "object",
+        "required": ["person", "role"],
+        "additionalProperties": False,
         "properties": {
-            "person": {"type": "string", "pattern": _json_pattern(LEARNER_PATTERN),
-                       "description": "the person's learner id in this tenant (pseudonymous: no names or emails)"},
+            "person": {
+                "type": "string",
+                "pattern": _json_pattern(LEARNER_PATTERN),
+                "description": "the person's learner id in this tenant (pseudonymous: no names or emails)",
+            },
             "role": {"type": "string", "description": "catalog role id; follows the person into every course"},
             "department": {"type": "string", "maxLength": 128, "description": "a breakdown of the gap reports"},
-            "manager": {"type": "string", "pattern": _json_pattern(LEARNER_PATTERN), "description": "the manager's person id"},
+            "manager": {
+                "type": "string",
+                "pattern": _json_pattern(LEARNER_PATTERN),
+                "description": "the manager's person id",
+            },
             "start_date": {"type": "string", "format": "date"},
         },
     },
     "PeopleAccepted": {"type": "object", "properties": {"accepted": {"type": "integer"}}},
-    "Accepted": {"type": "object", "required": ["accepted", "ids"], "properties": {
-        "accepted": {"type": "integer", "minimum": 1},
-        "ids": {"type": "array", "items": {"type": "string"}, "description": "each event's id, in order"}}},
-    "Health": {"type": "object", "properties": {"status": {"type": "string"}, "redis": {"type": "string"},
-                                                "catalog": {"type": "object"}, "partitions": {"type": "integer"}}},
-    "LearnerPage": {"type": "object", "properties": {"learners": {"type": "array", "items": {"type": "string"}},
-                                                     "next": {"type": ["string", "null"]}}},
-    "Mastery": {"type": "object", "properties": {
-        "learner": {"type": "string"}, "role": {"type": "string"}, "as_of": {"type": "string"},
-        "loss": {"type": "number"}, "knowledge_points": {"type": "array", "items": {"type": "object", "properties": {
-            "id": {"type": "string"}, "name": {"type": "string"}, "mastery": {"type": "number"},
-            "uncertainty": {"type": "number"}, "target": {"type": "number"}, "gap": {"type": "number"},
-            "last_activity": {"type": ["string", "null"]}}}}}},
-    "Recommendations": {"type": "object", "properties": {
-        "learner": {"type": "string"}, "role": {"type": "string"},
-        "computed_at": {"type": ["string", "null"], "description": "the learner's latest event: rankings are as of it"},
-        "recommendations": {"type": "array", "items": {"type": "object", "properties": {
-            "module": {"type": "string"}, "title": {"type": "string"}, "action": {"enum": ACTIONS},
-            "expected_gain": {"type": "number"}, "gain_per_hour": {"type": "number"}, "minutes": {"type": "number"},
-            "method": {"type": "string"}, "url": {"type": ["string", "null"]}, "reason": {"type": "string"},
-            "closes": {"type": "array", "description": "points it raises in plan order; needed_for: points that need it"},
-            "relies_on": {"type": "array"},
-            "waits_for": {"type": "array", "description": "required points below the threshold: it teaches slower till then"},
-            "unlocks": {"type": "array", "description": "modules the role needs that it makes ready"},
-            "measures": {"type": "array", "description": "assessments: points where the result decides what is next"}}}}}},
+    "Accepted": {
+        "type": "object",
+        "required": ["accepted", "ids"],
+        "properties": {
+            "accepted": {"type": "integer", "minimum": 1},
+            "ids": {"type": "array", "items": {"type": "string"}, "description": "each event's id, in order"},
+        },
+    },
+    "Health": {
+        "type": "object",
+        "properties": {
+            "status": {"type": "string"},
+            "redis": {"type": "string"},
+            "catalog": {"type": "object"},
+            "partitions": {"type": "integer"},
+        },
+    },
+    "LearnerPage": {
+        "type": "object",
+        "properties": {
+            "learners": {"type": "array", "items": {"type": "string"}},
+            "next": {"type": ["string", "null"]},
+        },
+    },
+    "Mastery": {
+        "type": "object",
+        "properties": {
+            "learner": {"type": "string"},
+            "role": {"type": "string"},
+            "as_of": {"type": "string"},
+            "loss": {"type": "number"},
+            "knowledge_points": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "name": {"type": "string"},
+                        "mastery": {"type": "number"},
+                        "uncertainty": {"type": "number"},
+                        "target": {"type": "number"},
+                        "gap": {"type": "number"},
+                        "last_activity": {"type": ["string", "null"]},
+                    },
+                },
+            },
+        },
+    },
+    "Recommendations": {
+        "type": "object",
+        "properties": {
+            "learner": {"type": "string"},
+            "role": {"type": "string"},
+            "computed_at": {
+                "type": ["string", "null"],
+                "description": "the learner's latest event: rankings are as of it",
+            },
+            "recommendations": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "module": {"type": "string"},
+                        "title": {"type": "string"},
+                        "action": {"enum": ACTIONS},
+                        "expected_gain": {"type": "number"},
+                        "gain_per_hour": {"type": "number"},
+                        "minutes": {"type": "number"},
+                        "method": {"type": "string"},
+                        "url": {"type": ["string", "null"]},
+                        "reason": {"type": "string"},
+                        "closes": {
+                            "type": "array",
+                            "description": "points it raises in plan order; needed_for: points that need it",
+                        },
+                        "relies_on": {"type": "array"},
+                        "waits_for": {
+                            "type": "array",
+                            "description": "required points below the threshold: it teaches slower till then",
+                        },
+                        "unlocks": {"type": "array", "description": "modules the role needs that it makes ready"},
+                        "measures": {
+                            "type": "array",
+                            "description": "assessments: points where the result decides what is next",
+                        },
+                    },
+                },
+            },
+        },
+    },
     "CohortList": {"type": "object", "properties": {"cohorts": {"type": "array", "items": {"type": "string"}}}},
-    "GapReport": {"type": "object", "properties": {
-        "tenant": {"type": "string"}, "cohort": {"type": ["string", "null"]}, "as_of": {"type": "string"},
-        "learners": {"type": "integer"}, "loss": {"type": "number"},
-        "by_point": {"type": "array"}, "by_role": {"type": "array"}, "by_department": {"type": "array"}, "by_cohort": {"type": "array"},
-        "by_learner": {"type": "array"}}},
-    "Effectiveness": {"type": "object", "properties": {
-        "parameters": {"type": ["integer", "null"], "description": "active version; null: the catalog's rates"},
-        "source": {"type": "string"},
-        "modules": {"type": "array", "items": {"type": "object", "properties": {
-            "module": {"type": "string"}, "method": {"type": "string"}, "minutes": {"type": "number"},
-            "learners": {"type": ["integer", "null"]},
-            "points": {"type": "array", "items": {"type": "object", "properties": {
-                "point": {"type": "string"}, "learn_rate": {"type": "number"},
-                "uncertainty": {"type": ["number", "null"]}, "fitted": {"type": "boolean"}}}}}}}}},
-}  # fmt: skip
+    "GapReport": {
+        "type": "object",
+        "properties": {
+            "tenant": {"type": "string"},
+            "cohort": {"type": ["string", "null"]},
+            "as_of": {"type": "string"},
+            "learners": {"type": "integer"},
+            "loss": {"type": "number"},
+            "by_point": {"type": "array"},
+            "by_role": {"type": "array"},
+            "by_department": {"type": "array"},
+            "by_cohort": {"type": "array"},
+            "by_learner": {"type": "array"},
+        },
+    },
+    "Effectiveness": {
+        "type": "object",
+        "properties": {
+            "parameters": {"type": ["integer", "null"], "description": "active version; null: the catalog's rates"},
+            "source": {"type": "string"},
+            "modules": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "module": {"type": "string"},
+                        "method": {"type": "string"},
+                        "minutes": {"type": "number"},
+                        "learners": {"type": ["integer", "null"]},
+                        "points": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "point": {"type": "string"},
+                                    "learn_rate": {"type": "number"},
+                                    "uncertainty": {"type": ["number", "null"]},
+                                    "fitted": {"type": "boolean"},
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
 
 PATHS = {
-    "/v1/health": {"get": {"summary": "status of the API and Redis", "security": [],
-                           "responses": {"200": _json(_ref("Health"), "ok"),
-                                         "503": {**_json(_ref("Health"), "degraded: Redis unavailable"),
-                                                 "headers": HEADERS[503]}}}},
-    "/v1/openapi.json": {"get": {"summary": "this document", "security": [],
-                                 "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")}}},
-    "/metrics": {"get": {"summary": "Prometheus metrics: events processed, lag per partition, dead letters, "
-                                    "batch latency", "security": [],
-                         "responses": {"200": {"description": "Prometheus text format",
-                                               "content": {"text/plain": {"schema": {"type": "string"}}}},
-                                       **_errors()}}},
-    "/v1/events": {"post": {
-        "summary": f"event intake: one event or an array of at most {MAX_EVENTS_PER_REQUEST:,}",
-        "requestBody": {"required": True, "content": {"application/json": {"schema": {
-            "oneOf": [_ref("Event"), {"type": "array", "items": _ref("Event"), "maxItems": MAX_EVENTS_PER_REQUEST}]}}}},
-        "description": "All or nothing: a 202 means every event is on the log; any error means none is. "
-                       "Retrying a request (after a 503 or a lost connection) with the same event ids is safe: "
-                       "an id is applied once.",
-        "responses": {"202": _json(_ref("Accepted"), "queued for the workers"), **_errors(400, 401, 403, 413)}}},
-    "/v1/people": {"post": {
-        "summary": f"people from HR: one person or an array of at most {MAX_PEOPLE_PER_REQUEST:,}, checked whole",
-        "requestBody": {"required": True, "content": {"application/json": {"schema": {
-            "oneOf": [_ref("Person"), {"type": "array", "items": _ref("Person"), "maxItems": MAX_PEOPLE_PER_REQUEST}]}}}},
-        "responses": {"202": _json(_ref("PeopleAccepted"), "stored; roles queued for the workers"), **_errors(400, 401)}}},
-    "/v1/learners": {"get": {
-        "summary": "the tenant's learner ids, in pages",
-        "parameters": [_param("limit", "query", f"page size, 1 to {PAGE_MAX}",
-                              {"type": "integer", "minimum": 1, "maximum": PAGE_MAX, "default": PAGE_DEFAULT}),
-                       _param("after", "query", "the previous page's `next`", LEARNER_ID)],
-        "responses": {"200": _json(_ref("LearnerPage"), "a page"), **_errors(400, 401)}}},
-    "/v1/learners/{learner}/mastery": {"get": {
-        "summary": "mastery against target per knowledge point, decayed to now", "parameters": [LEARNER, LANG],
-        "responses": {"200": _json(_ref("Mastery"), "mastery"), **_errors(400, 401, 404)}}},
-    "/v1/learners/{learner}/recommendations": {"get": {
-        "summary": "next modules with expected gain and reason", "parameters": [LEARNER, LANG],
-        "responses": {"200": _json(_ref("Recommendations"), "ranked modules"), **_errors(400, 401, 404)}}},
-    "/v1/cohorts": {"get": {"summary": "the tenant's cohorts",
-                            "responses": {"200": _json(_ref("CohortList"), "cohort ids"), **_errors(401)}}},
-    "/v1/cohorts/{cohort}/gaps": {"get": {
-        "summary": "a cohort's gap report", "parameters": [_param("cohort", "path", "cohort id", COHORT_ID),
-                                                           *REPORT_PARAMS],
-        "responses": {"200": REPORT_RESPONSE, **_errors(400, 401, 404)}}},
-    "/v1/gaps": {"get": {"summary": "the whole tenant's gap report", "parameters": REPORT_PARAMS,
-                         "responses": {"200": REPORT_RESPONSE, **_errors(400, 401)}}},
-    "/v1/modules/effectiveness": {"get": {
-        "summary": "learning rate per module and point: fitted (with uncertainty and learners) or the catalog's",
-        "responses": {"200": _json(_ref("Effectiveness"), "per module"), **_errors(401)}}},
-}  # fmt: skip
+    "/v1/health": {
+        "get": {
+            "summary": "status of the API and Redis",
+            "security": [],
+            "responses": {
+                "200": _json(_ref("Health"), "ok"),
+                "503": {**_json(_ref("Health"), "degraded: Redis unavailable"), "headers": HEADERS[503]},
+            },
+        }
+    },
+    "/v1/openapi.json": {
+        "get": {
+            "summary": "this document",
+            "security": [],
+            "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")},
+        }
+    },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics: events processed, lag per partition, dead letters, batch latency",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "Prometheus text format",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                **_errors(),
+            },
+        }
+    },
+    "/v1/events": {
+        "post": {
+            "summary": f"event intake: one event or an array of at most {MAX_EVENTS_PER_REQUEST:,}",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "oneOf": [
+                                _ref("Event"),
+                                {"type": "array", "items": _ref("Event"), "maxItems": MAX_EVENTS_PER_REQUEST},
+                            ]
+                        }
+                    }
+                },
+            },
+            "description": "All or nothing: a 202 means every event is on the log; any error means none is. "
+            "Retrying a request (after a 503 or a lost connection) with the same event ids is safe: "
+            "an id is applied once.",
+            "responses": {"202": _json(_ref("Accepted"), "queued for the workers"), **_errors(400, 401, 403, 413)},
+        }
+    },
+    "/v1/people": {
+        "post": {
+            "summary": f"people from HR: one person or an array of at most {MAX_PEOPLE_PER_REQUEST:,}, checked whole",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "oneOf": [
+                                _ref("Person"),
+                                {"type": "array", "items": _ref("Person"), "maxItems": MAX_PEOPLE_PER_REQUEST},
+                            ]
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "202": _json(_ref("PeopleAccepted"), "stored; roles queued for the workers"),
+                **_errors(400, 401),
+            },
+        }
+    },
+    "/v1/learners": {
+        "get": {
+            "summary": "the tenant's learner ids, in pages",
+            "parameters": [
+                _param(
+                    "limit",
+                    "query",
+                    f"page size, 1 to {PAGE_MAX}",
+                    {"type": "integer", "minimum": 1, "maximum": PAGE_MAX, "default": PAGE_DEFAULT},
+                ),
+                _param("after", "query", "the previous page's `next`", LEARNER_ID),
+            ],
+            "responses": {"200": _json(_ref("LearnerPage"), "a page"), **_errors(400, 401)},
+        }
+    },
+    "/v1/learners/{learner}/mastery": {
+        "get": {
+            "summary": "mastery against target per knowledge point, decayed to now",
+            "parameters": [LEARNER, LANG],
+            "responses": {"200": _json(_ref("Mastery"), "mastery"), **_errors(400, 401, 404)},
+        }
+    },
+    "/v1/learners/{learner}/recommendations": {
+        "get": {
+            "summary": "next modules with expected gain and reason",
+            "parameters": [LEARNER, LANG],
+            "responses": {"200": _json(_ref("Recommendations"), "ranked modules"), **_errors(400, 401, 404)},
+        }
+    },
+    "/v1/cohorts": {
+        "get": {
+            "summary": "the tenant's cohorts",
+            "responses": {"200": _json(_ref("CohortList"), "cohort ids"), **_errors(401)},
+        }
+    },
+    "/v1/cohorts/{cohort}/gaps": {
+        "get": {
+            "summary": "a cohort's gap report",
+            "parameters": [_param("cohort", "path", "cohort id", COHORT_ID), *REPORT_PARAMS],
+            "responses": {"200": REPORT_RESPONSE, **_errors(400, 401, 404)},
+        }
+    },
+    "/v1/gaps": {
+        "get": {
+            "summary": "the whole tenant's gap report",
+            "parameters": REPORT_PARAMS,
+            "responses": {"200": REPORT_RESPONSE, **_errors(400, 401)},
+        }
+    },
+    "/v1/modules/effectiveness": {
+        "get": {
+            "summary": "learning rate per module and point: fitted (with uncertainty and learners) or the catalog's",
+            "responses": {"200": _json(_ref("Effectiveness"), "per module"), **_errors(401)},
+        }
+    },
+}
 
 DOCUMENT = {
     "openapi": "3.1.0",
-    "info": {"title": "SkillGap analyst API", "version": "1",
-             "description": "Every route but health, this document and metrics needs `Authorization: Bearer "
-                            "<token>`; a token sees only its own tenant."},
+    "info": {
+        "title": "SkillGap analyst API",
+        "version": "1",
+        "description": "Every route but health, this document and metrics needs `Authorization: Bearer "
+        "<token>`; a token sees only its own tenant.",
+    },
     "servers": [{"url": "http://127.0.0.1:8001"}],
     "security": BEARER,
     "paths": PATHS,
     "components": {"schemas": SCHEMAS, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
-}  # fmt: skip
+}
 
 
 def for_catalog(catalog: Catalog) -> dict:
     """DOCUMENT with the catalog's module and role ids as the events' enums."""
     event = SCHEMAS["Event"]
-    properties = {**event["properties"], "module": {**event["properties"]["module"], "enum": [m.id for m in catalog.modules]},
-                  "role": {**event["properties"]["role"], "enum": [r.id for r in catalog.roles]}}  # fmt: skip
+    properties = {
+        **event["properties"],
+        "module": {**event["properties"]["module"], "enum": [m.id for m in catalog.modules]},
+        "role": {**event["properties"]["role"], "enum": [r.id for r in catalog.roles]},
+    }
     schemas = {**SCHEMAS, "Event": {**event, "properties": properties}}
     return {**DOCUMENT, "components": {**DOCUMENT["components"], "schemas": schemas}}
 

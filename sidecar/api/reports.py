@@ -7,13 +7,13 @@ import time
 
 from flask import Blueprint, Response, request
 
+from core.csv_export import attachment, csv_text
+from core.events import COHORT_PATTERN
+from core.people import departments
+from core.reports import GapReport, gap_report
 from sidecar.api.context import authenticate, learner_store, services, tenant
 from sidecar.api.errors import InvalidRequest, NotFound
 from sidecar.api.learners import iso_time, language
-from core.events import COHORT_PATTERN
-from core.csv_export import attachment, csv_text
-from core.people import departments
-from core.reports import GapReport, gap_report
 
 BREAKDOWNS = ("point", "role", "department", "cohort", "learner")
 FORMATS = ("json", "csv")

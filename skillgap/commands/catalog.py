@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from core.catalog import check_catalog
-from skillgap.commands.moodle import register_catalog_import
 from core.settings import Settings
+from skillgap.commands.moodle import register_catalog_import
 
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:

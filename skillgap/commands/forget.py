@@ -28,7 +28,9 @@ def _forget(args: argparse.Namespace, settings: Settings) -> int:
         if not LEARNER_PATTERN.match(learner):
             raise UserError(f"{learner!r} is not a learner id")
         erased = forget_learner(build_tool(services), args.tenant, learner, lms_user)
-        forget_in_history(client, services.keys, settings.partitions, settings.archive_dir, args.tenant, learner, erased)
+        forget_in_history(
+            client, services.keys, settings.partitions, settings.archive_dir, args.tenant, learner, erased
+        )
     print(f"forgot learner {learner} of tenant {args.tenant}:")
     for kind, count in sorted(erased.counts.items()):
         print(f"  {count:6d}  {kind}")
@@ -41,6 +43,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     forget = commands.add_parser("forget-learner", help="erase every trace of one learner (right to erasure)")
     forget.add_argument("--tenant", required=True)
     forget.add_argument("learner", nargs="?", help="the learner id (as the API names it)")
-    forget.add_argument("--lms-user", nargs=2, metavar=("ISSUER", "USER"),
-                        help="or the LMS's issuer (as `skillgap platform list` shows it) and its user id")  # fmt: skip
+    forget.add_argument(
+        "--lms-user",
+        nargs=2,
+        metavar=("ISSUER", "USER"),
+        help="or the LMS's issuer (as `skillgap platform list` shows it) and its user id",
+    )
     forget.set_defaults(handler=_forget)

@@ -10,14 +10,14 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-from lti_tool.course_binding import CourseItem, item_id, item_type, item_url
-from lti_tool.invites import invite_url
-from lti_tool.registrations import validate_registration
-from lti_tool.tool import build_tool
 from core.errors import UserError
 from core.redis_server import open_redis
 from core.services import build_services
 from core.settings import Settings
+from lti_tool.course_binding import CourseItem, item_id, item_type, item_url
+from lti_tool.invites import invite_url
+from lti_tool.registrations import validate_registration
+from lti_tool.tool import build_tool
 
 
 @contextmanager
@@ -41,7 +41,11 @@ def _keys_list(args: argparse.Namespace, settings: Settings) -> int:
     with _tool(settings) as tool:
         current = tool.signing.current().kid
         for key in tool.signing.published():
-            state = "signing" if key.kid == current else f"retires {time.strftime('%Y-%m-%d %H:%M', time.localtime(key.retire_at or 0))}"
+            state = (
+                "signing"
+                if key.kid == current
+                else f"retires {time.strftime('%Y-%m-%d %H:%M', time.localtime(key.retire_at or 0))}"
+            )
             print(f"{key.kid}  {state}")
     return 0
 
@@ -50,10 +54,17 @@ def _platform_add(args: argparse.Namespace, settings: Settings) -> int:
     with _tool(settings) as tool:
         # An InvalidRegistration is a UserError: the CLI prints its message.
         registration = validate_registration(
-            issuer=args.issuer, client_id=args.client_id, auth_login_url=args.auth_url,
-            auth_token_url=args.token_url, jwks_url=args.jwks_url, deployments=args.deployment or [],
-            tenant=args.tenant, auth_audience=args.audience, name=args.name or "", product=args.product or "",
-        )  # fmt: skip
+            issuer=args.issuer,
+            client_id=args.client_id,
+            auth_login_url=args.auth_url,
+            auth_token_url=args.token_url,
+            jwks_url=args.jwks_url,
+            deployments=args.deployment or [],
+            tenant=args.tenant,
+            auth_audience=args.audience,
+            name=args.name or "",
+            product=args.product or "",
+        )
         existing = tool.registrations.get(registration.issuer, registration.client_id)
         if existing is None:
             tool.registrations.save(registration)
@@ -90,8 +101,11 @@ def _platform_invite(args: argparse.Namespace, settings: Settings) -> int:
         token = tool.invites.create(args.tenant, args.expires)
     print(invite_url(settings, token))
     until = time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(time.time() + args.expires))
-    print(f"One-time Dynamic Registration URL for tenant {args.tenant!r}, valid until {until}: paste it into the "
-          "LMS's tool registration dialog.", file=sys.stderr)  # fmt: skip
+    print(
+        f"One-time Dynamic Registration URL for tenant {args.tenant!r}, valid until {until}: paste it into the "
+        "LMS's tool registration dialog.",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -154,9 +168,13 @@ def _bind_item(tool, args: argparse.Namespace) -> int:
         print(f"{item} no longer counts for a module in course {args.course}")
         return 0
     kind = item_type(item)
-    binding.bind(tenant, args.course, CourseItem(item, args.module, args.url or item_url(item), args.title or "", kind, "link"))
-    print(f"statements about {item} (and about what is inside it) now count for module {args.module} "
-          f"in course {args.course} of tenant {tenant}")  # fmt: skip
+    binding.bind(
+        tenant, args.course, CourseItem(item, args.module, args.url or item_url(item), args.title or "", kind, "link")
+    )
+    print(
+        f"statements about {item} (and about what is inside it) now count for module {args.module} "
+        f"in course {args.course} of tenant {tenant}"
+    )
     return 0
 
 
@@ -165,8 +183,11 @@ def _ags_push(args: argparse.Namespace, settings: Settings) -> int:
         while True:
             queued = tool.scores.refresh(tool.services.learners, time.time())
             posted, failed = tool.scores.post_due()
-            print(f"queued {queued} changed scores; posted {posted}, failed {failed} (retried later); "
-                  f"{len(tool.scores.pending())} waiting", flush=True)  # fmt: skip
+            print(
+                f"queued {queued} changed scores; posted {posted}, failed {failed} (retried later); "
+                f"{len(tool.scores.pending())} waiting",
+                flush=True,
+            )
             if not args.loop:
                 return 0
             time.sleep(args.interval)
@@ -179,7 +200,9 @@ def _add(sub, name: str, help: str, handler: Callable) -> argparse.ArgumentParse
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    keys = commands.add_parser("keys", help="the LTI tool's signing keys").add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
+    keys = commands.add_parser("keys", help="the LTI tool's signing keys").add_subparsers(
+        dest="keys_command", required=True, metavar="COMMAND"
+    )
     _add(keys, "rotate", "add a new signing key; the old one retires after the grace period", _keys_rotate)
     _add(keys, "list", "the keys in the JWKS", _keys_list)
 
@@ -203,10 +226,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     remove = _add(sub, "remove", "forget a registration", _platform_remove)
     remove.add_argument("--issuer", required=True)
     remove.add_argument("--client-id", required=True)
-    link = _add(sub, "link", "bind a course item (or an LTI resource link) to the catalog module it trains", _platform_link)
+    link = _add(
+        sub, "link", "bind a course item (or an LTI resource link) to the catalog module it trains", _platform_link
+    )
     link.add_argument("--module", required=True, help="a module id of the catalog")
-    link.add_argument("--item", help="the course item's IRI or view URL (Moodle .../mod/quiz/view.php?id=8, Open edX .../xblock/block-v1:...)")
-    link.add_argument("--course", help="with --item: the course, <course id>@<LMS host> (as `skillgap xapi status` shows)")
+    link.add_argument(
+        "--item",
+        help="the course item's IRI or view URL (Moodle .../mod/quiz/view.php?id=8, Open edX .../xblock/block-v1:...)",
+    )
+    link.add_argument(
+        "--course", help="with --item: the course, <course id>@<LMS host> (as `skillgap xapi status` shows)"
+    )
     link.add_argument("--tenant", help="with --item: the tenant (default: that of the LMS's registration)")
     link.add_argument("--url", help="with --item: where learners open it (default: the item's IRI)")
     link.add_argument("--title", help="with --item: its name in the course")
@@ -214,8 +244,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     link.add_argument("--issuer", help="with --resource-link: the platform's issuer")
     link.add_argument("--resource-link", help="an LTI resource link id whose launches count as the module")
 
-    ags = commands.add_parser("ags", help="grades posted to the LMS (AGS)").add_subparsers(dest="ags_command", required=True, metavar="COMMAND")
+    ags = commands.add_parser("ags", help="grades posted to the LMS (AGS)").add_subparsers(
+        dest="ags_command", required=True, metavar="COMMAND"
+    )
     push = _add(ags, "push", "queue changed progress scores and post those due", _ags_push)
     push.add_argument("--loop", action="store_true", help="keep running")
     push.add_argument("--interval", type=float, default=30.0, help="seconds between rounds with --loop")
-

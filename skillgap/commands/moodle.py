@@ -18,7 +18,9 @@ def registration_tenant(services, issuer: str) -> str:
     from lti_tool.redis_keys import LtiKeys
     from lti_tool.registrations import RegistrationStore
 
-    return RegistrationStore(services.redis, LtiKeys(services.keys)).tenant_of(issuer)  # `--every` with no value: the interval the settings give
+    return RegistrationStore(services.redis, LtiKeys(services.keys)).tenant_of(
+        issuer
+    )  # `--every` with no value: the interval the settings give
 
 
 def _client(args: argparse.Namespace, settings: Settings):
@@ -36,25 +38,23 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
 
     courses = args.course or parse_courses(settings.moodle_courses)
     if not courses:
-        raise UserError(
-            "which courses? give --course ID (repeatable) or set SKILLGAP_MOODLE_COURSES"
-        )
+        raise UserError("which courses? give --course ID (repeatable) or set SKILLGAP_MOODLE_COURSES")
     client = _client(args, settings)
     with open_redis(settings) as redis_client:
         services = build_services(settings, redis_client)
         tenant = args.tenant or settings.moodle_tenant or registration_tenant(services, client.url)
         sync = MoodleSync(services, client, tenant)
         while True:
-            result = sync.sync(
-                courses, progress=lambda line: print(line, file=sys.stderr, flush=True)
-            )
+            result = sync.sync(courses, progress=lambda line: print(line, file=sys.stderr, flush=True))
             print(
                 f"{result.events} new event(s) from {result.courses} course(s) for tenant {tenant!r}; "
                 f"{result.unchanged} unchanged since the last sync"
             )
             for activity in sorted(result.unmapped):
-                print(f"  bound to no module: {activity}  (skillgap platform link --tenant {tenant} "
-                      f"--course COURSE@HOST --item '{activity}' --module MODULE)")  # fmt: skip
+                print(
+                    f"  bound to no module: {activity}  (skillgap platform link --tenant {tenant} "
+                    f"--course COURSE@HOST --item '{activity}' --module MODULE)"
+                )
             if args.every is None:
                 return 0
             time.sleep(settings.moodle_sync_interval_s if args.every == EVERY_SETTING else args.every)
@@ -83,8 +83,10 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
         binding = CourseBinding(redis_client, LtiKeys(services.keys))
         for item in found.known:
             binding.bind(tenant, cohort, item)
-    print(f"{found.new} new module(s) written to {output}; {len(found.known)} already "
-          f"in the catalog bound to their module in course {cohort} (tenant {tenant}).")  # fmt: skip
+    print(
+        f"{found.new} new module(s) written to {output}; {len(found.known)} already "
+        f"in the catalog bound to their module in course {cohort} (tenant {tenant})."
+    )
     if found.skipped:
         left = ", ".join(f"{n} {kind}" for kind, n in sorted(found.skipped.items()))
         print(f"Left out: {left} (--include-forums, --include-lti to keep forums and LTI links).")
@@ -98,9 +100,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
 
 def register_catalog_import(catalog_commands: argparse._SubParsersAction) -> None:
     """`skillgap catalog import-moodle`, added to the catalog command's subcommands."""
-    parser = catalog_commands.add_parser(
-        "import-moodle", help="write module entries from a Moodle course, to tag"
-    )
+    parser = catalog_commands.add_parser("import-moodle", help="write module entries from a Moodle course, to tag")
     parser.add_argument("--url", help="Moodle site address (default: SKILLGAP_MOODLE_URL)")
     parser.add_argument("--token", help="web-service token (default: SKILLGAP_MOODLE_TOKEN)")
     parser.add_argument("--course", type=int, required=True, help="Moodle course id")
@@ -113,9 +113,7 @@ def register_catalog_import(catalog_commands: argparse._SubParsersAction) -> Non
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    moodle = commands.add_parser(
-        "moodle", help="pull grades and completion from Moodle's web services"
-    )
+    moodle = commands.add_parser("moodle", help="pull grades and completion from Moodle's web services")
     sub = moodle.add_subparsers(dest="moodle_command", required=True, metavar="COMMAND")
     sync = sub.add_parser("sync", help="turn new grades and completions of the courses into events")
     sync.add_argument(
@@ -134,7 +132,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="tenant the events belong to (default: SKILLGAP_MOODLE_TENANT, else the tenant of the Moodle's registration)",
     )
     sync.add_argument(
-        "--every", type=float, nargs="?", const=EVERY_SETTING, metavar="SECONDS",
+        "--every",
+        type=float,
+        nargs="?",
+        const=EVERY_SETTING,
+        metavar="SECONDS",
         help="keep syncing at this interval until stopped (no value: SKILLGAP_MOODLE_SYNC_INTERVAL_S)",
-    )  # fmt: skip
+    )
     sync.set_defaults(handler=_sync)

@@ -45,8 +45,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         return _worker_check(args, settings)
     import numba
 
-    from sidecar.worker import Worker, tune_gc
     from core.services import build_services
+    from sidecar.worker import Worker, tune_gc
 
     # Small batches pay more to wake Numba's thread pool than its threads save, and the
     # other workers and Redis want the cores too.
@@ -56,8 +56,9 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         tune_gc()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: worker.stop())
-        log.info("worker %s started; partitions 0-%d are shared among the live workers", worker.name,
-                 settings.partitions - 1)  # fmt: skip
+        log.info(
+            "worker %s started; partitions 0-%d are shared among the live workers", worker.name, settings.partitions - 1
+        )
         worker.run(burst=args.burst)
     return 0
 
@@ -77,9 +78,9 @@ def _sidecar(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from core.services import build_services
     from sidecar.replay import check, replay
     from sidecar.worker import LostPartition
-    from core.services import build_services
 
     with open_redis(settings) as client:
         services = build_services(settings, client)
@@ -88,11 +89,13 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             result = check(services, archive_dir)
             for note in result.notes:
                 _say(note)
-            print(f"learners: {result.learners}\nlost: {result.lost}\nduplicated: {result.duplicated}\n"
-                  f"undetermined: {result.undetermined}\n"
-                  f"max_mastery_difference: {result.max_mastery_difference:.3g}\n"
-                  f"max_time_difference: {result.max_time_difference:.3g}\n"
-                  f"different_rankings: {result.different_rankings}")  # fmt: skip
+            print(
+                f"learners: {result.learners}\nlost: {result.lost}\nduplicated: {result.duplicated}\n"
+                f"undetermined: {result.undetermined}\n"
+                f"max_mastery_difference: {result.max_mastery_difference:.3g}\n"
+                f"max_time_difference: {result.max_time_difference:.3g}\n"
+                f"different_rankings: {result.different_rankings}"
+            )
             return 0 if result.healthy else 1
         try:
             learners, events = replay(services, progress=_say, archive_dir=archive_dir)
@@ -100,8 +103,10 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             raise UserError(f"{exc}; is a worker stuck? (replay asks each partition's owner to hand it over)") from None
         except LostPartition as exc:
             partitions = ", ".join(map(str, sorted(exc.partitions)))
-            raise UserError(f"replay lost the lease of partition {partitions} before writing it (was Redis "
-                            "paused or cut off?); run `skillgap replay` again") from None  # fmt: skip
+            raise UserError(
+                f"replay lost the lease of partition {partitions} before writing it (was Redis "
+                "paused or cut off?); run `skillgap replay` again"
+            ) from None
     _say(f"Replayed {events:,} events into {learners:,} learners.")
     return 0
 
@@ -112,18 +117,26 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
 
     out = Path(args.out)
     with open_redis(settings) as client, gzip.open(out, "wb") as handle:
-        count = export_events(client, Keys(settings.key_prefix), settings.partitions, handle, args.tenant,
-                              lambda n: _say(f"exported {n:,} events") if n % 50_000 < 500 else None)  # fmt: skip
+        count = export_events(
+            client,
+            Keys(settings.key_prefix),
+            settings.partitions,
+            handle,
+            args.tenant,
+            lambda n: _say(f"exported {n:,} events") if n % 50_000 < 500 else None,
+        )
     _say(f"Wrote {count:,} events to {out}")
     return 0
 
 
 def _import(args: argparse.Namespace, settings: Settings) -> int:
-    from sidecar.importer import import_events
     from core.services import build_services
+    from sidecar.importer import import_events
 
     with open_redis(settings) as client:
-        count = import_events(build_services(settings, client), Path(args.file), args.tenant or settings.default_tenant, _say)
+        count = import_events(
+            build_services(settings, client), Path(args.file), args.tenant or settings.default_tenant, _say
+        )
     _say(f"Imported {count:,} events from {args.file}; the workers apply them.")
     return 0
 
@@ -133,7 +146,9 @@ def _import_people(args: argparse.Namespace, settings: Settings) -> int:
     from sidecar.importer import import_people
 
     with open_redis(settings) as client:
-        count = import_people(build_services(settings, client), Path(args.file), args.tenant or settings.default_tenant, _say)
+        count = import_people(
+            build_services(settings, client), Path(args.file), args.tenant or settings.default_tenant, _say
+        )
     _say(f"Imported {count:,} people from {args.file}; their roles reach the workers as enrolled events.")
     return 0
 
@@ -149,7 +164,9 @@ def _params(args: argparse.Namespace, settings: Settings) -> int:
         if args.params_command == "list":
             active = active_version(client, keys)
             for row in list_versions(client, keys):
-                print(f"{row['version']}{' *' if row['version'] == active else ''}\t{row['source'] or ''}\t{row['created']}")
+                print(
+                    f"{row['version']}{' *' if row['version'] == active else ''}\t{row['source'] or ''}\t{row['created']}"
+                )
             if active is None:
                 print("(no version active: the catalog's defaults apply)")
         elif args.params_command == "add":
@@ -175,15 +192,23 @@ def register(commands: argparse._SubParsersAction) -> None:
     worker = commands.add_parser("worker", help="run a stream worker only (start several to scale out)")
     worker.add_argument("--burst", action="store_true", help="exit once the owned streams are drained")
     worker.add_argument("--name", help="consumer name (default: host-pid)")
-    worker.add_argument("--check", action="store_true",
-                        help="exit 0 if a worker of this host (or --name) has a live heartbeat, else 1 (health checks)")  # fmt: skip
+    worker.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 if a worker of this host (or --name) has a live heartbeat, else 1 (health checks)",
+    )
     worker.set_defaults(handler=_worker)
 
-    replay = commands.add_parser("replay", help="rebuild all mastery and recommendations from the latest snapshots "
-                                 "and the log after them")  # fmt: skip
+    replay = commands.add_parser(
+        "replay", help="rebuild all mastery and recommendations from the latest snapshots and the log after them"
+    )
     replay.add_argument("--check", action="store_true", help="only compare the stored state with a rebuild")
-    replay.add_argument("--archive", metavar="DIR", help="rebuild from the archive of trimmed entries and the "
-                        "log, re-deriving every event with the active parameters (see SKILLGAP_ARCHIVE_DIR)")  # fmt: skip
+    replay.add_argument(
+        "--archive",
+        metavar="DIR",
+        help="rebuild from the archive of trimmed entries and the "
+        "log, re-deriving every event with the active parameters (see SKILLGAP_ARCHIVE_DIR)",
+    )
     replay.set_defaults(handler=_replay)
 
     export = commands.add_parser("export-events", help="write the retained log as gzip'd newline-delimited JSON")
@@ -211,4 +236,3 @@ def register(commands: argparse._SubParsersAction) -> None:
     use = sub.add_parser("activate", help="make a stored version the one workers and replay use")
     use.add_argument("version", type=int)
     use.set_defaults(handler=_params)
-

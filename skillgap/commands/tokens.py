@@ -20,7 +20,10 @@ def _create(args: argparse.Namespace, settings: Settings) -> int:
     with open_redis(settings) as client:
         token = create_token(client, Keys(settings.key_prefix), args.tenant, name=args.name)
     print(token)
-    print(f"Bearer token {args.name or '(unnamed)'} for tenant {args.tenant!r}; it is stored hashed and cannot be shown again.", file=sys.stderr)
+    print(
+        f"Bearer token {args.name or '(unnamed)'} for tenant {args.tenant!r}; it is stored hashed and cannot be shown again.",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -45,7 +48,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     sub = token.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
     create = sub.add_parser("create", help="create a bearer token for a tenant")
     create.add_argument("--tenant", required=True)
-    create.add_argument("--name", "--label", dest="name", default="", help="what the token is for, shown by `token list`")
+    create.add_argument(
+        "--name", "--label", dest="name", default="", help="what the token is for, shown by `token list`"
+    )
     create.set_defaults(handler=_create)
     listing = sub.add_parser("list", help="tokens: id, tenant, name, created, last used")
     listing.add_argument("--tenant", help="only this tenant's")

@@ -17,10 +17,9 @@ from core.settings import Settings
 
 
 def _create(args: argparse.Namespace, settings: Settings) -> int:
-    from lti_tool.xapi.credentials import create_credentials
-
     from lti_tool.redis_keys import LtiKeys
     from lti_tool.registrations import RegistrationStore
+    from lti_tool.xapi.credentials import create_credentials
 
     with open_redis(settings) as client:
         keys = Keys(settings.key_prefix)
@@ -63,29 +62,23 @@ def _revoke(args: argparse.Namespace, settings: Settings) -> int:
     with open_redis(settings) as client:
         if not revoke_credentials(client, Keys(settings.key_prefix), args.key):
             raise UserError(f"no xAPI key {args.key!r}")
-    print(
-        f"revoked {args.key} (a running tool may accept it for {settings.xapi_credentials_cache_s:g} s more)"
-    )
+    print(f"revoked {args.key} (a running tool may accept it for {settings.xapi_credentials_cache_s:g} s more)")
     return 0
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    from lti_tool.xapi.report import format_report, intake_report
     from core.services import build_services
+    from lti_tool.xapi.report import format_report, intake_report
 
     with open_redis(settings) as client:
         report = intake_report(build_services(settings, client), args.tenant, args.limit)
-    print(
-        orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
-        if args.json
-        else format_report(report)
-    )
+    print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() if args.json else format_report(report))
     return 0
 
 
 def _release(args: argparse.Namespace, settings: Settings) -> int:
-    from lti_tool.xapi.intake import release_waiting
     from core.services import build_services
+    from lti_tool.xapi.intake import release_waiting
 
     with open_redis(settings) as client:
         released = release_waiting(build_services(settings, client), args.tenant)
@@ -118,9 +111,11 @@ def _pull(args: argparse.Namespace, settings: Settings) -> int:
     from lti_tool.xapi.pull import pull
 
     lrs = Lrs(
-        args.lrs, args.username or settings.xapi_pull_username,
-        args.password or settings.xapi_pull_password, settings.xapi_http_timeout_s,
-    )  # fmt: skip
+        args.lrs,
+        args.username or settings.xapi_pull_username,
+        args.password or settings.xapi_pull_password,
+        settings.xapi_http_timeout_s,
+    )
     with open_redis(settings) as client:
         services = build_services(settings, client)
         credential = find_credential(client, services.keys, args.key)
@@ -148,16 +143,19 @@ def _pull(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    creds = commands.add_parser(
-        "xapi-credentials", help="manage the xAPI credentials an LMS sends statements with"
-    )
+    creds = commands.add_parser("xapi-credentials", help="manage the xAPI credentials an LMS sends statements with")
     sub = creds.add_subparsers(dest="xapi_credentials_command", required=True, metavar="COMMAND")
     create = sub.add_parser("create", help="create a key and secret for one LMS")
     create.add_argument("--tenant", help="default: the tenant of the LMS's LTI registration (its host when none)")
-    create.add_argument("--platform", choices=("moodle", "openedx"), default="moodle",
-                        help="whose rules map xAPI actors to learners (default: moodle)")  # fmt: skip
-    create.add_argument("--issuer", required=True,
-                        help="the LMS's address as its LTI launches name it, e.g. https://moodle.example.com")  # fmt: skip
+    create.add_argument(
+        "--platform",
+        choices=("moodle", "openedx"),
+        default="moodle",
+        help="whose rules map xAPI actors to learners (default: moodle)",
+    )
+    create.add_argument(
+        "--issuer", required=True, help="the LMS's address as its LTI launches name it, e.g. https://moodle.example.com"
+    )
     create.add_argument("--label", help="a note to recognise the key by")
     create.set_defaults(handler=_create)
     listing = sub.add_parser("list", help="list keys (never secrets)")
@@ -169,33 +167,34 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     xapi = commands.add_parser("xapi", help="check the xAPI intake")
     sub = xapi.add_subparsers(dest="xapi_command", required=True, metavar="COMMAND")
-    status = sub.add_parser(
-        "status", help="last events per source, unmapped activities, waiting statements"
-    )
+    status = sub.add_parser("status", help="last events per source, unmapped activities, waiting statements")
     status.add_argument("--tenant", required=True)
-    status.add_argument(
-        "--limit", type=int, default=10, help="how many events and activities to show"
-    )
+    status.add_argument("--limit", type=int, default=10, help="how many events and activities to show")
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=_status)
-    release = sub.add_parser(
-        "release", help="apply waiting statements of learners who have since launched"
-    )
+    release = sub.add_parser("release", help="apply waiting statements of learners who have since launched")
     release.add_argument("--tenant", required=True)
     release.set_defaults(handler=_release)
-    forward = sub.add_parser(
-        "forward", help="forward accepted statements to SKILLGAP_XAPI_FORWARD_URL (an LRS)"
-    )
+    forward = sub.add_parser("forward", help="forward accepted statements to SKILLGAP_XAPI_FORWARD_URL (an LRS)")
     forward.add_argument("--burst", action="store_true", help="stop when nothing is left to send")
     forward.set_defaults(handler=_forward)
     pulling = sub.add_parser("pull", help="read an LRS's statements into the intake")
     pulling.add_argument("--lrs", required=True, help="the LRS's xAPI base, e.g. https://lrs.example.com/xapi/")
-    pulling.add_argument("--key", required=True,
-                         help="the xAPI key whose tenant, platform and issuer the statements take")  # fmt: skip
-    pulling.add_argument("--since", help="ISO 8601 time: statements stored after it (default: "
-                         "where the last pull from this LRS stopped, else all)")  # fmt: skip
+    pulling.add_argument(
+        "--key", required=True, help="the xAPI key whose tenant, platform and issuer the statements take"
+    )
+    pulling.add_argument(
+        "--since",
+        help="ISO 8601 time: statements stored after it (default: where the last pull from this LRS stopped, else all)",
+    )
     pulling.add_argument("--username", help="default: SKILLGAP_XAPI_PULL_USERNAME")
     pulling.add_argument("--password", help="default: SKILLGAP_XAPI_PULL_PASSWORD")
-    pulling.add_argument("--every", type=float, nargs="?", const=EVERY_SETTING, metavar="SECONDS",
-                         help="pull again every SECONDS (default: SKILLGAP_XAPI_PULL_INTERVAL_S)")  # fmt: skip
+    pulling.add_argument(
+        "--every",
+        type=float,
+        nargs="?",
+        const=EVERY_SETTING,
+        metavar="SECONDS",
+        help="pull again every SECONDS (default: SKILLGAP_XAPI_PULL_INTERVAL_S)",
+    )
     pulling.set_defaults(handler=_pull)

@@ -11,19 +11,21 @@ import pytest
 import redis
 from edx_platform import Browser, EdxPlatform, LoopbackServer
 
+from core.services import Services, build_services
+from core.settings import Settings
 from lti_tool import create_app
 from lti_tool.registrations import validate_registration
 from lti_tool.tool import Tool
 from sidecar.worker import Worker
-from core.services import Services, build_services
-from core.settings import Settings
 
 
 @pytest.fixture
 def lti_settings(settings: Settings) -> Settings:
     # The background poster is off: tests post queued scores themselves, synchronously. The
     # platform is served on loopback over http, which the operator must allow.
-    return settings.replace(ags_background=False, ags_retry_base_s=2.0, allow_private_network=True, outbound_http_hosts="127.0.0.1")
+    return settings.replace(
+        ags_background=False, ags_retry_base_s=2.0, allow_private_network=True, outbound_http_hosts="127.0.0.1"
+    )
 
 
 @pytest.fixture
@@ -79,7 +81,9 @@ class Forger:
         self.claims = jwt.decode(self.id_token, options={"verify_signature": False})
 
     def post(self, id_token: str | None = None, state: str | None = None, browser: Browser | None = None):
-        return (browser or self.browser).post_launch(self.tool_server.url, id_token or self.id_token, state or self.state)
+        return (browser or self.browser).post_launch(
+            self.tool_server.url, id_token or self.id_token, state or self.state
+        )
 
 
 @pytest.fixture

@@ -50,12 +50,18 @@ AGS = "https://purl.imsglobal.org/spec/lti-ags/scope/"
 
 def rsa_pem() -> str:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def public_pem(private_pem: str) -> str:
     key = serialization.load_pem_private_key(private_pem.encode(), None)
-    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -175,9 +181,16 @@ class EdxPlatform:
     # --- starting launches -------------------------------------------------------------------
 
     def begin(
-        self, user_id: str, role: str = "student", *, resource_link: str = "rl-1", custom: dict | None = None,
-        message_type: str = "LtiResourceLinkRequest", locale: str | None = None, lineitem: str | None = "",
-    ) -> str:  # fmt: skip
+        self,
+        user_id: str,
+        role: str = "student",
+        *,
+        resource_link: str = "rl-1",
+        custom: dict | None = None,
+        message_type: str = "LtiResourceLinkRequest",
+        locale: str | None = None,
+        lineitem: str | None = "",
+    ) -> str:
         """Prepare a launch as the Open edX XBlock does; returns the login URL the browser opens."""
         consumer = self.consumer(lineitem)
         consumer.set_user_data(user_id, role)
@@ -186,11 +199,17 @@ class EdxPlatform:
         if custom:
             consumer.set_custom_parameters(custom)
         if locale:
-            consumer.set_extra_claim({"https://purl.imsglobal.org/spec/lti/claim/launch_presentation": {"locale": locale}})
+            consumer.set_extra_claim(
+                {"https://purl.imsglobal.org/spec/lti/claim/launch_presentation": {"locale": locale}}
+            )
         data = Lti1p3LaunchData(
-            user_id=user_id, user_role=role, config_id="skillgap", resource_link_id=resource_link,
-            message_type=message_type, context_id=self.context_id,
-        )  # fmt: skip
+            user_id=user_id,
+            user_role=role,
+            config_id="skillgap",
+            resource_link_id=resource_link,
+            message_type=message_type,
+            context_id=self.context_id,
+        )
         self._pending = consumer
         return consumer.prepare_preflight_url(data)
 
@@ -233,7 +252,9 @@ class EdxPlatform:
         if path == "/auth":
             fields = {"id_token": self.id_token_for(dict(request.args)), "state": request.args["state"]}
             inputs = "".join(f'<input type="hidden" name="{k}" value="{v}">' for k, v in fields.items())
-            return Response(f'<form method="post" action="{request.args["redirect_uri"]}">{inputs}</form>', mimetype="text/html")
+            return Response(
+                f'<form method="post" action="{request.args["redirect_uri"]}">{inputs}</form>', mimetype="text/html"
+            )
         if path == "/jwks":
             self.jwks_requests += 1
             return _json(self.jwks())
@@ -266,7 +287,14 @@ class EdxPlatform:
             "token_endpoint": self.url + "/token",
             "jwks_uri": self.url + "/jwks",
             "registration_endpoint": self.url + "/register",
-            "scopes_supported": [AGS + "lineitem", AGS + "lineitem.readonly", AGS + "result.readonly", AGS + "score", NRPS_SCOPE, "openid"],
+            "scopes_supported": [
+                AGS + "lineitem",
+                AGS + "lineitem.readonly",
+                AGS + "result.readonly",
+                AGS + "score",
+                NRPS_SCOPE,
+                "openid",
+            ],
             "response_types_supported": ["id_token"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": ["private_key_jwt"],
@@ -287,9 +315,11 @@ class EdxPlatform:
             return _json({"error": "invalidrequest"}, 400)
         answer = {**body, "client_id": self.client_id}
         answer["https://purl.imsglobal.org/spec/lti-tool-configuration"] = {
-            **config, "deployment_id": self.deployment_id, "version": "1.3.0",
+            **config,
+            "deployment_id": self.deployment_id,
+            "version": "1.3.0",
             "messages": [m for m in config["messages"] if m["type"] == "LtiDeepLinkingRequest"],
-        }  # fmt: skip
+        }
         return _json(answer)
 
     def _memberships(self, request: Request) -> Response:
@@ -351,9 +381,13 @@ class Browser:
     def login(self, tool_url: str, platform: EdxPlatform, **params) -> dict:
         """Only the login initiation: the tool's redirect to the platform, as parsed query params."""
         query = {
-            "iss": platform.issuer, "client_id": platform.client_id, "login_hint": "7",
-            "target_link_uri": tool_url + "/lti/launch", "lti_deployment_id": platform.deployment_id, **params,
-        }  # fmt: skip
+            "iss": platform.issuer,
+            "client_id": platform.client_id,
+            "login_hint": "7",
+            "target_link_uri": tool_url + "/lti/launch",
+            "lti_deployment_id": platform.deployment_id,
+            **params,
+        }
         response = self.http.get(tool_url + "/lti/login", params=query, allow_redirects=False, timeout=30)
         assert response.status_code == 302, response.text
         return {k: v[0] for k, v in parse_qs(urlsplit(response.headers["Location"]).query).items()}

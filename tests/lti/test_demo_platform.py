@@ -10,14 +10,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
-from conftest import ToolServer
 from edx_platform import Browser, first_form
 
-from lti_tool import demo_platform as demo
-from skillgap.demo import demo_events
+from conftest import ToolServer
 from core.eventlog import append_events
 from core.events import parse_event
 from core.services import Services, build_services
+from lti_tool import demo_platform as demo
+from skillgap.demo import demo_events
 
 LEARNERS = 6
 
@@ -28,8 +28,10 @@ def demo_server(lti_settings, redis_client) -> Iterator[ToolServer]:
     server = ToolServer(services)
     learners = demo.demo_learner_ids(services.pseudonym_secret, LEARNERS)
     tenant = services.settings.default_tenant
-    events = [parse_event(e, tenant=tenant, catalog=services.catalog)
-              for e in demo_events(services.catalog, learners, demo.demo_cohort(), 7, time.time())]  # fmt: skip
+    events = [
+        parse_event(e, tenant=tenant, catalog=services.catalog)
+        for e in demo_events(services.catalog, learners, demo.demo_cohort(), 7, time.time())
+    ]
     append_events(services.redis, services.keys, services.settings.partitions, events)
     server.drain()
     yield server

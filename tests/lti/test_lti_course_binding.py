@@ -11,13 +11,13 @@ import uuid
 
 import requests
 from edx_platform import LEARNER, Browser
-from lms_helpers import events_on_stream
-from xapi_shapes import openedx_problem_check
 
 from core.identity import course_cohort, learner_pseudonym, pseudonym_secret
-from lti_tool.sessions import BROWSER_COOKIE
+from lms_helpers import events_on_stream
 from lti_tool.course_binding import CourseItem
+from lti_tool.sessions import BROWSER_COOKIE
 from lti_tool.xapi.credentials import create_credentials
+from xapi_shapes import openedx_problem_check
 
 BLOCK = "block-v1:SkillGap+LLM101+2026+type@lti_consumer+block@{}"
 
@@ -38,13 +38,15 @@ def test_a_deep_linked_module_binds_its_block_and_learners_open_it_in_their_cour
     learner = learner_pseudonym(pseudonym_secret(services.redis, services.keys), registered.issuer, "student-b1")
     first, second = (r["module"] for r in services.learners.explain(services.learners.get("acme", learner))[:2])
     bound = f"{registered.issuer}/courses/{registered.context_id}/jump_to/{BLOCK.format('first')}"
-    tool_server.tool.binding.bind("acme", _cohort(registered), CourseItem(f"{registered.issuer}/xblock/{BLOCK.format('first')}", first, bound))
+    tool_server.tool.binding.bind(
+        "acme", _cohort(registered), CourseItem(f"{registered.issuer}/xblock/{BLOCK.format('first')}", first, bound)
+    )
     page = Browser().launch(registered.begin("student-b1")).text
     catalog = services.catalog
     assert f'href="{bound}"' in page  # the recommended module's item in this course
     assert "lms.example.com" not in page  # never the catalog's placeholder URLs
     lacking = catalog.modules[catalog.module_index[second]]
-    section = page[page.index(lacking.title.en):]
+    section = page[page.index(lacking.title.en) :]
     assert section.index("This course does not offer this module yet") < section.index("</li>")
 
 
@@ -57,12 +59,16 @@ def test_the_teacher_binds_and_unbinds_items_and_sees_what_the_course_lacks(tool
     assert "No activity of this course is bound" in page
     assert page.count('class="missing-module"') >= 1 and "SkillGap → choose the module" in page
     action = re.search(r'action="(/lti/launches/[^/]+/binding)"', page).group(1)
-    assert Browser().http.post(tool_server.url + action, data={"item": "x", "action": "unbind"}).status_code == 401  # another browser
+    assert (
+        Browser().http.post(tool_server.url + action, data={"item": "x", "action": "unbind"}).status_code == 401
+    )  # another browser
     http = teacher_browser.http
     quiz = f"{registered.issuer}/xblock/block-v1:SkillGap+LLM101+2026+type@sequential+block@quiz"
     answer = http.post(tool_server.url + action, data={"item": quiz, "module": "m-quiz-foundations"})
     assert answer.status_code == 200 and 'class="course-item"' in answer.text
-    assert [(i.item, i.module, i.source) for i in tool_server.tool.binding.items("acme", _cohort(registered))] == [(quiz, "m-quiz-foundations", "teacher")]
+    assert [(i.item, i.module, i.source) for i in tool_server.tool.binding.items("acme", _cohort(registered))] == [
+        (quiz, "m-quiz-foundations", "teacher")
+    ]
 
     refused = [
         {"item": "https://elsewhere.example/mod/quiz/view.php?id=8", "module": "m-quiz-foundations"},  # another LMS
@@ -83,7 +89,12 @@ def test_the_teacher_binds_and_unbinds_items_and_sees_what_the_course_lacks(tool
 
     answer = http.post(tool_server.url + action, data={"item": quiz, "action": "unbind"})
     assert answer.status_code == 200 and tool_server.tool.binding.items("acme", _cohort(registered)) == []
-    assert http.post(tool_server.url + "/lti/launches/unknown/binding", data={"item": quiz, "module": "m-quiz-foundations"}).status_code == 401
+    assert (
+        http.post(
+            tool_server.url + "/lti/launches/unknown/binding", data={"item": quiz, "module": "m-quiz-foundations"}
+        ).status_code
+        == 401
+    )
 
 
 def test_a_roster_sync_names_members_whose_statements_waited(tool_server, registered):
@@ -95,7 +106,13 @@ def test_a_roster_sync_names_members_whose_statements_waited(tool_server, regist
     email = "never.launched@example.com"
     statement = openedx_problem_check("ignored", str(uuid.uuid4()))
     statement["actor"] = {"objectType": "Agent", "mbox_sha1sum": hashlib.sha1(f"mailto:{email}".encode()).hexdigest()}
-    answer = requests.post(tool_server.url + "/xapi/statements", json=statement, auth=auth, headers={"X-Experience-API-Version": "1.0.3"}, timeout=10)
+    answer = requests.post(
+        tool_server.url + "/xapi/statements",
+        json=statement,
+        auth=auth,
+        headers={"X-Experience-API-Version": "1.0.3"},
+        timeout=10,
+    )
     assert answer.status_code == 200 and [e for e in events_on_stream(services) if e["source"] == "xapi"] == []
     registered.members = [{"user_id": "quiet-1", "status": "Active", "roles": [LEARNER], "email": email}]
     Browser().launch(registered.begin("teacher-r", "staff"))

@@ -29,7 +29,9 @@ def test_picker_lists_the_widget_and_every_module(tool_server, registered):
 def test_round_trip_creates_items_with_custom_parameters_and_line_items(tool_server, registered):
     browser, page = open_picker(registered)
     action, _ = first_form(page)
-    answer = browser.http.post(tool_server.url + action, data=[("item", "widget"), ("item", "m-prompt-basics"), ("lineitem", "1")])
+    answer = browser.http.post(
+        tool_server.url + action, data=[("item", "widget"), ("item", "m-prompt-basics"), ("lineitem", "1")]
+    )
     assert answer.status_code == 200, answer.text
     return_url, fields = first_form(answer.text)
     assert return_url == registered.url + "/deep-link-return"
@@ -44,7 +46,12 @@ def test_round_trip_creates_items_with_custom_parameters_and_line_items(tool_ser
     assert widget["custom"] == {c.CUSTOM_VIEW: "next-modules"}
     assert module["custom"] == {c.CUSTOM_MODULE: "m-prompt-basics"} and module["title"] == "Prompt engineering basics"
     # Only SkillGap's own column: the widget's progress; a module gets none (issue 16).
-    assert widget["lineItem"] == {"scoreMaximum": 100.0, "label": "Your next modules", "resourceId": "skillgap-progress", "tag": "skillgap-progress"}
+    assert widget["lineItem"] == {
+        "scoreMaximum": 100.0,
+        "label": "Your next modules",
+        "resourceId": "skillgap-progress",
+        "tag": "skillgap-progress",
+    }
     assert "lineItem" not in module
     claims = jwt.decode(fields["JWT"], options={"verify_signature": False})
     assert claims["iss"] == registered.client_id and claims["aud"] == [registered.issuer]

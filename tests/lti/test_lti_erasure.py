@@ -10,14 +10,14 @@ import io
 import uuid
 
 from edx_platform import INSTRUCTOR, LEARNER, Browser
-from lms_helpers import cli_env
-from xapi_shapes import openedx_problem_check
 
 from core.eventlog import export_events
 from core.identity import learner_pseudonym
+from lms_helpers import cli_env
 from lti_tool.xapi.credentials import create_credentials
 from sidecar.replay import replay
 from skillgap.cli import main
+from xapi_shapes import openedx_problem_check
 
 
 def everything_stored(client, prefix: str) -> bytes:
@@ -72,8 +72,15 @@ def test_forget_learner_removes_every_trace(tool_server, registered, capsys, mon
     assert main(["forget-learner", "--tenant", "acme", "--lms-user", registered.issuer, "victim-7"]) == 0
     printed = capsys.readouterr().out
     assert f"forgot learner {victim}" in printed
-    for kind in ("events in the log", "aliases", "AGS grade targets", "learner state", "processed-event marks",
-                 "xAPI statement records", "live launches"):  # fmt: skip
+    for kind in (
+        "events in the log",
+        "aliases",
+        "AGS grade targets",
+        "learner state",
+        "processed-event marks",
+        "xAPI statement records",
+        "live launches",
+    ):
         assert kind in printed, printed
 
     stored = everything_stored(services.redis, services.keys.prefix)

@@ -8,14 +8,12 @@ import dataclasses
 import threading
 import time
 
-import pytest
 from edx_platform import Browser, LoopbackServer
-from lms_helpers import cli_env, events_on_stream
 
+from lms_helpers import cli_env, events_on_stream
 from lti_tool import create_app
 from lti_tool.grades import GradeTarget, ScoreJob
 from skillgap.cli import main
-from core.identity import learner_pseudonym, pseudonym_secret
 
 
 def test_a_learner_launch_posts_progress_to_the_line_item(tool_server, registered):
@@ -45,7 +43,9 @@ def test_a_failed_post_is_retried_with_backoff_and_never_lost(tool_server, regis
     assert scores.post_due(now=now + 10 + 1) == (0, 0)  # backoff doubled
     assert scores.post_due(now=now + 30) == (1, 0)
     [(_, score)] = registered.scores
-    assert score["userId"] == "student-b" and score["timestamp"] == ScoreJob(**dataclasses.asdict(job)).body()["timestamp"]
+    assert (
+        score["userId"] == "student-b" and score["timestamp"] == ScoreJob(**dataclasses.asdict(job)).body()["timestamp"]
+    )
 
 
 def test_access_tokens_are_cached_until_they_expire(tool_server, registered):
@@ -73,13 +73,30 @@ def test_a_newer_score_replaces_an_unsent_one(tool_server, registered):
 def test_progress_changes_are_pushed_after_the_worker_applies_events(tool_server, registered, capsys, monkeypatch):
     Browser().launch(registered.begin("student-g"))  # the widget
     assert tool_server.tool.scores.post_due() == (1, 0)
-    module_item = registered.add_line_item({"label": "Prompt engineering basics", "scoreMaximum": 100, "resourceId": "m-prompt-basics", "tag": "m-prompt-basics", "resourceLinkId": "rl-2"})
-    Browser().launch(registered.begin("student-g", resource_link="rl-2", custom={"skillgap_module": "m-prompt-basics"}, lineitem=module_item["id"]))
+    module_item = registered.add_line_item(
+        {
+            "label": "Prompt engineering basics",
+            "scoreMaximum": 100,
+            "resourceId": "m-prompt-basics",
+            "tag": "m-prompt-basics",
+            "resourceLinkId": "rl-2",
+        }
+    )
+    Browser().launch(
+        registered.begin(
+            "student-g", resource_link="rl-2", custom={"skillgap_module": "m-prompt-basics"}, lineitem=module_item["id"]
+        )
+    )
     assert tool_server.tool.scores.post_due() == (0, 0)  # a module's link: its column is the LMS's
     tool_server.drain()  # the viewed event raises mastery
     settings = tool_server.services.settings
-    cli_env(monkeypatch, settings, SKILLGAP_PARTITIONS=str(settings.partitions), SKILLGAP_ALLOW_PRIVATE_NETWORK="1",
-            SKILLGAP_OUTBOUND_HTTP_HOSTS="127.0.0.1")  # fmt: skip
+    cli_env(
+        monkeypatch,
+        settings,
+        SKILLGAP_PARTITIONS=str(settings.partitions),
+        SKILLGAP_ALLOW_PRIVATE_NETWORK="1",
+        SKILLGAP_OUTBOUND_HTTP_HOSTS="127.0.0.1",
+    )
     assert main(["ags", "push"]) == 0
     assert "queued 1 changed scores; posted 1, failed 0" in capsys.readouterr().out
     assert [lineitem for lineitem, _ in registered.scores] == [registered.lineitem_url] * 2
@@ -90,13 +107,31 @@ def test_progress_changes_are_pushed_after_the_worker_applies_events(tool_server
 def test_the_tool_never_grades_a_module_item_nor_reads_its_own_scores_back(tool_server, registered):
     """Issue 16: a learner who opened a deep-linked module got a SkillGap progress score in that
     module's column, which the next teacher launch read back as a grade of the module."""
-    module_item = registered.add_line_item({"label": "How large language models work", "scoreMaximum": 100, "resourceId": "m-llm-intro", "tag": "m-llm-intro", "resourceLinkId": "rl-3"})
-    Browser().launch(registered.begin("student-k", resource_link="rl-3", custom={"skillgap_module": "m-llm-intro"}, lineitem=module_item["id"]))
+    module_item = registered.add_line_item(
+        {
+            "label": "How large language models work",
+            "scoreMaximum": 100,
+            "resourceId": "m-llm-intro",
+            "tag": "m-llm-intro",
+            "resourceLinkId": "rl-3",
+        }
+    )
+    Browser().launch(
+        registered.begin(
+            "student-k", resource_link="rl-3", custom={"skillgap_module": "m-llm-intro"}, lineitem=module_item["id"]
+        )
+    )
     assert tool_server.tool.scores.post_due() == (0, 0) and registered.scores == []
     # A line item the tool posts to (as an older version did into module items) is never read back.
     scores = tool_server.tool.scores
-    scores.remember(GradeTarget("acme", "u-k", registered.issuer, registered.client_id, module_item["id"], "student-k"), 0.2313, time.time())
-    registered.results[module_item["id"]] = [{"id": "r1", "scoreOf": module_item["id"], "userId": "student-k", "resultScore": 23.13, "resultMaximum": 100}]
+    scores.remember(
+        GradeTarget("acme", "u-k", registered.issuer, registered.client_id, module_item["id"], "student-k"),
+        0.2313,
+        time.time(),
+    )
+    registered.results[module_item["id"]] = [
+        {"id": "r1", "scoreOf": module_item["id"], "userId": "student-k", "resultScore": 23.13, "resultMaximum": 100}
+    ]
     page = Browser().launch(registered.begin("teacher-k", "staff")).text
     assert "grades read from the LMS gradebook" not in page
     assert [e for e in events_on_stream(tool_server.services) if e["source"] == "ags"] == []

@@ -21,9 +21,7 @@ def _count_calls(monkeypatch, client, name: str, wanted) -> list:
     return calls
 
 
-def test_a_roster_sync_reads_the_secret_once_and_writes_aliases_in_one_round_trip(
-    tool_server, registered, monkeypatch
-):
+def test_a_roster_sync_reads_the_secret_once_and_writes_aliases_in_one_round_trip(tool_server, registered, monkeypatch):
     services = tool_server.services
     registered.members = [
         {"user_id": f"member-{i}", "status": "Active", "roles": [LEARNER], "lis_person_sourcedid": f"sis-{i}"}
@@ -33,7 +31,10 @@ def test_a_roster_sync_reads_the_secret_once_and_writes_aliases_in_one_round_tri
         monkeypatch, services.redis, "hget", lambda key, field: key == services.keys.secrets and field == "pseudonym"
     )
     member_aliases = _count_calls(
-        monkeypatch, services.redis, "hset", lambda key, field=None, *rest: "\x1fsub\x1fmember-" in str(field) or "\x1fperson_sourcedid\x1f" in str(field)
+        monkeypatch,
+        services.redis,
+        "hset",
+        lambda key, field=None, *rest: "\x1fsub\x1fmember-" in str(field) or "\x1fperson_sourcedid\x1f" in str(field),
     )
     page = Browser().launch(registered.begin("teacher-m", "staff"))
     assert "Course roster synced: 5 members." in page.text
@@ -42,5 +43,7 @@ def test_a_roster_sync_reads_the_secret_once_and_writes_aliases_in_one_round_tri
     assert member_aliases == []  # queued on one pipeline
     learner = learner_pseudonym(pseudonym_secret(services.redis, services.keys), registered.issuer, "member-3")
     assert learner_for_alias(services.redis, services.keys, "acme", registered.issuer, "sub", "member-3") == learner
-    assert learner_for_alias(services.redis, services.keys, "acme", registered.issuer, "person_sourcedid", "sis-3") == learner
-
+    assert (
+        learner_for_alias(services.redis, services.keys, "acme", registered.issuer, "person_sourcedid", "sis-3")
+        == learner
+    )

@@ -9,12 +9,12 @@ import os
 import time
 
 import pytest
-from conftest import Forger
 from edx_platform import Browser
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_lti_security import login, refused
 
+from conftest import Forger
 from lti_tool import claims as c
 
 
@@ -54,8 +54,9 @@ def test_a_body_over_the_tool_limit_is_413(tool_server):
 def test_a_chunked_body_over_the_tool_limit_is_cut_there(tool_server):
     """Werkzeug stops reading a chunked body at the limit: the form holds a cut id_token."""
     chunks = (b"state=s&id_token=" + b"x" * 65_536 for _ in range(8))
-    response = Browser().http.post(tool_server.url + "/lti/launch", data=chunks,
-                                   headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    response = Browser().http.post(
+        tool_server.url + "/lti/launch", data=chunks, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert response.status_code in (400, 401)
 
 
@@ -93,20 +94,45 @@ def test_a_claim_of_the_wrong_type(forge, caplog, claim, value):
 
 @pytest.mark.parametrize(
     "return_url",
-    ["javascript:alert(document.domain)", "data:text/html,<script>alert(1)</script>", "https://evil.example.com/return",
-     "{platform}:1/return", 7],
-)  # fmt: skip
+    [
+        "javascript:alert(document.domain)",
+        "data:text/html,<script>alert(1)</script>",
+        "https://evil.example.com/return",
+        "{platform}:1/return",
+        7,
+    ],
+)
 def test_a_deep_link_return_url_off_the_platform(forge, caplog, return_url):
     forger = forge(role="instructor", message_type=c.DEEP_LINKING_REQUEST)
     settings = {**forger.claims[c.DEEP_LINKING_SETTINGS]}
-    settings["deep_link_return_url"] = return_url.format(platform=forger.platform.url) if isinstance(return_url, str) else return_url
+    settings["deep_link_return_url"] = (
+        return_url.format(platform=forger.platform.url) if isinstance(return_url, str) else return_url
+    )
     response = forger.post(forger.platform.sign({**forger.claims, c.DEEP_LINKING_SETTINGS: settings}))
     refused(response, 400, "invalid_claim", caplog)
     assert "javascript:" not in response.text
 
 
-CLAIMS = (c.CONTEXT, c.RESOURCE_LINK, c.CUSTOM, c.LIS, c.LAUNCH_PRESENTATION, c.AGS_ENDPOINT, c.NRPS, c.ROLES,
-          c.DEEP_LINKING_SETTINGS, c.MESSAGE_TYPE, c.VERSION, c.DEPLOYMENT_ID, "sub", "email", "exp", "iat", "aud", "azp")  # fmt: skip
+CLAIMS = (
+    c.CONTEXT,
+    c.RESOURCE_LINK,
+    c.CUSTOM,
+    c.LIS,
+    c.LAUNCH_PRESENTATION,
+    c.AGS_ENDPOINT,
+    c.NRPS,
+    c.ROLES,
+    c.DEEP_LINKING_SETTINGS,
+    c.MESSAGE_TYPE,
+    c.VERSION,
+    c.DEPLOYMENT_ID,
+    "sub",
+    "email",
+    "exp",
+    "iat",
+    "aud",
+    "azp",
+)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3),
@@ -114,8 +140,11 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=int(os.environ.get("SKILLGAP_FUZZ_EXAMPLES", "15")), deadline=None,
-          suppress_health_check=list(HealthCheck))  # fmt: skip
+@settings(
+    max_examples=int(os.environ.get("SKILLGAP_FUZZ_EXAMPLES", "15")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 @given(changes=st.dictionaries(st.sampled_from(CLAIMS), json_values, min_size=1, max_size=3))
 def test_launches_with_mutated_claims_are_never_5xx(tool_server, registered, changes):
     services = tool_server.services

@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 
 from edx_platform import Browser, first_form
-from lms_helpers import cli_env
 
+from lms_helpers import cli_env
 from lti_tool import create_app
 from lti_tool.tool import build_tool
 from skillgap.cli import main

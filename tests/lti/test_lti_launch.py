@@ -8,9 +8,9 @@ import io
 import re
 
 from edx_platform import INSTRUCTOR, LEARNER, Browser, LoopbackServer
-from lms_helpers import events_on_stream
 
 from core.identity import course_cohort, learner_for_alias, learner_pseudonym, pseudonym_secret
+from lms_helpers import events_on_stream
 from lti_tool import create_app
 from lti_tool.redis_keys import LtiKeys
 
@@ -50,7 +50,13 @@ def test_after_the_worker_the_learner_sees_recommendations_with_reasons(tool_ser
     assert "lms.example.com" not in page
     assert page.count("This course does not offer this module yet") == len(stored)
     # Every knowledge point with a target for the role is listed with mastery and target.
-    targets = [t for t in tool_server.services.catalog.roles[tool_server.services.catalog.role_index["ml-engineer"]].targets.values() if t > 0]
+    targets = [
+        t
+        for t in tool_server.services.catalog.roles[
+            tool_server.services.catalog.role_index["ml-engineer"]
+        ].targets.values()
+        if t > 0
+    ]
     assert page.count('<tr class="point">') == len(targets)
 
 
@@ -76,18 +82,31 @@ def test_chinese_locale_gives_the_chinese_page(tool_server, registered):
 
 
 def test_instructor_launch_syncs_the_roster_and_shows_the_cohort_heatmap(tool_server, registered):
-    registered.members = [
-        {"user_id": f"member-{i}", "status": "Active", "roles": [LEARNER],
-         "name": "Never Stored", "email": f"m{i}@example.com"}
-        for i in range(5)
-    ] + [{"user_id": "gone", "status": "Inactive", "roles": []}] + [
-        {"user_id": f"staff-{i}", "status": "Active", "roles": roles}
-        for i, roles in enumerate((
-            [INSTRUCTOR], [TEACHING_ASSISTANT], [CONTENT_DEVELOPER],
-            ["http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"],  # Moodle's site admin
-            ["http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrator", LEARNER],
-        ))
-    ]  # fmt: skip
+    registered.members = (
+        [
+            {
+                "user_id": f"member-{i}",
+                "status": "Active",
+                "roles": [LEARNER],
+                "name": "Never Stored",
+                "email": f"m{i}@example.com",
+            }
+            for i in range(5)
+        ]
+        + [{"user_id": "gone", "status": "Inactive", "roles": []}]
+        + [
+            {"user_id": f"staff-{i}", "status": "Active", "roles": roles}
+            for i, roles in enumerate(
+                (
+                    [INSTRUCTOR],
+                    [TEACHING_ASSISTANT],
+                    [CONTENT_DEVELOPER],
+                    ["http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"],  # Moodle's site admin
+                    ["http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrator", LEARNER],
+                )
+            )
+        ]
+    )
     first = Browser().launch(registered.begin("teacher-1", "staff"))
     assert first.status_code == 200, first.text
     assert "Course roster synced: 5 members." in first.text  # three pages, the next-page URLs kept their case
@@ -108,7 +127,9 @@ def test_instructor_launch_syncs_the_roster_and_shows_the_cohort_heatmap(tool_se
     services = tool_server.services
     secret = pseudonym_secret(services.redis, services.keys)
     staff = {m.decode() for m in services.redis.smembers(LtiKeys(services.keys).staff("acme"))}
-    assert staff == {learner_pseudonym(secret, registered.issuer, u) for u in ("teacher-1", *(f"staff-{i}" for i in range(5)))}
+    assert staff == {
+        learner_pseudonym(secret, registered.issuer, u) for u in ("teacher-1", *(f"staff-{i}" for i in range(5)))
+    }
 
     csv_url = re.search(r'href="(/lti/launches/[^"]+/gaps.csv)"', page).group(1)
     # The link works in the browser that launched only: its id alone is not enough.
@@ -117,11 +138,15 @@ def test_instructor_launch_syncs_the_roster_and_shows_the_cohort_heatmap(tool_se
     export = browser.http.get(tool_server.url + csv_url)
     assert export.status_code == 200 and export.headers["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(export.text)))
-    assert {r["learner"] for r in rows} == set(tool_server.services.learners.cohort_learners("acme", course_cohort(registered.issuer, registered.context_id)))
+    assert {r["learner"] for r in rows} == set(
+        tool_server.services.learners.cohort_learners("acme", course_cohort(registered.issuer, registered.context_id))
+    )
     assert all(float(r["gap"]) >= 0 and float(r["target"]) > 0 for r in rows)
 
 
-def test_the_activity_role_applies_to_the_rosters_learners_and_staff_only_through_the_role_map(lti_services, registered):
+def test_the_activity_role_applies_to_the_rosters_learners_and_staff_only_through_the_role_map(
+    lti_services, registered
+):
     registered.members = [
         {"user_id": "analyst", "status": "Active", "roles": [LEARNER]},
         {"user_id": "trainer", "status": "Active", "roles": [INSTRUCTOR]},
@@ -140,7 +165,9 @@ def test_the_activity_role_applies_to_the_rosters_learners_and_staff_only_throug
     assert roles[learner_pseudonym(secret, registered.issuer, "trainer")] == "teacher"
     # The launching teacher is mapped too: their launch is a learner event of role teacher.
     [launch] = [e for e in events_on_stream(services) if e["source"] == "lti"]
-    assert launch["learner"] == learner_pseudonym(secret, registered.issuer, "teacher-3") and launch["role"] == "teacher"
+    assert (
+        launch["learner"] == learner_pseudonym(secret, registered.issuer, "teacher-3") and launch["role"] == "teacher"
+    )
 
 
 def test_no_export_without_learners_and_unknown_export_links_are_refused(tool_server, registered):

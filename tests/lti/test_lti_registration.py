@@ -6,17 +6,20 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from edx_platform import Browser
-from lms_helpers import cli_env
 
+from lms_helpers import cli_env
 from lti_tool import create_app
 from skillgap.cli import main
 
 
 def register_url(tool_server, platform, invite_tenant: str = "globex", **extra) -> str:
     """What the LMS opens: the operator's invite URL with the platform's two parameters added."""
-    params = {"invite": tool_server.tool.invites.create(invite_tenant, 3600),
-              "openid_configuration": platform.url + "/.well-known/openid-configuration",
-              "registration_token": platform.registration_token, **extra}  # fmt: skip
+    params = {
+        "invite": tool_server.tool.invites.create(invite_tenant, 3600),
+        "openid_configuration": platform.url + "/.well-known/openid-configuration",
+        "registration_token": platform.registration_token,
+        **extra,
+    }
     return tool_server.url + "/lti/register?" + urlencode(params)
 
 
@@ -35,7 +38,11 @@ def test_dynamic_registration_then_a_launch(tool_server, platform):
         "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly",
     }
     [registration] = tool_server.tool.registrations.all()
-    assert (registration.tenant, registration.client_id, registration.deployments) == ("globex", platform.client_id, ("1",))
+    assert (registration.tenant, registration.client_id, registration.deployments) == (
+        "globex",
+        platform.client_id,
+        ("1",),
+    )
     assert registration.source == "dynamic"
 
     assert Browser().launch(platform.begin("dyn-student")).status_code == 200
@@ -57,7 +64,9 @@ def test_a_wrong_registration_token_is_a_clear_error_that_quotes_nothing_remote(
 
 
 def test_registration_without_openid_configuration(tool_server):
-    response = Browser().http.get(tool_server.url + "/lti/register?invite=" + tool_server.tool.invites.create("globex", 60))
+    response = Browser().http.get(
+        tool_server.url + "/lti/register?invite=" + tool_server.tool.invites.create("globex", 60)
+    )
     assert response.status_code == 400 and "openid_configuration" in response.text
 
 
@@ -65,8 +74,10 @@ def test_registration_from_a_host_not_allowed(lti_services, platform):
     services = lti_services.with_settings(lti_registration_hosts="lms.example.com")
     app = create_app(services=services)
     invite = app.extensions["lti"].invites.create("globex", 60)
-    response = app.test_client().get("/lti/register", query_string={
-        "invite": invite, "openid_configuration": platform.url + "/.well-known/openid-configuration"})  # fmt: skip
+    response = app.test_client().get(
+        "/lti/register",
+        query_string={"invite": invite, "openid_configuration": platform.url + "/.well-known/openid-configuration"},
+    )
     assert response.status_code == 403 and b"registration_refused" in response.data
 
 
@@ -74,8 +85,26 @@ def test_platform_add_by_hand_then_a_launch(tool_server, platform, capsys, monke
     settings = tool_server.services.settings
     cli_env(monkeypatch, settings)
     reg = platform.registration()
-    status = main(["platform", "add", "--issuer", reg["issuer"], "--client-id", reg["client_id"], "--auth-url", reg["auth_login_url"],
-                   "--token-url", reg["auth_token_url"], "--jwks-url", reg["jwks_url"], "--deployment", "1", "--tenant", "initech"])  # fmt: skip
+    status = main(
+        [
+            "platform",
+            "add",
+            "--issuer",
+            reg["issuer"],
+            "--client-id",
+            reg["client_id"],
+            "--auth-url",
+            reg["auth_login_url"],
+            "--token-url",
+            reg["auth_token_url"],
+            "--jwks-url",
+            reg["jwks_url"],
+            "--deployment",
+            "1",
+            "--tenant",
+            "initech",
+        ]
+    )
     assert status == 0 and "for tenant initech" in capsys.readouterr().out
     assert Browser().launch(platform.begin("manual-student")).status_code == 200
     assert main(["platform", "list"]) == 0 and "initech" in capsys.readouterr().out
@@ -84,8 +113,22 @@ def test_platform_add_by_hand_then_a_launch(tool_server, platform, capsys, monke
 def test_platform_add_rejects_a_bad_url(tool_server, capsys, monkeypatch):
     settings = tool_server.services.settings
     cli_env(monkeypatch, settings)
-    status = main(["platform", "add", "--issuer", "moodle.example.com", "--client-id", "x", "--auth-url", "https://a",
-                   "--token-url", "https://b", "--jwks-url", "https://c"])  # fmt: skip
+    status = main(
+        [
+            "platform",
+            "add",
+            "--issuer",
+            "moodle.example.com",
+            "--client-id",
+            "x",
+            "--auth-url",
+            "https://a",
+            "--token-url",
+            "https://b",
+            "--jwks-url",
+            "https://c",
+        ]
+    )
     assert status == 2 and "issuer must be an http(s) URL" in capsys.readouterr().err
 
 

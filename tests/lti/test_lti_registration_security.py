@@ -16,8 +16,11 @@ from lti_tool.registrations import validate_registration
 
 
 def _url(tool_server, platform, invite: str | None, **extra) -> str:
-    params = {"openid_configuration": platform.url + "/.well-known/openid-configuration",
-              "registration_token": platform.registration_token, **extra}  # fmt: skip
+    params = {
+        "openid_configuration": platform.url + "/.well-known/openid-configuration",
+        "registration_token": platform.registration_token,
+        **extra,
+    }
     if invite is not None:
         params["invite"] = invite
     return tool_server.url + "/lti/register?" + urlencode(params)
@@ -73,11 +76,15 @@ def test_a_registration_never_replaces_another(tool_server, platform):
     assert tool_server.tool.registrations.all() == [first]
 
 
-@pytest.mark.parametrize("issuer", ["https://{host}", "http://{host}:1", "http://evil.example.com:{port}", "http://{host}/../x:{port}"])
+@pytest.mark.parametrize(
+    "issuer", ["https://{host}", "http://{host}:1", "http://evil.example.com:{port}", "http://{host}/../x:{port}"]
+)
 def test_an_issuer_off_the_configuration_origin_is_refused(tool_server, platform, monkeypatch, issuer):
     host, port = platform.url.removeprefix("http://").split(":")
     original = platform.openid_configuration
-    monkeypatch.setattr(platform, "openid_configuration", lambda: {**original(), "issuer": issuer.format(host=host, port=port)})
+    monkeypatch.setattr(
+        platform, "openid_configuration", lambda: {**original(), "issuer": issuer.format(host=host, port=port)}
+    )
     response = Browser().http.get(_url(tool_server, platform, tool_server.tool.invites.create("globex", 3600)))
     assert response.status_code in (403, 502) and tool_server.tool.registrations.all() == []
     assert "evil.example.com" not in response.text and "/../x" not in response.text  # nothing the platform sent
@@ -85,7 +92,9 @@ def test_an_issuer_off_the_configuration_origin_is_refused(tool_server, platform
 
 def test_a_registration_endpoint_off_the_platform_origin_is_not_posted_to(tool_server, platform, counting, monkeypatch):
     original = platform.openid_configuration
-    monkeypatch.setattr(platform, "openid_configuration", lambda: {**original(), "registration_endpoint": counting.url + "/register"})
+    monkeypatch.setattr(
+        platform, "openid_configuration", lambda: {**original(), "registration_endpoint": counting.url + "/register"}
+    )
     response = Browser().http.get(_url(tool_server, platform, tool_server.tool.invites.create("globex", 3600)))
     assert response.status_code == 403 and counting.connections == 0
 
@@ -96,9 +105,15 @@ def test_loopback_services_are_out_of_reach_by_default(lti_services, redis_url):
     app = create_app(services=services)
     counting = RawServer(lambda conn: None)
     try:
-        for target in (counting.url + "/.well-known/openid-configuration", "http://localhost:6379/", "http://[::1]:6379/"):
+        for target in (
+            counting.url + "/.well-known/openid-configuration",
+            "http://localhost:6379/",
+            "http://[::1]:6379/",
+        ):
             invite = app.extensions["lti"].invites.create("globex", 60)
-            response = app.test_client().get("/lti/register", query_string={"invite": invite, "openid_configuration": target})
+            response = app.test_client().get(
+                "/lti/register", query_string={"invite": invite, "openid_configuration": target}
+            )
             assert response.status_code == 403, target
             assert b"ALLOW_PRIVATE_NETWORK" in response.data
         assert counting.connections == 0

@@ -24,8 +24,13 @@ def refused(response, status: int, reason: str, caplog) -> None:
 
 def login(tool_server, platform, **params):
     """A login initiation as the platform would send it, with `params` changed."""
-    query = {"iss": platform.issuer, "client_id": platform.client_id, "login_hint": "7",
-             "target_link_uri": tool_server.url + "/lti/launch", **params}  # fmt: skip
+    query = {
+        "iss": platform.issuer,
+        "client_id": platform.client_id,
+        "login_hint": "7",
+        "target_link_uri": tool_server.url + "/lti/launch",
+        **params,
+    }
     return Browser().http.get(tool_server.url + "/lti/login", params=query, allow_redirects=False)
 
 
@@ -103,10 +108,14 @@ def test_iat_in_the_future(forge, caplog):
         pytest.param({"azp": "another-tool"}, 401, "wrong_azp", id="wrong_azp"),
         pytest.param({"iss": "https://evil.example.com"}, 401, "wrong_iss", id="wrong_iss"),
         pytest.param({c.DEPLOYMENT_ID: "999"}, 403, "unknown_deployment", id="unknown_deployment"),
-        pytest.param({c.MESSAGE_TYPE: "LtiSubmissionReviewRequest"}, 400, "unsupported_message_type",
-                     id="unsupported_message_type"),
+        pytest.param(
+            {c.MESSAGE_TYPE: "LtiSubmissionReviewRequest"},
+            400,
+            "unsupported_message_type",
+            id="unsupported_message_type",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_changed_claim(forge, caplog, changes, status, reason):
     """One case per forged claim value, each refused with its own status and reason."""
     forger = forge()
@@ -130,11 +139,15 @@ def test_unknown_client_id(tool_server, registered, caplog):
 
 
 def test_unknown_platform(tool_server, registered, caplog):
-    refused(login(tool_server, registered, iss="https://lms.nowhere.example", client_id=""), 403, "unknown_platform", caplog)
+    refused(
+        login(tool_server, registered, iss="https://lms.nowhere.example", client_id=""), 403, "unknown_platform", caplog
+    )
 
 
 def test_target_link_uri_elsewhere(tool_server, registered, caplog):
-    refused(login(tool_server, registered, target_link_uri="https://evil.example.com/x"), 400, "bad_target_link_uri", caplog)
+    refused(
+        login(tool_server, registered, target_link_uri="https://evil.example.com/x"), 400, "bad_target_link_uri", caplog
+    )
 
 
 def test_replayed_id_token(forge, caplog):
@@ -170,7 +183,12 @@ def test_unknown_state(forge, caplog):
 
 @pytest.mark.parametrize(
     ("claim", "reason"),
-    [(c.MESSAGE_TYPE, "missing_claim"), (c.VERSION, "missing_claim"), (c.ROLES, "missing_claim"), ("sub", "missing_claim")],
+    [
+        (c.MESSAGE_TYPE, "missing_claim"),
+        (c.VERSION, "missing_claim"),
+        (c.ROLES, "missing_claim"),
+        ("sub", "missing_claim"),
+    ],
     ids=["message_type", "version", "roles", "sub"],
 )
 def test_missing_claim(forge, caplog, claim, reason):
@@ -197,8 +215,12 @@ def test_cookies_behind_a_proxy_are_samesite_none_secure_partitioned(lti_service
     app = create_app(services=behind_proxy)
     response = app.test_client().get(
         "/lti/login",
-        query_string={"iss": registered.issuer, "client_id": registered.client_id, "login_hint": "7",
-                      "target_link_uri": "https://tool.example.com/lti/launch"},  # fmt: skip
+        query_string={
+            "iss": registered.issuer,
+            "client_id": registered.client_id,
+            "login_hint": "7",
+            "target_link_uri": "https://tool.example.com/lti/launch",
+        },
         headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "tool.example.com", "X-Forwarded-For": "10.0.0.1"},
     )
     assert response.status_code == 302, response.text

@@ -32,8 +32,14 @@ def chromium() -> str:
 
 
 def _chromium_args(tmp_path: Path) -> list[str]:
-    return [chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-            f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    return [
+        chromium(),
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
 
 
 def render(html: str, tmp_path: Path, name: str) -> tuple[str, Path]:
@@ -42,26 +48,43 @@ def render(html: str, tmp_path: Path, name: str) -> tuple[str, Path]:
     page.write_text(html, encoding="utf-8")
     shot = tmp_path / f"{name}.png"
     common = _chromium_args(tmp_path)
-    dom = subprocess.run([*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120, check=True).stdout
-    subprocess.run([*common, "--window-size=390,1400", f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120, check=True)
+    dom = subprocess.run(
+        [*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    subprocess.run(
+        [*common, "--window-size=390,1400", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     return dom, shot
 
 
 def rendered_text(text: str, tmp_path: Path, name: str, env: dict | None = None) -> bytes:
     """A screenshot (PNG bytes) of `text` alone, large, in the pages' font stack."""
     page = tmp_path / f"{name}.html"
-    page.write_text('<!doctype html><meta charset="utf-8"><body style="margin:0;font: 40px system-ui, '
-                    f'\'Noto Sans CJK SC\', sans-serif">{text}</body>', encoding="utf-8")  # fmt: skip
+    page.write_text(
+        '<!doctype html><meta charset="utf-8"><body style="margin:0;font: 40px system-ui, '
+        f"'Noto Sans CJK SC', sans-serif\">{text}</body>",
+        encoding="utf-8",
+    )
     shot = tmp_path / f"{name}.png"
-    subprocess.run([*_chromium_args(tmp_path), "--window-size=400,80", f"--screenshot={shot}", page.as_uri()],
-                   capture_output=True, timeout=300, check=True, env=env)  # fmt: skip
+    subprocess.run(
+        [*_chromium_args(tmp_path), "--window-size=400,80", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        timeout=300,
+        check=True,
+        env=env,
+    )
     return shot.read_bytes()
 
 
 def renders_as_boxes(text: str, tmp_path: Path, env: dict | None = None) -> bool:
     """Whether Chromium draws `text` as missing-glyph boxes: then it looks exactly like as many
     characters that no font has."""
-    return rendered_text(text, tmp_path, "text", env) == rendered_text(MISSING_GLYPH * len(text), tmp_path, "boxes", env)
+    return rendered_text(text, tmp_path, "text", env) == rendered_text(
+        MISSING_GLYPH * len(text), tmp_path, "boxes", env
+    )
 
 
 @pytest.mark.slow
@@ -69,11 +92,14 @@ def test_chinese_text_renders_as_glyphs_not_boxes(tmp_path):
     assert not renders_as_boxes("推荐理由", tmp_path), f"Chinese renders as boxes: no CJK font ({ENABLE})"
     # The check does see boxes: with only a Latin font available, the same text is boxes.
     latin_only = tmp_path / "fonts.conf"
-    dejavu = next((d for d in ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu") if Path(d).is_dir()), None)
+    dejavu = next(
+        (d for d in ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu") if Path(d).is_dir()), None
+    )
     if dejavu is None:
         return
-    latin_only.write_text(f'<?xml version="1.0"?><fontconfig><dir>{dejavu}</dir>'
-                          f"<cachedir>{tmp_path / 'fc-cache'}</cachedir></fontconfig>")  # fmt: skip
+    latin_only.write_text(
+        f'<?xml version="1.0"?><fontconfig><dir>{dejavu}</dir><cachedir>{tmp_path / "fc-cache"}</cachedir></fontconfig>'
+    )
     (tmp_path / "latin").mkdir()
     assert renders_as_boxes("推荐理由", tmp_path / "latin", env={**os.environ, "FONTCONFIG_FILE": str(latin_only)})
 
@@ -84,7 +110,11 @@ def test_learner_and_instructor_pages_in_headless_chromium(tool_server, register
     Browser().launch(registered.begin("browser-student", custom={"skillgap_role": "data-scientist"}))
     Browser().launch(registered.begin("browser-teacher", "staff"))
     tool_server.drain()
-    learner_html = Browser().launch(registered.begin("browser-student", custom={"skillgap_role": "data-scientist"}, locale="zh-CN")).text
+    learner_html = (
+        Browser()
+        .launch(registered.begin("browser-student", custom={"skillgap_role": "data-scientist"}, locale="zh-CN"))
+        .text
+    )
     instructor_html = Browser().launch(registered.begin("browser-teacher", "staff")).text
 
     dom, shot = render(learner_html, tmp_path, "learner")

@@ -128,9 +128,22 @@ def test_loopback_is_refused_without_allow_private_network(serve):
 
 @pytest.mark.parametrize(
     "address",
-    ["127.0.0.1", "10.1.2.3", "172.16.0.9", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
-     "::1", "fe80::1", "fc00::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "224.0.0.1"],
-)  # fmt: skip
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.9",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "::1",
+        "fe80::1",
+        "fc00::1",
+        "::ffff:127.0.0.1",
+        "::ffff:10.0.0.1",
+        "224.0.0.1",
+    ],
+)
 def test_addresses_that_are_not_public(address):
     assert not _is_public(address)
 
@@ -147,8 +160,17 @@ def test_plain_http_only_to_allowed_hosts(serve):
     assert client(http_hosts=["*"]).request("GET", server.url).status == 200
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "gopher://127.0.0.1:6379/_INFO", "ftp://x/", "http://", "not a url",
-                                 "http://user:pw@127.0.0.1/"])  # fmt: skip
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "gopher://127.0.0.1:6379/_INFO",
+        "ftp://x/",
+        "http://",
+        "not a url",
+        "http://user:pw@127.0.0.1/",
+    ],
+)
 def test_urls_that_are_not_requested(url):
     with pytest.raises(OutboundRefused):
         client().request("GET", url)
