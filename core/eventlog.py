@@ -49,9 +49,6 @@ def append_events(
         except redis.RedisError as exc:
             raise PartlyWritten(written, exc) from exc
         written += [event.id for event in group]
-    with client.pipeline(transaction=False) as pipe:
-        _queue_day_counts(pipe, keys, events)
-        pipe.execute()
     return ids
 
 
@@ -64,18 +61,8 @@ def write_pipeline(client: redis.Redis | RedisCluster) -> redis.client.Pipeline:
 def queue_events(pipe: redis.client.Pipeline, keys: Keys, partitions: int, events: Iterable[Event]) -> None:
     """What append_events sends, queued on the caller's pipeline (to share its round trip, and
     its transaction: a caller that writes more with the events queues them on a MULTI)."""
-    events = list(events)
-    _queue_day_counts(pipe, keys, events)
     for partition, group in sorted(_by_partition(events, partitions).items()):
         _queue_partition(pipe, keys, partition, [encode(event) for event in group])
-
-
-def _queue_day_counts(pipe: redis.client.Pipeline, keys: Keys, events: list[Event]) -> None:
-    per_day: dict[tuple[str, int], int] = defaultdict(int)
-    for event in events:
-        per_day[event.tenant, int(event.timestamp // 86_400)] += 1
-    for (tenant, day), count in per_day.items():
-        pipe.hincrby(keys.events_per_day(tenant), str(day), count)
 
 
 def _by_partition(events: Iterable[Event], partitions: int) -> dict[int, list[Event]]:

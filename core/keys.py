@@ -96,9 +96,10 @@ class Keys:
         """People from HR: person id -> role, department, manager, start date (core/people.py)."""
         return f"{self.prefix}:people:{tenant}"
 
-    def events_per_day(self, tenant: str) -> str:
-        """Events received for a tenant, counted by the event's own day (days since the epoch)."""
-        return f"{self.prefix}:daily:{tenant}"
+    def events_per_day(self, partition: int, tenant: str) -> str:
+        """Events a partition's workers applied for a tenant, by the event's own day (days since
+        the epoch): counted in the batch's commit, so exactly once."""
+        return f"{self.prefix}:{{p{partition}}}:daily:{tenant}"
 
     @property
     def tokens(self) -> str:

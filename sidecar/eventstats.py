@@ -1,5 +1,5 @@
-"""What the dashboard shows of the event log: events per day (counters kept by the log's
-writer, eventlog.queue_events) and a learner's latest events (read back from their partition)."""
+"""What the dashboard shows of the event log: events per day (counted by the workers in their
+commits, sidecar/processing.py:queue_writes) and a learner's latest events (read back from their partition)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,19 @@ DAY = 86_400
 RECENT_ENTRIES = 200  # how far back a learner's partition is searched (entries, newest first)
 
 
-def events_per_day(client: redis.Redis, keys: Keys, tenant: str, now: float, days: int) -> tuple[list[str], list[int]]:
-    """The last `days` days (ISO dates, oldest first) and the events received for each."""
+def events_per_day(
+    client: redis.Redis, keys: Keys, partitions: int, tenant: str, now: float, days: int
+) -> tuple[list[str], list[int]]:
+    """The last `days` days (ISO dates, oldest first) and the events applied for each (the
+    workers count them per partition in their commits)."""
     today = int(now // DAY)
     wanted = [str(day) for day in range(today - days + 1, today + 1)]
-    counts = client.hmget(keys.events_per_day(tenant), wanted)
+    pipe = client.pipeline(transaction=False)
+    for partition in range(partitions):
+        pipe.hmget(keys.events_per_day(partition, tenant), wanted)
+    counts = [sum(int(c) for c in day if c) for day in zip(*pipe.execute())] if partitions else [0] * days
     dates = [datetime.fromtimestamp(int(day) * DAY, UTC).strftime("%Y-%m-%d") for day in wanted]
-    return dates, [int(c) if c else 0 for c in counts]
+    return dates, counts
 
 
 def learner_recent_events(

@@ -232,8 +232,8 @@ def queue_writes(
     replace_marks: bool = False,
 ) -> None:
     """Queue one partition's learner values for `rows` (one MSET), its learner index (the rows
-    not in it yet), its cohort indexes and its marks (added, or with `replace_marks` the
-    groups' whole sets)."""
+    not in it yet), its cohort indexes, its marks (added, or with `replace_marks` the groups'
+    whole sets) and, live, the applied events' count per tenant and day."""
     keys, partition = table.store.keys, table.partition
     listed = rows.tolist()
     if listed:
@@ -252,3 +252,6 @@ def queue_writes(
         pipe.zadd(keys.cohort_index(partition, tenant, cohort), dict.fromkeys(learners, 0))
         pipe.zadd(keys.cohorts(partition, tenant), {cohort: 0})
     queue_marks(pipe, keys, partition, applied.marks, int(retention_days * SECONDS_PER_DAY), replace=replace_marks)
+    if not replace_marks:  # a replay rebuilds what was counted already
+        for (tenant, day), ids in applied.marks.items():
+            pipe.hincrby(keys.events_per_day(partition, tenant), str(day), len(ids))

@@ -9,9 +9,14 @@ import time
 
 import pytest
 
+from core.eventlog import append_events
+from core.events import parse_event
 from core.tokens import create_token
 from sidecar.api import create_app
+from sidecar.eventstats import events_per_day
 from sidecar.worker import Worker
+
+NOW = 1_790_000_000.0
 
 
 @pytest.fixture
@@ -143,3 +148,28 @@ def test_a_tenant_never_sees_another_tenants_learners(app, services, token, load
     assert "u-1" not in client.get("/gaps").get_data(as_text=True)
     assert client.get("/gaps?cohort=course-1").status_code == 404
     assert re.search(r"Learners</span><b>0<", client.get("/").get_data(as_text=True))
+
+
+def test_events_per_day_count_each_event_once(services):
+    events = [
+        parse_event(
+            {
+                "learner": f"u-{i}",
+                "module": services.catalog.modules[0].id,
+                "kind": "viewed",
+                "timestamp": NOW,
+                "id": f"e-{i}",
+            },
+            tenant="acme",
+            catalog=services.catalog,
+            now=NOW,
+        )
+        for i in range(5)
+    ]
+    partitions = services.settings.partitions
+    append_events(services.redis, services.keys, partitions, events)
+    append_events(services.redis, services.keys, partitions, events[:2])  # posted again: applied once
+    Worker(services, clock=lambda: NOW).run(burst=True)
+    days, counts = events_per_day(services.redis, services.keys, partitions, "acme", NOW, 3)
+    assert counts == [0, 0, 5]
+    assert events_per_day(services.redis, services.keys, partitions, "other", NOW, 3)[1] == [0, 0, 0]

@@ -101,7 +101,7 @@ def overview():
     svc = services()
     now = time.time()
     report = gap_report(svc.learners, tenant, None, now)
-    days, counts = events_per_day(svc.redis, svc.keys, tenant, now, DAYS)
+    days, counts = events_per_day(svc.redis, svc.keys, svc.settings.partitions, tenant, now, DAYS)
     return _page(
         "overview.html",
         learners=len(report.learners),

@@ -26,8 +26,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cohorts": ("Cohorts", "班级"),
     "departments": ("Departments", "部门"),
     "events_per_day": (
-        "Events received per day (last {days} days, by the event's date)",
-        "每日收到的学习事件（最近 {days} 天，按事件日期）",
+        "Events applied per day (last {days} days, by the event's date; a repeat counts once)",
+        "每日处理的学习事件（最近 {days} 天，按事件日期；重复的只计一次）",
     ),
     "no_events": ("No events in this period.", "此期间没有事件。"),
     "pipeline": ("Pipeline health", "处理管道状态"),
