@@ -46,17 +46,21 @@ def write(directory: Path, partition: int, entries: list[Entry]) -> None:
         os.replace(partial, path)
 
 
-def read(directory: Path, partition: int, chunk: int = 500) -> Iterator[list[Entry]]:
-    """A partition's archived entries, oldest first, `chunk` at a time (as the log's are)."""
+def partition_files(directory: Path, partition: int) -> list[Path]:
+    """A partition's archive files, oldest first."""
     named = [
         (entry_key(m[2]), path)
         for path in directory.glob(f"p{partition}-*.ndjson.gz")
         if (m := FILE_PATTERN.match(path.name)) and int(m[1]) == partition
     ]
-    files = [path for _, path in sorted(named)]
+    return [path for _, path in sorted(named)]
+
+
+def read(directory: Path, partition: int, chunk: int = 500) -> Iterator[list[Entry]]:
+    """A partition's archived entries, oldest first, `chunk` at a time (as the log's are)."""
     last = (-1, -1)
     entries: list[Entry] = []
-    for path in files:
+    for path in partition_files(directory, partition):
         with gzip.open(path, "rb") as handle:
             for line in handle:
                 if not line.strip():

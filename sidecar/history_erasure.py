@@ -15,9 +15,8 @@ import redis
 from core.catalog.arrays import SECONDS_PER_DAY
 from core.erasure import Erased, drop_marks
 from core.keys import Keys, partition_of
-from sidecar.archive import FILE_PATTERN
-from sidecar.marks import SEPARATOR, parse_marks
-from sidecar.snapshots import FIELD_SEPARATOR, LEARNER, MARKS, _glob
+from sidecar import snapshots
+from sidecar.archive import partition_files
 
 
 def forget_in_history(
@@ -36,28 +35,14 @@ def forget_in_history(
     partition = partition_of(tenant, learner, partitions)
     known = set(erased.event_ids)
     if archive_dir is not None and archive_dir.is_dir():
-        for path in sorted(archive_dir.glob(f"p{partition}-*.ndjson.gz")):
-            match = FILE_PATTERN.match(path.name)
-            if match and int(match[1]) == partition:
-                erased.add("archived events", _rewrite_archive(path, tenant, learner, erased))
+        for path in partition_files(archive_dir, partition):
+            erased.add("archived events", _rewrite_archive(path, tenant, learner, erased))
     archived = {i: day for i, day in erased.event_ids.items() if i not in known}
     for day in sorted(set(archived.values())):
         erased.add("processed-event marks", drop_marks(client, keys.marks(partition, tenant, day), set(archived)))
-    for key in client.scan_iter(match=_glob(keys.snapshot_data(partition, "")) + "*", count=1_000):
-        erased.add("snapshot values", client.hdel(key, LEARNER + tenant + FIELD_SEPARATOR + learner))
-        if erased.event_ids:
-            erased.add("snapshot marks", _drop_snapshot_marks(client, key, tenant, set(erased.event_ids)))
-
-
-def _drop_snapshot_marks(client: redis.Redis, key: str, tenant: str, ids: set[str]) -> int:
-    removed = 0
-    for name, value in client.hscan_iter(key, match=_glob(MARKS + tenant + FIELD_SEPARATOR) + "*"):
-        marked = parse_marks(value)
-        kept = marked - ids
-        if len(kept) < len(marked):
-            client.hset(key, name, SEPARATOR.join(sorted(kept)) + SEPARATOR if kept else "")
-            removed += len(marked) - len(kept)
-    return removed
+    values, marks = snapshots.forget(client, keys, partition, tenant, learner, set(erased.event_ids))
+    erased.add("snapshot values", values)
+    erased.add("snapshot marks", marks)
 
 
 def _rewrite_archive(path: Path, tenant: str, learner: str, erased: Erased) -> int:

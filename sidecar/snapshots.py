@@ -27,7 +27,7 @@ import redis
 from core.eventlog import entry_chunks, entry_key
 from core.keys import CONSUMER_GROUP, Keys
 from sidecar import archive
-from sidecar.marks import Group, parse_marks
+from sidecar.marks import SEPARATOR, Group, parse_marks
 from sidecar.metrics import as_text
 
 COPY_CHUNK = 1_000
@@ -171,6 +171,25 @@ def marks(client: redis.Redis, snapshot: Snapshot) -> dict[Group, set[str]]:
         tenant, _, day = as_text(name)[len(MARKS) :].partition(FIELD_SEPARATOR)
         groups[(tenant, int(day))] = parse_marks(value)
     return groups
+
+
+def forget(
+    client: redis.Redis, keys: Keys, partition: int, tenant: str, learner: str, event_ids: set[str]
+) -> tuple[int, int]:
+    """Erasure: remove a learner's value, and the marks of `event_ids`, from every snapshot of
+    the partition (the latest and one being taken); returns (values, marks) removed."""
+    values = marks_removed = 0
+    for key in client.scan_iter(match=_glob(keys.snapshot_data(partition, "")) + "*", count=1_000):
+        values += client.hdel(key, LEARNER + tenant + FIELD_SEPARATOR + learner)
+        if not event_ids:
+            continue
+        for name, value in client.hscan_iter(key, match=_glob(MARKS + tenant + FIELD_SEPARATOR) + "*"):
+            marked = parse_marks(value)
+            kept = marked - event_ids
+            if len(kept) < len(marked):
+                client.hset(key, name, SEPARATOR.join(sorted(kept)) + SEPARATOR if kept else "")
+                marks_removed += len(marked) - len(kept)
+    return values, marks_removed
 
 
 def trimmable(client: redis.Redis, keys: Keys, partition: int, retention_days: float, now: float) -> bool:
