@@ -266,19 +266,19 @@ class LearnerStore:
     def encode(self, record: LearnerRecord) -> bytes:
         """One record's stored value (what the workers write for a table row, `values`)."""
         ranking = record.ranking
-        modules = ranking.get("module", [])
+
+        def slots(name: str, dtype, code=lambda value: value) -> np.ndarray:  # (1, k): one learner's slots
+            return np.array([code(value) for value in ranking.get(name, [])], dtype).reshape(1, -1)
+
         numbers = learner_numbers(
             np.array([record.events]),
             record.updated,
             np.array([record.recommended_at]),
-            np.array([[self.catalog.module_index[module] for module in modules]], np.int32).reshape(1, len(modules)),
-            np.array([[ACTION_CODES[action] for action in ranking.get("action", [])]], np.int8).reshape(
-                1, len(modules)
-            ),
-            *(
-                np.array([ranking.get(name, [])], np.float64).reshape(1, len(modules))
-                for name in ("gain", "per_minute", "information")
-            ),
+            slots("module", np.int32, self.catalog.module_index.__getitem__),
+            slots("action", np.int8, ACTION_CODES.__getitem__),
+            slots("gain", np.float64),
+            slots("per_minute", np.float64),
+            slots("information", np.float64),
             record.state[None],
         )
         return self.values([meta_json(record.role, record.cohorts)], numbers)[0]
