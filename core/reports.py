@@ -13,6 +13,14 @@ from engine.objective import ShortfallLoss
 
 
 @dataclass(frozen=True)
+class RoleShortfall:
+    roles: list[str]  # sorted
+    learners: list[int]  # per role
+    points: list[int]  # knowledge point indices (columns of the report), those with a target
+    cells: list[list[float | None]]  # per point, per role: mean shortfall; None: the role has no target there
+
+
+@dataclass(frozen=True)
 class GapReport:
     tenant: str
     cohort: str | None  # None: every learner of the tenant
@@ -60,6 +68,25 @@ class GapReport:
             {"cohort": cohort, "learners": len(rows), "loss": float(self.loss.per_learner[rows].sum())}
             for cohort, rows in sorted(members.items())
         ]
+
+    def role_shortfall(self) -> RoleShortfall:
+        """The heatmap: per knowledge point some learner has a target on, each role's mean shortfall
+        max(0, T - K) over its learners; None where the role has no target on that point."""
+        roles = sorted(set(self.roles))
+        members = {role: [i for i, r in enumerate(self.roles) if r == role] for role in roles}
+        shortfall = np.maximum(self.targets - self.mastery, 0.0)
+        points, cells = [], []
+        for j in range(self.targets.shape[1] if self.learners else 0):
+            if self.targets[:, j].max() <= 0:
+                continue
+            points.append(j)
+            cells.append(
+                [
+                    float(shortfall[members[role], j].mean()) if self.targets[members[role], j].max() > 0 else None
+                    for role in roles
+                ]
+            )
+        return RoleShortfall(roles, [len(members[role]) for role in roles], points, cells)
 
     def by_learner(self) -> list[dict]:
         return [

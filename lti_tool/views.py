@@ -7,13 +7,12 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
-import numpy as np
 from flask import Blueprint, Response, render_template, request
 
 from core.csv_export import attachment, csv_text
 from core.explain import render
 from core.learner_store import LearnerRecord
-from core.reports import GapReport, course_report
+from core.reports import course_report
 from lti_tool import claims as c
 from lti_tool.activity import LaunchActivity
 from lti_tool.course_binding import CourseItem, item_id, item_type, item_url
@@ -95,25 +94,12 @@ def _where(module_id: str, cohort: str | None, in_course: dict, language: str) -
     return {"url": None, "missing": True, "about": about}
 
 
-def _heatmap(report: GapReport, point_ids: list[str]) -> tuple[list[str], list[int], list[tuple[int, list[float]]]]:
-    """Roles, their learner counts, and per relevant point the mean shortfall of each role."""
-    roles = sorted(set(report.roles))
-    shortfall = np.maximum(report.targets - report.mastery, 0.0)
-    members = {role: [i for i, r in enumerate(report.roles) if r == role] for role in roles}
-    rows = []
-    for j in range(len(point_ids)):
-        if not report.learners or report.targets[:, j].max() <= 0:
-            continue
-        rows.append((j, [float(shortfall[members[role], j].mean()) for role in roles]))
-    return roles, [len(members[role]) for role in roles], rows
-
-
 def instructor_page(launch_id: str, session: LaunchSession, notices: list) -> str:
     services = tool().services
     catalog, language = services.catalog, session.language
     report = course_report(services.learners, session.tenant, session.cohort, time.time())
     point_ids = list(catalog.point_index)
-    roles, counts, rows = _heatmap(report, point_ids)
+    heat = report.role_shortfall()
     names = [kp.name.get(language) for kp in catalog.knowledge_points]
     largest = sorted((p for p in report.by_point(point_ids) if p["loss"] > 0), key=lambda p: -p["loss"])[:5]
     course = c.section(session.claims, c.CONTEXT)
@@ -141,10 +127,11 @@ def instructor_page(launch_id: str, session: LaunchSession, notices: list) -> st
         course=course.get("title") or course.get("label") or session.cohort or "",
         learners=len(report.learners),
         roles=[
-            catalog.roles[catalog.role_index[r]].name.get(language) if r in catalog.role_index else r for r in roles
+            catalog.roles[catalog.role_index[r]].name.get(language) if r in catalog.role_index else r
+            for r in heat.roles
         ],
-        counts=counts,
-        rows=[(names[j], cells) for j, cells in rows],
+        counts=heat.learners,
+        rows=[(names[j], cells) for j, cells in zip(heat.points, heat.cells)],
         largest=[{**p, "name": names[catalog.point_index[p["point"]]]} for p in largest],
         csv_url=f"/lti/launches/{launch_id}/gaps.csv",
         notices=notices,

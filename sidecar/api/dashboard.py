@@ -11,7 +11,6 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-import numpy as np
 import orjson
 from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import HTTPException
@@ -171,23 +170,23 @@ def gaps():
     catalog, language = svc.catalog, _language()
     cohort = _cohort_arg()
     report = gap_report(svc.learners, g.tenant, cohort, time.time())
-    roles = sorted(set(report.roles))
-    shortfall = np.maximum(report.targets - report.mastery, 0.0)
-    members = {role: [i for i, r in enumerate(report.roles) if r == role] for role in roles}
+    heat = report.role_shortfall()
     rows, cells, links = [], [], []
-    for j, kp in enumerate(catalog.knowledge_points):
-        if not report.learners or report.targets[:, j].max() <= 0:
-            continue
+    for j, row_cells in zip(heat.points, heat.cells):
+        kp = catalog.knowledge_points[j]
         rows.append(kp.name.get(language))
-        row_cells, row_links = [], []
-        for role in roles:
-            has_target = report.targets[members[role], j].max() > 0
-            row_cells.append(float(shortfall[members[role], j].mean()) if has_target else None)
-            query = {"role": role, "point": kp.id, **({"cohort": cohort} if cohort else {})}
-            row_links.append(url_for("dashboard.gap_cell") + "?" + urlencode(query) if has_target else None)
         cells.append(row_cells)
-        links.append(row_links)
-    columns = [f"{_role_name(r, catalog, language)} ({len(members[r])})" for r in roles]
+        links.append(
+            [
+                url_for("dashboard.gap_cell")
+                + "?"
+                + urlencode({"role": role, "point": kp.id, **({"cohort": cohort} if cohort else {})})
+                if value is not None
+                else None
+                for role, value in zip(heat.roles, row_cells)
+            ]
+        )
+    columns = [f"{_role_name(r, catalog, language)} ({n})" for r, n in zip(heat.roles, heat.learners)]
     chart = heatmap(rows, columns, cells, links, text("heatmap_cell", language), text("heatmap_title", language))
     return _page(
         "gaps.html",
