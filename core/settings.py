@@ -74,6 +74,12 @@ class Settings:
     http_workers: int = 2
     http_threads: int = 4  # per gunicorn worker (gthread): requests waiting on Redis let others run
 
+    # The public URL analysts reach the API and its dashboard at (None: not known). The dashboard's
+    # session cookie is Secure when dashboard_secure_cookie says so; unset, when api_base_url is
+    # https or the request came over https (set True behind a TLS-terminating proxy without it).
+    api_base_url: str | None = None
+    dashboard_secure_cookie: bool | None = None
+
     # Access: the token `skillgap run` registers for the default tenant (generated when unset).
     admin_token: str | None = None
     default_tenant: str = "demo"
@@ -214,8 +220,10 @@ class Settings:
                 f"{ENV_PREFIX}SNAPSHOT_INTERVAL_S must not be negative, "
                 f"{ENV_PREFIX}MAINTENANCE_INTERVAL_S must be positive"
             )
-        if self.tool_base_url is not None and not self.tool_base_url.startswith(("http://", "https://")):
-            raise SettingsError(f"{ENV_PREFIX}TOOL_BASE_URL must start with http:// or https://")
+        for name in ("tool_base_url", "api_base_url"):
+            url = getattr(self, name)
+            if url is not None and not url.startswith(("http://", "https://")):
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()} must start with http:// or https://")
         for field in (
             "lti_leeway_s",
             "lti_state_ttl_s",

@@ -11,6 +11,8 @@ import pytest
 
 from core.eventlog import append_events
 from core.events import parse_event
+from core.services import build_services
+from core.settings import Settings, SettingsError
 from core.tokens import create_token
 from sidecar.api import create_app
 from sidecar.eventstats import events_per_day
@@ -82,6 +84,44 @@ def test_signing_in_needs_the_form_token_and_the_csrf_field(app, token):
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and token not in cookie
     assert client.get("/gaps").status_code == 200
+
+
+def session_cookie(services, overrides: dict, base_url: str) -> str:
+    app = create_app(services=build_services(services.settings.replace(**overrides), services.redis))
+    client = app.test_client()
+    page = client.get("/", base_url=base_url)
+    assert page.status_code == 200
+    return page.headers["Set-Cookie"]  # the form token's session
+
+
+@pytest.mark.parametrize(
+    ("overrides", "base_url", "secure"),
+    [
+        ({}, "http://localhost", False),  # plain-http development: a Secure cookie would not come back
+        ({}, "https://localhost", True),
+        ({"api_base_url": "https://skills.example.com"}, "http://localhost", True),  # TLS ends at a proxy
+        ({"api_base_url": "http://skills.example.com"}, "http://localhost", False),
+        ({"api_base_url": "https://skills.example.com", "dashboard_secure_cookie": False}, "http://localhost", False),
+        ({"dashboard_secure_cookie": True}, "http://localhost", True),
+        ({"dashboard_secure_cookie": False}, "https://localhost", False),
+    ],
+)
+def test_the_session_cookie_is_secure_as_the_settings_and_the_public_url_say(services, overrides, base_url, secure):
+    cookie = session_cookie(services, overrides, base_url)
+    assert cookie.startswith("skillgap_dashboard=") and "HttpOnly" in cookie
+    assert ("; Secure" in cookie) == secure
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"SKILLGAP_API_BASE_URL": "skills.example.com"}, "SKILLGAP_API_BASE_URL must start with http"),
+        ({"SKILLGAP_DASHBOARD_SECURE_COOKIE": "maybe"}, "SKILLGAP_DASHBOARD_SECURE_COOKIE='maybe' is not a valid bool"),
+    ],
+)
+def test_bad_cookie_settings_are_refused_by_name(environ, message):
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        Settings.load(environ=environ)
 
 
 def test_another_site_cannot_sign_a_browser_out_or_in(app, token):

@@ -14,6 +14,7 @@ from core.services import Services, build_services
 from core.settings import Settings
 from sidecar.api import dashboard, docs, events, health, learners, metrics, modules, openapi, people, reports
 from sidecar.api.errors import register_error_handlers
+from sidecar.api.session_cookie import DashboardSessions
 
 API_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -43,6 +44,7 @@ def create_app(test_config: Mapping[str, object] | None = None, services: Servic
     app.register_blueprint(metrics.blueprint)
     # The dashboard's session cookie: signed with a secret kept in Redis (shared by every process).
     app.secret_key = stored_secret(services.redis, services.keys, "api-session")
+    app.session_interface = DashboardSessions(services.settings)
     app.config.update(
         SESSION_COOKIE_NAME="skillgap_dashboard",
         SESSION_COOKIE_SAMESITE="Strict",
