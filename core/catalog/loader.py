@@ -11,6 +11,7 @@ import math
 import re
 import tomllib
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from types import MappingProxyType
 
@@ -21,6 +22,7 @@ from core.catalog.model import (
     XAPI_VERB_KINDS,
     Catalog,
     KnowledgePoint,
+    Mandatory,
     Module,
     Names,
     Role,
@@ -33,6 +35,8 @@ ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 DEFAULTS = {"prior": 0.1, "guess": 0.2, "slip": 0.1, "half_life_days": 180.0}
 # An absolute IRI (xAPI 1.0.3, part 2, 2.2: ids are IRIs); patterns may hold '*'.
 IRI_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
+MANDATORY_FIELDS = ("roles", "within_days", "due_date")
+MAX_DUE_DAYS = 3650
 
 
 @dataclass(frozen=True)
@@ -298,6 +302,67 @@ def _xapi_verbs(raw: object, top: _Reader, problems: list[Problem]) -> dict[str,
     return verbs
 
 
+def _due_date(value: object, reader: _Reader) -> date | None:
+    """A TOML date (due_date = 2027-03-31) or the same as a string."""
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    elif isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    reader.problem(f"must be a date such as 2027-03-31 (no time of day), not {value!r}", "due_date")
+    return None
+
+
+def _mandatory(raw: object, module: _Reader, role_ids: set[str]) -> tuple[Mandatory, ...]:
+    """A module's `mandatory` rules: one table or an array of them (see modules.toml's header)."""
+    rules = [raw] if isinstance(raw, dict) else raw
+    if not isinstance(rules, list) or not rules or not all(isinstance(rule, dict) for rule in rules):
+        module.problem(
+            'must be a table { roles = "all" or [role ids], within_days = N or due_date = YYYY-MM-DD } '
+            "or an array of them",
+            "mandatory",
+        )
+        return ()
+    entry = module.entry
+    parsed = []
+    for index, rule in enumerate(rules):
+        location = f"{entry.location}.mandatory" + (f"[{index}]" if isinstance(raw, list) else "")
+        r = _Reader(_Entry(rule, entry.file, entry.line, location), module.problems, MANDATORY_FIELDS)
+        ok = True
+        roles = rule.get("roles")
+        if roles == "all":
+            roles = None
+        elif isinstance(roles, list) and roles and all(isinstance(role, str) for role in roles):
+            for i, role in enumerate(roles):
+                if role not in role_ids:
+                    r.problem(f"unknown role {role!r}", f"roles[{i}]")
+                    ok = False
+                elif role in roles[:i]:
+                    r.problem(f"role {role!r} is listed twice", f"roles[{i}]")
+                    ok = False
+            roles = tuple(roles)
+        else:
+            r.problem(
+                "missing" if roles is None else f'must be "all" or a non-empty list of role ids, not {roles!r}', "roles"
+            )
+            ok = False
+        within = due = None
+        if ("within_days" in rule) == ("due_date" in rule):
+            r.problem("give exactly one of within_days (days after enrolment) or due_date (a fixed date)")
+            ok = False
+        elif "within_days" in rule:
+            within = r.number("within_days", 0, MAX_DUE_DAYS, open_low=True)
+            ok = ok and within is not None
+        else:
+            due = _due_date(rule["due_date"], r)
+            ok = ok and due is not None
+        if ok:
+            parsed.append(Mandatory(roles, within, due))
+    return tuple(parsed)
+
+
 def check_catalog(path: Path | str) -> tuple[Catalog | None, list[Problem]]:
     """Parse and validate; the catalog is returned only when there is no problem."""
     path = Path(path)
@@ -385,6 +450,7 @@ def check_catalog(path: Path | str) -> tuple[Catalog | None, list[Problem]]:
         if ident is not None and role_name is not None:
             roles.append(Role(ident, role_name, MappingProxyType(targets)))
     _unique(sections["roles"], role_ids, "role", problems)
+    known_roles = {i for i in role_ids if i is not None}
     if default_role is not None and default_role not in {i for i in role_ids if i}:
         top.problem(f"unknown role {default_role!r}", "default_role")
 
@@ -405,6 +471,7 @@ def check_catalog(path: Path | str) -> tuple[Catalog | None, list[Problem]]:
                 "url",
                 "xapi_activities",
                 "xapi_verbs",
+                "mandatory",
             ),
         )
         ident = r.ident()
@@ -435,6 +502,7 @@ def check_catalog(path: Path | str) -> tuple[Catalog | None, list[Problem]]:
         for index, verb in enumerate(verbs):
             if verb not in xapi_verbs:
                 r.problem(f"verb {verb!r} is not in the [xapi.verbs] table", f"xapi_verbs[{index}]")
+        mandatory = _mandatory(entry.data["mandatory"], r, known_roles) if "mandatory" in entry.data else ()
         if None not in (ident, title, method, minutes, learn_rate):
             modules.append(
                 Module(
@@ -448,6 +516,7 @@ def check_catalog(path: Path | str) -> tuple[Catalog | None, list[Problem]]:
                     activities,
                     verbs,
                     description,
+                    mandatory,
                 )
             )
     _unique(sections["modules"], module_ids, "module", problems)

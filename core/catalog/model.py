@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cached_property
 from types import MappingProxyType
 
@@ -66,6 +67,19 @@ class Role:
 
 
 @dataclass(frozen=True)
+class Mandatory:
+    """A module the learners of `roles` (None: every role) must complete by a due date:
+    `within_days` after their enrolment, or by the end of `due_date` (UTC)."""
+
+    roles: tuple[str, ...] | None
+    within_days: float | None = None
+    due_date: date | None = None
+
+    def applies_to(self, role: str) -> bool:
+        return self.roles is None or role in self.roles
+
+
+@dataclass(frozen=True)
 class Module:
     id: str
     title: Names
@@ -80,6 +94,8 @@ class Module:
     xapi_verbs: tuple[str, ...] = ()
     # What the module is, for a learner whose course lacks it
     description: Names | None = None
+    # Compliance: the roles that must complete it and by when (several rules: the earliest due wins)
+    mandatory: tuple[Mandatory, ...] = ()
 
 
 @dataclass(frozen=True)
