@@ -5,12 +5,14 @@ learner lets a worker read and write a whole partition's learners with one MGET 
 The value (`SG2`) is:
 
     b"SG2" | layout fingerprint (16 bytes) | ranking slots k (1 byte) | meta length (4 bytes, LE)
-    | meta JSON {"role", "cohorts"} | the numbers, `record_dtype(k, M)`: event count, updated,
+    | meta JSON {"role", "cohorts", "first", "start", "done"} | the numbers, `record_dtype(k, M)`: event count, updated,
     ranked-as-of time, the ranking (module index, action code, gain, gain per minute,
     information; k slots, module -1 past the last), the state (float64, (3, M))
 
 The numbers are binary so that a worker writes a batch's learners from arrays (the meta JSON,
-which changes rarely, it keeps per learner). Module and knowledge point indexes refer to the
+which changes rarely, it keeps per learner). The meta's optional keys serve mandatory modules
+(core/mandatory.py): "first", the earliest event's time; "start", the start date from HR (as
+the workers last read it); "done", module id -> when a mandatory module was first completed. Module and knowledge point indexes refer to the
 catalog layout named by the fingerprint; workers register their layout (`register_layout`), so
 values written under an older catalog are still read right.
 
@@ -21,7 +23,6 @@ result as building it at write time.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ import redis
 from core.catalog import Catalog
 from core.explain import recommendation_items
 from core.keys import Keys, partition_of
+from core.mandatory import DueRules, Status, enrolment_times
 from engine import READY_MASTERY, STATE_FIELDS, Action, Model, decayed_belief, new_state, shortfall_loss
 from engine.objective import ShortfallLoss
 
@@ -106,6 +108,9 @@ class LearnerRecord:
     # The ranked modules as parallel lists: "module" (ids), "action", "gain", "per_minute",
     # "information" (what an assessment would tell).
     ranking: dict[str, list] = field(default_factory=dict)
+    first_seen: float | None = None  # the earliest event's time (None: stored before it was kept)
+    start: float | None = None  # the start date from HR, as the workers last read it
+    done: dict[str, float] = field(default_factory=dict)  # mandatory module id -> first completed
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,7 @@ class LearnerStore:
         self.partitions = partitions
         self.catalog = catalog
         self.model = model
+        self.due_rules = DueRules.of(catalog)
         self.layout = Layout(list(catalog.point_index), [m.id for m in catalog.modules])
         self._layouts: dict[str, Layout] = {self.layout.fingerprint: self.layout}
         self._prefix = MAGIC + self.layout.fingerprint.encode()
@@ -234,6 +240,9 @@ class LearnerStore:
             float(numbers["updated"]),
             recommended_at=float(numbers["recs_at"]),
             ranking=ranking,
+            first_seen=meta.get("first"),
+            start=meta.get("start"),
+            done=meta.get("done", {}),
         )
 
     def explain(self, record: LearnerRecord) -> list[dict]:
@@ -281,7 +290,8 @@ class LearnerStore:
             slots("information", np.float64),
             record.state[None],
         )
-        return self.values([meta_json(record.role, record.cohorts)], numbers)[0]
+        meta = meta_json(record.role, record.cohorts, record.first_seen, record.start, record.done)
+        return self.values([meta], numbers)[0]
 
     def values(self, metas: list[bytes], numbers: np.ndarray) -> list[bytes]:
         """Stored values from each learner's `meta_json` and its numbers (`learner_numbers`)."""
@@ -321,6 +331,17 @@ class LearnerStore:
     def role_of(self, record: LearnerRecord) -> str:
         return record.role or self.catalog.default_role
 
+    def role_rows(self, roles: np.ndarray) -> np.ndarray:
+        """Catalog role indexes with the default role's for none (negative)."""
+        return np.where(roles < 0, self.catalog.role_index[self.catalog.default_role], roles)
+
+    def mandatory(self, record: LearnerRecord, as_of: float) -> list[Status]:
+        """The modules mandatory for the learner's role: due when, done or not, as of `as_of`."""
+        known = [np.nan if value is None else value for value in (record.start, record.first_seen)]
+        enrolled = enrolment_times(np.array(known[:1]), np.array(known[1:]), np.array([record.recommended_at]))
+        role = self.catalog.role_index[self.role_of(record)]
+        return self.due_rules.statuses(role, float(enrolled[0]), record.done, as_of)
+
     def targets_of(self, record: LearnerRecord) -> np.ndarray:
         return self.targets_for([record])[0]
 
@@ -332,15 +353,26 @@ class LearnerStore:
     def targets_for_roles(self, roles: np.ndarray) -> np.ndarray:
         """(L, M): the targets of each role, by its index in the catalog (negative: no role,
         the catalog's default role's)."""
-        default = self.catalog.role_index[self.catalog.default_role]
-        return self.model.targets[np.where(roles < 0, default, roles)]
+        return self.model.targets[self.role_rows(roles)]
 
 
-@functools.lru_cache(maxsize=4096)  # learners share few (role, cohorts) pairs
-def meta_json(role: str | None, cohorts: tuple[str, ...]) -> bytes:
+def meta_json(
+    role: str | None,
+    cohorts: tuple[str, ...],
+    first_seen: float | None = None,
+    start: float | None = None,
+    done: dict[str, float] | None = None,
+) -> bytes:
     """The JSON part of a stored value, preceded by its length."""
-    meta = orjson.dumps({"role": role, "cohorts": sorted(cohorts)[-MAX_COHORTS:]})
-    return len(meta).to_bytes(4, "little") + meta
+    meta: dict = {"role": role, "cohorts": sorted(cohorts)[-MAX_COHORTS:]}
+    if first_seen is not None:
+        meta["first"] = first_seen
+    if start is not None:
+        meta["start"] = start
+    if done:
+        meta["done"] = done
+    encoded = orjson.dumps(meta)
+    return len(encoded).to_bytes(4, "little") + encoded
 
 
 def ranking_lists(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 import orjson
 import redis
@@ -116,3 +116,22 @@ def departments(client: redis.Redis, keys: Keys, tenant: str, learners: list[str
         return []
     found = client.hmget(keys.people(tenant), learners)
     return [orjson.loads(raw)["department"] if raw else NO_DEPARTMENT for raw in found]
+
+
+def start_times(client: redis.Redis, keys: Keys, learners: list[tuple[str, str]]) -> list[float | None]:
+    """Each (tenant, learner)'s start date from HR as a Unix time (midnight UTC), None when HR
+    has not given one (one round trip)."""
+    by_tenant: dict[str, list[str]] = {}
+    for tenant, learner in learners:
+        by_tenant.setdefault(tenant, []).append(learner)
+    pipe = client.pipeline(transaction=False)
+    for tenant, names in by_tenant.items():
+        pipe.hmget(keys.people(tenant), names)
+    found = {}
+    for (tenant, names), values in zip(by_tenant.items(), pipe.execute()):
+        for learner, raw in zip(names, values):
+            start = orjson.loads(raw).get("start_date") if raw else None
+            found[tenant, learner] = (
+                datetime.combine(date.fromisoformat(start), datetime.min.time(), UTC).timestamp() if start else None
+            )
+    return [found[key] for key in learners]

@@ -97,7 +97,7 @@ class GapReport:
 
 def gap_report(store: LearnerStore, tenant: str, cohort: str | None, now: float) -> GapReport:
     """The analyst's report: a cohort's, or with None every learner of the tenant."""
-    learners = store.cohort_learners(tenant, cohort) if cohort is not None else _all_learners(store, tenant)
+    learners = store.cohort_learners(tenant, cohort) if cohort is not None else all_learners(store, tenant)
     return _report(store, tenant, cohort, learners, now)
 
 
@@ -122,7 +122,7 @@ def _report(store: LearnerStore, tenant: str, cohort: str | None, learners: list
     )
 
 
-def _all_learners(store: LearnerStore, tenant: str) -> list[str]:
+def all_learners(store: LearnerStore, tenant: str) -> list[str]:
     learners: list[str] = []
     cursor = None
     while True:

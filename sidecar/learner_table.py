@@ -16,6 +16,8 @@ from itertools import filterfalse
 import numpy as np
 
 from core.learner_store import MAX_COHORTS, LearnerRecord, LearnerStore, learner_numbers, meta_json, ranking_lists
+from core.mandatory import enrolment_times
+from core.people import start_times
 from core.wire import NO_ROLE
 from engine import STATE_FIELDS, Recommendations, new_state
 
@@ -46,6 +48,12 @@ class LearnerTable:
         self.events = np.zeros(0, np.int64)
         self.as_of = np.zeros(0)  # the latest event time: rankings are as of it (see processing.py)
         self.roles = np.zeros(0, np.int64)  # the catalog's index of each row's role; NO_ROLE: none
+        # Mandatory modules (core/mandatory.py): the earliest event's time (inf: none yet), the
+        # start date from HR (NaN: none), when each mandatory module was first completed (inf: not)
+        self.first_seen = np.zeros(0)
+        self.start = np.zeros(0)
+        self.done = np.zeros((0, len(store.due_rules.ids)))
+        self.start_unread: set[int] = set()  # rows enrolled since HR's start date was last read
         self.cohorts: list[tuple[str, ...]] = []  # sorted, at most MAX_COHORTS, as stored
         # A cohort each row is known to be in (its code in `cohort_codes`, or NO_COHORT): an event
         # naming it needs no further look.
@@ -71,6 +79,7 @@ class LearnerTable:
         self.value_keys.extend([keys.learner(self.partition, *learner) for learner in learners])
         self.state[start:end] = new_state(self.store.model, 1)[0]
         self.events[start:end], self.as_of[start:end], self.roles[start:end] = 0, 0.0, NO_ROLE
+        self.first_seen[start:end], self.start[start:end], self.done[start:end] = np.inf, np.nan, np.inf
         self.cohort_seen[start:end] = NO_COHORT
         self.cohorts.extend([()] * len(learners))
         self.metas.extend([None] * len(learners))
@@ -82,6 +91,12 @@ class LearnerTable:
             self.events[row], self.as_of[row] = record.events, record.recommended_at
             self.roles[row] = self.store.catalog.role_index.get(record.role, NO_ROLE)
             self.cohorts[row] = tuple(sorted(record.cohorts)[-MAX_COHORTS:])
+            self.first_seen[row] = np.inf if record.first_seen is None else record.first_seen
+            self.start[row] = np.nan if record.start is None else record.start
+            for module, completed in record.done.items():
+                q = self.store.catalog.module_index.get(module)
+                if q is not None and self.store.due_rules.column[q] >= 0:  # still mandatory
+                    self.done[row, self.store.due_rules.column[q]] = completed
 
     def _reserve(self, rows: int) -> None:
         if rows <= self.state.shape[0]:
@@ -92,6 +107,9 @@ class LearnerTable:
         self.as_of = _grown(self.as_of, capacity)
         self.roles = _grown(self.roles, capacity)
         self.cohort_seen = _grown(self.cohort_seen, capacity)
+        self.first_seen = _grown(self.first_seen, capacity)
+        self.start = _grown(self.start, capacity)
+        self.done = _grown(self.done, capacity)
 
     def set_role(self, row: int, role: int) -> None:
         if role != self.roles[row]:
@@ -122,6 +140,9 @@ class LearnerTable:
             int(self.events[row]),
             recommended_at=float(self.as_of[row]),
             ranking=ranking or {},
+            first_seen=_known(self.first_seen[row]),
+            start=_known(self.start[row]),
+            done=self._done(row),
         )
 
     def values(self, rows: np.ndarray, rankings: Recommendations, now: float) -> list[bytes]:
@@ -142,8 +163,40 @@ class LearnerTable:
     def _meta(self, row: int) -> bytes:
         meta = self.metas[row]
         if meta is None:
-            meta = self.metas[row] = meta_json(self.role_name(row), self.cohorts[row])
+            meta = self.metas[row] = meta_json(
+                self.role_name(row),
+                self.cohorts[row],
+                _known(self.first_seen[row]),
+                _known(self.start[row]),
+                self._done(row),
+            )
         return meta
+
+    def _done(self, row: int) -> dict[str, float]:
+        ids = self.store.due_rules.ids
+        return {ids[d]: float(self.done[row, d]) for d in np.flatnonzero(np.isfinite(self.done[row])).tolist()}
+
+    def changed_meta(self, rows: np.ndarray) -> None:
+        """The stored JSON part of these rows must be made again."""
+        for row in rows.tolist():
+            self.metas[row] = None
+
+    def enrolment(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows),) each row's enrolment time (core/mandatory.py)."""
+        return enrolment_times(self.start[rows], self.first_seen[rows], self.as_of[rows])
+
+    def read_start_dates(self) -> None:
+        """HR's start dates of the rows enrolled since they were last read (one round trip)."""
+        if not self.start_unread:
+            return
+        rows = sorted(self.start_unread)
+        store = self.store
+        found = start_times(store.client, store.keys, [self.learners[row] for row in rows])
+        for row, start in zip(rows, found):
+            start = np.nan if start is None else start
+            if not (start == self.start[row] or (np.isnan(start) and np.isnan(self.start[row]))):
+                self.start[row], self.metas[row] = start, None
+        self.start_unread.clear()
 
     def ranking(self, rankings: Recommendations, i: int) -> dict[str, list]:
         """The `i`-th ranking as the stored parallel lists."""
@@ -155,6 +208,11 @@ class LearnerTable:
             rankings.information[i],
             self.store.layout.modules,
         )
+
+
+def _known(value: float) -> float | None:
+    """A column's value as stored: None for NaN or inf (not known)."""
+    return float(value) if np.isfinite(value) else None
 
 
 def _grown(array: np.ndarray, capacity: int) -> np.ndarray:

@@ -26,7 +26,7 @@ import numpy as np
 from core.catalog.arrays import SECONDS_PER_DAY
 from core.settings import Settings
 from core.wire import ENROLMENT, ENTRY_FIELD, NO_ROLE, EventRow
-from engine import LAST_SEEN, Model, Recommendations, apply_events, recommend
+from engine import LAST_SEEN, Kind, Model, Recommendations, apply_events, recommend
 from sidecar.learner_table import NO_COHORT, LearnerTable
 from sidecar.marks import Group, KnownMarks, queue_marks
 
@@ -161,6 +161,7 @@ def apply_to_table(table: LearnerTable, batch: Batch, model: Model, fresh: np.nd
         counted, counts = _distinct(rows[active], len(table))
         table.events[counted] += counts
     touched = _distinct(rows, len(table))[0]
+    _note_mandatory(table, batch, rows, touched)
     # Roles and cohorts: only events that name another than the one the table holds (seldom:
     # learners rarely change role or cohort) take a Python step each, in stream order.
     roles = batch.roles
@@ -186,6 +187,27 @@ def apply_to_table(table: LearnerTable, batch: Batch, model: Model, fresh: np.nd
     return Applied(len(batch), duplicates, joined, touched, new_marks)
 
 
+def _note_mandatory(table: LearnerTable, batch: Batch, rows: np.ndarray, touched: np.ndarray) -> None:
+    """What mandatory modules need (core/mandatory.py): each learner's earliest event, when each
+    mandatory module was first completed (a completed or graded event), and which learners'
+    start dates to read from HR again (those enrolled). Both times are minima, so the same
+    whatever the batching or order (replay agrees)."""
+    first = table.first_seen[touched]
+    np.minimum.at(table.first_seen, rows, batch.times)
+    changed = [touched[table.first_seen[touched] != first]]
+    column = table.store.due_rules.column[batch.modules]  # an enrolment's module -1 reads the last: masked
+    finished = (column >= 0) & ((batch.kinds == Kind.COMPLETED) | (batch.kinds == Kind.GRADED))
+    if finished.any():
+        where = (rows[finished], column[finished])
+        before = table.done[where]
+        np.minimum.at(table.done, where, batch.times[finished])
+        changed.append(where[0][table.done[where] != before])
+    table.changed_meta(np.unique(np.concatenate(changed)))
+    enrolled = batch.kinds == ENROLMENT
+    if enrolled.any():
+        table.start_unread.update(rows[enrolled].tolist())
+
+
 def _distinct(rows: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
     """The distinct rows, ascending, and how many times each appears (np.unique without
     sorting: rows are indexes below n_rows)."""
@@ -197,6 +219,7 @@ def _distinct(rows: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
 def rank(table: LearnerTable, rows: np.ndarray, settings: Settings) -> Recommendations:
     """Rank the modules for the learners of `rows`, each as of its latest event."""
     store = table.store
+    table.read_start_dates()
     targets = store.targets_for_roles(table.roles[rows])
     return recommend_as_of(table.state[rows], targets, store.model, table.as_of[rows], settings)
 

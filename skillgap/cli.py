@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "xapi": ("skillgap.commands.xapi", "check the xAPI intake"),
     "moodle": ("skillgap.commands.moodle", "pull grades and completion from Moodle's web services"),
     "forget-learner": ("skillgap.commands.forget", "erase every trace of one learner (right to erasure)"),
+    "overdue": ("skillgap.commands.overdue", "who is overdue or due soon on a mandatory module"),
 }
 
 
@@ -74,6 +75,8 @@ EXAMPLES: dict[str, str] = {
     "xapi": "skillgap xapi status --tenant acme",
     "moodle": "skillgap moodle sync --url https://moodle.example.com --token T --course 7 --every",
     "forget-learner": "skillgap forget-learner --tenant acme --lms-user https://moodle.example.com 42",
+    "overdue": "skillgap overdue --tenant acme --role risk-analyst --within-days 14\n"
+    "skillgap overdue --tenant acme --cohort course-101 --csv > overdue.csv",
 }
 
 

@@ -12,7 +12,19 @@ from core.identity import stored_secret
 from core.redis_server import connect
 from core.services import Services, build_services
 from core.settings import Settings
-from sidecar.api import dashboard, docs, events, health, learners, metrics, modules, openapi, people, reports
+from sidecar.api import (
+    dashboard,
+    docs,
+    events,
+    health,
+    learners,
+    metrics,
+    modules,
+    openapi,
+    overdue,
+    people,
+    reports,
+)
 from sidecar.api.errors import register_error_handlers
 from sidecar.api.session_cookie import DashboardSessions
 
@@ -39,7 +51,7 @@ def create_app(test_config: Mapping[str, object] | None = None, services: Servic
     # Pages (dashboard, docs) load their scripts from here only; nothing may frame the API.
     app.after_request(lambda response: security_headers(response, API_CSP, request.is_secure))
     app.after_request(lambda response: finish_body(request, response))
-    for module in (health, openapi, docs, events, people, learners, reports, modules):
+    for module in (health, openapi, docs, events, people, learners, reports, modules, overdue):
         app.register_blueprint(module.blueprint, url_prefix="/v1")
     app.register_blueprint(metrics.blueprint)
     # The dashboard's session cookie: signed with a secret kept in Redis (shared by every process).

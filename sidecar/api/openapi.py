@@ -20,6 +20,8 @@ from core.events import (
     TENANT_PATTERN,
 )
 from core.learner_store import ACTIONS
+from core.mandatory import STATES
+from core.overdue import DEFAULT_WITHIN_DAYS, MAX_WITHIN_DAYS
 from engine.model import KINDS_WITH_SCORE
 from sidecar.api.context import services
 from sidecar.api.errors import RETRY_AFTER_S
@@ -280,6 +282,40 @@ SCHEMAS = {
             "by_learner": {"type": "array"},
         },
     },
+    "Overdue": {
+        "type": "object",
+        "required": ["tenant", "within_days", "as_of", "learners", "overdue", "due_soon", "rows"],
+        "properties": {
+            "tenant": {"type": "string"},
+            "cohort": {"type": ["string", "null"]},
+            "role": {"type": ["string", "null"]},
+            "within_days": {"type": "integer"},
+            "as_of": {"type": "string"},
+            "learners": {"type": "integer", "description": "learners checked (of the cohort and role)"},
+            "overdue": {"type": "integer", "description": "rows overdue"},
+            "due_soon": {"type": "integer", "description": "rows due within within_days, not yet overdue"},
+            "by_role": {"type": "array", "description": "per role: learners, with a module overdue, only due soon"},
+            "by_cohort": {"type": "array", "description": "the same per cohort"},
+            "rows": {
+                "type": "array",
+                "description": "one per learner and mandatory module not done, overdue or due soon; soonest due first",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "learner": {"type": "string"},
+                        "role": {"type": "string"},
+                        "department": {"type": "string"},
+                        "cohorts": {"type": "array", "items": {"type": "string"}},
+                        "module": {"type": "string"},
+                        "title": {"type": "string"},
+                        "due": {"type": "string", "format": "date-time"},
+                        "status": {"enum": [state for state in STATES if state != "done"]},
+                        "days": {"type": "integer", "description": "days left, or days overdue"},
+                    },
+                },
+            },
+        },
+    },
     "Effectiveness": {
         "type": "object",
         "properties": {
@@ -435,6 +471,33 @@ PATHS = {
             "summary": "the whole tenant's gap report",
             "parameters": REPORT_PARAMS,
             "responses": {"200": REPORT_RESPONSE, **_errors(400, 401)},
+        }
+    },
+    "/v1/overdue": {
+        "get": {
+            "summary": "who is overdue or due soon on a mandatory module, per cohort and role",
+            "parameters": [
+                _param("cohort", "query", "only this cohort's learners", COHORT_ID),
+                _param("role", "query", "only learners of this catalog role"),
+                _param(
+                    "within_days",
+                    "query",
+                    "also list modules due within this many days",
+                    {"type": "integer", "minimum": 0, "maximum": MAX_WITHIN_DAYS, "default": DEFAULT_WITHIN_DAYS},
+                ),
+                _param("format", "query", "json or csv (the rows)", {"type": "string", "enum": list(FORMATS)}),
+                LANG,
+            ],
+            "responses": {
+                "200": {
+                    "description": "overdue and due-soon mandatory modules, as of now",
+                    "content": {
+                        "application/json": {"schema": _ref("Overdue")},
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                },
+                **_errors(400, 401, 404),
+            },
         }
     },
     "/v1/modules/effectiveness": {

@@ -94,7 +94,11 @@ def _rounded(row: dict, skip: tuple[str, ...] = ()) -> dict:
 
 
 def _csv(rows: list[dict], filename: str) -> Response:
-    text = csv_text(list(rows[0]), [list(row.values()) for row in rows]) if rows else ""
-    response = Response(text, mimetype="text/csv")
+    return csv_response(list(rows[0]) if rows else [], [list(row.values()) for row in rows], filename)
+
+
+def csv_response(header: list[str], rows: list[list], filename: str) -> Response:
+    """A CSV download (no header row when `header` is empty)."""
+    response = Response(csv_text(header, rows) if header else "", mimetype="text/csv")
     response.headers["Content-Disposition"] = attachment(filename)
     return response

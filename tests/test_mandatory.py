@@ -1,0 +1,187 @@
+"""Mandatory modules end to end on a real Redis: events in -> workers -> each learner's
+enrolment and completions in their stored value -> who is overdue or due soon (GET
+/v1/overdue in JSON and CSV, `skillgap overdue`), and the filters' errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from core.mandatory import SECONDS_PER_DAY
+from core.tokens import create_token
+from lms_helpers import cli_env
+from sidecar.api import create_app
+from sidecar.worker import Worker
+from skillgap.cli import main
+
+DAY = SECONDS_PER_DAY
+NOW = time.time()
+PRIVACY, SAFETY = "m-privacy", "m-responsible-ai"  # the default catalog's: every role, within 30 days
+
+
+@pytest.fixture
+def client(services):
+    return create_app(services=services).test_client()
+
+
+@pytest.fixture
+def headers(services):
+    return {"Authorization": f"Bearer {create_token(services.redis, services.keys, 'acme')}"}
+
+
+def event(learner, module, kind, days_ago, cohort="course-a", score=None, **more):
+    body = {"learner": learner, "module": module, "kind": kind, "timestamp": NOW - days_ago * DAY, "cohort": cohort}
+    return {**body, **({"score": score} if score is not None else {}), **more}
+
+
+def post(client, headers, events, services):
+    response = client.post("/v1/events", json=events, headers=headers)
+    assert response.status_code == 202, response.json
+    assert Worker(services).run(burst=True)
+
+
+@pytest.fixture
+def cohort(client, headers, services):
+    """u-late: enrolled 40.5 days ago, viewed the privacy module only (a view is not done);
+    u-done: completed one and was graded on the other; u-soon: first seen 25.5 days ago
+    (due in 4.5 days); u-hr: active 40 days ago, but HR says they started 2 days ago."""
+    people = [
+        {
+            "person": "u-hr",
+            "role": "risk-analyst",
+            "start_date": datetime.fromtimestamp(NOW - 2 * DAY, UTC).date().isoformat(),
+        }
+    ]
+    assert client.post("/v1/people", json=people, headers=headers).status_code == 202
+    post(
+        client,
+        headers,
+        [
+            event("u-late", "m-llm-intro", "viewed", 40.5),
+            event("u-late", PRIVACY, "viewed", 1),
+            event("u-done", "m-llm-intro", "viewed", 40),
+            event("u-done", PRIVACY, "completed", 3),
+            event("u-done", SAFETY, "graded", 2, score=0.3),
+            event("u-soon", "m-llm-intro", "viewed", 25.5, cohort="course-b"),
+            event("u-hr", "m-llm-intro", "viewed", 40, cohort="course-b"),
+        ],
+        services,
+    )
+
+
+def test_the_workers_keep_enrolment_and_completions_in_the_learners_value(cohort, services):
+    store = services.learners
+    late, done, hr = (store.get("acme", learner) for learner in ("u-late", "u-done", "u-hr"))
+    assert late.first_seen == pytest.approx(NOW - 40.5 * DAY) and late.done == {}
+    assert done.done == {PRIVACY: pytest.approx(NOW - 3 * DAY), SAFETY: pytest.approx(NOW - 2 * DAY)}
+    assert hr.first_seen == pytest.approx(NOW - 40 * DAY)
+    assert (
+        hr.start
+        == datetime.fromisoformat(
+            datetime.fromtimestamp(NOW - 2 * DAY, UTC).date().isoformat() + "T00:00:00+00:00"
+        ).timestamp()
+    )
+    states = {(s.module, s.state, s.days) for s in store.mandatory(late, NOW)}
+    assert states == {(PRIVACY, "overdue", 11), (SAFETY, "overdue", 11)}
+    assert {s.state for s in store.mandatory(done, NOW)} == {"done"}
+    assert {s.state for s in store.mandatory(hr, NOW)} == {"due"}  # HR's start date comes first
+
+
+def test_enrolment_is_the_earliest_event_whatever_the_order_they_arrive_in(client, headers, services):
+    post(client, headers, [event("u-1", "m-llm-intro", "viewed", 3)], services)
+    post(client, headers, [event("u-1", "m-llm-intro", "viewed", 12), event("u-1", PRIVACY, "completed", 5)], services)
+    post(client, headers, [event("u-1", PRIVACY, "completed", 1)], services)  # done again: the first counts
+    record = services.learners.get("acme", "u-1")
+    assert record.first_seen == pytest.approx(NOW - 12 * DAY)
+    assert record.done == {PRIVACY: pytest.approx(NOW - 5 * DAY)}
+    (safety,) = [s for s in services.learners.mandatory(record, NOW) if s.module == SAFETY]
+    assert (safety.state, safety.days) == ("due", 18)
+
+
+def test_who_is_overdue_or_due_soon_per_cohort_and_role(cohort, client, headers):
+    report = client.get("/v1/overdue", headers=headers).json
+    assert (report["learners"], report["within_days"], report["overdue"], report["due_soon"]) == (4, 7, 2, 2)
+    assert [(r["learner"], r["module"], r["status"], r["days"]) for r in report["rows"]] == [
+        ("u-late", PRIVACY, "overdue", 11),  # days begun since it was due
+        ("u-late", SAFETY, "overdue", 11),
+        ("u-soon", PRIVACY, "due", 5),
+        ("u-soon", SAFETY, "due", 5),
+    ]
+    assert report["rows"][0]["title"] == "Data privacy and compliance for generative AI"
+    by_cohort = {row["cohort"]: row for row in report["by_cohort"]}
+    assert by_cohort["course-a"] == {"cohort": "course-a", "learners": 2, "overdue": 1, "due_soon": 0}
+    assert by_cohort["course-b"] == {"cohort": "course-b", "learners": 2, "overdue": 0, "due_soon": 1}
+    by_role = {row["role"]: row for row in report["by_role"]}
+    assert by_role["risk-analyst"] == {"role": "risk-analyst", "learners": 1, "overdue": 0, "due_soon": 0}
+
+    assert [r["learner"] for r in client.get("/v1/overdue?within_days=0", headers=headers).json["rows"]] == [
+        "u-late"
+    ] * 2
+    wide = client.get("/v1/overdue?within_days=30&role=risk-analyst&lang=zh", headers=headers).json
+    assert [(r["learner"], r["status"], r["days"]) for r in wide["rows"]] == [("u-hr", "due", 28)] * 2
+    assert wide["rows"][0]["title"] == "生成式AI的数据隐私与合规"
+    only_b = client.get("/v1/overdue?cohort=course-b", headers=headers).json
+    assert only_b["learners"] == 2 and {r["learner"] for r in only_b["rows"]} == {"u-soon"}
+
+    response = client.get("/v1/overdue?format=csv&cohort=course-a", headers=headers)
+    assert response.mimetype == "text/csv"
+    assert 'filename="overdue-course-a-all-roles-7d.csv"' in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert [(r["learner"], r["module"], r["status"], r["days"], r["cohorts"]) for r in rows] == [
+        ("u-late", PRIVACY, "overdue", "11", "course-a"),
+        ("u-late", SAFETY, "overdue", "11", "course-a"),
+    ]
+
+
+def test_another_tenant_sees_none_of_it(cohort, client, services):
+    other = {"Authorization": f"Bearer {create_token(services.redis, services.keys, 'globex')}"}
+    report = client.get("/v1/overdue", headers=other).json
+    assert report["learners"] == 0 and report["rows"] == []
+    assert client.get("/v1/overdue?cohort=course-a", headers=other).status_code == 404
+    assert client.get("/v1/overdue").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "field"),
+    [
+        ("cohort=%01bad", 400, "cohort"),
+        ("cohort=" + "x" * 129, 400, "cohort"),
+        ("cohort=no-such-course", 404, "cohort"),
+        ("role=no-such-role", 400, "role"),
+        ("role=", 400, "role"),
+        ("within_days=abc", 400, "within_days"),
+        ("within_days=-1", 400, "within_days"),
+        ("within_days=1.5", 400, "within_days"),
+        ("within_days=3651", 400, "within_days"),
+        ("within_days=", 400, "within_days"),
+        ("format=xml", 400, "format"),
+        ("lang=fr", 400, "lang"),
+    ],
+)
+def test_bad_filters_are_json_errors_naming_the_field(cohort, client, headers, query, status, field):
+    response = client.get(f"/v1/overdue?{query}", headers=headers)
+    assert response.status_code == status
+    assert response.json["error"]["field"] == field
+
+
+def test_skillgap_overdue(cohort, services, settings, monkeypatch, capsys):
+    cli_env(monkeypatch, settings, SKILLGAP_PARTITIONS=str(settings.partitions))
+    assert main(["overdue", "--tenant", "acme"]) == 0
+    out = capsys.readouterr().out
+    assert "4 learner(s) checked; 2 overdue, 2 due within 7 day(s)" in out
+    assert f"u-late  all-staff  {PRIVACY}" in out and "11 day(s) overdue" in out and "due in 5 day(s)" in out
+    assert main(["overdue", "--tenant", "acme", "--role", "risk-analyst", "--within-days", "30", "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["learner"], r["status"]) for r in rows] == [("u-hr", "due")] * 2
+    for args, message in [
+        (["--within-days", "soon"], "within_days: must be a whole number"),
+        (["--role", "pilot"], "role: unknown role 'pilot'"),
+        (["--cohort", "nowhere"], "cohort: no cohort 'nowhere' in this tenant"),
+    ]:
+        assert main(["overdue", "--tenant", "acme", *args]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
