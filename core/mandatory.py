@@ -51,6 +51,11 @@ class Status:
         return OVERDUE if self.as_of >= self.due else DUE
 
     @property
+    def due_day(self) -> str:
+        """The day it is due, YYYY-MM-DD (UTC)."""
+        return datetime.fromtimestamp(self.due, UTC).date().isoformat()
+
+    @property
     def days(self) -> int:
         """Whole days (rounded up) until it is due, or since it became overdue; 0 when done."""
         if self.completed is not None:

@@ -54,6 +54,17 @@ def learner_page(session: LaunchSession, activity: LaunchActivity, record: Learn
     if activity.module is not None:
         module = catalog.modules[catalog.module_index[activity.module]]
         opened = {"title": module.title.get(language), "points": _covered(module, language)}
+    mandatory = []
+    for status in store.mandatory(record, time.time()):
+        module = catalog.modules[catalog.module_index[status.module]]
+        mandatory.append(
+            {
+                "title": module.title.get(language),
+                "state": status.state,
+                "status": text(f"mandatory_{status.state}", language, date=status.due_day, n=status.days),
+                **_where(status.module, session.cohort, in_course, language),
+            }
+        )
     recommendations = []
     for item in store.explain(record):
         rec = render(item, catalog, language)
@@ -65,6 +76,7 @@ def learner_page(session: LaunchSession, activity: LaunchActivity, record: Learn
         language=language,
         role=role.name.get(language),
         recommendations=recommendations,
+        mandatory=mandatory,
         points=points,
         opened=opened,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 from datetime import UTC, datetime
 
@@ -185,3 +186,36 @@ def test_skillgap_overdue(cohort, services, settings, monkeypatch, capsys):
         assert main(["overdue", "--tenant", "acme", *args]) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
+
+
+def test_the_dashboards_overdue_page(cohort, client, headers):
+    assert client.get("/overdue").status_code == 302  # signed out: to the sign-in page
+    page = client.get("/").get_data(as_text=True)
+    csrf = page.split('name="csrf" value="')[1].split('"')[0]
+    client.post("/sign-in", data={"token": headers["Authorization"].split()[1], "csrf": csrf})
+    overview = client.get("/").get_data(as_text=True)
+    assert 'href="/overdue"' in overview and "Mandatory modules: who is overdue or due soon" in overview
+
+    page = client.get("/overdue").get_data(as_text=True)
+    rows = re.findall(
+        r'<tr class="overdue-row (\w+)"><td><a href="/learners/([^"]+)">.*?</td><td>([^<]*)</td></tr>', page
+    )
+    assert rows == [
+        ("overdue", "u-late", "11 day(s) overdue"),
+        ("overdue", "u-late", "11 day(s) overdue"),
+        ("due", "u-soon", "due in 5 day(s)"),
+        ("due", "u-soon", "due in 5 day(s)"),
+    ]
+    assert "Data privacy and compliance for generative AI" in page
+    wide = client.get("/overdue?role=risk-analyst&within_days=30&lang=zh").get_data(as_text=True)
+    assert re.findall(r'<tr class="overdue-row (\w+)"><td><a href="/learners/([^"]+)">', wide) == [("due", "u-hr")] * 2
+    assert "必修模块：已逾期与即将到期" in wide and "还剩 28 天" in wide
+
+    download = client.get("/overdue.csv?cohort=course-b&within_days=30")
+    assert download.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(download.get_data(as_text=True))))
+    assert sorted({(r["learner"], r["status"]) for r in rows}) == [("u-hr", "due"), ("u-soon", "due")]
+    assert client.get("/overdue?role=nobody").status_code == 400
+    assert client.get("/overdue?within_days=-3").status_code == 400
+    missing = client.get("/overdue.csv?cohort=elsewhere")
+    assert missing.status_code == 404 and "text/html" in missing.content_type  # the dashboard's page, not a trace

@@ -14,6 +14,7 @@ from core.services import Services, build_services
 from core.settings import Settings
 from sidecar.api import (
     dashboard,
+    dashboard_overdue,
     docs,
     events,
     health,
@@ -64,4 +65,5 @@ def create_app(test_config: Mapping[str, object] | None = None, services: Servic
         PERMANENT_SESSION_LIFETIME=8 * 3600,
     )
     app.register_blueprint(dashboard.blueprint)
+    app.register_blueprint(dashboard_overdue.blueprint)
     return app

@@ -137,6 +137,36 @@ TEXTS: dict[str, tuple[str, str]] = {
         "尚无拟合的参数版本：显示的是目录中的学习率。学员有成绩后运行 `skillgap fit --from-log --activate`。",
     ),
     "fitted_version": ("Fitted parameter version {version}.", "拟合参数版本 {version}。"),
+    "nav_overdue": ("Mandatory modules", "必修模块"),
+    "overdue_title": ("Mandatory modules: overdue and due soon", "必修模块：已逾期与即将到期"),
+    "overdue_help": (
+        "Modules the catalog makes mandatory for a role that the learner has not completed (no completed or graded "
+        "event), overdue or due within the days chosen. Due dates count from the person's start date from HR, else "
+        "from their first activity.",
+        "目录规定某岗位必须完成、而学员尚未完成（没有完成或评分事件）的模块，已逾期或在所选天数内到期。截止日期从 HR "
+        "提供的入职日期起算，没有时从其首次学习活动起算。",
+    ),
+    "overview_overdue": (
+        "Mandatory modules: who is overdue or due soon",
+        "必修模块：哪些人已逾期或即将到期",
+    ),
+    "all_roles": ("All roles", "全部岗位"),
+    "within_days": ("Due within (days)", "多少天内到期"),
+    "overdue_count": ("Overdue", "已逾期"),
+    "define_overdue": (
+        "Learner and module pairs past their due date and not completed.",
+        "已过截止日期且尚未完成的（学员，模块）组合数。",
+    ),
+    "due_soon_count": ("Due within {days} days", "{days} 天内到期"),
+    "module": ("Module", "模块"),
+    "due": ("Due", "截止日期"),
+    "status": ("Status", "状态"),
+    "status_overdue": ("{n} day(s) overdue", "已逾期 {n} 天"),
+    "status_due": ("due in {n} day(s)", "还剩 {n} 天"),
+    "status_done": ("done", "已完成"),
+    "no_overdue": ("Nobody is overdue or due within {days} days.", "没有人逾期，也没有人在 {days} 天内到期。"),
+    "download_csv": ("Download CSV", "下载 CSV"),
+    "bad_filter": ("Unknown role or bad number of days.", "岗位不存在或天数无效。"),
     "not_found": ("Not found in this tenant.", "在此租户中未找到。"),
     "other_language": ("中文", "English"),
 }
