@@ -14,7 +14,7 @@ from core.events import COHORT_PATTERN
 from core.learner_store import LearnerStore
 from core.mandatory import DUE, OVERDUE
 from core.people import departments
-from core.reports import all_learners
+from core.reports import report_learners
 
 DEFAULT_WITHIN_DAYS = 7
 MAX_WITHIN_DAYS = 3650
@@ -80,7 +80,7 @@ def overdue_report(
     if role is not None and role not in catalog.role_index:
         raise FilterError("role", f"unknown role {role!r} (the catalog's: {', '.join(catalog.role_index)})")
     within_days = within_days_of(within_days)
-    learners = store.cohort_learners(tenant, cohort) if cohort is not None else all_learners(store, tenant)
+    learners = report_learners(store, tenant, cohort)
     records = [r for r in store.get_many(tenant, learners, explain=False) if role in (None, store.role_of(r))]
     found = [(record, status) for record in records for status in store.mandatory(record, now)]
     found = [(record, status) for record, status in found if status.due_within(within_days)]

@@ -97,8 +97,7 @@ class GapReport:
 
 def gap_report(store: LearnerStore, tenant: str, cohort: str | None, now: float) -> GapReport:
     """The analyst's report: a cohort's, or with None every learner of the tenant."""
-    learners = store.cohort_learners(tenant, cohort) if cohort is not None else all_learners(store, tenant)
-    return _report(store, tenant, cohort, learners, now)
+    return _report(store, tenant, cohort, report_learners(store, tenant, cohort), now)
 
 
 def course_report(store: LearnerStore, tenant: str, cohort: str | None, now: float) -> GapReport:
@@ -120,6 +119,11 @@ def _report(store: LearnerStore, tenant: str, cohort: str | None, learners: list
         targets=standing.targets,
         loss=standing.loss,
     )
+
+
+def report_learners(store: LearnerStore, tenant: str, cohort: str | None) -> list[str]:
+    """The learner ids an analyst's report covers: a cohort's, or with None the tenant's (id order)."""
+    return store.cohort_learners(tenant, cohort) if cohort is not None else all_learners(store, tenant)
 
 
 def all_learners(store: LearnerStore, tenant: str) -> list[str]:

@@ -66,6 +66,16 @@ class Settings:
     # at most 0.29) is at least this; pass to engine.recommend(uncertainty_threshold=...)
     assessment_uncertainty: float = 0.15
 
+    # The cost plan (`skillgap plan`, GET /v1/plan; core/plan.py): the learners one plan takes
+    # at most (the first in id order), paths per plan (the mean and draws of each learner's
+    # belief, at most plan_draws draws a learner), how far a path runs, and a week's training.
+    plan_max_learners: int = 10_000
+    plan_max_paths: int = 40_000
+    plan_draws: int = 8
+    plan_horizon_minutes: float = 20_000.0
+    plan_max_steps: int = 1_000
+    plan_minutes_per_week: float = 300.0
+
     # HTTP
     api_host: str = "127.0.0.1"
     api_port: int = 8001
@@ -260,6 +270,13 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
+        for name in ("plan_max_learners", "plan_max_paths", "plan_draws", "plan_max_steps"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
+        if self.plan_horizon_minutes <= 0 or self.plan_minutes_per_week <= 0:
+            raise SettingsError(
+                f"{ENV_PREFIX}PLAN_HORIZON_MINUTES and {ENV_PREFIX}PLAN_MINUTES_PER_WEEK must be positive"
+            )
         if self.block_ms < 0:
             raise SettingsError(f"{ENV_PREFIX}BLOCK_MS must not be negative")
 

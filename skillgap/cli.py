@@ -43,6 +43,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "moodle": ("skillgap.commands.moodle", "pull grades and completion from Moodle's web services"),
     "forget-learner": ("skillgap.commands.forget", "erase every trace of one learner (right to erasure)"),
     "overdue": ("skillgap.commands.overdue", "who is overdue or due soon on a mandatory module"),
+    "plan": (
+        "skillgap.commands.plan",
+        "training minutes, weeks and cost by method to each role's target: adaptive against course order",
+    ),
 }
 
 
@@ -77,6 +81,8 @@ EXAMPLES: dict[str, str] = {
     "forget-learner": "skillgap forget-learner --tenant acme --lms-user https://moodle.example.com 42",
     "overdue": "skillgap overdue --tenant acme --role risk-analyst --within-days 14\n"
     "skillgap overdue --tenant acme --cohort course-101 --csv > overdue.csv",
+    "plan": "skillgap plan --tenant acme --role risk-analyst --minutes-per-week 240\n"
+    "skillgap plan --tenant acme --cohort course-101 --format csv --by learner > plan.csv",
 }
 
 

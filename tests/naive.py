@@ -241,3 +241,35 @@ def bkt_em_step(sequences, prior, learn, forget, guess, slip, fit_forget=True):
     new_guess = emit[0][1] / emit[0][0] if emit[0][0] > 0 else guess
     new_slip = emit[1][1] / emit[1][0] if emit[1][0] > 0 else slip
     return loglike, (init[1] / (init[0] + init[1]), new_learn, new_forget, new_guess, new_slip)
+
+
+def plan_path(learner, target, model, now, minutes_per_week, horizon, max_steps, reach_share, threshold, choose):
+    """One learner's path to target (engine/plan.py) walked in real time: (minutes, reached,
+    stalled, modules). `learner`: [mastery, evidence, last seen] lists; `choose(cells, peak,
+    last_seen, t, last_module)` gives the next module or -1. Each module moves the clock by
+    its minutes / minutes_per_week weeks and is a completion without a score at its end."""
+    week = 7 * 86_400.0
+    state = [[list(row) for row in learner]]
+    lists = (model.prior, model.guess, model.slip, model.half_life, model.learn.tolist(), model.coverage.tolist())
+
+    def loss(t):
+        cells = belief(*state[0], model.half_life, t)
+        return sum(max(0.0, target[j] - c[0]) ** 2 for j, c in enumerate(cells)), cells
+
+    goal = reach_share * loss(now)[0]
+    t, minutes, modules, last = now, 0.0, [], -1
+    for step in range(max_steps + 1):
+        current, cells = loss(t)
+        if current <= goal:
+            return minutes, True, False, modules
+        if minutes >= horizon or step == max_steps:
+            break
+        q = choose(cells, state[0][0], state[0][2], t, last)
+        if q < 0:
+            return minutes, False, True, modules
+        t += model.minutes[q] / minutes_per_week * week
+        state = apply_events(state, *lists, [(0, q, 1, None, t)], model.requires.tolist(), threshold)
+        minutes += model.minutes[q]
+        modules.append(q)
+        last = q
+    return minutes, False, False, modules

@@ -15,6 +15,7 @@ from core.settings import Settings
 from sidecar.api import (
     dashboard,
     dashboard_overdue,
+    dashboard_plan,
     docs,
     events,
     health,
@@ -24,6 +25,7 @@ from sidecar.api import (
     openapi,
     overdue,
     people,
+    plan,
     reports,
 )
 from sidecar.api.errors import register_error_handlers
@@ -52,7 +54,7 @@ def create_app(test_config: Mapping[str, object] | None = None, services: Servic
     # Pages (dashboard, docs) load their scripts from here only; nothing may frame the API.
     app.after_request(lambda response: security_headers(response, API_CSP, request.is_secure))
     app.after_request(lambda response: finish_body(request, response))
-    for module in (health, openapi, docs, events, people, learners, reports, modules, overdue):
+    for module in (health, openapi, docs, events, people, learners, reports, plan, modules, overdue):
         app.register_blueprint(module.blueprint, url_prefix="/v1")
     app.register_blueprint(metrics.blueprint)
     # The dashboard's session cookie: signed with a secret kept in Redis (shared by every process).
@@ -66,4 +68,5 @@ def create_app(test_config: Mapping[str, object] | None = None, services: Servic
     )
     app.register_blueprint(dashboard.blueprint)
     app.register_blueprint(dashboard_overdue.blueprint)
+    app.register_blueprint(dashboard_plan.blueprint)
     return app

@@ -179,3 +179,49 @@ def rates_with_error_bars(
 
 def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def banded_bar_pairs(
+    names: Sequence[str],
+    series: Sequence[tuple[str, str, Sequence[float], Sequence[float], Sequence[float]]],
+    bar_title: str,
+    label: str,
+) -> Markup:
+    """Per row, one bar per series (name, colour, medians, lows, highs) with its low-high band as a
+    whisker, on one scale; `bar_title` is formatted with name, series, median, low and high."""
+    left, width, bar_h = 230, 680, 12
+    row_h = bar_h * len(series) + 10
+    scale = width - left - 70
+    top = max([*(h for s in series for h in s[4]), *(m for s in series for m in s[2]), 1e-9])
+    height = row_h * len(names) + 40
+    body = [
+        f'<text x="{left}" y="{height - 4}" fill="{MUTED}">0</text>',
+        f'<text x="{left + scale}" y="{height - 4}" text-anchor="end" fill="{MUTED}">{top:,.0f}</text>',
+    ]
+    for k, (series_name, colour, *_values) in enumerate(series):
+        x = left + 150 * k
+        body.append(
+            f'<rect x="{x}" y="{height - 30}" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{x + 14}" y="{height - 21}" fill="{INK}">{escape(series_name)}</text>'
+        )
+    for i, name in enumerate(names):
+        y = 4 + i * row_h
+        parts = [
+            f'<text x="{left - 6}" y="{y + row_h / 2 + 2:.0f}" text-anchor="end" fill="{INK}">{escape(_short(name, 34))}</text>'
+        ]
+        for k, (series_name, colour, medians, lows, highs) in enumerate(series):
+            by = y + k * bar_h
+            m, lo, hi = medians[i], lows[i], highs[i]
+            title = escape(
+                bar_title.format(name=name, series=series_name, median=f"{m:,.1f}", low=f"{lo:,.1f}", high=f"{hi:,.1f}")
+            )
+            parts.append(
+                f"<g><title>{title}</title>"
+                f'<rect x="{left}" y="{by}" width="{scale * m / top:.1f}" height="{bar_h - 2}" fill="{colour}"/>'
+                f'<line x1="{left + scale * lo / top:.1f}" y1="{by + bar_h / 2 - 1:.1f}" '
+                f'x2="{left + scale * hi / top:.1f}" y2="{by + bar_h / 2 - 1:.1f}" stroke="{INK}" stroke-width="1.5"/>'
+                f'<text x="{left + scale * max(m, hi) / top + 4:.1f}" y="{by + bar_h - 3}" fill="{MUTED}">{m:,.0f}</text>'
+                "</g>"
+            )
+        body.append("".join(parts))
+    return _svg(width, height, body, label)

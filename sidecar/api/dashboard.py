@@ -23,7 +23,12 @@ from core.people import departments
 from core.ratelimit import FailureLimit, TooManyFailures
 from core.reports import GapReport, gap_report
 from core.tokens import hash_token
-from sidecar.api.charts import bars_per_day, heatmap, mastery_bars, rates_with_error_bars
+from sidecar.api.charts import (
+    bars_per_day,
+    heatmap,
+    mastery_bars,
+    rates_with_error_bars,
+)
 from sidecar.api.context import services
 from sidecar.api.dashboard_texts import text
 from sidecar.eventstats import events_per_day, learner_recent_events

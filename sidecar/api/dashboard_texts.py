@@ -167,6 +167,106 @@ TEXTS: dict[str, tuple[str, str]] = {
     "no_overdue": ("Nobody is overdue or due within {days} days.", "没有人逾期，也没有人在 {days} 天内到期。"),
     "download_csv": ("Download CSV", "下载 CSV"),
     "bad_filter": ("Unknown role or bad number of days.", "岗位不存在或天数无效。"),
+    "nav_plan": ("Cost plan", "成本计划"),
+    "plan_title": (
+        "Cost plan: training time and cost to each role's target",
+        "成本计划：达到岗位目标所需的培训时间与成本",
+    ),
+    "plan_help": (
+        "What it takes to bring these learners to their role's target: following SkillGap's recommendations "
+        "(adaptive) or taking the role's modules in catalog order (course order). Projected from what we know "
+        "of each learner today; the range in brackets is where 8 in 10 outcomes fall, given how unsure that is.",
+        "让这些学员达到岗位目标需要多少投入：按 SkillGap 的推荐学习（自适应路径），或按目录顺序学习该岗位的全部模块"
+        "（课程顺序）。依据目前对每位学员的了解进行预测；括号中的范围是在这种不确定性下 80% 的结果所在区间。",
+    ),
+    "plan_minutes_per_week": ("Training minutes a week per learner", "每位学员每周培训分钟数"),
+    "define_plan_minutes_per_week": (
+        "Each learner trains this many minutes a week; a module of m minutes takes m / this many weeks, and "
+        "mastery fades meanwhile.",
+        "每位学员每周培训的分钟数；m 分钟的模块需要 m / 该值 周，其间掌握度会随遗忘下降。",
+    ),
+    "plan_bounds": (
+        "Planned for {planned} learner(s), {paths} projections each, each stopping after {horizon} hours of training.",
+        "共为 {planned} 名学员做了计划，每人 {paths} 次预测，每次最多预测 {horizon} 小时的培训。",
+    ),
+    "plan_truncated": (
+        "Only the first {planned} of {matched} learners are planned (the limit per plan).",
+        "仅计划了 {matched} 名学员中的前 {planned} 名（单次计划的上限）。",
+    ),
+    "plan_adaptive": ("Adaptive: hours per learner", "自适应：每人小时数"),
+    "plan_course_order": ("Course order: hours per learner", "课程顺序：每人小时数"),
+    "plan_adaptive_hours": ("Learner-hours, adaptive", "学员总学时（自适应）"),
+    "plan_course_hours": ("Learner-hours, course order", "学员总学时（课程顺序）"),
+    "define_plan_hours": (
+        "Training hours of all planned learners until each is at target: the median over the projections "
+        "(course order: hours trained within the limit when not at target by then).",
+        "所有被计划学员达到目标前的培训小时数之和：各次预测的中位数（课程顺序在上限内未达标时，按上限内已培训的小时数计）。",
+    ),
+    "plan_saved": ("Learner-hours saved", "节省的学员学时"),
+    "define_plan_saved": (
+        "Course order's learner-hours minus the adaptive path's (median over projections); a lower bound where "
+        "course order does not reach the target within the limit.",
+        "课程顺序的学员学时减去自适应路径的学员学时（各次预测的中位数）；课程顺序在上限内未达标时为下限。",
+    ),
+    "plan_weeks": ("Weeks until all are at target", "全员达标所需周数"),
+    "define_plan_weeks": (
+        "Weeks until the slowest learner of the group reaches the target on the adaptive path, everyone "
+        "training side by side (median over projections).",
+        "所有人同时培训时，组内最慢的学员按自适应路径达标所需的周数（各次预测的中位数）。",
+    ),
+    "define_plan_per_learner": (
+        "Median training hours per learner to reach the target; in brackets the 10th to 90th percentile over "
+        "draws of what we know of each learner's mastery. At target: the gap score falls to 5% of today's.",
+        "每位学员达标所需培训小时数的中位数；括号内为依据对学员掌握度的估计多次抽样所得的第 10 至第 90 百分位。"
+        "达标：差距分降至当前的 5%。",
+    ),
+    "plan_reached": ("At target within the limit", "在上限内达标"),
+    "define_plan_reached": (
+        "Share of projections that reach the target within the limit: adaptive / course order.",
+        "在上限内达标的预测所占比例：自适应 / 课程顺序。",
+    ),
+    "plan_course_short": (
+        "Course order does not reach the target within the limit in {share} of projections: its hours and the "
+        "savings are at least what is shown.",
+        "在 {share} 的预测中，课程顺序在上限内未能达标：其学时与节省量至少为所示数值。",
+    ),
+    "plan_chart": ("Hours per learner to target, by role", "各岗位每位学员达标所需小时数"),
+    "plan_bar_title": (
+        "{name}, {series}: {median} hours per learner ({low}–{high})",
+        "{name}，{series}：每人 {median} 小时（{low}–{high}）",
+    ),
+    "plan_cost": ("Cost by training method on the adaptive path", "自适应路径按培训方式的成本"),
+    "define_plan_cost": (
+        "Median over projections: modules taken (for workshops, seats) × and learner-hours, per method.",
+        "各次预测的中位数：每种方式所修模块数（线下培训即座位数）× 与学员学时。",
+    ),
+    "method_online": ("Online courses", "线上课程"),
+    "method_offline": ("Workshops", "线下培训"),
+    "method_lab": ("Virtual labs", "虚拟实验"),
+    "method_drill": ("Hands-on drills", "实战演练"),
+    "method_quiz": ("Knowledge tests", "知识测试"),
+    "method_project": ("Projects", "综合项目"),
+    "plan_export": (
+        "The same plan as JSON or CSV through the API (GET /v1/plan) or the command line (`skillgap plan`).",
+        "同一计划也可通过 API（GET /v1/plan）或命令行（`skillgap plan`）以 JSON 或 CSV 获取。",
+    ),
+    "plan_bad_by": ("The download is by role, cohort or learner.", "下载可按岗位、班级或学员。"),
+    "plan_download": ("Download as CSV:", "下载 CSV："),
+    "plan_by_role": ("by role", "按岗位"),
+    "plan_by_cohort": ("by cohort", "按班级"),
+    "plan_by_learner": ("by learner, with each one's modules", "按学员（含每人的模块）"),
+    "plan_empty": ("No learners to plan for yet.", "暂无可计划的学员。"),
+    "plan_bad_minutes": (
+        "Training minutes a week must be a number from 15 to 2,400.",
+        "每周培训分钟数须为 15 至 2400 之间的数字。",
+    ),
+    "plan_series_adaptive": ("Adaptive", "自适应"),
+    "plan_series_course_order": ("Course order", "课程顺序"),
+    "plan_link": (
+        "Cost plan: how many training hours, weeks and workshop seats it takes to bring each role to target, "
+        "and what the adaptive path saves against course order",
+        "成本计划：各岗位达标需要多少培训学时、周数和线下培训座位，以及自适应路径相比课程顺序节省多少",
+    ),
     "not_found": ("Not found in this tenant.", "在此租户中未找到。"),
     "other_language": ("中文", "English"),
 }

@@ -7,7 +7,7 @@ import re
 from flask import Blueprint, current_app
 
 from core.catalog import Catalog
-from core.catalog.model import LANGUAGES
+from core.catalog.model import LANGUAGES, METHODS
 from core.events import (
     ACTIVITY_KINDS,
     COHORT_PATTERN,
@@ -22,6 +22,9 @@ from core.events import (
 from core.learner_store import ACTIONS
 from core.mandatory import STATES
 from core.overdue import DEFAULT_WITHIN_DAYS, MAX_WITHIN_DAYS
+from core.plan import BREAKDOWNS as PLAN_BREAKDOWNS
+from core.plan import MAX_MINUTES_PER_WEEK, MIN_MINUTES_PER_WEEK, QUANTILES
+from core.plan import POLICIES as PLAN_POLICIES
 from engine.model import KINDS_WITH_SCORE
 from sidecar.api.context import services
 from sidecar.api.errors import RETRY_AFTER_S
@@ -101,6 +104,37 @@ REPORT_RESPONSE = {
     "content": {"application/json": {"schema": _ref("GapReport")}, "text/csv": {"schema": {"type": "string"}}},
 }
 
+BAND = {
+    "type": "object",
+    "required": ["expected", *QUANTILES],
+    "properties": {name: {"type": "number"} for name in ("expected", *QUANTILES)},
+    "description": "expected: from the belief's mean; median, p10, p90: over the draws of the belief",
+}
+POLICY_PLAN = {
+    "type": "object",
+    "properties": {
+        "reached_share": {"type": "number", "description": "share of paths at target within the horizon"},
+        "minutes": _ref("Band"),
+        "minutes_per_learner": _ref("Band"),
+        "weeks_until_all": _ref("Band"),
+        "cost": {
+            "type": "object",
+            "description": "per method: takes (modules taken; seats for a workshop) and learner-hours",
+            "properties": {
+                method: {"type": "object", "properties": {"takes": _ref("Band"), "hours": _ref("Band")}}
+                for method in METHODS
+            },
+        },
+    },
+}
+PLAN_GROUP = {
+    "type": "object",
+    "properties": {
+        "learners": {"type": "integer"},
+        **{policy: POLICY_PLAN for policy in PLAN_POLICIES},
+        "saved_minutes": _ref("Band"),
+    },
+}
 SCORED_KINDS = [name for name, kind in ACTIVITY_KINDS.items() if kind in KINDS_WITH_SCORE]
 SCHEMAS = {
     "Error": {
@@ -316,6 +350,68 @@ SCHEMAS = {
             },
         },
     },
+    "Band": BAND,
+    "PlanGroup": PLAN_GROUP,
+    "CostPlan": {
+        "type": "object",
+        "required": ["tenant", "as_of", "bounds", "total", "by_role", "by_cohort", "by_learner"],
+        "properties": {
+            "tenant": {"type": "string"},
+            "cohort": {"type": ["string", "null"]},
+            "role": {"type": ["string", "null"]},
+            "as_of": {"type": "string"},
+            "bounds": {
+                "type": "object",
+                "description": "what the plan was computed within: learners planned of those matched, paths per "
+                "learner, horizon",
+                "properties": {
+                    "learners_matched": {"type": "integer"},
+                    "learners_planned": {"type": "integer"},
+                    "max_learners": {"type": "integer"},
+                    "truncated": {"type": "boolean"},
+                    "paths_per_learner": {"type": "integer"},
+                    "horizon_minutes": {"type": "number"},
+                    "max_modules_per_path": {"type": "integer"},
+                    "minutes_per_week": {"type": "number"},
+                },
+            },
+            "total": {"oneOf": [_ref("PlanGroup"), {"type": "null"}]},
+            "by_role": {
+                "type": "array",
+                "items": {"allOf": [_ref("PlanGroup")], "properties": {"role": {"type": "string"}}},
+            },
+            "by_cohort": {
+                "type": "array",
+                "items": {"allOf": [_ref("PlanGroup")], "properties": {"cohort": {"type": "string"}}},
+            },
+            "by_learner": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "learner": {"type": "string"},
+                        "role": {"type": "string"},
+                        "modules": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "the adaptive path from the belief's mean, in order",
+                        },
+                        **{
+                            policy: {
+                                "type": "object",
+                                "properties": {
+                                    "reached_share": {"type": "number"},
+                                    "minutes": _ref("Band"),
+                                    "weeks": _ref("Band"),
+                                },
+                            }
+                            for policy in PLAN_POLICIES
+                        },
+                    },
+                },
+            },
+        },
+    },
     "Effectiveness": {
         "type": "object",
         "properties": {
@@ -493,6 +589,43 @@ PATHS = {
                     "description": "overdue and due-soon mandatory modules, as of now",
                     "content": {
                         "application/json": {"schema": _ref("Overdue")},
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                },
+                **_errors(400, 401, 404),
+            },
+        }
+    },
+    "/v1/plan": {
+        "get": {
+            "summary": "the cost plan: minutes, weeks and cost by method to each learner's target, adaptive "
+            "against course order, per learner, role and cohort",
+            "description": f"Projected on the model's own expectation from each learner's belief (its mean and "
+            f"draws of it: `expected`, `median`, `p10`, `p90`). Policies: {', '.join(PLAN_POLICIES)}. Bounded: "
+            "at most `bounds.max_learners` learners (the first in id order; `bounds.truncated` says when more "
+            "matched), `bounds.horizon_minutes` of training per path.",
+            "parameters": [
+                _param("cohort", "query", "only this cohort's learners", COHORT_ID),
+                _param("role", "query", "only learners of this catalog role"),
+                _param(
+                    "minutes_per_week",
+                    "query",
+                    "training minutes each learner has a week",
+                    {"type": "number", "minimum": MIN_MINUTES_PER_WEEK, "maximum": MAX_MINUTES_PER_WEEK},
+                ),
+                _param(
+                    "format",
+                    "query",
+                    "json (every breakdown) or csv (the one named by `by`)",
+                    {"type": "string", "enum": list(FORMATS)},
+                ),
+                _param("by", "query", "the CSV's breakdown", {"type": "string", "enum": list(PLAN_BREAKDOWNS)}),
+            ],
+            "responses": {
+                "200": {
+                    "description": "the plan",
+                    "content": {
+                        "application/json": {"schema": _ref("CostPlan")},
                         "text/csv": {"schema": {"type": "string"}},
                     },
                 },
