@@ -126,17 +126,20 @@ def adaptive(
 ) -> Paths:
     """Paths that follow the recommender (see the module docstring), one per row of `state`."""
 
+    options = {"prerequisite_threshold": prerequisite_threshold, "uncertainty_threshold": uncertainty_threshold}
+
     def choose(state: np.ndarray, targets: np.ndarray, rows: np.ndarray) -> Choice:
-        ranking = recommend(
-            state[rows],
-            targets[rows],
-            model,
-            now,
-            k=k,
-            prerequisite_threshold=prerequisite_threshold,
-            uncertainty_threshold=uncertainty_threshold,
-        )
-        return _first_teaching(ranking.module, ranking.action.astype(np.int64)), ranking.mastery
+        # The plan's first module is the best on its own whatever k is, so a plan of one answers
+        # most rows; those it gives an assessment (or nothing) get the workers' plan of k, where
+        # the first teaching module may come later.
+        state, targets = state[rows], targets[rows]
+        first = recommend(state, targets, model, now, k=1, **options)
+        chosen = _first_teaching(first.module, first.action.astype(np.int64))
+        again = np.flatnonzero(chosen < 0)
+        if again.size and k > 1:
+            ranking = recommend(state[again], targets[again], model, now, k=k, **options)
+            chosen[again] = _first_teaching(ranking.module, ranking.action.astype(np.int64))
+        return chosen, first.mastery
 
     return _walk(state, targets, model, now, bounds, choose, prerequisite_threshold)
 

@@ -196,7 +196,8 @@ def test_the_dashboard_page_shows_the_plan_per_role_in_both_languages(loaded, to
     assert download.status_code == 200 and download.mimetype == "text/csv"
     assert {row["learner"] for row in csv.DictReader(io.StringIO(download.get_data(as_text=True)))} == {"u-4", "u-5"}
     assert loaded.get("/plan.csv?by=department").status_code == 400
-    loaded.post("/sign-out", data={"csrf": csrf})
+    csrf = re.search(r'name="csrf" value="([^"]+)"', chinese).group(1)  # the signed-in session's
+    assert loaded.post("/sign-out", data={"csrf": csrf}).status_code == 303
     assert loaded.get("/plan").status_code == 302 and loaded.get("/plan.csv").status_code == 302  # signed out
 
 
