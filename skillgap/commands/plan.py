@@ -58,10 +58,8 @@ def _plan(args: argparse.Namespace, settings: Settings) -> int:
         a, c = group["adaptive"], group["course_order"]
         print(
             f"{group['role']}: {group['learners']} learner(s)\n"
-            f"  adaptive      {_hours(a['minutes_per_learner'])} h, reached {a['reached_share']:.0%}, "
-            f"all done in {a['weeks_until_all']['median']:.1f} weeks\n"
-            f"  course order  {_hours(c['minutes_per_learner'])} h, reached {c['reached_share']:.0%}, "
-            f"all done in {c['weeks_until_all']['median']:.1f} weeks\n"
+            f"  adaptive      {_policy(a)}\n"
+            f"  course order  {_policy(c)}\n"
             f"  saves         {group['saved_minutes']['median'] / 60:,.0f} learner-hours in all"
             + (" (at least: course order not at target within the horizon)" if c["reached_share"] < 1 else "")
         )
@@ -72,6 +70,15 @@ def _plan(args: argparse.Namespace, settings: Settings) -> int:
         )
         print(f"  adaptive cost {cost or 'nothing'}")
     return 0
+
+
+def _policy(figures: dict) -> str:
+    weeks = figures["weeks_until_all"]["median"]
+    if figures["reached_share"] < 1:
+        until = f"not all at target within the horizon ({weeks:.1f} weeks of training)"
+    else:
+        until = f"all at target in {weeks:.1f} weeks"
+    return f"{_hours(figures['minutes_per_learner'])} h per learner, reached {figures['reached_share']:.0%}, {until}"
 
 
 def _hours(band: dict) -> str:
