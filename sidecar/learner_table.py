@@ -10,6 +10,7 @@ one from fresh learners.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from itertools import filterfalse
 
@@ -158,23 +159,32 @@ class LearnerTable:
             rankings.information,
             self.state[rows],
         )
-        return self.store.values([self._meta(row) for row in rows.tolist()], numbers)
+        listed = rows.tolist()
+        self._make_metas(listed)
+        return self.store.values([self.metas[row] for row in listed], numbers)
 
-    def _meta(self, row: int) -> bytes:
-        meta = self.metas[row]
-        if meta is None:
-            meta = self.metas[row] = meta_json(
-                self.role_name(row),
+    def _make_metas(self, rows: list[int]) -> None:
+        """The JSON part of the rows whose one changed (or was never made): their columns read
+        at once, as Python values (a worker that loaded many learners makes each one's)."""
+        stale = [row for row in rows if self.metas[row] is None]
+        if not stale:
+            return
+        ids, roles, inf = self.store.due_rules.ids, self.store.catalog.roles, math.inf
+        done = self.done[stale]
+        finished = np.isfinite(done).any(axis=1).tolist()
+        columns = (self.roles[stale], self.first_seen[stale], self.start[stale], done)
+        for row, role, first, start, times, any_done in zip(stale, *(c.tolist() for c in columns), finished):
+            self.metas[row] = meta_json(
+                None if role == NO_ROLE else roles[role].id,
                 self.cohorts[row],
-                _known(self.first_seen[row]),
-                _known(self.start[row]),
-                self._done(row),
+                None if first == inf else first,
+                None if start != start else start,  # NaN: none
+                {ids[d]: t for d, t in enumerate(times) if t != inf} if any_done else None,
             )
-        return meta
 
     def _done(self, row: int) -> dict[str, float]:
         ids = self.store.due_rules.ids
-        return {ids[d]: float(self.done[row, d]) for d in np.flatnonzero(np.isfinite(self.done[row])).tolist()}
+        return {ids[d]: completed for d, completed in enumerate(self.done[row].tolist()) if completed != math.inf}
 
     def changed_meta(self, rows: np.ndarray) -> None:
         """The stored JSON part of these rows must be made again."""
@@ -212,7 +222,7 @@ class LearnerTable:
 
 def _known(value: float) -> float | None:
     """A column's value as stored: None for NaN or inf (not known)."""
-    return float(value) if np.isfinite(value) else None
+    return float(value) if math.isfinite(value) else None
 
 
 def _grown(array: np.ndarray, capacity: int) -> np.ndarray:

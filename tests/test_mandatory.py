@@ -219,3 +219,16 @@ def test_the_dashboards_overdue_page(cohort, client, headers):
     assert client.get("/overdue?within_days=-3").status_code == 400
     missing = client.get("/overdue.csv?cohort=elsewhere")
     assert missing.status_code == 404 and "text/html" in missing.content_type  # the dashboard's page, not a trace
+
+
+def test_a_replay_rebuilds_the_same_enrolments_start_dates_and_completions(cohort, services):
+    from sidecar.replay import replay
+
+    learners = ("u-late", "u-done", "u-soon", "u-hr")
+    live = {r.learner: (r.first_seen, r.start, r.done) for r in services.learners.get_many("acme", list(learners))}
+    assert live["u-hr"][1] is not None and live["u-done"][2]
+    for learner in learners:  # forget them: only the log can bring them back
+        services.redis.delete(services.learners.key("acme", learner))
+    replay(services, progress=lambda line: None)
+    again = {r.learner: (r.first_seen, r.start, r.done) for r in services.learners.get_many("acme", list(learners))}
+    assert again == live
