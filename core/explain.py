@@ -53,7 +53,10 @@ def recommendation_items(
                 for j in np.flatnonzero(model.requires[q])
             ],
         }
-        if action == Action.ASSESS.name.lower():
+        mandatory = action == Action.MANDATORY.name.lower()
+        if mandatory:
+            item["mandatory"] = True  # required of the role and due soon: first whatever it closes
+        if action == Action.ASSESS.name.lower() or (mandatory and model.assessment[q]):
             above = planned - raised
             decisive = (model.coverage[q] > 0) & (raised > 0) & (uncertainty >= uncertainty_threshold)
             decisive &= (above >= 0) & (above <= DECISIVE_SPREADS * uncertainty)
@@ -152,6 +155,11 @@ def reason(item: dict, catalog: Catalog, language: str = "en") -> str:
         q = catalog.module_index.get(module)
         return catalog.modules[q].title.get(language) if q is not None else module
 
+    if item.get("action") == "mandatory":
+        rest = reason({**item, "action": "assess" if "measures" in item else "learn"}, catalog, language)
+        if zh:
+            return "必修：你的角色要求完成此模块，截止日期临近。" + ("" if _says_nothing(item) else rest)
+        return "Mandatory for your role and due soon." + ("" if _says_nothing(item) else " " + rest)
     if item.get("action") == "assess":
         measured = [name(m["point"]) for m in item.get("measures", [])[:3]]
         if zh:
@@ -209,6 +217,11 @@ def reason(item: dict, catalog: Catalog, language: str = "en") -> str:
     if unlocks:
         text += " After this, " + ", ".join(title(m) for m in unlocks) + " opens up."
     return text
+
+
+def _says_nothing(item: dict) -> bool:
+    """A mandatory item that neither closes a gap nor decides one: its mandate is the reason."""
+    return not item.get("closes") and not item.get("measures")
 
 
 def render(item: dict, catalog: Catalog, language: str = "en") -> dict:

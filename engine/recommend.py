@@ -17,6 +17,10 @@ The k recommendations are a plan: each is valued given the mastery the ones befo
 expected to bring, so two modules that train the same thing both appear only when both pay.
 The module just taken comes last (as a repeat) and an assessment is never offered right
 after itself.
+
+Mandatory modules (`due`: per learner and module the time it is due) that are due within
+`due_window` of `now`, or overdue, open the plan, earliest due first, as MANDATORY; the rest
+of the plan is valued given the mastery they are expected to bring.
 """
 
 from __future__ import annotations
@@ -26,18 +30,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.kernels.recommend import ASSESS, LEARN, REVIEW, needs_kernel, recommend_kernel
+from engine.kernels.recommend import ASSESS, LEARN, MANDATORY, REVIEW, needs_kernel, recommend_kernel
 from engine.mastery import decayed_belief
 from engine.model import READY_MASTERY, Model
 
 # The plan is drawn from this many times k modules best on their own.
 POOL_PER_SLOT = 2
+# Mandatory modules due within this many seconds of the ranking's time (or overdue) come first.
+DUE_WINDOW = 14 * 86_400.0
 
 
 class Action(enum.IntEnum):
     LEARN = LEARN  # close a gap never closed
     REVIEW = REVIEW  # win back what forgetting took
     ASSESS = ASSESS  # measure mastery that is uncertain
+    MANDATORY = MANDATORY  # required of the learner's role and due soon (or overdue)
 
 
 @dataclass(frozen=True)
@@ -63,8 +70,15 @@ def recommend(
     k: int = 5,
     prerequisite_threshold: float = READY_MASTERY,
     uncertainty_threshold: float = 0.15,
+    due: np.ndarray | None = None,
+    due_window: float = DUE_WINDOW,
 ) -> Recommendations:
-    """Plan modules for every learner in `state` against per-learner `targets` (L, M), in parallel."""
+    """Plan modules for every learner in `state` against per-learner `targets` (L, M), in parallel.
+
+    due: (L, Q) the time (seconds since the epoch) each module is due for each learner, np.inf
+    where it is not mandatory or already completed (the caller decides completion). Modules
+    due by `now + due_window` open the plan, earliest first, with action MANDATORY (at most k).
+    """
     belief = decayed_belief(state, model, now)
     targets = np.ascontiguousarray(targets, dtype=np.float64)
     if targets.shape != belief.mastery.shape:
@@ -73,6 +87,16 @@ def recommend(
         raise ValueError("k must be at least 1")
     state = np.ascontiguousarray(state, dtype=np.float64)
     n = belief.mastery.shape[0]
+    if due is None:
+        due = np.empty((0, 0))
+    else:
+        due = np.ascontiguousarray(due, dtype=np.float64)
+        if due.shape != (n, model.n_modules):
+            raise ValueError(f"due has shape {due.shape}, not ({n}, {model.n_modules})")
+        if np.isnan(due).any():
+            raise ValueError("due holds NaN (use np.inf for a module not due)")
+    if not due_window >= 0.0:
+        raise ValueError("due_window must be at least 0 seconds")
     module = np.empty((n, k), dtype=np.int64)
     gain = np.empty((n, k))
     information = np.empty((n, k))
@@ -83,17 +107,11 @@ def recommend(
     pool = min(POOL_PER_SLOT * k, max(model.n_modules, k))
     recommend_kernel(
         belief.mastery,
-        belief.evidence,
-        belief.uncertainty,
-        state,
-        targets,
-        model.learn,
-        model.coverage,
-        model.minutes,
-        model.assessment,
-        *model.covered,
-        *model.required,
+        (belief.evidence, belief.uncertainty, state, targets),
+        catalog_arrays(model),
         *model.dependents,
+        due,
+        float(now) + float(due_window),
         float(prerequisite_threshold),
         float(uncertainty_threshold),
         float(now),
@@ -108,6 +126,11 @@ def recommend(
         action,
     )
     return Recommendations(module, gain, per_minute, action, belief.mastery, information, belief.uncertainty, target)
+
+
+def catalog_arrays(model: Model) -> tuple:
+    """The catalog as the recommender's kernels take it (engine/kernels/recommend.py)."""
+    return (model.learn, model.coverage, model.minutes, model.assessment, *model.covered, *model.required)
 
 
 def needed_targets(

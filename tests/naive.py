@@ -94,11 +94,15 @@ def rank_modules(
     k,
     pool,
     now,
+    due=None,
+    due_by=None,
 ):
     """[(module, gain, information, value per minute, action, per-point gains)] in plan order, for one learner's
     belief `cells` [(mastery, evidence, uncertainty)] per point. Actions: 0 learn, 1 review,
-    2 assess. The plan takes, k times, the best of the `pool` modules best on the belief, valued
-    given the mastery the modules already planned bring."""
+    2 assess, 3 mandatory. First the modules whose `due` time (per module) is at most `due_by`,
+    earliest first (at most k, action 3); then the plan takes, slot by slot, the best of the
+    `pool` modules best on the mastery after those, valued given the mastery the modules
+    already planned bring."""
     mastery = [c[0] for c in cells]
     raised = needed_targets(mastery, targets, learn, coverage, requires, assessment, threshold)
     latest = max(last_seen)
@@ -133,11 +137,25 @@ def rank_modules(
         per_minute = gain / minutes[q]
         return (per_minute * 1e-3 if repeat else per_minute), gain, 0.0, (1 if repeat else action), drops
 
-    alone = {q: value(q, mastery)[0] for q in range(len(minutes))}
-    ranked = sorted((q for q in alone if alone[q] > 0), key=lambda q: (-alone[q], q))
-    candidates = ranked[:pool]
+    def teach(q, planned):
+        ready = min([1.0] + [planned[r] / threshold for r in points if requires[q][r] and threshold > 0])
+        return [p + (1 - p) * learn[q][j] * ready for j, p in enumerate(planned)]
+
     planned = list(mastery)
     plan = []
+    mandatory = []
+    if due is not None:
+        mandatory = sorted(
+            (q for q in range(len(minutes)) if due[q] <= due_by and not math.isinf(due[q])), key=lambda q: (due[q], q)
+        )
+    for q in mandatory[:k]:
+        per_minute, gain, information, _, per_point = value(q, planned)
+        plan.append((q, gain, information, per_minute, 3, per_point))
+        if not assessment[q]:
+            planned = teach(q, planned)
+    alone = {q: value(q, planned)[0] for q in range(len(minutes)) if q not in mandatory}
+    ranked = sorted((q for q in alone if alone[q] > 0), key=lambda q: (-alone[q], q))
+    candidates = ranked[:pool]
     while candidates and len(plan) < k:
         scored = [(value(q, planned), q) for q in candidates]
         best = max(range(len(scored)), key=lambda c: (scored[c][0][0], -c))
@@ -147,8 +165,7 @@ def rank_modules(
         plan.append((q, gain, information, per_minute, action, per_point))
         candidates.pop(best)
         if not assessment[q]:
-            ready = min([1.0] + [planned[r] / threshold for r in points if requires[q][r] and threshold > 0])
-            planned = [p + (1 - p) * learn[q][j] * ready for j, p in enumerate(planned)]
+            planned = teach(q, planned)
     return plan
 
 

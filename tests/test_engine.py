@@ -190,8 +190,20 @@ def test_recommend_matches_reference(model, seed, k, threshold, spread_threshold
     state[:, LAST_SEEN] = np.where(rng.random((n, model.n_points)) < 0.5, 1.7e9, 0.0)
     targets = model.targets[rng.integers(0, 3, n)]
     now = 1.7e9 + rng.choice([0.0, 3600.0, 30 * DAY])  # just after the last event (repeats) or long after
+    due = None
+    if rng.random() < 0.6:  # some modules mandatory: overdue, due within the window or later, ties included
+        when = now + rng.choice([-3.0, 0.0, 5.0, 5.0, 20.0], (n, model.n_modules)) * DAY
+        due = np.where(rng.random((n, model.n_modules)) < 0.3, when, np.inf)
     recs = recommend(
-        state, targets, model, now=now, k=k, prerequisite_threshold=threshold, uncertainty_threshold=spread_threshold
+        state,
+        targets,
+        model,
+        now=now,
+        k=k,
+        prerequisite_threshold=threshold,
+        uncertainty_threshold=spread_threshold,
+        due=due,
+        due_window=14 * DAY,
     )
     for i in range(n):
         cells = naive.belief(state[i, MASTERY], state[i, EVIDENCE], state[i, LAST_SEEN], model.half_life, now)
@@ -211,6 +223,8 @@ def test_recommend_matches_reference(model, seed, k, threshold, spread_threshold
             k,
             min(2 * k, max(model.n_modules, k)),
             now,
+            None if due is None else due[i],
+            now + 14 * DAY,
         )
         got = [int(q) for q in recs.module[i] if q >= 0]
         assert len(got) == len(expected)

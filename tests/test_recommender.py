@@ -181,3 +181,67 @@ def test_a_learner_estimated_just_above_target_is_offered_the_assessments_that_d
 
 def test_the_workers_setting_and_the_mastery_updates_threshold_agree():
     assert Settings().prerequisite_threshold == READY_MASTERY
+
+
+def test_mandatory_modules_due_soon_open_the_plan_earliest_first_and_the_rest_builds_on_them():
+    model = chain(target_basic=0.9)
+    state = new_state(model, 4)
+    targets = np.repeat(model.targets, 4, axis=0)
+    due = np.full((4, model.n_modules), np.inf)
+    due[0, [2, 0]] = [NOW + 10 * DAY, NOW + 3 * DAY]  # both within the 14-day window: basics (sooner) first
+    due[1, 2] = NOW - 5 * DAY  # overdue
+    due[2, 2] = NOW + 30 * DAY  # not yet within the window
+    # learner 3: nothing mandatory (np.inf: not mandatory, or completed)
+    recs = recommend(state, targets, model, now=NOW, k=4, due=due)
+    plain = recommend(state, targets, model, now=NOW, k=4)
+    assert list(recs.module[0, :2]) == [0, 2] and list(recs.action[0, :2]) == [Action.MANDATORY] * 2
+    assert recs.module[1, 0] == 2 and recs.action[1, 0] == Action.MANDATORY
+    assert Action.MANDATORY not in recs.action[2] and Action.MANDATORY not in recs.action[3]
+    np.testing.assert_array_equal(recs.module[2:], plain.module[2:])
+    # The rest of learner 1's plan is valued after the overdue module: module 1, which trains the
+    # same point, is worth less than on its own, and module 2 is not offered twice.
+    rest = list(recs.module[1, 1:])
+    assert 2 not in rest and 1 in rest
+    alone = plain.gain[1, list(plain.module[1]).index(1)]
+    assert 0 < recs.gain[1, 1 + rest.index(1)] < alone
+    # A narrower window leaves the module due in 10 days out; more due than k fills the plan.
+    narrow = recommend(state[:1], targets[:1], model, now=NOW, k=4, due=due[:1], due_window=5 * DAY)
+    assert narrow.module[0, 0] == 0 and list(narrow.action[0]).count(Action.MANDATORY) == 1
+    one = recommend(state[:1], targets[:1], model, now=NOW, k=1, due=due[:1])
+    assert list(one.module[0]) == [0]
+
+
+def test_due_is_checked():
+    model = chain()
+    state = new_state(model, 2)
+    for bad in (np.zeros((2, 3)), np.zeros((1, model.n_modules)), np.full((2, model.n_modules), np.nan)):
+        with pytest.raises(ValueError, match="due"):
+            recommend(state, np.repeat(model.targets, 2, axis=0), model, now=NOW, due=bad)
+    with pytest.raises(ValueError, match="due_window"):
+        recommend(state, np.repeat(model.targets, 2, axis=0), model, now=NOW, due_window=-1.0)
+
+
+def test_a_mandatory_item_says_so_and_what_it_closes():
+    privacy = CATALOG.module_index["m-privacy"]
+    role = CATALOG.role_index["risk-analyst"]
+    state = new_state(MODEL, 1)
+    due = np.full((1, MODEL.n_modules), np.inf)
+    due[0, privacy] = NOW + 2 * DAY
+    recs = recommend(state, MODEL.targets[[role]], MODEL, now=NOW, k=3, due=due)
+    assert recs.module[0, 0] == privacy and recs.action[0, 0] == Action.MANDATORY
+    ranking = {
+        "module": [CATALOG.modules[q].id for q in recs.module[0] if q >= 0],
+        "action": [Action(a).name.lower() for a in recs.action[0]],
+        "gain": list(recs.gain[0]),
+        "per_minute": list(recs.gain_per_minute[0]),
+        "information": list(recs.information[0]),
+    }
+    items = recommendation_items(
+        CATALOG, MODEL, ranking, recs.mastery[0], recs.uncertainty[0], MODEL.targets[role], 0.15
+    )
+    assert items[0]["mandatory"] and items[0]["closes"]
+    assert reason(items[0], CATALOG).startswith("Mandatory for your role and due soon. Raises ")
+    assert reason(items[0], CATALOG, "zh").startswith("必修")
+    # Mandatory yet already at target: the mandate alone is the reason.
+    done = dict(items[0], closes=[])
+    assert reason(done, CATALOG) == "Mandatory for your role and due soon."

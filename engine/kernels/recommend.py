@@ -1,13 +1,20 @@
 """Kernel of the recommender: for every learner, a plan of the modules that cut the expected
-shortfall loss most per minute of training."""
+shortfall loss most per minute of training.
 
+The kernels take the catalog and the learners' belief as two tuples of arrays (built once by
+engine/recommend.py): `catalog` = (learn, coverage, minutes, assessment, covered_starts,
+covered_points, required_starts, required_points) and `belief` = (evidence, spread, state,
+targets), so the helpers that value a module are called with a handful of names (read only: outputs are passed as arrays, see
+recommend_kernel)."""
+
+import numpy as np
 from numba import prange
 
 from engine.jit import inline, kernel, parallel_kernel
 from engine.kernels.mastery import PRIOR_STRENGTH
 from engine.model import LAST_SEEN, MASTERY
 
-LEARN, REVIEW, ASSESS = 0, 1, 2
+LEARN, REVIEW, ASSESS, MANDATORY = 0, 1, 2, 3
 # An assessment is worth taking on a point estimated at its target or up to this many standard
 # deviations above it: there the result decides between "done" and "train more". Below the
 # target, training comes next whatever the result.
@@ -69,26 +76,7 @@ def needs(i, mastery, targets, out_target, need_order, dependent_starts, depende
 
 
 @inline
-def module_value(
-    i,
-    q,
-    planned,
-    evidence,
-    spread,
-    state,
-    latest,
-    targets,
-    learn,
-    coverage,
-    minutes,
-    assessment,
-    covered_starts,
-    covered_points,
-    required_starts,
-    required_points,
-    threshold,
-    spread_threshold,
-):
+def module_value(i, q, planned, latest, belief, catalog, threshold, spread_threshold):
     """(value per minute, learning gain, information, action) of module q for learner i given
     the `planned` mastery.
 
@@ -97,9 +85,12 @@ def module_value(
     its target before being forgotten (state's mastery is the peak before forgetting). An
     assessment's value is the variance it removes on points that matter (T > 0), whose
     uncertainty is at least `spread_threshold` and whose estimate is at the target or up to
-    DECISIVE_SPREADS standard deviations above it. The module just taken (`latest` is the learner's last
-    event time) is a repeat: an assessment is not worth one, a teaching module comes last.
+    DECISIVE_SPREADS standard deviations above it. The module just taken (`latest` is the
+    learner's last event time) is a repeat: an assessment is not worth one, a teaching module
+    comes last.
     """
+    evidence, spread, state, targets = belief
+    learn, coverage, minutes, assessment, covered_starts, covered_points, required_starts, required_points = catalog
     ready = readiness(i, q, planned, required_starts, required_points, threshold)
     gain = 0.0
     information = 0.0
@@ -130,9 +121,10 @@ def module_value(
 
 
 @inline
-def moved(i, q, planned, mastery, covered_starts, covered_points, required_starts, required_points):
+def moved(i, q, planned, mastery, catalog):
     """Whether the plan so far moved a point module q covers or requires (its value must be
     computed again; the others' stand)."""
+    covered_starts, covered_points, required_starts, required_points = catalog[4:]
     for t in range(covered_starts[q], covered_starts[q + 1]):
         j = covered_points[t]
         if planned[i, j] != mastery[i, j]:
@@ -144,24 +136,57 @@ def moved(i, q, planned, mastery, covered_starts, covered_points, required_start
     return False
 
 
+@inline
+def expect_learning(i, q, planned, catalog, threshold):
+    """Move `planned` by the learning module q, put in learner i's plan, is expected to bring."""
+    learn, _, _, assessment, covered_starts, covered_points, required_starts, required_points = catalog
+    if not assessment[q]:
+        ready = readiness(i, q, planned, required_starts, required_points, threshold)
+        for t in range(covered_starts[q], covered_starts[q + 1]):
+            j = covered_points[t]
+            planned[i, j] += (1.0 - planned[i, j]) * learn[q, j] * ready
+
+
+@inline
+def is_due(d, limit):
+    """Whether a module due at `d` is due by `limit` (inf: never due, whatever the window)."""
+    return d <= limit and d < np.inf
+
+
+@inline
+def due_first(i, due, limit, out_module):
+    """Fill the first slots of out_module[i] with the modules due by `limit`, earliest first
+    (module order among equals), as many as fit; return how many."""
+    k = out_module.shape[1]
+    n_due = 0
+    if due.shape[0] == 0:
+        return 0
+    for q in range(due.shape[1]):
+        d = due[i, q]
+        if not is_due(d, limit):
+            continue
+        if n_due == k and not d < due[i, out_module[i, k - 1]]:
+            continue
+        slot = n_due if n_due < k else k - 1
+        while slot > 0 and d < due[i, out_module[i, slot - 1]]:
+            out_module[i, slot] = out_module[i, slot - 1]
+            slot -= 1
+        out_module[i, slot] = q
+        if n_due < k:
+            n_due += 1
+    return n_due
+
+
 @parallel_kernel
 def recommend_kernel(
     mastery,
-    evidence,
-    spread,
-    state,
-    targets,
-    learn,
-    coverage,
-    minutes,
-    assessment,
-    covered_starts,
-    covered_points,
-    required_starts,
-    required_points,
+    belief,
+    catalog,
     need_order,
     dependent_starts,
     dependent_points,
+    due,
+    due_limit,
     threshold,
     spread_threshold,
     now,
@@ -177,17 +202,24 @@ def recommend_kernel(
 ):
     """For each learner (in parallel), a plan of up to k modules.
 
-    First the `pool` (pool_module.shape[1] modules, at least k) best by value per minute on
-    the learner's belief, earlier modules first among equals; then the plan takes from the
-    pool, k times, the module of best value given the mastery the modules already in the plan
-    are expected to bring (`planned`, (L, M) scratch): a pool module sharing a point with one
-    planned is valued again. Unused slots hold module -1. Modules cover and require a few
-    points each, so both are walked sparsely (Model.covered, Model.required).
+    First the modules due by `due_limit` (`due` (L, Q), or (0, 0) for none), earliest first,
+    as MANDATORY; then the `pool` (pool_module.shape[1] modules, at least k) best by value
+    per minute on the learner's belief among the others, earlier modules first among equals;
+    then the plan takes from the pool, slot by slot, the module of best value given the
+    mastery the modules already in the plan are expected to bring (`planned`, (L, M)
+    scratch): a pool module sharing a point with one planned is valued again. Unused slots
+    hold module -1. Modules cover and require a few points each, so both are walked sparsely
+    (catalog's covered and required rows). The outputs are (L, k) arrays passed one by one:
+    written in the parallel loop through a tuple, Numba 0.68's parfors lost the writes.
     """
+    targets = belief[3]
+    assessment = catalog[3]
+    state = belief[2]
     n_learners, n_points = mastery.shape
-    n_modules = learn.shape[0]
+    n_modules = assessment.shape[0]
     k = out_module.shape[1]
     size = pool_module.shape[1]
+    ranked = (belief[0], belief[1], state, out_target)  # the belief, against the raised targets
     for i in prange(n_learners):
         out_module[i, :] = -1
         out_value[i, :] = 0.0
@@ -205,27 +237,23 @@ def recommend_kernel(
         if latest < now - REPEAT_SECONDS:
             latest = -1.0  # nothing taken just now: no module is a repeat
         needs(i, mastery, targets, out_target, need_order, dependent_starts, dependent_points, threshold)
-        for q in range(n_modules):
-            value, _, _, _ = module_value(
-                i,
-                q,
-                planned,
-                evidence,
-                spread,
-                state,
-                latest,
-                out_target,
-                learn,
-                coverage,
-                minutes,
-                assessment,
-                covered_starts,
-                covered_points,
-                required_starts,
-                required_points,
-                threshold,
-                spread_threshold,
+        n_due = due_first(i, due, due_limit, out_module)
+        for s in range(n_due):
+            q = out_module[i, s]
+            value, gain, information, _ = module_value(
+                i, q, planned, latest, ranked, catalog, threshold, spread_threshold
             )
+            out_value[i, s] = value
+            out_gain[i, s] = gain
+            out_information[i, s] = information
+            out_action[i, s] = MANDATORY
+            expect_learning(i, q, planned, catalog, threshold)
+        if n_due == k:
+            continue
+        for q in range(n_modules):
+            if n_due > 0 and is_due(due[i, q], due_limit):
+                continue  # already first in the plan
+            value, _, _, _ = module_value(i, q, planned, latest, ranked, catalog, threshold, spread_threshold)
             if value <= pool_value[i, size - 1]:
                 continue
             slot = size - 1
@@ -235,35 +263,16 @@ def recommend_kernel(
                 slot -= 1
             pool_module[i, slot] = q
             pool_value[i, slot] = value
-        for s in range(k):
+        for s in range(n_due, k):
             best = -1
             best_value = 0.0
             for c in range(size):
                 q = pool_module[i, c]
                 if q < 0:
                     continue
-                if s > 0 and moved(
-                    i, q, planned, mastery, covered_starts, covered_points, required_starts, required_points
-                ):
+                if s > 0 and moved(i, q, planned, mastery, catalog):
                     pool_value[i, c], _, _, _ = module_value(
-                        i,
-                        q,
-                        planned,
-                        evidence,
-                        spread,
-                        state,
-                        latest,
-                        out_target,
-                        learn,
-                        coverage,
-                        minutes,
-                        assessment,
-                        covered_starts,
-                        covered_points,
-                        required_starts,
-                        required_points,
-                        threshold,
-                        spread_threshold,
+                        i, q, planned, latest, ranked, catalog, threshold, spread_threshold
                     )
                 if pool_value[i, c] > best_value:
                     best, best_value = c, pool_value[i, c]
@@ -272,35 +281,14 @@ def recommend_kernel(
             q = pool_module[i, best]
             pool_module[i, best] = -1
             _, gain, information, action = module_value(
-                i,
-                q,
-                planned,
-                evidence,
-                spread,
-                state,
-                latest,
-                out_target,
-                learn,
-                coverage,
-                minutes,
-                assessment,
-                covered_starts,
-                covered_points,
-                required_starts,
-                required_points,
-                threshold,
-                spread_threshold,
+                i, q, planned, latest, ranked, catalog, threshold, spread_threshold
             )
             out_module[i, s] = q
             out_value[i, s] = best_value
             out_gain[i, s] = gain
             out_information[i, s] = information
             out_action[i, s] = action
-            if not assessment[q]:
-                ready = readiness(i, q, planned, required_starts, required_points, threshold)
-                for t in range(covered_starts[q], covered_starts[q + 1]):
-                    j = covered_points[t]
-                    planned[i, j] += (1.0 - planned[i, j]) * learn[q, j] * ready
+            expect_learning(i, q, planned, catalog, threshold)
 
 
 @kernel

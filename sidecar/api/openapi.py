@@ -274,7 +274,11 @@ SCHEMAS = {
                     "properties": {
                         "module": {"type": "string"},
                         "title": {"type": "string"},
-                        "action": {"enum": ACTIONS},
+                        "action": {
+                            "enum": ACTIONS,
+                            "description": "learn, review, assess, or mandatory: required of the role and due soon",
+                        },
+                        "mandatory": {"type": "boolean", "description": "present (true) on mandatory items"},
                         "expected_gain": {"type": "number"},
                         "gain_per_hour": {"type": "number"},
                         "minutes": {"type": "number"},
