@@ -18,7 +18,7 @@ from core.catalog.model import METHODS
 from core.errors import UserError
 from core.learner_store import LearnerStore
 from core.reports import report_learners
-from core.settings import Settings
+from core.settings import PLAN_MINUTES_PER_WEEK_RANGE, Settings
 from engine.plan import Bounds, Projection, project
 
 QUANTILES = {"median": 0.5, "p10": 0.1, "p90": 0.9}
@@ -59,8 +59,7 @@ class PlanLimits:
         return max(2, min(self.draws, self.max_paths // max(learners, 1) - 1))
 
 
-MIN_MINUTES_PER_WEEK = 15.0
-MAX_MINUTES_PER_WEEK = 40 * 60.0
+MIN_MINUTES_PER_WEEK, MAX_MINUTES_PER_WEEK = PLAN_MINUTES_PER_WEEK_RANGE
 
 
 def minutes_per_week_of(text: str | None, default: float) -> float:
@@ -166,6 +165,8 @@ class CostPlan:
 
     def by_cohort(self) -> list[dict]:
         """A learner in several cohorts counts in each (as in the gap report)."""
+        if not self.learners:
+            return []
         names = sorted({c for cohorts in self.cohorts for c in cohorts} if self.cohort is None else {self.cohort})
         return [
             {"cohort": name, **self.summary(np.array([name in cohorts for cohorts in self.cohorts], bool))}

@@ -18,6 +18,8 @@ from pathlib import Path
 from core.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
+# The training minutes a week a cost plan takes (core/plan.py), its setting's and a request's.
+PLAN_MINUTES_PER_WEEK_RANGE = (15.0, 40 * 60.0)
 ENV_PREFIX = "SKILLGAP_"
 
 
@@ -273,9 +275,13 @@ class Settings:
         for name in ("plan_max_learners", "plan_max_paths", "plan_draws", "plan_max_steps"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
-        if self.plan_horizon_minutes <= 0 or self.plan_minutes_per_week <= 0:
+        # A path's clock moves its past back (engine/plan.py): 30,000 minutes at the slowest pace a
+        # plan takes (15 a week) stay within the epoch.
+        low, high = PLAN_MINUTES_PER_WEEK_RANGE
+        if not 0 < self.plan_horizon_minutes <= 30_000 or not low <= self.plan_minutes_per_week <= high:
             raise SettingsError(
-                f"{ENV_PREFIX}PLAN_HORIZON_MINUTES and {ENV_PREFIX}PLAN_MINUTES_PER_WEEK must be positive"
+                f"{ENV_PREFIX}PLAN_HORIZON_MINUTES must be in (0, 30000] and "
+                f"{ENV_PREFIX}PLAN_MINUTES_PER_WEEK in [{low:g}, {high:g}]"
             )
         if self.block_ms < 0:
             raise SettingsError(f"{ENV_PREFIX}BLOCK_MS must not be negative")

@@ -56,7 +56,7 @@ class Paths:
     """One path per row of the state it started from."""
 
     minutes: np.ndarray  # (N,) training minutes taken (to the target where `reached`)
-    reached: np.ndarray  # (N,) bool: every point at its target within the bounds
+    reached: np.ndarray  # (N,) bool: at target (see the module docstring) within the bounds
     stalled: np.ndarray  # (N,) bool: the policy offered nothing while short of the target
     takes: np.ndarray  # (N, Q) int32: times each module was taken
     order: np.ndarray  # (R, S) int32: the first R rows' modules in order, -1 past the end
@@ -193,6 +193,8 @@ class _Start:
         n = state.shape[0]
         if state.ndim != 3 or targets.shape != (n, model.n_points) or state.shape[1:] != (STATE_FIELDS, model.n_points):
             raise ValueError(f"state {state.shape} and targets {targets.shape} do not match the model")
+        if (bounds.horizon_minutes + model.minutes.max(initial=0.0)) * WEEK / bounds.minutes_per_week >= now:
+            raise ValueError("the horizon at that pace reaches back before the epoch (the paths' clocks move back)")
         goal = bounds.reach_share * shortfall(decayed_belief(state, model, now).mastery, targets)
         paths = Paths(
             np.zeros(n),

@@ -103,6 +103,14 @@ def test_a_cohort_filter_and_a_role_filter_filter(loaded, token):
     assert [row["role"] for row in plan["by_role"]] == [ROLES[0]]
 
 
+def test_filters_that_match_nobody_give_an_empty_plan(loaded, token):
+    plan = loaded.get("/v1/plan?cohort=course-b&role=manager", headers=auth(token)).json
+    assert plan["bounds"]["learners_matched"] == 0 and plan["total"] is None
+    assert plan["by_role"] == plan["by_cohort"] == plan["by_learner"] == []
+    answer = loaded.get("/v1/plan?cohort=course-b&role=manager&format=csv&by=cohort", headers=auth(token))
+    assert answer.status_code == 200 and answer.get_data(as_text=True).startswith("cohort,learners,")
+
+
 def test_more_minutes_a_week_means_fewer_weeks(loaded, token):
     slow = loaded.get("/v1/plan?minutes_per_week=60", headers=auth(token)).json["total"]["adaptive"]
     fast = loaded.get("/v1/plan?minutes_per_week=600", headers=auth(token)).json["total"]["adaptive"]
@@ -255,3 +263,20 @@ def test_a_learner_already_at_target_needs_no_minutes(app, services, token):
         assert row[policy]["minutes"] == {"expected": 0, "median": 0, "p10": 0, "p90": 0}
         assert row[policy]["reached_share"] == 1
     assert row["modules"] == []
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"plan_max_learners": 0},
+        {"plan_draws": 0},
+        {"plan_horizon_minutes": 0.0},
+        {"plan_horizon_minutes": 50_000.0},  # the paths' clocks would pass the epoch at 15 minutes a week
+        {"plan_minutes_per_week": 5.0},
+    ],
+)
+def test_plan_settings_out_of_range_are_refused_by_name(override):
+    from core.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match=f"SKILLGAP_{next(iter(override)).upper()}"):
+        Settings.load(override, environ={})

@@ -162,7 +162,7 @@ def test_course_order_takes_the_roles_modules_in_catalog_order_and_starts_again(
     targets = model.targets[[0]]
     course = np.flatnonzero(course_modules(model, targets)[0])
     assert not model.assessment[course].any()
-    paths = course_order(new_state(model, 1), targets, model, NOW, Bounds(60.0, 1e6, course.size + 2, record_rows=1))
+    paths = course_order(new_state(model, 1), targets, model, NOW, Bounds(60.0, 1e5, course.size + 2, record_rows=1))
     taken = paths.order[0][paths.order[0] >= 0]
     assert taken.tolist() == [*course.tolist(), *course[:2].tolist()]
 
@@ -206,3 +206,5 @@ def test_bad_bounds_and_shapes_are_refused(catalog_model):
         Bounds(300.0, 100.0, 10, reach_share=1.0)
     with pytest.raises(ValueError):
         adaptive(new_state(catalog_model, 2), catalog_model.targets[[0]], catalog_model, NOW, Bounds(300.0, 100.0, 10))
+    with pytest.raises(ValueError, match="before the epoch"):  # last-touched times would pass 0
+        course_order(new_state(catalog_model, 1), catalog_model.targets[[0]], catalog_model, NOW, Bounds(15.0, 1e7, 10))
