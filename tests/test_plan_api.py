@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
+from xml.etree import ElementTree
 
 import orjson
 import pytest
@@ -177,6 +179,13 @@ def test_bad_parameters_get_a_json_error_naming_them(loaded, token, query, statu
     assert answer.json["error"]["field"] == field and answer.json["error"]["message"]
 
 
+def test_the_documents_role_is_one_of_the_catalogs(loaded, services):
+    (role,) = [
+        p for p in loaded.get("/v1/openapi.json").json["paths"]["/v1/plan"]["get"]["parameters"] if p["name"] == "role"
+    ]
+    assert role["schema"]["enum"] == [r.id for r in services.catalog.roles]
+
+
 def test_the_plan_needs_a_token(loaded):
     assert loaded.get("/v1/plan").status_code == 401
     assert loaded.get("/v1/plan", headers=auth("sgk_nobody")).status_code == 401
@@ -184,14 +193,15 @@ def test_the_plan_needs_a_token(loaded):
 
 def test_the_dashboard_page_shows_the_plan_per_role_in_both_languages(loaded, token, services):
     page = loaded.get("/").get_data(as_text=True)
-    import re
-
     csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
     assert loaded.post("/sign-in", data={"token": token, "csrf": csrf}).status_code == 303
     overview = loaded.get("/").get_data(as_text=True)
     assert 'href="/plan"' in overview
     english = loaded.get("/plan?lang=en").get_data(as_text=True)
-    assert "Cost plan" in english and "<svg" in english
+    assert "Cost plan" in english
+    chart = ElementTree.fromstring(re.search(r"<svg.*?</svg>", english, re.S).group(0))
+    bars = chart.findall(".//{http://www.w3.org/2000/svg}g")
+    assert len(bars) == 2 * len(ROLES)  # adaptive and course order per role, each with its band
     names = [services.catalog.roles[services.catalog.role_index[r]].name for r in ROLES]
     assert all(name.en in english for name in names)
     assert "data-define" in english  # exact definitions in tooltips

@@ -661,7 +661,8 @@ DOCUMENT = {
 
 
 def for_catalog(catalog: Catalog) -> dict:
-    """DOCUMENT with the catalog's module and role ids as the events' enums."""
+    """DOCUMENT with the catalog's module and role ids as the events' enums, and its role ids as
+    the cost plan's."""
     event = SCHEMAS["Event"]
     properties = {
         **event["properties"],
@@ -669,7 +670,11 @@ def for_catalog(catalog: Catalog) -> dict:
         "role": {**event["properties"]["role"], "enum": [r.id for r in catalog.roles]},
     }
     schemas = {**SCHEMAS, "Event": {**event, "properties": properties}}
-    return {**DOCUMENT, "components": {**DOCUMENT["components"], "schemas": schemas}}
+    plan = PATHS["/v1/plan"]["get"]
+    roles = {"type": "string", "enum": [r.id for r in catalog.roles]}
+    parameters = [{**p, "schema": roles} if p["name"] == "role" else p for p in plan["parameters"]]
+    paths = {**PATHS, "/v1/plan": {"get": {**plan, "parameters": parameters}}}
+    return {**DOCUMENT, "paths": paths, "components": {**DOCUMENT["components"], "schemas": schemas}}
 
 
 @blueprint.get("/openapi.json")
