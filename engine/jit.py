@@ -1,6 +1,7 @@
 """Numba flags for every kernel, set in one place."""
 
 import os
+import sys
 
 from numba import njit, parallel_chunksize
 
@@ -32,3 +33,17 @@ inline = njit(**FLAGS, inline="always")
 # the whole call (per-point EM work is uneven too).
 def dynamic_schedule():
     return parallel_chunksize(1)
+
+
+def skip_blas_probe() -> None:
+    """Numba's first call (even from its cache) imports scipy.linalg, 0.2 s of CPU, only to
+    learn whether np.dot-like code it compiles may call BLAS: no kernel here does. For short
+    processes: Numba's arraymath is imported now with scipy.linalg hidden (unless already
+    loaded); scipy.linalg still imports normally afterwards."""
+    if "scipy.linalg" in sys.modules or "numba.np.arraymath" in sys.modules:
+        return
+    sys.modules["scipy.linalg"] = None  # importing it raises ImportError
+    try:
+        import numba.np.arraymath  # noqa: F401
+    finally:
+        del sys.modules["scipy.linalg"]

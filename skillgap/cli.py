@@ -8,6 +8,7 @@ and a test checks them against what the modules register."""
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import sys
@@ -124,5 +125,22 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+# One-shot commands that build large object graphs (Numba's types, when its kernels load):
+# without collections during the run, and with what is left frozen before exit (the
+# interpreter's final collection then skips it), `fit` or `predict` spends 0.3 s less CPU.
+ONE_SHOT = frozenset({"fit", "predict"})
+
+
+def run() -> None:
+    """The `skillgap` command (main() is what tests call in-process)."""
+    one_shot = _command(sys.argv[1:]) in ONE_SHOT
+    if one_shot:
+        gc.disable()
+    status = main()
+    if one_shot:
+        gc.freeze()
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

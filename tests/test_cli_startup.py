@@ -23,7 +23,7 @@ try:
     status = main(sys.argv[1:])
 except SystemExit as exc:
     status = exc.code
-loaded = sorted({{m.split(".")[0] for m in sys.modules}} & set({names!r}))
+loaded = sorted(({{m.split(".")[0] for m in sys.modules}} | set(sys.modules)) & set({names!r}))
 print("LOADED", ",".join(loaded), file=sys.stderr)
 sys.exit(status)
 """
@@ -54,6 +54,35 @@ def test_fit_and_predict_load_nothing_of_the_servers(tmp_path: Path):
     loaded, done = loaded_by("predict", "--csv", str(history), "--params", str(params), "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert loaded == set() and out.exists()
+
+
+def test_fit_and_predict_leave_scipy_linalg_unloaded(tmp_path: Path):
+    """Numba would import it at the first kernel call (0.2 s of a short process) to probe for BLAS."""
+    history = tmp_path / "h.csv"
+    history.write_text("user_id,skill_name,correct\n" + "".join(f"u{i % 5},s{i % 2},{i % 2}\n" for i in range(60)))
+    for argv in (
+        ("fit", "--csv", str(history), "--out", str(tmp_path / "p.json")),
+        ("predict", "--csv", str(history), "--params", str(tmp_path / "p.json"), "--out", str(tmp_path / "o.csv")),
+    ):
+        loaded, done = loaded_by(*argv, names=("scipy.linalg", "numba.np.arraymath"))
+        assert done.returncode == 0, done.stderr
+        assert loaded == {"numba.np.arraymath"}  # the kernels ran, without the probe
+
+
+def test_the_command_exits_with_mains_status(tmp_path: Path):
+    """`skillgap` (skillgap.cli:run, as `python -m skillgap.cli`) around main()."""
+    history = tmp_path / "h.csv"
+    history.write_text("user_id,skill_name,correct\nu1,s1,1\nu1,s1,0\n")
+    command = [sys.executable, "-m", "skillgap.cli"]
+    done = subprocess.run([*command, "fit", "--csv", str(history), "--out", str(tmp_path / "p.json")], timeout=300)
+    assert done.returncode == 0 and (tmp_path / "p.json").exists()
+    done = subprocess.run(
+        [*command, "predict", "--csv", str(history), "--params", str(tmp_path / "none.json"), "--out", "o.csv"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2 and "none.json: cannot read" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_an_unknown_command_is_refused_with_the_list():

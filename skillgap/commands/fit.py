@@ -17,6 +17,9 @@ from bkt_csv.files import BktTable, CsvError, align, params_from_json, params_to
 from core.errors import UserError
 from core.settings import Settings
 from engine.fit import FittedParameters, Predictions, fit, observations, predict
+from engine.jit import skip_blas_probe
+
+skip_blas_probe()  # these commands run as short processes
 
 
 class Progress:
