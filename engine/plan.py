@@ -14,9 +14,10 @@ unreachable: a role with twenty targeted points loses about as much a week as a 
 training give back). It also ends when it has trained `horizon_minutes` or taken `max_steps`
 modules, or when the policy offers nothing.
 
-- `adaptive`: the first teaching module (learn or review) of `engine.recommend`'s plan, ranked
-  as of the learner's latest event as the workers do. Assessments it would interleave measure
-  rather than teach; they are not part of a path's minutes.
+- `adaptive`: the first teaching module (learn, review or mandatory) of `engine.recommend`'s
+  plan, ranked as of the learner's latest event as the workers do, with the mandatory modules'
+  due times when given (a module a path has taken is due no more). Assessments it would
+  interleave measure rather than teach; they are not part of a path's minutes.
 - `course_order`: the role's teaching modules (those covering a point the role targets) in
   catalog order, round again until the target is met.
 
@@ -38,7 +39,7 @@ from engine.kernels.mastery import apply_event_kernel, forget_factor
 from engine.kernels.recommend import ASSESS
 from engine.mastery import _update_arrays, apply_events, decayed_belief
 from engine.model import LAST_SEEN, MASTERY, READY_MASTERY, STATE_FIELDS, Kind, Model
-from engine.recommend import recommend
+from engine.recommend import DUE_WINDOW, recommend
 
 WEEK = 7 * 86_400.0
 COMPLETED = int(Kind.COMPLETED)
@@ -123,25 +124,44 @@ def adaptive(
     k: int = 5,
     prerequisite_threshold: float = READY_MASTERY,
     uncertainty_threshold: float = 0.15,
+    due: np.ndarray | None = None,
+    due_window: float = DUE_WINDOW,
 ) -> Paths:
-    """Paths that follow the recommender (see the module docstring), one per row of `state`."""
+    """Paths that follow the recommender (see the module docstring), one per row of `state`.
 
-    options = {"prerequisite_threshold": prerequisite_threshold, "uncertainty_threshold": uncertainty_threshold}
+    due: (N, Q) when each module is due for each row (mandatory modules; np.inf: not due), as
+    `engine.recommend` takes it: a path's due modules open its plans as their dates near, and a
+    module a path has taken is due no more."""
+    options = {
+        "prerequisite_threshold": prerequisite_threshold,
+        "uncertainty_threshold": uncertainty_threshold,
+        "due_window": due_window,
+    }
+    pending = None if due is None else np.array(due, dtype=np.float64, order="C", copy=True)
+    if pending is not None and pending.shape != (np.shape(state)[0], model.n_modules):
+        raise ValueError(f"due has shape {pending.shape}, not ({np.shape(state)[0]}, {model.n_modules})")
 
     def choose(state: np.ndarray, targets: np.ndarray, rows: np.ndarray) -> Choice:
-        # The plan's first module is the best on its own whatever k is, so a plan of one answers
-        # most rows; those it gives an assessment (or nothing) get the workers' plan of k, where
-        # the first teaching module may come later.
+        # The plan's first module is the best on its own (or the earliest due) whatever k is, so
+        # a plan of one answers most rows; those it gives an assessment (or nothing) get the
+        # workers' plan of k, where the first teaching module may come later.
         state, targets = state[rows], targets[rows]
-        first = recommend(state, targets, model, now, k=1, **options)
+        rows_due = None if pending is None else pending[rows]
+        first = recommend(state, targets, model, now, k=1, due=rows_due, **options)
         chosen = _first_teaching(first.module, first.action.astype(np.int64))
         again = np.flatnonzero(chosen < 0)
         if again.size and k > 1:
-            ranking = recommend(state[again], targets[again], model, now, k=k, **options)
+            again_due = None if rows_due is None else rows_due[again]
+            ranking = recommend(state[again], targets[again], model, now, k=k, due=again_due, **options)
             chosen[again] = _first_teaching(ranking.module, ranking.action.astype(np.int64))
         return chosen, first.mastery
 
-    return _walk(state, targets, model, now, bounds, choose, prerequisite_threshold)
+    def taken(rows: np.ndarray, chosen: np.ndarray, seconds: np.ndarray) -> None:
+        if pending is not None:  # due dates move back with the path's past; a taken module is done
+            pending[rows] -= seconds[:, None]
+            pending[rows, chosen] = np.inf
+
+    return _walk(state, targets, model, now, bounds, choose, prerequisite_threshold, taken)
 
 
 def course_order(
@@ -214,9 +234,11 @@ def _walk(
     bounds: Bounds,
     choose: Callable[[np.ndarray, np.ndarray, np.ndarray], Choice],
     prerequisite_threshold: float,
+    taken: Callable[[np.ndarray, np.ndarray, np.ndarray], None],
 ) -> Paths:
     """Every row's path at once, a step of all at a time; `choose(state, targets, rows)` gives the
-    next module of each of `rows` (-1: nothing to offer) and their mastery as of now."""
+    next module of each of `rows` (-1: nothing to offer) and their mastery as of now; then
+    `taken(rows, modules, seconds)` hears what each path took and how long it trained."""
     start = _Start.of(state, targets, model, now, bounds)
     state, targets, goal = start.state, start.targets, start.goal
     minutes, reached, stalled = start.paths.minutes, start.paths.reached, start.paths.stalled
@@ -237,6 +259,7 @@ def _walk(
         active, chosen = active[~none], chosen[~none]
         took = model.minutes[chosen]
         _age(state, active, took * seconds_per_minute)
+        taken(active, chosen, took * seconds_per_minute)
         _apply_completions(state, model, active, chosen, now, prerequisite_threshold)
         minutes[active] += took
         takes[active, chosen] += 1
@@ -402,17 +425,29 @@ def project(
     k: int = 5,
     prerequisite_threshold: float = READY_MASTERY,
     uncertainty_threshold: float = 0.15,
+    due: np.ndarray | None = None,
 ) -> Projection:
     """Each learner's paths to target from the belief's mean and from `draws` draws of it, by the
     recommender and by course order (see the module docstring). The mean's paths keep their
-    modules in order (`bounds.record_rows` is set to the learners)."""
+    modules in order (`bounds.record_rows` is set to the learners). `due`: (L, Q) as `adaptive`
+    takes it, per learner."""
     start = belief_draws(state, model, now, draws, np.random.default_rng(seed))
     n = start.shape[1]
     start = start.reshape(-1, STATE_FIELDS, model.n_points)
     targets = np.tile(np.asarray(targets, np.float64), (draws + 1, 1))
     bounds = replace(bounds, record_rows=n)
     return Projection(
-        adaptive(start, targets, model, now, bounds, k, prerequisite_threshold, uncertainty_threshold),
+        adaptive(
+            start,
+            targets,
+            model,
+            now,
+            bounds,
+            k,
+            prerequisite_threshold,
+            uncertainty_threshold,
+            None if due is None else np.tile(np.asarray(due, np.float64), (draws + 1, 1)),
+        ),
         course_order(start, targets, model, now, bounds, prerequisite_threshold),
         n,
         draws + 1,

@@ -15,6 +15,7 @@ from core.catalog import engine_model, load_catalog
 from core.settings import Settings
 from engine import EVIDENCE, LAST_SEEN, MASTERY, Model, decayed_belief, new_state
 from engine.plan import Bounds, adaptive, belief_draws, course_modules, course_order, project
+from engine.recommend import DUE_WINDOW
 
 DAY = 86_400.0
 NOW = 1.8e9
@@ -49,8 +50,14 @@ def random_state(model: Model, n: int, rng: np.random.Generator) -> np.ndarray:
     return state
 
 
-def naive_recommender(model: Model, targets: np.ndarray, threshold: float, spread_threshold: float, k: int = 5):
+def naive_recommender(
+    model: Model, targets: np.ndarray, threshold: float, spread_threshold: float, k: int = 5, due=None
+):
+    pending = None if due is None else list(due)
+
     def choose(cells, peak, last_seen, t, last):
+        if pending is not None and last >= 0:
+            pending[last] = math.inf  # taken: done
         plan = naive.rank_modules(
             cells,
             targets,
@@ -66,6 +73,8 @@ def naive_recommender(model: Model, targets: np.ndarray, threshold: float, sprea
             k,
             min(2 * k, max(model.n_modules, k)),
             t,
+            pending,
+            None if pending is None else t + DUE_WINDOW,
         )
         return next((q for q, *_rest, action, _points in plan if action != 2), -1)
 
@@ -85,23 +94,26 @@ def naive_course(model: Model, targets: np.ndarray):
     return choose
 
 
-@pytest.mark.parametrize("seed", range(8))
-def test_paths_match_the_slow_real_time_walk(seed):
+@pytest.mark.parametrize(("seed", "mandatory"), [(seed, seed % 2 == 1) for seed in range(10)])
+def test_paths_match_the_slow_real_time_walk(seed, mandatory):
     model = random_model(seed)
     rng = np.random.default_rng(seed)
     n = 4
     state = random_state(model, n, rng)
     targets = model.targets[rng.integers(0, 3, n)]
+    due = None
+    if mandatory:  # some modules due: overdue, within the window, or falling into it on the way
+        due = np.where(rng.random((n, model.n_modules)) < 0.4, NOW + rng.uniform(-10, 120, (n, 1)) * DAY, np.inf)
     bounds = Bounds(minutes_per_week=240.0, horizon_minutes=3000.0, max_steps=40, reach_share=0.05, record_rows=n)
     threshold, spread = 0.6, 0.15
     got = {
-        "adaptive": adaptive(state, targets, model, NOW, bounds, 5, threshold, spread),
+        "adaptive": adaptive(state, targets, model, NOW, bounds, 5, threshold, spread, due),
         "course": course_order(state, targets, model, NOW, bounds, threshold),
     }
     for i in range(n):
         learner = [state[i, MASTERY].tolist(), state[i, EVIDENCE].tolist(), state[i, LAST_SEEN].tolist()]
         policies = {
-            "adaptive": naive_recommender(model, targets[i], threshold, spread),
+            "adaptive": naive_recommender(model, targets[i], threshold, spread, due=None if due is None else due[i]),
             "course": naive_course(model, targets[i]),
         }
         for name, choose in policies.items():
@@ -208,3 +220,27 @@ def test_bad_bounds_and_shapes_are_refused(catalog_model):
         adaptive(new_state(catalog_model, 2), catalog_model.targets[[0]], catalog_model, NOW, Bounds(300.0, 100.0, 10))
     with pytest.raises(ValueError, match="before the epoch"):  # last-touched times would pass 0
         course_order(new_state(catalog_model, 1), catalog_model.targets[[0]], catalog_model, NOW, Bounds(15.0, 1e7, 10))
+
+
+def test_a_mandatory_module_opens_the_path_when_its_due_date_nears(catalog_model):
+    model = catalog_model
+    catalog = load_catalog(Settings().catalog_path)
+    privacy = catalog.module_index["m-privacy"]
+    state = new_state(model, 1)
+    targets = model.targets[[catalog.role_index["data-scientist"]]]
+    bounds = Bounds(300.0, 20_000.0, 1000, record_rows=1)
+    free = adaptive(state, targets, model, NOW, bounds)
+    assert free.order[0][0] != privacy
+    due = np.full((1, model.n_modules), np.inf)
+    due[0, privacy] = NOW + 7 * DAY
+    bound = adaptive(state, targets, model, NOW, bounds, due=due)
+    assert bound.order[0][0] == privacy
+    later = due.copy()
+    later[0, privacy] = NOW + 60 * DAY  # outside the 14-day window now, inside it on the way
+    path = adaptive(state, targets, model, NOW, bounds, due=later).order[0]
+    first = int(np.argmax(path == privacy))
+    assert path[first] == privacy and 0 < first
+    elapsed = model.minutes[path[:first]].sum() / 300.0 * 7 * DAY
+    assert NOW + elapsed >= later[0, privacy] - 14 * DAY  # taken once its date came within the window
+    with pytest.raises(ValueError, match="due has shape"):
+        adaptive(state, targets, model, NOW, bounds, due=due[:, :3])
