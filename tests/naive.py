@@ -36,11 +36,16 @@ def apply_events(state, prior, guess, slip, half_life, learn, coverage, events, 
                 p, n = p * keep, n * keep
             weight = w * evidence_share if score is not None else 0.0
             if weight > 0:
-                right_if_mastered = score * (1 - slip[j]) + (1 - score) * slip[j]
-                right_if_not = score * guess[j] + (1 - score) * (1 - guess[j])
-                joint_mastered = p * right_if_mastered**weight
-                joint_not = (1 - p) * right_if_not**weight
-                p = joint_mastered / (joint_mastered + joint_not)
+                # Beta belief (mean p, 2 + n observations); an item is right with probability
+                # guess + (1 - guess - slip) K: the exact posterior mean for a right and for a
+                # wrong item, mixed by the score and scaled by the weight.
+                d = 1 - guess[j] - slip[j]
+                variance = p * (1 - p) / (2 + n + 1)
+                if d > 0 and variance > 0:
+                    p_right = guess[j] + d * p
+                    after_right = (guess[j] * p + d * (variance + p * p)) / p_right
+                    after_wrong = ((1 - guess[j]) * p - d * (variance + p * p)) / (1 - p_right)
+                    p = min(1.0, max(0.0, p + weight * (score * (after_right - p) + (1 - score) * (after_wrong - p))))
                 n += weight
             p = p + (1 - p) * learn[q][j] * learn_share
             mastery[j], evidence[j], last_seen[j] = p, n, max(last, t)

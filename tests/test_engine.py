@@ -143,6 +143,32 @@ def test_a_good_grade_raises_mastery_and_a_bad_one_lowers_it():
     assert after[0, EVIDENCE, 0] == 1.0 and after[0, LAST_SEEN, 0] == 1.7e9
 
 
+@pytest.mark.parametrize("truth", [0.3, 0.6, 0.85])
+def test_repeated_partial_scores_settle_at_the_mastery_that_explains_them(truth):
+    """A learner who shows mastery on a share `truth` of attempts scores guess + (1 - guess -
+    slip) truth on average; the estimate settles there instead of running to 1 (the two-state
+    likelihood took any score above 0.5 as a sign of mastery, however often it came)."""
+    model = one_point_model(prior=0.3)
+    score = 0.2 + (1 - 0.2 - 0.1) * truth
+    state = new_state(model, 1)
+    n = 3000  # the steps shrink with the evidence: the estimate closes in like 1 / sqrt(n)
+    state = apply_events(state, model, [0] * n, [0] * n, [Kind.ASSESSED] * n, [score] * n, 1.7e9 + np.arange(n))
+    assert state[0, MASTERY, 0] == pytest.approx(truth, abs=0.03)
+
+
+def test_one_right_or_wrong_item_gives_the_exact_posterior_mean():
+    """Beta(a, b) belief, P(right | K) = g + (1 - g - s) K: E[K | right] = E[K (g + d K)] / E[g + d K]."""
+    model = one_point_model(prior=0.3)
+    state = new_state(model, 2)
+    after = apply_events(state, model, [0, 1], [0, 0], [Kind.ASSESSED] * 2, [1.0, 0.0], [1.7e9] * 2)
+    a, b = 0.3 * 2, 0.7 * 2  # mean 0.3, PRIOR_STRENGTH 2 observations
+    second = a * (a + 1) / ((a + b) * (a + b + 1))  # E[K^2]
+    d = 1 - 0.2 - 0.1
+    right = (0.2 * 0.3 + d * second) / (0.2 + d * 0.3)
+    wrong = (0.8 * 0.3 - d * second) / (0.8 - d * 0.3)
+    assert_allclose(after[:, MASTERY, 0], [right, wrong], rtol=1e-12)
+
+
 def test_uncertainty_shrinks_with_evidence_and_grows_back_with_forgetting():
     model = one_point_model(prior=0.5, half_life=30 * DAY)
     state = new_state(model, 1)

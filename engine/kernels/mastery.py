@@ -20,20 +20,24 @@ def forget_factor(elapsed, half_life):
 
 
 @inline
-def observe(p, score, weight, guess, slip):
-    """Posterior mastery after a score in [0, 1] seen with evidence weight `weight`.
+def observe(p, evidence, score, weight, guess, slip):
+    """Mean of the belief about mastery after a score in [0, 1] seen with evidence weight `weight`.
 
-    A partial score is soft evidence: the likelihood mixes the correct and incorrect
-    cases in proportion to the score; a weight below 1 tempers the likelihood.
+    The belief is a Beta with mean p and PRIOR_STRENGTH + `evidence` observations (engine/mastery.py);
+    an item is right with probability guess + (1 - guess - slip) K. For one item (weight 1,
+    score 0 or 1) the posterior mean is exact: p + d Var / P(right) when right, p - d Var /
+    P(wrong) when wrong (d = 1 - guess - slip, Var the Beta's variance). A partial score mixes
+    the two in proportion, and a weight below 1 scales the step. Repeated scores s settle the
+    mean at (s - guess) / d, the mastery that explains them (BKT's two-state likelihood drove
+    it to 1 for any s above 0.5).
     """
-    like_mastered = score * (1.0 - slip) + (1.0 - score) * slip
-    like_unmastered = score * guess + (1.0 - score) * (1.0 - guess)
-    if weight != 1.0:
-        like_mastered = like_mastered**weight
-        like_unmastered = like_unmastered**weight
-    a = p * like_mastered
-    b = (1.0 - p) * like_unmastered
-    return a / (a + b)
+    spread = 1.0 - guess - slip
+    variance = p * (1.0 - p) / (PRIOR_STRENGTH + evidence + 1.0)
+    if spread <= 0.0 or variance <= 0.0:
+        return p
+    right = guess + spread * p
+    q = p + weight * spread * variance * (score / right - (1.0 - score) / (1.0 - right))
+    return min(max(q, 0.0), 1.0)
 
 
 @inline
@@ -90,7 +94,7 @@ def apply_event_kernel(
             n *= f
         weight = coverage[q, j] * evidence_share
         if weight > 0.0:
-            p = observe(p, s, weight, guess[j], slip[j])
+            p = observe(p, n, s, weight, guess[j], slip[j])
             n += weight
         p += (1.0 - p) * learn[q, j] * learn_share
         state[i, MASTERY, j] = p
