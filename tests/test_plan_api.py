@@ -207,6 +207,7 @@ def test_the_dashboard_page_shows_the_plan_per_role_in_both_languages(loaded, to
     assert "data-define" in english  # exact definitions in tooltips
     chinese = loaded.get("/plan?lang=zh&cohort=course-b&minutes_per_week=120").get_data(as_text=True)
     assert "成本计划" in chinese and all(name.zh in chinese for name in names)
+    assert "按培训方式的成本：课程顺序" in chinese and " 小时" in chinese  # both policies' cost by method
     assert loaded.get("/plan?minutes_per_week=nope").status_code == 400
     assert loaded.get("/plan?cohort=course-z").status_code == 404
     assert 'href="/plan.csv?by=learner&amp;cohort=course-b&amp;minutes_per_week=120"' in chinese

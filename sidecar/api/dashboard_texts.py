@@ -235,11 +235,15 @@ TEXTS: dict[str, tuple[str, str]] = {
         "{name}, {series}: {median} hours per learner ({low}–{high})",
         "{name}，{series}：每人 {median} 小时（{low}–{high}）",
     ),
-    "plan_cost": ("Cost by training method on the adaptive path", "自适应路径按培训方式的成本"),
+    "plan_cost_adaptive": ("Cost by training method: adaptive path", "按培训方式的成本：自适应路径"),
+    "plan_cost_course_order": ("Cost by training method: course order", "按培训方式的成本：课程顺序"),
     "define_plan_cost": (
-        "Median over projections: modules taken (for workshops, seats) × and learner-hours, per method.",
-        "各次预测的中位数：每种方式所修模块数（线下培训即座位数）× 与学员学时。",
+        "Median over projections, per method: modules taken (for workshops: seats) and learner-hours of "
+        "all the role's planned learners.",
+        "各次预测的中位数，按培训方式：所修模块数（线下培训即座位数）及该岗位所有被计划学员的学时。",
     ),
+    "plan_taken": ("{n} taken", "{n} 次"),
+    "plan_hours": ("{n} h", "{n} 小时"),
     "method_online": ("Online courses", "线上课程"),
     "method_offline": ("Workshops", "线下培训"),
     "method_lab": ("Virtual labs", "虚拟实验"),
