@@ -9,7 +9,8 @@ then takes one module at a time and applies it as a completion without a score t
 readiness; forgetting while it runs). Each learner trains `minutes_per_week` a week, so a
 module of m minutes moves their clock by m / minutes_per_week weeks. A path reaches the target
 when its shortfall loss sum max(0, T - K)^2 falls to `reach_share` of the loss it started with
-(issue 15's measure; 0: every point at its target, which forgetting towards 0 can make
+(issue 15's measure), or to `reach_floor` (one point 5 points of mastery short: a path that
+starts about at target is not held to 5% of almost nothing; 0 and 0: every point at its target, which forgetting towards 0 can make
 unreachable: a role with twenty targeted points loses about as much a week as a few hours of
 training give back). It also ends when it has trained `horizon_minutes` or taken `max_steps`
 modules, or when the policy offers nothing.
@@ -50,6 +51,8 @@ Choice = tuple[np.ndarray, np.ndarray]
 VARIANCE_CAP = 0.9
 # Where a path counts as at its target: the share of its starting loss left (issue 15's measure).
 REACH_SHARE = 0.05
+# ... or this gap score, whichever is larger: one point 0.05 below its target.
+REACH_FLOOR = 0.05**2
 
 
 @dataclass(frozen=True)
@@ -106,13 +109,14 @@ class Bounds:
     horizon_minutes: float
     max_steps: int
     reach_share: float = REACH_SHARE
+    reach_floor: float = REACH_FLOOR
     record_rows: int = 0  # the first this many rows keep their modules in order (`Paths.order`)
 
     def __post_init__(self) -> None:
         if not (self.minutes_per_week > 0 and self.horizon_minutes > 0 and self.max_steps >= 0):
             raise ValueError("minutes_per_week and horizon_minutes must be above 0, max_steps at least 0")
-        if not 0.0 <= self.reach_share < 1.0:
-            raise ValueError("reach_share must be in [0, 1)")
+        if not (0.0 <= self.reach_share < 1.0 and self.reach_floor >= 0.0):
+            raise ValueError("reach_share must be in [0, 1), reach_floor at least 0")
 
 
 def adaptive(
@@ -215,7 +219,8 @@ class _Start:
             raise ValueError(f"state {state.shape} and targets {targets.shape} do not match the model")
         if (bounds.horizon_minutes + model.minutes.max(initial=0.0)) * WEEK / bounds.minutes_per_week >= now:
             raise ValueError("the horizon at that pace reaches back before the epoch (the paths' clocks move back)")
-        goal = bounds.reach_share * shortfall(decayed_belief(state, model, now).mastery, targets)
+        start = shortfall(decayed_belief(state, model, now).mastery, targets)
+        goal = np.maximum(bounds.reach_share * start, bounds.reach_floor)
         paths = Paths(
             np.zeros(n),
             np.zeros(n, np.bool_),

@@ -265,11 +265,14 @@ def bkt_em_step(sequences, prior, learn, forget, guess, slip, fit_forget=True):
     return loglike, (init[1] / (init[0] + init[1]), new_learn, new_forget, new_guess, new_slip)
 
 
-def plan_path(learner, target, model, now, minutes_per_week, horizon, max_steps, reach_share, threshold, choose):
+def plan_path(
+    learner, target, model, now, minutes_per_week, horizon, max_steps, reach_share, reach_floor, threshold, choose
+):
     """One learner's path to target (engine/plan.py) walked in real time: (minutes, reached,
     stalled, modules). `learner`: [mastery, evidence, last seen] lists; `choose(cells, peak,
     last_seen, t, last_module)` gives the next module or -1. Each module moves the clock by
-    its minutes / minutes_per_week weeks and is a completion without a score at its end."""
+    its minutes / minutes_per_week weeks and is a completion without a score at its end; the
+    path is at target when its gap score is at most reach_share of its start or reach_floor."""
     week = 7 * 86_400.0
     state = [[list(row) for row in learner]]
     lists = (model.prior, model.guess, model.slip, model.half_life, model.learn.tolist(), model.coverage.tolist())
@@ -278,7 +281,7 @@ def plan_path(learner, target, model, now, minutes_per_week, horizon, max_steps,
         cells = belief(*state[0], model.half_life, t)
         return sum(max(0.0, target[j] - c[0]) ** 2 for j, c in enumerate(cells)), cells
 
-    goal = reach_share * loss(now)[0]
+    goal = max(reach_share * loss(now)[0], reach_floor)
     t, minutes, modules, last = now, 0.0, [], -1
     for step in range(max_steps + 1):
         current, cells = loss(t)

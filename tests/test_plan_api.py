@@ -271,7 +271,9 @@ def test_a_learner_already_at_target_needs_no_minutes(app, services, token):
     assert all(point["gap"] == 0 for point in mastery["knowledge_points"])
     (row,) = client.get("/v1/plan?cohort=course-top", headers=auth(token)).json["by_learner"]
     for policy in POLICIES:
-        assert row[policy]["minutes"] == {"expected": 0, "median": 0, "p10": 0, "p90": 0}
+        # On the belief's mean: nothing to take. A draw of the belief may fall short on a point
+        # whose evidence is thin, and then needs a module or two: the band says so.
+        assert row[policy]["minutes"]["expected"] == 0 and row[policy]["minutes"]["p10"] == 0
         assert row[policy]["reached_share"] == 1
     assert row["modules"] == []
 

@@ -104,7 +104,7 @@ def test_paths_match_the_slow_real_time_walk(seed, mandatory):
     due = None
     if mandatory:  # some modules due: overdue, within the window, or falling into it on the way
         due = np.where(rng.random((n, model.n_modules)) < 0.4, NOW + rng.uniform(-10, 120, (n, 1)) * DAY, np.inf)
-    bounds = Bounds(minutes_per_week=240.0, horizon_minutes=3000.0, max_steps=40, reach_share=0.05, record_rows=n)
+    bounds = Bounds(240.0, 3000.0, 40, reach_share=0.05, reach_floor=0.01, record_rows=n)
     threshold, spread = 0.6, 0.15
     got = {
         "adaptive": adaptive(state, targets, model, NOW, bounds, 5, threshold, spread, due),
@@ -118,7 +118,7 @@ def test_paths_match_the_slow_real_time_walk(seed, mandatory):
         }
         for name, choose in policies.items():
             minutes, reached, stalled, modules = naive.plan_path(
-                learner, targets[i], model, NOW, 240.0, 3000.0, 40, 0.05, threshold, choose
+                learner, targets[i], model, NOW, 240.0, 3000.0, 40, 0.05, 0.01, threshold, choose
             )
             paths = got[name]
             assert [int(q) for q in paths.order[i] if q >= 0] == modules, name
