@@ -134,9 +134,11 @@ class CostPlan:
         for policy in POLICIES:
             minutes = self._minutes(policy)[:, members]
             reached = self.projection.per_learner(self._paths(policy).reached)[:, members]
+            stalled = self.projection.per_learner(self._paths(policy).stalled)[:, members]
             takes, by_method = self._method_takes_and_minutes(policy)
             out[policy] = {
                 "reached_share": round(float(reached.mean()), 4) if members.any() else 1.0,
+                "stalled_share": round(float(stalled.mean()), 4) if members.any() else 0.0,
                 "minutes": _band(minutes.sum(axis=1)),
                 "minutes_per_learner": _band(minutes.mean(axis=1)) if members.any() else _band(np.zeros(1)),
                 # all of the group train side by side: the group is done when its slowest learner is

@@ -89,6 +89,7 @@ def test_the_plan_covers_every_learner_by_role_and_cohort_with_bands(loaded, tok
     )  # rounded
     assert total["adaptive"]["minutes"]["expected"] <= total["course_order"]["minutes"]["expected"]
     assert total["saved_minutes"]["expected"] > 0
+    assert total["adaptive"]["stalled_share"] == 0 and total["adaptive"]["reached_share"] == 1
     for row in plan["by_learner"]:
         assert row["modules"] and all(m in services.catalog.module_index for m in row["modules"])
         expected = sum(services.catalog.modules[services.catalog.module_index[m]].minutes for m in row["modules"])

@@ -114,6 +114,10 @@ POLICY_PLAN = {
     "type": "object",
     "properties": {
         "reached_share": {"type": "number", "description": "share of paths at target within the horizon"},
+        "stalled_share": {
+            "type": "number",
+            "description": "share of paths the policy had nothing more to offer while short of the target",
+        },
         "minutes": _ref("Band"),
         "minutes_per_learner": _ref("Band"),
         "weeks_until_all": _ref("Band"),

@@ -78,7 +78,11 @@ def _policy(figures: dict) -> str:
         until = f"not all at target within the horizon ({weeks:.1f} weeks of training)"
     else:
         until = f"all at target in {weeks:.1f} weeks"
-    return f"{_hours(figures['minutes_per_learner'])} h per learner, reached {figures['reached_share']:.0%}, {until}"
+    stalled = f", nothing more to offer in {figures['stalled_share']:.0%}" if figures["stalled_share"] else ""
+    return (
+        f"{_hours(figures['minutes_per_learner'])} h per learner, reached {figures['reached_share']:.0%}{stalled}, "
+        f"{until}"
+    )
 
 
 def _hours(band: dict) -> str:
