@@ -16,13 +16,13 @@ from core.wire import ENTRY_FIELD, MAX_EVENTS_PER_ENTRY, decode_entry, encode, e
 
 
 class PartlyWritten(redis.RedisError):
-    """On Redis Cluster, a partition's transaction failed after others succeeded: `written`
-    holds the ids of the events that are on the log (retrying them all is safe: an id is
-    applied once)."""
+    """On Redis Cluster, some partitions' transactions failed after others succeeded: which
+    events are on the log (`written`) and which are not (`not_written`), in request order.
+    Retrying them all with the same ids is safe: an id is applied once."""
 
-    def __init__(self, written: list[str], cause: redis.RedisError):
-        super().__init__(f"{len(written)} events written before Redis failed: {cause}")
-        self.written = written
+    def __init__(self, written: list[str], not_written: list[str], cause: redis.RedisError):
+        super().__init__(f"{len(written)} events written, {len(not_written)} not: {cause}")
+        self.written, self.not_written, self.cause = written, not_written, cause
 
 
 def append_events(
@@ -31,31 +31,50 @@ def append_events(
     """XADD the events, grouped into entries per partition, all or nothing; returns the entry
     ids. One MULTI/EXEC: an error (Redis out of memory, a lost connection before EXEC) leaves
     nothing written. On Redis Cluster, where a transaction holds one partition's keys, one
-    per partition, and PartlyWritten says which events are on the log when one fails.
+    per partition, each tried: when some fail and others succeed, PartlyWritten says which
+    events are on the log; when all fail, Redis's error (nothing written).
 
     Retention does not trim here: workers trim below their snapshots (sidecar/snapshots.py)."""
     if not isinstance(client, RedisCluster):
-        with write_pipeline(client) as pipe:
+        with client.pipeline(transaction=True) as pipe:
             queue_events(pipe, keys, partitions, events)
             return [reply for reply in pipe.execute() if isinstance(reply, bytes)]  # not the day counts
-    ids: list[bytes] = []
-    written: list[str] = []
     events = list(events)
+    ids: list[bytes] = []
+    written: set[str] = set()
+    failure: redis.RedisError | None = None
     for partition, group in sorted(_by_partition(events, partitions).items()):
         try:
             with client.pipeline(transaction=True) as pipe:
                 _queue_partition(pipe, keys, partition, [encode(event) for event in group])
                 ids += pipe.execute()
         except redis.RedisError as exc:
-            raise PartlyWritten(written, exc) from exc
-        written += [event.id for event in group]
-    return ids
+            failure = failure or exc
+            continue
+        written.update(event.id for event in group)
+    if failure is None:
+        return ids
+    if not written:
+        raise failure
+    raise PartlyWritten(
+        [e.id for e in events if e.id in written], [e.id for e in events if e.id not in written], failure
+    ) from failure
 
 
-def write_pipeline(client: redis.Redis | RedisCluster) -> redis.client.Pipeline:
-    """A pipeline for events and what a caller writes with them: one MULTI/EXEC on one Redis
-    (all or nothing); on Redis Cluster, where one transaction cannot span slots, a plain one."""
-    return client.pipeline(transaction=not isinstance(client, RedisCluster))
+def events_pipeline(
+    client: redis.Redis | RedisCluster, keys: Keys, partitions: int, events: list[Event]
+) -> redis.client.Pipeline:
+    """A pipeline holding the events, for the caller to queue what records them (fingerprints,
+    statement records) and execute. On one Redis a MULTI/EXEC: all or nothing. On Redis
+    Cluster the events are written first (append_events, raising when any is not written) and
+    a plain pipeline returned: a record never lands without its events, so a retry of a
+    request that failed re-sends them instead of taking them as already written."""
+    if isinstance(client, RedisCluster):
+        append_events(client, keys, partitions, events)
+        return client.pipeline(transaction=False)
+    pipe = client.pipeline(transaction=True)
+    queue_events(pipe, keys, partitions, events)
+    return pipe
 
 
 def queue_events(pipe: redis.client.Pipeline, keys: Keys, partitions: int, events: Iterable[Event]) -> None:

@@ -15,7 +15,7 @@ import orjson
 import redis
 
 from core.catalog import Catalog
-from core.eventlog import queue_events, write_pipeline
+from core.eventlog import events_pipeline
 from core.events import ENROLLED, LEARNER_PATTERN, Event, parse_event
 from core.keys import Keys
 
@@ -102,11 +102,10 @@ def save_people(
         )
         for p in people
     ]
-    pipe = write_pipeline(client)
+    pipe = events_pipeline(client, keys, partitions, events)
     for start in range(0, len(people), 1000):
         chunk = people[start : start + 1000]
         pipe.hset(keys.people(tenant), mapping={p.person: orjson.dumps(asdict(p)) for p in chunk})
-    queue_events(pipe, keys, partitions, events)
     pipe.execute()
 
 

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
+import redis
 from redis.cluster import RedisCluster
 
 from core.eventlog import append_events
 from core.events import parse_event
-from core.keys import CONSUMER_GROUP
+from core.keys import CONSUMER_GROUP, partition_of
 from core.redis_server import connect
 from core.services import build_services
 from core.settings import ROOT, Settings
 from core.tokens import create_token
+from lms_helpers import events_on_stream
+from lti_tool import create_app as lti_app
+from lti_tool.xapi.credentials import create_credentials
 from redis_cluster import LocalCluster
 from sidecar.api import create_app
 from sidecar.worker import Worker
+from xapi_shapes import MOODLE, moodle_quiz_submitted
 
 pytestmark = pytest.mark.slow
 NOW = 1_790_000_000.0
@@ -137,3 +146,85 @@ def test_a_stale_owner_cannot_commit_on_the_cluster(services):
     with pytest.raises(LostPartition):
         worker.process({partition: entries})
     assert services.learners.get("acme", "l-0") is None
+
+
+@contextmanager
+def out_of_memory(cluster_client: RedisCluster, spared: list[str]) -> Iterator[set[int]]:
+    """A real fault on one node: maxmemory 1 byte, so it refuses every write (OOM) while the
+    others accept. The node holds partition streams but none of the `spared` keys (what a
+    request writes before its events). Yields the partitions (of 6) on the failing node."""
+    nodes = {p: cluster_client.get_node_from_key(f"x:{{p{p}}}:events") for p in range(6)}
+    spared_ports = {cluster_client.get_node_from_key(key).port for key in spared}
+    port = Counter(node.port for node in nodes.values() if node.port not in spared_ports).most_common(1)[0][0]
+    failing = {p for p, node in nodes.items() if node.port == port}
+    assert failing and len(failing) < 6
+    node = redis.Redis(port=port)
+    node.config_set("maxmemory", 1)
+    try:
+        yield failing
+    finally:
+        node.config_set("maxmemory", 0)
+        node.close()
+
+
+def test_a_partly_written_request_tells_which_events_are_on_the_log(services):
+    """One node out of memory: the partitions on the others commit, the answer is a 503 that
+    lists the ids written and not written; sending the request again writes the rest, and
+    every event is applied once."""
+    client = create_app(services=services).test_client()
+    headers = {"Authorization": f"Bearer {create_token(services.redis, services.keys, 'acme')}"}
+    quiz = next(m for m in services.catalog.modules if m.method == "quiz").id
+    body = [
+        {"id": f"e-{i}", "learner": f"l-{i}", "module": quiz, "kind": "graded", "score": 0.5, "timestamp": NOW}
+        for i in range(40)
+    ]
+    partition_of_id = {e["id"]: partition_of("acme", e["learner"], 6) for e in body}
+    with out_of_memory(services.redis, [services.keys.tokens_used]) as failing:
+        response = client.post("/v1/events", json=body, headers=headers)
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    error = response.json["error"]
+    assert error["code"] == "partly_written"
+    assert error["not_written"] == [e["id"] for e in body if partition_of_id[e["id"]] in failing]
+    assert error["written"] == [e["id"] for e in body if partition_of_id[e["id"]] not in failing]
+    assert sorted(e["id"] for e in events_on_stream(services)) == sorted(error["written"])
+    again = client.post("/v1/events", json=body, headers=headers)
+    assert again.status_code == 202
+    Worker(services, clock=lambda: NOW).run(burst=True)
+    assert [services.learners.get("acme", f"l-{i}").events for i in range(40)] == [1] * 40
+
+
+def test_a_request_whose_events_all_fail_is_a_plain_503(services):
+    client = create_app(services=services).test_client()
+    headers = {"Authorization": f"Bearer {create_token(services.redis, services.keys, 'acme')}"}
+    quiz = next(m for m in services.catalog.modules if m.method == "quiz").id
+    with out_of_memory(services.redis, [services.keys.tokens_used]) as failing:
+        learner = next(f"l-{i}" for i in range(100) if partition_of("acme", f"l-{i}", 6) in failing)
+        event = {"learner": learner, "module": quiz, "kind": "graded", "score": 0.5, "timestamp": NOW}
+        response = client.post("/v1/events", json=event, headers=headers)
+    assert response.status_code == 503 and response.json["error"]["code"] == "unavailable"
+    assert events_on_stream(services) == []
+
+
+def test_xapi_on_the_cluster_records_no_statement_whose_events_failed(services):
+    """xAPI rejects a batch as a whole (xAPI 1.0.3 part 3, 3.2): the answer is a 503 and no
+    statement is recorded as stored while some of the batch's events are not on the log, so
+    the LMS's retry of the batch writes them (and the workers apply each id once)."""
+    credential, secret = create_credentials(services.redis, services.keys, "acme", "moodle", MOODLE + "/")
+    token = base64.b64encode(f"{credential.key}:{secret}".encode()).decode()
+    headers = {"Authorization": f"Basic {token}", "X-Experience-API-Version": "1.0.3"}
+    tool = lti_app(services=services).test_client()
+    batch = [moodle_quiz_submitted(user_id=str(i)) for i in range(30)]
+    assert services.pseudonym_secret  # read (and created) once per process: here, before the fault
+    records = services.keys.xapi_statement("acme", "any")
+    with out_of_memory(services.redis, [records, services.keys.xapi_credentials]):
+        response = tool.post("/xapi/statements", json=batch, headers=headers)
+        assert response.status_code == 503 and response.json["error"]["code"] == "unavailable"
+    written = events_on_stream(services)
+    assert 0 < len(written) < 30  # the partitions on the other nodes committed
+    assert not services.redis.keys(services.keys.xapi_statement("acme", "*"))  # no statement taken as stored
+    again = tool.post("/xapi/statements", json=batch, headers=headers)
+    assert again.status_code == 200 and len(again.json) == 30
+    Worker(services, clock=lambda: NOW).run(burst=True)
+    learners = {event["learner"] for event in events_on_stream(services)}
+    assert len(learners) == 30
+    assert [services.learners.get("acme", learner).events for learner in sorted(learners)] == [1] * 30

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core.catalog.activities import ActivityMatcher
-from core.eventlog import queue_events, write_pipeline
+from core.eventlog import events_pipeline
 from core.events import Event, parse_event
 from core.identity import course_cohort, learner_pseudonym
 from core.recent import note_recent
@@ -155,8 +155,8 @@ class MoodleSync:
         result.learners += len({f.split(":")[1] for f, *_ in found})
         if not events:
             return
-        pipe = write_pipeline(services.redis)  # the fingerprints say what is on the log
-        queue_events(pipe, keys, services.settings.partitions, events)
+        # the fingerprints say what is on the log: never written without their events
+        pipe = events_pipeline(services.redis, keys, services.settings.partitions, events)
         pipe.hset(key, mapping=fingerprints)
         note_recent(pipe, keys, self.tenant, SOURCE, [e for e in events if e.module is not None])
         pipe.execute()

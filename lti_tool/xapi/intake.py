@@ -6,7 +6,9 @@ written no more; other content under a known id is a 409, with nothing written),
 lookup (only for actors the platform rule cannot name), and one pipeline with the events, the
 new records (one script, after the events: a crash in between re-sends rather than loses), the
 statements waiting for their actor, the admin's counters and, when a forward LRS is set, the
-statements to forward (before the records too: forward.py). Two requests racing with one
+statements to forward (before the records too: forward.py); on Redis Cluster the events are
+committed first, so an error answer never leaves records of statements whose events are not on
+the log (xAPI rejects a batch as a whole: the LMS sends it again). Two requests racing with one
 new id both pass the check; the workers' processed-event marks then apply the id once.
 """
 
@@ -20,8 +22,9 @@ from functools import lru_cache
 
 import orjson
 import redis
+from redis.cluster import RedisCluster
 
-from core.eventlog import queue_events, write_pipeline
+from core.eventlog import events_pipeline, queue_events
 from core.events import Event, parse_event, trusted_event
 from core.identity import course_cohort, learners_for_aliases
 from core.keys import Keys
@@ -243,19 +246,22 @@ class Intake:
         now: float,
         forward: dict[str, bytes] | None,
     ) -> None:
-        """One transaction (a pipeline on Redis Cluster): the events and the statements to
-        forward, the statement records, the waiting statements, the admin's counters and
-        recent events."""
+        """One transaction (on Redis Cluster the events first, then a pipeline): the events and
+        the statements to forward, the statement records, the waiting statements, the admin's
+        counters and recent events."""
         keys, settings = self.keys, self.services.settings
         ttl = int(settings.retention_days * SECONDS_PER_DAY)
-        pipe = write_pipeline(self.services.redis)  # all or nothing: an error answer means nothing was written
-        queue_events(pipe, keys, settings.partitions, effect.events)
+        # All or nothing on one Redis; on a cluster the events first, so no record lands without them.
+        pipe = events_pipeline(self.services.redis, keys, settings.partitions, effect.events)
         if forward:
             for statement in statements:
                 pipe.xadd(keys.xapi_forward, {"tenant": tenant, "statement": forward[statement.id]})
+        record = ()
         if record_keys:
             digests = "".join(statement.digest for statement in statements)
-            pipe.eval(RECORD_STATEMENTS, len(record_keys), *record_keys, ttl, digests)
+            record = (RECORD_STATEMENTS, len(record_keys), *record_keys, ttl, digests)
+            if not isinstance(self.services.redis, RedisCluster):
+                pipe.eval(*record)
         for actor, items in effect.waiting.items():
             key = waiting_key(keys, tenant, actor)
             pipe.rpush(key, *items)
@@ -275,6 +281,8 @@ class Intake:
         pipe.hset(keys.xapi_counts(tenant), "last_received", now)
         note_recent(pipe, keys, tenant, SOURCE, effect.events)
         pipe.execute()
+        if record and isinstance(self.services.redis, RedisCluster):  # its pipelines run no scripts; one slot
+            self.services.redis.eval(*record)
 
     def _by_alias(
         self,

@@ -55,20 +55,34 @@ class ServiceUnavailable(ApiError):
     code = "unavailable"
 
 
+class PartlyWritten(ServiceUnavailable):
+    """Redis Cluster only: some of the request's events are on the log, the others are not
+    (one partition's transaction failed). Sending the whole request again is safe."""
+
+    code = "partly_written"
+
+    def __init__(self, written: list[str], not_written: list[str]):
+        super().__init__(
+            f"{len(not_written)} of {len(written) + len(not_written)} events were not written; "
+            "send the request again with the same ids (each id is applied once)"
+        )
+        self.details = {"written": written, "not_written": not_written}
+
+
 RETRY_AFTER_S = 2  # what a 503 asks a client to wait (Redis failing over or restarting)
 
 
-def _body(code: str, message: str, field: str | None = None) -> dict:
+def _body(code: str, message: str, field: str | None = None, details: dict | None = None) -> dict:
     error = {"code": code, "message": message}
     if field is not None:
         error["field"] = field
-    return {"error": error}
+    return {"error": error | (details or {})}
 
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
-        response = jsonify(_body(exc.code, exc.message, exc.field))
+        response = jsonify(_body(exc.code, exc.message, exc.field, getattr(exc, "details", None)))
         if isinstance(exc, Unauthorized):
             response.headers["WWW-Authenticate"] = 'Bearer realm="skillgap"'
         if isinstance(exc, TooManyRequests):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from core.eventlog import append_events
+from core.eventlog import PartlyWritten, append_events
 from core.events import EventError, TenantMismatch, parse_event
+from sidecar.api import errors
 from sidecar.api.context import authenticate, json_batch, services, tenant
 from sidecar.api.errors import Forbidden, InvalidRequest
 
@@ -26,5 +27,8 @@ def post_events():
             raise Forbidden(exc.message, field=prefix + exc.field) from None
         except EventError as exc:
             raise InvalidRequest(exc.message, field=prefix + exc.field) from None
-    append_events(svc.redis, svc.keys, svc.settings.partitions, events)
+    try:
+        append_events(svc.redis, svc.keys, svc.settings.partitions, events)
+    except PartlyWritten as exc:  # Redis Cluster: the client is told which ids are on the log
+        raise errors.PartlyWritten(exc.written, exc.not_written) from None
     return {"accepted": len(events), "ids": [event.id for event in events]}, 202

@@ -139,6 +139,12 @@ PLAN_GROUP = {
         "saved_minutes": _ref("Band"),
     },
 }
+
+
+def _ids(description: str) -> dict:
+    return {"type": "array", "items": {"type": "string"}, "description": description}
+
+
 SCORED_KINDS = [name for name, kind in ACTIVITY_KINDS.items() if kind in KINDS_WITH_SCORE]
 SCHEMAS = {
     "Error": {
@@ -149,6 +155,22 @@ SCHEMAS = {
                 "type": "object",
                 "required": ["code", "message"],
                 "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}},
+            }
+        },
+    },
+    "EventsNotWritten": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "enum": ["unavailable", "partly_written"]},
+                    "message": {"type": "string"},
+                    "written": _ids("partly_written: the ids of the events on the log"),
+                    "not_written": _ids("partly_written: the ids of the events not on the log"),
+                },
             }
         },
     },
@@ -500,10 +522,24 @@ PATHS = {
                     }
                 },
             },
-            "description": "All or nothing: a 202 means every event is on the log; any error means none is. "
+            "description": "All or nothing: a 202 means every event is on the log; any error means none is, "
+            "except a 503 with the code `partly_written` (Redis Cluster only, where each partition of the "
+            "log commits apart), which lists the ids `written` and `not_written`. "
             "Retrying a request (after a 503 or a lost connection) with the same event ids is safe: "
-            "an id is applied once.",
-            "responses": {"202": _json(_ref("Accepted"), "queued for the workers"), **_errors(400, 401, 403, 413)},
+            "an id is applied once (an event without an id gets one derived from its content).",
+            "responses": {
+                "202": _json(_ref("Accepted"), "queued for the workers"),
+                **_errors(400, 401, 403, 413),
+                "503": {
+                    **_json(
+                        _ref("EventsNotWritten"),
+                        "`unavailable`: nothing of the request was written; `partly_written` (Redis Cluster): "
+                        "the events `written` are on the log, the `not_written` are not. Either way, send the "
+                        "request again with the same ids after Retry-After seconds",
+                    ),
+                    "headers": HEADERS[503],
+                },
+            },
         }
     },
     "/v1/people": {
