@@ -11,10 +11,10 @@ trim while the load runs. Then: a refit on the archive and the log, and a replay
 Prints `name: value` lines; `lost`, `duplicated` and `server_errors` must be 0: every event
 answered 202 is applied exactly once, and no answer is a 5xx other than 503.
 
-`--soak`: the same steady load with no faults, sampling Redis's memory, the log's length and
-the workers' resident memory; prints them at the first sample after retention first trimmed
-and at the end. Processed-event marks are kept per event day until the retention after the day
-ends, so within a day they grow with the events (printed apart: `marks_mb`).
+`--soak` (with `--rate`, events per second, so that the workers keep up): the same load with no
+faults, sampling Redis's memory by part and the workers' resident memory, then a verdict
+(`bench/soak.py`): `flat: 1` and exit 0 when every part but the day's marks stays flat once
+retention trims, the marks cost what they hold and each marks key keeps one expiry time.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from pathlib import Path
 
 import orjson
 
+from bench.soak import Soak, judge
 from core.params import activate
 from core.redis_server import EmbeddedRedis, connect
 from core.services import build_services
@@ -53,8 +54,9 @@ class Load:
     """Client threads posting batches of events until stopped; each batch is sent again until
     it is answered 202."""
 
-    def __init__(self, port: int, token: str, module: str, clients: int):
+    def __init__(self, port: int, token: str, module: str, clients: int, rate: float = 0.0):
         self.port, self.token, self.module = port, token, module
+        self.interval_s = BATCH * clients / rate if rate else 0.0  # per client; 0: as fast as answered
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.accepted: Counter = Counter()  # learner -> events answered 202
@@ -74,7 +76,11 @@ class Load:
         rng = random.Random(number)
         connection, sent = None, 0
         headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+        next_at = time.monotonic()
         while not self.stop.is_set():
+            if self.interval_s:
+                next_at += self.interval_s
+                self.stop.wait(max(0.0, next_at - time.monotonic()))
             batch = []
             for _ in range(BATCH):
                 sent += 1
@@ -120,6 +126,8 @@ class Load:
                 if response.status < 500:
                     break  # not retried: a 4xx here is a bug the count shows
                 time.sleep(0.2)
+        if connection is not None:
+            connection.close()
 
     def _count(self, name: str) -> None:
         with self.lock:
@@ -155,6 +163,10 @@ class Sidecar:
         self.workers[victim].kill()
         self.workers[victim].wait()
         self.workers[victim] = self._spawn([sys.executable, "-m", "skillgap.cli", "worker"])
+
+    def close(self) -> None:
+        self.terminate()
+        self.log.close()
 
     def terminate(self) -> None:
         for process in [self.api, *self.workers]:
@@ -225,9 +237,16 @@ def applied(services, learners) -> Counter:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=60.0, help="how long the load and the faults last")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=60.0,
+        help="how long the load and the faults last; with --soak, how long it samples once retention trims",
+    )
     parser.add_argument("--clients", type=int, default=3)
     parser.add_argument("--soak", action="store_true", help="no faults: memory over time under steady load")
+    parser.add_argument("--rate", type=float, default=0.0, help="events per second in all (0: as fast as answered)")
+    parser.add_argument("--sample-s", type=float, default=3.0, help="with --soak: seconds between samples")
     args = parser.parse_args(argv)
     started = time.monotonic()
     rng = random.Random(14)
@@ -245,8 +264,9 @@ def _run(args, root: Path, server: EmbeddedRedis, rng: random.Random, started: f
     archive_dir = root / "archive"
     overrides = {
         "SKILLGAP_PARTITIONS": str(PARTITIONS),
-        "SKILLGAP_RETENTION_DAYS": str(10 / 86_400),
-        "SKILLGAP_SNAPSHOT_INTERVAL_S": "3",
+        # retention and snapshots every few seconds: the soak's steady state comes sooner
+        "SKILLGAP_RETENTION_DAYS": str((6 if args.soak else 10) / 86_400),
+        "SKILLGAP_SNAPSHOT_INTERVAL_S": "2" if args.soak else "3",
         "SKILLGAP_MAINTENANCE_INTERVAL_S": "1",
         "SKILLGAP_ARCHIVE_DIR": str(archive_dir),
         "SKILLGAP_RECONNECT_MAX_S": "1",
@@ -262,7 +282,7 @@ def _run(args, root: Path, server: EmbeddedRedis, rng: random.Random, started: f
     sidecar.start()
     wait_healthy(port)
     quiz = next(m for m in services.catalog.modules if m.method == "quiz").id
-    load = Load(port, token, quiz, args.clients)
+    load = Load(port, token, quiz, args.clients, args.rate)
     load.start()
     if args.soak:
         return _soak(args, client, services, sidecar, load, started)
@@ -319,7 +339,7 @@ def _run(args, root: Path, server: EmbeddedRedis, rng: random.Random, started: f
     print_line("replay_duplicated", after.duplicated)
     print_line("replay_max_mastery_difference", f"{after.max_mastery_difference:.3g}")
     print_line("replay_max_time_difference", f"{after.max_time_difference:.3g}")
-    sidecar.terminate()
+    sidecar.close()
     print_line("seconds", f"{time.monotonic() - started:.0f}")
     zero = (
         load.answers["server_errors"],
@@ -332,37 +352,42 @@ def _run(args, root: Path, server: EmbeddedRedis, rng: random.Random, started: f
 
 
 def _soak(args, client, services, sidecar: Sidecar, load: Load, started: float) -> int:
-    keys, samples = services.keys, []
-    end = time.monotonic() + args.seconds
+    """Sample every --sample-s until every partition was trimmed, then for --seconds more;
+    print the samples' verdict (`bench/soak.py`); exit 1 unless memory is flat and no answer
+    was a 5xx."""
+    keys = services.keys
+    soak = Soak(client, keys.prefix)
+    began = time.monotonic()
+    end = began + 2 * args.seconds  # until trimmed (at most --seconds), then --seconds
     while time.monotonic() < end:
-        time.sleep(5)
-        trims = sum(bool(client.exists(keys.trimmed(p))) for p in range(PARTITIONS))
-        marks = sum(client.strlen(key) for key in client.scan_iter(match=f"{keys.prefix}:*:marks:*", count=1000))
-        rss = sum(_rss_kb(worker.pid) for worker in sidecar.workers)
-        entries = sum(client.xlen(keys.stream(p)) for p in range(PARTITIONS))
-        samples.append((trims, client.info("memory")["used_memory"], marks, rss, entries, sum(load.accepted.values())))
+        if soak.samples and soak.samples[-1].trimmed and len([s for s in soak.samples if s.trimmed]) == 1:
+            end = time.monotonic() + args.seconds
+        time.sleep(args.sample_s)
+        soak.sample(
+            time.monotonic() - began,
+            sum(load.accepted.values()),
+            [worker.pid for worker in sidecar.workers],
+            sum(client.xlen(keys.stream(p)) for p in range(PARTITIONS)),
+            all(client.exists(keys.trimmed(p)) for p in range(PARTITIONS)),
+        )
     load.finish()
-    sidecar.terminate()
-    trimmed_samples = [sample for sample in samples if sample[0] == PARTITIONS] or samples
-    first, last = trimmed_samples[0], trimmed_samples[-1]
-    for name, (_, memory, marks, rss, entries, events) in (("start", first), ("end", last)):
-        print(f"{name}_accepted: {events}")
-        print(f"{name}_redis_memory_mb: {memory / 1e6:.2f}")
-        print(f"{name}_redis_memory_without_marks_mb: {(memory - marks) / 1e6:.2f}")
-        print(f"{name}_marks_mb: {marks / 1e6:.2f}")
-        print(f"{name}_worker_rss_mb: {rss / 1e3:.1f}")
-        print(f"{name}_log_entries: {entries}")
+    sidecar.close()
+    verdict = judge(soak.samples, services.settings.worker_cache_marks * len(sidecar.workers), soak.expiries)
+    first = next((sample for sample in soak.samples if sample.trimmed), soak.samples[-1])
+    for name, sample in (("start", first), ("end", soak.samples[-1])):
+        print(f"{name}_accepted: {sample.accepted}")
+        print(f"{name}_log_entries: {sample.entries}")
+        print(f"{name}_redis_memory_mb: {sample.used_memory / 1e6:.2f}")
+        for part, size in sample.parts.items():
+            print(f"{name}_redis_{part}_mb: {size / 1e6:.2f}")
+        print(f"{name}_worker_rss_mb: {sample.worker_rss / 1e6:.1f}")
+    for name, value in verdict.lines:
+        print(f"{name}: {value}")
+    print(f"not_flat: {','.join(verdict.failures) or '-'}")
     print(f"server_errors: {load.answers['server_errors']}")
-    print(f"seconds: {time.monotonic() - started:.0f}")
-    return 0
-
-
-def _rss_kb(pid: int) -> int:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    print(f"load_average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"seconds: {time.monotonic() - started:.0f}", flush=True)
+    return 0 if not verdict.failures and not load.answers["server_errors"] else 1
 
 
 if __name__ == "__main__":
