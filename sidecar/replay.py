@@ -63,6 +63,7 @@ class Rebuilt:
     last_entry: bytes | None
     start: str = FRESH  # where the rebuild starts: FRESH, SNAPSHOT, ARCHIVE or UNDETERMINED (nothing rebuilt)
     note: str = ""  # what the rebuild could not re-derive, for the operator
+    rederived: bool = True  # every applied event derived with the active parameters
     entries: int = 0
     events: int = 0
 
@@ -113,38 +114,44 @@ def rebuild_partition(
     client, keys = services.redis, services.keys
     table = LearnerTable(store, partition)
     rebuilt = Rebuilt(table, None, {}, KnownMarks(), None)
-    snapshot = None if archive_dir is not None else snapshots.latest(client, keys, partition)
+    snapshot = snapshots.latest(client, keys, partition)
     after = None
-    if archive_dir is not None and snapshots.archive_complete(client, keys, partition):
+    version = _active_version(services)
+    archived = archive_dir is not None and snapshots.archive_complete(client, keys, partition)
+    said = f"partition {partition}: "
+    if archive_dir is not None and not archived:
+        said += (
+            "the log was trimmed of entries the archive does not hold (was SKILLGAP_ARCHIVE_DIR set since the start?); "
+        )
+    if archived:
         rebuilt.start = ARCHIVE
         chunks = history_chunks(services, partition, archive_dir, READ_ENTRIES)
-    elif archive_dir is not None:
-        rebuilt.start = UNDETERMINED
-        rebuilt.note = (
-            f"partition {partition}: the log was trimmed of entries the archive does not hold (was "
-            "SKILLGAP_ARCHIVE_DIR set since the start?); its learners keep their stored state"
-        )
-        chunks = history_chunks(services, partition, None, READ_ENTRIES) if retained_when_undetermined else iter(())
     elif snapshots.retained_after(client, keys, partition, None):
         chunks = history_chunks(services, partition, None, READ_ENTRIES)
     elif snapshot is not None and snapshots.retained_after(client, keys, partition, snapshot.position):
         rebuilt.start, after = SNAPSHOT, snapshot.position
+        rebuilt.rederived = snapshot.parameters == version
         for group, held in snapshots.marks(client, snapshot).items():
             rebuilt.marks.load(group, held)
-        version = _active_version(services)
-        if snapshot.parameters != version:
+        if not rebuilt.rederived:
+            # A snapshot holds each learner's state, not the events behind it: what it holds
+            # cannot be derived again with other parameters.
             rebuilt.note = (
-                f"partition {partition}: events up to {_day(snapshot.position)} keep what parameters "
-                f"{_version(snapshot.parameters)} made of them (its snapshot); those after it use "
-                f"{_version(version)} (to re-derive them all, replay with --archive)"
+                f"{said}events up to {_day(snapshot.position)} keep what parameters "
+                f"{_version(snapshot.parameters)} made of them (the snapshot holds learners' states, not "
+                f"their events); those after it use {_version(version)}"
+                + ("" if archive_dir else " (to re-derive them all, replay with --archive)")
             )
+        elif archive_dir is not None:
+            rebuilt.note = f"{said}rebuilt from the snapshot of {_day(snapshot.position)} instead"
         chunks = history_chunks(services, partition, None, READ_ENTRIES, after=after)
     else:
         rebuilt.start = UNDETERMINED
+        rebuilt.rederived = False
         rebuilt.note = (
-            f"partition {partition}: the log's oldest entries were trimmed and no snapshot holds them; "
-            "its learners keep their stored state (workers take a snapshot within "
-            "SKILLGAP_SNAPSHOT_INTERVAL_S; replays after it rebuild from there)"
+            f"{said}the log's oldest entries were trimmed and no snapshot holds them; its learners "
+            "keep their stored state (workers take a snapshot within SKILLGAP_SNAPSHOT_INTERVAL_S; "
+            "replays after it rebuild from there)"
         )
         chunks = history_chunks(services, partition, None, READ_ENTRIES) if retained_when_undetermined else iter(())
     for chunk in chunks:
@@ -225,19 +232,28 @@ def check(services: Services, archive_dir: Path | None = None) -> Comparison:
     return total
 
 
+@dataclass
+class Replayed:
+    learners: int = 0
+    events: int = 0
+    # Partitions not wholly re-derived with the active parameters (a snapshot of other
+    # parameters, or left as stored), with what replay said of each.
+    not_rederived: dict[int, str] = field(default_factory=dict)
+
+
 def replay(
     services: Services,
     progress: Callable[[str], None] = log.info,
     handover_timeout_s: float = HANDOVER_TIMEOUT_S,
     archive_dir: Path | None = None,
-) -> tuple[int, int]:
-    """Rebuild and write every partition; returns (learners, events) replayed. `progress` hears
-    a line per partition, and what could not be re-derived."""
+) -> Replayed:
+    """Rebuild and write every partition. `progress` hears a line per partition, and what could
+    not be re-derived (also in the result's `not_rederived`)."""
     client, keys, settings = services.redis, services.keys, services.settings
     store = _store(services)
     ensure_groups(client, [keys.stream(p) for p in range(settings.partitions)])
     renew, release = client.register_script(RENEW), client.register_script(RELEASE)
-    learners = events = 0
+    result = Replayed()
     for partition in range(settings.partitions):
         token = acquire_for_replay(client, keys, partition, settings.lease_ttl_ms, handover_timeout_s)
         try:
@@ -249,15 +265,17 @@ def replay(
         finally:
             release(keys=[keys.owner(partition)], args=[token])
             client.delete(keys.handover(partition))
-        learners += len(rebuilt.table)
-        events += rebuilt.events
+        result.learners += len(rebuilt.table)
+        result.events += rebuilt.events
+        if not rebuilt.rederived:
+            result.not_rederived[partition] = rebuilt.note
         progress(
             f"partition {partition + 1}/{settings.partitions}: {len(rebuilt.table)} learners, "
             f"{rebuilt.events} events from {rebuilt.entries} entries after the {rebuilt.start}"
         )
         if rebuilt.note:
             progress(rebuilt.note)
-    return learners, events
+    return result
 
 
 def _lease_keeper(services: Services, partition: int, token: str, renew: Callable) -> Callable[[], None]:

@@ -99,9 +99,9 @@ def test_replay_after_retention_keeps_a_long_history_to_1e_9(services):
     assert stream_length(services) == 2  # the entry at the snapshot and the one after it
     before = services.learners.get("acme", "long")
     assert before.events == 620
-    learners, applied = replay(services, progress=lambda line: None)
+    replayed = replay(services, progress=lambda line: None)
     after = services.learners.get("acme", "long")
-    assert after.events == 620 and applied == 20
+    assert after.events == 620 and replayed.events == 20 and not replayed.not_rederived
     assert np.abs(after.state[MASTERY] - before.state[MASTERY]).max() <= 1e-9
     assert np.array_equal(after.state[LAST_SEEN], before.state[LAST_SEEN])
     result = check(services)
@@ -184,23 +184,82 @@ def test_a_damaged_learner_after_a_snapshot_is_found(services):
     assert not result.healthy
 
 
-def test_replay_with_new_parameters_says_what_the_snapshot_keeps(services):
+def activate_new_parameters(services):
+    """Every module's learning rates changed: any event derived again comes out different."""
+    learn = {module.id: dict.fromkeys(module.coverage, 0.5) for module in services.catalog.modules}
+    document = {"schema": 1, "learn": learn}
+    version = store_parameters(services.redis, services.keys, services.catalog, document)
+    activate(services.redis, services.keys, services.catalog, version)
+    return version
+
+
+def replay_command(services, monkeypatch, capsys, *args):
+    monkeypatch.setenv("REDIS_URL", services.settings.redis_url)
+    monkeypatch.setenv("SKILLGAP_KEY_PREFIX", services.settings.key_prefix)
+    monkeypatch.setenv("SKILLGAP_PARTITIONS", str(services.settings.partitions))
+    code = main(["replay", *args])
+    return code, capsys.readouterr().err
+
+
+def test_replay_with_new_parameters_says_what_the_snapshot_keeps(services, monkeypatch, capsys):
+    """Parameters changed after the snapshot, no archive: the events after the snapshot are
+    re-derived, what it holds is not; replay says so, names the partition and exits 3."""
     worker = live(services, one_learner_events(services, 40))
     snapshot_all(services, worker)
     live(services, one_learner_events(services, 5, start=40))
     trim_all(services)
-    module = services.catalog.modules[0]
-    document = {"schema": 1, "learn": {module.id: {next(iter(module.coverage)): 0.5}}}
-    activate(
-        services.redis,
-        services.keys,
-        services.catalog,
-        store_parameters(services.redis, services.keys, services.catalog, document),
-    )
-    lines = []
-    replay(services, progress=lines.append)
-    assert any("keep what parameters of the catalog made of them" in line and "version 1" in line for line in lines)
-    assert services.learners.get("acme", "long").events == 45
+    activate_new_parameters(services)
+    partition = services.learners.partition("acme", "long")
+    code, err = replay_command(services, monkeypatch, capsys)
+    assert code == 3
+    assert f"partition {partition}: events up to" in err
+    assert "keep what parameters of the catalog made of them" in err and "use version 1" in err
+    assert "replay with --archive" in err and f"partitions {partition} keep" in err
+    assert services.learners.get("acme", "long").events == 45  # nothing truncated
+
+
+def test_replay_with_new_parameters_and_an_incomplete_archive_uses_the_snapshot(
+    services, monkeypatch, capsys, tmp_path
+):
+    """--archive that misses trimmed entries: not a reason to re-derive nothing. The partition
+    is rebuilt from its snapshot (the events after it with the new parameters), and replay
+    says both what the archive lacks and what the snapshot keeps (exit 3)."""
+    worker = live(services, one_learner_events(services, 40))
+    snapshot_all(services, worker)
+    live(services, one_learner_events(services, 5, start=40))
+    trim_all(services)  # no archive: the trimmed entries are gone
+    before = services.learners.get("acme", "long")
+    activate_new_parameters(services)
+    code, err = replay_command(services, monkeypatch, capsys, "--archive", str(tmp_path / "empty"))
+    assert code == 3
+    assert "entries the archive does not hold" in err and "keep what parameters of the catalog made" in err
+    after = services.learners.get("acme", "long")
+    assert after.events == 45
+    assert not np.array_equal(after.state, before.state)  # the 5 events after the snapshot, re-derived
+    assert check(services).max_mastery_difference <= 1e-9  # as a rebuild from the snapshot gives
+
+
+def test_replay_of_a_trimmed_log_without_snapshot_exits_3_and_keeps_the_stored_state(services, monkeypatch, capsys):
+    live(services, one_learner_events(services, 40))
+    for p in range(services.settings.partitions):  # an old install's retention: no snapshot
+        entries = services.redis.xrange(services.keys.stream(p))
+        if entries:
+            services.redis.xtrim(services.keys.stream(p), minid=entries[len(entries) // 2][0], approximate=False)
+    activate_new_parameters(services)
+    code, err = replay_command(services, monkeypatch, capsys)
+    assert code == 3 and "no snapshot holds them; its learners keep their stored state" in err
+    assert services.learners.get("acme", "long").events == 40
+
+
+def test_replay_with_new_parameters_and_the_whole_history_exits_0(services, monkeypatch, capsys, tmp_path):
+    worker = live(services, one_learner_events(services, 40))
+    snapshot_all(services, worker)
+    archive_dir = tmp_path / "archive"
+    trim_all(services, archive_dir)
+    activate_new_parameters(services)
+    code, err = replay_command(services, monkeypatch, capsys, "--archive", str(archive_dir))
+    assert code == 0 and "keep what parameters" not in err
+    assert services.learners.get("acme", "long").events == 40
 
 
 def test_the_archive_holds_what_retention_trims_and_replay_and_fit_read_it(services, tmp_path):
@@ -275,15 +334,17 @@ def test_marks_of_a_day_expire_at_one_time_however_often_they_are_appended(servi
     assert abs(time.time() + services.redis.ttl(key) - (day_end + services.settings.retention_days * 86_400)) < 5
 
 
-def test_replay_from_an_archive_that_misses_trimmed_entries_changes_nothing(services, tmp_path):
+def test_replay_from_an_archive_that_misses_trimmed_entries_uses_the_snapshot(services, tmp_path):
     worker = live(services, one_learner_events(services, 40))
     snapshot_all(services, worker)
     trim_all(services)  # no archive: the trimmed entries are gone
     before = services.learners.get("acme", "long")
     lines = []
-    replay(services, progress=lines.append, archive_dir=tmp_path / "empty")
-    assert any("entries the archive does not hold" in line for line in lines)
-    assert services.learners.get("acme", "long").events == before.events == 40
+    replayed = replay(services, progress=lines.append, archive_dir=tmp_path / "empty")
+    assert any("entries the archive does not hold" in line and "from the snapshot" in line for line in lines)
+    assert not replayed.not_rederived  # the snapshot's parameters are the active ones
+    after = services.learners.get("acme", "long")
+    assert after.events == before.events == 40 and np.abs(after.state - before.state).max() <= 1e-9
 
 
 def test_forgetting_a_learner_reaches_snapshots_and_the_archive(services, tmp_path):

@@ -83,8 +83,8 @@ def test_replay_equals_the_incremental_result(services):
     assert result.max_mastery_difference < 1e-6
     assert result.different_rankings == 0 and result.max_gain_difference < 1e-6
     before = {i: services.learners.get("acme", f"r-{i}") for i in range(12)}
-    learners, events = replay(services, progress=lambda line: None)
-    assert learners == 12 and events == 12 * 16
+    replayed = replay(services, progress=lambda line: None)
+    assert replayed.learners == 12 and replayed.events == 12 * 16 and not replayed.not_rederived
     for i in range(12):
         after = services.learners.get("acme", f"r-{i}")
         assert np.allclose(after.state, before[i].state, atol=1e-6)
@@ -151,8 +151,8 @@ def test_replay_keeps_its_lease_through_a_rebuild_longer_than_the_lease(services
 
     monkeypatch.setattr(sidecar.replay, "READ_ENTRIES", 1)
     monkeypatch.setattr(sidecar.replay, "apply_to_table", slow_apply)
-    learners, applied = replay(short, progress=lambda line: None, handover_timeout_s=0.2)
-    assert learners == 4 and applied == 4 * 16
+    replayed = replay(short, progress=lambda line: None, handover_timeout_s=0.2)
+    assert replayed.learners == 4 and replayed.events == 4 * 16
     monkeypatch.undo()
     assert check(services).max_mastery_difference < 1e-6
 

@@ -77,6 +77,9 @@ def _sidecar(args: argparse.Namespace, settings: Settings) -> int:
             moodle_sync.join(SYNC_STOP_S)
 
 
+NOT_REDERIVED = 3  # replay wrote what it could, but not all of it with the active parameters
+
+
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from core.services import build_services
     from sidecar.replay import check, replay
@@ -98,7 +101,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             )
             return 0 if result.healthy else 1
         try:
-            learners, events = replay(services, progress=_say, archive_dir=archive_dir)
+            result = replay(services, progress=_say, archive_dir=archive_dir)
         except TimeoutError as exc:
             raise UserError(f"{exc}; is a worker stuck? (replay asks each partition's owner to hand it over)") from None
         except LostPartition as exc:
@@ -107,7 +110,15 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
                 f"replay lost the lease of partition {partitions} before writing it (was Redis "
                 "paused or cut off?); run `skillgap replay` again"
             ) from None
-    _say(f"Replayed {events:,} events into {learners:,} learners.")
+    _say(f"Replayed {result.events:,} events into {result.learners:,} learners.")
+    if result.not_rederived:
+        partitions = ", ".join(map(str, sorted(result.not_rederived)))
+        _say(
+            f"Not every event was re-derived with the active parameters: partitions {partitions} keep "
+            "what older parameters made of their history before their snapshot, or their stored state "
+            f"(said above). Exit status {NOT_REDERIVED}."
+        )
+        return NOT_REDERIVED
     return 0
 
 
@@ -200,7 +211,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     worker.set_defaults(handler=_worker)
 
     replay = commands.add_parser(
-        "replay", help="rebuild all mastery and recommendations from the latest snapshots and the log after them"
+        "replay",
+        help="rebuild all mastery and recommendations from the latest snapshots and the log after them",
+        description="Rebuild every learner with the active parameters. Exit status 0: all re-derived "
+        f"with them; {NOT_REDERIVED}: written, but some partitions keep what older parameters made of "
+        "the history before their snapshot, or their stored state (each is named); 1: --check found "
+        "differences; 2: an error.",
     )
     replay.add_argument("--check", action="store_true", help="only compare the stored state with a rebuild")
     replay.add_argument(
