@@ -52,8 +52,12 @@ def part_of(key: str) -> str:
 def redis_parts(client, prefix: str) -> dict[str, int]:
     """Bytes per part: MEMORY USAGE (every nested value counted) of each key under `prefix`."""
     parts = dict.fromkeys(PARTS, 0)
-    for key in client.scan_iter(match=f"{prefix}:*", count=1_000):
-        parts[part_of(key.decode())] += client.memory_usage(key, samples=0) or 0
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1_000))
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.memory_usage(key, samples=0)
+    for key, size in zip(keys, pipe.execute()):
+        parts[part_of(key.decode())] += size or 0
     return parts
 
 
