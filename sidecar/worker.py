@@ -111,6 +111,7 @@ class Worker:
         self.cluster = isinstance(self.client, RedisCluster)
         self._stopping = False
         self._recovering: set[int] = set()  # owned partitions whose pending entries come first
+        self._in_hand: set[int] = set()  # partitions with entries read in this round, not yet committed
         s = self.settings
         # The learners and marks of the partitions we own, as our commits wrote them
         self.cache = PartitionCache(self.client, self.keys, s.worker_cache_learners, s.worker_cache_marks)
@@ -189,7 +190,9 @@ class Worker:
                 sorted(lost),
                 sorted(self.leases.owned),
             )
-        self._recovering = (self._recovering - lost) | gained | self._with_pending(self.leases.owned - gained)
+        # Entries in hand are pending because we are applying them, not because a read was lost.
+        checked = self.leases.owned - gained - self._in_hand
+        self._recovering = (self._recovering - lost) | gained | self._with_pending(checked)
         if active_version(self.client, self.keys) != self.parameters.version:
             self._load_parameters()
         self._redis_clock_s = _redis_time(self.client) - self.clock()
@@ -265,10 +268,14 @@ class Worker:
         readable = sorted(self.leases.owned - self._recovering)
         if readable:
             batches = self._read(readable, block and not processed)
-            # One node: the round is one unit (one load, one engine call, one commit). A
-            # cluster commits each partition on its own shard.
-            for unit in [{p: e} for p, e in batches.items()] if self.cluster else ([batches] if batches else []):
-                processed += self._process_guarded(unit)
+            self._in_hand = set(batches)
+            try:
+                # One node: the round is one unit (one load, one engine call, one commit). A
+                # cluster commits each partition on its own shard.
+                for unit in [{p: e} for p, e in batches.items()] if self.cluster else ([batches] if batches else []):
+                    processed += self._process_guarded(unit)
+            finally:
+                self._in_hand = set()
         if not processed and (self._recovering or (block and not readable)):
             # pending entries not yet idle long enough to claim, or nothing owned yet
             self._sleep(min(self.settings.block_ms, self.settings.claim_idle_ms) / 1000)

@@ -229,3 +229,16 @@ def test_learners_kept_in_memory_are_dropped_when_the_partition_changes_hands(se
     append_events(services.redis, services.keys, 4, [later])
     worker.run(burst=True)
     assert services.learners.get("acme", "u-1").events == 41
+
+
+def test_a_heartbeat_within_a_round_leaves_its_partitions_readable(services):
+    """The entries of the round in hand are pending because the worker is applying them: a
+    heartbeat that falls within the round must not take them for a lost read (which would make
+    the partitions 'recovering', skipped by maintenance until reclaimed)."""
+    worker = Worker(services, name="w-round", clock=lambda: NOW)
+    worker.leases.heartbeat()  # owns every partition, nothing pending
+    append_events(services.redis, services.keys, 4, events_for(services, [f"l-{i}" for i in range(12)]))
+    worker._next_heartbeat = 0.0  # due now: the round's own heartbeat runs within it
+    assert worker._step(block=False) == 1
+    assert worker._recovering == set()
+    assert sum(record.events for record in services.learners.get_many("acme", [f"l-{i}" for i in range(12)])) == 24
