@@ -142,9 +142,16 @@ def _pct(value: float) -> str:
 
 
 def reason(item: dict, catalog: Catalog, language: str = "en") -> str:
-    """Sentences a learner can read: what the module closes (and for which role module a
-    prerequisite is needed), what it builds on or waits for, and what it unlocks."""
+    """Sentences a learner can read: whether the module is mandatory for their role and by
+    when, what it closes (and for which role module a prerequisite is needed), what it builds
+    on or waits for, and what it unlocks."""
+    due = item.get("mandatory_due")
     zh = language.lower().startswith("zh")
+    lead = (f"岗位必修，{due} 截止。" if zh else f"Mandatory for your role: due {due}. ") if due else ""
+    return (lead + _what_it_does(item, catalog, language, zh)).strip()
+
+
+def _what_it_does(item: dict, catalog: Catalog, language: str, zh: bool) -> str:
     kps = catalog.knowledge_points
     index = catalog.point_index
 
@@ -186,7 +193,7 @@ def reason(item: dict, catalog: Catalog, language: str = "en") -> str:
                 part += "，" + "、".join(f"「{name(p)}」" for p in c["needed_for"][:2]) + "需要它"
             parts.append(part + "）")
         head = "复习：" if item.get("action") == "review" else ""
-        text = head + "；".join(parts) + "。"
+        text = head + "；".join(parts) + "。" if parts else ""
         if builds:
             text += (
                 "建立在已掌握的"
@@ -208,7 +215,7 @@ def reason(item: dict, catalog: Catalog, language: str = "en") -> str:
             part += ", needed for " + ", ".join(name(p) for p in c["needed_for"][:2])
         parts.append(part + ")")
     verb = "Review to win back" if item.get("action") == "review" else "Raises"
-    text = f"{verb} " + "; ".join(parts) + "."
+    text = f"{verb} " + "; ".join(parts) + "." if parts else ""
     if builds:
         text += " Builds on " + ", ".join(f"{name(r['point'])} ({_pct(r['mastery'])})" for r in builds) + "."
     if waits:

@@ -247,11 +247,12 @@ class LearnerStore:
         )
 
     def explain(self, record: LearnerRecord) -> list[dict]:
-        """The stored ranking with what each module closes or measures (core/explain.py)."""
+        """The stored ranking with what each module closes or measures (core/explain.py) and,
+        for a module mandatory for the learner's role and not done, its due date."""
         if not record.ranking.get("module"):
             return []
         belief = decayed_belief(record.state[None], self.model, record.recommended_at)
-        return recommendation_items(
+        items = recommendation_items(
             self.catalog,
             self.model,
             record.ranking,
@@ -261,6 +262,11 @@ class LearnerStore:
             self.assessment_uncertainty,
             self.prerequisite_threshold,
         )
+        due = {s.module: s.due_day for s in self.mandatory(record, record.recommended_at) if s.completed is None}
+        for item in items:
+            if item["module"] in due:
+                item["mandatory_due"] = due[item["module"]]
+        return items
 
     def _in_catalog_order(self, state: np.ndarray, points: list[str]) -> np.ndarray:
         """State stored under another catalog's points: keep the points both know, start new ones fresh."""

@@ -403,6 +403,9 @@ def test_a_new_hire_is_taught_first_and_told_why(client, services, token):
     for item in items:
         assert item["closes"] and item["expected_gain"] > 0
         assert all(role.targets.get(c["point"], 0) > 0 or c["target"] > 0 for c in item["closes"])
-        assert item["reason"].startswith("Raises")
+        mandatory = f"Mandatory for your role: due {item['mandatory_due']}. " if "mandatory_due" in item else ""
+        assert item["reason"].startswith(mandatory + "Raises")
     zh = client.get("/v1/learners/new-hire/recommendations?lang=zh", headers=auth(token)).json["recommendations"]
-    assert all(item["reason"].startswith("将") for item in zh)
+    assert all(
+        item["reason"].removeprefix(f"岗位必修，{item.get('mandatory_due')} 截止。").startswith("将") for item in zh
+    )

@@ -232,3 +232,26 @@ def test_a_replay_rebuilds_the_same_enrolments_start_dates_and_completions(cohor
     replay(services, progress=lambda line: None)
     again = {r.learner: (r.first_seen, r.start, r.done) for r in services.learners.get_many("acme", list(learners))}
     assert again == live
+
+
+def test_a_recommended_mandatory_module_says_so_with_its_due_date(cohort, services):
+    from core.explain import render
+
+    store, catalog = services.learners, services.catalog
+    record = store.get("acme", "u-late")
+    record.ranking = {  # a plan with a mandatory module (even one that closes nothing) and another
+        "module": [SAFETY, "m-prompt-basics"],
+        "action": ["learn", "learn"],
+        "gain": [0.0, 0.1],
+        "per_minute": [0.0, 0.002],
+        "information": [0.0, 0.0],
+    }
+    due = datetime.fromtimestamp(record.first_seen + 30 * DAY, UTC).date().isoformat()
+    safety, prompts = store.explain(record)
+    assert safety["mandatory_due"] == due and "mandatory_due" not in prompts
+    assert render(safety, catalog)["reason"].startswith(f"Mandatory for your role: due {due}.")
+    assert render(safety, catalog, "zh")["reason"].startswith(f"岗位必修，{due} 截止。")
+    assert not render(prompts, catalog)["reason"].startswith("Mandatory")
+    done = store.get("acme", "u-done")
+    done.ranking = {**record.ranking, "module": [PRIVACY, SAFETY]}
+    assert all("mandatory_due" not in item for item in store.explain(done))  # completed: no longer due

@@ -311,6 +311,11 @@ SCHEMAS = {
                         "method": {"type": "string"},
                         "url": {"type": ["string", "null"]},
                         "reason": {"type": "string"},
+                        "mandatory_due": {
+                            "type": "string",
+                            "format": "date",
+                            "description": "a module mandatory for the learner's role, not done: its due date",
+                        },
                         "closes": {
                             "type": "array",
                             "description": "points it raises in plan order; needed_for: points that need it",
