@@ -145,10 +145,21 @@ def reason(item: dict, catalog: Catalog, language: str = "en") -> str:
     """Sentences a learner can read: whether the module is mandatory for their role and by
     when, what it closes (and for which role module a prerequisite is needed), what it builds
     on or waits for, and what it unlocks."""
-    due = item.get("mandatory_due")
     zh = language.lower().startswith("zh")
-    lead = (f"岗位必修，{due} 截止。" if zh else f"Mandatory for your role: due {due}. ") if due else ""
-    return (lead + _what_it_does(item, catalog, language, zh)).strip()
+    due = item.get("mandatory_due")  # the store adds it to a mandatory module not done
+    mandatory = item.get("action") == "mandatory"  # first in the plan for its date
+    if due:
+        lead = f"岗位必修，{due} 截止。" if zh else f"Mandatory for your role: due {due}."
+    elif mandatory:
+        lead = "必修：你的角色要求完成此模块，截止日期临近。" if zh else "Mandatory for your role and due soon."
+    else:
+        lead = ""
+    if mandatory:
+        if _says_nothing(item):
+            return lead
+        item = {**item, "action": "assess" if "measures" in item else "learn"}
+    text = _what_it_does(item, catalog, language, zh)
+    return (lead + text if zh else f"{lead} {text}").strip()
 
 
 def _what_it_does(item: dict, catalog: Catalog, language: str, zh: bool) -> str:
@@ -162,11 +173,6 @@ def _what_it_does(item: dict, catalog: Catalog, language: str, zh: bool) -> str:
         q = catalog.module_index.get(module)
         return catalog.modules[q].title.get(language) if q is not None else module
 
-    if item.get("action") == "mandatory":
-        rest = reason({**item, "action": "assess" if "measures" in item else "learn"}, catalog, language)
-        if zh:
-            return "必修：你的角色要求完成此模块，截止日期临近。" + ("" if _says_nothing(item) else rest)
-        return "Mandatory for your role and due soon." + ("" if _says_nothing(item) else " " + rest)
     if item.get("action") == "assess":
         measured = [name(m["point"]) for m in item.get("measures", [])[:3]]
         if zh:

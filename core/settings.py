@@ -67,6 +67,9 @@ class Settings:
     # Engine: offer an assessment for points whose uncertainty (sd of the mastery belief,
     # at most 0.29) is at least this; pass to engine.recommend(uncertainty_threshold=...)
     assessment_uncertainty: float = 0.15
+    # Mandatory modules (core/mandatory.py) due within this many days of a learner's latest
+    # event, or overdue, open their plan: engine.recommend(due_window=...)
+    mandatory_window_days: float = 14.0
 
     # The cost plan (`skillgap plan`, GET /v1/plan; core/plan.py): the learners one plan takes
     # at most (the first in id order), paths per plan (the mean and draws of each learner's
@@ -225,6 +228,8 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}PREREQUISITE_THRESHOLD must be in [0, 1]")
         if not 0.0 <= self.assessment_uncertainty <= 0.5:
             raise SettingsError(f"{ENV_PREFIX}ASSESSMENT_UNCERTAINTY must be in [0, 0.5]")
+        if not 0.0 <= self.mandatory_window_days <= 3650.0:
+            raise SettingsError(f"{ENV_PREFIX}MANDATORY_WINDOW_DAYS must be in [0, 3650]")
         if self.retention_days <= 0:
             raise SettingsError(f"{ENV_PREFIX}RETENTION_DAYS must be positive")
         if self.snapshot_interval_s < 0 or self.maintenance_interval_s <= 0:

@@ -217,22 +217,35 @@ def _distinct(rows: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def rank(table: LearnerTable, rows: np.ndarray, settings: Settings) -> Recommendations:
-    """Rank the modules for the learners of `rows`, each as of its latest event."""
+    """Rank the modules for the learners of `rows`, each as of its latest event, mandatory
+    modules due soon first (core/mandatory.py: due from HR's start date or the earliest
+    event; none once completed)."""
     store = table.store
     table.read_start_dates()
-    targets = store.targets_for_roles(table.roles[rows])
-    return recommend_as_of(table.state[rows], targets, store.model, table.as_of[rows], settings)
+    roles = table.roles[rows]
+    due = store.due_rules.due(store.role_rows(roles), table.enrolment(rows), table.done[rows], store.model.n_modules)
+    targets = store.targets_for_roles(roles)
+    return recommend_as_of(table.state[rows], targets, store.model, table.as_of[rows], settings, due)
 
 
-def recommend_as_of(state: np.ndarray, targets: np.ndarray, model: Model, as_of: np.ndarray, settings: Settings):
+def recommend_as_of(
+    state: np.ndarray,
+    targets: np.ndarray,
+    model: Model,
+    as_of: np.ndarray,
+    settings: Settings,
+    due: np.ndarray | None = None,
+) -> Recommendations:
     """`engine.recommend` with each learner evaluated at its own time `as_of[i]`.
 
-    The engine takes one `now`; forgetting depends only on `now - last touched`, so shifting
-    each learner's last-touched times by `now - as_of[i]` evaluates it at `as_of[i]`."""
+    The engine takes one `now`; forgetting depends only on `now - last touched`, and what is
+    due soon only on `due - now`, so shifting each learner's last-touched and due times by
+    `now - as_of[i]` evaluates it at `as_of[i]`."""
     now = float(as_of.max()) if as_of.size else 0.0
+    shift = now - as_of
     shifted = state.copy()
     last = shifted[:, LAST_SEEN, :]
-    shifted[:, LAST_SEEN, :] = np.where(last > 0, last + (now - as_of)[:, None], 0.0)
+    shifted[:, LAST_SEEN, :] = np.where(last > 0, last + shift[:, None], 0.0)
     return recommend(
         shifted,
         targets,
@@ -241,6 +254,8 @@ def recommend_as_of(state: np.ndarray, targets: np.ndarray, model: Model, as_of:
         k=settings.recommendations_per_learner,
         prerequisite_threshold=settings.prerequisite_threshold,
         uncertainty_threshold=settings.assessment_uncertainty,
+        due=None if due is None else due + shift[:, None],  # inf stays inf: not due
+        due_window=settings.mandatory_window_days * SECONDS_PER_DAY,
     )
 
 

@@ -255,3 +255,23 @@ def test_a_recommended_mandatory_module_says_so_with_its_due_date(cohort, servic
     done = store.get("acme", "u-done")
     done.ranking = {**record.ranking, "module": [PRIVACY, SAFETY]}
     assert all("mandatory_due" not in item for item in store.explain(done))  # completed: no longer due
+
+
+def test_the_workers_rank_mandatory_modules_first_as_their_date_nears(cohort, client, headers, services):
+    """Ranked as of each learner's latest event (replay reproduces it): u-late's was a day ago,
+    both modules overdue then; u-soon's 25.5 days ago, both due in 4.5 days, outside the
+    14-day window then; its next event (a launch records one) re-ranks it as of now."""
+
+    def plan(learner):
+        ranking = services.learners.get("acme", learner).ranking
+        return list(zip(ranking["module"], ranking["action"]))
+
+    assert set(plan("u-late")[:2]) == {(PRIVACY, "mandatory"), (SAFETY, "mandatory")}
+    assert all(action != "mandatory" for _, action in plan("u-late")[2:])
+    assert all(action != "mandatory" for _, action in plan("u-done") + plan("u-soon") + plan("u-hr"))
+    post(client, headers, [event("u-soon", "m-llm-intro", "viewed", 0, cohort="course-b")], services)
+    assert set(plan("u-soon")[:2]) == {(PRIVACY, "mandatory"), (SAFETY, "mandatory")}
+    post(client, headers, [event("u-soon", PRIVACY, "completed", 0, cohort="course-b")], services)
+    assert plan("u-soon")[0] == (SAFETY, "mandatory") and (PRIVACY, "mandatory") not in plan("u-soon")
+    reason = client.get("/v1/learners/u-soon/recommendations", headers=headers).json["recommendations"][0]["reason"]
+    assert reason.startswith("Mandatory for your role: due ")
