@@ -344,10 +344,30 @@ class LearnerStore:
 
     def mandatory(self, record: LearnerRecord, as_of: float) -> list[Status]:
         """The modules mandatory for the learner's role: due when, done or not, as of `as_of`."""
-        known = [np.nan if value is None else value for value in (record.start, record.first_seen)]
-        enrolled = enrolment_times(np.array(known[:1]), np.array(known[1:]), np.array([record.recommended_at]))
         role = self.catalog.role_index[self.role_of(record)]
-        return self.due_rules.statuses(role, float(enrolled[0]), record.done, as_of)
+        return self.due_rules.statuses(role, float(self.enrolment([record])[0]), record.done, as_of)
+
+    def enrolment(self, records: list[LearnerRecord]) -> np.ndarray:
+        """(L,) each record's enrolment time (core/mandatory.py: HR's start date, else the earliest event)."""
+
+        def known(values) -> np.ndarray:
+            return np.array([np.nan if value is None else value for value in values], np.float64)
+
+        return enrolment_times(
+            known(r.start for r in records),
+            known(r.first_seen for r in records),
+            np.array([r.recommended_at for r in records], np.float64),
+        )
+
+    def due_for(self, records: list[LearnerRecord]) -> np.ndarray:
+        """(L, Q) engine.recommend's `due` for the records: when each mandatory module is due,
+        inf where it is not mandatory for the learner's role or is done (what the workers pass)."""
+        ids = self.due_rules.ids
+        done = np.array([[r.done.get(module, np.inf) for module in ids] for r in records], np.float64)
+        roles = np.array([self.catalog.role_index[self.role_of(r)] for r in records], np.int64)
+        return self.due_rules.due(
+            roles, self.enrolment(records), done.reshape(len(records), len(ids)), self.model.n_modules
+        )
 
     def targets_of(self, record: LearnerRecord) -> np.ndarray:
         return self.targets_for([record])[0]

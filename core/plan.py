@@ -1,7 +1,8 @@
 """The cost plan (issue 15): training minutes, weeks and cost by method until a tenant's learners
-reach their role's target, by the recommender's path and by course order, per learner, role
-and cohort, with the band that the uncertainty about each learner's mastery gives. Read by the
-analyst API, the dashboard and `skillgap plan`; the projection itself is engine/plan.py.
+reach their role's target, by the recommender's path (mandatory modules first as their date
+nears, as the workers rank) and by course order, per learner, role and cohort, with the band
+that the uncertainty about each learner's mastery gives. Read by the analyst API, the dashboard
+and `skillgap plan`; the projection itself is engine/plan.py.
 
 Figures per group are over its learners' paths from the same draw: `expected` from the
 belief's mean, `median`, `p10` and `p90` over all draws (the mean included). A path that has
@@ -17,6 +18,7 @@ import numpy as np
 from core.catalog.model import METHODS
 from core.errors import UserError
 from core.learner_store import LearnerStore
+from core.mandatory import SECONDS_PER_DAY
 from core.reports import report_learners
 from core.settings import PLAN_MINUTES_PER_WEEK_RANGE, Settings
 from engine.plan import Bounds, Projection, project
@@ -240,6 +242,8 @@ def cost_plan(
             k=settings.recommendations_per_learner,
             prerequisite_threshold=settings.prerequisite_threshold,
             uncertainty_threshold=settings.assessment_uncertainty,
+            due=store.due_for(records),
+            due_window=settings.mandatory_window_days * SECONDS_PER_DAY,
         )
     return CostPlan(
         tenant=tenant,

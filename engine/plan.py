@@ -431,6 +431,7 @@ def project(
     prerequisite_threshold: float = READY_MASTERY,
     uncertainty_threshold: float = 0.15,
     due: np.ndarray | None = None,
+    due_window: float = DUE_WINDOW,
 ) -> Projection:
     """Each learner's paths to target from the belief's mean and from `draws` draws of it, by the
     recommender and by course order (see the module docstring). The mean's paths keep their
@@ -452,6 +453,7 @@ def project(
             prerequisite_threshold,
             uncertainty_threshold,
             None if due is None else np.tile(np.asarray(due, np.float64), (draws + 1, 1)),
+            due_window,
         ),
         course_order(start, targets, model, now, bounds, prerequisite_threshold),
         n,

@@ -9,6 +9,7 @@ import re
 import time
 from xml.etree import ElementTree
 
+import numpy as np
 import orjson
 import pytest
 
@@ -294,3 +295,27 @@ def test_plan_settings_out_of_range_are_refused_by_name(override):
 
     with pytest.raises(SettingsError, match=f"SKILLGAP_{next(iter(override)).upper()}"):
         Settings.load(override, environ={})
+
+
+def test_the_adaptive_path_takes_the_mandatory_modules_as_the_workers_would(loaded, token, services):
+    """The default catalog makes m-privacy and m-responsible-ai mandatory within 30 days of
+    enrolment for every role: the learners just enrolled take both on the way, once their date
+    comes within the workers' window (SKILLGAP_MANDATORY_WINDOW_DAYS) of the path's clock."""
+    mandatory = {"m-privacy", "m-responsible-ai"}
+    store = services.learners
+    records = store.get_many("acme", [f"u-{i}" for i in range(6)], explain=False)
+    due = store.due_for(records)
+    assert {services.catalog.modules[q].id for q in np.flatnonzero(np.isfinite(due[0]))} == mandatory
+    plan = loaded.get("/v1/plan", headers=auth(token)).json
+    per_week = plan["bounds"]["minutes_per_week"]
+    minutes = {m.id: m.minutes for m in services.catalog.modules}
+    window = services.settings.mandatory_window_days
+    for row in plan["by_learner"]:
+        modules = row["modules"]
+        assert mandatory <= set(modules)
+        # At the first choice made once a date is within the window (30 - window days in), the
+        # path takes a mandatory module left, and the other one right after.
+        days = np.cumsum([0.0] + [minutes[m] / per_week * 7 for m in modules])
+        first = int(np.argmax(days >= 30 - window))
+        left = [m for m in mandatory if m not in modules[:first]]
+        assert set(modules[first : first + len(left)]) == set(left)
