@@ -340,6 +340,7 @@ def _run(args, root: Path, server: EmbeddedRedis, rng: random.Random, started: f
     print_line("replay_max_mastery_difference", f"{after.max_mastery_difference:.3g}")
     print_line("replay_max_time_difference", f"{after.max_time_difference:.3g}")
     sidecar.close()
+    print_line("load_average", " ".join(f"{x:.2f}" for x in os.getloadavg()))
     print_line("seconds", f"{time.monotonic() - started:.0f}")
     zero = (
         load.answers["server_errors"],
