@@ -275,3 +275,10 @@ def test_the_workers_rank_mandatory_modules_first_as_their_date_nears(cohort, cl
     assert plan("u-soon")[0] == (SAFETY, "mandatory") and (PRIVACY, "mandatory") not in plan("u-soon")
     reason = client.get("/v1/learners/u-soon/recommendations", headers=headers).json["recommendations"][0]["reason"]
     assert reason.startswith("Mandatory for your role: due ")
+
+
+def test_the_overdue_csv_cannot_smuggle_a_formula_into_a_spreadsheet(client, headers, services):
+    post(client, headers, [event("u-x", "m-llm-intro", "viewed", 40.5, cohort='=HYPERLINK("http://x")')], services)
+    text = client.get("/v1/overdue?format=csv", headers=headers).get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows and all(row["cohorts"] == '\'=HYPERLINK("http://x")' for row in rows)
