@@ -10,7 +10,9 @@ the same file and predict held-out learners from the same file, end to end:
   the file read, validated and grouped, both columns for every row in file order); and,
   apart, against the whole `skillgap predict`, which also writes its CSV (pyBKT writes none).
 
-The libraries take turns and each figure is the best of several runs for both. Prints one
+The libraries take turns and each figure is the best of several runs for both, except the
+whole processes (`skillgap fit` + `skillgap predict` against pyBKT's fit and predict in one
+fresh process, start-up included): the median of several rounds. Prints one
 `name: value` line per figure. pyBKT is a bench-only dependency (`make bench` installs it
 with its C++ core built); without it, only the engine's side runs. `--quick` shrinks
 everything for a smoke test.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,7 +57,9 @@ RESOURCE_COLUMN = "module"
 # Predictions take milliseconds on the engine's side, where one scheduling hiccup weighs.
 FIT_REPEATS = 5
 PREDICT_REPEATS = 9
-WHOLE_PROCESS_REPEATS = 3  # `skillgap fit` + `skillgap predict` as processes, against pyBKT's in one
+# `skillgap fit` + `skillgap predict` as processes, against pyBKT's in one: the median of this
+# many rounds, taking turns (a short process's time swings with the load: its best would flatter it).
+WHOLE_PROCESS_ROUNDS = 5
 
 
 def say(name: str, value: object) -> None:
@@ -65,6 +70,17 @@ def say(name: str, value: object) -> None:
 
 def best_of(repeats: int, run: Callable[[], object]) -> tuple[float, object]:
     return side_by_side(repeats, run=run)["run"]
+
+
+def median_of(rounds: int, **runs: Callable[[], object] | None) -> dict[str, float]:
+    """{name: median time}, the runs taking turns. A run given as None is left out."""
+    times: dict[str, list[float]] = {name: [] for name, run in runs.items() if run}
+    for _ in range(rounds):
+        for name, spent in times.items():
+            start = time.perf_counter()
+            runs[name]()
+            spent.append(time.perf_counter() - start)
+    return {name: statistics.median(spent) for name, spent in times.items()}
 
 
 def side_by_side(repeats: int, **runs: Callable[[], object] | None) -> dict[str, tuple[float, object]]:
@@ -417,18 +433,18 @@ def main(argv: list[str] | None = None) -> int:
             say(f"{prefix}_param_mae_engine", mae)
             if scenario.multilearn:
                 say(f"{prefix}_learn_mae_engine", mae_learn)
-            whole = side_by_side(
-                1 if args.quick else WHOLE_PROCESS_REPEATS,
+            whole = median_of(
+                1 if args.quick else WHOLE_PROCESS_ROUNDS,
                 engine=lambda: engine_processes(train, test, scenario, Path(folder)),
                 pybkt=PyBKTModel and (lambda: pybkt_process(train, test, scenario, args.seed)),
             )
-            say(f"{prefix}_whole_process_fit_predict_engine_s", whole["engine"][0])
+            say(f"{prefix}_whole_process_fit_predict_engine_s", whole["engine"])
             if PyBKTModel is None:
                 continue
             pybkt_s, model = fits["pybkt"]
             # Both sides' whole processes (start-up, imports, CSV reading) beside the in-process ratio.
-            say(f"{prefix}_whole_process_fit_predict_pybkt_s", whole["pybkt"][0])
-            say(f"{prefix}_whole_process_ratio_pybkt_over_engine", whole["pybkt"][0] / whole["engine"][0])
+            say(f"{prefix}_whole_process_fit_predict_pybkt_s", whole["pybkt"])
+            say(f"{prefix}_whole_process_ratio_pybkt_over_engine", whole["pybkt"] / whole["engine"])
             say(
                 f"{prefix}_in_process_fit_predict_ratio_pybkt_over_engine",
                 (pybkt_s + predictions["pybkt"][0]) / (engine_s + writing_s),
