@@ -165,6 +165,13 @@ def test_overview_heatmap_drill_down_and_learner_page(app, services, token, load
     assert "graded" in learner  # the recent events, read back from the log
     assert "viewed" in client.get("/learners/u-0").get_data(as_text=True)  # an event without a score too
     assert "Expected gap closed" in learner and "expected_gain" in learner  # plain words, exact name in the tooltip
+    mandatory = re.findall(
+        r'<tr class="mandatory-module due"><td>([^<]+)</td><td>([0-9-]+)</td><td>([^<]+)</td>', learner
+    )
+    assert [(title, status) for title, _, status in mandatory] == [
+        (services.catalog.modules[services.catalog.module_index[m]].title.get("en"), "due in 30 day(s)")
+        for m in ("m-privacy", "m-responsible-ai")
+    ]  # the default catalog's: every role, within 30 days of the first event (just now)
     modules = client.get("/modules").get_data(as_text=True)
     assert "No fitted parameter version yet" in modules and "<circle" not in modules
     cohort = client.get("/gaps?cohort=course-1")

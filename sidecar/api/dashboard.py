@@ -266,6 +266,10 @@ def learner_page(learner: str):
     )
     recent = learner_recent_events(svc.redis, svc.keys, svc.settings.partitions, g.tenant, learner)
     modules = {m.id: m.title.get(language) for m in catalog.modules}
+    mandatory = [
+        {"title": modules[s.module], "due": s.due_day, "state": s.state, "days": s.days}
+        for s in store.mandatory(record, time.time())
+    ]
     return _page(
         "learner.html",
         learner=learner,
@@ -274,6 +278,7 @@ def learner_page(learner: str):
         loss=standing.loss.total,
         chart=chart,
         recommendations=[render(item, catalog, language) for item in record.recommendations],
+        mandatory=mandatory,
         recent=[
             {**e, "when": _when(e["timestamp"]), "title": modules.get(e.get("module"), e.get("module") or "")}
             for e in recent
