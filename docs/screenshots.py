@@ -2,7 +2,7 @@
 
     python docs/screenshots.py --tool http://127.0.0.1:8000 --api http://127.0.0.1:8001 --token TOKEN
 
-Writes docs/screenshots/{learner,teacher,dashboard,heatmap,learner-drilldown,modules}-{en,zh}.png and
+Writes docs/screenshots/{learner,teacher,dashboard,heatmap,learner-drilldown,modules,plan,overdue}-{en,zh}.png and
 api-docs.png. The pages are fetched as a browser would (the demo platform's launch, the dashboard's
 sign-in), saved with a <base> pointing at the server, and rendered by Chromium (CJK fonts needed
 for the Chinese ones: fonts-noto-cjk)."""
@@ -90,6 +90,8 @@ def main() -> None:
             shoot(
                 analyst.get(f"{args.api}/modules", timeout=10).text, f"modules-{language}", args.api, work, 1280, 1400
             )
+            shoot(analyst.get(f"{args.api}/plan", timeout=120).text, f"plan-{language}", args.api, work, 1280, 1400)
+            shoot(analyst.get(f"{args.api}/overdue", timeout=30).text, f"overdue-{language}", args.api, work)
         shoot(f"{args.api}/v1/docs", "api-docs", args.api, work)
 
 
