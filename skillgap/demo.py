@@ -14,21 +14,27 @@ from engine import Kind
 from engine.simulate import simulate_activity
 
 DAY = 86_400.0
+HISTORY_DAYS = 60.0
+MIN_JOINED_DAYS = 5.0  # the newest learners joined this many days ago
 POST_BATCH = 500
 
 
 def demo_events(catalog: Catalog, learners: list[str], cohort: str, seed: int, now: float) -> list[dict]:
-    """About a dozen activities per learner over the last 60 days, as JSON events. Each learner's
-    first event also names their role and a cohort of their role; the others name `cohort`."""
+    """About a dozen activities per learner, as JSON events. Each learner's first event also
+    names their role and a cohort of their role; the others name `cohort`. Learners joined on
+    different days of the last 60 (their activity squeezed into the days since), so mandatory
+    modules are due soon for some and overdue for others, as in a real company."""
     model = engine_model(catalog)
     rng = np.random.default_rng(seed)
     roles = [r.id for r in catalog.roles]
     learner_roles = np.arange(len(learners)) % len(roles)
     quiz = np.array([m.method == "quiz" for m in catalog.modules])
-    activity = simulate_activity(model, learner_roles, 12, rng, now - 60 * DAY, now - 60.0, quiz)
+    activity = simulate_activity(model, learner_roles, 12, rng, now - HISTORY_DAYS * DAY, now - 60.0, quiz)
+    joined_share = rng.uniform(MIN_JOINED_DAYS / HISTORY_DAYS, 1.0, len(learners))
+    times = now - (now - activity.time) * joined_share[activity.learner]
     events = []
     announced: set[int] = set()
-    for i, q, kind, score, t in zip(activity.learner, activity.module, activity.kind, activity.score, activity.time):
+    for i, q, kind, score, t in zip(activity.learner, activity.module, activity.kind, activity.score, times):
         role = roles[learner_roles[i]]
         event = {
             "learner": learners[i],
