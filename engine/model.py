@@ -113,6 +113,14 @@ class Model:
         """The points each module requires, in the same sparse form as `covered`."""
         return _rows_of(self.requires)
 
+    @cached_property
+    def moves(self) -> np.ndarray:
+        """(Q, Q) bool: moves[q, c] when the learning module q teaches can change module c's
+        value (q teaches a point c covers or requires); assessments move nothing."""
+        teaches = (self.learn > 0) & ~self.assessment[:, None]
+        reads = (self.coverage > 0) | self.requires
+        return np.ascontiguousarray((teaches.astype(np.int64) @ reads.T.astype(np.int64)) > 0)
+
     @property
     def n_modules(self) -> int:
         return self.minutes.shape[0]

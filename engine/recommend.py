@@ -110,6 +110,7 @@ def recommend(
         (belief.evidence, belief.uncertainty, state, targets),
         catalog_arrays(model),
         *model.dependents,
+        model.moves,
         due,
         float(now) + float(due_window),
         float(prerequisite_threshold),

@@ -91,7 +91,7 @@ def module_value(i, q, planned, latest, belief, catalog, threshold, spread_thres
     """
     evidence, spread, state, targets = belief
     learn, coverage, minutes, assessment, covered_starts, covered_points, required_starts, required_points = catalog
-    ready = readiness(i, q, planned, required_starts, required_points, threshold)
+    ready = -1.0  # computed at the first point short of target: most modules of a learner have none
     gain = 0.0
     information = 0.0
     best_drop = 0.0
@@ -107,7 +107,9 @@ def module_value(i, q, planned, latest, belief, catalog, threshold, spread_thres
             above = p - target
             if target > 0.0 and spread[i, j] >= spread_threshold and 0.0 <= above <= DECISIVE_SPREADS * spread[i, j]:
                 information += variance_drop(p, evidence[i, j], coverage[q, j])
-        else:
+        elif target > p:
+            if ready < 0.0:
+                ready = readiness(i, q, planned, required_starts, required_points, threshold)
             drop = shortfall_drop(p, target, learn[q, j] * ready)
             gain += drop
             if drop > best_drop:
@@ -118,22 +120,6 @@ def module_value(i, q, planned, latest, belief, catalog, threshold, spread_thres
         value = 0.0 if assessment[q] else value * REPEAT_SHARE
         action = ASSESS if assessment[q] else REVIEW
     return value, gain, information, action
-
-
-@inline
-def moved(i, q, planned, mastery, catalog):
-    """Whether the plan so far moved a point module q covers or requires (its value must be
-    computed again; the others' stand)."""
-    covered_starts, covered_points, required_starts, required_points = catalog[4:]
-    for t in range(covered_starts[q], covered_starts[q + 1]):
-        j = covered_points[t]
-        if planned[i, j] != mastery[i, j]:
-            return True
-    for t in range(required_starts[q], required_starts[q + 1]):
-        j = required_points[t]
-        if planned[i, j] != mastery[i, j]:
-            return True
-    return False
 
 
 @inline
@@ -185,6 +171,7 @@ def recommend_kernel(
     need_order,
     dependent_starts,
     dependent_points,
+    moves,
     due,
     due_limit,
     threshold,
@@ -207,7 +194,8 @@ def recommend_kernel(
     per minute on the learner's belief among the others, earlier modules first among equals;
     then the plan takes from the pool, slot by slot, the module of best value given the
     mastery the modules already in the plan are expected to bring (`planned`, (L, M)
-    scratch): a pool module sharing a point with one planned is valued again. Unused slots
+    scratch): a pool module whose value the last module taken can change (`moves` (Q, Q),
+    Model.moves) is valued again. Unused slots
     hold module -1. Modules cover and require a few points each, so both are walked sparsely
     (catalog's covered and required rows). The outputs are (L, k) arrays passed one by one:
     written in the parallel loop through a tuple, Numba 0.68's parfors lost the writes.
@@ -270,7 +258,7 @@ def recommend_kernel(
                 q = pool_module[i, c]
                 if q < 0:
                     continue
-                if s > 0 and moved(i, q, planned, mastery, catalog):
+                if s > n_due and moves[out_module[i, s - 1], q]:
                     pool_value[i, c], _, _, _ = module_value(
                         i, q, planned, latest, ranked, catalog, threshold, spread_threshold
                     )
