@@ -421,6 +421,7 @@ def run_efficacy(
         lines += [
             (f"{name}_minutes_mean", minutes.value),
             (f"{name}_minutes_ci95", (minutes.low, minutes.high)),
+            (f"{name}_minutes_median", float(np.median(outcome.minutes))),
             (f"{name}_reach_rate", reach.value),
             (f"{name}_reach_rate_ci95", (reach.low, reach.high)),
             (f"{name}_stalls", int(outcome.stalled.sum())),
