@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import os
 import statistics
 import subprocess
@@ -258,6 +259,18 @@ def pybkt_params(model, n_points: int, n_resources: int, scenario: Scenario) -> 
 # ---------------------------------------------------------------- recommendation
 
 
+_erf = np.frompyfunc(math.erf, 1, 1)  # numpy has no erf ufunc (scipy's is not a dependency)
+
+
+def revealed_shortfall(gap: np.ndarray, variance: np.ndarray) -> np.ndarray:
+    """E[max(0, T - p')^2], p' normal with mean T - gap and `variance` > 0 (engine/kernels/recommend.py)."""
+    sd = np.sqrt(variance)
+    z = gap / sd
+    cdf = 0.5 * (1.0 + _erf(z / np.sqrt(2.0)).astype(np.float64))
+    pdf = np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi)
+    return (gap * gap + variance) * cdf + gap * sd * pdf
+
+
 def recommend_numpy(state, targets, model: Model, now, k, prerequisite_threshold, uncertainty_threshold):
     """The recommender's plan written with whole-array numpy operations over (L, Q, M): the
     baseline the Numba kernel is compared to. Returns (module, value per minute)."""
@@ -288,11 +301,11 @@ def recommend_numpy(state, targets, model: Model, now, k, prerequisite_threshold
             (raised > 0) & (spread >= uncertainty_threshold) & (above >= 0) & (above <= DECISIVE_SPREADS * spread)
         )
         pp = planned[:, None, :]
-        variance = np.where(
-            covered[None] & decisive[:, None, :],
-            pp * (1 - pp) * (1 / (kappa + 1) - 1 / (kappa + model.coverage[None] + 1)),
-            0.0,
-        ).sum(axis=2)
+        measured = covered[None] & decisive[:, None, :]
+        removed = (pp * (1 - pp) * (1 / (kappa + 1) - 1 / (kappa + model.coverage[None] + 1)))[measured]
+        information = np.zeros(measured.shape)
+        information[measured] = revealed_shortfall(np.broadcast_to(t - pp, measured.shape)[measured], removed)
+        variance = information.sum(axis=2)
         share = np.where(model.requires[None], planned[:, None, :] / threshold, np.inf) if threshold > 0 else None
         ready = np.minimum(share.min(axis=2), 1.0) if threshold > 0 else np.ones((planned.shape[0], model.n_modules))
         before = np.maximum(t - pp, 0.0)

@@ -1,11 +1,12 @@
 """The recommender: a plan of the modules that cut each learner's expected gap to target fastest.
 
-A point's expected shortfall loss is max(0, T - K)^2 plus, where the role needs the point,
-the variance of the belief about K (engine/mastery.py). Teaching modules are valued by the
-drop of the first term per minute (LEARN, or REVIEW when forgetting pulled the point below a
-target it had reached); assessment modules by the drop of the second (ASSESS), counted only
-on points whose uncertainty is at least `uncertainty_threshold` and whose estimate is close
-enough to the target for the result to change what comes next.
+A point's shortfall loss is max(0, T - K)^2 on the estimate K. Teaching modules are valued by
+its drop per minute (LEARN, or REVIEW when forgetting pulled the point below a target it had
+reached). Assessment modules (ASSESS) are valued by the shortfall they are expected to reveal
+(value of information): on a point estimated at or just above its target, with uncertainty at
+least `uncertainty_threshold`, the estimate after the result is spread around today's by the
+variance the assessment removes (engine/mastery.py), and E[max(0, T - estimate after)^2] is
+the shortfall training would then close; estimated at the target, about half that variance.
 
 Prerequisites are part of the objective, not a wall (docs/architecture.md, "Recommendation"):
 - a module teaches at its rate times the learner's readiness, the weakest required point's
@@ -56,7 +57,7 @@ class Recommendations:
     gain_per_minute: np.ndarray  # (L, k) the ranking value: gain, or information for ASSESS, per minute
     action: np.ndarray  # (L, k) Action codes
     mastery: np.ndarray  # (L, M) mastery as of `now` the ranking used
-    information: np.ndarray  # (L, k) expected reduction of the belief's variance (assessments)
+    information: np.ndarray  # (L, k) expected shortfall an assessment would reveal (value of information)
     uncertainty: np.ndarray  # (L, M) uncertainty as of `now`
     # (L, M) the targets ranked against: the role's, raised where a prerequisite is needed
     target: np.ndarray | None = None

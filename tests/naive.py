@@ -4,6 +4,7 @@ tests/naive.py). Written from the model's definition, sharing no code with engin
 from __future__ import annotations
 
 import math
+import statistics
 
 # Per event kind: (share of the module's learning rate, weight of the score as evidence)
 KIND_EFFECT = {0: (0.25, 0.0), 1: (1.0, 0.0), 2: (1.0, 1.0), 3: (0.0, 1.0), 4: (0.0, 0.3)}
@@ -84,6 +85,31 @@ def needed_targets(mastery, targets, learn, coverage, requires, assessment, thre
     return raised
 
 
+def revealed_shortfall(gap, variance):
+    """E[max(0, T - p')^2] for p' normal with mean T - gap and the given variance:
+    variance ((z^2 + 1) Phi(z) + z phi(z)), z = gap / sd."""
+    if variance <= 0:
+        return max(gap, 0.0) ** 2
+    sd = math.sqrt(variance)
+    z = gap / sd
+    normal = statistics.NormalDist()
+    return variance * ((z * z + 1) * normal.cdf(z) + z * normal.pdf(z))
+
+
+def revealed_shortfall_by_integration(gap, variance, steps=20_000):
+    """The same by the midpoint rule over p' - T from -gap - 12 sd to 0 (no shortfall above T)."""
+    sd = math.sqrt(variance)
+    low = -gap - 12 * sd
+    if low >= 0:
+        return 0.0
+    width = -low / steps
+    total = 0.0
+    for s in range(steps):
+        x = low + (s + 0.5) * width
+        total += x * x * math.exp(-0.5 * ((x + gap) / sd) ** 2)
+    return total * width / (sd * math.sqrt(2 * math.pi))
+
+
 def rank_modules(
     cells,
     targets,
@@ -131,7 +157,8 @@ def rank_modules(
             decisive = 0 <= p - raised[j] <= 1.5 * spread
             variance = 0.0
             if assessment[q] and coverage[q][j] > 0 and raised[j] > 0 and spread >= spread_threshold and decisive:
-                variance = p * (1 - p) / (2 + n + 1) - p * (1 - p) / (2 + n + coverage[q][j] + 1)
+                removed = p * (1 - p) / (2 + n + 1) - p * (1 - p) / (2 + n + coverage[q][j] + 1)
+                variance = revealed_shortfall(raised[j] - p, removed)
             variances.append(variance)
             information += variance
         if assessment[q]:

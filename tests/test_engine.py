@@ -266,6 +266,12 @@ def test_recommend_matches_reference(model, seed, k, threshold, spread_threshold
             assert recs.action[i, slot] == action
 
 
+@pytest.mark.parametrize(("gap", "variance"), [(0.0, 0.01), (-0.05, 0.004), (-0.2, 0.02), (0.1, 0.0025)])
+def test_the_revealed_shortfall_is_the_integral_of_the_shortfall(gap, variance):
+    exact = naive.revealed_shortfall_by_integration(gap, variance)
+    assert naive.revealed_shortfall(gap, variance) == pytest.approx(exact, rel=1e-6)
+
+
 def test_a_quiz_is_offered_where_it_decides_not_for_its_learning():
     """Quiz (learn 0.05, 10 minutes) against a course (learn 0.2, 45 minutes) on one point, target 0.5."""
     model = Model(

@@ -7,6 +7,8 @@ covered_points, required_starts, required_points) and `belief` = (evidence, spre
 targets), so the helpers that value a module are called with a handful of names (read only: outputs are passed as arrays, see
 recommend_kernel)."""
 
+import math
+
 import numpy as np
 from numba import prange
 
@@ -34,6 +36,20 @@ def shortfall_drop(p, target, rate):
         return 0.0
     after = before - (1.0 - p) * rate
     return before * before - (after * after if after > 0.0 else 0.0)
+
+
+@inline
+def revealed_shortfall(gap, variance):
+    """E[max(0, T - p')^2] where p' is the estimate after an assessment, normal around p = T - gap
+    with the variance the assessment removes (the spread of the posterior mean before the result):
+    the shortfall it is expected to reveal, which training would then close."""
+    if variance <= 0.0:
+        return gap * gap if gap > 0.0 else 0.0
+    sd = math.sqrt(variance)
+    z = gap / sd
+    cdf = 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+    pdf = math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    return (gap * gap + variance) * cdf + gap * sd * pdf
 
 
 @inline
@@ -83,7 +99,8 @@ def module_value(i, q, planned, latest, belief, catalog, threshold, spread_thres
     A teaching module's gain is the drop of sum max(0, T - K)^2 over its points at its rate
     times the learner's readiness; it is a review when the point it helps most had reached
     its target before being forgotten (state's mastery is the peak before forgetting). An
-    assessment's value is the variance it removes on points that matter (T > 0), whose
+    assessment's value is the shortfall it is expected to reveal (`revealed_shortfall` of the
+    variance it removes) on points that matter (T > 0), whose
     uncertainty is at least `spread_threshold` and whose estimate is at the target or up to
     DECISIVE_SPREADS standard deviations above it. The module just taken (`latest` is the
     learner's last event time) is a repeat: an assessment is not worth one, a teaching module
@@ -106,7 +123,7 @@ def module_value(i, q, planned, latest, belief, catalog, threshold, spread_thres
         if assessment[q]:
             above = p - target
             if target > 0.0 and spread[i, j] >= spread_threshold and 0.0 <= above <= DECISIVE_SPREADS * spread[i, j]:
-                information += variance_drop(p, evidence[i, j], coverage[q, j])
+                information += revealed_shortfall(-above, variance_drop(p, evidence[i, j], coverage[q, j]))
         elif target > p:
             if ready < 0.0:
                 ready = readiness(i, q, planned, required_starts, required_points, threshold)
