@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
+import os
 import sys
 
 from core.errors import UserError
@@ -113,7 +114,7 @@ def _command(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(_command(argv)).parse_args(argv)
-    # Imported once the arguments parse: `--help` and argument errors need neither (0.04 s).
+    # Imported once the arguments parse: `--help` and argument errors need neither.
     import logging
 
     from core.settings import Settings
@@ -128,9 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-# One-shot commands that build large object graphs (Numba's types, when its kernels load):
-# without collections during the run, and with what is left frozen before exit (the
-# interpreter's final collection then skips it), `fit` or `predict` spends 0.3 s less CPU.
+# One-shot commands, run as short processes: numpy's OpenBLAS starts a thread per core when
+# numpy is imported, and these use no BLAS; and they build large object graphs (Numba's types,
+# when its kernels load), so they run without collections and freeze what is left before exit
+# (the interpreter's final collection then skips it).
 ONE_SHOT = frozenset({"fit", "predict"})
 
 
@@ -138,6 +140,7 @@ def run() -> None:
     """The `skillgap` command (main() is what tests call in-process)."""
     one_shot = _command(sys.argv[1:]) in ONE_SHOT
     if one_shot:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         gc.disable()
     status = main()
     if one_shot:

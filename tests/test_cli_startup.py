@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,23 @@ def test_the_command_exits_with_mains_status(tmp_path: Path):
         timeout=300,
     )
     assert done.returncode == 2 and "none.json: cannot read" in done.stderr and "Traceback" not in done.stderr
+
+
+RUN_PROBE = """
+import os, sys
+import skillgap.cli as cli
+cli.main = lambda: print("OPENBLAS", os.environ.get("OPENBLAS_NUM_THREADS"), file=sys.stderr) or 0
+sys.argv = ["skillgap", *sys.argv[1:]]
+cli.run()
+"""
+
+
+@pytest.mark.parametrize(("argv", "threads"), [(["fit", "--csv", "h.csv"], "1"), (["predict"], "1"), (["run"], "None")])
+def test_one_shot_commands_start_numpy_without_blas_threads(argv, threads):
+    """fit and predict use no BLAS: numpy's OpenBLAS is kept from starting a thread per core."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    done = subprocess.run([sys.executable, "-c", RUN_PROBE, *argv], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0 and f"OPENBLAS {threads}" in done.stderr
 
 
 def test_an_unknown_command_is_refused_with_the_list():
