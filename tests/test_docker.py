@@ -69,6 +69,8 @@ def test_the_compose_file_uses_published_images_and_a_heartbeat_health_check():
     assert all(":" in image for image in images.values())
     assert services["worker"]["healthcheck"]["test"] == ["CMD", "skillgap", "worker", "--check"]
     assert "SKILLGAP_TOOL_BASE_URL" in services["tool"]["environment"]
+    api = services["api"]["environment"]
+    assert "SKILLGAP_API_BASE_URL" in api and "REDIS_URL" in api  # its own URL beside the shared settings
     dockerfile = (DOCKER / "Dockerfile").read_text()
     for package in ("engine", "core", "bkt_csv", "skillgap", "sidecar", "lti_tool"):
         assert f"COPY {package} {package}" in dockerfile
