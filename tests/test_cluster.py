@@ -16,18 +16,21 @@ from redis.cluster import RedisCluster
 
 from core.eventlog import append_events
 from core.events import parse_event
+from core.identity import record_launch_identity
 from core.keys import CONSUMER_GROUP, partition_of
 from core.redis_server import connect
 from core.services import build_services
 from core.settings import ROOT, Settings
 from core.tokens import create_token
-from lms_helpers import events_on_stream
+from lms_helpers import cli_env, events_on_stream
 from lti_tool import create_app as lti_app
 from lti_tool.xapi.credentials import create_credentials
+from lti_tool.xapi.intake import release_waiting, waiting_key
 from redis_cluster import LocalCluster
 from sidecar.api import create_app
 from sidecar.worker import Worker
-from xapi_shapes import MOODLE, moodle_quiz_submitted
+from skillgap.cli import main
+from xapi_shapes import MOODLE, OPENEDX, moodle_quiz_submitted, openedx_problem_check
 
 pytestmark = pytest.mark.slow
 NOW = 1_790_000_000.0
@@ -228,3 +231,87 @@ def test_xapi_on_the_cluster_records_no_statement_whose_events_failed(services):
     learners = {event["learner"] for event in events_on_stream(services)}
     assert len(learners) == 30
     assert [services.learners.get("acme", learner).events for learner in sorted(learners)] == [1] * 30
+
+
+def _xapi_headers(services, platform: str, home: str) -> dict:
+    credential, secret = create_credentials(services.redis, services.keys, "acme", platform, home)
+    token = base64.b64encode(f"{credential.key}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {token}", "X-Experience-API-Version": "1.0.3"}
+
+
+def _waiting(services, users: list[str]) -> tuple[object, dict, dict[str, str]]:
+    """Open edX statements of learners no launch has named yet (they wait), then each one's
+    launch: the tool's client, its headers and, per user, the statement id that waited."""
+    tool, headers = lti_app(services=services).test_client(), _xapi_headers(services, "openedx", OPENEDX)
+    ids = {user: str(uuid.uuid4()) for user in users}
+    response = tool.post("/xapi/statements", json=[openedx_problem_check(u, ids[u]) for u in users], headers=headers)
+    assert response.status_code == 200 and events_on_stream(services) == []
+    for user in users:
+        claims = {"sub": user}
+        record_launch_identity(
+            services.redis, services.keys, services.pseudonym_secret, "acme", OPENEDX, claims, f"u-{user}"
+        )
+    return tool, headers, ids
+
+
+def _partitions(services, learners) -> set[int]:
+    return {partition_of("acme", learner, services.settings.partitions) for learner in learners}
+
+
+def test_waiting_xapi_statements_are_released_on_the_cluster(services, monkeypatch, capsys):
+    """Statements of learners not yet known wait; once their launches name them, a statement
+    arriving for one releases its earlier ones and `skillgap xapi release` the others, on
+    learners whose partitions (and the waiting lists) lie in different slots."""
+    users = [f"anon-{i}" for i in range(12)]
+    tool, headers, ids = _waiting(services, users)
+    assert len(_partitions(services, [f"u-{u}" for u in users])) >= 3
+    later = str(uuid.uuid4())
+    assert (
+        tool.post("/xapi/statements", json=openedx_problem_check(users[0], later), headers=headers).status_code == 200
+    )
+    assert sorted(e["id"] for e in events_on_stream(services)) == sorted([ids[users[0]], later])
+    cli_env(monkeypatch, services.settings, SKILLGAP_PARTITIONS="6")
+    assert main(["xapi", "release", "--tenant", "acme"]) == 0
+    assert capsys.readouterr().out.startswith("11 waiting statement(s)")
+    on_log = events_on_stream(services)
+    assert sorted(e["id"] for e in on_log) == sorted([*ids.values(), later])
+    assert {e["id"]: e["learner"] for e in on_log if e["id"] != later} == {ids[u]: f"u-{u}" for u in users}
+    assert not services.redis.smembers(services.keys.xapi_waiting_actors("acme"))
+    counts = services.redis.hgetall(services.keys.xapi_counts("acme"))
+    assert (int(counts[b"waiting"]), int(counts[b"released"])) == (0, 12)
+    assert release_waiting(services, "acme") == 0  # nothing left to release
+    Worker(services, clock=lambda: NOW).run(burst=True)
+    assert services.learners.get("acme", f"u-{users[0]}").events == 2
+    assert [services.learners.get("acme", f"u-{u}").events for u in users[1:]] == [1] * 11
+
+
+def test_a_release_that_stops_after_its_events_repeats_nothing_when_run_again(services, monkeypatch):
+    """A crash between the events' commit and the removal of what they released (here: the
+    connection lost on the removal) leaves the statements waiting; releasing them again puts
+    the same ids on the log again, and the workers apply each once."""
+    users = ["anon-a", "anon-b", "anon-c"]
+    _, _, ids = _waiting(services, users)
+    actors = [a.decode() for a in services.redis.smembers(services.keys.xapi_waiting_actors("acme"))]
+
+    def lost(*args, **kwargs):
+        raise redis.ConnectionError("connection lost")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(services.redis, "eval", lost)
+        with pytest.raises(redis.ConnectionError):
+            release_waiting(services, "acme")
+    first = events_on_stream(services)
+    assert len(first) == 1  # the first actor's event is on the log, and it is still waiting
+    assert sorted(a.decode() for a in services.redis.smembers(services.keys.xapi_waiting_actors("acme"))) == sorted(
+        actors
+    )
+    assert sum(services.redis.llen(waiting_key(services.keys, "acme", a)) for a in actors) == 3
+    assert release_waiting(services, "acme") == 3
+    on_log = events_on_stream(services)
+    assert sorted(e["id"] for e in on_log) == sorted([e["id"] for e in first] + list(ids.values()))
+    assert not any(services.redis.exists(waiting_key(services.keys, "acme", a)) for a in actors)
+    assert not services.redis.smembers(services.keys.xapi_waiting_actors("acme"))
+    counts = services.redis.hgetall(services.keys.xapi_counts("acme"))
+    assert (int(counts[b"waiting"]), int(counts[b"released"])) == (0, 3)
+    Worker(services, clock=lambda: NOW).run(burst=True)
+    assert [services.learners.get("acme", f"u-{u}").events for u in users] == [1, 1, 1]

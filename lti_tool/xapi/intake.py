@@ -10,6 +10,8 @@ statements to forward (before the records too: forward.py); on Redis Cluster the
 committed first, so an error answer never leaves records of statements whose events are not on
 the log (xAPI rejects a batch as a whole: the LMS sends it again). Two requests racing with one
 new id both pass the check; the workers' processed-event marks then apply the id once.
+Statements waiting for their actor are released the same way: one transaction with their
+removal on one Redis, their events first on a cluster (_release_on_cluster).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import orjson
 import redis
 from redis.cluster import RedisCluster
 
-from core.eventlog import events_pipeline, queue_events
+from core.eventlog import append_events, events_pipeline, queue_events
 from core.events import Event, parse_event, trusted_event
 from core.identity import course_cohort, learners_for_aliases
 from core.keys import Keys
@@ -381,19 +383,17 @@ def release_waiting(services: Services, tenant: str, actors: list[str] | None = 
 def _release_actor(services: Services, tenant: str, actor: str, learner: str) -> int:
     """One actor's waiting statements as the learner's events. The list is removed by the
     transaction that puts them on the log, so a failure in between loses nothing; a racing
-    releaser or a statement arriving meanwhile changes the watched list, and it is read again."""
+    releaser or a statement arriving meanwhile changes the watched list, and it is read again.
+    On Redis Cluster, where the list and the log are in different slots: _release_on_cluster."""
+    if isinstance(services.redis, RedisCluster):
+        return _release_on_cluster(services, tenant, actor, learner)
     client, keys, settings = services.redis, services.keys, services.settings
     key = waiting_key(keys, tenant, actor)
     with client.pipeline(transaction=True) as pipe:
         while True:
             try:
                 pipe.watch(key)
-                events = []
-                for raw in pipe.lrange(key, 0, -1):
-                    data = orjson.loads(raw)
-                    data.pop(RECEIVED, None)
-                    data["learner"] = learner
-                    events.append(parse_event(data, tenant=tenant, catalog=services.catalog))
+                events = _waiting_events(services, tenant, learner, pipe.lrange(key, 0, -1))
                 pipe.multi()
                 if events:
                     queue_events(pipe, keys, settings.partitions, events)
@@ -405,3 +405,48 @@ def _release_actor(services: Services, tenant: str, actor: str, learner: str) ->
                 return len(events)
             except redis.WatchError:
                 continue
+
+
+def _waiting_events(services: Services, tenant: str, learner: str, items: list[bytes]) -> list[Event]:
+    events = []
+    for raw in items:
+        data = orjson.loads(raw)
+        data.pop(RECEIVED, None)
+        data["learner"] = learner
+        events.append(parse_event(data, tenant=tenant, catalog=services.catalog))
+    return events
+
+
+# KEYS[1]: a waiting list; ARGV: the items released. Removes those still there (each is unique:
+# it holds its statement id); returns how many it removed and how many are left.
+REMOVE_RELEASED = """
+local removed = 0
+for _, item in ipairs(ARGV) do
+    removed = removed + redis.call('LREM', KEYS[1], 1, item)
+end
+return {removed, redis.call('LLEN', KEYS[1])}
+"""
+
+
+def _release_on_cluster(services: Services, tenant: str, actor: str, learner: str) -> int:
+    """The events are committed first (append_events: a transaction per partition), then
+    the released items are removed from the list: a crash in between leaves them waiting, and
+    releasing them again re-sends the same ids, which the workers' marks apply once. A racing
+    releaser removes nothing the first one removed (LREM of each item), so each is counted once;
+    a statement arriving meanwhile stays waiting. Returns how many this call removed."""
+    client, keys = services.redis, services.keys
+    key = waiting_key(keys, tenant, actor)
+    items = client.lrange(key, 0, -1)
+    if items:
+        append_events(client, keys, services.settings.partitions, _waiting_events(services, tenant, learner, items))
+    removed, left = client.eval(REMOVE_RELEASED, 1, key, *items) if items else (0, 0)
+    if removed:
+        pipe = client.pipeline(transaction=False)
+        pipe.hincrby(keys.xapi_counts(tenant), "waiting", -removed)
+        pipe.hincrby(keys.xapi_counts(tenant), "released", removed)
+        pipe.execute()
+    if not left:
+        client.srem(keys.xapi_waiting_actors(tenant), actor)
+        if client.llen(key):  # a statement pushed (then its actor added) between the two: keep it listed
+            client.sadd(keys.xapi_waiting_actors(tenant), actor)
+    return removed
