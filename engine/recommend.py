@@ -29,6 +29,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from engine.kernels.recommend import ASSESS, LEARN, MANDATORY, REVIEW, needs_kernel, recommend_kernel
@@ -104,8 +105,8 @@ def recommend(
     per_minute = np.empty((n, k))
     action = np.empty((n, k), dtype=np.int8)
     target = np.empty_like(belief.mastery)
-    planned = np.empty_like(belief.mastery)
     pool = min(POOL_PER_SLOT * k, max(model.n_modules, k))
+    threads = numba.config.NUMBA_NUM_THREADS  # a scratch row per thread the kernel may run on
     recommend_kernel(
         belief.mastery,
         (belief.evidence, belief.uncertainty, state, targets),
@@ -117,9 +118,9 @@ def recommend(
         float(prerequisite_threshold),
         float(uncertainty_threshold),
         float(now),
-        planned,
-        np.empty((n, pool), np.int64),
-        np.empty((n, pool)),
+        np.empty((threads, model.n_points)),
+        np.empty((threads, pool), np.int64),
+        np.empty((threads, pool)),
         target,
         module,
         gain,

@@ -10,7 +10,7 @@ recommend_kernel)."""
 import math
 
 import numpy as np
-from numba import prange
+from numba import get_thread_id, prange
 
 from engine.jit import inline, kernel, parallel_kernel
 from engine.kernels.mastery import PRIOR_STRENGTH
@@ -61,13 +61,13 @@ def variance_drop(p, evidence, weight):
 
 
 @inline
-def readiness(i, q, planned, required_starts, required_points, threshold):
-    """Share of its rate module q teaches learner i: the weakest required point's mastery over
+def readiness(q, planned, required_starts, required_points, threshold):
+    """Share of its rate module q teaches the learner whose `planned` mastery (M,) is given: the weakest required point's mastery over
     `threshold`, at most 1 (a weak prerequisite slows learning rather than barring it)."""
     ready = 1.0
     if threshold > 0.0:
         for t in range(required_starts[q], required_starts[q + 1]):
-            share = planned[i, required_points[t]] / threshold
+            share = planned[required_points[t]] / threshold
             if share < ready:
                 ready = share
     return ready
@@ -94,7 +94,7 @@ def needs(i, mastery, targets, out_target, need_order, dependent_starts, depende
 @inline
 def module_value(i, q, planned, latest, belief, catalog, threshold, spread_threshold):
     """(value per minute, learning gain, information, action) of module q for learner i given
-    the `planned` mastery.
+    the `planned` mastery (M,).
 
     A teaching module's gain is the drop of sum max(0, T - K)^2 over its points at its rate
     times the learner's readiness; it is a review when the point it helps most had reached
@@ -116,7 +116,7 @@ def module_value(i, q, planned, latest, belief, catalog, threshold, spread_thres
     repeat = latest > 0.0
     for t in range(covered_starts[q], covered_starts[q + 1]):
         j = covered_points[t]
-        p = planned[i, j]
+        p = planned[j]
         target = targets[i, j]
         if repeat and state[i, LAST_SEEN, j] != latest:
             repeat = False
@@ -126,7 +126,7 @@ def module_value(i, q, planned, latest, belief, catalog, threshold, spread_thres
                 information += revealed_shortfall(-above, variance_drop(p, evidence[i, j], coverage[q, j]))
         elif target > p:
             if ready < 0.0:
-                ready = readiness(i, q, planned, required_starts, required_points, threshold)
+                ready = readiness(q, planned, required_starts, required_points, threshold)
             drop = shortfall_drop(p, target, learn[q, j] * ready)
             gain += drop
             if drop > best_drop:
@@ -140,14 +140,14 @@ def module_value(i, q, planned, latest, belief, catalog, threshold, spread_thres
 
 
 @inline
-def expect_learning(i, q, planned, catalog, threshold):
-    """Move `planned` by the learning module q, put in learner i's plan, is expected to bring."""
+def expect_learning(q, planned, catalog, threshold):
+    """Move `planned` (M,) by the learning module q, put in the learner's plan, is expected to bring."""
     learn, _, _, assessment, covered_starts, covered_points, required_starts, required_points = catalog
     if not assessment[q]:
-        ready = readiness(i, q, planned, required_starts, required_points, threshold)
+        ready = readiness(q, planned, required_starts, required_points, threshold)
         for t in range(covered_starts[q], covered_starts[q + 1]):
             j = covered_points[t]
-            planned[i, j] += (1.0 - planned[i, j]) * learn[q, j] * ready
+            planned[j] += (1.0 - planned[j]) * learn[q, j] * ready
 
 
 @inline
@@ -210,8 +210,9 @@ def recommend_kernel(
     as MANDATORY; then the `pool` (pool_module.shape[1] modules, at least k) best by value
     per minute on the learner's belief among the others, earlier modules first among equals;
     then the plan takes from the pool, slot by slot, the module of best value given the
-    mastery the modules already in the plan are expected to bring (`planned`, (L, M)
-    scratch): a pool module whose value the last module taken can change (`moves` (Q, Q),
+    mastery the modules already in the plan are expected to bring (`planned`, (threads, M)
+    scratch, a row per thread: scratch as large as the cohort made each call fault in megabytes
+    of fresh pages): a pool module whose value the last module taken can change (`moves` (Q, Q),
     Model.moves) is valued again. Unused slots
     hold module -1. Modules cover and require a few points each, so both are walked sparsely
     (catalog's covered and required rows). The outputs are (L, k) arrays passed one by one:
@@ -226,16 +227,20 @@ def recommend_kernel(
     size = pool_module.shape[1]
     ranked = (belief[0], belief[1], state, out_target)  # the belief, against the raised targets
     for i in prange(n_learners):
+        scratch = get_thread_id()
+        plan = planned[scratch]
+        pool = pool_module[scratch]
+        pool_values = pool_value[scratch]
         out_module[i, :] = -1
         out_value[i, :] = 0.0
         out_gain[i, :] = 0.0
         out_information[i, :] = 0.0
         out_action[i, :] = LEARN
-        pool_module[i, :] = -1
-        pool_value[i, :] = 0.0
+        pool[:] = -1
+        pool_values[:] = 0.0
         latest = 0.0
         for j in range(n_points):
-            planned[i, j] = mastery[i, j]
+            plan[j] = mastery[i, j]
             if state[i, LAST_SEEN, j] > latest:
                 latest = state[i, LAST_SEEN, j]
             out_target[i, j] = targets[i, j]  # read as is should a cycle leave a dependent unwalked
@@ -246,54 +251,54 @@ def recommend_kernel(
         for s in range(n_due):
             q = out_module[i, s]
             value, gain, information, _ = module_value(
-                i, q, planned, latest, ranked, catalog, threshold, spread_threshold
+                i, q, plan, latest, ranked, catalog, threshold, spread_threshold
             )
             out_value[i, s] = value
             out_gain[i, s] = gain
             out_information[i, s] = information
             out_action[i, s] = MANDATORY
-            expect_learning(i, q, planned, catalog, threshold)
+            expect_learning(q, plan, catalog, threshold)
         if n_due == k:
             continue
         for q in range(n_modules):
             if n_due > 0 and is_due(due[i, q], due_limit):
                 continue  # already first in the plan
-            value, _, _, _ = module_value(i, q, planned, latest, ranked, catalog, threshold, spread_threshold)
-            if value <= pool_value[i, size - 1]:
+            value, _, _, _ = module_value(i, q, plan, latest, ranked, catalog, threshold, spread_threshold)
+            if value <= pool_values[size - 1]:
                 continue
             slot = size - 1
-            while slot > 0 and value > pool_value[i, slot - 1]:
-                pool_module[i, slot] = pool_module[i, slot - 1]
-                pool_value[i, slot] = pool_value[i, slot - 1]
+            while slot > 0 and value > pool_values[slot - 1]:
+                pool[slot] = pool[slot - 1]
+                pool_values[slot] = pool_values[slot - 1]
                 slot -= 1
-            pool_module[i, slot] = q
-            pool_value[i, slot] = value
+            pool[slot] = q
+            pool_values[slot] = value
         for s in range(n_due, k):
             best = -1
             best_value = 0.0
             for c in range(size):
-                q = pool_module[i, c]
+                q = pool[c]
                 if q < 0:
                     continue
                 if s > n_due and moves[out_module[i, s - 1], q]:
-                    pool_value[i, c], _, _, _ = module_value(
-                        i, q, planned, latest, ranked, catalog, threshold, spread_threshold
+                    pool_values[c], _, _, _ = module_value(
+                        i, q, plan, latest, ranked, catalog, threshold, spread_threshold
                     )
-                if pool_value[i, c] > best_value:
-                    best, best_value = c, pool_value[i, c]
+                if pool_values[c] > best_value:
+                    best, best_value = c, pool_values[c]
             if best < 0:
                 break
-            q = pool_module[i, best]
-            pool_module[i, best] = -1
+            q = pool[best]
+            pool[best] = -1
             _, gain, information, action = module_value(
-                i, q, planned, latest, ranked, catalog, threshold, spread_threshold
+                i, q, plan, latest, ranked, catalog, threshold, spread_threshold
             )
             out_module[i, s] = q
             out_value[i, s] = best_value
             out_gain[i, s] = gain
             out_information[i, s] = information
             out_action[i, s] = action
-            expect_learning(i, q, planned, catalog, threshold)
+            expect_learning(q, plan, catalog, threshold)
 
 
 @kernel
