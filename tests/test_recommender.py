@@ -245,3 +245,33 @@ def test_a_mandatory_item_says_so_and_what_it_closes():
     # Mandatory yet already at target: the mandate alone is the reason.
     done = dict(items[0], closes=[])
     assert reason(done, CATALOG) == "Mandatory for your role and due soon."
+
+
+def test_a_learners_plan_does_not_depend_on_the_cohort_or_the_threads_ranking_it():
+    """The kernel's scratch is a row per thread, reused learner after learner: nothing of one
+    learner's plan may leak into the next one's."""
+    import numba
+
+    rng = np.random.default_rng(5)
+    n = 300
+    state = new_state(MODEL, n)
+    state[:, MASTERY] = rng.random((n, MODEL.n_points))
+    state[:, EVIDENCE] = rng.uniform(0.0, 6.0, (n, MODEL.n_points))
+    state[:, LAST_SEEN] = NOW - rng.uniform(0.0, 200 * DAY, (n, MODEL.n_points))
+    state[: n // 4, LAST_SEEN] = NOW - 60.0  # just took something: repeats
+    targets = MODEL.targets[rng.integers(0, MODEL.targets.shape[0], n)]
+    due = np.where(
+        rng.random((n, MODEL.n_modules)) < 0.03, NOW + rng.uniform(-5, 20, (n, MODEL.n_modules)) * DAY, np.inf
+    )
+    whole = recommend(state, targets, MODEL, now=NOW, k=6, due=due)
+    assert (whole.module[:, 1] >= 0).all()
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        one_thread = recommend(state, targets, MODEL, now=NOW, k=6, due=due)
+    finally:
+        numba.set_num_threads(threads)
+    alone = [recommend(state[i : i + 1], targets[i : i + 1], MODEL, now=NOW, k=6, due=due[i : i + 1]) for i in range(n)]
+    for name in ("module", "action", "gain_per_minute", "gain", "information"):
+        assert np.array_equal(getattr(whole, name), getattr(one_thread, name)), name
+        assert np.array_equal(getattr(whole, name), np.concatenate([getattr(a, name) for a in alone])), name

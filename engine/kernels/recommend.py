@@ -250,9 +250,7 @@ def recommend_kernel(
         n_due = due_first(i, due, due_limit, out_module)
         for s in range(n_due):
             q = out_module[i, s]
-            value, gain, information, _ = module_value(
-                i, q, plan, latest, ranked, catalog, threshold, spread_threshold
-            )
+            value, gain, information, _ = module_value(i, q, plan, latest, ranked, catalog, threshold, spread_threshold)
             out_value[i, s] = value
             out_gain[i, s] = gain
             out_information[i, s] = information
