@@ -62,8 +62,9 @@ def variance_drop(p, evidence, weight):
 
 @inline
 def readiness(q, planned, required_starts, required_points, threshold):
-    """Share of its rate module q teaches the learner whose `planned` mastery (M,) is given: the weakest required point's mastery over
-    `threshold`, at most 1 (a weak prerequisite slows learning rather than barring it)."""
+    """Share of its rate module q teaches a learner of `planned` mastery (M,): the weakest
+    required point's mastery over `threshold`, at most 1 (a weak prerequisite slows learning
+    rather than barring it)."""
     ready = 1.0
     if threshold > 0.0:
         for t in range(required_starts[q], required_starts[q + 1]):
