@@ -40,7 +40,7 @@ from core.redis_server import EmbeddedRedis, connect
 from core.services import build_services
 from core.settings import Settings
 from core.tokens import create_token
-from sidecar import snapshots
+from sidecar import archive, snapshots
 from sidecar.fit_from_log import fit_from_log
 from sidecar.replay import check, replay
 from skillgap.processes import free_port, gunicorn_command
@@ -322,7 +322,9 @@ def _run(args, root: Path, server: EmbeddedRedis, rng: random.Random, started: f
     for name in ("worker_kills", "redis_restarts", "sidecar_restarts"):
         print_line(name, faults[name])
     print_line("retained_entries", sum(client.xlen(services.keys.stream(p)) for p in range(PARTITIONS)))
-    print_line("archived_files", len(list(archive_dir.glob("*.ndjson.gz"))))
+    archived = list(archive_dir.glob("*.ndjson.gz"))
+    print_line("archived_files", len(archived))  # one per partition and day
+    print_line("archived_members", sum(archive.member_count(path) for path in archived))  # one per trim
     before = check(services)
     print_line("check_lost", before.lost)
     print_line("check_duplicated", before.duplicated)

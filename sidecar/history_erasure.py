@@ -16,7 +16,7 @@ from core.catalog.arrays import SECONDS_PER_DAY
 from core.erasure import Erased, drop_marks
 from core.keys import Keys, partition_of
 from sidecar import snapshots
-from sidecar.archive import partition_files
+from sidecar.archive import locked, partition_files, records
 
 
 def forget_in_history(
@@ -35,8 +35,9 @@ def forget_in_history(
     partition = partition_of(tenant, learner, partitions)
     known = set(erased.event_ids)
     if archive_dir is not None and archive_dir.is_dir():
-        for path in partition_files(archive_dir, partition):
-            erased.add("archived events", _rewrite_archive(path, tenant, learner, erased))
+        with locked(archive_dir, partition):  # no append while a file is rewritten
+            for path in partition_files(archive_dir, partition):
+                erased.add("archived events", _rewrite_archive(path, tenant, learner, erased))
     archived = {i: day for i, day in erased.event_ids.items() if i not in known}
     for day in sorted(set(archived.values())):
         erased.add("processed-event marks", drop_marks(client, keys.marks(partition, tenant, day), set(archived)))
@@ -47,27 +48,26 @@ def forget_in_history(
 
 def _rewrite_archive(path: Path, tenant: str, learner: str, erased: Erased) -> int:
     """Rewrite one archive file without the learner's events (under a temporary name, then
-    renamed, as the archive writes its files); returns how many were dropped."""
+    renamed, so a crash leaves the old file or the new one, each whole); returns how many were
+    dropped. A truncated last member (a crash mid-append) goes: its entries were not trimmed."""
     removed = 0
     lines = []
-    with gzip.open(path, "rb") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            record = orjson.loads(line)
-            events = record["events"]
-            kept = []
-            for event in events:
-                if isinstance(event, dict) and event.get("tenant") == tenant and event.get("learner") == learner:
-                    erased.event_ids[str(event.get("id"))] = int(float(event.get("timestamp", 0)) // SECONDS_PER_DAY)
-                else:
-                    kept.append(event)
-            removed += len(events) - len(kept)
-            record["events"] = kept
-            lines.append(orjson.dumps(record) + b"\n")
+    for record in records(path):
+        events = record["events"]
+        kept = []
+        for event in events:
+            if isinstance(event, dict) and event.get("tenant") == tenant and event.get("learner") == learner:
+                erased.event_ids[str(event.get("id"))] = int(float(event.get("timestamp", 0)) // SECONDS_PER_DAY)
+            else:
+                kept.append(event)
+        removed += len(events) - len(kept)
+        record["events"] = kept
+        lines.append(orjson.dumps(record) + b"\n")
     if removed:
         partial = path.with_suffix(".partial")
-        with gzip.open(partial, "wb") as handle:
-            handle.writelines(lines)
+        with open(partial, "wb") as handle:
+            handle.write(gzip.compress(b"".join(lines), mtime=0))
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(partial, path)
     return removed

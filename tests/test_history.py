@@ -11,11 +11,12 @@ import orjson
 import pytest
 
 from core.erasure import erase_learner
-from core.eventlog import append_events
+from core.eventlog import append_events, entry_key
 from core.events import parse_event
 from core.params import activate, store_parameters
+from core.wire import ENTRY_FIELD
 from engine import LAST_SEEN, MASTERY
-from sidecar import snapshots
+from sidecar import archive, snapshots
 from sidecar.fit_from_log import log_rows
 from sidecar.history_erasure import forget_in_history
 from sidecar.replay import SNAPSHOT, UNDETERMINED, check, rebuild_partition, replay
@@ -268,14 +269,14 @@ def test_the_archive_holds_what_retention_trims_and_replay_and_fit_read_it(servi
     archive_dir = tmp_path / "archive"
     archived = trim_all(services, archive_dir)
     assert archived > 0
-    files = sorted(archive_dir.iterdir())
-    assert files and all(f.name.endswith(".ndjson.gz") for f in files)
+    files = sorted(archive_dir.glob("*.ndjson.gz"))
+    partition = services.learners.partition("acme", "long")
+    assert [f.name for f in files] == [day_file_name(partition)]  # one per partition and day
     lines = [orjson.loads(line) for f in files for line in gzip.open(f).read().splitlines()]
     assert sum(len(line["events"]) for line in lines) == 75  # all but the entry at the snapshot
     assert trim_all(services, archive_dir) == 0  # archived once
     before = services.learners.get("acme", "long")
     store = services.store_for(services.model)
-    partition = services.learners.partition("acme", "long")
     rebuilt = rebuild_partition(services, store, partition, archive_dir=archive_dir)
     assert rebuilt.events == 80
     assert check(services, archive_dir=archive_dir).healthy
@@ -285,6 +286,85 @@ def test_the_archive_holds_what_retention_trims_and_replay_and_fit_read_it(servi
     rows = log_rows(services, lambda line: None, archive_dir=archive_dir)
     assert rows.events == 80
     assert log_rows(services, lambda line: None).events < 80  # the log alone lost them
+
+
+def day_file_name(partition: int) -> str:
+    """The archive file of today's entries (their ids are Redis's clock)."""
+    return f"p{partition}-{time.strftime('%Y-%m-%d', time.gmtime())}.ndjson.gz"
+
+
+def archive_round(services, start: int, archive_dir, count: int = 40) -> int:
+    """`count` more events of "long" applied, a snapshot, a trim into the archive."""
+    worker = live(services, one_learner_events(services, count, start=start))
+    snapshot_all(services, worker)
+    return trim_all(services, archive_dir)
+
+
+def rebuilt_events(services, archive_dir) -> int:
+    partition = services.learners.partition("acme", "long")
+    return rebuild_partition(services, services.store_for(services.model), partition, archive_dir=archive_dir).events
+
+
+def test_trims_of_a_day_append_to_one_file_per_partition(services, tmp_path):
+    assert archive_round(services, 0, tmp_path) > 0
+    assert archive_round(services, 40, tmp_path) > 0
+    partition = services.learners.partition("acme", "long")
+    (path,) = tmp_path.glob("*.ndjson.gz")
+    assert path.name == day_file_name(partition)
+    assert archive.member_count(path) == 2  # one gzip member per trim
+    ids = [entry_id for chunk in archive.read(tmp_path, partition) for entry_id, _ in chunk]
+    assert ids == sorted(set(ids), key=entry_key)
+    assert rebuilt_events(services, tmp_path) == 80
+
+
+def test_a_crash_in_the_middle_of_an_archive_write_loses_nothing(services, tmp_path, monkeypatch):
+    """The process dies halfway through appending a member: the log is not trimmed, readers
+    read the complete members, and the next trim cuts the torn member off and archives those
+    entries again; every entry is then read once."""
+    assert archive_round(services, 0, tmp_path) > 0
+    partition = services.learners.partition("acme", "long")
+    path = tmp_path / day_file_name(partition)
+    archived_before = sum(len(chunk) for chunk in archive.read(tmp_path, partition))
+    intact = path.stat().st_size
+
+    def killed_halfway(target, member):
+        with open(target, "ab") as handle:
+            handle.write(member[: len(member) // 2])
+        raise KeyboardInterrupt  # what is left of a process killed mid-write
+
+    worker = live(services, one_learner_events(services, 40, start=40))
+    snapshot_all(services, worker)
+    length = stream_length(services)
+    with monkeypatch.context() as patch:
+        patch.setattr(archive, "_append", killed_halfway)
+        with pytest.raises(KeyboardInterrupt):
+            trim_all(services, tmp_path)
+    assert path.stat().st_size > intact and stream_length(services) == length  # torn member, nothing trimmed
+    assert sum(len(chunk) for chunk in archive.read(tmp_path, partition)) == archived_before
+    archive._checked.clear()  # a new process: it knows nothing of the file
+    assert trim_all(services, tmp_path) > 0
+    gzip.open(path).read()  # one valid gzip stream again: the torn member was cut off
+    assert archive.member_count(path) == 2
+    ids = [entry_id for chunk in archive.read(tmp_path, partition) for entry_id, _ in chunk]
+    assert len(ids) == len(set(ids)) > archived_before
+    assert rebuilt_events(services, tmp_path) == 80
+
+
+def test_per_trim_files_of_older_installs_are_read_and_erased_with_the_day_file(services, tmp_path):
+    assert archive_round(services, 0, tmp_path) > 0
+    partition = services.learners.partition("acme", "long")
+    day_path = tmp_path / day_file_name(partition)
+    first = next(archive.records(day_path))["entry"]
+    day_path.rename(tmp_path / day_file_name(partition).replace(".ndjson.gz", f"-{first}.ndjson.gz"))  # old name
+    assert archive_round(services, 40, tmp_path) > 0
+    assert [p.name for p in archive.partition_files(tmp_path, partition)][1] == day_path.name
+    assert rebuilt_events(services, tmp_path) == 80
+    archived = sum(len(orjson.loads(f[ENTRY_FIELD])) for chunk in archive.read(tmp_path, partition) for _, f in chunk)
+    erased = erase_learner(services.redis, services.keys, services.settings.partitions, "acme", "long")
+    forget_in_history(services.redis, services.keys, services.settings.partitions, tmp_path, "acme", "long", erased)
+    assert erased.counts["archived events"] == archived > 0
+    for path in archive.partition_files(tmp_path, partition):
+        assert b'"long"' not in gzip.open(path).read()
 
 
 def test_a_rebuild_from_the_snapshot_starts_there(services):
