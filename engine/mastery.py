@@ -34,7 +34,8 @@ class Belief:
     uncertainty: np.ndarray  # standard deviation of the belief (see the module docstring)
 
 
-def _check_state(state: np.ndarray, model: Model) -> np.ndarray:
+def check_state(state: np.ndarray, model: Model) -> np.ndarray:
+    """`state` as float64, or ValueError unless it is (L, STATE_FIELDS, M) for `model`."""
     state = np.asarray(state, dtype=np.float64)
     if state.ndim != 3 or state.shape[1:] != (STATE_FIELDS, model.n_points):
         raise ValueError(f"state has shape {state.shape}, not (L, {STATE_FIELDS}, {model.n_points})")
@@ -76,7 +77,7 @@ def apply_events(
     A module teaches at its rate times the learner's readiness: the weakest required point's
     mastery over `prerequisite_threshold`, at most 1 (0: prerequisites never slow learning).
     """
-    out = _check_state(state, model)
+    out = check_state(state, model)
     if not in_place:
         out = np.array(out, order="C", copy=True)
     elif out is not state or not state.flags.c_contiguous:
@@ -128,7 +129,7 @@ def apply_event(
 
 def decayed_belief(state: np.ndarray, model: Model, now: float) -> Belief:
     """Mastery, evidence and uncertainty (L, M) as of `now`, after forgetting since each point was last touched."""
-    state = np.ascontiguousarray(_check_state(state, model))
+    state = np.ascontiguousarray(check_state(state, model))
     mastery = np.empty((state.shape[0], model.n_points))
     evidence = np.empty_like(mastery)
     spread = np.empty_like(mastery)

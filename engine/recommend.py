@@ -33,7 +33,7 @@ import numba
 import numpy as np
 
 from engine.kernels.recommend import ASSESS, LEARN, MANDATORY, REVIEW, needs_kernel, recommend_kernel
-from engine.mastery import decayed_belief
+from engine.mastery import check_state
 from engine.model import READY_MASTERY, Model
 
 # The plan is drawn from this many times k modules best on their own.
@@ -81,14 +81,14 @@ def recommend(
     where it is not mandatory or already completed (the caller decides completion). Modules
     due by `now + due_window` open the plan, earliest first, with action MANDATORY (at most k).
     """
-    belief = decayed_belief(state, model, now)
+    state = np.ascontiguousarray(check_state(state, model))
+    n = state.shape[0]
+    mastery = np.empty((n, model.n_points))
     targets = np.ascontiguousarray(targets, dtype=np.float64)
-    if targets.shape != belief.mastery.shape:
-        raise ValueError(f"targets has shape {targets.shape}, not {belief.mastery.shape}")
+    if targets.shape != mastery.shape:
+        raise ValueError(f"targets has shape {targets.shape}, not {mastery.shape}")
     if k < 1:
         raise ValueError("k must be at least 1")
-    state = np.ascontiguousarray(state, dtype=np.float64)
-    n = belief.mastery.shape[0]
     if due is None:
         due = np.empty((0, 0))
     else:
@@ -104,12 +104,14 @@ def recommend(
     information = np.empty((n, k))
     per_minute = np.empty((n, k))
     action = np.empty((n, k), dtype=np.int8)
-    target = np.empty_like(belief.mastery)
+    uncertainty = np.empty_like(mastery)
+    target = np.empty_like(mastery)
     pool = min(POOL_PER_SLOT * k, max(model.n_modules, k))
     threads = numba.config.NUMBA_NUM_THREADS  # a scratch row per thread the kernel may run on
     recommend_kernel(
-        belief.mastery,
-        (belief.evidence, belief.uncertainty, state, targets),
+        state,
+        targets,
+        model.half_life,
         catalog_arrays(model),
         *model.dependents,
         model.moves,
@@ -119,8 +121,11 @@ def recommend(
         float(uncertainty_threshold),
         float(now),
         np.empty((threads, model.n_points)),
+        np.empty((threads, model.n_points)),
         np.empty((threads, pool), np.int64),
         np.empty((threads, pool)),
+        mastery,
+        uncertainty,
         target,
         module,
         gain,
@@ -128,7 +133,7 @@ def recommend(
         per_minute,
         action,
     )
-    return Recommendations(module, gain, per_minute, action, belief.mastery, information, belief.uncertainty, target)
+    return Recommendations(module, gain, per_minute, action, mastery, information, uncertainty, target)
 
 
 def catalog_arrays(model: Model) -> tuple:

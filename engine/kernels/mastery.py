@@ -20,6 +20,14 @@ def forget_factor(elapsed, half_life):
 
 
 @inline
+def decayed(state, i, j, now, half_life):
+    """(mastery, evidence) of learner i's point j as of `now`, forgetting applied since it was last touched."""
+    last = state[i, LAST_SEEN, j]
+    f = forget_factor(now - last, half_life[j]) if last > 0.0 else 1.0
+    return state[i, MASTERY, j] * f, state[i, EVIDENCE, j] * f
+
+
+@inline
 def observe(p, evidence, score, weight, guess, slip):
     """Mean of the belief about mastery after a score in [0, 1] seen with evidence weight `weight`.
 
@@ -152,10 +160,7 @@ def decay_kernel(state, now, half_life, out_mastery, out_evidence, out_uncertain
     """Mastery, evidence and uncertainty as of `now`, forgetting applied since each point was last touched."""
     for i in prange(state.shape[0]):
         for j in range(state.shape[2]):
-            last = state[i, LAST_SEEN, j]
-            f = forget_factor(now - last, half_life[j]) if last > 0.0 else 1.0
-            p = state[i, MASTERY, j] * f
-            n = state[i, EVIDENCE, j] * f
+            p, n = decayed(state, i, j, now, half_life)
             out_mastery[i, j] = p
             out_evidence[i, j] = n
             out_uncertainty[i, j] = uncertainty_of(p, n)

@@ -1,11 +1,11 @@
 """Kernel of the recommender: for every learner, a plan of the modules that cut the expected
 shortfall loss most per minute of training.
 
-The kernels take the catalog and the learners' belief as two tuples of arrays (built once by
-engine/recommend.py): `catalog` = (learn, coverage, minutes, assessment, covered_starts,
-covered_points, required_starts, required_points) and `belief` = (evidence, spread, state,
-targets), so the helpers that value a module are called with a handful of names (read only: outputs are passed as arrays, see
-recommend_kernel)."""
+The kernels take the catalog as a tuple of arrays (built once by engine/recommend.py):
+`catalog` = (learn, coverage, minutes, assessment, covered_starts, covered_points,
+required_starts, required_points), and the kernel passes the learners' belief to the helpers
+as `belief` = (spread, state, targets), so the helpers that value a module are called with a
+handful of names (read only: outputs are passed as arrays, see recommend_kernel)."""
 
 import math
 
@@ -13,7 +13,7 @@ import numpy as np
 from numba import get_thread_id, prange
 
 from engine.jit import inline, kernel, parallel_kernel
-from engine.kernels.mastery import PRIOR_STRENGTH
+from engine.kernels.mastery import PRIOR_STRENGTH, decayed, uncertainty_of
 from engine.model import LAST_SEEN, MASTERY
 
 LEARN, REVIEW, ASSESS, MANDATORY = 0, 1, 2, 3
@@ -93,9 +93,9 @@ def needs(i, mastery, targets, out_target, need_order, dependent_starts, depende
 
 
 @inline
-def module_value(i, q, planned, latest, belief, catalog, threshold, spread_threshold):
+def module_value(i, q, planned, evidence, latest, belief, catalog, threshold, spread_threshold):
     """(value per minute, learning gain, information, action) of module q for learner i given
-    the `planned` mastery (M,).
+    the `planned` mastery and the `evidence` (both (M,)).
 
     A teaching module's gain is the drop of sum max(0, T - K)^2 over its points at its rate
     times the learner's readiness; it is a review when the point it helps most had reached
@@ -107,7 +107,7 @@ def module_value(i, q, planned, latest, belief, catalog, threshold, spread_thres
     learner's last event time) is a repeat: an assessment is not worth one, a teaching module
     comes last.
     """
-    evidence, spread, state, targets = belief
+    spread, state, targets = belief
     learn, coverage, minutes, assessment, covered_starts, covered_points, required_starts, required_points = catalog
     ready = -1.0  # computed at the first point short of target: most modules of a learner have none
     gain = 0.0
@@ -124,7 +124,7 @@ def module_value(i, q, planned, latest, belief, catalog, threshold, spread_thres
         if assessment[q]:
             above = p - target
             if target > 0.0 and spread[i, j] >= spread_threshold and 0.0 <= above <= DECISIVE_SPREADS * spread[i, j]:
-                information += revealed_shortfall(-above, variance_drop(p, evidence[i, j], coverage[q, j]))
+                information += revealed_shortfall(-above, variance_drop(p, evidence[j], coverage[q, j]))
         elif target > p:
             if ready < 0.0:
                 ready = readiness(q, planned, required_starts, required_points, threshold)
@@ -183,8 +183,9 @@ def due_first(i, due, limit, out_module):
 
 @parallel_kernel
 def recommend_kernel(
-    mastery,
-    belief,
+    state,
+    targets,
+    half_life,
     catalog,
     need_order,
     dependent_starts,
@@ -196,8 +197,11 @@ def recommend_kernel(
     spread_threshold,
     now,
     planned,
+    evidence,
     pool_module,
     pool_value,
+    out_mastery,
+    out_spread,
     out_target,
     out_module,
     out_gain,
@@ -205,7 +209,9 @@ def recommend_kernel(
     out_value,
     out_action,
 ):
-    """For each learner (in parallel), a plan of up to k modules.
+    """For each learner (in parallel), a plan of up to k modules, and its belief as of `now`
+    (out_mastery, out_spread; the evidence in per-thread scratch): forgetting is applied here,
+    not in a pass of its own over the cohort.
 
     First the modules due by `due_limit` (`due` (L, Q), or (0, 0) for none), earliest first,
     as MANDATORY; then the `pool` (pool_module.shape[1] modules, at least k) best by value
@@ -219,17 +225,16 @@ def recommend_kernel(
     (catalog's covered and required rows). The outputs are (L, k) arrays passed one by one:
     written in the parallel loop through a tuple, Numba 0.68's parfors lost the writes.
     """
-    targets = belief[3]
     assessment = catalog[3]
-    state = belief[2]
-    n_learners, n_points = mastery.shape
+    n_learners, n_points = out_mastery.shape
     n_modules = assessment.shape[0]
     k = out_module.shape[1]
     size = pool_module.shape[1]
-    ranked = (belief[0], belief[1], state, out_target)  # the belief, against the raised targets
+    ranked = (out_spread, state, out_target)  # the belief, against the raised targets
     for i in prange(n_learners):
         scratch = get_thread_id()
         plan = planned[scratch]
+        known = evidence[scratch]
         pool = pool_module[scratch]
         pool_values = pool_value[scratch]
         out_module[i, :] = -1
@@ -241,17 +246,23 @@ def recommend_kernel(
         pool_values[:] = 0.0
         latest = 0.0
         for j in range(n_points):
-            plan[j] = mastery[i, j]
+            p, n = decayed(state, i, j, now, half_life)
+            out_mastery[i, j] = p
+            out_spread[i, j] = uncertainty_of(p, n)
+            known[j] = n
+            plan[j] = p
             if state[i, LAST_SEEN, j] > latest:
                 latest = state[i, LAST_SEEN, j]
             out_target[i, j] = targets[i, j]  # read as is should a cycle leave a dependent unwalked
         if latest < now - REPEAT_SECONDS:
             latest = -1.0  # nothing taken just now: no module is a repeat
-        needs(i, mastery, targets, out_target, need_order, dependent_starts, dependent_points, threshold)
+        needs(i, out_mastery, targets, out_target, need_order, dependent_starts, dependent_points, threshold)
         n_due = due_first(i, due, due_limit, out_module)
         for s in range(n_due):
             q = out_module[i, s]
-            value, gain, information, _ = module_value(i, q, plan, latest, ranked, catalog, threshold, spread_threshold)
+            value, gain, information, _ = module_value(
+                i, q, plan, known, latest, ranked, catalog, threshold, spread_threshold
+            )
             out_value[i, s] = value
             out_gain[i, s] = gain
             out_information[i, s] = information
@@ -262,7 +273,7 @@ def recommend_kernel(
         for q in range(n_modules):
             if n_due > 0 and is_due(due[i, q], due_limit):
                 continue  # already first in the plan
-            value, _, _, _ = module_value(i, q, plan, latest, ranked, catalog, threshold, spread_threshold)
+            value, _, _, _ = module_value(i, q, plan, known, latest, ranked, catalog, threshold, spread_threshold)
             if value <= pool_values[size - 1]:
                 continue
             slot = size - 1
@@ -281,7 +292,7 @@ def recommend_kernel(
                     continue
                 if s > n_due and moves[out_module[i, s - 1], q]:
                     pool_values[c], _, _, _ = module_value(
-                        i, q, plan, latest, ranked, catalog, threshold, spread_threshold
+                        i, q, plan, known, latest, ranked, catalog, threshold, spread_threshold
                     )
                 if pool_values[c] > best_value:
                     best, best_value = c, pool_values[c]
@@ -290,7 +301,7 @@ def recommend_kernel(
             q = pool[best]
             pool[best] = -1
             _, gain, information, action = module_value(
-                i, q, plan, latest, ranked, catalog, threshold, spread_threshold
+                i, q, plan, known, latest, ranked, catalog, threshold, spread_threshold
             )
             out_module[i, s] = q
             out_value[i, s] = best_value
