@@ -315,3 +315,41 @@ def test_a_release_that_stops_after_its_events_repeats_nothing_when_run_again(se
     assert (int(counts[b"waiting"]), int(counts[b"released"])) == (0, 3)
     Worker(services, clock=lambda: NOW).run(burst=True)
     assert [services.learners.get("acme", f"u-{u}").events for u in users] == [1, 1, 1]
+
+
+def _racing_eval(services, monkeypatch, race) -> None:
+    """`race()` runs once, after a release put its events on the log and before it removes them."""
+    real = services.redis.eval
+
+    def raced(*args, **kwargs):
+        monkeypatch.setattr(services.redis, "eval", real)
+        race()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services.redis, "eval", raced)
+
+
+def test_two_releases_of_one_actor_on_the_cluster_count_it_once(services, monkeypatch):
+    _, _, ids = _waiting(services, ["anon-r"])
+    other: list[int] = []
+    _racing_eval(services, monkeypatch, lambda: other.append(release_waiting(services, "acme")))
+    assert (release_waiting(services, "acme"), other) == (0, [1])  # the racer removed it: counted by the racer
+    assert [e["id"] for e in events_on_stream(services)] == [ids["anon-r"]] * 2  # both sent it
+    counts = services.redis.hgetall(services.keys.xapi_counts("acme"))
+    assert (int(counts[b"waiting"]), int(counts[b"released"])) == (0, 1)
+    assert not services.redis.smembers(services.keys.xapi_waiting_actors("acme"))
+    Worker(services, clock=lambda: NOW).run(burst=True)
+    assert services.learners.get("acme", "u-anon-r").events == 1
+
+
+def test_a_statement_that_starts_waiting_during_a_release_on_the_cluster_stays_waiting(services, monkeypatch):
+    _, _, ids = _waiting(services, ["anon-s"])
+    (actor,) = [a.decode() for a in services.redis.smembers(services.keys.xapi_waiting_actors("acme"))]
+    key = waiting_key(services.keys, "acme", actor)
+    late = services.redis.lrange(key, 0, -1)[0].replace(ids["anon-s"].encode(), b"late-statement-id")
+    _racing_eval(services, monkeypatch, lambda: services.redis.rpush(key, late))
+    assert release_waiting(services, "acme") == 1
+    assert services.redis.lrange(key, 0, -1) == [late]
+    assert services.redis.smembers(services.keys.xapi_waiting_actors("acme")) == {actor.encode()}
+    assert release_waiting(services, "acme") == 1  # released by the next pass
+    assert [e["id"] for e in events_on_stream(services)] == [ids["anon-s"], "late-statement-id"]
