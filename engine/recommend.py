@@ -38,6 +38,8 @@ from engine.model import READY_MASTERY, Model
 
 # The plan is drawn from this many times k modules best on their own.
 POOL_PER_SLOT = 2
+# Elements of 8 bytes in a cache line: padding after each thread's scratch row.
+LINE = 8
 # Mandatory modules due within this many seconds of the ranking's time (or overdue) come first.
 DUE_WINDOW = 14 * 86_400.0
 
@@ -108,6 +110,7 @@ def recommend(
     target = np.empty_like(mastery)
     pool = min(POOL_PER_SLOT * k, max(model.n_modules, k))
     threads = numba.config.NUMBA_NUM_THREADS  # a scratch row per thread the kernel may run on
+    spare = -(-LINE // pool)  # rows of padding: two threads' scratch never share a cache line
     recommend_kernel(
         state,
         targets,
@@ -120,10 +123,10 @@ def recommend(
         float(prerequisite_threshold),
         float(uncertainty_threshold),
         float(now),
-        np.empty((threads, model.n_points)),
-        np.empty((threads, model.n_points)),
-        np.empty((threads, pool), np.int64),
-        np.empty((threads, pool)),
+        np.empty((threads, model.n_points + LINE)),
+        np.empty((threads, model.n_points + LINE)),
+        np.empty((threads, 2 + spare, pool), np.int64),
+        np.empty((threads, 3 + spare, pool)),
         mastery,
         uncertainty,
         target,

@@ -214,14 +214,20 @@ def recommend_kernel(
     not in a pass of its own over the cohort.
 
     First the modules due by `due_limit` (`due` (L, Q), or (0, 0) for none), earliest first,
-    as MANDATORY; then the `pool` (pool_module.shape[1] modules, at least k) best by value
+    as MANDATORY; then the `pool` (pool_module.shape[2] modules, at least k) best by value
     per minute on the learner's belief among the others, earlier modules first among equals;
     then the plan takes from the pool, slot by slot, the module of best value given the
-    mastery the modules already in the plan are expected to bring (`planned`, (threads, M)
-    scratch, a row per thread: scratch as large as the cohort made each call fault in megabytes
-    of fresh pages): a pool module whose value the last module taken can change (`moves` (Q, Q),
-    Model.moves) is valued again. Unused slots
-    hold module -1. Modules cover and require a few points each, so both are walked sparsely
+    mastery the modules already in the plan are expected to bring: a pool module whose value
+    the last module taken can change (`moves` (Q, Q), Model.moves) is valued again, and a
+    module taken keeps the gain, information and action of its last valuation when that was
+    on today's plan (the modules taken since move nothing it reads). Unused slots hold
+    module -1.
+
+    Scratch is a row per thread (get_thread_id), not per learner: scratch as large as the
+    cohort was faulted in afresh on every call. `planned` and `evidence` are (threads, >= M);
+    `pool_module` (threads, >= 2, size) holds modules then actions (-1: none kept),
+    `pool_value` (threads, >= 3, size) values, gains and information. Rows are padded by
+    the caller so two threads never write to one cache line. Modules cover and require a few points each, so both are walked sparsely
     (catalog's covered and required rows). The outputs are (L, k) arrays passed one by one:
     written in the parallel loop through a tuple, Numba 0.68's parfors lost the writes.
     """
@@ -229,20 +235,24 @@ def recommend_kernel(
     n_learners, n_points = out_mastery.shape
     n_modules = assessment.shape[0]
     k = out_module.shape[1]
-    size = pool_module.shape[1]
+    size = pool_module.shape[2]
     ranked = (out_spread, state, out_target)  # the belief, against the raised targets
     for i in prange(n_learners):
         scratch = get_thread_id()
         plan = planned[scratch]
         known = evidence[scratch]
-        pool = pool_module[scratch]
-        pool_values = pool_value[scratch]
+        pool = pool_module[scratch, 0]
+        pool_action = pool_module[scratch, 1]  # -1 until a round values the module again
+        pool_values = pool_value[scratch, 0]
+        pool_gain = pool_value[scratch, 1]
+        pool_information = pool_value[scratch, 2]
         out_module[i, :] = -1
         out_value[i, :] = 0.0
         out_gain[i, :] = 0.0
         out_information[i, :] = 0.0
         out_action[i, :] = LEARN
         pool[:] = -1
+        pool_action[:] = -1
         pool_values[:] = 0.0
         latest = 0.0
         for j in range(n_points):
@@ -291,7 +301,7 @@ def recommend_kernel(
                 if q < 0:
                     continue
                 if s > n_due and moves[out_module[i, s - 1], q]:
-                    pool_values[c], _, _, _ = module_value(
+                    pool_values[c], pool_gain[c], pool_information[c], pool_action[c] = module_value(
                         i, q, plan, known, latest, ranked, catalog, threshold, spread_threshold
                     )
                 if pool_values[c] > best_value:
@@ -300,9 +310,12 @@ def recommend_kernel(
                 break
             q = pool[best]
             pool[best] = -1
-            _, gain, information, action = module_value(
-                i, q, plan, known, latest, ranked, catalog, threshold, spread_threshold
-            )
+            if pool_action[best] >= 0:  # valued on today's plan: modules taken since move nothing it reads
+                gain, information, action = pool_gain[best], pool_information[best], pool_action[best]
+            else:
+                _, gain, information, action = module_value(
+                    i, q, plan, known, latest, ranked, catalog, threshold, spread_threshold
+                )
             out_module[i, s] = q
             out_value[i, s] = best_value
             out_gain[i, s] = gain
