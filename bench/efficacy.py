@@ -27,11 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     catalog = load_catalog(settings.catalog_path)
     model = engine_model(catalog)
     roles = np.repeat(np.arange(len(catalog.roles)), args.learners_per_role)
-    options = {
-        "k": settings.recommendations_per_learner,
-        "prerequisite_threshold": settings.prerequisite_threshold,
-        "uncertainty_threshold": settings.assessment_uncertainty,
-    }
+    options = settings.ranking_options()
     start = time.perf_counter()
     report = run_efficacy(
         model,

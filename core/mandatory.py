@@ -17,8 +17,8 @@ from datetime import UTC, datetime, time, timedelta
 import numpy as np
 
 from core.catalog import Catalog
+from core.settings import SECONDS_PER_DAY
 
-SECONDS_PER_DAY = 86_400.0
 DONE, DUE, OVERDUE = "done", "due", "overdue"
 STATES = (DONE, DUE, OVERDUE)
 

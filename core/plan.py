@@ -18,7 +18,6 @@ import numpy as np
 from core.catalog.model import METHODS
 from core.errors import UserError
 from core.learner_store import LearnerStore
-from core.mandatory import SECONDS_PER_DAY
 from core.reports import report_learners
 from core.settings import PLAN_MINUTES_PER_WEEK_RANGE, Settings
 from engine.plan import Bounds, Projection, project
@@ -239,11 +238,8 @@ def cost_plan(
             now,
             Bounds(minutes_per_week, limits.horizon_minutes, limits.max_steps),
             draws=limits.draws_for(len(records)),
-            k=settings.recommendations_per_learner,
-            prerequisite_threshold=settings.prerequisite_threshold,
-            uncertainty_threshold=settings.assessment_uncertainty,
             due=store.due_for(records),
-            due_window=settings.mandatory_window_days * SECONDS_PER_DAY,
+            **settings.ranking_options(),
         )
     return CostPlan(
         tenant=tenant,

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from core.errors import UserError
 
+SECONDS_PER_DAY = 86_400.0
+
 ROOT = Path(__file__).resolve().parent.parent
 # The training minutes a week a cost plan takes (core/plan.py), its setting's and a request's.
 PLAN_MINUTES_PER_WEEK_RANGE = (15.0, 40 * 60.0)
@@ -293,6 +295,16 @@ class Settings:
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)
+
+    def ranking_options(self) -> dict[str, float]:
+        """The options of `engine.recommend` the workers rank with (the cost plan and the efficacy
+        simulator rank as they do)."""
+        return {
+            "k": self.recommendations_per_learner,
+            "prerequisite_threshold": self.prerequisite_threshold,
+            "uncertainty_threshold": self.assessment_uncertainty,
+            "due_window": self.mandatory_window_days * SECONDS_PER_DAY,
+        }
 
 
 def _coerce(name: str, raw: object, hint: object) -> object:

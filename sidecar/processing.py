@@ -251,13 +251,10 @@ def recommend_as_of(
         targets,
         model,
         now=now,
-        k=settings.recommendations_per_learner,
-        prerequisite_threshold=settings.prerequisite_threshold,
-        uncertainty_threshold=settings.assessment_uncertainty,
         # inf stays inf (not due); none due at all (every mandatory module done): the engine's
         # plain path, which ranks faster than with an array of inf
         due=due + shift[:, None] if due is not None and np.isfinite(due).any() else None,
-        due_window=settings.mandatory_window_days * SECONDS_PER_DAY,
+        **settings.ranking_options(),
     )
 
 
