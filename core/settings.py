@@ -262,10 +262,6 @@ class Settings:
             "lti_max_token_lifetime_s",
             "auth_failures_allowed",
             "auth_failure_window_s",
-        ):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
-        for name in (
             "batch_ms",
             "batch_max_ms",
             "batch_entries",
@@ -276,10 +272,11 @@ class Settings:
             "worker_cache_learners",
             "worker_cache_marks",
             "http_threads",
+            "plan_max_learners",
+            "plan_max_paths",
+            "plan_draws",
+            "plan_max_steps",
         ):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
-        for name in ("plan_max_learners", "plan_max_paths", "plan_draws", "plan_max_steps"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
         # A path's clock moves its past back (engine/plan.py): 30,000 minutes at the slowest pace a
