@@ -7,13 +7,14 @@ import time
 import orjson
 from flask import current_app, g, request
 
+from core.events import COHORT_PATTERN
 from core.http import MAX_JSON_DEPTH, too_deep
 from core.learner_store import LearnerStore
 from core.params import ActiveParameters
 from core.ratelimit import FailureLimit, TooManyFailures
 from core.services import Services
 from core.tokens import LAST_USED_EVERY_S, note_use, tenant_for
-from sidecar.api.errors import InvalidRequest, TooManyRequests, Unauthorized
+from sidecar.api.errors import InvalidRequest, NotFound, TooManyRequests, Unauthorized
 
 _last_noted: dict[str, float] = {}  # token -> when this process last recorded its use (monotonic)
 
@@ -62,6 +63,23 @@ def parameters() -> ActiveParameters:
 def learner_store() -> LearnerStore:
     """The learner store reading with the active parameters (forgetting uses their half-lives)."""
     return services().learners
+
+
+def query_choice(name: str, default: str, choices) -> str:
+    """The query parameter `name`, one of `choices` (InvalidRequest naming it otherwise)."""
+    value = request.args.get(name, default)
+    if value not in choices:
+        raise InvalidRequest(f"{name} must be one of {', '.join(choices)}", field=name)
+    return value
+
+
+def known_cohort(cohort: str) -> str:
+    """`cohort` if it is a valid id of a cohort of this tenant (InvalidRequest or NotFound)."""
+    if not COHORT_PATTERN.match(cohort):
+        raise InvalidRequest("not a valid cohort id", field="cohort")
+    if cohort not in learner_store().cohorts(tenant()):
+        raise NotFound(f"no cohort {cohort!r} in this tenant", field="cohort")
+    return cohort
 
 
 def json_batch(limit: int, one: str, many: str) -> list[tuple[str, object]]:

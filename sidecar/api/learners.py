@@ -12,7 +12,7 @@ from core.events import LEARNER_PATTERN
 from core.explain import render
 from core.learner_store import LearnerRecord
 from engine import LAST_SEEN
-from sidecar.api.context import authenticate, learner_store, services, tenant
+from sidecar.api.context import authenticate, learner_store, query_choice, services, tenant
 from sidecar.api.errors import InvalidRequest, NotFound
 
 PAGE_DEFAULT, PAGE_MAX = 100, 1000  # learners per page of GET /v1/learners
@@ -25,10 +25,7 @@ def iso_time(seconds: float) -> str | None:
 
 
 def language() -> str:
-    value = request.args.get("lang", "en")
-    if value not in LANGUAGES:
-        raise InvalidRequest(f"lang must be one of {', '.join(LANGUAGES)}", field="lang")
-    return value
+    return query_choice("lang", "en", LANGUAGES)
 
 
 def _learner(learner: str) -> LearnerRecord:

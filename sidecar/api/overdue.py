@@ -8,7 +8,7 @@ import time
 from flask import Blueprint, request
 
 from core.overdue import CSV_COLUMNS, DEFAULT_WITHIN_DAYS, FilterError, csv_rows, overdue_report
-from sidecar.api.context import authenticate, learner_store, tenant
+from sidecar.api.context import authenticate, learner_store, query_choice, tenant
 from sidecar.api.errors import InvalidRequest, NotFound
 from sidecar.api.learners import iso_time, language
 from sidecar.api.reports import FORMATS, csv_response
@@ -19,9 +19,7 @@ blueprint.before_request(authenticate)
 
 @blueprint.get("/overdue")
 def overdue():
-    output = request.args.get("format", "json")
-    if output not in FORMATS:
-        raise InvalidRequest(f"format must be one of {', '.join(FORMATS)}", field="format")
+    output = query_choice("format", "json", FORMATS)
     lang = language()
     try:
         report = overdue_report(

@@ -6,10 +6,9 @@ import time
 
 from flask import Blueprint, request
 
-from core.events import COHORT_PATTERN
 from core.plan import BREAKDOWNS, CostPlan, PlanRequestError, cost_plan, minutes_per_week_of, plan_table
-from sidecar.api.context import authenticate, learner_store, services, tenant
-from sidecar.api.errors import InvalidRequest, NotFound
+from sidecar.api.context import authenticate, known_cohort, learner_store, query_choice, services, tenant
+from sidecar.api.errors import InvalidRequest
 from sidecar.api.learners import iso_time
 from sidecar.api.reports import FORMATS, csv_response
 
@@ -23,10 +22,7 @@ def plan_of_request(tenant_id: str) -> CostPlan:
     svc = services()
     cohort = request.args.get("cohort") or None
     if cohort is not None:
-        if not COHORT_PATTERN.match(cohort):
-            raise InvalidRequest("not a valid cohort id", field="cohort")
-        if cohort not in learner_store().cohorts(tenant_id):
-            raise NotFound(f"no cohort {cohort!r} in this tenant", field="cohort")
+        known_cohort(cohort)
     try:
         minutes_per_week = minutes_per_week_of(request.args.get("minutes_per_week"), svc.settings.plan_minutes_per_week)
         role = request.args.get("role") or None
@@ -37,12 +33,8 @@ def plan_of_request(tenant_id: str) -> CostPlan:
 
 @blueprint.get("/plan")
 def plan():
-    output = request.args.get("format", "json")
-    if output not in FORMATS:
-        raise InvalidRequest(f"format must be one of {', '.join(FORMATS)}", field="format")
-    breakdown = request.args.get("by", "role")
-    if breakdown not in BREAKDOWNS:
-        raise InvalidRequest(f"by must be one of {', '.join(BREAKDOWNS)}", field="by")
+    output = query_choice("format", "json", FORMATS)
+    breakdown = query_choice("by", "role", BREAKDOWNS)
     result = plan_of_request(tenant())
     if output == "csv":
         header, rows = plan_table(result, breakdown)

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 
 from core.csv_export import attachment, csv_text
-from core.events import COHORT_PATTERN
 from core.people import departments
 from core.reports import GapReport, gap_report
-from sidecar.api.context import authenticate, learner_store, services, tenant
-from sidecar.api.errors import InvalidRequest, NotFound
+from sidecar.api.context import authenticate, known_cohort, learner_store, query_choice, services, tenant
 from sidecar.api.learners import iso_time, language
 
 BREAKDOWNS = ("point", "role", "department", "cohort", "learner")
@@ -29,11 +27,7 @@ def list_cohorts():
 
 @blueprint.get("/cohorts/<cohort>/gaps")
 def cohort_gaps(cohort: str):
-    if not COHORT_PATTERN.match(cohort):
-        raise InvalidRequest("not a valid cohort id", field="cohort")
-    if cohort not in learner_store().cohorts(tenant()):
-        raise NotFound(f"no cohort {cohort!r} in this tenant", field="cohort")
-    return _respond(cohort)
+    return _respond(known_cohort(cohort))
 
 
 @blueprint.get("/gaps")
@@ -42,12 +36,8 @@ def tenant_gaps():
 
 
 def _respond(cohort: str | None):
-    output = request.args.get("format", "json")
-    if output not in FORMATS:
-        raise InvalidRequest(f"format must be one of {', '.join(FORMATS)}", field="format")
-    breakdown = request.args.get("by", "point")
-    if breakdown not in BREAKDOWNS:
-        raise InvalidRequest(f"by must be one of {', '.join(BREAKDOWNS)}", field="by")
+    output = query_choice("format", "json", FORMATS)
+    breakdown = query_choice("by", "point", BREAKDOWNS)
     lang = language()
     now = time.time()
     report = gap_report(learner_store(), tenant(), cohort, now)
