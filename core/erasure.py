@@ -18,9 +18,8 @@ import redis
 
 from core.keys import Keys, partition_of
 from core.recent import SOURCES
+from core.settings import SECONDS_PER_DAY
 from core.wire import ENTRY_FIELD, decode_entry, encode_entry
-
-SECONDS_PER_DAY = 86_400
 
 
 @dataclass

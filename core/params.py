@@ -24,9 +24,9 @@ import orjson
 import redis
 
 from core.catalog import Catalog, engine_model
-from core.catalog.arrays import SECONDS_PER_DAY
 from core.errors import UserError
 from core.keys import Keys
+from core.settings import SECONDS_PER_DAY
 from engine import Model
 
 SCHEMA = 1

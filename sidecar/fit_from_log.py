@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.catalog.arrays import SECONDS_PER_DAY
 from core.errors import UserError
 from core.params import store_parameters
 from core.services import Services
+from core.settings import SECONDS_PER_DAY
 from core.wire import decode_entries
 from engine import Kind
 from engine.fit import FittedParameters, fit, observations

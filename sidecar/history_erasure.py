@@ -12,9 +12,9 @@ from pathlib import Path
 import orjson
 import redis
 
-from core.catalog.arrays import SECONDS_PER_DAY
 from core.erasure import Erased, drop_marks
 from core.keys import Keys, partition_of
+from core.settings import SECONDS_PER_DAY
 from sidecar import snapshots
 from sidecar.archive import locked, partition_files, records
 

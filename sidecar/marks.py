@@ -16,8 +16,8 @@ from operator import itemgetter
 
 import redis
 
-from core.catalog.arrays import SECONDS_PER_DAY
 from core.keys import Keys
+from core.settings import SECONDS_PER_DAY
 from core.wire import LINE_BREAK
 
 Group = tuple[str, int]  # (tenant, event day)

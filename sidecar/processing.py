@@ -23,8 +23,7 @@ from operator import itemgetter
 
 import numpy as np
 
-from core.catalog.arrays import SECONDS_PER_DAY
-from core.settings import Settings
+from core.settings import SECONDS_PER_DAY, Settings
 from core.wire import ENROLMENT, ENTRY_FIELD, NO_ROLE, EventRow
 from engine import LAST_SEEN, Kind, Model, Recommendations, apply_events, recommend
 from sidecar.learner_table import NO_COHORT, LearnerTable
