@@ -15,6 +15,7 @@ import orjson
 import redis
 
 from core.catalog import Catalog
+from core.errors import FieldError
 from core.eventlog import events_pipeline
 from core.events import ENROLLED, LEARNER_PATTERN, Event, parse_event
 from core.keys import Keys
@@ -24,13 +25,8 @@ MAX_TEXT = 128
 NO_DEPARTMENT = ""
 
 
-class PersonError(ValueError):
+class PersonError(FieldError):
     """A person record that cannot be used; `field` names the offending field."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)

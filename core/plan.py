@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.catalog.model import METHODS
-from core.errors import UserError
+from core.errors import FieldError, UserError
 from core.learner_store import LearnerStore
 from core.reports import report_learners
 from core.settings import PLAN_MINUTES_PER_WEEK_RANGE, Settings
@@ -26,13 +26,8 @@ QUANTILES = {"median": 0.5, "p10": 0.1, "p90": 0.9}
 POLICIES = ("adaptive", "course_order")
 
 
-class PlanRequestError(UserError, ValueError):
+class PlanRequestError(UserError, FieldError):
     """A plan asked with values it cannot take; `field` names which."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)
