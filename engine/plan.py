@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numba import prange
 
-from engine.jit import kernel, parallel_kernel
+from engine.jit import inline, kernel, parallel_kernel
 from engine.kernels.mastery import apply_event_kernel, forget_factor
 from engine.kernels.recommend import ASSESS
 from engine.mastery import _update_arrays, apply_events, decayed_belief
@@ -305,14 +305,19 @@ def _first_teaching(module, action):
     return out
 
 
+@inline
+def _age_row(state, i, seconds):
+    """Move row i's last-touched times back by `seconds` (its clock stays `now`)."""
+    for j in range(state.shape[2]):
+        if state[i, LAST_SEEN, j] > 0.0:
+            state[i, LAST_SEEN, j] -= seconds
+
+
 @kernel
 def _age(state, rows, seconds):
     """Move the last-touched times of `rows` back by `seconds` (their clock stays `now`)."""
     for t in range(rows.shape[0]):
-        i = rows[t]
-        for j in range(state.shape[2]):
-            if state[i, LAST_SEEN, j] > 0.0:
-                state[i, LAST_SEEN, j] -= seconds[t]
+        _age_row(state, rows[t], seconds[t])
 
 
 @parallel_kernel
@@ -372,10 +377,7 @@ def _course_kernel(
             if module < 0:
                 out_stalled[i] = True
                 break
-            took = minutes[module] * seconds_per_minute
-            for j in range(state.shape[2]):
-                if state[i, LAST_SEEN, j] > 0.0:
-                    state[i, LAST_SEEN, j] -= took
+            _age_row(state, i, minutes[module] * seconds_per_minute)
             apply_event_kernel(
                 state,
                 i,
