@@ -263,8 +263,9 @@ def _walk(
         stalled[active[none]] = True
         active, chosen = active[~none], chosen[~none]
         took = model.minutes[chosen]
-        _age(state, active, took * seconds_per_minute)
-        taken(active, chosen, took * seconds_per_minute)
+        seconds = took * seconds_per_minute
+        _age(state, active, seconds)
+        taken(active, chosen, seconds)
         _apply_completions(state, model, active, chosen, now, prerequisite_threshold)
         minutes[active] += took
         takes[active, chosen] += 1
