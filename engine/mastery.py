@@ -43,8 +43,10 @@ def check_state(state: np.ndarray, model: Model) -> np.ndarray:
 
 
 def _update_arrays(model: Model, prerequisite_threshold: float) -> tuple:
-    """The kernels' trailing arguments: what each kind earns, then the model's parameters."""
-    return (
+    """The kernels' trailing arguments: one tuple of the read-only arrays (what each kind earns,
+    then the model's parameters), then the threshold. Only read-only arrays go in the tuple:
+    Numba has lost writes made through a tuple's arrays inside a prange loop."""
+    arrays = (
         KIND_LEARN,
         KIND_EVIDENCE,
         model.learn,
@@ -54,8 +56,8 @@ def _update_arrays(model: Model, prerequisite_threshold: float) -> tuple:
         model.slip,
         model.half_life,
         *model.required,
-        float(prerequisite_threshold),
     )
+    return arrays, float(prerequisite_threshold)
 
 
 def apply_events(

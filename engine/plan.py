@@ -337,20 +337,11 @@ def _course_kernel(
     out_stalled,
     takes,
     order,
-    kind_learn,
-    kind_evidence,
-    learn,
-    coverage,
-    covered_starts,
-    covered_points,
-    guess,
-    slip,
-    half_life,
-    required_starts,
-    required_points,
+    update,
     threshold,
 ):
     """Walk every row's course-order path (see `course_order`); state changes in place."""
+    half_life = update[8]
     n, q = course.shape
     for i in prange(n):
         last = -1
@@ -386,17 +377,7 @@ def _course_kernel(
                 COMPLETED,
                 np.nan,
                 now,
-                kind_learn,
-                kind_evidence,
-                learn,
-                coverage,
-                covered_starts,
-                covered_points,
-                guess,
-                slip,
-                half_life,
-                required_starts,
-                required_points,
+                update,
                 threshold,
             )
             spent += minutes[module]

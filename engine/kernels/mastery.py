@@ -62,23 +62,28 @@ def apply_event_kernel(
     kind,
     s,
     t,
-    kind_learn,
-    kind_evidence,
-    learn,
-    coverage,
-    covered_starts,
-    covered_points,
-    guess,
-    slip,
-    half_life,
-    required_starts,
-    required_points,
+    update,
     threshold,
 ):
     """One event on learner row i of `state` (L, 3, M), in place: per point module q covers
     (`covered_points[covered_starts[q]:covered_starts[q + 1]]`), forget since last touched,
     weigh the score as evidence, then learn at the module's rate times the learner's readiness
-    (the weakest required point's mastery at t over `threshold`, at most 1)."""
+    (the weakest required point's mastery at t over `threshold`, at most 1). `update`: the
+    read-only arrays (what each kind earns, then the model's parameters) as
+    engine/mastery.py's `_update_arrays` bundles them."""
+    (
+        kind_learn,
+        kind_evidence,
+        learn,
+        coverage,
+        covered_starts,
+        covered_points,
+        guess,
+        slip,
+        half_life,
+        required_starts,
+        required_points,
+    ) = update
     learn_share = kind_learn[kind]
     evidence_share = 0.0 if np.isnan(s) else kind_evidence[kind]
     if learn_share > 0.0 and threshold > 0.0:
@@ -118,17 +123,7 @@ def apply_events_kernel(
     kind,
     score,
     time,
-    kind_learn,
-    kind_evidence,
-    learn,
-    coverage,
-    covered_starts,
-    covered_points,
-    guess,
-    slip,
-    half_life,
-    required_starts,
-    required_points,
+    update,
     threshold,
 ):
     """Apply events in order to `state` (L, 3, M) in place."""
@@ -140,17 +135,7 @@ def apply_events_kernel(
             kind[e],
             score[e],
             time[e],
-            kind_learn,
-            kind_evidence,
-            learn,
-            coverage,
-            covered_starts,
-            covered_points,
-            guess,
-            slip,
-            half_life,
-            required_starts,
-            required_points,
+            update,
             threshold,
         )
 
