@@ -89,20 +89,33 @@ LANG = _param("lang", "query", "language of names and reasons", {"type": "string
 LEARNER_ID = {"type": "string", "pattern": _json_pattern(LEARNER_PATTERN)}
 COHORT_ID = {"type": "string", "pattern": _json_pattern(COHORT_PATTERN)}
 LEARNER = _param("learner", "path", "pseudonymous learner id", LEARNER_ID)
-REPORT_PARAMS = [
-    _param(
-        "format",
-        "query",
-        "json (every breakdown) or csv (the one named by `by`)",
-        {"type": "string", "enum": list(FORMATS)},
-    ),
-    _param("by", "query", "the CSV's breakdown", {"type": "string", "enum": list(BREAKDOWNS)}),
-    LANG,
-]
-REPORT_RESPONSE = {
-    "description": "the loss L = Σ max(0, T − K)² and its breakdowns, mastery decayed to now",
-    "content": {"application/json": {"schema": _ref("GapReport")}, "text/csv": {"schema": {"type": "string"}}},
-}
+
+
+def _json_or_csv(schema: dict, description: str) -> dict:
+    """A report's answer: JSON, or CSV with ?format=csv."""
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": schema}, "text/csv": {"schema": {"type": "string"}}},
+    }
+
+
+def _format_and_by(breakdowns: tuple[str, ...]) -> list[dict]:
+    """A report's ?format= and ?by= (the CSV's breakdown)."""
+    return [
+        _param(
+            "format",
+            "query",
+            "json (every breakdown) or csv (the one named by `by`)",
+            {"type": "string", "enum": list(FORMATS)},
+        ),
+        _param("by", "query", "the CSV's breakdown", {"type": "string", "enum": list(breakdowns)}),
+    ]
+
+
+REPORT_PARAMS = [*_format_and_by(BREAKDOWNS), LANG]
+REPORT_RESPONSE = _json_or_csv(
+    _ref("GapReport"), "the loss L = Σ max(0, T − K)² and its breakdowns, mastery decayed to now"
+)
 
 BAND = {
     "type": "object",
@@ -634,13 +647,7 @@ PATHS = {
                 LANG,
             ],
             "responses": {
-                "200": {
-                    "description": "overdue and due-soon mandatory modules, as of now",
-                    "content": {
-                        "application/json": {"schema": _ref("Overdue")},
-                        "text/csv": {"schema": {"type": "string"}},
-                    },
-                },
+                "200": _json_or_csv(_ref("Overdue"), "overdue and due-soon mandatory modules, as of now"),
                 **_errors(400, 401, 404),
             },
         }
@@ -662,22 +669,10 @@ PATHS = {
                     "training minutes each learner has a week",
                     {"type": "number", "minimum": MIN_MINUTES_PER_WEEK, "maximum": MAX_MINUTES_PER_WEEK},
                 ),
-                _param(
-                    "format",
-                    "query",
-                    "json (every breakdown) or csv (the one named by `by`)",
-                    {"type": "string", "enum": list(FORMATS)},
-                ),
-                _param("by", "query", "the CSV's breakdown", {"type": "string", "enum": list(PLAN_BREAKDOWNS)}),
+                *_format_and_by(PLAN_BREAKDOWNS),
             ],
             "responses": {
-                "200": {
-                    "description": "the plan",
-                    "content": {
-                        "application/json": {"schema": _ref("CostPlan")},
-                        "text/csv": {"schema": {"type": "string"}},
-                    },
-                },
+                "200": _json_or_csv(_ref("CostPlan"), "the plan"),
                 **_errors(400, 401, 404),
             },
         }
