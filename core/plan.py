@@ -256,61 +256,50 @@ def cost_plan(
 
 BREAKDOWNS = ("role", "cohort", "learner")
 
+# A CSV's columns for each policy: the name after "<policy>_" and where its value is in the JSON row
+_BAND_COLUMNS = (
+    ("reached_share", ("reached_share",)),
+    ("minutes", ("minutes", "median")),
+    ("minutes_p10", ("minutes", "p10")),
+    ("minutes_p90", ("minutes", "p90")),
+)
+_LEARNER_COLUMNS = (*_BAND_COLUMNS, ("weeks", ("weeks", "median")))
+_GROUP_COLUMNS = (
+    *_BAND_COLUMNS,
+    ("minutes_per_learner", ("minutes_per_learner", "median")),
+    ("weeks_until_all", ("weeks_until_all", "median")),
+    *((f"{method}_{what}", ("cost", method, what, "median")) for method in METHODS for what in ("takes", "hours")),
+)
+
+
+def _cells(row: dict, columns: tuple) -> list:
+    """Each policy's `columns` of a JSON row, policy after policy."""
+    cells = []
+    for policy in POLICIES:
+        for _, path in columns:
+            value = row[policy]
+            for key in path:
+                value = value[key]
+            cells.append(value)
+    return cells
+
 
 def plan_table(plan: CostPlan, by: str) -> tuple[list[str], list[list]]:
     """One breakdown as a CSV's header and rows: the medians, the band of the minutes, and the
     cost by method (takes: modules taken, seats for a workshop; hours: learner-hours)."""
+    columns = _LEARNER_COLUMNS if by == "learner" else _GROUP_COLUMNS
+    policy_header = [f"{policy}_{name}" for policy in POLICIES for name, _ in columns]
     if by == "learner":
-        header = ["learner", "role"]
-        for policy in POLICIES:
-            header += [
-                f"{policy}_{name}" for name in ("reached_share", "minutes", "minutes_p10", "minutes_p90", "weeks")
-            ]
-        header.append("modules")
-        rows = []
-        for row in plan.by_learner():
-            cells = [row["learner"], row["role"]]
-            for policy in POLICIES:
-                p = row[policy]
-                cells += [
-                    p["reached_share"],
-                    p["minutes"]["median"],
-                    p["minutes"]["p10"],
-                    p["minutes"]["p90"],
-                    p["weeks"]["median"],
-                ]
-            rows.append([*cells, " ".join(row["modules"])])
-        return header, rows
-    groups = plan.by_role() if by == "role" else plan.by_cohort()
-    header = [by, "learners"]
-    for policy in POLICIES:
-        header += [
-            f"{policy}_{name}"
-            for name in (
-                "reached_share",
-                "minutes",
-                "minutes_p10",
-                "minutes_p90",
-                "minutes_per_learner",
-                "weeks_until_all",
-            )
+        header = ["learner", "role", *policy_header, "modules"]
+        rows = [
+            [row["learner"], row["role"], *_cells(row, columns), " ".join(row["modules"])] for row in plan.by_learner()
         ]
-        header += [f"{policy}_{method}_{what}" for method in METHODS for what in ("takes", "hours")]
-    header += ["saved_minutes", "saved_minutes_p10", "saved_minutes_p90"]
+        return header, rows
+    header = [by, "learners", *policy_header, "saved_minutes", "saved_minutes_p10", "saved_minutes_p90"]
     rows = []
-    for group in groups:
-        cells = [group[by], group["learners"]]
-        for policy in POLICIES:
-            p = group[policy]
-            cells += [
-                p["reached_share"],
-                p["minutes"]["median"],
-                p["minutes"]["p10"],
-                p["minutes"]["p90"],
-                p["minutes_per_learner"]["median"],
-                p["weeks_until_all"]["median"],
-            ]
-            cells += [p["cost"][method][what]["median"] for method in METHODS for what in ("takes", "hours")]
+    for group in plan.by_role() if by == "role" else plan.by_cohort():
         saved = group["saved_minutes"]
-        rows.append([*cells, saved["median"], saved["p10"], saved["p90"]])
+        rows.append(
+            [group[by], group["learners"], *_cells(group, columns), saved["median"], saved["p10"], saved["p90"]]
+        )
     return header, rows
