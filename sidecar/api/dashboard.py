@@ -162,9 +162,16 @@ def _role_name(role: str, catalog, language: str) -> str:
     return catalog.roles[catalog.role_index[role]].name.get(language) if role in catalog.role_index else role
 
 
+def _cohorts() -> list[str]:
+    """The tenant's cohorts, read once a request (the cohort check and the page's list both use them)."""
+    if "cohorts" not in g:
+        g.cohorts = services().learners.cohorts(g.tenant)
+    return g.cohorts
+
+
 def _cohort_arg() -> str | None:
     cohort = request.args.get("cohort") or None
-    if cohort is not None and (not COHORT_PATTERN.match(cohort) or cohort not in services().learners.cohorts(g.tenant)):
+    if cohort is not None and (not COHORT_PATTERN.match(cohort) or cohort not in _cohorts()):
         abort(404, text("not_found", _language()))
     return cohort
 
@@ -196,7 +203,7 @@ def gaps():
     return _page(
         "gaps.html",
         chart=chart if rows else None,
-        cohorts=svc.learners.cohorts(g.tenant),
+        cohorts=_cohorts(),
         cohort=cohort,
         by_cohort=report.by_cohort() if cohort is None else [],
         by_role=[(_role_name(r["role"], catalog, language), r["learners"], r["loss"]) for r in report.by_role()],

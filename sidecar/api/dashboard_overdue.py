@@ -57,7 +57,7 @@ def page():
         report=report,
         rows=rows,
         by_role=[{**group, "name": role_name.get(group["role"], group["role"])} for group in report.by_role],
-        cohorts=services().learners.cohorts(g.tenant),
+        cohorts=dashboard._cohorts(),
         roles=[(r.id, r.name.get(language)) for r in catalog.roles],
         query={**query, "within_days": report.within_days},
     )

@@ -53,7 +53,7 @@ def page():
         total=result.total(),
         roles=roles,
         chart=chart if roles else None,
-        cohorts=services().learners.cohorts(g.tenant),
+        cohorts=dashboard._cohorts(),
         cohort=result.cohort,
         per_week=result.minutes_per_week,
         methods=METHODS,
