@@ -201,6 +201,30 @@ def rank_modules(
     return plan
 
 
+def rank_for_model(
+    model, cells, targets, peak, last_seen, threshold, spread_threshold, k, pool, now, due=None, due_by=None
+):
+    """rank_modules with the module arrays taken from an engine Model."""
+    return rank_modules(
+        cells,
+        targets,
+        peak,
+        last_seen,
+        model.learn.tolist(),
+        model.coverage.tolist(),
+        model.minutes,
+        model.requires.tolist(),
+        model.assessment.tolist(),
+        threshold,
+        spread_threshold,
+        k,
+        pool,
+        now,
+        due,
+        due_by,
+    )
+
+
 def bkt_sequences(learner, point, resource, score, order):
     """{point: [[(resource, score or None), ...] per learner in first-seen order]}, rows by order."""
     rows = sorted(range(len(learner)), key=lambda e: (order[e], e))

@@ -234,16 +234,12 @@ def test_recommend_matches_reference(model, seed, k, threshold, spread_threshold
     for i in range(n):
         cells = naive.belief(state[i, MASTERY], state[i, EVIDENCE], state[i, LAST_SEEN], model.half_life, now)
         assert_allclose(recs.mastery[i], [c[0] for c in cells], atol=1e-12)
-        expected = naive.rank_modules(
+        expected = naive.rank_for_model(
+            model,
             cells,
             targets[i],
             state[i, MASTERY],
             state[i, LAST_SEEN],
-            model.learn.tolist(),
-            model.coverage.tolist(),
-            model.minutes,
-            model.requires.tolist(),
-            model.assessment.tolist(),
             threshold,
             spread_threshold,
             k,

@@ -44,16 +44,12 @@ def test_explanations_name_the_points_the_engine_valued(seed):
         cells = naive.belief(state[i, MASTERY], state[i, EVIDENCE], state[i, LAST_SEEN], MODEL.half_life, NOW)
         reference = {
             entry[0]: entry
-            for entry in naive.rank_modules(
+            for entry in naive.rank_for_model(
+                MODEL,
                 cells,
                 targets[i],
                 state[i, MASTERY],
                 state[i, LAST_SEEN],
-                MODEL.learn.tolist(),
-                MODEL.coverage.tolist(),
-                MODEL.minutes,
-                MODEL.requires.tolist(),
-                MODEL.assessment.tolist(),
                 0.3,
                 THRESHOLD,
                 6,

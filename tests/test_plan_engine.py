@@ -58,16 +58,12 @@ def naive_recommender(
     def choose(cells, peak, last_seen, t, last):
         if pending is not None and last >= 0:
             pending[last] = math.inf  # taken: done
-        plan = naive.rank_modules(
+        plan = naive.rank_for_model(
+            model,
             cells,
             targets,
             peak,
             last_seen,
-            model.learn.tolist(),
-            model.coverage.tolist(),
-            model.minutes,
-            model.requires.tolist(),
-            model.assessment.tolist(),
             threshold,
             spread_threshold,
             k,
