@@ -75,3 +75,28 @@ def settings(redis_url: str, key_prefix: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 def services(settings: Settings, redis_client: redis.Redis) -> Services:
     return build_services(settings, redis_client)
+
+
+# The analyst API's app and an "acme" bearer token. Imported inside: engine-only runs skip the web app.
+@pytest.fixture
+def app(services: Services):
+    from sidecar.api import create_app
+
+    return create_app(services=services)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def token(services: Services) -> str:
+    from core.tokens import create_token
+
+    return create_token(services.redis, services.keys, "acme")
+
+
+@pytest.fixture
+def headers(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}

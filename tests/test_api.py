@@ -8,25 +8,9 @@ import time
 import pytest
 
 from core.tokens import create_token
-from sidecar.api import create_app
 from sidecar.api.openapi import DOCUMENT
 from sidecar.metrics import record_batch
 from sidecar.worker import Worker
-
-
-@pytest.fixture
-def app(services):
-    return create_app(services=services)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture
-def token(services):
-    return create_token(services.redis, services.keys, "acme")
 
 
 @pytest.fixture

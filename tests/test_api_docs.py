@@ -4,15 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
-from sidecar.api import create_app
-
-
-@pytest.fixture
-def client(services):
-    return create_app(services=services).test_client()
-
 
 def test_the_docs_page_loads_swagger_ui_from_the_api_itself(client):
     page = client.get("/v1/docs")

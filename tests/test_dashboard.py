@@ -21,16 +21,6 @@ from sidecar.worker import Worker
 NOW = 1_790_000_000.0
 
 
-@pytest.fixture
-def app(services):
-    return create_app(services=services)
-
-
-@pytest.fixture
-def token(services):
-    return create_token(services.redis, services.keys, "acme")
-
-
 def csrf_of(page: str) -> str:
     return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
 

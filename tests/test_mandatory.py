@@ -15,23 +15,12 @@ import pytest
 from core.mandatory import SECONDS_PER_DAY
 from core.tokens import create_token
 from lms_helpers import cli_env
-from sidecar.api import create_app
 from sidecar.worker import Worker
 from skillgap.cli import main
 
 DAY = SECONDS_PER_DAY
 NOW = time.time()
 PRIVACY, SAFETY = "m-privacy", "m-responsible-ai"  # the default catalog's: every role, within 30 days
-
-
-@pytest.fixture
-def client(services):
-    return create_app(services=services).test_client()
-
-
-@pytest.fixture
-def headers(services):
-    return {"Authorization": f"Bearer {create_token(services.redis, services.keys, 'acme')}"}
 
 
 def event(learner, module, kind, days_ago, cohort="course-a", score=None, **more):

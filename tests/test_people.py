@@ -7,21 +7,9 @@ import time
 
 import pytest
 
-from core.tokens import create_token
 from lms_helpers import cli_env
-from sidecar.api import create_app
 from sidecar.worker import Worker
 from skillgap.cli import main
-
-
-@pytest.fixture
-def client(services):
-    return create_app(services=services).test_client()
-
-
-@pytest.fixture
-def headers(services):
-    return {"Authorization": f"Bearer {create_token(services.redis, services.keys, 'acme')}"}
 
 
 def roles(services):

@@ -23,16 +23,6 @@ from skillgap.cli import main
 ROLES = ("risk-analyst", "customer-service-agent")
 
 
-@pytest.fixture
-def app(services):
-    return create_app(services=services)
-
-
-@pytest.fixture
-def token(services):
-    return create_token(services.redis, services.keys, "acme")
-
-
 def auth(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 

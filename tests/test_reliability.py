@@ -65,16 +65,6 @@ def test_a_503_means_nothing_of_the_request_was_written(tmp_path, settings):
         client.close()
 
 
-@pytest.fixture
-def client(services):
-    return create_app(services=services).test_client()
-
-
-@pytest.fixture
-def headers(services):
-    return {"Authorization": f"Bearer {create_token(services.redis, services.keys, 'acme')}"}
-
-
 @pytest.mark.parametrize("role", [[], {}, 3, True, ["learner"]])
 def test_a_role_of_the_wrong_type_is_a_400(client, services, headers, role):
     body = {"learner": "u-1", "kind": "enrolled", "role": role, "timestamp": time.time() - 60}
