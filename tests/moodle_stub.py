@@ -11,6 +11,22 @@ from urllib.parse import parse_qs
 TOKEN = "0123456789abcdef0123456789abcdef"
 
 
+def import_moodle_args(url: str, course: int, output) -> list[str]:
+    """`skillgap catalog import-moodle` against the stub's course, writing to `output`."""
+    return [
+        "catalog",
+        "import-moodle",
+        "--url",
+        url,
+        "--token",
+        TOKEN,
+        "--course",
+        str(course),
+        "--output",
+        str(output),
+    ]
+
+
 def moodle_error(exception: str, errorcode: str, message: str) -> dict:
     return {"exception": exception, "errorcode": errorcode, "message": message}
 

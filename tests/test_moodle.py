@@ -21,6 +21,7 @@ from moodle_stub import (
     course_section,
     enrolled_user,
     grade_item,
+    import_moodle_args,
     moodle_error,
     user_grades,
 )
@@ -238,18 +239,7 @@ def test_catalog_import_writes_new_activities_for_tagging(services, stub, tmp_pa
     ]
     cli_env(monkeypatch, settings, SKILLGAP_CATALOG_PATH=str(services.settings.catalog_path))
     output = tmp_path / "imported.toml"
-    args = [
-        "catalog",
-        "import-moodle",
-        "--url",
-        stub.url,
-        "--token",
-        TOKEN,
-        "--course",
-        str(COURSE),
-        "--output",
-        str(output),
-    ]
+    args = import_moodle_args(stub.url, COURSE, output)
     assert main(args) == 0
     assert "2 new module(s)" in capsys.readouterr().out  # the quiz is known, the label has no page
     text = output.read_text()

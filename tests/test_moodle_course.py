@@ -18,7 +18,7 @@ from lms_helpers import cli_env, events_on_stream
 from lti_tool.course_binding import CourseBinding, CourseItem
 from lti_tool.redis_keys import LtiKeys
 from lti_tool.registrations import RegistrationStore, validate_registration
-from moodle_stub import TOKEN, MoodleStub
+from moodle_stub import TOKEN, MoodleStub, import_moodle_args
 from skillgap.cli import main
 
 SAMPLES = Path(__file__).parent / "samples" / "moodle-4.5"
@@ -72,18 +72,7 @@ def test_import_leaves_out_forums_and_lti_links_and_binds_what_the_catalog_knows
 ):
     cli_env(monkeypatch, settings, SKILLGAP_CATALOG_PATH=str(services.settings.catalog_path))
     output = tmp_path / "course.toml"
-    args = [
-        "catalog",
-        "import-moodle",
-        "--url",
-        stub.url,
-        "--token",
-        TOKEN,
-        "--course",
-        str(COURSE),
-        "--output",
-        str(output),
-    ]
+    args = import_moodle_args(stub.url, COURSE, output)
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "6 new module(s)" in out and "Left out: 2 forum, 3 lti" in out
