@@ -33,6 +33,17 @@ def events_on_stream(services) -> list[dict]:
     return found
 
 
+def xapi_headers(services, platform: str, home: str, version: str = "1.0.3") -> dict:
+    """Basic-auth headers of a new "acme" xAPI credential for the LMS at `home`."""
+    import base64
+
+    from lti_tool.xapi.credentials import create_credentials
+
+    credential, secret = create_credentials(services.redis, services.keys, "acme", platform, home)
+    token = base64.b64encode(f"{credential.key}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {token}", "X-Experience-API-Version": version}
+
+
 def cli_env(monkeypatch, settings, **more: str) -> None:
     """Point `skillgap` commands run in-process at the test's Redis and key prefix."""
     values = {

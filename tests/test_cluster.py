@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import time
 import uuid
 from collections import Counter
@@ -22,9 +21,8 @@ from core.redis_server import connect
 from core.services import build_services
 from core.settings import ROOT, Settings
 from core.tokens import create_token
-from lms_helpers import cli_env, events_on_stream
+from lms_helpers import cli_env, events_on_stream, xapi_headers
 from lti_tool import create_app as lti_app
-from lti_tool.xapi.credentials import create_credentials
 from lti_tool.xapi.intake import release_waiting, waiting_key
 from redis_cluster import LocalCluster
 from sidecar.api import create_app
@@ -212,9 +210,7 @@ def test_xapi_on_the_cluster_records_no_statement_whose_events_failed(services):
     """xAPI rejects a batch as a whole (xAPI 1.0.3 part 3, 3.2): the answer is a 503 and no
     statement is recorded as stored while some of the batch's events are not on the log, so
     the LMS's retry of the batch writes them (and the workers apply each id once)."""
-    credential, secret = create_credentials(services.redis, services.keys, "acme", "moodle", MOODLE + "/")
-    token = base64.b64encode(f"{credential.key}:{secret}".encode()).decode()
-    headers = {"Authorization": f"Basic {token}", "X-Experience-API-Version": "1.0.3"}
+    headers = xapi_headers(services, "moodle", MOODLE + "/")
     tool = lti_app(services=services).test_client()
     batch = [moodle_quiz_submitted(user_id=str(i)) for i in range(30)]
     assert services.pseudonym_secret  # read (and created) once per process: here, before the fault
@@ -233,16 +229,10 @@ def test_xapi_on_the_cluster_records_no_statement_whose_events_failed(services):
     assert [services.learners.get("acme", learner).events for learner in sorted(learners)] == [1] * 30
 
 
-def _xapi_headers(services, platform: str, home: str) -> dict:
-    credential, secret = create_credentials(services.redis, services.keys, "acme", platform, home)
-    token = base64.b64encode(f"{credential.key}:{secret}".encode()).decode()
-    return {"Authorization": f"Basic {token}", "X-Experience-API-Version": "1.0.3"}
-
-
 def _waiting(services, users: list[str]) -> tuple[object, dict, dict[str, str]]:
     """Open edX statements of learners no launch has named yet (they wait), then each one's
     launch: the tool's client, its headers and, per user, the statement id that waited."""
-    tool, headers = lti_app(services=services).test_client(), _xapi_headers(services, "openedx", OPENEDX)
+    tool, headers = lti_app(services=services).test_client(), xapi_headers(services, "openedx", OPENEDX)
     ids = {user: str(uuid.uuid4()) for user in users}
     response = tool.post("/xapi/statements", json=[openedx_problem_check(u, ids[u]) for u in users], headers=headers)
     assert response.status_code == 200 and events_on_stream(services) == []

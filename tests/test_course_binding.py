@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from core.identity import learner_pseudonym, record_launch_identity
-from lms_helpers import cli_env, events_on_stream
+from lms_helpers import cli_env, events_on_stream, xapi_headers
 from lti_tool import create_app
 from lti_tool.activity import mark_staff
 from lti_tool.course_binding import CourseBinding, CourseItem, candidates, item_id, item_type, item_url, launch_item
@@ -46,9 +46,7 @@ def client(services):
 
 @pytest.fixture
 def moodle(services):
-    credential, secret = create_credentials(services.redis, services.keys, "acme", "moodle", SITE)
-    token = base64.b64encode(f"{credential.key}:{secret}".encode()).decode()
-    return {"Authorization": f"Basic {token}", "X-Experience-API-Version": "1.0.0"}
+    return xapi_headers(services, "moodle", SITE, "1.0.0")
 
 
 @pytest.fixture

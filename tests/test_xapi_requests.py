@@ -13,9 +13,8 @@ import orjson
 import pytest
 
 from core.services import build_services
-from lms_helpers import events_on_stream
+from lms_helpers import events_on_stream, xapi_headers
 from lti_tool import create_app
-from lti_tool.xapi.credentials import create_credentials
 from xapi_shapes import MOODLE, moodle_module_viewed, moodle_quiz_submitted
 
 CONTENT = b"here is a simple attachment"
@@ -31,9 +30,7 @@ ATTACHMENT = {
 
 @pytest.fixture
 def headers(services):
-    credential, secret = create_credentials(services.redis, services.keys, "acme", "moodle", MOODLE)
-    token = base64.b64encode(f"{credential.key}:{secret}".encode()).decode()
-    return {"Authorization": f"Basic {token}", "X-Experience-API-Version": "1.0.3"}
+    return xapi_headers(services, "moodle", MOODLE)
 
 
 @pytest.fixture
