@@ -173,3 +173,21 @@ def test_the_default_catalogs_points_come_after_their_prerequisites():
     ]
     assert pairs and model.prerequisites.sum() == len(pairs)
     assert all(place[r] < place[j] for j, r in pairs)
+
+
+def test_other_assumptions_replace_the_worlds_defaults_and_bad_ones_are_named(capsys):
+    from bench.efficacy import assumed_spread, main
+
+    spread = assumed_spread(["role_head_start=0", "half_life=0.6"])
+    assert (spread.role_head_start, spread.half_life) == (0.0, 0.6)
+    assert spread.prior == Spread().prior
+    for bad, says in (
+        ("speed=1", "NAME one of"),
+        ("half_life", "NAME=VALUE"),
+        ("prior=x", "not a number"),
+        ("prior=-1", "negative"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            main(["--assume", bad])
+        assert stop.value.code == 2
+        assert says in capsys.readouterr().err
