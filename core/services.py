@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from functools import cached_property
 
 import redis
@@ -14,6 +15,7 @@ from core.identity import pseudonym_secret
 from core.keys import Keys
 from core.learner_store import LearnerStore
 from core.params import ActiveParameters, active_parameters
+from core.redis_server import connect
 from core.sealing import Sealer
 from core.settings import Settings
 from engine import Model
@@ -82,3 +84,12 @@ class Services:
 
 def build_services(settings: Settings, client: redis.Redis) -> Services:
     return Services(settings, client, load_catalog(settings.catalog_path))
+
+
+def services_from_environment(test_config: Mapping[str, object] | None, app: str) -> Services:
+    """A web app's services when it is given none: settings from the environment, then
+    `test_config`; `app` names the app in the error when REDIS_URL is not set."""
+    settings = Settings.load(test_config)
+    if not settings.redis_url:
+        raise RuntimeError(f"{app} needs REDIS_URL (`skillgap run` sets it for the processes it starts)")
+    return build_services(settings, connect(settings.redis_url))

@@ -9,9 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from core.http import finish_body
 from core.identity import stored_secret
-from core.redis_server import connect
-from core.services import Services, build_services
-from core.settings import Settings
+from core.services import Services, services_from_environment
 from lti_tool import admin, deep_linking, demo_platform, headers, health, launch, registration, views, xapi
 from lti_tool.errors import register_error_handler
 from lti_tool.tool import build_tool
@@ -36,10 +34,7 @@ def _secret_key(services: Services) -> str:
 def create_app(test_config: Mapping[str, object] | None = None, services: Services | None = None) -> Flask:
     app = Flask(__name__)
     if services is None:
-        settings = Settings.load(test_config)
-        if not settings.redis_url:
-            raise RuntimeError("the tool needs REDIS_URL (`skillgap run` sets it for the processes it starts)")
-        services = build_services(settings, connect(settings.redis_url))
+        services = services_from_environment(test_config, "the tool")
     app.extensions["skillgap"] = services
     app.config["MAX_CONTENT_LENGTH"] = services.settings.tool_max_body_bytes  # chunked bodies too
     app.secret_key = _secret_key(services)

@@ -9,9 +9,7 @@ from flask import Flask, request
 from core.http import finish_body
 from core.http_headers import security_headers
 from core.identity import stored_secret
-from core.redis_server import connect
-from core.services import Services, build_services
-from core.settings import Settings
+from core.services import Services, services_from_environment
 from sidecar.api import (
     dashboard,
     dashboard_overdue,
@@ -44,10 +42,7 @@ def create_app(test_config: Mapping[str, object] | None = None, services: Servic
     app.json.sort_keys = False
     app.json.ensure_ascii = False
     if services is None:
-        settings = Settings.load(test_config)
-        if not settings.redis_url:
-            raise RuntimeError("the API needs REDIS_URL (`skillgap run` sets it for the processes it starts)")
-        services = build_services(settings, connect(settings.redis_url))
+        services = services_from_environment(test_config, "the API")
     app.extensions["skillgap"] = services
     app.config["MAX_CONTENT_LENGTH"] = services.settings.api_max_body_bytes  # chunked bodies too
     register_error_handlers(app)
