@@ -222,7 +222,7 @@ class Bench:
         return f"sgbench-{uuid.uuid4().hex[:10]}"
 
     def setup(self, prefix: str) -> Keys:
-        from sidecar.worker import ensure_groups
+        from core.eventlog import ensure_groups
 
         keys = Keys(prefix)
         self.client.hset(keys.meta, "bench_partitions", self.settings.partitions)

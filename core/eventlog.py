@@ -11,7 +11,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from core.events import Event
-from core.keys import Keys, partition_of
+from core.keys import CONSUMER_GROUP, Keys, partition_of
 from core.wire import ENTRY_FIELD, MAX_EVENTS_PER_ENTRY, decode_entry, encode, encode_entry
 
 
@@ -23,6 +23,16 @@ class PartlyWritten(redis.RedisError):
     def __init__(self, written: list[str], not_written: list[str], cause: redis.RedisError):
         super().__init__(f"{len(written)} events written, {len(not_written)} not: {cause}")
         self.written, self.not_written, self.cause = written, not_written, cause
+
+
+def ensure_groups(client: redis.Redis, stream_keys: list[str], group: str = CONSUMER_GROUP) -> None:
+    """Create the consumer group on each stream (and the stream), unless it is there already."""
+    for key in stream_keys:
+        try:
+            client.xgroup_create(key, group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
 
 
 def append_events(

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import redis
 
-from core.eventlog import entry_key
+from core.eventlog import ensure_groups, entry_key
 from core.keys import CONSUMER_GROUP
 from core.learner_store import LearnerStore
 from core.params import active_parameters
@@ -44,7 +44,7 @@ from sidecar.learner_table import LearnerTable
 from sidecar.marks import KnownMarks, read_marks
 from sidecar.ownership import RELEASE, RENEW, acquire_for_replay
 from sidecar.processing import Applied, Batch, apply_to_table, fresh_events, queue_writes, rank
-from sidecar.worker import LostPartition, ensure_groups
+from sidecar.worker import LostPartition
 
 log = logging.getLogger(__name__)
 READ_ENTRIES = 500

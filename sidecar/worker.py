@@ -23,6 +23,7 @@ import numpy as np
 import redis
 from redis.cluster import RedisCluster
 
+from core.eventlog import ensure_groups
 from core.keys import CONSUMER_GROUP
 from core.params import active_parameters, active_version
 from core.services import Services
@@ -79,15 +80,6 @@ class PartitionDone:
     applied: Applied
     events: int  # decoded
     dead: list[dict]  # dead letters
-
-
-def ensure_groups(client: redis.Redis, stream_keys: list[str]) -> None:
-    for key in stream_keys:
-        try:
-            client.xgroup_create(key, CONSUMER_GROUP, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
 
 
 class Worker:

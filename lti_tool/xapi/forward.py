@@ -24,8 +24,7 @@ import os
 import socket
 import time
 
-import redis
-
+from core.eventlog import ensure_groups
 from core.services import Services
 from lti_tool.xapi.lrs import Lrs, LrsError
 
@@ -55,11 +54,7 @@ class Forwarder:
         self.lrs = lrs
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.pause_until = 0.0
-        try:
-            self.redis.xgroup_create(self.keys.xapi_forward, GROUP, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        ensure_groups(self.redis, [self.keys.xapi_forward], GROUP)
 
     def run(self, burst: bool = False, max_batches: int | None = None) -> bool:
         """Forward until stopped (burst: until nothing is due); returns whether it did anything."""
