@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO
@@ -23,6 +25,12 @@ class PartlyWritten(redis.RedisError):
     def __init__(self, written: list[str], not_written: list[str], cause: redis.RedisError):
         super().__init__(f"{len(written)} events written, {len(not_written)} not: {cause}")
         self.written, self.not_written, self.cause = written, not_written, cause
+
+
+def consumer_name() -> str:
+    """This process's default name in a consumer group: host-pid (`skillgap worker --check` finds
+    a host's workers by the host part)."""
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 def ensure_groups(client: redis.Redis, stream_keys: list[str], group: str = CONSUMER_GROUP) -> None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
-import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +21,7 @@ import numpy as np
 import redis
 from redis.cluster import RedisCluster
 
-from core.eventlog import ensure_groups
+from core.eventlog import consumer_name, ensure_groups
 from core.keys import CONSUMER_GROUP
 from core.params import active_parameters, active_version
 from core.services import Services
@@ -97,7 +95,7 @@ class Worker:
         self.keys = services.keys
         self.client = services.redis
         self.clock = clock
-        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self.name = name or consumer_name()
         candidates = partitions if partitions is not None else list(range(self.settings.partitions))
         self.leases = Leases(self.client, self.keys, candidates, self.settings.lease_ttl_ms, self.name)
         self.cluster = isinstance(self.client, RedisCluster)

@@ -20,11 +20,9 @@ tenant (`forward_dead_letter` in `skillgap xapi status`).
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 
-from core.eventlog import ensure_groups
+from core.eventlog import consumer_name, ensure_groups
 from core.services import Services
 from lti_tool.xapi.lrs import Lrs, LrsError
 
@@ -52,7 +50,7 @@ class Forwarder:
         self.keys = services.keys
         self.settings = services.settings
         self.lrs = lrs
-        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.consumer = consumer or consumer_name()
         self.pause_until = 0.0
         ensure_groups(self.redis, [self.keys.xapi_forward], GROUP)
 
