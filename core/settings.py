@@ -23,6 +23,49 @@ ROOT = Path(__file__).resolve().parent.parent
 # The training minutes a week a cost plan takes (core/plan.py), its setting's and a request's.
 PLAN_MINUTES_PER_WEEK_RANGE = (15.0, 40 * 60.0)
 ENV_PREFIX = "SKILLGAP_"
+# The settings `Settings._check` holds to one plain rule each.
+AT_LEAST_ONE = (
+    "xapi_max_statements",
+    "xapi_max_body_bytes",
+    "xapi_forward_batch",
+    "xapi_forward_attempts",
+    "outbound_max_bytes",
+    "api_max_body_bytes",
+    "tool_max_body_bytes",
+    "lti_max_param_chars",
+    "lti_max_id_token_chars",
+    "lti_max_token_lifetime_s",
+    "auth_failures_allowed",
+    "auth_failure_window_s",
+    "batch_ms",
+    "batch_max_ms",
+    "batch_entries",
+    "worker_processes",
+    "lease_ttl_ms",
+    "claim_idle_ms",
+    "worker_engine_threads",
+    "worker_cache_learners",
+    "worker_cache_marks",
+    "http_threads",
+    "plan_max_learners",
+    "plan_max_paths",
+    "plan_draws",
+    "plan_max_steps",
+)
+POSITIVE = (
+    "xapi_forward_retry_base_s",
+    "xapi_forward_retry_max_s",
+    "xapi_pull_interval_s",
+    "xapi_http_timeout_s",
+    "retention_days",
+    "lti_leeway_s",
+    "lti_state_ttl_s",
+    "lti_launch_ttl_s",
+    "lti_jwks_cache_s",
+    "ags_retry_base_s",
+    "moodle_http_timeout_s",
+)
+HTTP_URLS = ("xapi_forward_url", "tool_base_url", "api_base_url")
 
 
 class SettingsError(UserError, ValueError):
@@ -203,21 +246,16 @@ class Settings:
         return settings
 
     def _check(self) -> None:
-        if self.xapi_max_statements < 1:
-            raise SettingsError(f"{ENV_PREFIX}XAPI_MAX_STATEMENTS must be at least 1")
-        if self.xapi_forward_url is not None and not self.xapi_forward_url.startswith(("http://", "https://")):
-            raise SettingsError(f"{ENV_PREFIX}XAPI_FORWARD_URL must start with http:// or https://")
-        for name in ("xapi_max_body_bytes", "xapi_forward_batch", "xapi_forward_attempts"):
+        for name in AT_LEAST_ONE:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
-        for name in (
-            "xapi_forward_retry_base_s",
-            "xapi_forward_retry_max_s",
-            "xapi_pull_interval_s",
-            "xapi_http_timeout_s",
-        ):
+        for name in POSITIVE:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be positive")
+        for name in HTTP_URLS:
+            url = getattr(self, name)
+            if url is not None and not url.startswith(("http://", "https://")):
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()} must start with http:// or https://")
         if self.xapi_waiting_max < 1 or self.xapi_waiting_days <= 0:
             raise SettingsError(
                 f"{ENV_PREFIX}XAPI_WAITING_MAX must be at least 1 and {ENV_PREFIX}XAPI_WAITING_DAYS positive"
@@ -232,53 +270,11 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}ASSESSMENT_UNCERTAINTY must be in [0, 0.5]")
         if not 0.0 <= self.mandatory_window_days <= 3650.0:
             raise SettingsError(f"{ENV_PREFIX}MANDATORY_WINDOW_DAYS must be in [0, 3650]")
-        if self.retention_days <= 0:
-            raise SettingsError(f"{ENV_PREFIX}RETENTION_DAYS must be positive")
         if self.snapshot_interval_s < 0 or self.maintenance_interval_s <= 0:
             raise SettingsError(
                 f"{ENV_PREFIX}SNAPSHOT_INTERVAL_S must not be negative, "
                 f"{ENV_PREFIX}MAINTENANCE_INTERVAL_S must be positive"
             )
-        for name in ("tool_base_url", "api_base_url"):
-            url = getattr(self, name)
-            if url is not None and not url.startswith(("http://", "https://")):
-                raise SettingsError(f"{ENV_PREFIX}{name.upper()} must start with http:// or https://")
-        for field in (
-            "lti_leeway_s",
-            "lti_state_ttl_s",
-            "lti_launch_ttl_s",
-            "lti_jwks_cache_s",
-            "ags_retry_base_s",
-            "moodle_http_timeout_s",
-        ):
-            if getattr(self, field) <= 0:
-                raise SettingsError(f"{ENV_PREFIX}{field.upper()} must be positive")
-        for name in (
-            "outbound_max_bytes",
-            "api_max_body_bytes",
-            "tool_max_body_bytes",
-            "lti_max_param_chars",
-            "lti_max_id_token_chars",
-            "lti_max_token_lifetime_s",
-            "auth_failures_allowed",
-            "auth_failure_window_s",
-            "batch_ms",
-            "batch_max_ms",
-            "batch_entries",
-            "worker_processes",
-            "lease_ttl_ms",
-            "claim_idle_ms",
-            "worker_engine_threads",
-            "worker_cache_learners",
-            "worker_cache_marks",
-            "http_threads",
-            "plan_max_learners",
-            "plan_max_paths",
-            "plan_draws",
-            "plan_max_steps",
-        ):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
         # A path's clock moves its past back (engine/plan.py): 30,000 minutes at the slowest pace a
         # plan takes (15 a week) stay within the epoch.
         low, high = PLAN_MINUTES_PER_WEEK_RANGE
