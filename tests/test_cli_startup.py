@@ -124,3 +124,21 @@ def test_every_command_help_has_an_example(capsys):
             main([name, "--help"])
         text = capsys.readouterr().out
         assert "\nexample:\n  skillgap " + name in text, name
+
+
+@pytest.mark.parametrize(
+    ("command", "module"), [("moodle", "skillgap.commands.moodle"), ("xapi", "skillgap.commands.xapi")]
+)
+def test_every_without_a_value_waits_what_the_setting_says(command, module):
+    from skillgap.commands.every import interval_s
+
+    parser = argparse.ArgumentParser()
+    importlib.import_module(module).register(parser.add_subparsers(dest="command"))
+    argv = (
+        ["moodle", "sync"]
+        if command == "moodle"
+        else ["xapi", "pull", "--lrs", "https://lrs.example.com/", "--key", "k"]
+    )
+    assert parser.parse_args(argv).every is None  # once
+    assert interval_s(parser.parse_args([*argv, "--every"]).every, 600.0) == 600.0
+    assert interval_s(parser.parse_args([*argv, "--every", "5"]).every, 600.0) == 5.0

@@ -10,17 +10,14 @@ from pathlib import Path
 from core.errors import UserError
 from core.redis_server import open_redis
 from core.settings import Settings
-
-EVERY_SETTING = -1.0
+from skillgap.commands.every import add_every, interval_s
 
 
 def registration_tenant(services, issuer: str) -> str:
     from lti_tool.redis_keys import LtiKeys
     from lti_tool.registrations import RegistrationStore
 
-    return RegistrationStore(services.redis, LtiKeys(services.keys)).tenant_of(
-        issuer
-    )  # `--every` with no value: the interval the settings give
+    return RegistrationStore(services.redis, LtiKeys(services.keys)).tenant_of(issuer)
 
 
 def _client(args: argparse.Namespace, settings: Settings):
@@ -57,7 +54,7 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
                 )
             if args.every is None:
                 return 0
-            time.sleep(settings.moodle_sync_interval_s if args.every == EVERY_SETTING else args.every)
+            time.sleep(interval_s(args.every, settings.moodle_sync_interval_s))
 
 
 def _import(args: argparse.Namespace, settings: Settings) -> int:
@@ -131,12 +128,5 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--tenant",
         help="tenant the events belong to (default: SKILLGAP_MOODLE_TENANT, else the tenant of the Moodle's registration)",
     )
-    sync.add_argument(
-        "--every",
-        type=float,
-        nargs="?",
-        const=EVERY_SETTING,
-        metavar="SECONDS",
-        help="keep syncing at this interval until stopped (no value: SKILLGAP_MOODLE_SYNC_INTERVAL_S)",
-    )
+    add_every(sync, "keep syncing at this interval until stopped (no value: SKILLGAP_MOODLE_SYNC_INTERVAL_S)")
     sync.set_defaults(handler=_sync)

@@ -14,6 +14,7 @@ from core.errors import UserError
 from core.keys import Keys
 from core.redis_server import open_redis
 from core.settings import Settings
+from skillgap.commands.every import add_every, interval_s
 
 
 def _create(args: argparse.Namespace, settings: Settings) -> int:
@@ -86,9 +87,6 @@ def _release(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-EVERY_SETTING = -1.0  # `--every` with no value: SKILLGAP_XAPI_PULL_INTERVAL_S
-
-
 def _forward(args: argparse.Namespace, settings: Settings) -> int:
     from core.services import build_services
     from lti_tool.xapi.forward import Forwarder, build_lrs
@@ -139,7 +137,7 @@ def _pull(args: argparse.Namespace, settings: Settings) -> int:
             if args.every is None:
                 return 0
             since = None  # from where this pull stopped
-            time.sleep(settings.xapi_pull_interval_s if args.every == EVERY_SETTING else args.every)
+            time.sleep(interval_s(args.every, settings.xapi_pull_interval_s))
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -189,12 +187,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     pulling.add_argument("--username", help="default: SKILLGAP_XAPI_PULL_USERNAME")
     pulling.add_argument("--password", help="default: SKILLGAP_XAPI_PULL_PASSWORD")
-    pulling.add_argument(
-        "--every",
-        type=float,
-        nargs="?",
-        const=EVERY_SETTING,
-        metavar="SECONDS",
-        help="pull again every SECONDS (default: SKILLGAP_XAPI_PULL_INTERVAL_S)",
-    )
+    add_every(pulling, "pull again every SECONDS (default: SKILLGAP_XAPI_PULL_INTERVAL_S)")
     pulling.set_defaults(handler=_pull)
