@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -141,26 +142,24 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _import(args: argparse.Namespace, settings: Settings) -> int:
-    from core.services import build_services
     from sidecar.importer import import_events
 
-    with open_redis(settings) as client:
-        count = import_events(
-            build_services(settings, client), Path(args.file), args.tenant or settings.default_tenant, _say
-        )
-    _say(f"Imported {count:,} events from {args.file}; the workers apply them.")
-    return 0
+    return _import_file(args, settings, import_events, "events", "the workers apply them.")
 
 
 def _import_people(args: argparse.Namespace, settings: Settings) -> int:
-    from core.services import build_services
     from sidecar.importer import import_people
 
+    return _import_file(args, settings, import_people, "people", "their roles reach the workers as enrolled events.")
+
+
+def _import_file(args: argparse.Namespace, settings: Settings, load: Callable, what: str, then: str) -> int:
+    """`load` (an importer of sidecar/importer.py) reads the file into the tenant's log."""
+    from core.services import build_services
+
     with open_redis(settings) as client:
-        count = import_people(
-            build_services(settings, client), Path(args.file), args.tenant or settings.default_tenant, _say
-        )
-    _say(f"Imported {count:,} people from {args.file}; their roles reach the workers as enrolled events.")
+        count = load(build_services(settings, client), Path(args.file), args.tenant or settings.default_tenant, _say)
+    _say(f"Imported {count:,} {what} from {args.file}; {then}")
     return 0
 
 
