@@ -15,9 +15,10 @@ from engine.simulate import simulate_observations
 from lms_helpers import cli_env
 from sidecar.fit_from_log import NothingToFit, fit_from_log
 from skillgap.cli import main
+from test_catalog_check import write_catalog
 
 CATALOG = {
-    "catalog.toml": """
+    "catalog": """
 id = "fitcheck"
 version = "1"
 name = { en = "Fit check", zh = "拟合检查" }
@@ -27,7 +28,7 @@ online = 0.2
 lab = 0.3
 quiz = 0.05
 """,
-    "knowledge_points.toml": """
+    "knowledge_points": """
 [[knowledge_points]]
 id = "prompts"
 name = { en = "Prompts", zh = "提示词" }
@@ -37,13 +38,13 @@ id = "rag"
 name = { en = "RAG", zh = "检索增强" }
 half_life_days = inf
 """,
-    "roles.toml": """
+    "roles": """
 [[roles]]
 id = "staff"
 name = { en = "Staff", zh = "员工" }
 targets = { prompts = 0.8, rag = 0.8 }
 """,
-    "modules.toml": """
+    "modules": """
 [[modules]]
 id = "m-prompts-course"
 title = { en = "Prompt course", zh = "提示词课程" }
@@ -80,11 +81,7 @@ NOW = 1_790_000_000.0
 
 @pytest.fixture
 def fit_services(settings, redis_client, tmp_path):
-    folder = tmp_path / "catalog"
-    folder.mkdir()
-    for name, text in CATALOG.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return build_services(settings.replace(catalog_path=folder), redis_client)
+    return build_services(settings.replace(catalog_path=write_catalog(tmp_path / "catalog", **CATALOG)), redis_client)
 
 
 def simulated_events(services, n_learners=600, seed=3):
