@@ -3,6 +3,7 @@ commands run in-process, servers on free ports, and key cleanup."""
 
 from __future__ import annotations
 
+import base64
 import socket
 
 import redis
@@ -35,11 +36,14 @@ def events_on_stream(services) -> list[dict]:
 
 def xapi_headers(services, platform: str, home: str, version: str = "1.0.3") -> dict:
     """Basic-auth headers of a new "acme" xAPI credential for the LMS at `home`."""
-    import base64
-
     from lti_tool.xapi.credentials import create_credentials
 
     credential, secret = create_credentials(services.redis, services.keys, "acme", platform, home)
+    return basic_headers(credential, secret, version)
+
+
+def basic_headers(credential, secret: str, version: str = "1.0.3") -> dict:
+    """The xAPI headers of a request with this credential's key and `secret` (the right one or not)."""
     token = base64.b64encode(f"{credential.key}:{secret}".encode()).decode()
     return {"Authorization": f"Basic {token}", "X-Experience-API-Version": version}
 

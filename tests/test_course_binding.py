@@ -4,7 +4,6 @@ names off: the setting docs/moodle.md asks for), and Open edX's event-routing-ba
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 import uuid
@@ -20,7 +19,6 @@ from lti_tool.activity import mark_staff
 from lti_tool.course_binding import CourseBinding, CourseItem, candidates, item_id, item_type, item_url, launch_item
 from lti_tool.redis_keys import LtiKeys
 from lti_tool.registrations import validate_registration
-from lti_tool.xapi.credentials import create_credentials
 from lti_tool.xapi.intake import drop_expired_waiting, waiting_key
 from sidecar.worker import Worker
 from skillgap.cli import main
@@ -181,12 +179,6 @@ def test_platform_link_binds_and_unbinds_an_item(client, services, moodle, setti
     assert "give --tenant" in capsys.readouterr().err
 
 
-def openedx_headers(services):
-    credential, secret = create_credentials(services.redis, services.keys, "acme", "openedx", OPENEDX)
-    token = base64.b64encode(f"{credential.key}:{secret}".encode()).decode()
-    return {"Authorization": f"Basic {token}", "X-Experience-API-Version": "1.0.3"}
-
-
 def test_an_open_edx_subsection_grade_counts_for_its_bound_block(client, services, binding):
     """edx.grades.subsection.grade_calculated as event-routing-backends sends it: verb earned."""
     sequential = f"{OPENEDX}/xblock/block-v1:Org+LLM101+2026+type@sequential+block@a2184f"
@@ -210,7 +202,8 @@ def test_an_open_edx_subsection_grade_counts_for_its_bound_block(client, service
     }
     statement["result"] = {"score": {"scaled": 0.6667, "raw": 2.0, "min": 0.0, "max": 3.0}, "success": True}
     statement["context"]["contextActivities"]["parent"][0]["id"] = f"{OPENEDX}/course/course-v1:Org+LLM101+2026"
-    assert client.post("/xapi/statements", json=statement, headers=openedx_headers(services)).status_code == 200
+    headers = xapi_headers(services, "openedx", OPENEDX)
+    assert client.post("/xapi/statements", json=statement, headers=headers).status_code == 200
     [event] = events_on_stream(services)
     assert (event["module"], event["kind"], event["cohort"]) == ("m-prompt-basics", "graded", course)
     assert event["score"] == pytest.approx(2 / 3)
@@ -220,7 +213,8 @@ def test_statements_of_unknown_actors_wait_up_to_a_limit_and_an_age(services):
     services = services.with_settings(xapi_waiting_max=2, xapi_waiting_days=30.0)
     client = create_app(services=services).test_client()
     batch = [openedx_problem_check("anon-x", str(uuid.uuid4())) for _ in range(3)]
-    assert client.post("/xapi/statements", json=batch, headers=openedx_headers(services)).status_code == 200
+    headers = xapi_headers(services, "openedx", OPENEDX)
+    assert client.post("/xapi/statements", json=batch, headers=headers).status_code == 200
 
     def counts():
         return {

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 
 import pytest
@@ -26,8 +25,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from core.tokens import create_token
+from lms_helpers import xapi_headers
 from lti_tool import create_app as create_tool
-from lti_tool.xapi.credentials import create_credentials
 from sidecar.api import create_app as create_api
 from sidecar.api.openapi import DOCUMENT
 from sidecar.worker import Worker
@@ -111,11 +110,7 @@ STATEMENT_FIELDS = ("id", "actor", "verb", "object", "result", "context", "times
 
 @pytest.fixture
 def xapi(services):
-    credential, secret = create_credentials(
-        services.redis, services.keys, "acme", "openedx", "https://openedx.example.com"
-    )
-    auth = base64.b64encode(f"{credential.key}:{secret}".encode()).decode()
-    headers = {"Authorization": f"Basic {auth}", "X-Experience-API-Version": "1.0.3"}
+    headers = xapi_headers(services, "openedx", "https://openedx.example.com")
     return create_tool(services=services).test_client(), headers
 
 

@@ -3,7 +3,6 @@ written, no input gets a 5xx, every error is JSON (405 with Allow, 503 with Retr
 
 from __future__ import annotations
 
-import base64
 import time
 from urllib.parse import quote
 
@@ -17,8 +16,8 @@ from core.http import MAX_JSON_DEPTH
 from core.redis_server import EmbeddedRedis
 from core.services import build_services
 from core.tokens import create_token
+from lms_helpers import xapi_headers
 from lti_tool import create_app as lti_app
-from lti_tool.xapi.credentials import create_credentials
 from sidecar.api import create_app
 from sidecar.api.errors import RETRY_AFTER_S
 from sidecar.worker import Worker
@@ -138,8 +137,7 @@ def test_json_nested_past_the_bound_is_a_400_at_the_api(client, headers, depth):
 
 @pytest.mark.parametrize("depth", [MAX_JSON_DEPTH, 300, 1_000])
 def test_xapi_statements_nested_past_the_bound_are_a_json_400(services, depth):
-    credential, secret = create_credentials(services.redis, services.keys, "acme", "moodle", MOODLE + "/")
-    token = base64.b64encode(f"{credential.key}:{secret}".encode()).decode()
+    headers = xapi_headers(services, "moodle", MOODLE + "/")
     tool = lti_app(services=services).test_client()
     statement = moodle_quiz_submitted()
     statement["result"]["extensions"] = {"https://example.org/x": "@"}
@@ -148,9 +146,9 @@ def test_xapi_statements_nested_past_the_bound_are_a_json_400(services, depth):
         "/xapi/statements",
         data=body,
         content_type="application/json",
-        headers={"Authorization": f"Basic {token}", "X-Experience-API-Version": "1.0.3"},
+        headers=headers,
     )
     assert response.status_code == 400 and response.json["error"]["rule"] == "json"
-    wrong = tool.delete("/xapi/statements", headers={"Authorization": f"Basic {token}"})
+    wrong = tool.delete("/xapi/statements", headers={"Authorization": headers["Authorization"]})
     assert wrong.status_code == 405 and wrong.json["error"]["code"] == "method_not_allowed"
     assert "POST" in wrong.headers["Allow"]

@@ -15,7 +15,7 @@ from core.events import parse_event
 from core.identity import learner_pseudonym, pseudonym_secret, record_launch_identity
 from core.services import Services
 from core.wire import decode
-from lms_helpers import cli_env, events_on_stream
+from lms_helpers import basic_headers, cli_env, events_on_stream, xapi_headers
 from lti_tool import create_app
 from lti_tool.xapi.credentials import create_credentials
 from lti_tool.xapi.intake import release_waiting, waiting_key
@@ -39,21 +39,14 @@ def client(services):
     return create_app(services=services).test_client()
 
 
-def _headers(credential, secret, version="1.0.0"):
-    token = base64.b64encode(f"{credential.key}:{secret}".encode()).decode()
-    return {"Authorization": f"Basic {token}", "X-Experience-API-Version": version}
-
-
 @pytest.fixture
 def moodle(services):
-    credential, secret = create_credentials(services.redis, services.keys, "acme", "moodle", MOODLE + "/")
-    return _headers(credential, secret)
+    return xapi_headers(services, "moodle", MOODLE + "/", "1.0.0")
 
 
 @pytest.fixture
 def openedx(services):
-    credential, secret = create_credentials(services.redis, services.keys, "acme", "openedx", OPENEDX)
-    return _headers(credential, secret)
+    return xapi_headers(services, "openedx", OPENEDX, "1.0.0")
 
 
 def moodle_learner(services, user_id="42"):
@@ -387,7 +380,9 @@ def test_a_revoked_key_is_refused(services, settings, capsys, monkeypatch):
     assert main(["xapi-credentials", "revoke", credential.key]) == 0
     assert main(["xapi-credentials", "revoke", credential.key]) == 2  # no such key any more
     fresh = create_app(services=services).test_client()  # a tool started after the revocation
-    response = fresh.post("/xapi/statements", json=moodle_quiz_submitted(), headers=_headers(credential, secret))
+    response = fresh.post(
+        "/xapi/statements", json=moodle_quiz_submitted(), headers=basic_headers(credential, secret, "1.0.0")
+    )
     assert response.status_code == 401
 
 
@@ -449,14 +444,16 @@ def test_requests_without_valid_credentials_are_401(client, services, authorizat
 
 def test_a_wrong_secret_is_401(client, services):
     credential, _ = create_credentials(services.redis, services.keys, "acme", "moodle", MOODLE)
-    response = client.post("/xapi/statements", json=moodle_quiz_submitted(), headers=_headers(credential, "guessed"))
+    response = client.post(
+        "/xapi/statements", json=moodle_quiz_submitted(), headers=basic_headers(credential, "guessed", "1.0.0")
+    )
     assert response.status_code == 401
 
 
 def test_each_tenant_gets_its_own_learners(client, services, moodle):
     other, secret = create_credentials(services.redis, services.keys, "globex", "moodle", MOODLE)
     client.post("/xapi/statements", json=moodle_quiz_submitted(), headers=moodle)
-    client.post("/xapi/statements", json=moodle_quiz_submitted(), headers=_headers(other, secret))
+    client.post("/xapi/statements", json=moodle_quiz_submitted(), headers=basic_headers(other, secret, "1.0.0"))
     assert sorted(e["tenant"] for e in events_on_stream(services)) == ["acme", "globex"]
     assert counts(services, "globex")["events"] == 1
 

@@ -4,7 +4,6 @@ into the intake, page by page and idempotently by statement id."""
 
 from __future__ import annotations
 
-import base64
 import time
 import uuid
 from datetime import UTC, datetime
@@ -12,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from core.services import build_services
-from lms_helpers import cli_env, events_on_stream, free_port
+from lms_helpers import cli_env, events_on_stream, free_port, xapi_headers
 from lti_tool import create_app
 from lti_tool.xapi.credentials import create_credentials
 from lti_tool.xapi.forward import Forwarder
@@ -51,9 +50,7 @@ def _lrs(url: str) -> Lrs:
 
 
 def _post(services, statements):
-    credential, secret = create_credentials(services.redis, services.keys, "acme", "moodle", MOODLE)
-    token = base64.b64encode(f"{credential.key}:{secret}".encode()).decode()
-    headers = {"Authorization": f"Basic {token}", "X-Experience-API-Version": "1.0.3"}
+    headers = xapi_headers(services, "moodle", MOODLE)
     response = create_app(services=services).test_client().post("/xapi/statements", json=statements, headers=headers)
     assert response.status_code == 200, response.json
     return response.json
