@@ -42,6 +42,24 @@ def xapi_headers(services, platform: str, home: str, version: str = "1.0.3") -> 
     return basic_headers(credential, secret, version)
 
 
+def register_moodle(services, site: str, tenant: str, client_id: str = "c1") -> None:
+    """Save the LTI registration of the Moodle at `site` (its usual endpoints), in `tenant`."""
+    from lti_tool.redis_keys import LtiKeys
+    from lti_tool.registrations import RegistrationStore, validate_registration
+
+    RegistrationStore(services.redis, LtiKeys(services.keys)).save(
+        validate_registration(
+            issuer=site,
+            client_id=client_id,
+            auth_login_url=f"{site}/mod/lti/auth.php",
+            auth_token_url=f"{site}/mod/lti/token.php",
+            jwks_url=f"{site}/mod/lti/certs.php",
+            deployments=["1"],
+            tenant=tenant,
+        )
+    )
+
+
 def basic_headers(credential, secret: str, version: str = "1.0.3") -> dict:
     """The xAPI headers of a request with this credential's key and `secret` (the right one or not)."""
     token = base64.b64encode(f"{credential.key}:{secret}".encode()).decode()

@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 
 from core.identity import learner_pseudonym, record_launch_identity
-from lms_helpers import cli_env, events_on_stream, xapi_headers
+from lms_helpers import cli_env, events_on_stream, register_moodle, xapi_headers
 from lti_tool import create_app
 from lti_tool.activity import mark_staff
 from lti_tool.course_binding import CourseBinding, CourseItem, candidates, item_id, item_type, item_url, launch_item
 from lti_tool.redis_keys import LtiKeys
-from lti_tool.registrations import validate_registration
 from lti_tool.xapi.intake import drop_expired_waiting, waiting_key
 from sidecar.worker import Worker
 from skillgap.cli import main
@@ -146,19 +145,7 @@ def test_bound_items_turn_the_real_moodle_activity_into_events_of_the_course(cli
 
 def test_platform_link_binds_and_unbinds_an_item(client, services, moodle, settings, monkeypatch, capsys):
     cli_env(monkeypatch, settings)
-    from lti_tool.registrations import RegistrationStore
-
-    RegistrationStore(services.redis, LtiKeys(services.keys)).save(
-        validate_registration(
-            issuer=SITE,
-            client_id="c1",
-            auth_login_url=f"{SITE}/mod/lti/auth.php",
-            auth_token_url=f"{SITE}/mod/lti/token.php",
-            jwks_url=f"{SITE}/mod/lti/certs.php",
-            deployments=["1"],
-            tenant="acme",
-        )
-    )
+    register_moodle(services, SITE, "acme")
     assert main(["platform", "link", "--course", COURSE, "--item", f"{QUIZ}", "--module", "m-quiz-foundations"]) == 0
     binding = CourseBinding(services.redis, LtiKeys(services.keys))
     assert [(i.item, i.module) for i in binding.items("acme", COURSE)] == [(QUIZ, "m-quiz-foundations")]

@@ -14,10 +14,9 @@ import pytest
 from core.identity import course_cohort, learner_pseudonym
 from core.services import build_services
 from core.settings import ROOT
-from lms_helpers import cli_env, events_on_stream
+from lms_helpers import cli_env, events_on_stream, register_moodle
 from lti_tool.course_binding import CourseBinding, CourseItem
 from lti_tool.redis_keys import LtiKeys
-from lti_tool.registrations import RegistrationStore, validate_registration
 from moodle_stub import TOKEN, MoodleStub, import_moodle_args
 from skillgap.cli import main
 
@@ -53,17 +52,7 @@ def services(settings, redis_client, tmp_path):
 @pytest.fixture
 def registered(services, stub):
     """The Moodle's LTI registration, in tenant moodle-co."""
-    RegistrationStore(services.redis, LtiKeys(services.keys)).save(
-        validate_registration(
-            issuer=stub.url,
-            client_id="c1",
-            auth_login_url=f"{stub.url}/mod/lti/auth.php",
-            auth_token_url=f"{stub.url}/mod/lti/token.php",
-            jwks_url=f"{stub.url}/mod/lti/certs.php",
-            deployments=["1"],
-            tenant="moodle-co",
-        )
-    )
+    register_moodle(services, stub.url, "moodle-co")
     return "moodle-co"
 
 

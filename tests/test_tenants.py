@@ -3,32 +3,16 @@
 
 from __future__ import annotations
 
-from lms_helpers import cli_env
-from lti_tool.redis_keys import LtiKeys
-from lti_tool.registrations import RegistrationStore, validate_registration
+from lms_helpers import cli_env, register_moodle
 from lti_tool.xapi.credentials import list_credentials
 from skillgap.cli import main
 
 MOODLE = "https://moodle.example.com"
 
 
-def register(services, tenant="moodle-co", client_id="c1"):
-    RegistrationStore(services.redis, LtiKeys(services.keys)).save(
-        validate_registration(
-            issuer=MOODLE,
-            client_id=client_id,
-            auth_login_url=f"{MOODLE}/mod/lti/auth.php",
-            auth_token_url=f"{MOODLE}/mod/lti/token.php",
-            jwks_url=f"{MOODLE}/mod/lti/certs.php",
-            deployments=["1"],
-            tenant=tenant,
-        )
-    )
-
-
 def test_credentials_land_in_the_registrations_tenant_and_tenants_lists_them(services, settings, monkeypatch, capsys):
     cli_env(monkeypatch, settings)
-    register(services)
+    register_moodle(services, MOODLE, "moodle-co")
     assert main(["xapi-credentials", "create", "--platform", "moodle", "--issuer", MOODLE]) == 0
     [credential] = list_credentials(services.redis, services.keys)
     assert credential.tenant == "moodle-co"
@@ -46,8 +30,8 @@ def test_credentials_land_in_the_registrations_tenant_and_tenants_lists_them(ser
 
 def test_an_lms_registered_for_two_tenants_needs_a_tenant_named(services, settings, monkeypatch, capsys):
     cli_env(monkeypatch, settings)
-    register(services, "one", "c1")
-    register(services, "two", "c2")
+    register_moodle(services, MOODLE, "one", "c1")
+    register_moodle(services, MOODLE, "two", "c2")
     assert main(["xapi-credentials", "create", "--issuer", MOODLE]) == 2
     assert "several tenants (one, two): give --tenant" in capsys.readouterr().err
     assert main(["xapi-credentials", "create", "--issuer", MOODLE, "--tenant", "two"]) == 0
