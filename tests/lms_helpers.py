@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import socket
+import time
 
 import redis
 
@@ -64,6 +65,20 @@ def basic_headers(credential, secret: str, version: str = "1.0.3") -> dict:
     """The xAPI headers of a request with this credential's key and `secret` (the right one or not)."""
     token = base64.b64encode(f"{credential.key}:{secret}".encode()).decode()
     return {"Authorization": f"Basic {token}", "X-Experience-API-Version": version}
+
+
+def graded_event(services, **changes: object) -> dict:
+    """An event as POST /v1/events takes it: learner u-1's score on the catalog's first quiz, a
+    minute ago, in cohort course-1; `changes` set or add fields."""
+    quiz = next(m for m in services.catalog.modules if m.method == "quiz")
+    return {
+        "learner": "u-1",
+        "module": quiz.id,
+        "kind": "graded",
+        "score": 0.8,
+        "timestamp": time.time() - 60,
+        "cohort": "course-1",
+    } | changes
 
 
 def cli_env(monkeypatch, settings, **more: str) -> None:

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from core.tokens import create_token
+from lms_helpers import graded_event
 from sidecar.api.openapi import DOCUMENT
 from sidecar.metrics import record_batch
 from sidecar.worker import Worker
@@ -35,25 +36,11 @@ def auth(token):
     return {"Authorization": f"Bearer {token}"}
 
 
-def event(services, **changes):
-    quiz = next(m for m in services.catalog.modules if m.method == "quiz")
-    base = {
-        "learner": "u-1",
-        "module": quiz.id,
-        "kind": "graded",
-        "score": 0.8,
-        "timestamp": time.time() - 60,
-        "cohort": "course-1",
-    }
-    base.update(changes)
-    return base
-
-
 def body_for(services, path, learner, **changes):
     """What a POST to `path` sends: an event, or a person from HR."""
     if path == "/v1/people":
         return {"person": learner, "role": services.catalog.roles[0].id, "department": "risk"}
-    return event(services, learner=learner, **changes)
+    return graded_event(services, learner=learner, **changes)
 
 
 def post_and_process(client, services, token, body):
@@ -83,7 +70,7 @@ def test_every_route_but_health_needs_a_valid_token(client, headers, method, pat
 
 
 def test_thin_path_from_post_to_recommendations(client, services, token):
-    response = post_and_process(client, services, token, event(services))
+    response = post_and_process(client, services, token, graded_event(services))
     assert response.json["accepted"] == 1 and len(response.json["ids"]) == 1
     recs = client.get("/v1/learners/u-1/recommendations", headers=auth(token))
     assert recs.status_code == 200
@@ -104,10 +91,10 @@ def test_thin_path_from_post_to_recommendations(client, services, token):
 
 
 def test_a_grade_changes_mastery_and_recommendations(client, services, token):
-    post_and_process(client, services, token, event(services, score=0.1))
+    post_and_process(client, services, token, graded_event(services, score=0.1))
     before = client.get("/v1/learners/u-1/mastery", headers=auth(token)).json
-    module = event(services)["module"]
-    post_and_process(client, services, token, event(services, score=1.0, module=module, timestamp=time.time()))
+    module = graded_event(services)["module"]
+    post_and_process(client, services, token, graded_event(services, score=1.0, module=module, timestamp=time.time()))
     after = client.get("/v1/learners/u-1/mastery", headers=auth(token)).json
     covered = set(services.catalog.modules[services.catalog.module_index[module]].coverage)
     rose = [
@@ -119,7 +106,7 @@ def test_a_grade_changes_mastery_and_recommendations(client, services, token):
 
 
 def test_an_array_of_events_is_accepted(client, services, token):
-    body = [event(services, learner=f"u-{i}") for i in range(5)]
+    body = [graded_event(services, learner=f"u-{i}") for i in range(5)]
     response = post_and_process(client, services, token, body)
     assert response.json["accepted"] == 5
     assert len(client.get("/v1/learners", headers=auth(token)).json["learners"]) == 5
@@ -136,13 +123,13 @@ def test_an_array_of_events_is_accepted(client, services, token):
     ],
 )
 def test_bad_events_get_400_naming_the_field(client, services, token, body, field):
-    response = client.post("/v1/events", json=event(services, **body), headers=auth(token))
+    response = client.post("/v1/events", json=graded_event(services, **body), headers=auth(token))
     assert response.status_code == 400
     assert response.json["error"]["field"] == field
 
 
 def test_a_bad_event_in_an_array_is_named_by_index_and_nothing_is_accepted(client, services, token):
-    body = [event(services), event(services, score=None)]
+    body = [graded_event(services), graded_event(services, score=None)]
     response = client.post("/v1/events", json=body, headers=auth(token))
     assert response.status_code == 400
     assert response.json["error"]["field"] == "[1].score"
@@ -158,7 +145,7 @@ def test_unreadable_bodies_get_400(client, token, data):
 
 
 def test_events_for_another_tenant_are_forbidden(client, services, token):
-    response = client.post("/v1/events", json=event(services, tenant="globex"), headers=auth(token))
+    response = client.post("/v1/events", json=graded_event(services, tenant="globex"), headers=auth(token))
     assert response.status_code == 403
     assert response.json["error"]["field"] == "tenant"
 
@@ -184,7 +171,7 @@ def test_bad_language_and_learner_id_get_400(client, token):
 
 
 def test_a_tenant_never_sees_another_tenants_learners(client, services, token, other_token):
-    post_and_process(client, services, token, event(services))
+    post_and_process(client, services, token, graded_event(services))
     assert client.get("/v1/learners", headers=auth(other_token)).json["learners"] == []
     for path in ("/v1/learners/u-1/mastery", "/v1/learners/u-1/recommendations"):
         assert client.get(path, headers=auth(other_token)).status_code == 404
@@ -222,7 +209,7 @@ def test_the_openapi_document_is_valid_openapi_3_1(client):
 
 
 def test_every_route_is_documented_and_every_documented_route_answers(app, client, services, token):
-    post_and_process(client, services, token, event(services))
+    post_and_process(client, services, token, graded_event(services))
     routes = set()
     for rule in app.url_map.iter_rules():
         # Pages for people (the dashboard and its pages kept in files of their own, the docs viewer)
@@ -245,7 +232,7 @@ def test_every_route_is_documented_and_every_documented_route_answers(app, clien
 @pytest.mark.parametrize(("method", "path"), AUTHENTICATED)
 def test_another_tenants_token_never_reads_this_tenants_data(client, services, token, other_token, method, path):
     """What globex gets for acme's learner and cohort is exactly what it gets for ids nobody has."""
-    post_and_process(client, services, token, event(services, learner="acme-learner-7", cohort="acme-cohort-3"))
+    post_and_process(client, services, token, graded_event(services, learner="acme-learner-7", cohort="acme-cohort-3"))
 
     def ask(bearer, learner, cohort):
         body = body_for(services, path, learner, cohort=cohort, tenant="acme") if method == "POST" else None
@@ -269,9 +256,9 @@ def test_cohort_gap_report_in_json_and_csv(client, services, token):
         services,
         token,
         [
-            event(services, learner="a", score=1.0),
-            event(services, learner="b", score=0.0),
-            event(services, learner="c", cohort="course-2"),
+            graded_event(services, learner="a", score=1.0),
+            graded_event(services, learner="b", score=0.0),
+            graded_event(services, learner="c", cohort="course-2"),
         ],
     )
     assert client.get("/v1/cohorts", headers=auth(token)).json == {"cohorts": ["course-1", "course-2"]}
@@ -297,7 +284,7 @@ def test_cohort_gap_report_in_json_and_csv(client, services, token):
 
 @pytest.mark.parametrize(("query", "field"), [("format=xml", "format"), ("by=planet", "by"), ("lang=fr", "lang")])
 def test_bad_report_parameters_get_400(client, services, token, query, field):
-    post_and_process(client, services, token, event(services))
+    post_and_process(client, services, token, graded_event(services))
     response = client.get(f"/v1/cohorts/course-1/gaps?{query}", headers=auth(token))
     assert response.status_code == 400 and response.json["error"]["field"] == field
 
@@ -339,7 +326,7 @@ def test_module_effectiveness_says_when_it_has_no_fitted_version(client, service
 
 
 def test_metrics_count_what_the_workers_did(client, services, token):
-    post_and_process(client, services, token, [event(services), event(services, learner="u-2")])
+    post_and_process(client, services, token, [graded_event(services), graded_event(services, learner="u-2")])
     text = client.get("/metrics").data.decode()
     applied = sum(
         float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("skillgap_events_applied_total{")
@@ -347,7 +334,7 @@ def test_metrics_count_what_the_workers_did(client, services, token):
     assert applied == 2
     assert 'skillgap_partition_lag_entries{partition="0"}' in text
     assert "skillgap_batch_latency_seconds_bucket" in text and "skillgap_dead_letters" in text
-    client.post("/v1/events", json=event(services, learner="u-3"), headers=auth(token))
+    client.post("/v1/events", json=graded_event(services, learner="u-3"), headers=auth(token))
     lag = sum(
         float(line.rsplit(" ", 1)[1])
         for line in client.get("/metrics").data.decode().splitlines()

@@ -3,11 +3,9 @@ writing; a person's role follows them into every course; departments break down 
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from lms_helpers import cli_env
+from lms_helpers import cli_env, graded_event
 from sidecar.worker import Worker
 from skillgap.cli import main
 
@@ -16,19 +14,8 @@ def roles(services):
     return [r.id for r in services.catalog.roles]
 
 
-def quiz(services):
-    return next(m for m in services.catalog.modules if m.method == "quiz").id
-
-
 def graded(services, learner, cohort):
-    return {
-        "learner": learner,
-        "module": quiz(services),
-        "kind": "graded",
-        "score": 0.4,
-        "timestamp": time.time() - 60,
-        "cohort": cohort,
-    }
+    return graded_event(services, learner=learner, cohort=cohort, score=0.4)
 
 
 def test_a_persons_role_follows_them_into_every_course(client, services, headers):

@@ -16,7 +16,7 @@ from core.http import MAX_JSON_DEPTH
 from core.redis_server import EmbeddedRedis
 from core.services import build_services
 from core.tokens import create_token
-from lms_helpers import xapi_headers
+from lms_helpers import graded_event, xapi_headers
 from lti_tool import create_app as lti_app
 from sidecar.api import create_app
 from sidecar.api.errors import RETRY_AFTER_S
@@ -89,15 +89,7 @@ def test_redis_unavailable_is_a_json_503_with_retry_after(services):
 
 def test_a_csv_export_of_a_non_latin_cohort_names_it_by_rfc_5987(client, services, headers):
     cohort = "Команда «ИИ» 1"
-    quiz = next(m for m in services.catalog.modules if m.method == "quiz").id
-    body = {
-        "learner": "u-1",
-        "module": quiz,
-        "kind": "graded",
-        "score": 0.5,
-        "timestamp": time.time() - 60,
-        "cohort": cohort,
-    }
+    body = graded_event(services, score=0.5, cohort=cohort)
     assert client.post("/v1/events", json=body, headers=headers).status_code == 202
     Worker(services).run(burst=True)
     response = client.get(f"/v1/cohorts/{quote(cohort)}/gaps?format=csv", headers=headers)

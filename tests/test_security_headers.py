@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 
 import pytest
 
 from core.csv_export import csv_text, safe_cell
 from core.tokens import create_token
+from lms_helpers import graded_event
 from lti_tool import create_app as create_tool
 from lti_tool.registrations import validate_registration
 from sidecar.api import create_app as create_api
@@ -89,21 +89,11 @@ def test_plain_cells_and_numbers_are_kept():
     assert [safe_cell(v) for v in ("course-1", "a=b", 0.5, -0.25)] == ["course-1", "a=b", 0.5, -0.25]
 
 
-def test_the_api_gap_csv_holds_no_formula(services):
-    client = create_api(services=services).test_client()
-    token = create_token(services.redis, services.keys, "acme")
-    quiz = next(m for m in services.catalog.modules if m.method == "quiz")
+def test_the_api_gap_csv_holds_no_formula(services, client, headers):
     cohort = '=HYPERLINK("https://evil.example.com","open")'
-    event = {
-        "learner": "u-1",
-        "module": quiz.id,
-        "kind": "graded",
-        "score": 0.5,
-        "timestamp": time.time() - 60,
-        "cohort": cohort,
-    }
-    assert client.post("/v1/events", json=event, headers={"Authorization": f"Bearer {token}"}).status_code == 202
+    event = graded_event(services, score=0.5, cohort=cohort)
+    assert client.post("/v1/events", json=event, headers=headers).status_code == 202
     Worker(services).run(burst=True)
-    text = client.get("/v1/gaps?format=csv&by=cohort", headers={"Authorization": f"Bearer {token}"}).data.decode()
+    text = client.get("/v1/gaps?format=csv&by=cohort", headers=headers).data.decode()
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [r["cohort"] for r in rows] == ["'" + cohort]
