@@ -1,10 +1,9 @@
 """Helpers shared by the tests: the LMS channel tests (xAPI intake, Moodle sync, LTI), the
-commands run in-process, servers on free ports, and key cleanup."""
+commands run in-process, and key cleanup (a server's free port: skillgap.processes.free_port)."""
 
 from __future__ import annotations
 
 import base64
-import socket
 import time
 
 import redis
@@ -17,13 +16,6 @@ def delete_prefix(client: redis.Redis, prefix: str) -> None:
     keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
     for start in range(0, len(keys), 500):
         client.unlink(*keys[start : start + 500])
-
-
-def free_port() -> int:
-    """A port free on loopback now, for a server a test starts."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def events_on_stream(services) -> list[dict]:

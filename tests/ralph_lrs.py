@@ -19,7 +19,7 @@ import bcrypt
 import orjson
 import requests
 
-from lms_helpers import free_port
+from skillgap.processes import free_port
 
 LAUNCHER = """
 import sys, uvicorn

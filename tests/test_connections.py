@@ -13,8 +13,7 @@ import pytest
 
 from core.http import DRAIN_MAX_BYTES
 from core.tokens import create_token
-from lms_helpers import free_port
-from skillgap.processes import gunicorn_command
+from skillgap.processes import free_port, gunicorn_command
 
 
 @pytest.fixture

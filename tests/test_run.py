@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from lms_helpers import free_port
-from skillgap.processes import port_is_free
+from skillgap.processes import free_port, port_is_free
 
 pytestmark = pytest.mark.slow
 TOKEN = "sgk_test-admin-token-0123456789"

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from bench.xapi import Connection
-from lms_helpers import free_port
+from skillgap.processes import free_port
 
 
 class _Echo(BaseHTTPRequestHandler):

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from core.services import build_services
-from lms_helpers import cli_env, events_on_stream, free_port, xapi_headers
+from lms_helpers import cli_env, events_on_stream, xapi_headers
 from lti_tool import create_app
 from lti_tool.xapi.credentials import create_credentials
 from lti_tool.xapi.forward import Forwarder
@@ -19,6 +19,7 @@ from lti_tool.xapi.lrs import Lrs
 from lti_tool.xapi.pull import pull
 from ralph_lrs import PASSWORD, USERNAME, ralph_lrs
 from skillgap.cli import main
+from skillgap.processes import free_port
 from xapi_shapes import MOODLE, moodle_module_viewed, moodle_quiz_submitted
 
 
