@@ -23,7 +23,6 @@ import argparse
 import http.client
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -43,7 +42,7 @@ from core.tokens import create_token
 from sidecar import archive, snapshots
 from sidecar.fit_from_log import fit_from_log
 from sidecar.replay import check, replay
-from skillgap.processes import free_port, gunicorn_command
+from skillgap.processes import free_port, gunicorn_command, stop_processes
 
 PARTITIONS = 4
 LEARNERS = 300
@@ -169,16 +168,7 @@ class Sidecar:
         self.log.close()
 
     def terminate(self) -> None:
-        for process in [self.api, *self.workers]:
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in [self.api, *self.workers]:
-            if process is not None:
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+        stop_processes([p for p in (self.api, *self.workers) if p is not None], 30)
 
 
 def wait_healthy(port: int, timeout_s: float = 60.0) -> None:

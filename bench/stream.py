@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -58,6 +57,7 @@ from core.keys import CONSUMER_GROUP, Keys, partition_of
 from core.redis_server import EmbeddedRedis, connect
 from core.settings import Settings
 from core.wire import ENTRY_FIELD
+from skillgap.processes import stop_processes
 
 START = 1_780_000_000.0
 LOCAL = "redis://127.0.0.1:6379/0"
@@ -282,15 +282,7 @@ class Bench:
         return sum(int(v or 0) for v in pipe.execute())
 
     def stop_workers(self) -> None:
-        for worker in self.workers:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)
-        for worker in self.workers:
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+        stop_processes(self.workers, 30)
         self.workers.clear()
 
     # -- measurements -----------------------------------------------------------------------

@@ -55,6 +55,20 @@ def gunicorn_command(factory: str, host: str, port: int, workers: int) -> list[s
     ]
 
 
+def stop_processes(processes: list[subprocess.Popen], timeout_s: float) -> None:
+    """SIGTERM to each one still running, then up to `timeout_s` for each to end; SIGKILL for
+    those that do not (benchmarks and test servers; the supervisor stops process groups)."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class Supervisor:
     """Children run in their own process groups, so stop() reaches their own children too."""
 

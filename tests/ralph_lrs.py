@@ -19,7 +19,7 @@ import bcrypt
 import orjson
 import requests
 
-from skillgap.processes import free_port
+from skillgap.processes import free_port, stop_processes
 
 LAUNCHER = """
 import sys, uvicorn
@@ -101,10 +101,5 @@ def ralph_lrs(directory: Path) -> Iterator[Ralph]:
             time.sleep(0.2)
         yield lrs
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_processes([process], 10)
         process.stdout.close()

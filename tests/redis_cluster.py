@@ -13,6 +13,7 @@ from pathlib import Path
 import redis
 
 from core.redis_server import redis_binary
+from skillgap.processes import stop_processes
 
 SLOTS = 16_384
 
@@ -108,15 +109,7 @@ class LocalCluster:
         return self
 
     def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(self.processes, 10)
         self.processes.clear()
 
     def __enter__(self) -> LocalCluster:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from skillgap.processes import free_port, port_is_free
+from skillgap.processes import free_port, port_is_free, stop_processes
 
 pytestmark = pytest.mark.slow
 TOKEN = "sgk_test-admin-token-0123456789"
@@ -167,3 +167,22 @@ def test_sidecar_serves_the_api_with_workers_and_stops_cleanly(settings, service
         assert "skillgap_events_applied_total" in metrics
     finally:
         stop_and_check(sidecar, children, [port])
+
+
+def test_stop_processes_ends_the_willing_with_sigterm_and_kills_the_rest():
+    willing = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    stubborn = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "print('ready', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    assert stubborn.stdout.readline() == b"ready\n"  # SIGTERM is ignored from here on
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    stop_processes([willing, stubborn, done], 0.5)
+    assert (willing.returncode, stubborn.returncode, done.returncode) == (-signal.SIGTERM, -signal.SIGKILL, 0)
+    stubborn.stdout.close()
