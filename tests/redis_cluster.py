@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import redis
 
 from core.redis_server import redis_binary
-from skillgap.processes import stop_processes
+from skillgap.processes import port_is_free, stop_processes
 
 SLOTS = 16_384
 
@@ -23,21 +22,12 @@ def server_binary() -> str:
     return shutil.which("redis-server") or redis_binary()
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def free_port() -> int:
     """A free port whose cluster bus port (+10000) is free too."""
     rng = random.Random()
     while True:
         port = rng.randrange(20_000, 30_000)
-        if _free(port) and _free(port + 10_000):
+        if port_is_free("127.0.0.1", port) and port_is_free("127.0.0.1", port + 10_000):
             return port
 
 
