@@ -538,12 +538,17 @@ def merge_strings(keys, spans, uniques, to_file_code, file_spans):
     n_pieces = keys.shape[0]
     totals = np.zeros(STRING_COLUMNS, np.int64)
     for c in range(STRING_COLUMNS):
+        # A loop rather than uniques[:, c].sum(): with Numba's array sum inside, loading this
+        # kernel from the cache imports numba.np.arraymath, and that scipy.linalg (0.2 s).
+        total = 0
+        for p in range(n_pieces):
+            total += uniques[p, c]
         size = 1024
-        while size < 2 * uniques[:, c].sum():
+        while size < 2 * total:
             size *= 2
         slots = np.full(size, -1, np.int64)
         mask = size - 1
-        file_keys = np.empty((uniques[:, c].sum(), 2), np.uint64)
+        file_keys = np.empty((total, 2), np.uint64)
         n = 0
         for p in range(n_pieces):
             for u in range(uniques[p, c]):

@@ -17,9 +17,9 @@ from bkt_csv.files import BktTable, CsvError, align, params_from_json, params_to
 from core.errors import UserError
 from core.settings import Settings
 from engine.fit import FittedParameters, Predictions, fit, observations, predict
-from engine.jit import skip_blas_probe
+from engine.jit import lean_cache_loads
 
-skip_blas_probe()  # these commands run as short processes
+lean_cache_loads()  # these commands run as short processes
 
 
 class Progress:
