@@ -93,18 +93,49 @@ def test_the_command_exits_with_mains_status(tmp_path: Path):
 RUN_PROBE = """
 import os, sys
 import skillgap.cli as cli
-cli.main = lambda: print("OPENBLAS", os.environ.get("OPENBLAS_NUM_THREADS"), file=sys.stderr) or 0
+cli.main = lambda: print(
+    "OPENBLAS", os.environ.get("OPENBLAS_NUM_THREADS"), "numba" in sys.modules, "scipy" in sys.modules, file=sys.stderr
+) or 0
 sys.argv = ["skillgap", *sys.argv[1:]]
 cli.run()
 """
 
 
-@pytest.mark.parametrize(("argv", "threads"), [(["fit", "--csv", "h.csv"], "1"), (["predict"], "1"), (["run"], "None")])
-def test_one_shot_commands_start_numpy_without_blas_threads(argv, threads):
-    """fit and predict use no BLAS: numpy's OpenBLAS is kept from starting a thread per core."""
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [(["fit", "--csv", "h.csv"], "1 True False"), (["predict"], "1 True False"), (["run"], "None False False")],
+)
+def test_one_shot_commands_start_numpy_without_blas_threads(argv, expected):
+    """fit and predict use no BLAS: numpy's OpenBLAS is kept from starting a thread per core;
+    and they import Numba first, without scipy (import_numba_lean)."""
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
     done = subprocess.run([sys.executable, "-c", RUN_PROBE, *argv], capture_output=True, text=True, env=env, timeout=60)
-    assert done.returncode == 0 and f"OPENBLAS {threads}" in done.stderr
+    assert done.returncode == 0 and f"OPENBLAS {expected}" in done.stderr
+
+
+LEAN_PROBE = """
+import sys
+import skillgap.cli as cli
+cli.import_numba_lean()
+import numba
+print("HIDDEN", sorted(name for name in ("scipy", "yaml") if name not in sys.modules))
+import scipy, yaml  # both still import
+print("CACHE_DIR", numba.config.CACHE_DIR)
+"""
+
+
+def test_one_shot_commands_import_numba_without_scipy_and_yaml(tmp_path: Path):
+    """Numba imports them only to check scipy's version and to read a .numba_config.yaml."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    done = subprocess.run([sys.executable, "-c", LEAN_PROBE], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "HIDDEN ['scipy', 'yaml']" in done.stdout
+    # With a config file in the current directory, yaml is imported and the file read.
+    (tmp_path / ".numba_config.yaml").write_text(f"cache_dir: {tmp_path}\n")
+    done = subprocess.run([sys.executable, "-c", LEAN_PROBE], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "HIDDEN ['scipy']" in done.stdout and f"CACHE_DIR {tmp_path}" in done.stdout
 
 
 def test_an_unknown_command_is_refused_with_the_list():
