@@ -10,9 +10,9 @@ import pytest
 from core.catalog import load_catalog
 from core.identity import learner_pseudonym, pseudonym_secret
 from core.services import build_services
-from lms_helpers import cli_env, events_on_stream
+from lms_helpers import cli_env, events_on_stream, register_moodle
 from lti_tool.moodle.client import MoodleClient, MoodleError, flatten
-from lti_tool.moodle.sync import MoodleSync
+from lti_tool.moodle.sync import MoodleSync, sync_tenant
 from moodle_stub import (
     TOKEN,
     MoodleStub,
@@ -348,3 +348,10 @@ def test_the_moodle_client_of_the_cli_uses_the_configured_timeout():
         Settings.load({"moodle_http_timeout_s": 7.5}, environ={}),
     )
     assert client.timeout_s == 7.5
+
+
+def test_synced_events_go_to_the_set_tenant_else_to_the_registrations(services):
+    site = "https://moodle.example.org"
+    register_moodle(services, site, "moodle-co")
+    assert sync_tenant(services, site) == "moodle-co"
+    assert sync_tenant(services.with_settings(moodle_tenant="acme"), site) == "acme"

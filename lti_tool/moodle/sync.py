@@ -169,6 +169,12 @@ def _is_learner(user: dict) -> bool:
     return not roles or any(role.get("shortname") == "student" for role in roles)
 
 
+def sync_tenant(services: Services, site: str) -> str:
+    """The tenant a Moodle's synced events belong to: SKILLGAP_MOODLE_TENANT, else that of the
+    site's LTI registration."""
+    return services.settings.moodle_tenant or RegistrationStore(services.redis, LtiKeys(services.keys)).tenant_of(site)
+
+
 def parse_courses(text: str) -> list[int]:
     try:
         return [int(part) for part in text.replace(" ", "").split(",") if part]
@@ -215,9 +221,7 @@ def run_scheduled_sync(services: Services, stop: threading.Event) -> None:
     settings = services.settings
     if not _scheduled(settings):
         return
-    tenant = settings.moodle_tenant or RegistrationStore(services.redis, LtiKeys(services.keys)).tenant_of(
-        settings.moodle_url
-    )
+    tenant = sync_tenant(services, settings.moodle_url)
     while not stop.is_set():
         try:
             client = MoodleClient(settings.moodle_url, settings.moodle_token, settings.moodle_http_timeout_s)

@@ -31,7 +31,7 @@ def _client(args: argparse.Namespace, settings: Settings):
 
 def _sync(args: argparse.Namespace, settings: Settings) -> int:
     from core.services import build_services
-    from lti_tool.moodle.sync import MoodleSync, parse_courses
+    from lti_tool.moodle.sync import MoodleSync, parse_courses, sync_tenant
 
     courses = args.course or parse_courses(settings.moodle_courses)
     if not courses:
@@ -39,7 +39,7 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
     client = _client(args, settings)
     with open_redis(settings) as redis_client:
         services = build_services(settings, redis_client)
-        tenant = args.tenant or settings.moodle_tenant or registration_tenant(services, client.url)
+        tenant = args.tenant or sync_tenant(services, client.url)
         sync = MoodleSync(services, client, tenant)
         while True:
             result = sync.sync(courses, progress=lambda line: print(line, file=sys.stderr, flush=True))
