@@ -109,6 +109,17 @@ class Model:
         return _rows_of(self.coverage > 0)
 
     @cached_property
+    def covered_masks(self) -> np.ndarray:
+        """(Q, words) uint64: the points each module covers as a bit set (point j is bit j % 64
+        of word j // 64); every bit for a module of no positive minutes (its value is no number)."""
+        words = -(-self.n_points // 64) or 1
+        bits = np.zeros((self.n_modules, words * 64), np.uint64)
+        bits[:, : self.n_points] = self.coverage > 0
+        bits[~(self.minutes > 0)] = 1
+        weights = np.uint64(1) << np.arange(64, dtype=np.uint64)
+        return np.ascontiguousarray((bits.reshape(self.n_modules, words, 64) * weights).sum(axis=2, dtype=np.uint64))
+
+    @cached_property
     def required(self) -> tuple[np.ndarray, np.ndarray]:
         """The points each module requires, in the same sparse form as `covered`."""
         return _rows_of(self.requires)

@@ -29,7 +29,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from engine.kernels.recommend import ASSESS, LEARN, MANDATORY, REVIEW, needs_kernel, recommend_kernel
@@ -38,8 +37,6 @@ from engine.model import READY_MASTERY, Model
 
 # The plan is drawn from this many times k modules best on their own.
 POOL_PER_SLOT = 2
-# Elements of 8 bytes in a cache line: padding after each thread's scratch row.
-LINE = 8
 # Mandatory modules due within this many seconds of the ranking's time (or overdue) come first.
 DUE_WINDOW = 14 * 86_400.0
 
@@ -108,9 +105,6 @@ def recommend(
     action = np.empty((n, k), dtype=np.int8)
     uncertainty = np.empty_like(mastery)
     target = np.empty_like(mastery)
-    pool = min(POOL_PER_SLOT * k, max(model.n_modules, k))
-    threads = numba.config.NUMBA_NUM_THREADS  # a scratch row per thread the kernel may run on
-    spare = -(-LINE // pool)  # rows of padding: two threads' scratch never share a cache line
     recommend_kernel(
         state,
         targets,
@@ -118,15 +112,13 @@ def recommend(
         catalog_arrays(model),
         *model.dependents,
         model.moves,
+        model.covered_masks,
         due,
         float(now) + float(due_window),
         float(prerequisite_threshold),
         float(uncertainty_threshold),
         float(now),
-        np.empty((threads, model.n_points + LINE)),
-        np.empty((threads, model.n_points + LINE)),
-        np.empty((threads, 2 + spare, pool), np.int64),
-        np.empty((threads, 3 + spare, pool)),
+        min(POOL_PER_SLOT * k, max(model.n_modules, k)),
         mastery,
         uncertainty,
         target,

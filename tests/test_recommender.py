@@ -248,7 +248,7 @@ def test_a_mandatory_item_says_so_and_what_it_closes():
 
 
 def test_a_learners_plan_does_not_depend_on_the_cohort_or_the_threads_ranking_it():
-    """The kernel's scratch is a row per thread, reused learner after learner: nothing of one
+    """The kernel's scratch is a block's, reused learner after learner: nothing of one
     learner's plan may leak into the next one's."""
     import numba
 
@@ -275,3 +275,38 @@ def test_a_learners_plan_does_not_depend_on_the_cohort_or_the_threads_ranking_it
     for name in ("module", "action", "gain_per_minute", "gain", "information"):
         assert np.array_equal(getattr(whole, name), getattr(one_thread, name)), name
         assert np.array_equal(getattr(whole, name), np.concatenate([getattr(a, name) for a in alone])), name
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_plans_are_bit_for_bit_those_of_the_kernel_before_it_was_made_faster(seed):
+    """tests/recommend_reference.py is the kernel before it skipped the modules worth 0 and
+    took its scratch per block of learners: random cohorts (repeats, evidence, never-touched
+    points, mandatory modules due), k, thresholds."""
+    import recommend_reference
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 400))
+    state = new_state(MODEL, n)
+    state[:, MASTERY] = rng.random((n, MODEL.n_points))
+    state[:, EVIDENCE] = rng.uniform(0.0, rng.choice([6.0, 30.0]), (n, MODEL.n_points))
+    seen = NOW - rng.uniform(0.0, 200 * DAY, (n, MODEL.n_points))
+    seen[rng.random(seen.shape) < 0.2] = 0.0  # never touched
+    just = rng.random(n) < 0.3  # just took a module: its points were touched last, together
+    seen[just] = np.where(rng.random((just.sum(), MODEL.n_points)) < 0.1, NOW - 600.0, seen[just])
+    state[:, LAST_SEEN] = seen
+    targets = MODEL.targets[rng.integers(0, MODEL.targets.shape[0], n)]
+    due = None
+    if seed % 2:
+        due = np.where(
+            rng.random((n, MODEL.n_modules)) < 0.05, NOW + rng.uniform(-30, 30, (n, MODEL.n_modules)) * DAY, np.inf
+        )
+    options = {
+        "k": int(rng.integers(1, 9)),
+        "prerequisite_threshold": float(rng.choice([0.0, 0.3, READY_MASTERY, 0.9])),
+        "uncertainty_threshold": float(rng.choice([0.0, 0.1, 0.15])),
+        "due": due,
+    }
+    got = recommend(state, targets, MODEL, now=NOW, **options)
+    expected = recommend_reference.recommend(state, targets, MODEL, now=NOW, **options)
+    for name in ("module", "action", "gain_per_minute", "gain", "information", "mastery", "uncertainty", "target"):
+        assert np.array_equal(getattr(got, name), getattr(expected, name)), name

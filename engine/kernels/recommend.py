@@ -3,14 +3,15 @@ shortfall loss most per minute of training.
 
 The kernels take the catalog as a tuple of arrays (built once by engine/recommend.py):
 `catalog` = (learn, coverage, minutes, assessment, covered_starts, covered_points,
-required_starts, required_points), and the kernel passes the learners' belief to the helpers
-as `belief` = (spread, state, targets), so the helpers that value a module are called with a
-handful of names (read only: outputs are passed as arrays, see recommend_kernel)."""
+required_starts, required_points). recommend_kernel unpacks it once and passes the arrays to
+the helpers one by one: a tuple of arrays unpacked in a helper of the hot loop cost reference
+counting (atomic, on counters both threads share) at every call. Helpers only read arrays;
+outputs are passed as arrays, see recommend_kernel."""
 
 import math
 
 import numpy as np
-from numba import get_thread_id, prange
+from numba import prange
 
 from engine.jit import inline, kernel, parallel_kernel
 from engine.kernels.mastery import PRIOR_STRENGTH, decayed, uncertainty_of
@@ -26,6 +27,8 @@ DECISIVE_SPREADS = 1.5
 # anything else that pays, as a repeat.
 REPEAT_SHARE = 1e-3
 REPEAT_SECONDS = 86_400.0
+# Learners per block of the parallel loop, each block with its own scratch.
+BLOCK = 64
 
 
 @inline
@@ -93,22 +96,23 @@ def needs(i, mastery, targets, out_target, need_order, dependent_starts, depende
 
 
 @inline
-def module_value(i, q, planned, evidence, latest, belief, catalog, threshold, spread_threshold):
+def module_value(
+    i, q, planned, evidence, latest, spread, state, targets, learn, coverage, minutes, assessment,
+    covered_starts, covered_points, required_starts, required_points, threshold, spread_threshold,
+):  # fmt: skip
     """(value per minute, learning gain, information, action) of module q for learner i given
-    the `planned` mastery and the `evidence` (both (M,)).
+    the `planned` mastery and the `evidence` (both (M,)), against the belief (spread, state,
+    targets) and the catalog's arrays.
 
     A teaching module's gain is the drop of sum max(0, T - K)^2 over its points at its rate
     times the learner's readiness; it is a review when the point it helps most had reached
     its target before being forgotten (state's mastery is the peak before forgetting). An
     assessment's value is the shortfall it is expected to reveal (`revealed_shortfall` of the
-    variance it removes) on points that matter (T > 0), whose
-    uncertainty is at least `spread_threshold` and whose estimate is at the target or up to
-    DECISIVE_SPREADS standard deviations above it. The module just taken (`latest` is the
-    learner's last event time) is a repeat: an assessment is not worth one, a teaching module
-    comes last.
+    variance it removes) on points that matter (T > 0), whose uncertainty is at least
+    `spread_threshold` and whose estimate is at the target or up to DECISIVE_SPREADS standard
+    deviations above it (`decisive`). The module just taken (`latest` is the learner's last
+    event time) is a repeat: an assessment is not worth one, a teaching module comes last.
     """
-    spread, state, targets = belief
-    learn, coverage, minutes, assessment, covered_starts, covered_points, required_starts, required_points = catalog
     ready = -1.0  # computed at the first point short of target: most modules of a learner have none
     gain = 0.0
     information = 0.0
@@ -122,9 +126,8 @@ def module_value(i, q, planned, evidence, latest, belief, catalog, threshold, sp
         if repeat and state[i, LAST_SEEN, j] != latest:
             repeat = False
         if assessment[q]:
-            above = p - target
-            if target > 0.0 and spread[i, j] >= spread_threshold and 0.0 <= above <= DECISIVE_SPREADS * spread[i, j]:
-                information += revealed_shortfall(-above, variance_drop(p, evidence[j], coverage[q, j]))
+            if decisive(p, target, spread[i, j], spread_threshold):
+                information += revealed_shortfall(-(p - target), variance_drop(p, evidence[j], coverage[q, j]))
         elif target > p:
             if ready < 0.0:
                 ready = readiness(q, planned, required_starts, required_points, threshold)
@@ -141,9 +144,18 @@ def module_value(i, q, planned, evidence, latest, belief, catalog, threshold, sp
 
 
 @inline
-def expect_learning(q, planned, catalog, threshold):
+def decisive(p, target, spread, spread_threshold):
+    """Whether an assessment's result on a point estimated at p decides between "done" and
+    "train more" (see DECISIVE_SPREADS)."""
+    above = p - target
+    return target > 0.0 and spread >= spread_threshold and 0.0 <= above <= DECISIVE_SPREADS * spread
+
+
+@inline
+def expect_learning(
+    q, planned, learn, assessment, covered_starts, covered_points, required_starts, required_points, threshold
+):
     """Move `planned` (M,) by the learning module q, put in the learner's plan, is expected to bring."""
-    learn, _, _, assessment, covered_starts, covered_points, required_starts, required_points = catalog
     if not assessment[q]:
         ready = readiness(q, planned, required_starts, required_points, threshold)
         for t in range(covered_starts[q], covered_starts[q + 1]):
@@ -191,15 +203,13 @@ def recommend_kernel(
     dependent_starts,
     dependent_points,
     moves,
+    covered_masks,
     due,
     due_limit,
     threshold,
     spread_threshold,
     now,
-    planned,
-    evidence,
-    pool_module,
-    pool_value,
+    size,
     out_mastery,
     out_spread,
     out_target,
@@ -210,118 +220,167 @@ def recommend_kernel(
     out_action,
 ):
     """For each learner (in parallel), a plan of up to k modules, and its belief as of `now`
-    (out_mastery, out_spread; the evidence in per-thread scratch): forgetting is applied here,
-    not in a pass of its own over the cohort.
+    (out_mastery, out_spread): forgetting is applied here, not in a pass of its own over the
+    cohort.
 
     First the modules due by `due_limit` (`due` (L, Q), or (0, 0) for none), earliest first,
-    as MANDATORY; then the `pool` (pool_module.shape[2] modules, at least k) best by value
-    per minute on the learner's belief among the others, earlier modules first among equals;
-    then the plan takes from the pool, slot by slot, the module of best value given the
-    mastery the modules already in the plan are expected to bring: a pool module whose value
-    the last module taken can change (`moves` (Q, Q), Model.moves) is valued again, and a
-    module taken keeps the gain, information and action of its last valuation when that was
-    on today's plan (the modules taken since move nothing it reads). Unused slots hold
-    module -1.
+    as MANDATORY; then a pool of the `size` (at least k) modules best by value per minute on
+    the learner's belief among the others, earlier modules first among equals; then the plan
+    takes from the pool, slot by slot, the module of best value given the mastery the modules
+    already in the plan are expected to bring: a pool module whose value the last module taken
+    can change (`moves` (Q, Q), Model.moves) is valued again, and a module taken keeps the
+    gain, information and action of its last valuation when that was on today's plan (the
+    modules taken since move nothing it reads). Unused slots hold module -1.
 
-    Scratch is a row per thread (get_thread_id), not per learner: scratch as large as the
-    cohort was faulted in afresh on every call. `planned` and `evidence` are (threads, >= M);
-    `pool_module` (threads, >= 2, size) holds modules then actions (-1: none kept),
-    `pool_value` (threads, >= 3, size) values, gains and information. Rows are padded by
-    the caller so two threads never write to one cache line. Modules cover and require a few points each, so both are walked sparsely
-    (catalog's covered and required rows). The outputs are (L, k) arrays passed one by one:
-    written in the parallel loop through a tuple, Numba 0.68's parfors lost the writes.
+    The pool is filled by valuing only the modules that have a point short of target (teaching)
+    or a decisive point (assessment): the others are worth 0 and never enter it. The learner's
+    points of each kind are bit sets of words like `covered_masks` (Q, words), the points each
+    module covers (all bits for a module of no positive minutes, always valued).
+
+    Learners go in blocks of BLOCK, each with its own scratch (planned mastery, evidence, the
+    pool): no scratch as large as the cohort, no shared rows. The catalog's arrays are
+    unpacked here once and passed to the helpers one by one. The outputs are (L, k) arrays
+    passed one by one: written in the parallel loop through a tuple, Numba 0.68's parfors
+    lost the writes.
     """
-    assessment = catalog[3]
+    learn, coverage, minutes, assessment, covered_starts, covered_points, required_starts, required_points = catalog
     n_learners, n_points = out_mastery.shape
     n_modules = assessment.shape[0]
+    n_words = covered_masks.shape[1]
     k = out_module.shape[1]
-    size = pool_module.shape[2]
-    ranked = (out_spread, state, out_target)  # the belief, against the raised targets
-    for i in prange(n_learners):
-        scratch = get_thread_id()
-        plan = planned[scratch]
-        known = evidence[scratch]
-        pool = pool_module[scratch, 0]
-        pool_action = pool_module[scratch, 1]  # -1 until a round values the module again
-        pool_values = pool_value[scratch, 0]
-        pool_gain = pool_value[scratch, 1]
-        pool_information = pool_value[scratch, 2]
-        out_module[i, :] = -1
-        out_value[i, :] = 0.0
-        out_gain[i, :] = 0.0
-        out_information[i, :] = 0.0
-        out_action[i, :] = LEARN
-        pool[:] = -1
-        pool_action[:] = -1
-        pool_values[:] = 0.0
-        latest = 0.0
-        for j in range(n_points):
-            p, n = decayed(state, i, j, now, half_life)
-            out_mastery[i, j] = p
-            out_spread[i, j] = uncertainty_of(p, n)
-            known[j] = n
-            plan[j] = p
-            if state[i, LAST_SEEN, j] > latest:
-                latest = state[i, LAST_SEEN, j]
-            out_target[i, j] = targets[i, j]  # read as is should a cycle leave a dependent unwalked
-        if latest < now - REPEAT_SECONDS:
-            latest = -1.0  # nothing taken just now: no module is a repeat
-        needs(i, out_mastery, targets, out_target, need_order, dependent_starts, dependent_points, threshold)
-        n_due = due_first(i, due, due_limit, out_module)
-        for s in range(n_due):
-            q = out_module[i, s]
-            value, gain, information, _ = module_value(
-                i, q, plan, known, latest, ranked, catalog, threshold, spread_threshold
-            )
-            out_value[i, s] = value
-            out_gain[i, s] = gain
-            out_information[i, s] = information
-            out_action[i, s] = MANDATORY
-            expect_learning(q, plan, catalog, threshold)
-        if n_due == k:
-            continue
-        for q in range(n_modules):
-            if n_due > 0 and is_due(due[i, q], due_limit):
-                continue  # already first in the plan
-            value, _, _, _ = module_value(i, q, plan, known, latest, ranked, catalog, threshold, spread_threshold)
-            if value <= pool_values[size - 1]:
-                continue
-            slot = size - 1
-            while slot > 0 and value > pool_values[slot - 1]:
-                pool[slot] = pool[slot - 1]
-                pool_values[slot] = pool_values[slot - 1]
-                slot -= 1
-            pool[slot] = q
-            pool_values[slot] = value
-        for s in range(n_due, k):
-            best = -1
-            best_value = 0.0
+    one = np.uint64(1)
+    for b in prange((n_learners + BLOCK - 1) // BLOCK):
+        plan = np.empty(n_points)
+        known = np.empty(n_points)
+        short = np.empty(n_words, np.uint64)
+        sure = np.empty(n_words, np.uint64)  # decisive points
+        pool = np.empty(size, np.int64)
+        pool_action = np.empty(size, np.int64)  # -1 until a round values the module again
+        pool_values = np.empty(size)
+        pool_gain = np.empty(size)
+        pool_information = np.empty(size)
+        for i in range(b * BLOCK, min(n_learners, (b + 1) * BLOCK)):
+            for s in range(k):
+                out_module[i, s] = -1
+                out_value[i, s] = 0.0
+                out_gain[i, s] = 0.0
+                out_information[i, s] = 0.0
+                out_action[i, s] = LEARN
             for c in range(size):
-                q = pool[c]
-                if q < 0:
-                    continue
-                if s > n_due and moves[out_module[i, s - 1], q]:
-                    pool_values[c], pool_gain[c], pool_information[c], pool_action[c] = module_value(
-                        i, q, plan, known, latest, ranked, catalog, threshold, spread_threshold
-                    )
-                if pool_values[c] > best_value:
-                    best, best_value = c, pool_values[c]
-            if best < 0:
-                break
-            q = pool[best]
-            pool[best] = -1
-            if pool_action[best] >= 0:  # valued on today's plan: modules taken since move nothing it reads
-                gain, information, action = pool_gain[best], pool_information[best], pool_action[best]
-            else:
-                _, gain, information, action = module_value(
-                    i, q, plan, known, latest, ranked, catalog, threshold, spread_threshold
+                pool[c] = -1
+                pool_action[c] = -1
+                pool_values[c] = 0.0
+            latest = 0.0
+            for j in range(n_points):
+                p, n = decayed(state, i, j, now, half_life)
+                out_mastery[i, j] = p
+                out_spread[i, j] = uncertainty_of(p, n)
+                known[j] = n
+                plan[j] = p
+                if state[i, LAST_SEEN, j] > latest:
+                    latest = state[i, LAST_SEEN, j]
+                out_target[i, j] = targets[i, j]  # read as is should a cycle leave a dependent unwalked
+            if latest < now - REPEAT_SECONDS:
+                latest = -1.0  # nothing taken just now: no module is a repeat
+            needs(i, out_mastery, targets, out_target, need_order, dependent_starts, dependent_points, threshold)
+            n_due = due_first(i, due, due_limit, out_module)
+            for s in range(n_due):
+                q = out_module[i, s]
+                value, gain, information, _ = module_value(
+                    i, q, plan, known, latest, out_spread, state, out_target, learn, coverage, minutes, assessment,
+                    covered_starts, covered_points, required_starts, required_points, threshold, spread_threshold,
+                )  # fmt: skip
+                out_value[i, s] = value
+                out_gain[i, s] = gain
+                out_information[i, s] = information
+                out_action[i, s] = MANDATORY
+                expect_learning(
+                    q,
+                    plan,
+                    learn,
+                    assessment,
+                    covered_starts,
+                    covered_points,
+                    required_starts,
+                    required_points,
+                    threshold,
                 )
-            out_module[i, s] = q
-            out_value[i, s] = best_value
-            out_gain[i, s] = gain
-            out_information[i, s] = information
-            out_action[i, s] = action
-            expect_learning(q, plan, catalog, threshold)
+            if n_due == k:
+                continue
+            for w in range(n_words):
+                short[w] = 0
+                sure[w] = 0
+            for j in range(n_points):
+                bit = one << np.uint64(j & 63)
+                if out_target[i, j] > plan[j]:
+                    short[j >> 6] |= bit
+                if decisive(plan[j], out_target[i, j], out_spread[i, j], spread_threshold):
+                    sure[j >> 6] |= bit
+            for q in range(n_modules):
+                if n_due > 0 and is_due(due[i, q], due_limit):
+                    continue  # already first in the plan
+                worth = False
+                for w in range(n_words):
+                    if covered_masks[q, w] & (sure[w] if assessment[q] else short[w]):
+                        worth = True
+                        break
+                if not worth:
+                    continue  # worth 0: enters no pool
+                value, _, _, _ = module_value(
+                    i, q, plan, known, latest, out_spread, state, out_target, learn, coverage, minutes, assessment,
+                    covered_starts, covered_points, required_starts, required_points, threshold, spread_threshold,
+                )  # fmt: skip
+                if value <= pool_values[size - 1]:
+                    continue
+                slot = size - 1
+                while slot > 0 and value > pool_values[slot - 1]:
+                    pool[slot] = pool[slot - 1]
+                    pool_values[slot] = pool_values[slot - 1]
+                    slot -= 1
+                pool[slot] = q
+                pool_values[slot] = value
+            for s in range(n_due, k):
+                best = -1
+                best_value = 0.0
+                for c in range(size):
+                    q = pool[c]
+                    if q < 0:
+                        continue
+                    if s > n_due and moves[out_module[i, s - 1], q]:
+                        pool_values[c], pool_gain[c], pool_information[c], pool_action[c] = module_value(
+                            i, q, plan, known, latest, out_spread, state, out_target, learn, coverage, minutes,
+                            assessment, covered_starts, covered_points, required_starts, required_points, threshold,
+                            spread_threshold,
+                        )  # fmt: skip
+                    if pool_values[c] > best_value:
+                        best, best_value = c, pool_values[c]
+                if best < 0:
+                    break
+                q = pool[best]
+                pool[best] = -1
+                if pool_action[best] >= 0:  # valued on today's plan: modules taken since move nothing it reads
+                    gain, information, action = pool_gain[best], pool_information[best], pool_action[best]
+                else:
+                    _, gain, information, action = module_value(
+                        i, q, plan, known, latest, out_spread, state, out_target, learn, coverage, minutes, assessment,
+                        covered_starts, covered_points, required_starts, required_points, threshold, spread_threshold,
+                    )  # fmt: skip
+                out_module[i, s] = q
+                out_value[i, s] = best_value
+                out_gain[i, s] = gain
+                out_information[i, s] = information
+                out_action[i, s] = action
+                expect_learning(
+                    q,
+                    plan,
+                    learn,
+                    assessment,
+                    covered_starts,
+                    covered_points,
+                    required_starts,
+                    required_points,
+                    threshold,
+                )
 
 
 @kernel
