@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.kernels.mastery import PRIOR_STRENGTH, apply_event_kernel, apply_events_kernel, decay_kernel
+from engine.kernels.mastery import PRIOR_STRENGTH, apply_events_kernel, apply_one_kernel, decay_kernel
 from engine.model import KIND_EVIDENCE, KIND_LEARN, READY_MASTERY, STATE_FIELDS, Kind, Model
 
 MAX_KIND = max(Kind)
@@ -42,22 +42,50 @@ def check_state(state: np.ndarray, model: Model) -> np.ndarray:
     return state
 
 
+# The model the update's arrays were last made for, and the arrays as _update_arrays and
+# _one_event_arrays give them: the streaming path asks per event, with the same model, and
+# building them took about a quarter of an event.
+_last_update: tuple = (None, (), ())
+
+
+def _arrays_of(model: Model) -> tuple:
+    global _last_update
+    if _last_update[0] is not model:
+        arrays = (
+            KIND_LEARN,
+            KIND_EVIDENCE,
+            model.learn,
+            model.coverage,
+            *model.covered,
+            model.guess,
+            model.slip,
+            model.half_life,
+            *model.required,
+        )
+        packed = (
+            np.array([KIND_LEARN, KIND_EVIDENCE]),
+            np.array([model.guess, model.slip, model.half_life]),
+            model.learn,
+            model.coverage,
+            np.concatenate(model.covered),
+            np.concatenate(model.required),
+        )
+        _last_update = (model, arrays, packed)
+    return _last_update
+
+
 def _update_arrays(model: Model, prerequisite_threshold: float) -> tuple:
     """The kernels' trailing arguments: one tuple of the read-only arrays (what each kind earns,
     then the model's parameters), then the threshold. Only read-only arrays go in the tuple:
     Numba has lost writes made through a tuple's arrays inside a prange loop."""
-    arrays = (
-        KIND_LEARN,
-        KIND_EVIDENCE,
-        model.learn,
-        model.coverage,
-        *model.covered,
-        model.guess,
-        model.slip,
-        model.half_life,
-        *model.required,
-    )
-    return arrays, float(prerequisite_threshold)
+    return _arrays_of(model)[1], float(prerequisite_threshold)
+
+
+def _one_event_arrays(model: Model) -> tuple:
+    """apply_one_kernel's arrays: what each kind earns (2, kinds), guess, slip and half-life
+    (3, M), learn, coverage, then the covered and the required points' starts and points,
+    each pair in one array."""
+    return _arrays_of(model)[2]
 
 
 def apply_events(
@@ -126,7 +154,9 @@ def apply_event(
         raise ValueError("learner, module or kind code out of range")
     if not (math.isnan(score) or 0.0 <= score <= 1.0):
         raise ValueError("score outside [0, 1]")
-    apply_event_kernel(state, learner, module, kind, score, time, *_update_arrays(model, prerequisite_threshold))
+    apply_one_kernel(
+        state, learner, module, kind, score, time, *_one_event_arrays(model), float(prerequisite_threshold)
+    )
 
 
 def decayed_belief(state: np.ndarray, model: Model, now: float) -> Belief:

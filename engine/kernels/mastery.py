@@ -116,6 +116,28 @@ def apply_event_kernel(
 
 
 @kernel
+def apply_one_kernel(state, i, q, kind, s, t, kinds, points, learn, coverage, covered, required, threshold):
+    """apply_event_kernel for a call from Python (the streaming path), with the update's arrays
+    packed into fewer (engine/mastery.py's `_one_event_arrays`): Numba's dispatcher types every
+    argument at every call, and a tuple of arrays slower than the arrays one by one."""
+    starts = learn.shape[0] + 1
+    update = (
+        kinds[0],
+        kinds[1],
+        learn,
+        coverage,
+        covered[:starts],
+        covered[starts:],
+        points[0],
+        points[1],
+        points[2],
+        required[:starts],
+        required[starts:],
+    )
+    apply_event_kernel(state, i, q, kind, s, t, update, threshold)
+
+
+@kernel
 def apply_events_kernel(
     state,
     learner,
