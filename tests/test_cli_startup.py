@@ -90,6 +90,36 @@ def test_the_command_exits_with_mains_status(tmp_path: Path):
     assert done.returncode == 2 and "none.json: cannot read" in done.stderr and "Traceback" not in done.stderr
 
 
+EXIT_PROBE = """
+import atexit, sys, types
+import skillgap.cli as cli
+
+
+class Finalized:
+    def __del__(self):
+        print("finalized", flush=True)
+
+
+holder = types.ModuleType("holder")  # freed, with what it holds, when the interpreter finalizes
+holder.kept = Finalized()
+sys.modules["holder"] = holder
+del holder
+atexit.register(lambda: print("atexit ran", flush=True))
+cli.main = lambda: print("main's output", end="") or 3
+sys.argv = ["skillgap", *sys.argv[1:]]
+cli.run()
+"""
+
+
+@pytest.mark.parametrize(("command", "finalized"), [("fit", ""), ("predict", ""), ("run", "finalized\n")])
+def test_one_shot_commands_end_without_finalization_after_atexit_and_flushed_output(command, finalized):
+    """fit and predict end the process without the interpreter's finalization (os._exit), with
+    main's status, after the atexit handlers, and nothing printed is lost."""
+    done = subprocess.run([sys.executable, "-c", EXIT_PROBE, command], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3
+    assert done.stdout == "main's outputatexit ran\n" + finalized
+
+
 RUN_PROBE = """
 import os, sys
 import skillgap.cli as cli
