@@ -43,6 +43,7 @@ from sidecar import archive, snapshots
 from sidecar.fit_from_log import fit_from_log
 from sidecar.replay import check, replay
 from skillgap.processes import free_port, gunicorn_command, stop_processes
+from skillgap.run import wait_healthy
 
 PARTITIONS = 4
 LEARNERS = 300
@@ -171,22 +172,6 @@ class Sidecar:
         stop_processes([p for p in (self.api, *self.workers) if p is not None], 30)
 
 
-def wait_healthy(port: int, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        try:
-            connection.request("GET", "/v1/health")
-            if connection.getresponse().status == 200:
-                return
-        except (OSError, http.client.HTTPException):
-            pass
-        finally:
-            connection.close()
-        time.sleep(0.2)
-    raise TimeoutError("the API did not become healthy")
-
-
 def drained(client, keys) -> bool:
     """Every partition's entries delivered and acknowledged."""
     for partition in range(PARTITIONS):
@@ -270,7 +255,7 @@ def _run(args, root: Path, server: EmbeddedRedis, rng: random.Random, started: f
     token = create_token(client, services.keys, "chaos")
     sidecar = Sidecar(env, port, workers=2, log=root / "processes.log")
     sidecar.start()
-    wait_healthy(port)
+    wait_healthy(f"http://127.0.0.1:{port}/v1/health", 60)
     quiz = next(m for m in services.catalog.modules if m.method == "quiz").id
     load = Load(port, token, quiz, args.clients, args.rate)
     load.start()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import http.client
 import multiprocessing
 import os
 import random
@@ -47,6 +46,7 @@ from lti_tool.xapi.credentials import create_credentials
 from lti_tool.xapi.intake import RECORD_STATEMENTS, Intake
 from lti_tool.xapi.statements import parse_statement
 from skillgap.processes import Supervisor, gunicorn_command, port_is_free
+from skillgap.run import wait_healthy
 
 TENANT = "bench"
 SITE = "https://lms.example.com"  # the default catalog's module URLs live here
@@ -357,22 +357,6 @@ class MasteryMonitor(threading.Thread):
         return sum(len(e) for e in self.expected) - len(self.delays)
 
 
-def _wait_healthy(port: int, supervisor: Supervisor, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if supervisor.exited():
-            raise SystemExit(f"the {supervisor.exited()[0]} process exited while starting")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/health")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the tool did not start within 60 s")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.xapi", description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=4)
@@ -418,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         for number in range(1, settings.worker_processes + 1):  # as `skillgap run` starts them
             supervisor.start(f"worker {number}", [sys.executable, "-m", "skillgap.cli", "worker"])
-        _wait_healthy(args.port, supervisor)
+        wait_healthy(f"http://127.0.0.1:{args.port}/health", 60, supervisor)
 
         activities = [m.url for m in services.catalog.modules if m.url]
         secret_key = pseudonym_secret(client, services.keys)

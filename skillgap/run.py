@@ -44,10 +44,12 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def _wait_healthy(url: str, supervisor: Supervisor, timeout_s: float) -> None:
+def wait_healthy(url: str, timeout_s: float, supervisor: Supervisor | None = None) -> None:
+    """Return once `url` answers 200 (a started server's health route); StartupError when one of
+    the supervisor's processes exits first or `timeout_s` runs out (also used by the benchmarks)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        exited = supervisor.exited()
+        exited = supervisor.exited() if supervisor is not None else None
         if exited:
             raise StartupError(f"the {exited[0]} process exited with status {exited[1]} while starting")
         try:
@@ -150,7 +152,7 @@ def serve_sidecar(settings: Settings, workers: int | None = None) -> int:
             gunicorn_command("sidecar.api:create_app()", settings.api_host, settings.api_port, settings.http_workers),
         )
         _start_workers(supervisor, workers)
-        _wait_healthy(f"{api}/v1/health", supervisor, START_TIMEOUT_S)
+        wait_healthy(f"{api}/v1/health", START_TIMEOUT_S, supervisor)
         say(f"Sidecar running: analyst API {api}/v1/health, {workers} worker process(es). Press Ctrl-C to stop.")
         status = _watch(supervisor, stop)
         say("Stopping...")
@@ -220,8 +222,8 @@ def run(settings: Settings) -> int:
         _start_workers(supervisor, settings.worker_processes)
         if settings.xapi_forward_url:
             supervisor.start("xAPI forward", [sys.executable, "-m", "skillgap.cli", "xapi", "forward"])
-        _wait_healthy(f"{api}/v1/health", supervisor, START_TIMEOUT_S)
-        _wait_healthy(f"{tool}/health", supervisor, START_TIMEOUT_S)
+        wait_healthy(f"{api}/v1/health", START_TIMEOUT_S, supervisor)
+        wait_healthy(f"{tool}/health", START_TIMEOUT_S, supervisor)
 
         learners = demo_learner_ids(pseudonym_secret(client, keys), settings.demo_learners)
         demo_learner = learners[0] if learners else None
