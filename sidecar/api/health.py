@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import redis
 from flask import Blueprint
 
+from core.redis_server import redis_status
 from sidecar.api.context import services
 from sidecar.api.errors import RETRY_AFTER_S
 
@@ -14,17 +14,13 @@ blueprint = Blueprint("health", __name__)
 @blueprint.get("/health")
 def health():
     svc = services()
-    try:
-        svc.redis.ping()
-        redis_status = "ok"
-    except redis.RedisError:
-        redis_status = "unavailable"
+    state = redis_status(svc.redis)
     body = {
-        "status": "ok" if redis_status == "ok" else "degraded",
-        "redis": redis_status,
+        "status": "ok" if state == "ok" else "degraded",
+        "redis": state,
         "catalog": {"id": svc.catalog.id, "version": svc.catalog.version},
         "partitions": svc.settings.partitions,
     }
-    if redis_status != "ok":
+    if state != "ok":
         return body, 503, {"Retry-After": str(RETRY_AFTER_S)}
     return body, 200
