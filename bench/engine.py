@@ -186,12 +186,19 @@ def engine_params(params: FittedParameters, skills: list[str], resources: list[s
     }
 
 
+def whole_process_env() -> dict[str, str]:
+    """The environment of both sides' whole processes: Python's default bytecode caching, as in
+    an installed copy (pip compiles what it installs, pyBKT included; with PYTHONDONTWRITEBYTECODE
+    set in the shell, every engine process would compile the project's own modules again)."""
+    return {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+
+
 def engine_processes(train: Path, test: Path, scenario: Scenario, folder: Path) -> None:
     """`skillgap fit` then `skillgap predict` as a user runs them: two processes, start-up included."""
     command = [sys.executable, "-m", "skillgap.cli"]
     fitting = ["fit", "--csv", str(train), "--out", str(folder / "whole-params.json")]
     fitting += ["--forgets"] * scenario.forgets + (["--multilearn", RESOURCE_COLUMN] if scenario.multilearn else [])
-    subprocess.run([*command, *fitting], check=True, capture_output=True)
+    subprocess.run([*command, *fitting], check=True, capture_output=True, env=whole_process_env())
     subprocess.run(
         [
             *command,
@@ -205,6 +212,7 @@ def engine_processes(train: Path, test: Path, scenario: Scenario, folder: Path) 
         ],
         check=True,
         capture_output=True,
+        env=whole_process_env(),
     )
 
 
@@ -221,7 +229,9 @@ def pybkt_process(train: Path, test: Path, scenario: Scenario, seed: int) -> Non
     """pyBKT's fit and predict in one fresh process, start-up included (it writes no CSV)."""
     kwargs = {"forgets": scenario.forgets, **({"multilearn": RESOURCE_COLUMN} if scenario.multilearn else {})}
     script = PYBKT_PROCESS.format(seed=seed, kwargs=kwargs)
-    subprocess.run([sys.executable, "-c", script, str(train), str(test)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", script, str(train), str(test)], check=True, capture_output=True, env=whole_process_env()
+    )
 
 
 # ---------------------------------------------------------------- pyBKT's side

@@ -46,3 +46,10 @@ def test_quick_run_prints_every_engine_figure(capsys):
     assert float(lines["single_event_update_us"]) > 0
     assert float(lines["recommend_ratio_over_numpy"]) > 0
     assert lines["pybkt_backend"] == "skipped (--no-pybkt)"
+
+
+def test_whole_processes_run_with_pythons_default_bytecode_caching(monkeypatch):
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.setenv("SKILLGAP_PROBE", "kept")
+    env = bench.whole_process_env()
+    assert "PYTHONDONTWRITEBYTECODE" not in env and env["SKILLGAP_PROBE"] == "kept"
