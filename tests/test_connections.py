@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import http.client
 import os
-import subprocess
-import time
 
 import pytest
 
 from core.http import DRAIN_MAX_BYTES
 from core.tokens import create_token
-from skillgap.processes import free_port, gunicorn_command
+from skillgap.processes import Supervisor, free_port, gunicorn_command
+from skillgap.run import wait_healthy
 
 
 @pytest.fixture
@@ -25,28 +24,13 @@ def server(services):
         "SKILLGAP_KEY_PREFIX": services.keys.prefix,
         "SKILLGAP_PARTITIONS": str(services.settings.partitions),
     }
-    process = subprocess.Popen(
-        gunicorn_command("sidecar.api:create_app()", "127.0.0.1", port, 1),
-        env=env,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        try:
-            connection.request("GET", "/v1/health")
-            if connection.getresponse().status == 200:
-                break
-        except OSError:
-            pass
-        finally:
-            connection.close()
-        assert process.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
-        time.sleep(0.2)
-    yield port
-    process.terminate()
-    process.wait(timeout=20)
+    supervisor = Supervisor(env)
+    supervisor.start("api", gunicorn_command("sidecar.api:create_app()", "127.0.0.1", port, 1))
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/v1/health", 60, supervisor)
+        yield port
+    finally:
+        supervisor.stop()
 
 
 def post(connection, headers, body):
