@@ -18,6 +18,14 @@ def _svg(width: float, height: float, body: list[str], label: str) -> Markup:
     )
 
 
+def _scale_ends(left: float, scale: float, height: float, low: str, high: str) -> list[str]:
+    """The horizontal scale's two end values, under the rows of a chart `height` high."""
+    return [
+        f'<text x="{left}" y="{height - 4}" fill="{MUTED}">{low}</text>',
+        f'<text x="{left + scale}" y="{height - 4}" text-anchor="end" fill="{MUTED}">{high}</text>',
+    ]
+
+
 def shortfall_colour(value: float) -> str:
     """0 (on target): white; 0.5 or more below target: deep red."""
     strength = max(0.0, min(1.0, value / 0.5))
@@ -105,10 +113,7 @@ def mastery_bars(
     left, width, row_h = 230, 640, 24
     scale = width - left - 20
     height = row_h * len(names) + 28
-    body = [
-        f'<text x="{left}" y="{height - 4}" fill="{MUTED}">0%</text>',
-        f'<text x="{left + scale}" y="{height - 4}" text-anchor="end" fill="{MUTED}">100%</text>',
-    ]
+    body = _scale_ends(left, scale, height, "0%", "100%")
     for i, name in enumerate(names):
         y = 4 + i * row_h
         k, sd, t = mastery[i], uncertainty[i], targets[i]
@@ -143,10 +148,7 @@ def rates_with_error_bars(
     scale = width - left - 20
     top_value = max([*catalog, *(f + 1.96 * (e or 0) for f, e in zip(fitted, errors) if f is not None), 0.01])
     height = row_h * len(names) + 28
-    body = [
-        f'<text x="{left}" y="{height - 4}" fill="{MUTED}">0</text>',
-        f'<text x="{left + scale}" y="{height - 4}" text-anchor="end" fill="{MUTED}">{top_value:.2f}</text>',
-    ]
+    body = _scale_ends(left, scale, height, "0", f"{top_value:.2f}")
     for i, name in enumerate(names):
         y = 4 + i * row_h + 10
         cx = left + scale * catalog[i] / top_value
@@ -194,10 +196,7 @@ def banded_bar_pairs(
     scale = width - left - 70
     top = max([*(h for s in series for h in s[4]), *(m for s in series for m in s[2]), 1e-9])
     height = row_h * len(names) + 40
-    body = [
-        f'<text x="{left}" y="{height - 4}" fill="{MUTED}">0</text>',
-        f'<text x="{left + scale}" y="{height - 4}" text-anchor="end" fill="{MUTED}">{top:,.0f}</text>',
-    ]
+    body = _scale_ends(left, scale, height, "0", f"{top:,.0f}")
     for k, (series_name, colour, *_values) in enumerate(series):
         x = left + 150 * k
         body.append(
