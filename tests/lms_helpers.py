@@ -73,12 +73,17 @@ def graded_event(services, **changes: object) -> dict:
     } | changes
 
 
-def cli_env(monkeypatch, settings, **more: str) -> None:
-    """Point `skillgap` commands run in-process at the test's Redis and key prefix."""
-    values = {
+def settings_env(settings) -> dict[str, str]:
+    """The environment that points a `skillgap` process at the test's Redis, key prefix and
+    partitions."""
+    return {
         "SKILLGAP_REDIS_URL": settings.redis_url,
         "SKILLGAP_KEY_PREFIX": settings.key_prefix,
-        **more,
+        "SKILLGAP_PARTITIONS": str(settings.partitions),
     }
-    for name, value in values.items():
+
+
+def cli_env(monkeypatch, settings, **more: str) -> None:
+    """Point `skillgap` commands run in-process at the test's Redis, key prefix and partitions."""
+    for name, value in (settings_env(settings) | more).items():
         monkeypatch.setenv(name, value)

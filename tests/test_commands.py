@@ -18,9 +18,7 @@ NOW_ISO = "2026-11-20T10:00:00Z"
 
 @pytest.fixture
 def cli(settings, monkeypatch):
-    cli_env(
-        monkeypatch, settings, SKILLGAP_PARTITIONS=str(settings.partitions), SKILLGAP_DATA_DIR=str(settings.data_dir)
-    )
+    cli_env(monkeypatch, settings, SKILLGAP_DATA_DIR=str(settings.data_dir))
     return main
 
 

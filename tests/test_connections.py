@@ -11,6 +11,7 @@ import pytest
 
 from core.http import DRAIN_MAX_BYTES
 from core.tokens import create_token
+from lms_helpers import settings_env
 from skillgap.processes import Supervisor, free_port, gunicorn_command
 from skillgap.run import wait_healthy
 
@@ -18,12 +19,7 @@ from skillgap.run import wait_healthy
 @pytest.fixture
 def server(services):
     port = free_port()
-    env = {
-        **os.environ,
-        "REDIS_URL": services.settings.redis_url,
-        "SKILLGAP_KEY_PREFIX": services.keys.prefix,
-        "SKILLGAP_PARTITIONS": str(services.settings.partitions),
-    }
+    env = {**os.environ, **settings_env(services.settings)}
     supervisor = Supervisor(env)
     supervisor.start("api", gunicorn_command("sidecar.api:create_app()", "127.0.0.1", port, 1))
     try:

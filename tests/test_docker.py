@@ -77,7 +77,7 @@ def test_the_compose_file_uses_published_images_and_a_heartbeat_health_check():
 
 
 def test_worker_check_is_healthy_only_while_a_worker_of_this_host_beats(services, settings, monkeypatch, capsys):
-    cli_env(monkeypatch, settings, SKILLGAP_PARTITIONS=str(settings.partitions))
+    cli_env(monkeypatch, settings)
     assert main(["worker", "--check"]) == 1
     assert "no live worker heartbeat" in capsys.readouterr().out
     name = Worker(services).name  # a worker's default name: this host, then its process id

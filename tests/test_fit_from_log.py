@@ -173,7 +173,7 @@ def test_an_empty_log_is_a_clear_error(fit_services):
 def test_the_command_reports_module_effectiveness_and_activates(fit_services, monkeypatch, capsys, tmp_path):
     post(fit_services, simulated_events(fit_services, n_learners=200))
     s = fit_services.settings
-    cli_env(monkeypatch, s, SKILLGAP_CATALOG_PATH=str(s.catalog_path), SKILLGAP_PARTITIONS=str(s.partitions))
+    cli_env(monkeypatch, s, SKILLGAP_CATALOG_PATH=str(s.catalog_path))
     out = tmp_path / "params.json"
     assert main(["fit", "--from-log", "--activate", "--min-learners", "10", "--out", str(out)]) == 0
     printed = capsys.readouterr()

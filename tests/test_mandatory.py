@@ -159,7 +159,7 @@ def test_bad_filters_are_json_errors_naming_the_field(cohort, client, headers, q
 
 
 def test_skillgap_overdue(cohort, services, settings, monkeypatch, capsys):
-    cli_env(monkeypatch, settings, SKILLGAP_PARTITIONS=str(settings.partitions))
+    cli_env(monkeypatch, settings)
     assert main(["overdue", "--tenant", "acme"]) == 0
     out = capsys.readouterr().out
     assert "4 learner(s) checked; 2 overdue, 2 due within 7 day(s)" in out

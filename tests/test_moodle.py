@@ -289,7 +289,6 @@ def test_the_sidecar_runs_the_scheduled_sync_while_it_serves(services, stub, set
     cli_env(
         monkeypatch,
         settings,
-        SKILLGAP_PARTITIONS=str(settings.partitions),
         SKILLGAP_CATALOG_PATH=str(services.settings.catalog_path),
         SKILLGAP_MOODLE_URL=stub.url,
         SKILLGAP_MOODLE_TOKEN=TOKEN,

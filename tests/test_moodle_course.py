@@ -93,7 +93,7 @@ def test_sync_reads_grades_of_bound_items_into_the_registrations_tenant(
     CourseBinding(services.redis, LtiKeys(services.keys)).bind(
         registered, cohort, CourseItem(quiz, "m-quiz-foundations", quiz)
     )
-    cli_env(monkeypatch, settings, SKILLGAP_PARTITIONS=str(settings.partitions))
+    cli_env(monkeypatch, settings)
     assert main(["moodle", "sync", "--url", stub.url, "--token", TOKEN, "--course", str(COURSE)]) == 0
     out = capsys.readouterr().out
     assert "for tenant 'moodle-co'" in out

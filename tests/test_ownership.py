@@ -16,6 +16,7 @@ from bench.stream import Bench, make_entries
 from core.eventlog import append_events
 from core.events import parse_event
 from core.keys import CONSUMER_GROUP, partition_of
+from lms_helpers import settings_env
 from sidecar.worker import LostPartition, Worker
 
 NOW = 1_790_000_000.0
@@ -122,13 +123,7 @@ def test_a_batch_that_breaks_the_engine_goes_to_the_dead_letters_and_never_block
 
 
 def worker_process(settings, name: str) -> subprocess.Popen:
-    env = dict(
-        os.environ,
-        SKILLGAP_REDIS_URL=settings.redis_url,
-        SKILLGAP_KEY_PREFIX=settings.key_prefix,
-        SKILLGAP_PARTITIONS=str(settings.partitions),
-        SKILLGAP_LEASE_TTL_MS="1000",
-    )
+    env = {**os.environ, **settings_env(settings), "SKILLGAP_LEASE_TTL_MS": "1000"}
     return subprocess.Popen(
         [sys.executable, "-m", "skillgap.cli", "worker", "--name", name],
         env=env,

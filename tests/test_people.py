@@ -70,7 +70,7 @@ def test_people_need_a_token(client):
 
 
 def test_import_people_from_an_hr_csv(services, settings, monkeypatch, tmp_path, capsys):
-    cli_env(monkeypatch, settings, SKILLGAP_PARTITIONS=str(settings.partitions))
+    cli_env(monkeypatch, settings)
     analyst = roles(services)[1]
     path = tmp_path / "hr.csv"
     path.write_bytes(

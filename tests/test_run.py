@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from lms_helpers import settings_env
 from skillgap.processes import free_port, port_is_free, stop_processes
 
 pytestmark = pytest.mark.slow
@@ -136,13 +137,7 @@ def test_sidecar_serves_the_api_with_workers_and_stops_cleanly(settings, service
     from core.tokens import create_token
 
     port = free_port()
-    env = dict(
-        os.environ,
-        SKILLGAP_REDIS_URL=settings.redis_url,
-        SKILLGAP_KEY_PREFIX=settings.key_prefix,
-        SKILLGAP_API_PORT=str(port),
-        SKILLGAP_PARTITIONS=str(settings.partitions),
-    )
+    env = {**os.environ, **settings_env(settings), "SKILLGAP_API_PORT": str(port)}
     sidecar, text = start_until_ready("sidecar", env, "--workers", "2")
     children: set[int] = set()
     try:

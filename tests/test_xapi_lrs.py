@@ -170,7 +170,6 @@ def test_pull_reads_every_page_into_the_intake_once(services, ralph, monkeypatch
     cli_env(
         monkeypatch,
         settings,
-        SKILLGAP_PARTITIONS=str(settings.partitions),
         SKILLGAP_XAPI_PULL_USERNAME=USERNAME,
         SKILLGAP_XAPI_PULL_PASSWORD=PASSWORD,
     )

@@ -68,7 +68,7 @@ def test_forget_learner_removes_every_trace(tool_server, registered, capsys, mon
     assert all(i in stored for i in ids)  # the scan finds them before
     assert services.learners.get("acme", victim) is not None
 
-    cli_env(monkeypatch, services.settings, SKILLGAP_PARTITIONS=str(services.settings.partitions))
+    cli_env(monkeypatch, services.settings)
     assert main(["forget-learner", "--tenant", "acme", "--lms-user", registered.issuer, "victim-7"]) == 0
     printed = capsys.readouterr().out
     assert f"forgot learner {victim}" in printed

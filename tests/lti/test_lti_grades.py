@@ -93,7 +93,6 @@ def test_progress_changes_are_pushed_after_the_worker_applies_events(tool_server
     cli_env(
         monkeypatch,
         settings,
-        SKILLGAP_PARTITIONS=str(settings.partitions),
         SKILLGAP_ALLOW_PRIVATE_NETWORK="1",
         SKILLGAP_OUTBOUND_HTTP_HOSTS="127.0.0.1",
     )
