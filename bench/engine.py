@@ -281,11 +281,23 @@ def revealed_shortfall(gap: np.ndarray, variance: np.ndarray) -> np.ndarray:
     return (gap * gap + variance) * cdf + gap * sd * pdf
 
 
+def expected_shortfall(gap: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """E[max(0, T - K)^2], K normal with mean T - gap and sd `sd`, with the kernel's cut-offs
+    at SHORTFALL_SPREADS sd either side of the target (engine/kernels/recommend.py)."""
+    from engine.kernels.recommend import SHORTFALL_SPREADS
+
+    gap, sd = np.broadcast_arrays(np.asarray(gap, np.float64), np.asarray(sd, np.float64))
+    out = np.where(gap >= SHORTFALL_SPREADS * sd, gap * gap + sd * sd, 0.0)
+    near = (gap > -SHORTFALL_SPREADS * sd) & (gap < SHORTFALL_SPREADS * sd)
+    out[near] = revealed_shortfall(gap[near], sd[near] ** 2)
+    return out
+
+
 def recommend_numpy(state, targets, model: Model, now, k, prerequisite_threshold, uncertainty_threshold):
     """The recommender's plan written with whole-array numpy operations over (L, Q, M): the
     baseline the Numba kernel is compared to. Returns (module, value per minute)."""
     from engine.kernels.mastery import PRIOR_STRENGTH
-    from engine.kernels.recommend import DECISIVE_SPREADS, REPEAT_SECONDS, REPEAT_SHARE
+    from engine.kernels.recommend import DECISIVE_SPREADS, REPEAT_SECONDS, REPEAT_SHARE, SHORTFALL_SPREADS
     from engine.recommend import POOL_PER_SLOT
 
     belief = decayed_belief(state, model, now)
@@ -318,9 +330,11 @@ def recommend_numpy(state, targets, model: Model, now, k, prerequisite_threshold
         variance = information.sum(axis=2)
         share = np.where(model.requires[None], planned[:, None, :] / threshold, np.inf) if threshold > 0 else None
         ready = np.minimum(share.min(axis=2), 1.0) if threshold > 0 else np.ones((planned.shape[0], model.n_modules))
-        before = np.maximum(t - pp, 0.0)
-        after = np.maximum(before - (1.0 - pp) * model.learn[None] * ready[:, :, None], 0.0)
-        gain = np.where(model.learn[None] > 0.0, before**2 - after**2, 0.0).sum(axis=2)
+        rate = model.learn[None] * ready[:, :, None]
+        sd = spread[:, None, :]
+        teaches = (model.learn[None] > 0.0) & (t > 0.0) & (pp - t < SHORTFALL_SPREADS * sd)
+        drop = expected_shortfall(t - pp, sd) - expected_shortfall(t - (pp + (1.0 - pp) * rate), sd)
+        gain = np.where(teaches, drop, 0.0).sum(axis=2)
         value = np.where(model.assessment[None], np.where(repeat, 0.0, variance), gain) / model.minutes[None]
         return np.where(repeat & ~model.assessment[None], value * REPEAT_SHARE, value), ready
 

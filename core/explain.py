@@ -8,7 +8,7 @@ import numpy as np
 
 from core.catalog import Catalog
 from engine import READY_MASTERY, Action, Model, needed_targets
-from engine.kernels.recommend import DECISIVE_SPREADS
+from engine.kernels.recommend import DECISIVE_SPREADS, SHORTFALL_SPREADS
 from engine.model import main_points
 
 
@@ -79,7 +79,9 @@ def recommendation_items(
             continue
         ready = readiness(q, planned)
         closes = []
-        for j in np.flatnonzero((model.learn[q] > 0) & (raised > planned)):
+        # the points the engine values: short of target, or at it while the belief allows a shortfall
+        valued = (model.learn[q] > 0) & (raised > 0) & (planned - raised < SHORTFALL_SPREADS * uncertainty)
+        for j in np.flatnonzero(valued):
             expected = planned[j] + (1.0 - planned[j]) * model.learn[q, j] * ready
             close = {
                 "point": points[j].id,

@@ -1,8 +1,11 @@
 """The recommender: a plan of the modules that cut each learner's expected gap to target fastest.
 
-A point's shortfall loss is max(0, T - K)^2 on the estimate K. Teaching modules are valued by
-its drop per minute (LEARN, or REVIEW when forgetting pulled the point below a target it had
-reached). Assessment modules (ASSESS) are valued by the shortfall they are expected to reveal
+A point's shortfall loss is max(0, T - K)^2, and the engine knows K only as a belief (mean p,
+standard deviation its uncertainty): teaching modules are valued by the drop per minute of the
+expected shortfall E[max(0, T - K)^2] as the belief's mean moves by the module's learning
+(LEARN, or REVIEW when forgetting pulled the point below a target it had reached). Far below
+the target that is the drop of max(0, T - p)^2; at the target, half the belief still lies
+below it, so training pays until the belief is surely above (3 standard deviations). Assessment modules (ASSESS) are valued by the shortfall they are expected to reveal
 (value of information): on a point estimated at or just above its target, with uncertainty at
 least `uncertainty_threshold`, the estimate after the result is spread around today's by the
 variance the assessment removes (engine/mastery.py), and E[max(0, T - estimate after)^2] is

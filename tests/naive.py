@@ -96,6 +96,16 @@ def revealed_shortfall(gap, variance):
     return variance * ((z * z + 1) * normal.cdf(z) + z * normal.pdf(z))
 
 
+def expected_shortfall(gap, sd):
+    """E[max(0, T - K)^2] for K normal with mean T - gap and standard deviation sd, taken as 0
+    from 3 sd above the target and as gap^2 + sd^2 from 3 sd below it (as the kernel does)."""
+    if gap <= -3 * sd:
+        return 0.0
+    if gap >= 3 * sd:
+        return gap * gap + sd * sd
+    return revealed_shortfall(gap, sd * sd)
+
+
 def revealed_shortfall_by_integration(gap, variance, steps=20_000):
     """The same by the midpoint rule over p' - T from -gap - 12 sd to 0 (no shortfall above T)."""
     sd = math.sqrt(variance)
@@ -149,9 +159,10 @@ def rank_modules(
         for j in points:
             p, n, spread = planned[j], cells[j][1], cells[j][2]
             drop = 0.0
-            if not assessment[q] and learn[q][j] > 0 and raised[j] > p:
-                after = p + (1 - p) * learn[q][j] * ready
-                drop = (raised[j] - p) ** 2 - max(0.0, raised[j] - after) ** 2
+            if not assessment[q] and learn[q][j] > 0 and raised[j] > 0 and p - raised[j] < 3 * spread:
+                rate = learn[q][j] * ready
+                after = p + (1 - p) * rate
+                drop = expected_shortfall(raised[j] - p, spread) - expected_shortfall(raised[j] - after, spread)
             drops.append(drop)
             gain += drop
             decisive = 0 <= p - raised[j] <= 1.5 * spread
@@ -165,7 +176,7 @@ def rank_modules(
             return (0.0 if repeat else information / minutes[q]), 0.0, information, 2, variances
         covered = [j for j in points if coverage[q][j] > 0]
         best = max(covered, key=lambda j: (drops[j], -covered.index(j)))
-        action = 1 if drops[best] > 0 and peak[best] >= raised[best] else 0
+        action = 1 if drops[best] > 0 and peak[best] >= raised[best] > planned[best] else 0
         per_minute = gain / minutes[q]
         return (per_minute * 1e-3 if repeat else per_minute), gain, 0.0, (1 if repeat else action), drops
 

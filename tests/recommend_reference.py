@@ -1,7 +1,8 @@
 """The recommender's kernel and wrapper as they were before the kernel was made faster (issue
 15, commit 98173b9; the scalar helpers it calls are the engine's): tests/test_recommender.py
 checks that engine.recommend gives the same plans, gains and beliefs bit for bit on random
-cohorts. When the recommender's semantics change on purpose, change them here too."""
+cohorts. When the recommender's semantics change on purpose, change them here too (teaching
+valued on the expected shortfall under the belief: issue 15, efficacy)."""
 
 import numba
 import numpy as np
@@ -18,11 +19,12 @@ from engine.kernels.recommend import (
     REPEAT_SHARE,
     REVIEW,
     due_first,
+    expected_drop,
     is_due,
     needs,
     readiness,
     revealed_shortfall,
-    shortfall_drop,
+    valued,
     variance_drop,
 )
 from engine.mastery import check_state
@@ -65,14 +67,14 @@ def module_value(i, q, planned, evidence, latest, belief, catalog, threshold, sp
             above = p - target
             if target > 0.0 and spread[i, j] >= spread_threshold and 0.0 <= above <= DECISIVE_SPREADS * spread[i, j]:
                 information += revealed_shortfall(-above, variance_drop(p, evidence[j], coverage[q, j]))
-        elif target > p:
+        elif valued(p, target, spread[i, j]):
             if ready < 0.0:
                 ready = readiness(q, planned, required_starts, required_points, threshold)
-            drop = shortfall_drop(p, target, learn[q, j] * ready)
+            drop = expected_drop(p, target, learn[q, j] * ready, spread[i, j])
             gain += drop
             if drop > best_drop:
                 best_drop = drop
-                action = REVIEW if state[i, MASTERY, j] >= target else LEARN
+                action = REVIEW if state[i, MASTERY, j] >= target > p else LEARN
     value = (information if assessment[q] else gain) / minutes[q]
     if repeat:
         value = 0.0 if assessment[q] else value * REPEAT_SHARE

@@ -284,12 +284,14 @@ def test_a_quiz_is_offered_where_it_decides_not_for_its_learning():
     )
     state = new_state(model, 3)
     state[1, MASTERY] = 0.3  # well below target: training comes first whatever the quiz says
-    state[2, EVIDENCE] = 30.0  # just above target and well measured: nothing left to decide
+    state[2, EVIDENCE] = 30.0  # just above target and well measured: nothing left to decide by a quiz
     recs = recommend(state, model.targets[[0, 0, 0]], model, now=1.7e9, k=2)
-    assert list(recs.module[0]) == [1, -1] and recs.action[0, 0] == Action.ASSESS
+    # the course comes second: at 0.55 the belief (never measured) still allows a shortfall below 0.5
+    assert list(recs.module[0]) == [1, 0] and recs.action[0, 0] == Action.ASSESS
     assert recs.information[0, 0] > 0 and recs.gain_per_minute[0, 0] == recs.information[0, 0] / 10
     assert list(recs.module[1]) == [0, -1] and recs.action[1, 0] == Action.LEARN
-    assert list(recs.module[2]) == [-1, -1]
+    # measured: no quiz, but 0.55 with 30 observations still leaves a shortfall below 0.5 to train away
+    assert list(recs.module[2]) == [0, -1] and recs.action[2, 0] == Action.LEARN
 
 
 def test_review_when_forgetting_pulled_a_reached_target_below():

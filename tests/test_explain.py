@@ -70,8 +70,10 @@ def test_explanations_name_the_points_the_engine_valued(seed):
                 assert all(measure["uncertainty"] >= THRESHOLD for measure in item["measures"])
             else:
                 assert {close["point"] for close in item["closes"]} == valued
+                sd = {c["point"]: recs.uncertainty[i, CATALOG.point_index[c["point"]]] for c in item["closes"]}
                 drops = sum(
-                    (c["target"] - c["mastery"]) ** 2 - max(0.0, c["target"] - c["expected"]) ** 2
+                    naive.expected_shortfall(c["target"] - c["mastery"], sd[c["point"]])
+                    - naive.expected_shortfall(c["target"] - c["expected"], sd[c["point"]])
                     for c in item["closes"]
                 )
                 assert drops == pytest.approx(item["expected_gain"], abs=5e-4)  # stored values are rounded

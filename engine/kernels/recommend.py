@@ -27,18 +27,44 @@ DECISIVE_SPREADS = 1.5
 # anything else that pays, as a repeat.
 REPEAT_SHARE = 1e-3
 REPEAT_SECONDS = 86_400.0
+# A point estimated this many standard deviations of its belief above its target counts as
+# at target (its expected shortfall is below 0.1% of the belief's variance); this many below,
+# the normal tail beyond the target is as small and the shortfall is gap^2 + variance.
+SHORTFALL_SPREADS = 3.0
 # Learners per block of the parallel loop, each block with its own scratch.
 BLOCK = 64
 
 
 @inline
-def shortfall_drop(p, target, rate):
-    """Drop of max(0, T - K)^2 when K moves to K + (1 - K) rate."""
-    before = target - p
-    if rate <= 0.0 or before <= 0.0:
+def expected_drop(p, target, rate, sd):
+    """Drop of the expected shortfall E[max(0, T - K)^2] under the belief K ~ Normal(p, sd^2)
+    when its mean moves to p + (1 - p) rate. The spread stays: how sure the engine is after a
+    module depends on the evidence it brings, which a completion without a score does not
+    (and the rate itself is an estimate). Far below the target this is the drop of
+    max(0, T - p)^2 exactly; at or above it, the shortfall the belief still allows."""
+    if rate <= 0.0:
         return 0.0
-    after = before - (1.0 - p) * rate
-    return before * before - (after * after if after > 0.0 else 0.0)
+    after = p + (1.0 - p) * rate
+    return expected_shortfall(target - p, sd) - expected_shortfall(target - after, sd)
+
+
+@inline
+def expected_shortfall(gap, sd):
+    """E[max(0, T - K)^2] for K normal with mean T - gap and standard deviation sd: 0 from
+    SHORTFALL_SPREADS sd above the target, gap^2 + sd^2 from that far below it (the normal's
+    tail is below 1e-3 there), else `revealed_shortfall`."""
+    if gap <= -SHORTFALL_SPREADS * sd:
+        return 0.0
+    if gap >= SHORTFALL_SPREADS * sd:
+        return gap * gap + sd * sd
+    return revealed_shortfall(gap, sd * sd)
+
+
+@inline
+def valued(p, target, sd):
+    """Whether training a point estimated at p (belief sd) against `target` is worth anything:
+    it matters (T > 0) and the belief allows a shortfall (p less than SHORTFALL_SPREADS sd above T)."""
+    return target > 0.0 and p - target < SHORTFALL_SPREADS * sd
 
 
 @inline
@@ -104,16 +130,17 @@ def module_value(
     the `planned` mastery and the `evidence` (both (M,)), against the belief (spread, state,
     targets) and the catalog's arrays.
 
-    A teaching module's gain is the drop of sum max(0, T - K)^2 over its points at its rate
-    times the learner's readiness; it is a review when the point it helps most had reached
-    its target before being forgotten (state's mastery is the peak before forgetting). An
+    A teaching module's gain is the drop of the expected shortfall sum E[max(0, T - K)^2]
+    under the belief (`expected_drop`) over its points at its rate times the learner's
+    readiness; it is a review when the point it helps most had reached its target before
+    being forgotten below it (state's mastery is the peak before forgetting). An
     assessment's value is the shortfall it is expected to reveal (`revealed_shortfall` of the
     variance it removes) on points that matter (T > 0), whose uncertainty is at least
     `spread_threshold` and whose estimate is at the target or up to DECISIVE_SPREADS standard
     deviations above it (`decisive`). The module just taken (`latest` is the learner's last
     event time) is a repeat: an assessment is not worth one, a teaching module comes last.
     """
-    ready = -1.0  # computed at the first point short of target: most modules of a learner have none
+    ready = -1.0  # computed at the first point valued: most modules of a learner have none
     gain = 0.0
     information = 0.0
     best_drop = 0.0
@@ -128,14 +155,14 @@ def module_value(
         if assessment[q]:
             if decisive(p, target, spread[i, j], spread_threshold):
                 information += revealed_shortfall(-(p - target), variance_drop(p, evidence[j], coverage[q, j]))
-        elif target > p:
+        elif valued(p, target, spread[i, j]):
             if ready < 0.0:
                 ready = readiness(q, planned, required_starts, required_points, threshold)
-            drop = shortfall_drop(p, target, learn[q, j] * ready)
+            drop = expected_drop(p, target, learn[q, j] * ready, spread[i, j])
             gain += drop
             if drop > best_drop:
                 best_drop = drop
-                action = REVIEW if state[i, MASTERY, j] >= target else LEARN
+                action = REVIEW if state[i, MASTERY, j] >= target > p else LEARN
     value = (information if assessment[q] else gain) / minutes[q]
     if repeat:
         value = 0.0 if assessment[q] else value * REPEAT_SHARE
@@ -232,8 +259,8 @@ def recommend_kernel(
     gain, information and action of its last valuation when that was on today's plan (the
     modules taken since move nothing it reads). Unused slots hold module -1.
 
-    The pool is filled by valuing only the modules that have a point short of target (teaching)
-    or a decisive point (assessment): the others are worth 0 and never enter it. The learner's
+    The pool is filled by valuing only the modules that have a point worth training (teaching,
+    `valued`) or a decisive point (assessment): the others are worth 0 and never enter it. The learner's
     points of each kind are bit sets of words like `covered_masks` (Q, words), the points each
     module covers (all bits for a module of no positive minutes, always valued).
 
@@ -312,7 +339,7 @@ def recommend_kernel(
                 sure[w] = 0
             for j in range(n_points):
                 bit = one << np.uint64(j & 63)
-                if out_target[i, j] > plan[j]:
+                if valued(plan[j], out_target[i, j], out_spread[i, j]):
                     short[j >> 6] |= bit
                 if decisive(plan[j], out_target[i, j], out_spread[i, j], spread_threshold):
                     sure[j >> 6] |= bit
