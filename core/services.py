@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import cached_property
 
 import redis
@@ -15,7 +16,7 @@ from core.identity import pseudonym_secret
 from core.keys import Keys
 from core.learner_store import LearnerStore
 from core.params import ActiveParameters, active_parameters
-from core.redis_server import connect
+from core.redis_server import connect, open_redis
 from core.sealing import Sealer
 from core.settings import Settings
 from engine import Model
@@ -84,6 +85,14 @@ class Services:
 
 def build_services(settings: Settings, client: redis.Redis) -> Services:
     return Services(settings, client, load_catalog(settings.catalog_path))
+
+
+@contextmanager
+def open_services(settings: Settings) -> Iterator[Services]:
+    """A command's services, on the Redis `open_redis` opens (the embedded one when REDIS_URL is
+    not set), closed when the block ends."""
+    with open_redis(settings) as client:
+        yield build_services(settings, client)
 
 
 def services_from_environment(test_config: Mapping[str, object] | None, app: str) -> Services:

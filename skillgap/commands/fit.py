@@ -137,15 +137,13 @@ def _fit(args: argparse.Namespace, settings: Settings) -> int:
 
 def _fit_from_log(args: argparse.Namespace, settings: Settings) -> int:
     from core.params import activate
-    from core.redis_server import open_redis
-    from core.services import build_services
+    from core.services import open_services
     from sidecar.fit_from_log import fit_from_log
 
     if args.multilearn:
         raise UserError("--multilearn is for --csv; from the log, every module gets its own rates")
     progress = Progress()
-    with open_redis(settings) as client:
-        services = build_services(settings, client)
+    with open_services(settings) as services:
         result = fit_from_log(
             services,
             forgets=args.forgets,
@@ -156,7 +154,7 @@ def _fit_from_log(args: argparse.Namespace, settings: Settings) -> int:
         )
         progress(f"stored parameter version {result.version} ({result.events:,} events, {result.rows:,} rows)")
         if args.activate:
-            activate(client, services.keys, services.catalog, result.version)
+            activate(services.redis, services.keys, services.catalog, result.version)
             progress(f"version {result.version} is active; `skillgap replay` rebuilds mastery with it")
     if args.out:
         Path(args.out).write_bytes(orjson.dumps(result.document, option=orjson.OPT_INDENT_2))

@@ -8,8 +8,7 @@ import argparse
 from core.errors import UserError
 from core.events import LEARNER_PATTERN, TENANT_PATTERN
 from core.identity import learner_pseudonym
-from core.redis_server import open_redis
-from core.services import build_services
+from core.services import open_services
 from core.settings import Settings
 from lti_tool.erasure import forget_learner
 from lti_tool.tool import build_tool
@@ -21,15 +20,14 @@ def _forget(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(f"tenant {args.tenant!r} is not a tenant id")
     if (args.learner is None) == (args.lms_user is None):
         raise UserError("name the learner: a learner id, or --lms-user ISSUER USER")
-    with open_redis(settings) as client:
-        services = build_services(settings, client)
+    with open_services(settings) as services:
         lms_user = tuple(args.lms_user) if args.lms_user else None
         learner = args.learner or learner_pseudonym(services.pseudonym_secret, lms_user[0], lms_user[1])
         if not LEARNER_PATTERN.match(learner):
             raise UserError(f"{learner!r} is not a learner id")
         erased = forget_learner(build_tool(services), args.tenant, learner, lms_user)
         forget_in_history(
-            client, services.keys, settings.partitions, settings.archive_dir, args.tenant, learner, erased
+            services.redis, services.keys, settings.partitions, settings.archive_dir, args.tenant, learner, erased
         )
     print(f"forgot learner {learner} of tenant {args.tenant}:")
     for kind, count in sorted(erased.counts.items()):

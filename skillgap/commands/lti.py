@@ -11,8 +11,7 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from core.errors import UserError
-from core.redis_server import open_redis
-from core.services import build_services
+from core.services import open_services
 from core.settings import Settings
 from lti_tool.course_binding import CourseItem, item_id, item_type, item_url
 from lti_tool.invites import invite_url
@@ -22,8 +21,8 @@ from lti_tool.tool import build_tool
 
 @contextmanager
 def _tool(settings: Settings):
-    with open_redis(settings) as client:
-        yield build_tool(build_services(settings, client))
+    with open_services(settings) as services:
+        yield build_tool(services)
 
 
 def _keys_rotate(args: argparse.Namespace, settings: Settings) -> int:

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 from core.errors import UserError
-from core.redis_server import open_redis
 from core.settings import Settings
 from skillgap.commands.every import add_every, interval_s
 
@@ -30,15 +29,14 @@ def _client(args: argparse.Namespace, settings: Settings):
 
 
 def _sync(args: argparse.Namespace, settings: Settings) -> int:
-    from core.services import build_services
+    from core.services import open_services
     from lti_tool.moodle.sync import MoodleSync, parse_courses, sync_tenant
 
     courses = args.course or parse_courses(settings.moodle_courses)
     if not courses:
         raise UserError("which courses? give --course ID (repeatable) or set SKILLGAP_MOODLE_COURSES")
     client = _client(args, settings)
-    with open_redis(settings) as redis_client:
-        services = build_services(settings, redis_client)
+    with open_services(settings) as services:
         tenant = args.tenant or sync_tenant(services, client.url)
         sync = MoodleSync(services, client, tenant)
         while True:
@@ -60,7 +58,7 @@ def _sync(args: argparse.Namespace, settings: Settings) -> int:
 def _import(args: argparse.Namespace, settings: Settings) -> int:
     from core.catalog import load_catalog
     from core.identity import course_cohort
-    from core.services import build_services
+    from core.services import open_services
     from lti_tool.course_binding import CourseBinding
     from lti_tool.moodle.catalog_import import import_course
     from lti_tool.redis_keys import LtiKeys
@@ -73,11 +71,10 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     if output.exists() and not args.force:
         raise UserError(f"{output} exists; choose another --output or add --force")
     output.write_text(found.text, encoding="utf-8")
-    with open_redis(settings) as redis_client:
-        services = build_services(settings, redis_client)
+    with open_services(settings) as services:
         tenant = args.tenant or registration_tenant(services, client.url)
         cohort = course_cohort(client.url, str(args.course))
-        binding = CourseBinding(redis_client, LtiKeys(services.keys))
+        binding = CourseBinding(services.redis, LtiKeys(services.keys))
         for item in found.known:
             binding.bind(tenant, cohort, item)
     print(

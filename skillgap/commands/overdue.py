@@ -8,16 +8,15 @@ import sys
 import time
 
 from core.overdue import CSV_COLUMNS, DEFAULT_WITHIN_DAYS, csv_rows, overdue_report
-from core.redis_server import open_redis
 from core.settings import Settings
 
 
 def _overdue(args: argparse.Namespace, settings: Settings) -> int:
     from core.csv_export import csv_text
-    from core.services import build_services
+    from core.services import open_services
 
-    with open_redis(settings) as client:
-        store = build_services(settings, client).learners
+    with open_services(settings) as services:
+        store = services.learners
         report = overdue_report(
             store,
             args.tenant or settings.default_tenant,

@@ -10,7 +10,6 @@ import time
 import orjson
 
 from core.errors import UserError
-from core.redis_server import open_redis
 from core.settings import Settings
 
 
@@ -19,13 +18,13 @@ def _plan(args: argparse.Namespace, settings: Settings) -> int:
     from core.csv_export import csv_text
     from core.events import COHORT_PATTERN
     from core.plan import cost_plan, minutes_per_week_of, plan_table
-    from core.services import build_services
+    from core.services import open_services
 
     if args.cohort is not None and not COHORT_PATTERN.match(args.cohort):
         raise UserError(f"--cohort {args.cohort!r} is not a valid cohort id")
     tenant = args.tenant or settings.default_tenant
-    with open_redis(settings) as client:
-        store = build_services(settings, client).learners
+    with open_services(settings) as services:
+        store = services.learners
         if args.cohort is not None and args.cohort not in store.cohorts(tenant):
             raise UserError(f"no cohort {args.cohort!r} in tenant {tenant!r}")
         per_week = minutes_per_week_of(args.minutes_per_week, settings.plan_minutes_per_week)

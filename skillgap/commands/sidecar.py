@@ -46,14 +46,14 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         return _worker_check(args, settings)
     import numba
 
-    from core.services import build_services
+    from core.services import open_services
     from sidecar.worker import Worker, tune_gc
 
     # Small batches pay more to wake Numba's thread pool than its threads save, and the
     # other workers and Redis want the cores too.
     numba.set_num_threads(min(settings.worker_engine_threads, numba.config.NUMBA_NUM_THREADS))
-    with open_redis(settings) as client:
-        worker = Worker(build_services(settings, client), name=args.name)
+    with open_services(settings) as services:
+        worker = Worker(services, name=args.name)
         tune_gc()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: worker.stop())
@@ -82,12 +82,11 @@ NOT_REDERIVED = 3  # replay wrote what it could, but not all of it with the acti
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from core.services import build_services
+    from core.services import open_services
     from sidecar.replay import check, replay
     from sidecar.worker import LostPartition
 
-    with open_redis(settings) as client:
-        services = build_services(settings, client)
+    with open_services(settings) as services:
         archive_dir = Path(args.archive) if args.archive else None
         if args.check:
             result = check(services, archive_dir)
@@ -155,10 +154,10 @@ def _import_people(args: argparse.Namespace, settings: Settings) -> int:
 
 def _import_file(args: argparse.Namespace, settings: Settings, load: Callable, what: str, then: str) -> int:
     """`load` (an importer of sidecar/importer.py) reads the file into the tenant's log."""
-    from core.services import build_services
+    from core.services import open_services
 
-    with open_redis(settings) as client:
-        count = load(build_services(settings, client), Path(args.file), args.tenant or settings.default_tenant, _say)
+    with open_services(settings) as services:
+        count = load(services, Path(args.file), args.tenant or settings.default_tenant, _say)
     _say(f"Imported {count:,} {what} from {args.file}; {then}")
     return 0
 

@@ -68,31 +68,30 @@ def _revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    from core.services import build_services
+    from core.services import open_services
     from lti_tool.xapi.report import format_report, intake_report
 
-    with open_redis(settings) as client:
-        report = intake_report(build_services(settings, client), args.tenant, args.limit)
+    with open_services(settings) as services:
+        report = intake_report(services, args.tenant, args.limit)
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() if args.json else format_report(report))
     return 0
 
 
 def _release(args: argparse.Namespace, settings: Settings) -> int:
-    from core.services import build_services
+    from core.services import open_services
     from lti_tool.xapi.intake import release_waiting
 
-    with open_redis(settings) as client:
-        released = release_waiting(build_services(settings, client), args.tenant)
+    with open_services(settings) as services:
+        released = release_waiting(services, args.tenant)
     print(f"{released} waiting statement(s) put on the event log")
     return 0
 
 
 def _forward(args: argparse.Namespace, settings: Settings) -> int:
-    from core.services import build_services
+    from core.services import open_services
     from lti_tool.xapi.forward import Forwarder, build_lrs
 
-    with open_redis(settings) as client:
-        services = build_services(settings, client)
+    with open_services(settings) as services:
         lrs = build_lrs(services)
         if lrs is None:
             raise UserError("where to? set SKILLGAP_XAPI_FORWARD_URL (and its username and password)")
@@ -103,7 +102,7 @@ def _forward(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _pull(args: argparse.Namespace, settings: Settings) -> int:
-    from core.services import build_services
+    from core.services import open_services
     from lti_tool.xapi.credentials import find_credential
     from lti_tool.xapi.lrs import Lrs, LrsError
     from lti_tool.xapi.pull import pull
@@ -114,9 +113,8 @@ def _pull(args: argparse.Namespace, settings: Settings) -> int:
         args.password or settings.xapi_pull_password,
         settings.xapi_http_timeout_s,
     )
-    with open_redis(settings) as client:
-        services = build_services(settings, client)
-        credential = find_credential(client, services.keys, args.key)
+    with open_services(settings) as services:
+        credential = find_credential(services.redis, services.keys, args.key)
         if credential is None:
             raise UserError(f"no xAPI key {args.key!r} (`skillgap xapi-credentials list`)")
         since = args.since
