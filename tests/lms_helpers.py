@@ -59,13 +59,17 @@ def basic_headers(credential, secret: str, version: str = "1.0.3") -> dict:
     return {"Authorization": f"Basic {token}", "X-Experience-API-Version": version}
 
 
+def first_quiz(catalog):
+    """The catalog's first module whose method is a quiz."""
+    return next(m for m in catalog.modules if m.method == "quiz")
+
+
 def graded_event(services, **changes: object) -> dict:
     """An event as POST /v1/events takes it: learner u-1's score on the catalog's first quiz, a
     minute ago, in cohort course-1; `changes` set or add fields."""
-    quiz = next(m for m in services.catalog.modules if m.method == "quiz")
     return {
         "learner": "u-1",
-        "module": quiz.id,
+        "module": first_quiz(services.catalog).id,
         "kind": "graded",
         "score": 0.8,
         "timestamp": time.time() - 60,

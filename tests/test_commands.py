@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from core.services import build_services
-from lms_helpers import cli_env, delete_prefix
+from lms_helpers import cli_env, delete_prefix, first_quiz
 from sidecar.worker import Worker
 from skillgap.cli import main
 
@@ -28,7 +28,7 @@ def write_csv(path, rows):
 
 
 def csv_rows(services, n):
-    quiz = next(m for m in services.catalog.modules if m.method == "quiz").id
+    quiz = first_quiz(services.catalog).id
     return [(f"hr-{i}", quiz, "graded", "0.75", NOW_ISO, "workshop-3") for i in range(n)]
 
 

@@ -14,6 +14,7 @@ from core.events import parse_event
 from core.services import build_services
 from core.settings import Settings, SettingsError
 from core.tokens import create_token
+from lms_helpers import first_quiz
 from sidecar.api import create_app
 from sidecar.eventstats import events_per_day
 from sidecar.worker import Worker
@@ -33,7 +34,7 @@ def sign_in(client, token: str):
 @pytest.fixture
 def loaded(app, services, token):
     """Three learners of two roles in one cohort, with graded and completed events, applied."""
-    quiz = next(m for m in services.catalog.modules if m.method == "quiz")
+    quiz = first_quiz(services.catalog)
     roles = [r.id for r in services.catalog.roles][:2]
     events = []
     for i in range(3):

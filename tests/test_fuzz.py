@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from core.tokens import create_token
-from lms_helpers import xapi_headers
+from lms_helpers import first_quiz, xapi_headers
 from lti_tool import create_app as create_tool
 from sidecar.api import create_app as create_api
 from sidecar.api.openapi import DOCUMENT
@@ -54,7 +54,7 @@ def api(services):
     app = create_api(services=services)
     token = create_token(services.redis, services.keys, "acme")
     client = app.test_client()
-    quiz = next(m for m in services.catalog.modules if m.method == "quiz").id
+    quiz = first_quiz(services.catalog).id
     for learner, cohort in (("u-1", "course-1"), ("0", "0")):
         body = {
             "learner": learner,

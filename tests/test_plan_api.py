@@ -16,6 +16,7 @@ import pytest
 from core.catalog.model import METHODS
 from core.plan import POLICIES
 from core.tokens import create_token
+from lms_helpers import first_quiz
 from sidecar.api import create_app
 from sidecar.worker import Worker
 from skillgap.cli import main
@@ -32,7 +33,7 @@ def loaded(app, services, token):
     """Six learners of two roles: four in course-a (one of them at target everywhere through a
     long history), two in course-b; and one of another tenant."""
     catalog = services.catalog
-    quiz = next(m for m in catalog.modules if m.method == "quiz").id
+    quiz = first_quiz(catalog).id
     now = time.time()
     events = []
     for i in range(6):

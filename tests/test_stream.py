@@ -14,13 +14,14 @@ from core.events import parse_event
 from core.keys import CONSUMER_GROUP, partition_of
 from core.wire import encode
 from engine import MASTERY
+from lms_helpers import first_quiz
 from sidecar.worker import Worker
 
 NOW = 1_790_000_000.0
 
 
 def make_events(services, learner="u-1", n=3, kind="graded", score=0.9, start=NOW - 3600):
-    quiz = next(m for m in services.catalog.modules if m.method == "quiz")
+    quiz = first_quiz(services.catalog)
     return [
         parse_event(
             {
