@@ -1,5 +1,5 @@
 """HTTP details both web apps (the analyst API, the LTI tool with its xAPI endpoint) share: the
-JSON nesting bound, and what happens to a body left unread."""
+JSON nesting bound, what happens to a body left unread, and how an HTTP error is named."""
 
 from __future__ import annotations
 
@@ -25,6 +25,17 @@ def too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
         children = item.values() if isinstance(item, dict) else item
         stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return False
+
+
+def error_code(exc: HTTPException) -> str:
+    """An HTTP error's name as the code the error bodies carry ("Method Not Allowed" ->
+    "method_not_allowed")."""
+    return (exc.name or "error").lower().replace(" ", "_")
+
+
+def error_headers(exc: HTTPException) -> dict[str, str]:
+    """The headers an HTTP error brings (the Allow of a 405, for one), but its Content-Type."""
+    return {name: value for name, value in exc.get_headers() if name.lower() != "content-type"}
 
 
 def finish_body(request, response):

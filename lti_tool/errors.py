@@ -13,6 +13,8 @@ import redis
 from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from core.http import error_code
+
 log = logging.getLogger("lti_tool")
 
 
@@ -233,5 +235,5 @@ def register_error_handler(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         error = LtiError(exc.description or exc.name)
-        error.status, error.reason = exc.code or 500, (exc.name or "error").lower().replace(" ", "_")
+        error.status, error.reason = exc.code or 500, error_code(exc)
         return render_template("error.html", error=error), error.status

@@ -22,7 +22,7 @@ import redis
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from core.http import MAX_JSON_DEPTH, too_deep
+from core.http import MAX_JSON_DEPTH, error_code, error_headers, too_deep
 from core.ratelimit import FailureLimit, TooManyFailures
 from lti_tool.xapi.attachments import (
     MultipartError,
@@ -83,10 +83,8 @@ def _build(state) -> None:
 
     def http_error(exc: HTTPException):
         if request.path.startswith(blueprint.url_prefix + "/") or other is None:
-            code = exc.code or 500
-            name = (exc.name or "error").lower().replace(" ", "_")
-            headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}  # Allow of a 405
-            return _json({"error": {"code": name, "message": exc.description or exc.name}}, code, headers)
+            body = {"error": {"code": error_code(exc), "message": exc.description or exc.name}}
+            return _json(body, exc.code or 500, error_headers(exc))
         return other(exc)
 
     app.register_error_handler(HTTPException, http_error)

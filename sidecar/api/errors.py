@@ -8,6 +8,8 @@ import redis
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from core.http import error_code, error_headers
+
 log = logging.getLogger(__name__)
 
 
@@ -93,11 +95,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        code = (exc.name or "error").lower().replace(" ", "_")
-        response = jsonify(_body(code, exc.description or exc.name))
-        for name, value in exc.get_headers():  # Allow of a 405, for one
-            if name.lower() != "content-type":
-                response.headers[name] = value
+        response = jsonify(_body(error_code(exc), exc.description or exc.name))
+        response.headers.update(error_headers(exc))
         return response, exc.code
 
     @app.errorhandler(redis.RedisError)
