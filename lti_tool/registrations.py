@@ -12,6 +12,7 @@ import redis
 
 from core.errors import UserError
 from core.events import TENANT_PATTERN
+from core.keys import Keys
 from lti_tool.outbound import Origin, origin_of
 from lti_tool.redis_keys import LtiKeys
 
@@ -166,3 +167,9 @@ class RegistrationStore:
 
     def remove(self, issuer: str, client_id: str) -> bool:
         return bool(self.client.hdel(self.key, f"{issuer}\x1f{client_id}"))
+
+
+def platform_tenant(client: redis.Redis, keys: Keys, issuer: str) -> str:
+    """The tenant of the platform at `issuer` (`RegistrationStore.tenant_of`), for the channels
+    that are not launches: xAPI credentials, the Moodle sync and course import."""
+    return RegistrationStore(client, LtiKeys(keys)).tenant_of(issuer)

@@ -27,7 +27,7 @@ from core.settings import Settings
 from lti_tool.course_binding import CourseBinding, moodle_item_url
 from lti_tool.moodle.client import MoodleClient, MoodleError
 from lti_tool.redis_keys import LtiKeys
-from lti_tool.registrations import RegistrationStore
+from lti_tool.registrations import platform_tenant
 
 log = logging.getLogger(__name__)
 SOURCE = "moodle"
@@ -172,7 +172,7 @@ def _is_learner(user: dict) -> bool:
 def sync_tenant(services: Services, site: str) -> str:
     """The tenant a Moodle's synced events belong to: SKILLGAP_MOODLE_TENANT, else that of the
     site's LTI registration."""
-    return services.settings.moodle_tenant or RegistrationStore(services.redis, LtiKeys(services.keys)).tenant_of(site)
+    return services.settings.moodle_tenant or platform_tenant(services.redis, services.keys, site)
 
 
 def parse_courses(text: str) -> list[int]:

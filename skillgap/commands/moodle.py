@@ -12,13 +12,6 @@ from core.settings import Settings
 from skillgap.commands.every import add_every, interval_s
 
 
-def registration_tenant(services, issuer: str) -> str:
-    from lti_tool.redis_keys import LtiKeys
-    from lti_tool.registrations import RegistrationStore
-
-    return RegistrationStore(services.redis, LtiKeys(services.keys)).tenant_of(issuer)
-
-
 def _client(args: argparse.Namespace, settings: Settings):
     from lti_tool.moodle.client import MoodleClient
 
@@ -62,6 +55,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     from lti_tool.course_binding import CourseBinding
     from lti_tool.moodle.catalog_import import import_course
     from lti_tool.redis_keys import LtiKeys
+    from lti_tool.registrations import platform_tenant
 
     client = _client(args, settings)
     found = import_course(
@@ -72,7 +66,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(f"{output} exists; choose another --output or add --force")
     output.write_text(found.text, encoding="utf-8")
     with open_services(settings) as services:
-        tenant = args.tenant or registration_tenant(services, client.url)
+        tenant = args.tenant or platform_tenant(services.redis, services.keys, client.url)
         cohort = course_cohort(client.url, str(args.course))
         binding = CourseBinding(services.redis, LtiKeys(services.keys))
         for item in found.known:

@@ -18,8 +18,7 @@ from skillgap.commands.every import add_every, interval_s
 
 
 def _create(args: argparse.Namespace, settings: Settings) -> int:
-    from lti_tool.redis_keys import LtiKeys
-    from lti_tool.registrations import RegistrationStore
+    from lti_tool.registrations import platform_tenant
     from lti_tool.xapi.credentials import create_credentials
 
     with open_redis(settings) as client:
@@ -27,7 +26,7 @@ def _create(args: argparse.Namespace, settings: Settings) -> int:
         credential, secret = create_credentials(
             client,
             keys,
-            args.tenant or RegistrationStore(client, LtiKeys(keys)).tenant_of(args.issuer),
+            args.tenant or platform_tenant(client, keys, args.issuer),
             args.platform,
             args.issuer,
             args.label or "",
