@@ -18,7 +18,7 @@ import redis
 from core.redis_server import EmbeddedRedis
 from core.services import Services, build_services
 from core.settings import ROOT, Settings
-from lms_helpers import delete_prefix
+from lms_helpers import bearer, delete_prefix
 
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 
@@ -99,4 +99,4 @@ def token(services: Services) -> str:
 
 @pytest.fixture
 def headers(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
+    return bearer(token)

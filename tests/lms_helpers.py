@@ -59,6 +59,11 @@ def basic_headers(credential, secret: str, version: str = "1.0.3") -> dict:
     return {"Authorization": f"Basic {token}", "X-Experience-API-Version": version}
 
 
+def bearer(token: str) -> dict:
+    """The analyst API's Authorization header for `token`."""
+    return {"Authorization": f"Bearer {token}"}
+
+
 def first_quiz(catalog):
     """The catalog's first module whose method is a quiz."""
     return next(m for m in catalog.modules if m.method == "quiz")

@@ -9,7 +9,7 @@ import base64
 import pytest
 
 from core.tokens import create_token, list_tokens, tenant_for
-from lms_helpers import cli_env
+from lms_helpers import bearer, cli_env
 from lti_tool import create_app as create_tool
 from lti_tool.xapi.credentials import create_credentials
 from sidecar.api import create_app
@@ -27,7 +27,7 @@ def test_token_create_list_revoke(settings, services, capsys, monkeypatch):
     assert main(["token", "create", "--tenant", "acme", "--name", "dashboards"]) == 0
     token = capsys.readouterr().out.strip()
     client = create_app(services=services).test_client()
-    assert client.get("/v1/learners", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert client.get("/v1/learners", headers=bearer(token)).status_code == 200
 
     assert main(["token", "list"]) == 0
     listing = capsys.readouterr().out
@@ -37,7 +37,7 @@ def test_token_create_list_revoke(settings, services, capsys, monkeypatch):
 
     assert main(["token", "revoke", info.id]) == 0
     assert "revoked token" in capsys.readouterr().out
-    response = client.get("/v1/learners", headers={"Authorization": f"Bearer {token}"})
+    response = client.get("/v1/learners", headers=bearer(token))
     assert response.status_code == 401
     assert list_tokens(services.redis, services.keys) == []
     assert main(["token", "revoke", info.id]) == 2  # already gone: a clear error
@@ -61,13 +61,11 @@ def test_wrong_api_tokens_are_limited_per_address(limited):
         assert (
             client.get("/v1/learners", headers={"Authorization": f"Bearer sgk_wrong-{attempt:020d}"}).status_code == 401
         )
-    refused = client.get("/v1/learners", headers={"Authorization": f"Bearer {good}"})
+    refused = client.get("/v1/learners", headers=bearer(good))
     assert refused.status_code == 429 and refused.json["error"]["code"] == "too_many_requests"
     assert 0 < int(refused.headers["Retry-After"]) <= 60
     # Another address is not held back by this one's failures.
-    elsewhere = client.get(
-        "/v1/learners", headers={"Authorization": f"Bearer {good}"}, environ_base={"REMOTE_ADDR": "10.9.9.9"}
-    )
+    elsewhere = client.get("/v1/learners", headers=bearer(good), environ_base={"REMOTE_ADDR": "10.9.9.9"})
     assert elsewhere.status_code == 200
 
 

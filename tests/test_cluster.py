@@ -21,7 +21,7 @@ from core.redis_server import connect
 from core.services import build_services
 from core.settings import ROOT, Settings
 from core.tokens import create_token
-from lms_helpers import cli_env, events_on_stream, first_quiz, xapi_headers
+from lms_helpers import bearer, cli_env, events_on_stream, first_quiz, xapi_headers
 from lti_tool import create_app as lti_app
 from lti_tool.xapi.intake import release_waiting, waiting_key
 from redis_cluster import LocalCluster
@@ -131,7 +131,7 @@ def test_the_api_reads_the_cluster(services):
     append_events(services.redis, services.keys, 6, events)
     Worker(services, clock=lambda: NOW).run(burst=True)
     client = create_app(services=services).test_client()
-    headers = {"Authorization": f"Bearer {create_token(services.redis, services.keys, 'acme')}"}
+    headers = bearer(create_token(services.redis, services.keys, "acme"))
     listed = client.get("/v1/learners", headers=headers).json["learners"]
     assert listed == sorted(f"l-{i}" for i in range(5))
     assert client.get("/v1/learners/l-1/recommendations", headers=headers).json["recommendations"]
@@ -176,7 +176,7 @@ def test_a_partly_written_request_tells_which_events_are_on_the_log(services):
     lists the ids written and not written; sending the request again writes the rest, and
     every event is applied once."""
     client = create_app(services=services).test_client()
-    headers = {"Authorization": f"Bearer {create_token(services.redis, services.keys, 'acme')}"}
+    headers = bearer(create_token(services.redis, services.keys, "acme"))
     quiz = first_quiz(services.catalog).id
     body = [
         {"id": f"e-{i}", "learner": f"l-{i}", "module": quiz, "kind": "graded", "score": 0.5, "timestamp": NOW}
@@ -199,7 +199,7 @@ def test_a_partly_written_request_tells_which_events_are_on_the_log(services):
 
 def test_a_request_whose_events_all_fail_is_a_plain_503(services):
     client = create_app(services=services).test_client()
-    headers = {"Authorization": f"Bearer {create_token(services.redis, services.keys, 'acme')}"}
+    headers = bearer(create_token(services.redis, services.keys, "acme"))
     quiz = first_quiz(services.catalog).id
     with out_of_memory(services.redis, [services.keys.tokens_used]) as failing:
         learner = next(f"l-{i}" for i in range(100) if partition_of("acme", f"l-{i}", 6) in failing)

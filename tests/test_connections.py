@@ -11,7 +11,7 @@ import pytest
 
 from core.http import DRAIN_MAX_BYTES
 from core.tokens import create_token
-from lms_helpers import settings_env
+from lms_helpers import bearer, settings_env
 from skillgap.processes import Supervisor, free_port, gunicorn_command
 from skillgap.run import wait_healthy
 
@@ -40,7 +40,7 @@ def post(connection, headers, body):
 def test_the_next_request_on_the_connection_is_answered_after_an_early_answer(server, services, size):
     connection = http.client.HTTPConnection("127.0.0.1", server, timeout=10)
     token = create_token(services.redis, services.keys, "acme")
-    for headers in ({"Authorization": "Bearer wrong"}, {}, {"Authorization": f"Bearer {token}"}):
+    for headers in ({"Authorization": "Bearer wrong"}, {}, bearer(token)):
         response = post(connection, headers, b"[" + b" " * (size - 2) + b"]")
         assert response.status in (400, 401) and not response.will_close
         first = connection.sock

@@ -14,7 +14,7 @@ from core.events import parse_event
 from core.services import build_services
 from core.settings import Settings, SettingsError
 from core.tokens import create_token
-from lms_helpers import first_quiz
+from lms_helpers import bearer, first_quiz
 from sidecar.api import create_app
 from sidecar.eventstats import events_per_day
 from sidecar.worker import Worker
@@ -51,7 +51,7 @@ def loaded(app, services, token):
         )
     events.append({"learner": "u-0", "module": quiz.id, "kind": "viewed", "timestamp": time.time() - 60})
     client = app.test_client()
-    response = client.post("/v1/events", json=events, headers={"Authorization": f"Bearer {token}"})
+    response = client.post("/v1/events", json=events, headers=bearer(token))
     assert response.status_code == 202
     Worker(services).run(burst=True)
     return roles

@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from core.tokens import create_token
-from lms_helpers import first_quiz, xapi_headers
+from lms_helpers import bearer, first_quiz, xapi_headers
 from lti_tool import create_app as create_tool
 from sidecar.api import create_app as create_api
 from sidecar.api.openapi import DOCUMENT
@@ -65,7 +65,7 @@ def api(services):
             "cohort": cohort,
             "role": services.catalog.roles[0].id,
         }
-        assert client.post("/v1/events", json=body, headers={"Authorization": f"Bearer {token}"}).status_code == 202
+        assert client.post("/v1/events", json=body, headers=bearer(token)).status_code == 202
     Worker(services).run(burst=True)
     app.config["fuzz_token"] = token
     return app
@@ -77,7 +77,7 @@ OPERATIONS = [(method.upper(), path) for path, operations in DOCUMENT["paths"].i
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
 def test_every_answer_is_what_the_document_says(api, method, path):
     operation = schemathesis.openapi.from_wsgi("/v1/openapi.json", api)[path][method]
-    headers = {"Authorization": f"Bearer {api.config['fuzz_token']}"}
+    headers = bearer(api.config["fuzz_token"])
 
     @FUZZ
     @given(case=operation.as_strategy())
@@ -97,7 +97,7 @@ EVENT_FIELDS = ("learner", "module", "kind", "score", "timestamp", "cohort", "ro
     )
 )
 def test_malformed_events_get_a_json_error(api, body):
-    headers = {"Authorization": f"Bearer {api.config['fuzz_token']}"}
+    headers = bearer(api.config["fuzz_token"])
     response = api.test_client().post("/v1/events", json=body, headers=headers)
     assert response.is_json, (body, response.status_code)
     assert response.status_code == 202 or 400 <= response.status_code < 500, (body, response.status_code)

@@ -14,7 +14,7 @@ import pytest
 
 from core.mandatory import SECONDS_PER_DAY
 from core.tokens import create_token
-from lms_helpers import cli_env
+from lms_helpers import bearer, cli_env
 from sidecar.worker import Worker
 from skillgap.cli import main
 
@@ -128,7 +128,7 @@ def test_who_is_overdue_or_due_soon_per_cohort_and_role(cohort, client, headers)
 
 
 def test_another_tenant_sees_none_of_it(cohort, client, services):
-    other = {"Authorization": f"Bearer {create_token(services.redis, services.keys, 'globex')}"}
+    other = bearer(create_token(services.redis, services.keys, "globex"))
     report = client.get("/v1/overdue", headers=other).json
     assert report["learners"] == 0 and report["rows"] == []
     assert client.get("/v1/overdue?cohort=course-a", headers=other).status_code == 404

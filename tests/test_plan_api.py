@@ -16,16 +16,12 @@ import pytest
 from core.catalog.model import METHODS
 from core.plan import POLICIES
 from core.tokens import create_token
-from lms_helpers import first_quiz
+from lms_helpers import bearer, first_quiz
 from sidecar.api import create_app
 from sidecar.worker import Worker
 from skillgap.cli import main
 
 ROLES = ("risk-analyst", "customer-service-agent")
-
-
-def auth(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
@@ -49,16 +45,16 @@ def loaded(app, services, token):
             }
         )
     client = app.test_client()
-    assert client.post("/v1/events", json=events, headers=auth(token)).status_code == 202
+    assert client.post("/v1/events", json=events, headers=bearer(token)).status_code == 202
     other = create_token(services.redis, services.keys, "other")
     stranger = {**events[0], "learner": "u-stranger", "cohort": "course-z"}
-    assert client.post("/v1/events", json=stranger, headers=auth(other)).status_code == 202
+    assert client.post("/v1/events", json=stranger, headers=bearer(other)).status_code == 202
     Worker(services).run(burst=True)
     return client
 
 
 def test_the_plan_covers_every_learner_by_role_and_cohort_with_bands(loaded, token, services):
-    answer = loaded.get("/v1/plan", headers=auth(token))
+    answer = loaded.get("/v1/plan", headers=bearer(token))
     assert answer.status_code == 200
     plan = answer.json
     assert plan["tenant"] == "acme"
@@ -89,32 +85,32 @@ def test_the_plan_covers_every_learner_by_role_and_cohort_with_bands(loaded, tok
 
 
 def test_a_cohort_filter_and_a_role_filter_filter(loaded, token):
-    plan = loaded.get("/v1/plan?cohort=course-b", headers=auth(token)).json
+    plan = loaded.get("/v1/plan?cohort=course-b", headers=bearer(token)).json
     assert plan["cohort"] == "course-b"
     assert {row["learner"] for row in plan["by_learner"]} == {"u-4", "u-5"}
     assert [row["cohort"] for row in plan["by_cohort"]] == ["course-b"]
-    plan = loaded.get(f"/v1/plan?role={ROLES[0]}&cohort=course-a", headers=auth(token)).json
+    plan = loaded.get(f"/v1/plan?role={ROLES[0]}&cohort=course-a", headers=bearer(token)).json
     assert {row["learner"] for row in plan["by_learner"]} == {"u-0", "u-2"}
     assert [row["role"] for row in plan["by_role"]] == [ROLES[0]]
 
 
 def test_filters_that_match_nobody_give_an_empty_plan(loaded, token):
-    plan = loaded.get("/v1/plan?cohort=course-b&role=manager", headers=auth(token)).json
+    plan = loaded.get("/v1/plan?cohort=course-b&role=manager", headers=bearer(token)).json
     assert plan["bounds"]["learners_matched"] == 0 and plan["total"] is None
     assert plan["by_role"] == plan["by_cohort"] == plan["by_learner"] == []
-    answer = loaded.get("/v1/plan?cohort=course-b&role=manager&format=csv&by=cohort", headers=auth(token))
+    answer = loaded.get("/v1/plan?cohort=course-b&role=manager&format=csv&by=cohort", headers=bearer(token))
     assert answer.status_code == 200 and answer.get_data(as_text=True).startswith("cohort,learners,")
 
 
 def test_more_minutes_a_week_means_fewer_weeks(loaded, token):
-    slow = loaded.get("/v1/plan?minutes_per_week=60", headers=auth(token)).json["total"]["adaptive"]
-    fast = loaded.get("/v1/plan?minutes_per_week=600", headers=auth(token)).json["total"]["adaptive"]
+    slow = loaded.get("/v1/plan?minutes_per_week=60", headers=bearer(token)).json["total"]["adaptive"]
+    fast = loaded.get("/v1/plan?minutes_per_week=600", headers=bearer(token)).json["total"]["adaptive"]
     assert fast["weeks_until_all"]["expected"] < slow["weeks_until_all"]["expected"]
 
 
 def test_a_plan_past_its_learner_cap_says_so(services, token, loaded):
     capped = create_app(services=services.with_settings(plan_max_learners=4, plan_max_paths=12)).test_client()
-    plan = capped.get("/v1/plan", headers=auth(token)).json
+    plan = capped.get("/v1/plan", headers=bearer(token)).json
     assert plan["bounds"] == {
         **plan["bounds"],
         "learners_matched": 6,
@@ -127,7 +123,7 @@ def test_a_plan_past_its_learner_cap_says_so(services, token, loaded):
 
 def test_a_tenant_with_no_learners_gets_an_empty_plan(app, services):
     empty = create_token(services.redis, services.keys, "empty")
-    plan = app.test_client().get("/v1/plan", headers=auth(empty)).json
+    plan = app.test_client().get("/v1/plan", headers=bearer(empty)).json
     assert plan["total"] is None and plan["by_role"] == [] and plan["by_learner"] == []
     assert plan["bounds"]["learners_matched"] == 0
 
@@ -137,7 +133,7 @@ def test_a_tenant_with_no_learners_gets_an_empty_plan(app, services):
     [("role", "role"), ("cohort", "cohort"), ("learner", "learner")],
 )
 def test_the_csv_has_one_breakdown_with_named_columns(loaded, token, by, first):
-    answer = loaded.get(f"/v1/plan?format=csv&by={by}", headers=auth(token))
+    answer = loaded.get(f"/v1/plan?format=csv&by={by}", headers=bearer(token))
     assert answer.status_code == 200 and answer.mimetype == "text/csv"
     assert f"plan-all-by-{by}.csv" in answer.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
@@ -167,7 +163,7 @@ def test_the_csv_has_one_breakdown_with_named_columns(loaded, token, by, first):
     ],
 )
 def test_bad_parameters_get_a_json_error_naming_them(loaded, token, query, status, field):
-    answer = loaded.get(f"/v1/plan?{query}", headers=auth(token))
+    answer = loaded.get(f"/v1/plan?{query}", headers=bearer(token))
     assert answer.status_code == status
     assert answer.json["error"]["field"] == field and answer.json["error"]["message"]
 
@@ -181,7 +177,7 @@ def test_the_documents_role_is_one_of_the_catalogs(loaded, services):
 
 def test_the_plan_needs_a_token(loaded):
     assert loaded.get("/v1/plan").status_code == 401
-    assert loaded.get("/v1/plan", headers=auth("sgk_nobody")).status_code == 401
+    assert loaded.get("/v1/plan", headers=bearer("sgk_nobody")).status_code == 401
 
 
 def test_the_dashboard_page_shows_the_plan_per_role_in_both_languages(loaded, token, services):
@@ -258,11 +254,11 @@ def test_a_learner_already_at_target_needs_no_minutes(app, services, token):
         for module in services.catalog.modules
     ]
     client = app.test_client()
-    assert client.post("/v1/events", json=events, headers=auth(token)).status_code == 202
+    assert client.post("/v1/events", json=events, headers=bearer(token)).status_code == 202
     Worker(services).run(burst=True)
-    mastery = client.get("/v1/learners/u-top/mastery", headers=auth(token)).json
+    mastery = client.get("/v1/learners/u-top/mastery", headers=bearer(token)).json
     assert all(point["gap"] == 0 for point in mastery["knowledge_points"])
-    (row,) = client.get("/v1/plan?cohort=course-top", headers=auth(token)).json["by_learner"]
+    (row,) = client.get("/v1/plan?cohort=course-top", headers=bearer(token)).json["by_learner"]
     for policy in POLICIES:
         # On the belief's mean: nothing to take. A draw of the belief may fall short on a point
         # whose evidence is thin, and then needs a module or two: the band says so.
@@ -297,7 +293,7 @@ def test_the_adaptive_path_takes_the_mandatory_modules_as_the_workers_would(load
     records = store.get_many("acme", [f"u-{i}" for i in range(6)], explain=False)
     due = store.due_for(records)
     assert {services.catalog.modules[q].id for q in np.flatnonzero(np.isfinite(due[0]))} == mandatory
-    plan = loaded.get("/v1/plan", headers=auth(token)).json
+    plan = loaded.get("/v1/plan", headers=bearer(token)).json
     per_week = plan["bounds"]["minutes_per_week"]
     minutes = {m.id: m.minutes for m in services.catalog.modules}
     window = services.settings.mandatory_window_days

@@ -16,7 +16,7 @@ from core.http import MAX_JSON_DEPTH
 from core.redis_server import EmbeddedRedis
 from core.services import build_services
 from core.tokens import create_token
-from lms_helpers import first_quiz, graded_event, xapi_headers
+from lms_helpers import bearer, first_quiz, graded_event, xapi_headers
 from lti_tool import create_app as lti_app
 from sidecar.api import create_app
 from sidecar.api.errors import RETRY_AFTER_S
@@ -49,7 +49,7 @@ def test_a_503_means_nothing_of_the_request_was_written(tmp_path, settings):
                 }
                 for i in range(400)
             ]
-            response = http.post("/v1/events", json=body, headers={"Authorization": f"Bearer {token}"})
+            response = http.post("/v1/events", json=body, headers=bearer(token))
             if response.status_code == 202:
                 accepted += len(body)
                 continue

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from lms_helpers import settings_env
+from lms_helpers import bearer, settings_env
 from skillgap.processes import free_port, port_is_free, stop_processes
 
 pytestmark = pytest.mark.slow
@@ -103,7 +103,7 @@ def test_run_serves_the_demo_and_stops_cleanly(tmp_path):
         learner_page = browser.post(re.search(r'action="([^"]+)"', platform_form).group(1), data=fields, timeout=10)
         assert learner_page.status_code == 200 and 'class="card recommendation"' in learner_page.text
         learner = re.search(r"/v1/learners/(\S+)/recommendations", text).group(1)
-        headers = {"Authorization": f"Bearer {TOKEN}"}
+        headers = bearer(TOKEN)
         recs = requests.get(f"{api}/v1/learners/{learner}/recommendations", headers=headers, timeout=5).json()
         assert recs["recommendations"]
         assert requests.get(f"http://127.0.0.1:{tool_port}/health", timeout=5).status_code == 200
@@ -144,7 +144,7 @@ def test_sidecar_serves_the_api_with_workers_and_stops_cleanly(settings, service
         assert "2 worker process(es)" in text, text
         children = descendants(sidecar.pid)
         api = f"http://127.0.0.1:{port}"
-        headers = {"Authorization": f"Bearer {create_token(services.redis, services.keys, 'acme')}"}
+        headers = bearer(create_token(services.redis, services.keys, "acme"))
         module = services.catalog.modules[0].id
         event = {"learner": "side-1", "module": module, "kind": "completed", "timestamp": time.time()}
         assert requests.post(f"{api}/v1/events", json=event, headers=headers, timeout=5).status_code == 202

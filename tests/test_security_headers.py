@@ -10,7 +10,7 @@ import pytest
 
 from core.csv_export import csv_text, safe_cell
 from core.tokens import create_token
-from lms_helpers import graded_event
+from lms_helpers import bearer, graded_event
 from lti_tool import create_app as create_tool
 from lti_tool.registrations import validate_registration
 from sidecar.api import create_app as create_api
@@ -69,7 +69,7 @@ def test_every_api_response_has_the_headers(services):
     client = app.test_client()
     token = create_token(services.redis, services.keys, "acme")
     for method, path in _routes(app):
-        for headers in ({}, {"Authorization": f"Bearer {token}"}):
+        for headers in ({}, bearer(token)):
             response = client.open(path, method=method, headers=headers)
             assert response.status_code < 500, (method, path, response.status_code)
             assert_headers(response, "'none'")
