@@ -284,12 +284,16 @@ def revealed_shortfall(gap: np.ndarray, variance: np.ndarray) -> np.ndarray:
 def expected_shortfall(gap: np.ndarray, sd: np.ndarray) -> np.ndarray:
     """E[max(0, T - K)^2], K normal with mean T - gap and sd `sd`, with the kernel's cut-offs
     at SHORTFALL_SPREADS sd either side of the target (engine/kernels/recommend.py)."""
-    from engine.kernels.recommend import SHORTFALL_SPREADS
+    from engine.kernels.recommend import INV_SQRT_2PI, SHORTFALL_SPREADS, erfc_polynomial
 
     gap, sd = np.broadcast_arrays(np.asarray(gap, np.float64), np.asarray(sd, np.float64))
     out = np.where(gap >= SHORTFALL_SPREADS * sd, gap * gap + sd * sd, 0.0)
     near = (gap > -SHORTFALL_SPREADS * sd) & (gap < SHORTFALL_SPREADS * sd)
-    out[near] = revealed_shortfall(gap[near], sd[near] ** 2)
+    g, s = gap[near], sd[near]
+    z = g / s
+    e = np.exp(-0.5 * z * z)
+    tail = 0.5 * e * erfc_polynomial(np.abs(z))
+    out[near] = (g * g + s * s) * np.where(z >= 0.0, 1.0 - tail, tail) + g * s * e * INV_SQRT_2PI
     return out
 
 

@@ -98,11 +98,24 @@ def revealed_shortfall(gap, variance):
 
 def expected_shortfall(gap, sd):
     """E[max(0, T - K)^2] for K normal with mean T - gap and standard deviation sd, taken as 0
-    from 3 sd above the target and as gap^2 + sd^2 from 3 sd below it (as the kernel does)."""
+    from 3 sd above the target and as gap^2 + sd^2 from 3 sd below it, the normal's tail by
+    Abramowitz and Stegun 7.1.26 (as the kernel does; `exact_expected_shortfall` without it)."""
     if gap <= -3 * sd:
         return 0.0
     if gap >= 3 * sd:
         return gap * gap + sd * sd
+    z = gap / sd
+    x = abs(z) / math.sqrt(2)
+    t = 1 / (1 + 0.3275911 * x)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    e = math.exp(-0.5 * z * z)
+    tail = 0.5 * e * poly
+    cdf = 1 - tail if z >= 0 else tail
+    return (gap * gap + sd * sd) * cdf + gap * sd * e / math.sqrt(2 * math.pi)
+
+
+def exact_expected_shortfall(gap, sd):
+    """expected_shortfall with the normal's exact distribution and no cut-offs."""
     return revealed_shortfall(gap, sd * sd)
 
 

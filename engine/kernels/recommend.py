@@ -31,6 +31,11 @@ REPEAT_SECONDS = 86_400.0
 # at target (its expected shortfall is below 0.1% of the belief's variance); this many below,
 # the normal tail beyond the target is as small and the shortfall is gap^2 + variance.
 SHORTFALL_SPREADS = 3.0
+INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+# A teaching module is skipped when its bound on value is below the pool's least value by at
+# least this margin, so that no rounding in the bound can skip a module that enters the pool.
+BOUND_MARGIN = 1.0 - 1e-9
 # Learners per block of the parallel loop, each block with its own scratch.
 BLOCK = 64
 
@@ -57,7 +62,20 @@ def expected_shortfall(gap, sd):
         return 0.0
     if gap >= SHORTFALL_SPREADS * sd:
         return gap * gap + sd * sd
-    return revealed_shortfall(gap, sd * sd)
+    z = gap / sd
+    e = math.exp(-0.5 * z * z)
+    tail = 0.5 * e * erfc_polynomial(abs(z))  # the normal's tail beyond |z|
+    cdf = 1.0 - tail if z >= 0.0 else tail
+    return (gap * gap + sd * sd) * cdf + gap * sd * e * INV_SQRT_2PI
+
+
+@inline
+def erfc_polynomial(x):
+    """erfc(x / sqrt(2)) / exp(-x^2 / 2) for x >= 0 (Abramowitz and Stegun 7.1.26, absolute
+    error of erfc below 1.5e-7): with the exp the caller has for the normal's density, the
+    normal's tail costs no erf call."""
+    t = 1.0 / (1.0 + 0.3275911 * x * INV_SQRT_2)
+    return t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
 
 
 @inline
@@ -123,12 +141,12 @@ def needs(i, mastery, targets, out_target, need_order, dependent_starts, depende
 
 @inline
 def module_value(
-    i, q, planned, evidence, latest, spread, state, targets, learn, coverage, minutes, assessment,
+    i, q, planned, below, evidence, latest, spread, state, targets, learn, coverage, minutes, assessment,
     covered_starts, covered_points, required_starts, required_points, threshold, spread_threshold,
 ):  # fmt: skip
     """(value per minute, learning gain, information, action) of module q for learner i given
-    the `planned` mastery and the `evidence` (both (M,)), against the belief (spread, state,
-    targets) and the catalog's arrays.
+    the `planned` mastery, its expected shortfall per point `below` (`shortfalls`) and the
+    `evidence` (all (M,)), against the belief (spread, state, targets) and the catalog's arrays.
 
     A teaching module's gain is the drop of the expected shortfall sum E[max(0, T - K)^2]
     under the belief (`expected_drop`) over its points at its rate times the learner's
@@ -158,7 +176,10 @@ def module_value(
         elif valued(p, target, spread[i, j]):
             if ready < 0.0:
                 ready = readiness(q, planned, required_starts, required_points, threshold)
-            drop = expected_drop(p, target, learn[q, j] * ready, spread[i, j])
+            rate = learn[q, j] * ready
+            drop = 0.0
+            if rate > 0.0:  # below[j] is expected_shortfall(target - p): computed once per point, not per module
+                drop = below[j] - expected_shortfall(target - (p + (1.0 - p) * rate), spread[i, j])
             gain += drop
             if drop > best_drop:
                 best_drop = drop
@@ -180,14 +201,23 @@ def decisive(p, target, spread, spread_threshold):
 
 @inline
 def expect_learning(
-    q, planned, learn, assessment, covered_starts, covered_points, required_starts, required_points, threshold
-):
-    """Move `planned` (M,) by the learning module q, put in the learner's plan, is expected to bring."""
+    i, q, planned, below, targets, spread, learn, assessment, covered_starts, covered_points, required_starts,
+    required_points, threshold,
+):  # fmt: skip
+    """Move `planned` (M,) by the learning module q, put in learner i's plan, is expected to
+    bring, and its expected shortfall `below` with it."""
     if not assessment[q]:
         ready = readiness(q, planned, required_starts, required_points, threshold)
         for t in range(covered_starts[q], covered_starts[q + 1]):
             j = covered_points[t]
             planned[j] += (1.0 - planned[j]) * learn[q, j] * ready
+            below[j] = shortfall_of(planned[j], targets[i, j], spread[i, j])
+
+
+@inline
+def shortfall_of(p, target, sd):
+    """The expected shortfall of a point estimated at p (belief sd) where training it is valued, else 0."""
+    return expected_shortfall(target - p, sd) if valued(p, target, sd) else 0.0
 
 
 @inline
@@ -278,6 +308,7 @@ def recommend_kernel(
     one = np.uint64(1)
     for b in prange((n_learners + BLOCK - 1) // BLOCK):
         plan = np.empty(n_points)
+        below = np.empty(n_points)  # expected shortfall of each point at the plan's mastery
         known = np.empty(n_points)
         short = np.empty(n_words, np.uint64)
         sure = np.empty(n_words, np.uint64)  # decisive points
@@ -310,20 +341,27 @@ def recommend_kernel(
             if latest < now - REPEAT_SECONDS:
                 latest = -1.0  # nothing taken just now: no module is a repeat
             needs(i, out_mastery, targets, out_target, need_order, dependent_starts, dependent_points, threshold)
+            for j in range(n_points):
+                below[j] = shortfall_of(plan[j], out_target[i, j], out_spread[i, j])
             n_due = due_first(i, due, due_limit, out_module)
             for s in range(n_due):
                 q = out_module[i, s]
                 value, gain, information, _ = module_value(
-                    i, q, plan, known, latest, out_spread, state, out_target, learn, coverage, minutes, assessment,
-                    covered_starts, covered_points, required_starts, required_points, threshold, spread_threshold,
+                    i, q, plan, below, known, latest, out_spread, state, out_target, learn, coverage, minutes,
+                    assessment, covered_starts, covered_points, required_starts, required_points, threshold,
+                    spread_threshold,
                 )  # fmt: skip
                 out_value[i, s] = value
                 out_gain[i, s] = gain
                 out_information[i, s] = information
                 out_action[i, s] = MANDATORY
                 expect_learning(
+                    i,
                     q,
                     plan,
+                    below,
+                    out_target,
+                    out_spread,
                     learn,
                     assessment,
                     covered_starts,
@@ -353,9 +391,16 @@ def recommend_kernel(
                         break
                 if not worth:
                     continue  # worth 0: enters no pool
+                if not assessment[q]:
+                    bound = 0.0  # a drop of expected shortfall is at most the shortfall: gain <= sum below
+                    for t in range(covered_starts[q], covered_starts[q + 1]):
+                        bound += below[covered_points[t]]
+                    if bound < pool_values[size - 1] * minutes[q] * BOUND_MARGIN:
+                        continue  # it would not enter the pool
                 value, _, _, _ = module_value(
-                    i, q, plan, known, latest, out_spread, state, out_target, learn, coverage, minutes, assessment,
-                    covered_starts, covered_points, required_starts, required_points, threshold, spread_threshold,
+                    i, q, plan, below, known, latest, out_spread, state, out_target, learn, coverage, minutes,
+                    assessment, covered_starts, covered_points, required_starts, required_points, threshold,
+                    spread_threshold,
                 )  # fmt: skip
                 if value <= pool_values[size - 1]:
                     continue
@@ -375,7 +420,7 @@ def recommend_kernel(
                         continue
                     if s > n_due and moves[out_module[i, s - 1], q]:
                         pool_values[c], pool_gain[c], pool_information[c], pool_action[c] = module_value(
-                            i, q, plan, known, latest, out_spread, state, out_target, learn, coverage, minutes,
+                            i, q, plan, below, known, latest, out_spread, state, out_target, learn, coverage, minutes,
                             assessment, covered_starts, covered_points, required_starts, required_points, threshold,
                             spread_threshold,
                         )  # fmt: skip
@@ -389,8 +434,9 @@ def recommend_kernel(
                     gain, information, action = pool_gain[best], pool_information[best], pool_action[best]
                 else:
                     _, gain, information, action = module_value(
-                        i, q, plan, known, latest, out_spread, state, out_target, learn, coverage, minutes, assessment,
-                        covered_starts, covered_points, required_starts, required_points, threshold, spread_threshold,
+                        i, q, plan, below, known, latest, out_spread, state, out_target, learn, coverage, minutes,
+                        assessment, covered_starts, covered_points, required_starts, required_points, threshold,
+                        spread_threshold,
                     )  # fmt: skip
                 out_module[i, s] = q
                 out_value[i, s] = best_value
@@ -398,8 +444,12 @@ def recommend_kernel(
                 out_information[i, s] = information
                 out_action[i, s] = action
                 expect_learning(
+                    i,
                     q,
                     plan,
+                    below,
+                    out_target,
+                    out_spread,
                     learn,
                     assessment,
                     covered_starts,
