@@ -107,11 +107,11 @@ def recommendation_items(
 
 
 def _dependents_short(model: Model, catalog: Catalog, j: int, mastery: np.ndarray, raised: np.ndarray) -> list[str]:
-    """The points, still short of target, whose main modules require point j, largest gap first."""
-    main = main_points(model.coverage) & ~model.assessment[:, None]
-    modules = np.flatnonzero(model.requires[:, j])
-    short = np.flatnonzero(main[modules].any(axis=0) & (raised > mastery))
-    short = sorted((d for d in short if d != j), key=lambda d: mastery[d] - raised[d])  # largest gap first
+    """The points, still short of target, whose main modules all require point j (its dependents,
+    `Model.dependents`, as the engine raises targets), largest gap first."""
+    _, starts, points = model.dependents
+    short = [d for d in points[starts[j] : starts[j + 1]] if raised[d] > mastery[d]]
+    short = sorted(short, key=lambda d: mastery[d] - raised[d])  # largest gap first
     return [catalog.knowledge_points[d].id for d in short]
 
 

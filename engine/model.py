@@ -139,11 +139,15 @@ class Model:
     @cached_property
     def dependents(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(order, starts, points): point r's dependents are points[starts[r]:starts[r + 1]], the
-        points mainly trained by a teaching module that requires r; `order` lists every point after all
-        its dependents (a cycle is broken at its lowest index), so a need found on a point can
-        be passed on to what that point requires in one walk."""
+        points whose every teaching module that mainly trains them requires r (a point that
+        some module teaches without r does not need it: m-ws-leadership requiring LLM APIs
+        made every role that targets LLM limits train LLM APIs to 0.6); `order` lists every
+        point after all its dependents (a cycle is broken at its lowest index), so a need found
+        on a point can be passed on to what that point requires in one walk."""
         main = main_points(self.coverage) & (self.learn > 0) & ~self.assessment[:, None]
-        depends = ((self.requires.T.astype(np.int64) @ main.astype(np.int64)) > 0) & ~np.eye(self.n_points, dtype=bool)
+        # depends[r, j]: the modules mainly training j (at least one) all require r
+        missing = (~self.requires).T.astype(np.int64) @ main.astype(np.int64)  # (M, M) such modules without r
+        depends = (missing == 0) & main.any(axis=0)[None, :] & ~np.eye(self.n_points, dtype=bool)
         starts, points = _rows_of(depends)
         m = self.n_points
         placed = np.zeros(m, bool)

@@ -66,22 +66,25 @@ def belief(mastery, evidence, last_seen, half_life, now):
 
 
 def needed_targets(mastery, targets, learn, coverage, requires, assessment, threshold):
-    """The role's targets, raised on each point r that a teaching module mainly teaching (coverage
-    at least 0.75 of its largest) a point j != r still short of its (raised) target requires, to
-    min(threshold, that target); until nothing changes."""
+    """The role's targets, raised on each point r that every teaching module mainly teaching
+    (coverage at least 0.75 of its largest) a point j != r still short of its (raised) target
+    requires, to min(threshold, that target); until nothing changes."""
     raised = list(targets)
+    points = range(len(raised))
+
+    def mainly(q, j):
+        return not assessment[q] and learn[q][j] > 0 and coverage[q][j] >= 0.75 * max(coverage[q])
+
     changed = True
     while changed:
         changed = False
-        for r in range(len(raised)):
-            for q in range(len(learn)):
-                if not requires[q][r]:
-                    continue
-                for j in range(len(raised)):
-                    mainly = not assessment[q] and learn[q][j] > 0 and coverage[q][j] >= 0.75 * max(coverage[q])
-                    if j != r and mainly and raised[j] > mastery[j] and min(threshold, raised[j]) > raised[r]:
-                        raised[r] = min(threshold, raised[j])
-                        changed = True
+        for r in points:
+            for j in points:
+                modules = [q for q in range(len(learn)) if mainly(q, j)]
+                needed = j != r and modules and all(requires[q][r] for q in modules)
+                if needed and raised[j] > mastery[j] and min(threshold, raised[j]) > raised[r]:
+                    raised[r] = min(threshold, raised[j])
+                    changed = True
     return raised
 
 
