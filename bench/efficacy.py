@@ -1,6 +1,7 @@
 """Efficacy of the recommender against other policies (engine/efficacy.py) on the default
 catalog with the workers' settings: `python -m bench.efficacy` or `make efficacy`. Prints one
-`name: value` line per figure."""
+`name: value` line per figure, first the first three recommendations of a fresh learner (no
+events) of each role, ranked as the workers rank (`--fresh-only`: those lines alone)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,14 @@ import time
 
 import numpy as np
 
-from core.catalog import engine_model, load_catalog
+from core.catalog import Catalog, engine_model, load_catalog
+from core.explain import recommendation_items
+from core.mandatory import DueRules
 from core.settings import Settings
+from engine import Action, Model, new_state
 from engine.efficacy import Spread, run_efficacy
+from engine.model import main_points
+from sidecar.processing import recommend_as_of
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         help="another assumption for the true world, e.g. --assume role_head_start=0 "
         f"(repeatable; names: {', '.join(SPREAD_FIELDS)})",
     )
+    parser.add_argument("--fresh-only", action="store_true", help="only the fresh learners' first three")
     args = parser.parse_args(argv)
     try:
         spread = assumed_spread(args.assume)
@@ -39,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.load()
     catalog = load_catalog(settings.catalog_path)
     model = engine_model(catalog)
+    for name, value in fresh_first_three(catalog, model, settings):
+        print(f"{name}: {show(value)}", flush=True)
+    if args.fresh_only:
+        return 0
     roles = np.repeat(np.arange(len(catalog.roles)), args.learners_per_role)
     options = settings.ranking_options()
     start = time.perf_counter()
@@ -80,6 +91,50 @@ def assumed_spread(assumptions: list[str]) -> Spread:
             raise ValueError(f"--assume {item!r}: must not be negative")
         changes[name] = value
     return dataclasses.replace(Spread(), **changes)
+
+
+def fresh_first_three(
+    catalog: Catalog, model: Model, settings: Settings, now: float = 1.7e9
+) -> list[tuple[str, object]]:
+    """Issue 15's second target: the first three recommendations of a learner of each role who
+    has just enrolled (no events; mandatory modules due from now), through the workers' ranking
+    (`recommend_as_of`), explained as the learner page explains them. A list serves its role
+    when it holds a module mainly training one of the role's own points (those it targets and
+    the default role does not; the default role's: all it targets) or names one as what an
+    item is needed for."""
+    n = len(catalog.roles)
+    rules = DueRules.of(catalog)
+    roles = np.arange(n)
+    due = rules.due(roles, np.full(n, now), np.full((n, len(rules.modules)), np.inf), model.n_modules)
+    recs = recommend_as_of(new_state(model, n), model.targets, model, np.full(n, now), settings, due)
+    default = model.targets[catalog.role_index[catalog.default_role]]
+    main = main_points(model.coverage)
+    lines: list[tuple[str, object]] = []
+    lists, serving = set(), 0
+    for r, role in enumerate(catalog.roles):
+        first = [int(q) for q in recs.module[r, :3] if q >= 0]
+        own = (model.targets[r] > 0) & ((default == 0) | (role.id == catalog.default_role))
+        ranking = {
+            "module": [catalog.modules[q].id for q in first],
+            "action": [Action(a).name.lower() for a in recs.action[r, : len(first)]],
+            "gain": list(recs.gain[r]),
+            "per_minute": list(recs.gain_per_minute[r]),
+            "information": list(recs.information[r]),
+        }
+        items = recommendation_items(
+            catalog, model, ranking, recs.mastery[r], recs.uncertainty[r], model.targets[r],
+            settings.assessment_uncertainty, settings.prerequisite_threshold,
+        )  # fmt: skip
+        needed = {p for item in items for close in item.get("closes", []) for p in close.get("needed_for", [])}
+        own_ids = {catalog.knowledge_points[j].id for j in np.flatnonzero(own)}
+        serves = any((main[q] & own).any() for q in first) or bool(needed & own_ids)
+        serving += serves
+        lists.add(tuple(first))
+        lines.append(
+            (f"fresh_first_three.{role.id}", " ".join(ranking["module"]) + ("" if serves else " (no role point)"))
+        )
+    lines += [("fresh_first_three_distinct_lists", len(lists)), ("fresh_first_three_serving_their_role", serving)]
+    return lines
 
 
 def show(value: object) -> str:

@@ -191,3 +191,15 @@ def test_other_assumptions_replace_the_worlds_defaults_and_bad_ones_are_named(ca
             main(["--assume", bad])
         assert stop.value.code == 2
         assert says in capsys.readouterr().err
+
+
+def test_fresh_learners_first_three_are_printed_per_role_with_their_counts(capsys):
+    """`python -m bench.efficacy --fresh-only`: issue 15's second target as the workers rank."""
+    import bench.efficacy
+
+    assert bench.efficacy.main(["--fresh-only"]) == 0
+    lines = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
+    roles = [name for name in lines if name.startswith("fresh_first_three.")]
+    assert len(roles) == 11 and all(len(lines[name].split()) == 3 for name in roles)
+    assert int(lines["fresh_first_three_distinct_lists"]) == len({lines[name] for name in roles})
+    assert int(lines["fresh_first_three_serving_their_role"]) == 11  # each says what a role module waits for
