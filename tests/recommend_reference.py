@@ -2,7 +2,11 @@
 15, commit 98173b9; the scalar helpers it calls are the engine's): tests/test_recommender.py
 checks that engine.recommend gives the same plans, gains and beliefs bit for bit on random
 cohorts. When the recommender's semantics change on purpose, change them here too (teaching
-valued on the expected shortfall under the belief: issue 15, efficacy)."""
+valued on the expected shortfall under the belief: issue 15, efficacy).
+
+Numba's cache checks only this file's time, not the engine helpers it inlines: after a change
+to engine/kernels/recommend.py or engine/kernels/mastery.py, edit or touch this file (or delete
+tests/__pycache__/recommend_reference*.nb?), else the test compares with the helpers before."""
 
 import numba
 import numpy as np
