@@ -1,8 +1,60 @@
-"""Numba flags for every kernel, set in one place."""
+"""Numba flags for every kernel, and where their compiled code is cached, set in one place."""
 
+import hashlib
 import os
+from pathlib import Path
 
 from numba import njit, parallel_chunksize
+from numba.core import config
+
+# The engine's files a kernel can compile in (its own, the helpers and constants it imports,
+# and theirs); tests/test_jit.py checks that the list is complete.
+KERNEL_SOURCES = (
+    "jit.py",
+    "model.py",
+    "mastery.py",
+    "recommend.py",
+    "plan.py",
+    "simulate.py",
+    "kernels/fit.py",
+    "kernels/mastery.py",
+    "kernels/recommend.py",
+)
+
+
+def kernel_sources_fingerprint() -> str:
+    root = Path(__file__).parent
+    digest = hashlib.blake2b(digest_size=8)
+    for name in KERNEL_SOURCES:
+        digest.update((root / name).read_bytes())
+    return digest.hexdigest()
+
+
+def writable_folder(path: Path) -> bool:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(path, os.W_OK)
+
+
+def cache_by_kernel_sources() -> None:
+    """Numba checks a cached kernel against its own file only, while a kernel compiles in the
+    helpers and constants it imports from other files: after a change to one of those (an edit,
+    a pull, an upgrade), the cached machine code would go on running the old ones, silently.
+    Caching under a folder named after the content of every file a kernel can read turns any
+    such change into a cache miss. The folder is in NUMBA_CACHE_DIR when that is set, else in
+    the engine's __pycache__, else (a read-only install) in the user's cache folder."""
+    if config.CACHE_DIR:
+        base = Path(config.CACHE_DIR)
+    elif writable_folder(Path(__file__).parent / "__pycache__"):
+        base = Path(__file__).parent / "__pycache__"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "skillgap"
+    config.CACHE_DIR = str(base / f"numba-{kernel_sources_fingerprint()}")
+
+
+cache_by_kernel_sources()
 
 # Threads that wait in a parallel loop (for work, or for the others at its end) sleep rather
 # than spin. On a machine whose cores are shared, a spinning thread holds the core that its

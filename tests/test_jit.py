@@ -4,13 +4,20 @@ what it replaces fails loudly, and its effect is checked in fresh processes."""
 
 from __future__ import annotations
 
+import ast
 import inspect
+import os
+import re
+import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from numba.core import caching, compiler
 from numba.core.runtime import nrt
+
+from engine import jit
 
 # Numba 0.68's Cache.load_overload, which lean_cache_loads replaces by the same minus the refresh
 # (plus the runtime's initialisation, which the refresh did first).
@@ -62,3 +69,60 @@ def test_kernels_load_from_the_cache_without_the_registries_and_compiling_still_
         assert done.returncode == 0, done.stderr
     assert "LOADED []" in done.stdout
     assert "COMPILED 12.0" in done.stdout
+
+
+def engine_imports(path: Path) -> set[str]:
+    """The engine modules a file imports, as paths relative to engine/."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "engine":
+            found.add("/".join(node.module.split(".")[1:]) + ".py")
+    return found
+
+
+def test_the_cache_fingerprint_covers_every_file_a_kernel_can_compile_in():
+    root = Path(jit.__file__).parent
+    with_kernels = {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*.py")
+        if re.search(r"^@(kernel|inline|parallel_kernel)\b", p.read_text(), re.MULTILINE)
+    }
+    reached, todo = set(), list(with_kernels)
+    while todo:
+        name = todo.pop()
+        if name not in reached:
+            reached.add(name)
+            todo += engine_imports(root / name)
+    assert set(jit.KERNEL_SOURCES) == reached
+
+
+CACHE_PROBE = """
+import numpy as np
+from engine.kernels.fit import check_rows
+check_rows(np.array([0], np.int32), np.array([0], np.int32), np.zeros(0, np.int32), np.array([1.0]))
+"""
+
+
+def test_a_change_to_a_file_a_kernel_imports_from_is_a_cache_miss(tmp_path: Path):
+    """Numba would check check_rows's cache against kernels/fit.py alone; a change to the model
+    it imports constants from must not leave the old compiled code in use."""
+    shutil.copytree(
+        Path(jit.__file__).parent, tmp_path / "src" / "engine", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    cache = tmp_path / "cache"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "src"), "NUMBA_CACHE_DIR": str(cache)}
+
+    def cached_folders() -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", CACHE_PROBE], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        return sorted(p.name for p in cache.iterdir() if any(p.rglob("*.check_rows-*.nbi")))
+
+    first = cached_folders()
+    assert len(first) == 1 and first[0].startswith("numba-")
+    assert cached_folders() == first  # unchanged sources: the same folder, loaded from the cache
+    model = tmp_path / "src" / "engine" / "model.py"
+    model.write_text(model.read_text() + "\n# changed\n")
+    second = cached_folders()
+    assert len(second) == 2 and set(first) < set(second)
