@@ -354,3 +354,22 @@ def test_a_prerequisite_is_needed_only_where_every_module_of_the_short_point_req
     assert needed_targets(state[:, MASTERY], other.targets, other)[0, 0] == 0.0
     recs = recommend(state, other.targets, other, now=NOW, k=4)
     assert 0 not in recs.module[0] and recs.module[0, 0] == 2
+
+
+def test_the_bound_that_skips_modules_is_above_every_drop():
+    """The pool's first pass skips a teaching module whose drop_slope bound is below the pool's
+    least value: the bound must hold for any mastery, target, spread (tiny ones too) and rate."""
+    from engine.kernels.recommend import drop_slope, expected_drop, valued
+
+    rng = np.random.default_rng(3)
+    n = 200_000
+    p, target, rate = rng.random(n), rng.random(n), rng.random(n) * rng.random(n)
+    sd = rng.random(n) * 0.29 * np.where(rng.random(n) < 0.3, 0.01, 1.0)
+    checked = 0
+    for args in zip(p, target, rate, sd):
+        if not valued(args[0], args[1], args[3]):
+            continue
+        slope, slack = drop_slope(args[0], args[1], args[3])
+        assert expected_drop(*args) <= (1.0 - args[0]) * args[2] * slope + slack
+        checked += 1
+    assert checked > n // 3

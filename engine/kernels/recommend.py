@@ -33,11 +33,12 @@ REPEAT_SECONDS = 86_400.0
 SHORTFALL_SPREADS = 3.0
 INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-# A teaching module is skipped when its bound on value is below the pool's least value by at
-# least this margin, so that no rounding in the bound can skip a module that enters the pool.
-BOUND_MARGIN = 1.0 - 1e-9
 # Learners per block of the parallel loop, each block with its own scratch.
 BLOCK = 64
+# drop_slope's margins: relative (rounding), and absolute in units of the belief's variance
+# (expected_shortfall's closed forms beyond SHORTFALL_SPREADS, 3e-4 sd^2 at most, each side).
+DROP_MARGIN = 1.0 + 1e-9
+DROP_SLACK = 1e-3
 
 
 @inline
@@ -51,6 +52,24 @@ def expected_drop(p, target, rate, sd):
         return 0.0
     after = p + (1.0 - p) * rate
     return expected_shortfall(target - p, sd) - expected_shortfall(target - after, sd)
+
+
+@inline
+def drop_slope(p, target, sd):
+    """A bound on how fast a `valued` point's expected shortfall falls per unit its mastery
+    rises (0 for a point not valued), with `DROP_SLACK` over it: (slope, slack) such that the
+    drop `expected_drop(p, target, rate, sd)` is at most (1 - p) rate slope + slack.
+
+    E[max(0, T - K)^2] under K ~ Normal(p, sd^2) is convex in p with slope -2 E[max(0, T - K)]
+    = -2 (gap Phi(z) + sd phi(z)), z = gap / sd; expected_shortfall departs from it by at most
+    3e-4 sd^2 (its closed forms beyond SHORTFALL_SPREADS), on each side of the drop."""
+    if not valued(p, target, sd):
+        return 0.0, 0.0
+    gap = target - p
+    z = gap / sd
+    cdf = 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+    pdf = math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    return 2.0 * (gap * cdf + sd * pdf) * DROP_MARGIN, DROP_SLACK * (sd * sd) + 1e-12
 
 
 @inline
@@ -292,7 +311,9 @@ def recommend_kernel(
     The pool is filled by valuing only the modules that have a point worth training (teaching,
     `valued`) or a decisive point (assessment): the others are worth 0 and never enter it. The learner's
     points of each kind are bit sets of words like `covered_masks` (Q, words), the points each
-    module covers (all bits for a module of no positive minutes, always valued).
+    module covers (all bits for a module of no positive minutes, always valued). A teaching
+    module is not valued either once its gain is bounded below the pool's least value
+    (`drop_slope` per point, computed once per learner, against erf and exp per module and point).
 
     Learners go in blocks of BLOCK, each with its own scratch (planned mastery, evidence, the
     pool): no scratch as large as the cohort, no shared rows. The catalog's arrays are
@@ -310,6 +331,8 @@ def recommend_kernel(
         plan = np.empty(n_points)
         below = np.empty(n_points)  # expected shortfall of each point at the plan's mastery
         known = np.empty(n_points)
+        slope = np.empty(n_points)  # drop_slope of the planned mastery (the pool's first pass)
+        slack = np.empty(n_points)
         short = np.empty(n_words, np.uint64)
         sure = np.empty(n_words, np.uint64)  # decisive points
         pool = np.empty(size, np.int64)
@@ -379,6 +402,7 @@ def recommend_kernel(
                 bit = one << np.uint64(j & 63)
                 if valued(plan[j], out_target[i, j], out_spread[i, j]):
                     short[j >> 6] |= bit
+                slope[j], slack[j] = drop_slope(plan[j], out_target[i, j], out_spread[i, j])
                 if decisive(plan[j], out_target[i, j], out_spread[i, j], spread_threshold):
                     sure[j >> 6] |= bit
             for q in range(n_modules):
@@ -391,11 +415,14 @@ def recommend_kernel(
                         break
                 if not worth:
                     continue  # worth 0: enters no pool
-                if not assessment[q]:
-                    bound = 0.0  # a drop of expected shortfall is at most the shortfall: gain <= sum below
+                least = pool_values[size - 1]
+                if not assessment[q] and least > 0.0:
+                    ready = readiness(q, plan, required_starts, required_points, threshold)
+                    bound = 0.0  # a point's drop is at most its shortfall and at most its drop_slope bound
                     for t in range(covered_starts[q], covered_starts[q + 1]):
-                        bound += below[covered_points[t]]
-                    if bound < pool_values[size - 1] * minutes[q] * BOUND_MARGIN:
+                        j = covered_points[t]
+                        bound += min(below[j], (1.0 - plan[j]) * learn[q, j] * ready * slope[j] + slack[j])
+                    if bound * DROP_MARGIN < least * minutes[q] * (2.0 - DROP_MARGIN):
                         continue  # it would not enter the pool
                 value, _, _, _ = module_value(
                     i, q, plan, below, known, latest, out_spread, state, out_target, learn, coverage, minutes,
