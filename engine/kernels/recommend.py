@@ -61,15 +61,18 @@ def drop_slope(p, target, sd):
     drop `expected_drop(p, target, rate, sd)` is at most (1 - p) rate slope + slack.
 
     E[max(0, T - K)^2] under K ~ Normal(p, sd^2) is convex in p with slope -2 E[max(0, T - K)]
-    = -2 (gap Phi(z) + sd phi(z)), z = gap / sd; expected_shortfall departs from it by at most
-    3e-4 sd^2 (its closed forms beyond SHORTFALL_SPREADS), on each side of the drop."""
+    = -2 (gap Phi(z) + sd phi(z)), z = gap / sd (Phi here from `erfc_polynomial`, within 1e-7);
+    expected_shortfall departs from it by at most 3e-4 sd^2 (its closed forms beyond
+    SHORTFALL_SPREADS, its polynomial tail), on each side of the drop."""
     if not valued(p, target, sd):
         return 0.0, 0.0
     gap = target - p
     z = gap / sd
-    cdf = 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
-    pdf = math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
-    return 2.0 * (gap * cdf + sd * pdf) * DROP_MARGIN, DROP_SLACK * (sd * sd) + 1e-12
+    e = math.exp(-0.5 * z * z)
+    tail = 0.5 * e * erfc_polynomial(abs(z))
+    cdf = 1.0 - tail if z >= 0.0 else tail
+    slope = 2.0 * (gap * cdf + abs(gap) * 1e-7 + sd * e * INV_SQRT_2PI)
+    return slope * DROP_MARGIN, DROP_SLACK * (sd * sd) + 1e-12
 
 
 @inline
