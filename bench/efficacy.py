@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from core.catalog import Catalog, engine_model, load_catalog
+from core.catalog import Catalog, engine_model, load_catalog, own_points
 from core.explain import recommendation_items
 from core.mandatory import DueRules
 from core.settings import Settings
@@ -101,19 +101,19 @@ def fresh_first_three(
     (`recommend_as_of`), explained as the learner page explains them. A list serves its role
     when it holds a module mainly training one of the role's own points (those it targets and
     the default role does not; the default role's: all it targets) or names one as what an
-    item is needed for."""
+    item is needed for (`core.catalog.own_points`, which the workers pass to the ranking)."""
     n = len(catalog.roles)
     rules = DueRules.of(catalog)
     roles = np.arange(n)
     due = rules.due(roles, np.full(n, now), np.full((n, len(rules.modules)), np.inf), model.n_modules)
-    recs = recommend_as_of(new_state(model, n), model.targets, model, np.full(n, now), settings, due)
-    default = model.targets[catalog.role_index[catalog.default_role]]
+    own_by_role = own_points(catalog, model.targets)
+    recs = recommend_as_of(new_state(model, n), model.targets, model, np.full(n, now), settings, due, own_by_role)
     main = main_points(model.coverage)
     lines: list[tuple[str, object]] = []
     lists, serving = set(), 0
     for r, role in enumerate(catalog.roles):
         first = [int(q) for q in recs.module[r, :3] if q >= 0]
-        own = (model.targets[r] > 0) & ((default == 0) | (role.id == catalog.default_role))
+        own = own_by_role[r]
         ranking = {
             "module": [catalog.modules[q].id for q in first],
             "action": [Action(a).name.lower() for a in recs.action[r, : len(first)]],

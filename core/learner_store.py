@@ -31,7 +31,7 @@ import numpy as np
 import orjson
 import redis
 
-from core.catalog import Catalog
+from core.catalog import Catalog, own_points
 from core.explain import recommendation_items
 from core.keys import Keys, partition_of
 from core.mandatory import DueRules, Status, enrolment_times
@@ -161,6 +161,7 @@ class LearnerStore:
         self.catalog = catalog
         self.model = model
         self.due_rules = DueRules.of(catalog)
+        self.own_points = own_points(catalog, model.targets)  # (R, M): what sets each role apart
         self.layout = Layout(list(catalog.point_index), [m.id for m in catalog.modules])
         self._layouts: dict[str, Layout] = {self.layout.fingerprint: self.layout}
         self._prefix = MAGIC + self.layout.fingerprint.encode()
@@ -381,6 +382,11 @@ class LearnerStore:
         """(L, M): the targets of each role, by its index in the catalog (negative: no role,
         the catalog's default role's)."""
         return self.model.targets[self.role_rows(roles)]
+
+    def own_points_for_roles(self, roles: np.ndarray) -> np.ndarray:
+        """(L, M) bool: the points that set each role apart (`core.catalog.own_points`), by its
+        index in the catalog (negative: the default role's)."""
+        return self.own_points[self.role_rows(roles)]
 
 
 def meta_json(

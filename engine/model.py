@@ -120,6 +120,13 @@ class Model:
         return np.ascontiguousarray((bits.reshape(self.n_modules, words, 64) * weights).sum(axis=2, dtype=np.uint64))
 
     @cached_property
+    def main_masks(self) -> np.ndarray:
+        """(Q, words) uint64: the points each teaching module mainly trains (`main_points` it
+        teaches at a positive rate) as a bit set like `covered_masks`; none for an assessment."""
+        main = main_points(self.coverage) & (self.learn > 0) & ~self.assessment[:, None]
+        return point_masks(main)
+
+    @cached_property
     def required(self) -> tuple[np.ndarray, np.ndarray]:
         """The points each module requires, in the same sparse form as `covered`."""
         return _rows_of(self.requires)
@@ -158,6 +165,17 @@ class Model:
                 placed[r] = True
                 order.append(r)
         return np.array(order, np.int64), starts, points
+
+
+def point_masks(points: np.ndarray) -> np.ndarray:
+    """(rows, words) uint64: each row of the bool (rows, M) `points` as a bit set (point j is bit
+    j % 64 of word j // 64), as the recommender's kernel reads sets of points."""
+    rows, m = points.shape
+    words = -(-m // 64) or 1
+    bits = np.zeros((rows, words * 64), np.uint64)
+    bits[:, :m] = points
+    weights = np.uint64(1) << np.arange(64, dtype=np.uint64)
+    return np.ascontiguousarray((bits.reshape(rows, words, 64) * weights).sum(axis=2, dtype=np.uint64))
 
 
 def _rows_of(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,14 @@ expected to bring, so two modules that train the same thing both appear only whe
 The module just taken comes last (as a repeat) and an assessment is never offered right
 after itself.
 
+A role's own points (`own_points`: for the workers, the points the role targets and the
+catalog's default role does not) show within the first `own_within` items: when none of the
+items before that place mainly trains one, it holds the module mainly training one that is
+worth most per minute given the plan so far (readiness included: a module its prerequisites
+hold back is valued at its slower rate, and the reason says what it waits for). Ranked by
+value per minute alone, the first items of a fresh learner are the short foundation modules
+every role shares, and the learner does not see where their role's path leads.
+
 Mandatory modules (`due`: per learner and module the time it is due) that are due within
 `due_window` of `now`, or overdue, open the plan, earliest due first, as MANDATORY; the rest
 of the plan is valued given the mastery they are expected to bring.
@@ -36,10 +44,12 @@ import numpy as np
 
 from engine.kernels.recommend import ASSESS, LEARN, MANDATORY, REVIEW, needs_kernel, recommend_kernel
 from engine.mastery import check_state
-from engine.model import READY_MASTERY, Model
+from engine.model import READY_MASTERY, Model, point_masks
 
 # The plan is drawn from this many times k modules best on their own.
 POOL_PER_SLOT = 2
+# A module of the learner's own points is among the first this many items of the plan.
+OWN_WITHIN = 3
 # Mandatory modules due within this many seconds of the ranking's time (or overdue) come first.
 DUE_WINDOW = 14 * 86_400.0
 
@@ -76,12 +86,18 @@ def recommend(
     uncertainty_threshold: float = 0.15,
     due: np.ndarray | None = None,
     due_window: float = DUE_WINDOW,
+    own_points: np.ndarray | None = None,
+    own_within: int = OWN_WITHIN,
 ) -> Recommendations:
     """Plan modules for every learner in `state` against per-learner `targets` (L, M), in parallel.
 
     due: (L, Q) the time (seconds since the epoch) each module is due for each learner, np.inf
     where it is not mandatory or already completed (the caller decides completion). Modules
     due by `now + due_window` open the plan, earliest first, with action MANDATORY (at most k).
+
+    own_points: (L, M) bool, the points that set each learner's role apart, or None. Unless an
+    earlier item mainly trains one, item `own_within` (1-based; after the modules due) is the
+    module mainly training one of them that is worth most given the plan before it, if any pays.
     """
     state = np.ascontiguousarray(check_state(state, model))
     n = state.shape[0]
@@ -101,6 +117,15 @@ def recommend(
             raise ValueError("due holds NaN (use np.inf for a module not due)")
     if not due_window >= 0.0:
         raise ValueError("due_window must be at least 0 seconds")
+    if own_points is None:
+        own = np.empty((0, model.main_masks.shape[1]), np.uint64)
+    else:
+        own_points = np.asarray(own_points)
+        if own_points.shape != mastery.shape:
+            raise ValueError(f"own_points has shape {own_points.shape}, not {mastery.shape}")
+        own = point_masks(own_points.astype(bool))
+    if own_within < 1:
+        raise ValueError("own_within must be at least 1")
     module = np.empty((n, k), dtype=np.int64)
     gain = np.empty((n, k))
     information = np.empty((n, k))
@@ -118,6 +143,9 @@ def recommend(
         model.covered_masks,
         due,
         float(now) + float(due_window),
+        model.main_masks,
+        own,
+        int(own_within) - 1,
         float(prerequisite_threshold),
         float(uncertainty_threshold),
         float(now),

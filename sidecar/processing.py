@@ -224,7 +224,8 @@ def rank(table: LearnerTable, rows: np.ndarray, settings: Settings) -> Recommend
     roles = table.roles[rows]
     due = store.due_rules.due(store.role_rows(roles), table.enrolment(rows), table.done[rows], store.model.n_modules)
     targets = store.targets_for_roles(roles)
-    return recommend_as_of(table.state[rows], targets, store.model, table.as_of[rows], settings, due)
+    own = store.own_points_for_roles(roles)
+    return recommend_as_of(table.state[rows], targets, store.model, table.as_of[rows], settings, due, own)
 
 
 def recommend_as_of(
@@ -234,8 +235,10 @@ def recommend_as_of(
     as_of: np.ndarray,
     settings: Settings,
     due: np.ndarray | None = None,
+    own_points: np.ndarray | None = None,
 ) -> Recommendations:
-    """`engine.recommend` with each learner evaluated at its own time `as_of[i]`.
+    """`engine.recommend` with each learner evaluated at its own time `as_of[i]` (`own_points`:
+    (L, M) the points that set each learner's role apart, shown early in the plan).
 
     The engine takes one `now`; forgetting depends only on `now - last touched`, and what is
     due soon only on `due - now`, so shifting each learner's last-touched and due times by
@@ -253,6 +256,7 @@ def recommend_as_of(
         # inf stays inf (not due); none due at all (every mandatory module done): the engine's
         # plain path, which ranks faster than with an array of inf
         due=due + shift[:, None] if due is not None and np.isfinite(due).any() else None,
+        own_points=own_points,
         **settings.ranking_options(),
     )
 

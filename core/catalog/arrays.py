@@ -49,3 +49,13 @@ def engine_model(catalog: Catalog) -> Model:
         assessment=np.array([m.method == "quiz" for m in catalog.modules], dtype=bool),
         prerequisites=prerequisites,
     )
+
+
+def own_points(catalog: Catalog, targets: np.ndarray) -> np.ndarray:
+    """(R, M) bool: the points that set each role apart, which `engine.recommend(own_points=)`
+    shows early in the plan: those the role targets and the default role (what every employee
+    learns) does not; for the default role, all it targets. `targets` is `engine_model`'s (R, M)."""
+    default = catalog.role_index[catalog.default_role]
+    own = (targets > 0) & (targets[default] == 0)[None, :]
+    own[default] = targets[default] > 0
+    return own

@@ -272,6 +272,69 @@ def due_first(i, due, limit, out_module):
     return n_due
 
 
+@inline
+def serves(i, q, main_masks, own):
+    """Whether module q mainly trains one of learner i's own points (bit sets, `Model.main_masks`)."""
+    for w in range(main_masks.shape[1]):
+        if main_masks[q, w] & own[i, w]:
+            return True
+    return False
+
+
+@inline
+def destination(
+    i, planned, below, slope, slack, own, short, main_masks, covered_masks, spread, targets, learn, minutes,
+    covered_starts, covered_points, required_starts, required_points, threshold, state, latest,
+):  # fmt: skip
+    """Where learner i's plan leads on their own points: of the teaching modules mainly training
+    one (`main_masks`, `own`), not just taken and covering a point worth training (`short`), the
+    one whose expected gain on the own points per minute, given the `planned` mastery (its rate
+    times the learner's readiness, as `module_value`), is largest; -1 for none. `slope` and
+    `slack` are `drop_slope` of a mastery at most `planned` (before the plan's items): a
+    point's drop is at most (1 - p) rate slope + slack there too (the slope falls as p rises)."""
+    best, best_value = -1, 0.0
+    for q in range(main_masks.shape[0]):
+        if not serves(i, q, main_masks, own) or is_repeat(i, q, state, latest, covered_starts, covered_points):
+            continue
+        worth = False
+        for w in range(short.shape[0]):
+            if covered_masks[q, w] & short[w]:
+                worth = True
+                break
+        if not worth:
+            continue  # no point it covers is worth training today, less so on the plan
+        if best >= 0:  # skip it if its drop_slope bound (readiness at most 1) is below the best so far
+            bound = 0.0
+            for t in range(covered_starts[q], covered_starts[q + 1]):
+                j = covered_points[t]
+                if (own[i, j >> 6] >> np.uint64(j & 63)) & np.uint64(1):
+                    bound += min(below[j], (1.0 - planned[j]) * learn[q, j] * slope[j] + slack[j])
+            if bound * DROP_MARGIN < best_value * minutes[q] * (2.0 - DROP_MARGIN):
+                continue
+        ready = readiness(q, planned, required_starts, required_points, threshold)
+        gain = 0.0
+        for t in range(covered_starts[q], covered_starts[q + 1]):
+            j = covered_points[t]
+            if (own[i, j >> 6] >> np.uint64(j & 63)) & np.uint64(1) and learn[q, j] > 0.0:
+                after = planned[j] + (1.0 - planned[j]) * learn[q, j] * ready
+                gain += below[j] - shortfall_of(after, targets[i, j], spread[i, j])
+        if gain / minutes[q] > best_value:
+            best, best_value = q, gain / minutes[q]
+    return best
+
+
+@inline
+def is_repeat(i, q, state, latest, covered_starts, covered_points):
+    """Whether module q is the one just taken (`module_value`'s repeat): the learner's last
+    event, at `latest` (-1: none just now), touched every point it covers."""
+    if latest <= 0.0:
+        return False
+    for t in range(covered_starts[q], covered_starts[q + 1]):
+        if state[i, LAST_SEEN, covered_points[t]] != latest:
+            return False
+    return True
+
+
 @parallel_kernel
 def recommend_kernel(
     state,
@@ -285,6 +348,9 @@ def recommend_kernel(
     covered_masks,
     due,
     due_limit,
+    main_masks,
+    own,
+    own_slot,
     threshold,
     spread_threshold,
     now,
@@ -317,6 +383,12 @@ def recommend_kernel(
     module covers (all bits for a module of no positive minutes, always valued). A teaching
     module is not valued either once its gain is bounded below the pool's least value
     (`drop_slope` per point, computed once per learner, against erf and exp per module and point).
+
+    The learner's own points (`own` (L, words) bit sets, or (0, words) for none: those that
+    set the role apart) show early: unless a module before it mainly trains one, slot
+    `own_slot` (or the first after the modules due) takes the module mainly training one
+    (`main_masks`) of best value given the plan so far, when one pays and is not the module
+    just taken; the slots after it are valued given it, as after any other.
 
     Learners go in blocks of BLOCK, each with its own scratch (planned mastery, evidence, the
     pool): no scratch as large as the cohort, no shared rows. The catalog's arrays are
@@ -441,6 +513,12 @@ def recommend_kernel(
                     slot -= 1
                 pool[slot] = q
                 pool_values[slot] = value
+            lead = -1  # the slot that shows the learner's own points, if none before it does
+            if own.shape[0] > 0 and own_slot < k:
+                lead = own_slot if own_slot > n_due else n_due
+                for s in range(n_due):
+                    if serves(i, out_module[i, s], main_masks, own):
+                        lead = -1
             for s in range(n_due, k):
                 best = -1
                 best_value = 0.0
@@ -456,18 +534,38 @@ def recommend_kernel(
                         )  # fmt: skip
                     if pool_values[c] > best_value:
                         best, best_value = c, pool_values[c]
-                if best < 0:
-                    break
-                q = pool[best]
-                pool[best] = -1
-                if pool_action[best] >= 0:  # valued on today's plan: modules taken since move nothing it reads
-                    gain, information, action = pool_gain[best], pool_information[best], pool_action[best]
-                else:
-                    _, gain, information, action = module_value(
-                        i, q, plan, below, known, latest, out_spread, state, out_target, learn, coverage, minutes,
-                        assessment, covered_starts, covered_points, required_starts, required_points, threshold,
-                        spread_threshold,
+                q = -1
+                gain, information, action = 0.0, 0.0, LEARN  # defined on every path (parfors)
+                if s == lead:  # the module that takes the own points furthest per minute, on the plan so far
+                    q = destination(
+                        i, plan, below, slope, slack, own, short, main_masks, covered_masks, out_spread, out_target,
+                        learn, minutes, covered_starts, covered_points, required_starts, required_points, threshold,
+                        state, latest,
                     )  # fmt: skip
+                    if q >= 0:
+                        best_value, gain, information, action = module_value(
+                            i, q, plan, below, known, latest, out_spread, state, out_target, learn, coverage, minutes,
+                            assessment, covered_starts, covered_points, required_starts, required_points, threshold,
+                            spread_threshold,
+                        )  # fmt: skip
+                        for c in range(size):
+                            if pool[c] == q:
+                                pool[c] = -1
+                if q < 0:
+                    if best < 0:
+                        break
+                    q = pool[best]
+                    pool[best] = -1
+                    if pool_action[best] >= 0:  # valued on today's plan: modules taken since move nothing it reads
+                        gain, information, action = pool_gain[best], pool_information[best], pool_action[best]
+                    else:
+                        _, gain, information, action = module_value(
+                            i, q, plan, below, known, latest, out_spread, state, out_target, learn, coverage,
+                            minutes, assessment, covered_starts, covered_points, required_starts, required_points,
+                            threshold, spread_threshold,
+                        )  # fmt: skip
+                    if lead > s and serves(i, q, main_masks, own):
+                        lead = -1  # the plan shows an own point already
                 out_module[i, s] = q
                 out_value[i, s] = best_value
                 out_gain[i, s] = gain
