@@ -21,6 +21,7 @@ def recommendation_items(
     targets: np.ndarray,
     uncertainty_threshold: float,
     prerequisite_threshold: float = READY_MASTERY,
+    own_points: np.ndarray | None = None,
 ) -> list[dict]:
     """One learner's stored plan, explained as the engine valued it (engine/recommend.py): in
     plan order, each teaching module's points below their target (the role's, or the mastery a
@@ -29,7 +30,10 @@ def recommendation_items(
     before it bring to what it adds at its rate times the learner's readiness; what it
     `waits_for` (required points below the threshold, which slow it) and `unlocks` (modules the
     role needs that it makes ready); each assessment's points where the result decides whether
-    to train on. `mastery` and `uncertainty` (M,) are the learner's belief as of the plan's time."""
+    to train on. `mastery` and `uncertainty` (M,) are the learner's belief as of the plan's time.
+    `own_points` (M,) bool, the points that set the learner's role apart (engine.recommend's):
+    the first teaching item mainly training one says which (`own_path`), as where the plan leads
+    (not for a role whose own points are all it targets, the default role's: nothing sets it apart)."""
     points = catalog.knowledge_points
     threshold = prerequisite_threshold
     raised = needed_targets(mastery[None], targets[None], model, threshold)[0]
@@ -39,6 +43,9 @@ def recommendation_items(
         required = np.flatnonzero(model.requires[q])
         return float(min(1.0, *(belief[required] / threshold))) if threshold > 0 and required.size else 1.0
 
+    own_path = None
+    if own_points is not None and not np.array_equal(own_points, targets > 0):
+        own_path = main_points(model.coverage) & (model.learn > 0) & own_points[None, :]
     items = []
     for position, module_id in enumerate(ranking.get("module", ())):
         q = catalog.module_index[module_id]  # the store drops modules no longer in the catalog
@@ -53,6 +60,9 @@ def recommendation_items(
                 for j in np.flatnonzero(model.requires[q])
             ],
         }
+        if own_path is not None and not model.assessment[q] and own_path[q].any():
+            item["own_path"] = [points[j].id for j in np.flatnonzero(own_path[q])]
+            own_path = None  # the first such item only: where the plan leads
         mandatory = action == Action.MANDATORY.name.lower()
         if mandatory:
             item["mandatory"] = True  # required of the role and due soon: first whatever it closes
@@ -161,7 +171,18 @@ def reason(item: dict, catalog: Catalog, language: str = "en") -> str:
             return lead
         item = {**item, "action": "assess" if "measures" in item else "learn"}
     text = _what_it_does(item, catalog, language, zh)
+    if item.get("own_path"):
+        text = _own_path(item["own_path"], catalog, language, zh) + ("" if zh else " ") + text
     return (lead + text if zh else f"{lead} {text}").strip()
+
+
+def _own_path(own: list[str], catalog: Catalog, language: str, zh: bool) -> str:
+    """Where the plan leads: the role's own points the item mainly trains."""
+    index = catalog.point_index
+    names = [catalog.knowledge_points[index[p]].name.get(language) if p in index else p for p in own[:2]]
+    if zh:
+        return "你岗位的专属方向（" + "、".join(f"「{n}」" for n in names) + "）。"
+    return "Next on your role's own path (" + ", ".join(names) + ")."
 
 
 def _what_it_does(item: dict, catalog: Catalog, language: str, zh: bool) -> str:

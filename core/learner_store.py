@@ -262,6 +262,7 @@ class LearnerStore:
             self.targets_of(record),
             self.assessment_uncertainty,
             self.prerequisite_threshold,
+            self.own_points_for_roles(np.array([self.catalog.role_index.get(record.role, -1)]))[0],
         )
         due = {s.module: s.due_day for s in self.mandatory(record, record.recommended_at) if s.completed is None}
         for item in items:

@@ -367,12 +367,18 @@ def test_a_new_hire_is_taught_first_and_told_why(client, services, token):
     post_and_process(client, services, token, enrol)
     items = client.get("/v1/learners/new-hire/recommendations", headers=bearer(token)).json["recommendations"]
     assert items and all(item["action"] == "learn" for item in items)
+    # Within the first three, the module where the role's own path leads (docs/model.md, "own points").
+    default = services.catalog.roles[services.catalog.role_index[services.catalog.default_role]]
+    path = [i for i, item in enumerate(items) if "own_path" in item]
+    assert len(path) == 1 and path[0] < 3
+    assert all(role.targets[p] > 0 and not default.targets.get(p, 0) for p in items[path[0]]["own_path"])
     for item in items:
         assert item["closes"] and item["expected_gain"] > 0
         assert all(role.targets.get(c["point"], 0) > 0 or c["target"] > 0 for c in item["closes"])
         mandatory = f"Mandatory for your role: due {item['mandatory_due']}. " if "mandatory_due" in item else ""
-        assert item["reason"].startswith(mandatory + "Raises")
+        own = "Next on your role's own path (" if "own_path" in item else ""
+        assert item["reason"].startswith(mandatory + own + ("" if own else "Raises"))
     zh = client.get("/v1/learners/new-hire/recommendations?lang=zh", headers=bearer(token)).json["recommendations"]
-    assert all(
-        item["reason"].removeprefix(f"岗位必修，{item.get('mandatory_due')} 截止。").startswith("将") for item in zh
-    )
+    for item in zh:
+        text = item["reason"].removeprefix(f"岗位必修，{item.get('mandatory_due')} 截止。")
+        assert text.startswith("你岗位的专属方向" if "own_path" in item else "将")

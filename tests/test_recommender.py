@@ -177,8 +177,9 @@ def test_fresh_learners_first_three_differ_by_role_and_say_what_their_role_modul
         "information": list(recs.information[finance]),
     }
     items = recommendation_items(
-        CATALOG, MODEL, ranking, recs.mastery[finance], recs.uncertainty[finance], MODEL.targets[finance], 0.15
-    )
+        CATALOG, MODEL, ranking, recs.mastery[finance], recs.uncertainty[finance], MODEL.targets[finance], 0.15,
+        own_points=own[finance],
+    )  # fmt: skip
     needed = {p for item in items for close in item["closes"] for p in close.get("needed_for", [])}
     assert needed  # a prerequisite in the list is there for what the role needs
     text = " ".join(reason(item, CATALOG) for item in items)
@@ -187,6 +188,18 @@ def test_fresh_learners_first_three_differ_by_role_and_say_what_their_role_modul
     lead = items[2]
     assert {c["point"] for c in lead["closes"]} & {"finance-risk-compliance", "finance-research-reporting"}
     assert lead["waits_for"] and "Works best once" in reason(lead, CATALOG)
+    assert [i for i, item in enumerate(items) if "own_path" in item] == [2]  # where the plan leads
+    assert reason(lead, CATALOG).startswith("Next on your role's own path (Finance: risk")
+    assert reason(lead, CATALOG, "zh").startswith("你岗位的专属方向（「")
+    # The default role: nothing sets it apart, no item says so.
+    staff = CATALOG.role_index[CATALOG.default_role]
+    ranking["module"] = [CATALOG.modules[q].id for q in recs.module[staff]]
+    ranking["action"] = [Action(a).name.lower() for a in recs.action[staff]]
+    items = recommendation_items(
+        CATALOG, MODEL, ranking, recs.mastery[staff], recs.uncertainty[staff], MODEL.targets[staff], 0.15,
+        own_points=own[staff],
+    )  # fmt: skip
+    assert not any("own_path" in item for item in items)
     assert "Builds on what you already master" not in text
 
 
@@ -524,17 +537,20 @@ def test_the_own_item_takes_the_own_points_furthest_per_minute_on_the_plan_befor
                 plan += (1 - plan) * MODEL.learn[q] * readiness(q, plan, *required, READY_MASTERY)
         target, sd = recs.target[i], recs.uncertainty[i]
 
-        def own_gain(q):
+        def own_gain(q, plan=plan, target=target, sd=sd, own=own[i]):
             ready = readiness(q, plan, *required, READY_MASTERY)
             after = plan + (1 - plan) * MODEL.learn[q] * ready
-            return sum(
-                shortfall_of(plan[j], target[j], sd[j]) - shortfall_of(after[j], target[j], sd[j])
-                for j in np.flatnonzero(own[i] & (MODEL.learn[q] > 0))
+            return (
+                sum(
+                    shortfall_of(plan[j], target[j], sd[j]) - shortfall_of(after[j], target[j], sd[j])
+                    for j in np.flatnonzero(own & (MODEL.learn[q] > 0))
+                )
+                / MODEL.minutes[q]
             )
 
-        best = max((own_gain(q) / MODEL.minutes[q] for q in np.flatnonzero((main & own[i]).any(axis=1))), default=0)
+        best = max((own_gain(q) for q in np.flatnonzero((main & own[i]).any(axis=1))), default=0)
         if best <= 0:
             continue
-        assert own_gain(recs.module[i, 2]) / MODEL.minutes[recs.module[i, 2]] >= best * (1 - 1e-9), i
+        assert own_gain(recs.module[i, 2]) >= best * (1 - 1e-9), i
         checked += 1
     assert checked > n // 3

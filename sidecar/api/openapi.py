@@ -339,6 +339,11 @@ SCHEMAS = {
                             "description": "required points below the threshold: it teaches slower till then",
                         },
                         "unlocks": {"type": "array", "description": "modules the role needs that it makes ready"},
+                        "own_path": {
+                            "type": "array",
+                            "description": "on the plan's first item mainly training points that set the "
+                            "learner's role apart: those points (where the plan leads)",
+                        },
                         "measures": {
                             "type": "array",
                             "description": "assessments: points where the result decides what is next",
