@@ -7,7 +7,10 @@ evidence weight; a full quiz on a point adds 1). The uncertainty is that Beta's 
 deviation, sqrt(p (1 - p) / (PRIOR_STRENGTH + evidence + 1)): at most 0.29 (p = 0.5, never
 assessed), shrinking like 1/sqrt(n) with evidence. Forgetting multiplies the evidence by
 the same factor 2^(-elapsed / half-life) as the mastery, so old evidence counts less and the
-uncertainty of a point left unused grows back towards the never-assessed level.
+uncertainty of a point left unused grows back towards the never-assessed level. Learning at
+rate r maps every mastery K to K + (1 - K) r: the variance shrinks by (1 - r)^2 and gains the
+step's own spread (RATE_SPREAD of it), and the evidence becomes the Beta's that has the new
+mean and variance (engine/kernels/mastery.py's `learnt`; docs/model.md says why).
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ import statistics
 
 # Per event kind: (share of the module's learning rate, weight of the score as evidence)
 KIND_EFFECT = {0: (0.25, 0.0), 1: (1.0, 0.0), 2: (1.0, 1.0), 3: (0.0, 1.0), 4: (0.0, 0.3)}
+# Relative standard deviation of the learning a module brings one learner.
+RATE_SPREAD = 0.5
 
 
 def apply_events(state, prior, guess, slip, half_life, learn, coverage, events, requires=None, threshold=0.0):
@@ -48,7 +50,15 @@ def apply_events(state, prior, guess, slip, half_life, learn, coverage, events, 
                     after_wrong = ((1 - guess[j]) * p - d * (variance + p * p)) / (1 - p_right)
                     p = min(1.0, max(0.0, p + weight * (score * (after_right - p) + (1 - score) * (after_wrong - p))))
                 n += weight
-            p = p + (1 - p) * learn[q][j] * learn_share
+            rate = learn[q][j] * learn_share
+            if rate > 0:
+                # Every learner's K moves to K + (1 - K) rate: the Beta belief's mean moves so, its
+                # variance shrinks by (1 - rate)^2 and gains the step's own spread (RATE_SPREAD of
+                # it); the evidence is what a Beta of that mean and variance holds (at least 0).
+                variance = (1 - rate) ** 2 * p * (1 - p) / (2 + n + 1) + ((1 - p) * rate * RATE_SPREAD) ** 2
+                p = p + (1 - p) * rate
+                if 0 < p < 1:
+                    n = max(p * (1 - p) / variance - 3, 0.0)
             mastery[j], evidence[j], last_seen[j] = p, n, max(last, t)
     return state
 

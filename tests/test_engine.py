@@ -26,6 +26,7 @@ from engine import (
     recommend,
     shortfall_loss,
 )
+from engine.kernels.mastery import RATE_SPREAD
 
 DAY = 86_400.0
 
@@ -184,6 +185,27 @@ def test_uncertainty_shrinks_with_evidence_and_grows_back_with_forgetting():
     # Relative to what is left of the mastery, old evidence weighs less and less.
     relative = [b.uncertainty[0, 0] / np.sqrt(b.mastery[0, 0] * (1 - b.mastery[0, 0])) for b in later]
     assert relative[0] < relative[1] < 1 / np.sqrt(3)
+
+
+def test_learning_narrows_the_belief_by_its_rate_and_widens_it_by_the_steps_spread():
+    """Every mastery K goes to K + (1 - K) r: the belief's variance shrinks by (1 - r)^2 and
+    gains (RATE_SPREAD (1 - p) r)^2 for the step's own uncertainty. Training without a score
+    moving the mean towards 0.5 used to widen the belief (0.17 -> 0.28 here): the engine grew
+    less sure of a learner the more it trained them."""
+    model = one_point_model(prior=0.1, learn=0.3)
+    fresh = new_state(model, 1)
+    before = decayed_belief(fresh, model, 1.7e9).uncertainty[0, 0]
+    state = apply_events(fresh, model, [0], [0], [Kind.COMPLETED], [np.nan], [1.7e9])
+    after = decayed_belief(state, model, 1.7e9)
+    assert after.mastery[0, 0] == pytest.approx(0.1 + 0.9 * 0.3)
+    variance = 0.7**2 * before**2 + (RATE_SPREAD * 0.9 * 0.3) ** 2
+    assert after.uncertainty[0, 0] == pytest.approx(math.sqrt(variance), rel=1e-12)
+    assert after.uncertainty[0, 0] < math.sqrt(0.37 * 0.63 / 3)  # the old spread at the new mean
+    # A module that teaches everything leaves nothing uncertain: the belief is at 1.
+    whole = apply_events(
+        fresh, dataclasses.replace(model, learn=np.array([[1.0]])), [0], [0], [Kind.COMPLETED], [np.nan], [1.7e9]
+    )
+    assert whole[0, MASTERY, 0] == 1.0 and decayed_belief(whole, model, 1.7e9).uncertainty[0, 0] == 0.0
 
 
 def test_apply_event_rejects_codes_out_of_range():

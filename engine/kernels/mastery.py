@@ -9,6 +9,9 @@ from engine.model import EVIDENCE, LAST_SEEN, MASTERY
 
 # Pseudo-observations the prior counts for in the uncertainty (a uniform Beta(1, 1) at p = 0.5).
 PRIOR_STRENGTH = 2.0
+# Relative standard deviation of the learning a module brings one learner: its rate is the
+# catalog's (or a fit's) estimate, and learners differ in pace (`learnt`).
+RATE_SPREAD = 0.5
 
 
 @inline
@@ -46,6 +49,23 @@ def observe(p, evidence, score, weight, guess, slip):
     right = guess + spread * p
     q = p + weight * spread * variance * (score / right - (1.0 - score) / (1.0 - right))
     return min(max(q, 0.0), 1.0)
+
+
+@inline
+def learnt(p, evidence, rate):
+    """(mean, evidence) of the belief after learning at `rate`: K -> K + (1 - K) rate moves
+    every learner's mastery, so the belief's mean moves so and its spread narrows by 1 - rate
+    (those further below gain more); the step (1 - p) rate is itself uncertain by RATE_SPREAD
+    of it, which adds its square to the variance. The evidence is what a Beta belief (mean and
+    variance as engine/mastery.py reads them) of the new mean and variance holds, at least 0."""
+    after = p + (1.0 - p) * rate
+    mass = after * (1.0 - after)
+    if mass <= 0.0:
+        return after, evidence
+    keep = 1.0 - rate
+    noise = (1.0 - p) * rate * RATE_SPREAD
+    variance = keep * keep * p * (1.0 - p) / (PRIOR_STRENGTH + evidence + 1.0) + noise * noise
+    return after, max(mass / variance - PRIOR_STRENGTH - 1.0, 0.0)
 
 
 @inline
@@ -109,7 +129,9 @@ def apply_event_kernel(
         if weight > 0.0:
             p = observe(p, n, s, weight, guess[j], slip[j])
             n += weight
-        p += (1.0 - p) * learn[q, j] * learn_share
+        rate = learn[q, j] * learn_share
+        if rate > 0.0:
+            p, n = learnt(p, n, rate)
         state[i, MASTERY, j] = p
         state[i, EVIDENCE, j] = n
         state[i, LAST_SEEN, j] = max(last, t)
