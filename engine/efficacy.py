@@ -441,6 +441,7 @@ def run_efficacy(
             continue
         for name, outcome in outcomes.items():
             lines.append((f"role.{role}.{name}_minutes_mean", float(outcome.minutes[mine].mean())))
+            lines.append((f"role.{role}.{name}_reach_rate", float(outcome.reached[mine].mean())))
         for other in ("course_order", "to_target", "oracle"):
             ratio = ours[mine].mean() / outcomes[other].minutes[mine].mean()
             lines.append((f"role.{role}.skillgap_over_{other}", float(ratio)))

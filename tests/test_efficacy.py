@@ -159,6 +159,10 @@ def test_the_report_prints_every_policy_and_role():
         assert f"{policy}_loss_share_after_600_min" in names
     assert "role.first-two.skillgap_over_course_order" in names
     assert names["learners"] == 60
+    # Per role, the share of its learners each policy brought to the goal within the cap.
+    for r, role in enumerate(("all", "first-two")):
+        for policy, outcome in report.outcomes.items():
+            assert names[f"role.{role}.{policy}_reach_rate"] == outcome.reached[ROLES == r].mean()
 
 
 def test_the_default_catalogs_points_come_after_their_prerequisites():
