@@ -117,9 +117,8 @@ def recommend(
             raise ValueError("due holds NaN (use np.inf for a module not due)")
     if not due_window >= 0.0:
         raise ValueError("due_window must be at least 0 seconds")
-    if own_points is None:
-        own = np.empty((0, model.main_masks.shape[1]), np.uint64)
-    else:
+    own = None  # the kernel compiled without own points
+    if own_points is not None:
         own_points = np.asarray(own_points)
         if own_points.shape != mastery.shape:
             raise ValueError(f"own_points has shape {own_points.shape}, not {mastery.shape}")

@@ -335,6 +335,43 @@ def is_repeat(i, q, state, latest, covered_starts, covered_points):
     return True
 
 
+@inline
+def own_item(
+    i, s, plan, below, slope, slack, known, latest, own, short, state, spread, targets, main_masks,
+    covered_masks, learn, coverage, minutes, assessment, covered_starts, covered_points, required_starts,
+    required_points, threshold, spread_threshold, out_module, out_value, out_gain, out_information, out_action,
+):  # fmt: skip
+    """Unless a module of learner i's plan before slot s mainly trains one of their own points,
+    put in slot s the module that takes their own points furthest per minute on the plan so far
+    (`destination`), valued there (`module_value`), and move the plan by it; the module, or -1.
+    The slots before are checked here, once, not as each is filled: a check in the plan's loop
+    slowed it by 2% for every learner. At most 30 arguments: beyond, CPython passes them as
+    *args, which Numba cannot inline."""
+    for t in range(s):
+        if serves(i, out_module[i, t], main_masks, own):
+            return -1  # the plan shows an own point already
+    q = destination(
+        i, plan, below, slope, slack, own, short, main_masks, covered_masks, spread, targets, learn, minutes,
+        covered_starts, covered_points, required_starts, required_points, threshold, state, latest,
+    )  # fmt: skip
+    if q < 0:
+        return -1
+    value, gain, information, action = module_value(
+        i, q, plan, below, known, latest, spread, state, targets, learn, coverage, minutes, assessment,
+        covered_starts, covered_points, required_starts, required_points, threshold, spread_threshold,
+    )  # fmt: skip
+    out_module[i, s] = q
+    out_value[i, s] = value
+    out_gain[i, s] = gain
+    out_information[i, s] = information
+    out_action[i, s] = action
+    expect_learning(
+        i, q, plan, below, targets, spread, learn, assessment, covered_starts, covered_points, required_starts,
+        required_points, threshold,
+    )  # fmt: skip
+    return q
+
+
 @parallel_kernel
 def recommend_kernel(
     state,
@@ -513,12 +550,10 @@ def recommend_kernel(
                     slot -= 1
                 pool[slot] = q
                 pool_values[slot] = value
-            lead = -1  # the slot that shows the learner's own points, if none before it does
-            if own.shape[0] > 0 and own_slot < k:
-                lead = own_slot if own_slot > n_due else n_due
-                for s in range(n_due):
-                    if serves(i, out_module[i, s], main_masks, own):
-                        lead = -1
+            lead = -1  # the slot that shows the learner's own points (own_item: if none before it does)
+            if own is not None:  # None: compiled without (Numba prunes the branch), as before own points
+                if own_slot < k:
+                    lead = own_slot if own_slot > n_due else n_due
             for s in range(n_due, k):
                 best = -1
                 best_value = 0.0
@@ -534,38 +569,31 @@ def recommend_kernel(
                         )  # fmt: skip
                     if pool_values[c] > best_value:
                         best, best_value = c, pool_values[c]
-                q = -1
-                gain, information, action = 0.0, 0.0, LEARN  # defined on every path (parfors)
-                if s == lead:  # the module that takes the own points furthest per minute, on the plan so far
-                    q = destination(
-                        i, plan, below, slope, slack, own, short, main_masks, covered_masks, out_spread, out_target,
-                        learn, minutes, covered_starts, covered_points, required_starts, required_points, threshold,
-                        state, latest,
+                if own is not None:  # pruned when None (see `lead`)
+                    if s == lead:
+                        q = own_item(
+                            i, s, plan, below, slope, slack, known, latest, own, short, state, out_spread,
+                            out_target, main_masks, covered_masks, learn, coverage, minutes, assessment,
+                            covered_starts, covered_points, required_starts, required_points, threshold,
+                            spread_threshold, out_module, out_value, out_gain, out_information, out_action,
+                        )  # fmt: skip
+                        if q >= 0:
+                            for c in range(size):
+                                if pool[c] == q:
+                                    pool[c] = -1
+                            continue
+                if best < 0:
+                    break
+                q = pool[best]
+                pool[best] = -1
+                if pool_action[best] >= 0:  # valued on today's plan: modules taken since move nothing it reads
+                    gain, information, action = pool_gain[best], pool_information[best], pool_action[best]
+                else:
+                    _, gain, information, action = module_value(
+                        i, q, plan, below, known, latest, out_spread, state, out_target, learn, coverage, minutes,
+                        assessment, covered_starts, covered_points, required_starts, required_points, threshold,
+                        spread_threshold,
                     )  # fmt: skip
-                    if q >= 0:
-                        best_value, gain, information, action = module_value(
-                            i, q, plan, below, known, latest, out_spread, state, out_target, learn, coverage, minutes,
-                            assessment, covered_starts, covered_points, required_starts, required_points, threshold,
-                            spread_threshold,
-                        )  # fmt: skip
-                        for c in range(size):
-                            if pool[c] == q:
-                                pool[c] = -1
-                if q < 0:
-                    if best < 0:
-                        break
-                    q = pool[best]
-                    pool[best] = -1
-                    if pool_action[best] >= 0:  # valued on today's plan: modules taken since move nothing it reads
-                        gain, information, action = pool_gain[best], pool_information[best], pool_action[best]
-                    else:
-                        _, gain, information, action = module_value(
-                            i, q, plan, below, known, latest, out_spread, state, out_target, learn, coverage,
-                            minutes, assessment, covered_starts, covered_points, required_starts, required_points,
-                            threshold, spread_threshold,
-                        )  # fmt: skip
-                    if lead > s and serves(i, q, main_masks, own):
-                        lead = -1  # the plan shows an own point already
                 out_module[i, s] = q
                 out_value[i, s] = best_value
                 out_gain[i, s] = gain
