@@ -421,11 +421,12 @@ def recommend_kernel(
     module is not valued either once its gain is bounded below the pool's least value
     (`drop_slope` per point, computed once per learner, against erf and exp per module and point).
 
-    The learner's own points (`own` (L, words) bit sets, or (0, words) for none: those that
-    set the role apart) show early: unless a module before it mainly trains one, slot
-    `own_slot` (or the first after the modules due) takes the module mainly training one
-    (`main_masks`) of best value given the plan so far, when one pays and is not the module
-    just taken; the slots after it are valued given it, as after any other.
+    The learner's own points (`own` (L, words) bit sets, those that set the role apart, or None)
+    show early: unless a module before it mainly trains one, slot `own_slot` (or the first after
+    the modules due) takes the module mainly training one (`main_masks`) that takes them furthest
+    per minute on the plan so far (`own_item`), when one pays and is not the module just taken;
+    the slots after it are valued given it, as after any other. With own None the kernel is
+    compiled without that code.
 
     Learners go in blocks of BLOCK, each with its own scratch (planned mastery, evidence, the
     pool): no scratch as large as the cohort, no shared rows. The catalog's arrays are
