@@ -112,12 +112,9 @@ class Model:
     def covered_masks(self) -> np.ndarray:
         """(Q, words) uint64: the points each module covers as a bit set (point j is bit j % 64
         of word j // 64); every bit for a module of no positive minutes (its value is no number)."""
-        words = -(-self.n_points // 64) or 1
-        bits = np.zeros((self.n_modules, words * 64), np.uint64)
-        bits[:, : self.n_points] = self.coverage > 0
-        bits[~(self.minutes > 0)] = 1
-        weights = np.uint64(1) << np.arange(64, dtype=np.uint64)
-        return np.ascontiguousarray((bits.reshape(self.n_modules, words, 64) * weights).sum(axis=2, dtype=np.uint64))
+        masks = point_masks(self.coverage > 0)
+        masks[~(self.minutes > 0)] = np.iinfo(np.uint64).max
+        return masks
 
     @cached_property
     def main_masks(self) -> np.ndarray:
