@@ -45,7 +45,7 @@ def recommendation_items(
 
     own_path = None
     if own_points is not None and not np.array_equal(own_points, targets > 0):
-        own_path = main_points(model.coverage) & (model.learn > 0) & own_points[None, :]
+        own_path = model.trains_mainly & own_points[None, :]
     items = []
     for position, module_id in enumerate(ranking.get("module", ())):
         q = catalog.module_index[module_id]  # the store drops modules no longer in the catalog
@@ -60,7 +60,7 @@ def recommendation_items(
                 for j in np.flatnonzero(model.requires[q])
             ],
         }
-        if own_path is not None and not model.assessment[q] and own_path[q].any():
+        if own_path is not None and own_path[q].any():
             item["own_path"] = [points[j].id for j in np.flatnonzero(own_path[q])]
             own_path = None  # the first such item only: where the plan leads
         mandatory = action == Action.MANDATORY.name.lower()

@@ -117,11 +117,15 @@ class Model:
         return masks
 
     @cached_property
+    def trains_mainly(self) -> np.ndarray:
+        """(Q, M) bool: the points each teaching module mainly trains (`main_points` it teaches
+        at a positive rate); none for an assessment."""
+        return main_points(self.coverage) & (self.learn > 0) & ~self.assessment[:, None]
+
+    @cached_property
     def main_masks(self) -> np.ndarray:
-        """(Q, words) uint64: the points each teaching module mainly trains (`main_points` it
-        teaches at a positive rate) as a bit set like `covered_masks`; none for an assessment."""
-        main = main_points(self.coverage) & (self.learn > 0) & ~self.assessment[:, None]
-        return point_masks(main)
+        """(Q, words) uint64: `trains_mainly` as bit sets like `covered_masks`."""
+        return point_masks(self.trains_mainly)
 
     @cached_property
     def required(self) -> tuple[np.ndarray, np.ndarray]:
@@ -148,7 +152,7 @@ class Model:
         made every role that targets LLM limits train LLM APIs to 0.6); `order` lists every
         point after all its dependents (a cycle is broken at its lowest index), so a need found
         on a point can be passed on to what that point requires in one walk."""
-        main = main_points(self.coverage) & (self.learn > 0) & ~self.assessment[:, None]
+        main = self.trains_mainly
         # depends[r, j]: the modules mainly training j (at least one) all require r
         missing = (~self.requires).T.astype(np.int64) @ main.astype(np.int64)  # (M, M) such modules without r
         depends = (missing == 0) & main.any(axis=0)[None, :] & ~np.eye(self.n_points, dtype=bool)
