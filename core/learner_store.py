@@ -262,7 +262,7 @@ class LearnerStore:
             self.targets_of(record),
             self.assessment_uncertainty,
             self.prerequisite_threshold,
-            self.own_points_for_roles(np.array([self.catalog.role_index.get(record.role, -1)]))[0],
+            self.own_points[self.role_rows(self.role_indexes([record]))[0]],
         )
         due = {s.module: s.due_day for s in self.mandatory(record, record.recommended_at) if s.completed is None}
         for item in items:
@@ -376,8 +376,12 @@ class LearnerStore:
 
     def targets_for(self, records: list[LearnerRecord]) -> np.ndarray:
         """(L, M): each learner's role's targets."""
+        return self.targets_for_roles(self.role_indexes(records))
+
+    def role_indexes(self, records: list[LearnerRecord]) -> np.ndarray:
+        """(L,) each learner's role by its index in the catalog, -1 for none or one not in it."""
         index = self.catalog.role_index
-        return self.targets_for_roles(np.array([index.get(record.role, -1) for record in records], np.int64))
+        return np.array([index.get(record.role, -1) for record in records], np.int64)
 
     def targets_for_roles(self, roles: np.ndarray) -> np.ndarray:
         """(L, M): the targets of each role, by its index in the catalog (negative: no role,
