@@ -26,7 +26,13 @@ from sidecar.processing import recommend_as_of
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--learners-per-role", type=int, default=60)
-    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--seed",
+        type=int,
+        nargs="+",
+        default=[2026],
+        help="the world's seed; several (e.g. --seed 2026 7 11 42 99) print each one's headline and the means",
+    )
     parser.add_argument("--cap-minutes", type=float, default=6000.0)
     parser.add_argument("--minutes-per-day", type=float, default=60.0)
     parser.add_argument(
@@ -51,29 +57,56 @@ def main(argv: list[str] | None = None) -> int:
     if args.fresh_only:
         return 0
     roles = np.repeat(np.arange(len(catalog.roles)), args.learners_per_role)
-    options = settings.ranking_options()
-    start = time.perf_counter()
-    report = run_efficacy(
-        model,
-        roles,
-        args.seed,
-        options,
-        [role.id for role in catalog.roles],
-        spread=spread,
-        cap_minutes=args.cap_minutes,
-        minutes_per_day=args.minutes_per_day,
-    )
     for item in args.assume:
         name, _, value = item.partition("=")
         print(f"assume_{name}: {float(value):g}")
-    for name, value in report.lines:
-        print(f"{name}: {show(value)}", flush=True)
+    start = time.perf_counter()
+    reports = []
+    for seed in args.seed:
+        report = run_efficacy(
+            model,
+            roles,
+            seed,
+            settings.ranking_options(),
+            [role.id for role in catalog.roles],
+            spread=spread,
+            cap_minutes=args.cap_minutes,
+            minutes_per_day=args.minutes_per_day,
+        )
+        reports.append(report.lines)
+        shown = report.lines if len(args.seed) == 1 else [(n, v) for n, v in report.lines if n in HEADLINE]
+        prefix = "" if len(args.seed) == 1 else f"seed.{seed}."
+        for name, value in shown:
+            print(f"{prefix}{name}: {show(value)}", flush=True)
+    if len(args.seed) > 1:
+        for name, value in seed_means(reports):
+            print(f"mean.{name}: {show(value)}")
     print(f"seconds: {time.perf_counter() - start:.1f}")
     print(f"load_average_1min_end: {os.getloadavg()[0]:.2f}")
     return 0
 
 
 SPREAD_FIELDS = tuple(f.name for f in dataclasses.fields(Spread))
+# What each seed of several prints (issue 15's targets); every figure's mean follows.
+HEADLINE = (
+    "skillgap_over_course_order",
+    "skillgap_over_to_target",
+    "skillgap_over_oracle",
+    "skillgap_reach_rate",
+    "skillgap_reach_below_oracle",
+    "skillgap_stalls",
+)
+
+
+def seed_means(reports: list[list[tuple[str, object]]]) -> list[tuple[str, float]]:
+    """Per figure that is one number in every report, its mean over the reports, in the first
+    report's order (intervals are left out: their mean is no interval)."""
+    values: dict[str, list[float]] = {}
+    for lines in reports:
+        for name, value in lines:
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                values.setdefault(name, []).append(float(value))
+    return [(name, sum(v) / len(v)) for name, v in values.items() if len(v) == len(reports)]
 
 
 def assumed_spread(assumptions: list[str]) -> Spread:

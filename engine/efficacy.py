@@ -430,6 +430,8 @@ def run_efficacy(
         ]
         for c, loss in outcome.loss_at.items():
             lines.append((f"{name}_loss_share_after_{c}_min", float(loss.sum() / max(outcome.start_loss.sum(), 1e-12))))
+    reach_below = outcomes["oracle"].reached.mean() - outcomes["skillgap"].reached.mean()
+    lines.append(("skillgap_reach_below_oracle", float(reach_below)))
     ours = outcomes["skillgap"].minutes
     for other in ("course_order", "to_target", "oracle"):
         r = ratio_interval(ours, outcomes[other].minutes, rng)
@@ -447,3 +449,11 @@ def run_efficacy(
             lines.append((f"role.{role}.skillgap_over_{other}", float(ratio)))
         lines.append((f"role.{role}.skillgap_stalls", int(outcomes["skillgap"].stalled[mine].sum())))
     return report
+
+
+if __name__ == "__main__":
+    # `python -m engine.efficacy` (issue 15's name for it) runs bench.efficacy: the engine
+    # prints nothing and the default catalog and settings it needs live above it.
+    import runpy
+
+    runpy.run_module("bench.efficacy", run_name="__main__", alter_sys=True)

@@ -207,3 +207,47 @@ def test_fresh_learners_first_three_are_printed_per_role_with_their_counts(capsy
     assert len(roles) == 11 and all(len(lines[name].split()) == 3 for name in roles)
     assert int(lines["fresh_first_three_distinct_lists"]) == len({lines[name] for name in roles})
     assert int(lines["fresh_first_three_serving_their_role"]) == 11  # each says what a role module waits for
+
+
+def test_several_seeds_print_each_ones_headline_and_the_means_of_every_figure(capsys):
+    """`python -m bench.efficacy --seed 2026 7`: issue 15's targets are means over seeds."""
+    import bench.efficacy
+
+    assert bench.efficacy.main(["--seed", "3", "5", "--learners-per-role", "2"]) == 0
+    lines = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
+    for seed in (3, 5):
+        assert {f"seed.{seed}.{name}" for name in bench.efficacy.HEADLINE} <= set(lines)
+    for name in ("skillgap_over_oracle", "skillgap_reach_below_oracle"):
+        each = [float(lines[f"seed.{seed}.{name}"]) for seed in (3, 5)]
+        assert float(lines[f"mean.{name}"]) == pytest.approx(sum(each) / 2, rel=1e-3)
+    assert "mean.role.teacher.skillgap_over_to_target" in lines  # per role too, though not per seed
+    assert not any(name.startswith("mean.") and name.endswith("_ci95") for name in lines)
+
+
+def test_seed_means_average_the_numbers_every_report_has():
+    from bench.efficacy import seed_means
+
+    reports = [
+        [("a", 1.0), ("b", 2), ("c_ci95", (0.1, 0.2)), ("only_here", 5.0)],
+        [("a", 3.0), ("b", 4)],
+    ]
+    assert seed_means(reports) == [("a", 2.0), ("b", 3.0)]
+
+
+def test_reach_below_the_oracle_is_the_difference_of_the_reach_rates():
+    model = chain_world()
+    lines = dict(run_efficacy(model, ROLES, 4, OPTIONS).lines)
+    assert lines["skillgap_reach_below_oracle"] == pytest.approx(
+        lines["oracle_reach_rate"] - lines["skillgap_reach_rate"]
+    )
+
+
+def test_python_m_engine_efficacy_runs_the_simulator_on_the_default_catalog():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.efficacy", "--fresh-only"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "fresh_first_three_distinct_lists: " in done.stdout
