@@ -18,11 +18,17 @@ capped at `cap_minutes`. A learner for whom the policy offers nothing stops ther
 as not reached): `stopped` while truly short of the goal, a `stall` when even the engine's
 estimate from the events still shows a gap to target.
 
+SkillGap runs a second time told the world's true learning rates (`told_rates`: per module and
+point, as a perfect fit of the catalog from the cohort's log would give them; not the learner's
+pace nor their mastery), in its updates and its ranking: `skillgap_told_rates`, what better
+rates alone are worth in this world.
+
 No I/O: `run_efficacy` returns figures; the launcher's `bench/efficacy.py` prints them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -101,6 +107,11 @@ def true_requirements(model: Model) -> np.ndarray:
         return model.requires
     covered = model.coverage > 0
     return ((covered.astype(np.int64) @ model.prerequisites.astype(np.int64)) > 0) & ~covered
+
+
+def told_rates(model: Model, world: World) -> Model:
+    """`model` with the world's true learning rate per module and point in place of the catalog's."""
+    return dataclasses.replace(model, learn=world.learn)
 
 
 def true_loss(mastery: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -410,6 +421,13 @@ def run_efficacy(
         name: run_policy(model, world, policy, np.random.default_rng([seed, index]), **run_options)
         for index, (name, policy) in enumerate(policies.items())
     }
+    outcomes["skillgap_told_rates"] = run_policy(
+        told_rates(model, world),
+        world,
+        policies["skillgap"],
+        np.random.default_rng([seed, len(policies)]),
+        **run_options,
+    )
     cap = float(run_options.get("cap_minutes", 6000.0))
     report = Report(outcomes, world.roles, cap)
     lines = report.lines
@@ -436,6 +454,9 @@ def run_efficacy(
     for other in ("course_order", "to_target", "oracle"):
         r = ratio_interval(ours, outcomes[other].minutes, rng)
         lines += [(f"skillgap_over_{other}", r.value), (f"skillgap_over_{other}_ci95", (r.low, r.high))]
+    told = outcomes["skillgap_told_rates"].minutes
+    for other in ("to_target", "oracle"):
+        lines.append((f"skillgap_told_rates_over_{other}", float(told.mean() / outcomes[other].minutes.mean())))
     names = role_names or [str(r) for r in range(int(roles.max()) + 1)]
     for r, role in enumerate(names):
         mine = world.roles == r
@@ -447,6 +468,8 @@ def run_efficacy(
         for other in ("course_order", "to_target", "oracle"):
             ratio = ours[mine].mean() / outcomes[other].minutes[mine].mean()
             lines.append((f"role.{role}.skillgap_over_{other}", float(ratio)))
+        told_ratio = told[mine].mean() / outcomes["to_target"].minutes[mine].mean()
+        lines.append((f"role.{role}.skillgap_told_rates_over_to_target", float(told_ratio)))
         lines.append((f"role.{role}.skillgap_stalls", int(outcomes["skillgap"].stalled[mine].sum())))
     return report
 

@@ -18,6 +18,7 @@ from engine.efficacy import (
     run_efficacy,
     run_policy,
     skillgap,
+    told_rates,
     true_loss,
 )
 
@@ -141,6 +142,27 @@ def test_every_policy_runs_and_skillgap_uses_the_engine():
         assert np.all(outcome.minutes <= 1500.0), name
 
 
+def test_skillgap_told_the_true_rates_updates_and_ranks_with_them():
+    model = chain_world()
+    world = draw_world(model, ROLES, np.random.default_rng(0))
+    told = told_rates(model, world)
+    assert np.array_equal(told.learn, world.learn) and not np.array_equal(told.learn, model.learn)
+    assert np.array_equal(told.coverage, model.coverage) and np.array_equal(told.prior, model.prior)
+    # Where the world's rates are the catalog's, being told them changes nothing, bit for bit.
+    exact = draw_world(model, ROLES, np.random.default_rng(0), Spread(module_rate=0.0, assessment_learning=1.0))
+    runs = [
+        run_policy(m, exact, skillgap(**OPTIONS), np.random.default_rng(1), cap_minutes=1500.0)
+        for m in (model, told_rates(model, exact))
+    ]
+    assert np.array_equal(runs[0].minutes, runs[1].minutes) and np.array_equal(runs[0].picks, runs[1].picks)
+    # Where they differ, the told run reads them: its picks differ from the catalog's.
+    picks = [
+        run_policy(m, world, skillgap(**OPTIONS), np.random.default_rng(1), cap_minutes=1500.0).picks
+        for m in (model, told)
+    ]
+    assert not np.array_equal(picks[0], picks[1])
+
+
 def test_intervals_cover_their_value():
     rng = np.random.default_rng(0)
     x = rng.normal(10.0, 2.0, 400)
@@ -154,10 +176,13 @@ def test_intervals_cover_their_value():
 def test_the_report_prints_every_policy_and_role():
     report = run_efficacy(chain_world(), ROLES, 1, OPTIONS, role_names=["all", "first-two"], cap_minutes=1500.0)
     names = dict(report.lines)
-    for policy in ("course_order", "to_target", "random_eligible", "oracle", "skillgap"):
+    for policy in ("course_order", "to_target", "random_eligible", "oracle", "skillgap", "skillgap_told_rates"):
         assert f"{policy}_minutes_mean" in names and f"{policy}_stalls" in names
         assert f"{policy}_loss_share_after_600_min" in names
     assert "role.first-two.skillgap_over_course_order" in names
+    assert "role.first-two.skillgap_told_rates_over_to_target" in names
+    told, oracle_minutes = report.outcomes["skillgap_told_rates"].minutes, report.outcomes["oracle"].minutes
+    assert names["skillgap_told_rates_over_oracle"] == pytest.approx(told.mean() / oracle_minutes.mean())
     assert names["learners"] == 60
     # Per role, the share of its learners each policy brought to the goal within the cap.
     for r, role in enumerate(("all", "first-two")):
