@@ -64,15 +64,24 @@ def drop_slope(p, target, sd):
     = -2 (gap Phi(z) + sd phi(z)), z = gap / sd (Phi here from `erfc_polynomial`, within 1e-7);
     expected_shortfall departs from it by at most 3e-4 sd^2 (its closed forms beyond
     SHORTFALL_SPREADS, its polynomial tail), on each side of the drop."""
+    _, slope, slack = shortfall_and_slope(p, target, sd)
+    return slope, slack
+
+
+@inline
+def shortfall_and_slope(p, target, sd):
+    """(`shortfall_of`, `drop_slope`) of a point in one go: the two share the normal's
+    density and tail (an exp and a polynomial per point of every learner ranked)."""
     if not valued(p, target, sd):
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     gap = target - p
-    z = gap / sd
-    e = math.exp(-0.5 * z * z)
-    tail = 0.5 * e * erfc_polynomial(abs(z))
-    cdf = 1.0 - tail if z >= 0.0 else tail
+    e, cdf = normal_terms(gap, sd)
     slope = 2.0 * (gap * cdf + abs(gap) * 1e-7 + sd * e * INV_SQRT_2PI)
-    return slope * DROP_MARGIN, DROP_SLACK * (sd * sd) + 1e-12
+    if gap >= SHORTFALL_SPREADS * sd:
+        shortfall = gap * gap + sd * sd  # expected_shortfall's closed form (valued: gap > -SHORTFALL_SPREADS sd)
+    else:
+        shortfall = shortfall_between(gap, sd, e, cdf)
+    return shortfall, slope * DROP_MARGIN, DROP_SLACK * (sd * sd) + 1e-12
 
 
 @inline
@@ -84,11 +93,24 @@ def expected_shortfall(gap, sd):
         return 0.0
     if gap >= SHORTFALL_SPREADS * sd:
         return gap * gap + sd * sd
+    e, cdf = normal_terms(gap, sd)
+    return shortfall_between(gap, sd, e, cdf)
+
+
+@inline
+def shortfall_between(gap, sd, e, cdf):
+    """`expected_shortfall` within SHORTFALL_SPREADS sd of the target, given `normal_terms`."""
+    return (gap * gap + sd * sd) * cdf + gap * sd * e * INV_SQRT_2PI
+
+
+@inline
+def normal_terms(gap, sd):
+    """(exp(-z^2 / 2), Phi(z)) at z = gap / sd: the normal's density without its constant, and
+    its distribution function from `erfc_polynomial` (no erf call)."""
     z = gap / sd
     e = math.exp(-0.5 * z * z)
     tail = 0.5 * e * erfc_polynomial(abs(z))  # the normal's tail beyond |z|
-    cdf = 1.0 - tail if z >= 0.0 else tail
-    return (gap * gap + sd * sd) * cdf + gap * sd * e * INV_SQRT_2PI
+    return e, (1.0 - tail if z >= 0.0 else tail)
 
 
 @inline
@@ -419,7 +441,9 @@ def recommend_kernel(
     points of each kind are bit sets of words like `covered_masks` (Q, words), the points each
     module covers (all bits for a module of no positive minutes, always valued). A teaching
     module is not valued either once its gain is bounded below the pool's least value
-    (`drop_slope` per point, computed once per learner, against erf and exp per module and point).
+    (`drop_slope` per point, computed once per learner, against erf and exp per module and point;
+    with the point's shortfall, whose exp and polynomial it shares, before the modules due: the
+    slope falls as the mastery rises, so it bounds the drops on the plan after them too).
 
     The learner's own points (`own` (L, words) bit sets, those that set the role apart, or None)
     show early: unless a module before it mainly trains one, slot `own_slot` (or the first after
@@ -444,7 +468,7 @@ def recommend_kernel(
         plan = np.empty(n_points)
         below = np.empty(n_points)  # expected shortfall of each point at the plan's mastery
         known = np.empty(n_points)
-        slope = np.empty(n_points)  # drop_slope of the planned mastery (the pool's first pass)
+        slope = np.empty(n_points)  # drop_slope of the mastery before the plan (the pool's first pass)
         slack = np.empty(n_points)
         short = np.empty(n_words, np.uint64)
         sure = np.empty(n_words, np.uint64)  # decisive points
@@ -478,7 +502,7 @@ def recommend_kernel(
                 latest = -1.0  # nothing taken just now: no module is a repeat
             needs(i, out_mastery, targets, out_target, need_order, dependent_starts, dependent_points, threshold)
             for j in range(n_points):
-                below[j] = shortfall_of(plan[j], out_target[i, j], out_spread[i, j])
+                below[j], slope[j], slack[j] = shortfall_and_slope(plan[j], out_target[i, j], out_spread[i, j])
             n_due = due_first(i, due, due_limit, out_module)
             for s in range(n_due):
                 q = out_module[i, s]
@@ -515,7 +539,6 @@ def recommend_kernel(
                 bit = one << np.uint64(j & 63)
                 if valued(plan[j], out_target[i, j], out_spread[i, j]):
                     short[j >> 6] |= bit
-                slope[j], slack[j] = drop_slope(plan[j], out_target[i, j], out_spread[i, j])
                 if decisive(plan[j], out_target[i, j], out_spread[i, j], spread_threshold):
                     sure[j >> 6] |= bit
             for q in range(n_modules):
