@@ -113,6 +113,26 @@ def _redis(settings: Settings, cleanup: ExitStack) -> str:
     return embedded.url
 
 
+def compile_kernels() -> None:
+    """Compile the engine's kernels before anything needs them (`engine.warm`): on a machine's
+    first run that takes minutes, which a worker's first batch or a first cost plan would
+    otherwise spend (past the start-up wait, and an HTTP worker's timeout); later runs load
+    them from Numba's cache in about a second."""
+    from engine.warm import warm_up
+
+    started = time.monotonic()
+    notice = threading.Timer(
+        1.0, say, ["Compiling the engine's kernels for this machine (the first run only: 1-3 minutes)..."]
+    )
+    notice.start()
+    try:
+        warm_up()
+    finally:
+        notice.cancel()
+    if time.monotonic() - started > 1.0:
+        say(f"  compiled in {time.monotonic() - started:.0f} s (kept in Numba's cache for the next runs)")
+
+
 def _start_workers(supervisor: Supervisor, count: int) -> None:
     for number in range(1, count + 1):
         supervisor.start(f"worker {number}", [sys.executable, "-m", "skillgap.cli", "worker"])
@@ -135,12 +155,13 @@ def _on_signals(stop: threading.Event) -> None:
 
 def serve_sidecar(settings: Settings, workers: int | None = None) -> int:
     """`skillgap sidecar`: the analyst API (gunicorn) and the stream workers, until a signal."""
-    stop = threading.Event()
-    _on_signals(stop)
     workers = workers or settings.worker_processes
     if workers < 1:
         raise StartupError("--workers must be at least 1")
     _check_ports(settings, with_tool=False)
+    compile_kernels()
+    stop = threading.Event()
+    _on_signals(stop)
     with ExitStack() as cleanup:
         redis_url = _redis(settings, cleanup)
         connect(redis_url).close()
@@ -186,12 +207,12 @@ def _ready_message(
 
 def run(settings: Settings) -> int:
     started = time.monotonic()
-    stop = threading.Event()
-    _on_signals(stop)
-
     catalog = load_catalog(settings.catalog_path)
     say(catalog.summary())
     _check_ports(settings, with_tool=True)
+    compile_kernels()  # before the signal handlers: Ctrl-C stops a long compile at once
+    stop = threading.Event()
+    _on_signals(stop)
 
     with ExitStack() as cleanup:
         redis_url = _redis(settings, cleanup)
