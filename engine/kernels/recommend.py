@@ -236,6 +236,54 @@ def module_value(
 
 
 @inline
+def gain_bound(
+    q, planned, below, slope, slack, learn, covered_starts, covered_points, required_starts, required_points,
+    threshold,
+):  # fmt: skip
+    """A bound on teaching module q's gain given the `planned` mastery: a point's drop is at most
+    its shortfall `below` and at most its `drop_slope` bound (`slope`, `slack` of a mastery at
+    most `planned`: the slope falls as the mastery rises), at the module's rate times readiness."""
+    ready = readiness(q, planned, required_starts, required_points, threshold)
+    bound = 0.0
+    for t in range(covered_starts[q], covered_starts[q + 1]):
+        j = covered_points[t]
+        bound += min(below[j], (1.0 - planned[j]) * learn[q, j] * ready * slope[j] + slack[j])
+    return bound
+
+
+@inline
+def below_value(bound, value, minutes):
+    """Whether a gain bounded by `bound` is surely worth less than `value` per minute over
+    `minutes` (DROP_MARGIN covers the rounding of both sides)."""
+    return bound * DROP_MARGIN < value * minutes * (2.0 - DROP_MARGIN)
+
+
+@inline
+def best_bounds(candidates, n_cand, bound, assessment, minutes, top, top_bound):
+    """Fill `top` with the indexes of the teaching candidates (the first n_cand of `candidates`)
+    of best `bound` per minute, best first (`top_bound`: theirs); return how many it holds."""
+    size = top.shape[0]
+    n_top = 0
+    for c in range(n_cand):
+        q = candidates[c]
+        if assessment[q]:
+            continue
+        per_minute = bound[c] / minutes[q]
+        if n_top == size and not per_minute > top_bound[size - 1]:
+            continue
+        slot = n_top if n_top < size else size - 1
+        while slot > 0 and per_minute > top_bound[slot - 1]:
+            top[slot] = top[slot - 1]
+            top_bound[slot] = top_bound[slot - 1]
+            slot -= 1
+        top[slot] = c
+        top_bound[slot] = per_minute
+        if n_top < size:
+            n_top += 1
+    return n_top
+
+
+@inline
 def decisive(p, target, spread, spread_threshold):
     """Whether an assessment's result on a point estimated at p decides between "done" and
     "train more" (see DECISIVE_SPREADS)."""
@@ -444,6 +492,11 @@ def recommend_kernel(
     (`drop_slope` per point, computed once per learner, against erf and exp per module and point;
     with the point's shortfall, whose exp and polynomial it shares, before the modules due: the
     slope falls as the mastery rises, so it bounds the drops on the plan after them too).
+    The bounds come first, for every module worth valuing; the `size` teaching modules of best
+    bound per minute are valued first, and the least of their values is one the pool's least
+    will reach: in module order alone the pool's least rose slowly and a module was valued while
+    it was low, valuing about twice the modules that could enter.
+    The pool is then filled in module order as before, so ties fall the same way.
 
     The learner's own points (`own` (L, words) bit sets, those that set the role apart, or None)
     show early: unless a module before it mainly trains one, slot `own_slot` (or the first after
@@ -464,6 +517,10 @@ def recommend_kernel(
     n_words = covered_masks.shape[1]
     k = out_module.shape[1]
     one = np.uint64(1)
+    timed = True  # every module takes some minutes: values are numbers, the pool's first pass can be ordered
+    for q in range(n_modules):
+        if not minutes[q] > 0.0:
+            timed = False
     for b in prange((n_learners + BLOCK - 1) // BLOCK):
         plan = np.empty(n_points)
         below = np.empty(n_points)  # expected shortfall of each point at the plan's mastery
@@ -475,6 +532,12 @@ def recommend_kernel(
         pool = np.empty(size, np.int64)
         pool_action = np.empty(size, np.int64)  # -1 until a round values the module again
         pool_values = np.empty(size)
+        candidates = np.empty(n_modules, np.int64)  # the pool's first pass
+        candidate_bound = np.empty(n_modules)
+        candidate_value = np.empty(n_modules)
+        candidate_valued = np.empty(n_modules, np.bool_)
+        top = np.empty(size, np.int64)  # the candidates of best bound per minute
+        top_bound = np.empty(size)
         pool_gain = np.empty(size)
         pool_information = np.empty(size)
         for i in range(b * BLOCK, min(n_learners, (b + 1) * BLOCK)):
@@ -541,6 +604,7 @@ def recommend_kernel(
                     short[j >> 6] |= bit
                 if decisive(plan[j], out_target[i, j], out_spread[i, j], spread_threshold):
                     sure[j >> 6] |= bit
+            n_cand = 0  # the modules worth valuing, with a bound on their gain
             for q in range(n_modules):
                 if n_due > 0 and is_due(due[i, q], due_limit):
                     continue  # already first in the plan
@@ -551,20 +615,44 @@ def recommend_kernel(
                         break
                 if not worth:
                     continue  # worth 0: enters no pool
-                least = pool_values[size - 1]
-                if not assessment[q] and least > 0.0:
-                    ready = readiness(q, plan, required_starts, required_points, threshold)
-                    bound = 0.0  # a point's drop is at most its shortfall and at most its drop_slope bound
-                    for t in range(covered_starts[q], covered_starts[q + 1]):
-                        j = covered_points[t]
-                        bound += min(below[j], (1.0 - plan[j]) * learn[q, j] * ready * slope[j] + slack[j])
-                    if bound * DROP_MARGIN < least * minutes[q] * (2.0 - DROP_MARGIN):
+                candidates[n_cand] = q
+                candidate_valued[n_cand] = False
+                candidate_bound[n_cand] = np.inf  # an assessment is always valued
+                if not assessment[q]:
+                    candidate_bound[n_cand] = gain_bound(
+                        q, plan, below, slope, slack, learn, covered_starts, covered_points, required_starts,
+                        required_points, threshold,
+                    )  # fmt: skip
+                n_cand += 1
+            floor = 0.0  # a value the pool's least will reach: the least value of `size` teaching candidates
+            n_top = 0
+            if timed and n_cand > size:
+                n_top = best_bounds(candidates, n_cand, candidate_bound, assessment, minutes, top, top_bound)
+            if n_top == size:
+                floor = np.inf
+                for c in top:
+                    candidate_value[c], _, _, _ = module_value(
+                        i, candidates[c], plan, below, known, latest, out_spread, state, out_target, learn,
+                        coverage, minutes, assessment, covered_starts, covered_points, required_starts,
+                        required_points, threshold, spread_threshold,
+                    )  # fmt: skip
+                    candidate_valued[c] = True
+                    if candidate_value[c] < floor:
+                        floor = candidate_value[c]
+            for c in range(n_cand):
+                q = candidates[c]
+                if candidate_valued[c]:
+                    value = candidate_value[c]
+                else:
+                    least = pool_values[size - 1]
+                    limit = floor if floor > least else least
+                    if limit > 0.0 and below_value(candidate_bound[c], limit, minutes[q]):
                         continue  # it would not enter the pool
-                value, _, _, _ = module_value(
-                    i, q, plan, below, known, latest, out_spread, state, out_target, learn, coverage, minutes,
-                    assessment, covered_starts, covered_points, required_starts, required_points, threshold,
-                    spread_threshold,
-                )  # fmt: skip
+                    value, _, _, _ = module_value(
+                        i, q, plan, below, known, latest, out_spread, state, out_target, learn, coverage, minutes,
+                        assessment, covered_starts, covered_points, required_starts, required_points, threshold,
+                        spread_threshold,
+                    )  # fmt: skip
                 if value <= pool_values[size - 1]:
                     continue
                 slot = size - 1
