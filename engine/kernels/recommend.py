@@ -262,25 +262,30 @@ def below_value(bound, value, minutes):
 def best_bounds(candidates, n_cand, bound, assessment, minutes, top, top_bound):
     """Fill `top` with the indexes of the teaching candidates (the first n_cand of `candidates`)
     of best `bound` per minute, best first (`top_bound`: theirs); return how many it holds."""
-    size = top.shape[0]
     n_top = 0
     for c in range(n_cand):
         q = candidates[c]
-        if assessment[q]:
-            continue
-        per_minute = bound[c] / minutes[q]
-        if n_top == size and not per_minute > top_bound[size - 1]:
-            continue
-        slot = n_top if n_top < size else size - 1
-        while slot > 0 and per_minute > top_bound[slot - 1]:
-            top[slot] = top[slot - 1]
-            top_bound[slot] = top_bound[slot - 1]
-            slot -= 1
-        top[slot] = c
-        top_bound[slot] = per_minute
-        if n_top < size:
-            n_top += 1
+        if not assessment[q]:
+            n_top = insert_best(top, top_bound, n_top, c, bound[c] / minutes[q])
     return n_top
+
+
+@inline
+def insert_best(items, values, held, item, value):
+    """Put `item` of `value` among the first `held` of `items` (their `values` in decreasing
+    order, earlier items first among equals; at most items.shape[0] kept) if it ranks there;
+    return how many they hold now."""
+    size = items.shape[0]
+    if held == size and value <= values[size - 1]:
+        return held
+    slot = held if held < size else size - 1
+    while slot > 0 and value > values[slot - 1]:
+        items[slot] = items[slot - 1]
+        values[slot] = values[slot - 1]
+        slot -= 1
+    items[slot] = item
+    values[slot] = value
+    return held + 1 if held < size else held
 
 
 @inline
@@ -653,15 +658,7 @@ def recommend_kernel(
                         assessment, covered_starts, covered_points, required_starts, required_points, threshold,
                         spread_threshold,
                     )  # fmt: skip
-                if value <= pool_values[size - 1]:
-                    continue
-                slot = size - 1
-                while slot > 0 and value > pool_values[slot - 1]:
-                    pool[slot] = pool[slot - 1]
-                    pool_values[slot] = pool_values[slot - 1]
-                    slot -= 1
-                pool[slot] = q
-                pool_values[slot] = value
+                insert_best(pool, pool_values, size, q, value)  # the pool is full from the start: module -1 at 0
             lead = -1  # the slot that shows the learner's own points (own_item: if none before it does)
             if own is not None:  # None: compiled without (Numba prunes the branch), as before own points
                 if own_slot < k:
