@@ -77,6 +77,10 @@ parallel_kernel = njit(**FLAGS, parallel=True)
 # Small helpers called in hot loops: inlined at Numba's level, so no call passes arrays
 # (each array argument costs reference counting at the call).
 inline = njit(**FLAGS, inline="always")
+# Helpers whose body is large next to the cost of a call, or that run off the hottest loop:
+# compiled once each and called. Numba's own inlining copies and types the callee again at
+# every call site, and a machine's first run compiles every copy.
+called = njit(**FLAGS)
 
 
 # prange iterations handed out one at a time rather than in one block per thread: the

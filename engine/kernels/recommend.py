@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import prange
 
-from engine.jit import inline, kernel, parallel_kernel
+from engine.jit import called, inline, kernel, parallel_kernel
 from engine.kernels.mastery import PRIOR_STRENGTH, decayed, uncertainty_of
 from engine.model import LAST_SEEN, MASTERY
 
@@ -41,7 +41,7 @@ DROP_MARGIN = 1.0 + 1e-9
 DROP_SLACK = 1e-3
 
 
-@inline
+@called
 def expected_drop(p, target, rate, sd):
     """Drop of the expected shortfall E[max(0, T - K)^2] under the belief K ~ Normal(p, sd^2)
     when its mean moves to p + (1 - p) rate. The spread stays: how sure the engine is after a
@@ -54,7 +54,7 @@ def expected_drop(p, target, rate, sd):
     return expected_shortfall(target - p, sd) - expected_shortfall(target - after, sd)
 
 
-@inline
+@called
 def drop_slope(p, target, sd):
     """A bound on how fast a `valued` point's expected shortfall falls per unit its mastery
     rises (0 for a point not valued), with `DROP_SLACK` over it: (slope, slack) such that the
@@ -68,7 +68,7 @@ def drop_slope(p, target, sd):
     return slope, slack
 
 
-@inline
+@called
 def shortfall_and_slope(p, target, sd):
     """(`shortfall_of`, `drop_slope`) of a point in one go: the two share the normal's
     density and tail (an exp and a polynomial per point of every learner ranked)."""
@@ -129,7 +129,7 @@ def valued(p, target, sd):
     return target > 0.0 and p - target < SHORTFALL_SPREADS * sd
 
 
-@inline
+@called
 def revealed_shortfall(gap, variance):
     """E[max(0, T - p')^2] where p' is the estimate after an assessment, normal around p = T - gap
     with the variance the assessment removes (the spread of the posterior mean before the result):
@@ -143,7 +143,7 @@ def revealed_shortfall(gap, variance):
     return (gap * gap + variance) * cdf + gap * sd * pdf
 
 
-@inline
+@called
 def variance_drop(p, evidence, weight):
     """Drop of the belief's variance p(1 - p) / (kappa + 1) when an assessment adds `weight`
     observations (kappa = PRIOR_STRENGTH + evidence)."""
@@ -311,7 +311,7 @@ def expect_learning(
             below[j] = shortfall_of(planned[j], targets[i, j], spread[i, j])
 
 
-@inline
+@called
 def shortfall_of(p, target, sd):
     """The expected shortfall of a point estimated at p (belief sd) where training it is valued, else 0."""
     return expected_shortfall(target - p, sd) if valued(p, target, sd) else 0.0
