@@ -119,18 +119,10 @@ def compile_kernels() -> None:
     otherwise spend (past the start-up wait, and an HTTP worker's timeout); later runs load
     them from Numba's cache in about a second."""
     from engine.warm import warm_up
+    from skillgap.compiling import compiling_noticed
 
-    started = time.monotonic()
-    notice = threading.Timer(
-        1.0, say, ["Compiling the engine's kernels for this machine (the first run only: 2-4 minutes)..."]
-    )
-    notice.start()
-    try:
+    with compiling_noticed(say, duration="2-4 minutes"):
         warm_up()
-    finally:
-        notice.cancel()
-    if time.monotonic() - started > 1.0:
-        say(f"  compiled in {time.monotonic() - started:.0f} s (kept in Numba's cache for the next runs)")
 
 
 def _start_workers(supervisor: Supervisor, count: int) -> None:

@@ -18,6 +18,7 @@ from core.errors import UserError
 from core.settings import Settings
 from engine.fit import FittedParameters, Predictions, fit, observations, predict
 from engine.jit import lean_cache_loads
+from skillgap.compiling import notices_compiling
 
 lean_cache_loads()  # these commands run as short processes
 
@@ -126,6 +127,7 @@ def predict_csv(
     return table, predictions
 
 
+@notices_compiling
 def _fit(args: argparse.Namespace, settings: Settings) -> int:
     if args.from_log:
         return _fit_from_log(args, settings)
@@ -169,6 +171,7 @@ def _fit_from_log(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@notices_compiling
 def _predict(args: argparse.Namespace, settings: Settings) -> int:
     predict_csv(Path(args.csv), Path(args.params), Path(args.out), Progress(), args.unknown_skills)
     return 0

@@ -11,8 +11,10 @@ import orjson
 
 from core.errors import UserError
 from core.settings import Settings
+from skillgap.compiling import notices_compiling
 
 
+@notices_compiling
 def _plan(args: argparse.Namespace, settings: Settings) -> int:
     from core.catalog.model import METHODS
     from core.csv_export import csv_text

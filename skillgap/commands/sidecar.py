@@ -17,6 +17,7 @@ import orjson
 from core.errors import UserError
 from core.redis_server import open_redis
 from core.settings import Settings
+from skillgap.compiling import notices_compiling
 
 log = logging.getLogger(__name__)
 SYNC_STOP_S = 5.0  # a Moodle sync round still running then is left to end with the process
@@ -81,6 +82,7 @@ def _sidecar(args: argparse.Namespace, settings: Settings) -> int:
 NOT_REDERIVED = 3  # replay wrote what it could, but not all of it with the active parameters
 
 
+@notices_compiling
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from core.services import open_services
     from sidecar.replay import check, replay
