@@ -4,16 +4,20 @@ otherwise sit silent; from then on they load from the cache and nothing is said.
 
 Listens to Numba's compile events (`numba.core.event`, Numba's public event API): a kernel loaded
 from the cache raises none. Compiles nest (a kernel compiles the helpers it calls) and never
-overlap (Numba compiles under one lock), so the outermost ones are counted."""
+overlap (Numba compiles under one lock), so the outermost ones are counted.
+
+`compile_kernels` compiles them all before a long-running process starts, one process at a time."""
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 NOTICE_AFTER_S = 1.0
 NOTICE = "Compiling the engine's kernels for this machine (the first run only{duration})..."
@@ -95,3 +99,40 @@ def notices_compiling(handler: Callable) -> Callable:
             return handler(*args, **kwargs)
 
     return noticed
+
+
+def compile_kernels(say: Callable[[str], None] = to_stderr) -> None:
+    """Compile the engine's kernels before anything needs them (`engine.warm`): on a machine's
+    first run that takes minutes, which a worker's first batch or a first cost plan would
+    otherwise spend (past the start-up wait, and an HTTP worker's timeout); later runs load
+    them from Numba's cache in about a second."""
+    from engine.warm import warm_up  # sets Numba's cache folder (engine.jit)
+
+    with one_compiler_at_a_time(say), compiling_noticed(say, duration="2-4 minutes"):
+        warm_up()
+
+
+@contextmanager
+def one_compiler_at_a_time(say: Callable[[str], None]) -> Iterator[None]:
+    """Hold the engine's cache folder's lock: Numba's cache is not safe when two processes write
+    the same kernel at once (a parallel kernel's files can then mismatch: numba/numba#4807,
+    #10128), as two workers started together on a cold cache would. The second waits, then
+    loads what the first compiled."""
+    from numba.core import config
+
+    import engine.jit  # noqa: F401  (sets Numba's cache folder)
+
+    try:
+        folder = Path(config.CACHE_DIR)
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / "compile.lock", "a")
+    except OSError:  # a folder we cannot write: Numba will not cache there either
+        yield
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say("Waiting for another process that is compiling the engine's kernels...")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield

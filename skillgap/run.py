@@ -27,6 +27,7 @@ from core.tokens import create_token, register_token, tenant_for
 from lti_tool.demo_platform import demo_cohort, demo_learner_ids
 from lti_tool.invites import InviteStore, invite_url
 from lti_tool.redis_keys import LtiKeys
+from skillgap.compiling import compile_kernels
 from skillgap.demo import demo_events, post_events
 from skillgap.processes import Supervisor, gunicorn_command, port_is_free
 
@@ -113,18 +114,6 @@ def _redis(settings: Settings, cleanup: ExitStack) -> str:
     return embedded.url
 
 
-def compile_kernels() -> None:
-    """Compile the engine's kernels before anything needs them (`engine.warm`): on a machine's
-    first run that takes minutes, which a worker's first batch or a first cost plan would
-    otherwise spend (past the start-up wait, and an HTTP worker's timeout); later runs load
-    them from Numba's cache in about a second."""
-    from engine.warm import warm_up
-    from skillgap.compiling import compiling_noticed
-
-    with compiling_noticed(say, duration="2-4 minutes"):
-        warm_up()
-
-
 def _start_workers(supervisor: Supervisor, count: int) -> None:
     for number in range(1, count + 1):
         supervisor.start(f"worker {number}", [sys.executable, "-m", "skillgap.cli", "worker"])
@@ -151,7 +140,7 @@ def serve_sidecar(settings: Settings, workers: int | None = None) -> int:
     if workers < 1:
         raise StartupError("--workers must be at least 1")
     _check_ports(settings, with_tool=False)
-    compile_kernels()
+    compile_kernels(say)
     stop = threading.Event()
     _on_signals(stop)
     with ExitStack() as cleanup:
@@ -202,7 +191,7 @@ def run(settings: Settings) -> int:
     catalog = load_catalog(settings.catalog_path)
     say(catalog.summary())
     _check_ports(settings, with_tool=True)
-    compile_kernels()  # before the signal handlers: Ctrl-C stops a long compile at once
+    compile_kernels(say)  # before the signal handlers: Ctrl-C stops a long compile at once
     stop = threading.Event()
     _on_signals(stop)
 

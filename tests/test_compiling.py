@@ -13,7 +13,7 @@ from numba import njit
 from numba.core import event
 
 from skillgap import compiling
-from skillgap.compiling import compiling_noticed
+from skillgap.compiling import compiling_noticed, one_compiler_at_a_time
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTICE = "Compiling the engine's kernels for this machine"
@@ -80,3 +80,38 @@ def test_fit_says_it_compiles_on_an_empty_cache_and_not_after(tmp_path: Path):
     assert NOTICE not in second.stderr
     assert "compiled in" not in second.stderr
     assert (tmp_path / "first.json").read_bytes() == (tmp_path / "second.json").read_bytes()
+
+
+WAITER = """
+from skillgap.compiling import one_compiler_at_a_time
+
+with one_compiler_at_a_time(lambda message: print(message, flush=True)):
+    print("compiling", flush=True)
+"""
+
+
+def test_a_second_process_waits_for_the_one_compiling():
+    """Numba's cache is not safe for two processes writing one kernel at once: the second
+    waits for the lock on the engine's cache folder, says why, then goes on."""
+    said: list[str] = []
+    with one_compiler_at_a_time(said.append):
+        waiter = subprocess.Popen(
+            [sys.executable, "-c", WAITER], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        first = waiter.stdout.readline()
+        assert first.startswith("Waiting for another process that is compiling the engine's kernels")
+        time.sleep(0.5)
+        assert waiter.poll() is None  # still waiting
+    out, err = waiter.communicate(timeout=60)
+    assert waiter.returncode == 0, err
+    assert out == "compiling\n"
+    assert said == []  # the first took the lock at once
+
+
+def test_the_lock_is_taken_at_once_when_free_and_released_after():
+    said: list[str] = []
+    with one_compiler_at_a_time(said.append):
+        pass
+    with one_compiler_at_a_time(said.append):
+        pass
+    assert said == []

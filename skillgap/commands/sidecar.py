@@ -49,6 +49,9 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     from core.services import open_services
     from sidecar.worker import Worker, tune_gc
+    from skillgap.compiling import compile_kernels
+
+    compile_kernels()  # before the signal handlers: Ctrl-C stops a long compile at once
 
     # Small batches pay more to wake Numba's thread pool than its threads save, and the
     # other workers and Redis want the cores too.
