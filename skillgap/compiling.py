@@ -106,7 +106,7 @@ def compile_kernels(say: Callable[[str], None] = to_stderr) -> None:
     first run that takes minutes, which a worker's first batch or a first cost plan would
     otherwise spend (past the start-up wait, and an HTTP worker's timeout); later runs load
     them from Numba's cache in about a second."""
-    from engine.warm import warm_up  # sets Numba's cache folder (engine.jit)
+    from engine.warm import warm_up
 
     with one_compiler_at_a_time(say), compiling_noticed(say, duration="2-4 minutes"):
         warm_up()
