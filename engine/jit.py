@@ -78,9 +78,9 @@ parallel_kernel = njit(**FLAGS, parallel=True)
 # (each array argument costs reference counting at the call).
 inline = njit(**FLAGS, inline="always")
 # Helpers whose body is large next to the cost of a call, or that run off the hottest loop:
-# compiled once each and called. Numba's own inlining copies and types the callee again at
-# every call site, and a machine's first run compiles every copy.
-called = njit(**FLAGS)
+# compiled once each, as a kernel is, and called. Numba's own inlining copies and types the
+# callee again at every call site, and a machine's first run compiles every copy.
+called = kernel
 
 
 # prange iterations handed out one at a time rather than in one block per thread: the
