@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.catalog import Catalog
-from engine import READY_MASTERY, Action, Model, needed_targets
+from engine import RANKING_READY_MASTERY, Action, Model, needed_targets
 from engine.kernels.recommend import DECISIVE_SPREADS, SHORTFALL_SPREADS
 from engine.model import main_points
 
@@ -20,7 +20,7 @@ def recommendation_items(
     uncertainty: np.ndarray,
     targets: np.ndarray,
     uncertainty_threshold: float,
-    prerequisite_threshold: float = READY_MASTERY,
+    prerequisite_threshold: float = RANKING_READY_MASTERY,
     own_points: np.ndarray | None = None,
 ) -> list[dict]:
     """One learner's stored plan, explained as the engine valued it (engine/recommend.py): in

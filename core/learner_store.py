@@ -35,7 +35,7 @@ from core.catalog import Catalog, own_points
 from core.explain import recommendation_items
 from core.keys import Keys, partition_of
 from core.mandatory import DueRules, Status, enrolment_times
-from engine import READY_MASTERY, STATE_FIELDS, Action, Model, decayed_belief, new_state, shortfall_loss
+from engine import RANKING_READY_MASTERY, STATE_FIELDS, Action, Model, decayed_belief, new_state, shortfall_loss
 from engine.objective import ShortfallLoss
 
 MAX_COHORTS = 64
@@ -151,7 +151,7 @@ class LearnerStore:
         catalog: Catalog,
         model: Model,
         assessment_uncertainty: float = 0.15,
-        prerequisite_threshold: float = READY_MASTERY,
+        prerequisite_threshold: float = RANKING_READY_MASTERY,
     ):
         self.client = client
         self.assessment_uncertainty = assessment_uncertainty

@@ -97,10 +97,11 @@ class Settings:
     batch_entries: int = 10_000  # at most this many entries per stream and read
     block_ms: int = 100
     recommendations_per_learner: int = 5
-    # Mastery of a module's required points at which it teaches at its full rate (ranking and
-    # explanations; the workers' mastery update uses engine.READY_MASTERY, kept equal by a test;
-    # a literal here so that `skillgap --help` loads no engine)
-    prerequisite_threshold: float = 0.6
+    # Mastery of a module's required points at which the ranking and its explanations value it
+    # at its full rate, and the target they set a needed prerequisite (engine.RANKING_READY_MASTERY,
+    # kept equal by a test; a literal here so that `skillgap --help` loads no engine). The
+    # mastery update's own is engine.READY_MASTERY.
+    prerequisite_threshold: float = 0.75
     worker_processes: int = 1  # started by `skillgap sidecar` and `skillgap run`
     lease_ttl_ms: int = 5_000  # a partition's owner must renew within this, or it moves
     claim_idle_ms: int = 1_000  # pending entries idle this long are reclaimed (XAUTOCLAIM)

@@ -5,7 +5,17 @@ inputs, then call the private Numba kernels in ``engine/kernels/``.
 """
 
 from engine.mastery import Belief, apply_event, apply_events, decayed_belief, decayed_mastery
-from engine.model import EVIDENCE, LAST_SEEN, MASTERY, READY_MASTERY, STATE_FIELDS, Kind, Model, new_state
+from engine.model import (
+    EVIDENCE,
+    LAST_SEEN,
+    MASTERY,
+    RANKING_READY_MASTERY,
+    READY_MASTERY,
+    STATE_FIELDS,
+    Kind,
+    Model,
+    new_state,
+)
 from engine.objective import GroupLoss, ShortfallLoss, shortfall_loss
 from engine.recommend import Action, Recommendations, needed_targets, recommend
 
@@ -13,6 +23,7 @@ __all__ = [
     "EVIDENCE",
     "LAST_SEEN",
     "MASTERY",
+    "RANKING_READY_MASTERY",
     "READY_MASTERY",
     "STATE_FIELDS",
     "Action",

@@ -30,8 +30,14 @@ class Kind(enum.IntEnum):
 
 
 # Mastery of its required points at which a module teaches at its full rate; below it, at the
-# share mastery / READY_MASTERY (engine.apply_events and engine.recommend take another).
+# share mastery / READY_MASTERY. The mastery update's (engine.apply_events takes another).
 READY_MASTERY = 0.6
+
+# The same threshold as the recommender reads it, in its valuation and its raised targets
+# (engine.recommend's default, the workers' setting). Higher than the update's: a plan looks a
+# few modules ahead, while a prerequisite raised now speeds every later module that needs it,
+# which valuing modules with weak prerequisites lower makes up for (docs/model.md, readiness).
+RANKING_READY_MASTERY = 0.75
 
 # A module mainly trains the points it covers at this share of its largest coverage or more:
 # its requirements come from those points (a point it touches in passing adds none).

@@ -39,7 +39,7 @@ from engine.jit import inline, kernel, parallel_kernel
 from engine.kernels.mastery import apply_event_kernel, forget_factor
 from engine.kernels.recommend import ASSESS
 from engine.mastery import _update_arrays, apply_events, decayed_belief
-from engine.model import LAST_SEEN, MASTERY, READY_MASTERY, STATE_FIELDS, Kind, Model
+from engine.model import LAST_SEEN, MASTERY, RANKING_READY_MASTERY, READY_MASTERY, STATE_FIELDS, Kind, Model
 from engine.recommend import DUE_WINDOW, recommend
 
 WEEK = 7 * 86_400.0
@@ -126,7 +126,7 @@ def adaptive(
     now: float,
     bounds: Bounds,
     k: int = 5,
-    prerequisite_threshold: float = READY_MASTERY,
+    prerequisite_threshold: float = RANKING_READY_MASTERY,
     uncertainty_threshold: float = 0.15,
     due: np.ndarray | None = None,
     due_window: float = DUE_WINDOW,
@@ -165,7 +165,7 @@ def adaptive(
             pending[rows] -= seconds[:, None]
             pending[rows, chosen] = np.inf
 
-    return _walk(state, targets, model, now, bounds, choose, prerequisite_threshold, taken)
+    return _walk(state, targets, model, now, bounds, choose, taken)
 
 
 def course_order(
@@ -174,7 +174,6 @@ def course_order(
     model: Model,
     now: float,
     bounds: Bounds,
-    prerequisite_threshold: float = READY_MASTERY,
 ) -> Paths:
     """Paths that take the role's modules in catalog order (see the module docstring): every
     path walked to its end in one parallel kernel (a path's next module does not depend on the
@@ -195,7 +194,7 @@ def course_order(
         start.paths.stalled,
         start.paths.takes,
         start.paths.order,
-        *_update_arrays(model, prerequisite_threshold),
+        *_update_arrays(model, READY_MASTERY),
     )
     return start.paths
 
@@ -238,7 +237,6 @@ def _walk(
     now: float,
     bounds: Bounds,
     choose: Callable[[np.ndarray, np.ndarray, np.ndarray], Choice],
-    prerequisite_threshold: float,
     taken: Callable[[np.ndarray, np.ndarray, np.ndarray], None],
 ) -> Paths:
     """Every row's path at once, a step of all at a time; `choose(state, targets, rows)` gives the
@@ -266,7 +264,7 @@ def _walk(
         seconds = took * seconds_per_minute
         _age(state, active, seconds)
         taken(active, chosen, seconds)
-        _apply_completions(state, model, active, chosen, now, prerequisite_threshold)
+        _apply_completions(state, model, active, chosen, now)
         minutes[active] += took
         takes[active, chosen] += 1
         recorded = active < recorded_rows
@@ -274,7 +272,7 @@ def _walk(
     return start.paths
 
 
-def _apply_completions(state, model, rows, modules, now, prerequisite_threshold) -> None:
+def _apply_completions(state, model, rows, modules, now) -> None:
     n = rows.shape[0]
     apply_events(
         state,
@@ -285,7 +283,6 @@ def _apply_completions(state, model, rows, modules, now, prerequisite_threshold)
         np.full(n, np.nan),
         np.full(n, now),
         in_place=True,
-        prerequisite_threshold=prerequisite_threshold,
     )
 
 
@@ -412,7 +409,7 @@ def project(
     draws: int,
     seed: int = 0,
     k: int = 5,
-    prerequisite_threshold: float = READY_MASTERY,
+    prerequisite_threshold: float = RANKING_READY_MASTERY,
     uncertainty_threshold: float = 0.15,
     due: np.ndarray | None = None,
     due_window: float = DUE_WINDOW,
@@ -439,7 +436,7 @@ def project(
             None if due is None else np.tile(np.asarray(due, np.float64), (draws + 1, 1)),
             due_window,
         ),
-        course_order(start, targets, model, now, bounds, prerequisite_threshold),
+        course_order(start, targets, model, now, bounds),
         n,
         draws + 1,
     )

@@ -44,7 +44,7 @@ import numpy as np
 
 from engine.kernels.recommend import ASSESS, LEARN, MANDATORY, REVIEW, needs_kernel, recommend_kernel
 from engine.mastery import check_state
-from engine.model import READY_MASTERY, Model, point_masks
+from engine.model import RANKING_READY_MASTERY, Model, point_masks
 
 # The plan is drawn from this many times k modules best on their own.
 POOL_PER_SLOT = 2
@@ -82,7 +82,7 @@ def recommend(
     model: Model,
     now: float,
     k: int = 5,
-    prerequisite_threshold: float = READY_MASTERY,
+    prerequisite_threshold: float = RANKING_READY_MASTERY,
     uncertainty_threshold: float = 0.15,
     due: np.ndarray | None = None,
     due_window: float = DUE_WINDOW,
@@ -167,7 +167,7 @@ def catalog_arrays(model: Model) -> tuple:
 
 
 def needed_targets(
-    mastery: np.ndarray, targets: np.ndarray, model: Model, prerequisite_threshold: float = READY_MASTERY
+    mastery: np.ndarray, targets: np.ndarray, model: Model, prerequisite_threshold: float = RANKING_READY_MASTERY
 ) -> np.ndarray:
     """(L, M) the targets `recommend` ranks against: the role's `targets`, raised on points that
     a module of a point still short of its target requires (see the module docstring)."""

@@ -13,7 +13,7 @@ from numpy.testing import assert_allclose
 import naive
 from core.catalog import engine_model, load_catalog
 from core.settings import Settings
-from engine import EVIDENCE, LAST_SEEN, MASTERY, Model, decayed_belief, new_state
+from engine import EVIDENCE, LAST_SEEN, MASTERY, RANKING_READY_MASTERY, READY_MASTERY, Model, decayed_belief, new_state
 from engine.plan import Bounds, adaptive, belief_draws, course_modules, course_order, project
 from engine.recommend import DUE_WINDOW
 
@@ -101,10 +101,10 @@ def test_paths_match_the_slow_real_time_walk(seed, mandatory):
     if mandatory:  # some modules due: overdue, within the window, or falling into it on the way
         due = np.where(rng.random((n, model.n_modules)) < 0.4, NOW + rng.uniform(-10, 120, (n, 1)) * DAY, np.inf)
     bounds = Bounds(240.0, 3000.0, 40, reach_share=0.05, reach_floor=0.01, record_rows=n)
-    threshold, spread = 0.6, 0.15
+    threshold, spread = RANKING_READY_MASTERY, 0.15  # the ranking's; the paths update as the workers do
     got = {
         "adaptive": adaptive(state, targets, model, NOW, bounds, 5, threshold, spread, due),
-        "course": course_order(state, targets, model, NOW, bounds, threshold),
+        "course": course_order(state, targets, model, NOW, bounds),
     }
     for i in range(n):
         learner = [state[i, MASTERY].tolist(), state[i, EVIDENCE].tolist(), state[i, LAST_SEEN].tolist()]
@@ -114,7 +114,7 @@ def test_paths_match_the_slow_real_time_walk(seed, mandatory):
         }
         for name, choose in policies.items():
             minutes, reached, stalled, modules = naive.plan_path(
-                learner, targets[i], model, NOW, 240.0, 3000.0, 40, 0.05, 0.01, threshold, choose
+                learner, targets[i], model, NOW, 240.0, 3000.0, 40, 0.05, 0.01, READY_MASTERY, choose
             )
             paths = got[name]
             assert [int(q) for q in paths.order[i] if q >= 0] == modules, name

@@ -17,6 +17,7 @@ from engine import (
     EVIDENCE,
     LAST_SEEN,
     MASTERY,
+    RANKING_READY_MASTERY,
     READY_MASTERY,
     Action,
     Model,
@@ -55,13 +56,13 @@ def chain(target_basic: float = 0.3) -> Model:
 def test_a_prerequisite_met_for_its_own_target_is_still_raised_for_the_module_that_needs_it():
     model = chain(target_basic=0.3)
     state = new_state(model, 1)
-    state[0, MASTERY] = [0.35, 0.1]  # basics above its role target 0.3, below the 0.6 advanced needs
+    state[0, MASTERY] = [0.35, 0.1]  # basics above its role target 0.3, below what advanced needs
     recs = recommend(state, model.targets, model, now=NOW, k=3)
-    assert recs.target[0, 0] == pytest.approx(0.6)
+    assert recs.target[0, 0] == pytest.approx(RANKING_READY_MASTERY)
     listed = list(recs.module[0])
-    assert 0 in listed and recs.gain[0, listed.index(0)] > 0  # basics has a gap of its own: 0.6
+    assert 0 in listed and recs.gain[0, listed.index(0)] > 0  # basics has a gap of its own
     assert 1 in listed  # advanced is offered, slowed by the weak basics rather than hidden (the old gate stalled)
-    assert needed_targets(state[:, MASTERY], model.targets, model)[0, 0] == pytest.approx(0.6)
+    assert needed_targets(state[:, MASTERY], model.targets, model)[0, 0] == pytest.approx(RANKING_READY_MASTERY)
 
 
 def test_a_weak_prerequisite_scales_the_gain_and_the_learning():
@@ -230,8 +231,8 @@ def test_a_learner_estimated_just_above_target_is_offered_the_assessments_that_d
         assert reason(item, CATALOG, "zh").startswith("测评")
 
 
-def test_the_workers_setting_and_the_mastery_updates_threshold_agree():
-    assert Settings().prerequisite_threshold == READY_MASTERY
+def test_the_workers_setting_is_engine_recommends_default_threshold():
+    assert Settings().prerequisite_threshold == RANKING_READY_MASTERY
 
 
 def test_mandatory_modules_due_soon_open_the_plan_earliest_first_and_the_rest_builds_on_them():
@@ -374,7 +375,7 @@ def test_a_prerequisite_is_needed_only_where_every_module_of_the_short_point_req
     only = chain(target_basic=0.0)
     other = dataclasses.replace(only, requires=np.array([[0, 0], [1, 0], [0, 0], [0, 0]], bool))
     state = new_state(only, 1)
-    assert needed_targets(state[:, MASTERY], only.targets, only)[0, 0] == pytest.approx(READY_MASTERY)
+    assert needed_targets(state[:, MASTERY], only.targets, only)[0, 0] == pytest.approx(RANKING_READY_MASTERY)
     assert needed_targets(state[:, MASTERY], other.targets, other)[0, 0] == 0.0
     recs = recommend(state, other.targets, other, now=NOW, k=4)
     assert 0 not in recs.module[0] and recs.module[0, 0] == 2
@@ -534,11 +535,11 @@ def test_the_own_item_takes_the_own_points_furthest_per_minute_on_the_plan_befor
         plan = recs.mastery[i].copy()
         for q in recs.module[i, :2]:
             if not MODEL.assessment[q]:
-                plan += (1 - plan) * MODEL.learn[q] * readiness(q, plan, *required, READY_MASTERY)
+                plan += (1 - plan) * MODEL.learn[q] * readiness(q, plan, *required, RANKING_READY_MASTERY)
         target, sd = recs.target[i], recs.uncertainty[i]
 
         def own_gain(q, plan=plan, target=target, sd=sd, own=own[i]):
-            ready = readiness(q, plan, *required, READY_MASTERY)
+            ready = readiness(q, plan, *required, RANKING_READY_MASTERY)
             after = plan + (1 - plan) * MODEL.learn[q] * ready
             return (
                 sum(
