@@ -532,7 +532,9 @@ def main(argv: list[str] | None = None) -> int:
     now = 1.8e9
     state, targets = cohort(model, 500 if args.quick else 5000, event_rng, now)
     kernel_s, recs = best_of(5, lambda: recommend(state, targets, model, now=now))
-    numpy_s, (module, value) = best_of(3, lambda: recommend_numpy(state, targets, model, now, 5, RANKING_READY_MASTERY, 0.15))
+    numpy_s, (module, value) = best_of(
+        3, lambda: recommend_numpy(state, targets, model, now, 5, RANKING_READY_MASTERY, 0.15)
+    )
     same = np.allclose(value, recs.gain_per_minute, rtol=1e-9, atol=1e-15)
     say("recommend_same_ranking_as_numpy", bool(same))
     say("recommend_learners_per_s", state.shape[0] / kernel_s)
