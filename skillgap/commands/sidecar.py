@@ -7,7 +7,6 @@ import argparse
 import gzip
 import logging
 import signal
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -17,14 +16,10 @@ import orjson
 from core.errors import UserError
 from core.redis_server import open_redis
 from core.settings import Settings
-from skillgap.compiling import notices_compiling
+from skillgap.compiling import compile_kernels, notices_compiling, to_stderr
 
 log = logging.getLogger(__name__)
 SYNC_STOP_S = 5.0  # a Moodle sync round still running then is left to end with the process
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def _worker_check(args: argparse.Namespace, settings: Settings) -> int:
@@ -49,7 +44,6 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     from core.services import open_services
     from sidecar.worker import Worker, tune_gc
-    from skillgap.compiling import compile_kernels
 
     compile_kernels()  # before the signal handlers: Ctrl-C stops a long compile at once
 
@@ -96,7 +90,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         if args.check:
             result = check(services, archive_dir)
             for note in result.notes:
-                _say(note)
+                to_stderr(note)
             print(
                 f"learners: {result.learners}\nlost: {result.lost}\nduplicated: {result.duplicated}\n"
                 f"undetermined: {result.undetermined}\n"
@@ -106,7 +100,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             )
             return 0 if result.healthy else 1
         try:
-            result = replay(services, progress=_say, archive_dir=archive_dir)
+            result = replay(services, progress=to_stderr, archive_dir=archive_dir)
         except TimeoutError as exc:
             raise UserError(f"{exc}; is a worker stuck? (replay asks each partition's owner to hand it over)") from None
         except LostPartition as exc:
@@ -115,10 +109,10 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
                 f"replay lost the lease of partition {partitions} before writing it (was Redis "
                 "paused or cut off?); run `skillgap replay` again"
             ) from None
-    _say(f"Replayed {result.events:,} events into {result.learners:,} learners.")
+    to_stderr(f"Replayed {result.events:,} events into {result.learners:,} learners.")
     if result.not_rederived:
         partitions = ", ".join(map(str, sorted(result.not_rederived)))
-        _say(
+        to_stderr(
             f"Not every event was re-derived with the active parameters: partitions {partitions} keep "
             "what older parameters made of their history before their snapshot, or their stored state "
             f"(said above). Exit status {NOT_REDERIVED}."
@@ -139,9 +133,9 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
             settings.partitions,
             handle,
             args.tenant,
-            lambda n: _say(f"exported {n:,} events") if n % 50_000 < 500 else None,
+            lambda n: to_stderr(f"exported {n:,} events") if n % 50_000 < 500 else None,
         )
-    _say(f"Wrote {count:,} events to {out}")
+    to_stderr(f"Wrote {count:,} events to {out}")
     return 0
 
 
@@ -162,8 +156,8 @@ def _import_file(args: argparse.Namespace, settings: Settings, load: Callable, w
     from core.services import open_services
 
     with open_services(settings) as services:
-        count = load(services, Path(args.file), args.tenant or settings.default_tenant, _say)
-    _say(f"Imported {count:,} {what} from {args.file}; {then}")
+        count = load(services, Path(args.file), args.tenant or settings.default_tenant, to_stderr)
+    to_stderr(f"Imported {count:,} {what} from {args.file}; {then}")
     return 0
 
 
@@ -194,7 +188,7 @@ def _params(args: argparse.Namespace, settings: Settings) -> int:
             print(version)
         else:
             activate(client, keys, catalog, args.version)
-            _say(f"Version {args.version} is active; run `skillgap replay` to rebuild mastery with it.")
+            to_stderr(f"Version {args.version} is active; run `skillgap replay` to rebuild mastery with it.")
     return 0
 
 
