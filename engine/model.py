@@ -30,7 +30,7 @@ class Kind(enum.IntEnum):
 
 
 # Mastery of its required points at which a module teaches at its full rate; below it, at the
-# share mastery / READY_MASTERY. The mastery update's (engine.apply_events takes another).
+# share mastery / READY_MASTERY: the mastery update's threshold (engine.apply_events takes another).
 READY_MASTERY = 0.6
 
 # The same threshold as the recommender reads it, in its valuation and its raised targets
