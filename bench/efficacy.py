@@ -18,7 +18,7 @@ from core.explain import recommendation_items
 from core.mandatory import DueRules
 from core.settings import Settings
 from engine import Action, Model, new_state
-from engine.efficacy import Spread, run_efficacy
+from engine.efficacy import START, Spread, run_efficacy
 from engine.model import main_points
 from sidecar.processing import recommend_as_of
 
@@ -57,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.fresh_only:
         return 0
     roles = np.repeat(np.arange(len(catalog.roles)), args.learners_per_role)
+    rules = DueRules.of(catalog)  # every learner enrols at the simulator's start, none done yet
+    not_done = np.full((roles.size, len(rules.modules)), np.inf)
+    due = rules.due(roles, np.full(roles.size, START), not_done, model.n_modules)
+    print(f"mandatory_modules: {' '.join(rules.ids) or 'none'}")
     for item in args.assume:
         name, _, value = item.partition("=")
         print(f"assume_{name}: {float(value):g}")
@@ -72,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             spread=spread,
             cap_minutes=args.cap_minutes,
             minutes_per_day=args.minutes_per_day,
+            due=due,
         )
         reports.append(report.lines)
         shown = report.lines if len(args.seed) == 1 else [(n, v) for n, v in report.lines if n in HEADLINE]

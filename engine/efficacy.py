@@ -18,6 +18,12 @@ capped at `cap_minutes`. A learner for whom the policy offers nothing stops ther
 as not reached): `stopped` while truly short of the goal, a `stall` when even the engine's
 estimate from the events still shows a gap to target.
 
+Mandatory modules (`due`: when each is due for each learner, as the workers pass them) bind
+every policy alike: SkillGap passes them to `engine.recommend` as the workers do, and the
+other policies follow the engine's rule (`honouring_due`: a module due within the window, or
+overdue, comes first), so the figures compare the recommenders, not compliance. A module
+taken is due no more.
+
 SkillGap runs a second time told the world's true learning rates (`told_rates`: per module and
 point, as a perfect fit of the catalog from the cohort's log would give them; not the learner's
 pace nor their mastery), in its updates and its ranking: `skillgap_told_rates`, what better
@@ -36,7 +42,7 @@ import numpy as np
 
 from engine.mastery import apply_events, decayed_belief
 from engine.model import LAST_SEEN, Kind, Model, new_state
-from engine.recommend import recommend
+from engine.recommend import DUE_WINDOW, recommend
 
 DAY = 86_400.0
 START = 1.7e9
@@ -136,6 +142,7 @@ class Learners:
     now: np.ndarray  # (n,) seconds
     mastery: np.ndarray  # (n, M) true mastery (only the oracle may read it)
     last: np.ndarray  # (n,) module each took last, -1 before the first
+    due: np.ndarray  # (n, Q) when each module is due for each (seconds), inf: not mandatory or taken
 
 
 Policy = Callable[[Model, World, Learners, np.random.Generator], np.ndarray]
@@ -237,6 +244,23 @@ def never_trains(model: Model, world: World, learners: Learners, rng: np.random.
     return np.full(learners.rows.shape[0], int(np.argmax(model.assessment)), np.int64)
 
 
+def honouring_due(policy: Policy, window: float = DUE_WINDOW) -> Policy:
+    """`policy`, except that a module due within `window` seconds of the learner's time, or
+    overdue, comes first, the earliest due first (module order among equals): the rule
+    `engine.recommend` applies to mandatory modules, for the policies that do not rank
+    through it."""
+
+    def choose(model: Model, world: World, learners: Learners, rng: np.random.Generator) -> np.ndarray:
+        chosen = np.asarray(policy(model, world, learners, rng), np.int64).copy()
+        soon = learners.due <= (learners.now + window)[:, None]
+        first = np.argmin(np.where(soon, learners.due, np.inf), axis=1)
+        bound = soon.any(axis=1)
+        chosen[bound] = first[bound]
+        return chosen
+
+    return choose
+
+
 def shifted_to(state: np.ndarray, own_now: np.ndarray, now: float) -> np.ndarray:
     """`state` with each learner's last-touched times moved by now - own_now[i], so that one
     `now` evaluates every learner at its own time (as the workers' recommend_as_of does)."""
@@ -248,12 +272,16 @@ def shifted_to(state: np.ndarray, own_now: np.ndarray, now: float) -> np.ndarray
 
 def skillgap(**options) -> Policy:
     """The engine's top recommendation, through the calls the workers make (`engine.recommend`
-    with the workers' options, each learner as of its latest event)."""
+    with the workers' options and the learners' due times, each learner as of its latest
+    event: its last-touched and due times shifted alike)."""
 
     def choose(model: Model, world: World, learners: Learners, rng: np.random.Generator) -> np.ndarray:
         now = float(learners.now.max())
         state = shifted_to(learners.state, learners.now, now)
-        ranking = recommend(state, world.targets[learners.rows], model, now=now, **options)
+        due = learners.due + (now - learners.now)[:, None]
+        # none due at all: the engine's plain path, as the workers take it
+        due = due if np.isfinite(due).any() else None
+        ranking = recommend(state, world.targets[learners.rows], model, now=now, due=due, **options)
         return ranking.module[:, 0].copy()
 
     return choose
@@ -271,6 +299,7 @@ class Outcome:
     start_loss: np.ndarray  # (L,)
     picks: np.ndarray  # (L,) modules taken
     assessments: np.ndarray  # (L,) of which assessments
+    late: np.ndarray  # (L,) mandatory modules finished after their due time, or due while training and never taken
 
 
 def run_policy(
@@ -284,9 +313,13 @@ def run_policy(
     checkpoints: tuple[int, ...] = (300, 600, 1200),
     graded_share: float = 0.5,
     items: int = 10,
+    due: np.ndarray | None = None,
 ) -> Outcome:
+    """`due`: (L, Q) when each module is due for each learner (seconds since the epoch; learners
+    start at START), inf where it is not mandatory; None: no module is."""
     n = world.speed.shape[0]
     mastery = world.start.copy()
+    due = np.full((n, model.n_modules), np.inf) if due is None else np.array(due, np.float64)
     state = new_state(model, n)
     minutes = np.zeros(n)
     start_loss = true_loss(mastery, world.targets)
@@ -297,17 +330,20 @@ def run_policy(
     last = np.full(n, -1, np.int64)
     picks = np.zeros(n, np.int64)
     assessments = np.zeros(n, np.int64)
+    late = np.zeros(n, np.int64)
     loss_at = {c: start_loss.copy() for c in checkpoints}
     active = ~reached
     while active.any():
         rows = np.flatnonzero(active)
         now = START + minutes[rows] / minutes_per_day * DAY
-        learners = Learners(rows, state[rows], now, mastery[rows], last[rows])
+        learners = Learners(rows, state[rows], now, mastery[rows], last[rows], due[rows])
         chosen = np.asarray(policy(model, world, learners, rng), np.int64)
         none = chosen < 0
         if none.any():
             stopped[rows[none]] = True
-            shown = Learners(rows[none], state[rows[none]], now[none], mastery[rows[none]], last[rows[none]])
+            shown = Learners(
+                rows[none], state[rows[none]], now[none], mastery[rows[none]], last[rows[none]], due[rows[none]]
+            )
             stalled[rows[none]] = true_loss(estimated(model, shown), world.targets[rows[none]]) > 0
         rows, chosen, now = rows[~none], chosen[~none], now[~none]
         if rows.size == 0:
@@ -322,6 +358,7 @@ def run_policy(
         k = k + (1.0 - k) * rate
         mastery[rows] = k
         graded = model.assessment[chosen] | (rng.random(rows.size) < graded_share)
+        finished = now + took / minutes_per_day * DAY
         apply_events(
             state,
             model,
@@ -329,11 +366,13 @@ def run_policy(
             chosen,
             np.where(graded, Kind.GRADED, Kind.COMPLETED),
             np.where(graded, score, np.nan),
-            now + took / minutes_per_day * DAY,
+            finished,
             in_place=True,
         )
+        late[rows] += due[rows, chosen] < finished
         minutes[rows] += took
         last[rows] = chosen
+        due[rows, chosen] = np.inf
         picks[rows] += 1
         assessments[rows] += model.assessment[chosen]
         loss = true_loss(k, world.targets[rows])
@@ -343,12 +382,21 @@ def run_policy(
         done = (loss <= goal[rows]) & (minutes[rows] <= cap_minutes)
         reached[rows[done]] = True
         active = ~reached & ~stopped & (minutes < cap_minutes)
+    late += (due < (START + minutes / minutes_per_day * DAY)[:, None]).sum(axis=1)
     final = true_loss(mastery, world.targets)
     for c in checkpoints:  # learners that stopped before c stay where they stopped
         early = minutes < c
         loss_at[c][early] = final[early]
     return Outcome(
-        np.where(reached, minutes, cap_minutes), reached, stalled, stopped, loss_at, start_loss, picks, assessments
+        np.where(reached, minutes, cap_minutes),
+        reached,
+        stalled,
+        stopped,
+        loss_at,
+        start_loss,
+        picks,
+        assessments,
+        late,
     )
 
 
@@ -414,9 +462,12 @@ def run_efficacy(
     **run_options,
 ) -> Report:
     """Every policy on the same world and learners (`roles` (L,): each learner's role); the
-    figures as (name, value) lines."""
+    figures as (name, value) lines. `run_options` go to `run_policy` (`due`: the learners'
+    mandatory modules, which every policy meets within the ranking's `due_window`)."""
     world = draw_world(model, roles, np.random.default_rng(seed), spread)
-    policies = {**POLICIES, "skillgap": skillgap(**recommend_options)}
+    window = float(recommend_options.get("due_window", DUE_WINDOW))
+    policies = {name: honouring_due(policy, window) for name, policy in POLICIES.items()}
+    policies["skillgap"] = skillgap(**recommend_options)
     outcomes = {
         name: run_policy(model, world, policy, np.random.default_rng([seed, index]), **run_options)
         for index, (name, policy) in enumerate(policies.items())
@@ -445,6 +496,7 @@ def run_efficacy(
             (f"{name}_stalls", int(outcome.stalled.sum())),
             (f"{name}_stopped_short", int(outcome.stopped.sum())),
             (f"{name}_assessment_share", float(outcome.assessments.sum() / max(outcome.picks.sum(), 1))),
+            (f"{name}_mandatory_late", int(outcome.late.sum())),
         ]
         for c, loss in outcome.loss_at.items():
             lines.append((f"{name}_loss_share_after_{c}_min", float(loss.sum() / max(outcome.start_loss.sum(), 1e-12))))

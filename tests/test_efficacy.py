@@ -5,11 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import Model
+from engine import Model, new_state
 from engine.efficacy import (
     POLICIES,
+    START,
+    Learners,
     Spread,
     draw_world,
+    honouring_due,
     mean_interval,
     never_trains,
     oracle,
@@ -163,6 +166,57 @@ def test_skillgap_told_the_true_rates_updates_and_ranks_with_them():
     assert not np.array_equal(picks[0], picks[1])
 
 
+def mandatory_for_the_second_role(model: Model, days: float) -> tuple[int, np.ndarray]:
+    """The last point's long module, which no policy takes for the role that targets only the
+    first two points, made mandatory for that role `days` after the learners start."""
+    q = 2 * model.n_points - 1
+    due = np.full((ROLES.shape[0], model.n_modules), np.inf)
+    due[ROLES == 1, q] = START + days * DAY
+    return q, due
+
+
+def test_a_mandatory_module_binds_every_policy_within_the_window():
+    model = chain_world()
+    _, due = mandatory_for_the_second_role(model, days=10.0)
+    # The window leaves room for a module begun before it opens (at most 2 days here) and the
+    # mandatory one after it.
+    report = run_efficacy(model, ROLES, 1, {**OPTIONS, "due_window": 6 * DAY}, cap_minutes=1500.0, due=due)
+    for name, outcome in report.outcomes.items():
+        assert not outcome.late.any(), name
+    # Left to itself a policy misses it: the count of late modules is one per learner of the
+    # role who trained past the due time.
+    world = draw_world(model, ROLES, np.random.default_rng(0))
+    for policy, late in ((never_trains, (ROLES == 1).astype(int)), (honouring_due(never_trains, 6 * DAY), 0)):
+        outcome = run_policy(model, world, policy, np.random.default_rng(1), cap_minutes=1500.0, due=due)
+        assert np.array_equal(outcome.late, np.broadcast_to(late, ROLES.shape))
+
+
+def test_honouring_due_puts_the_earliest_module_due_within_the_window_first():
+    model = chain_world()
+    world = draw_world(model, ROLES[:4], np.random.default_rng(0))
+    now = np.full(4, START + 10 * DAY)
+    due = np.full((4, model.n_modules), np.inf)
+    due[0, [5, 3]] = now[0] + [DAY, 2 * DAY]  # both within the window: the earlier first
+    due[1, 2] = now[1] - DAY  # overdue
+    due[2, 6] = now[2] + 5 * DAY  # beyond the window: the policy's own pick
+    learners = Learners(np.arange(4), new_state(model, 4), now, world.start[:4], np.full(4, -1), due)
+    chosen = honouring_due(never_trains, 3 * DAY)(model, world, learners, np.random.default_rng(0))
+    assessment = int(np.argmax(model.assessment))
+    assert list(chosen) == [5, 2, assessment, assessment]
+
+
+def test_skillgap_takes_a_module_due_as_the_workers_rank_it():
+    model = chain_world()
+    q, due = mandatory_for_the_second_role(model, days=5.0)
+    world = draw_world(model, ROLES, np.random.default_rng(0))
+    rows = np.flatnonzero(ROLES == 1)[:3]
+    state = new_state(model, rows.shape[0])
+    before = START + np.array([0.0, 3.0, 4.5]) * DAY  # 5, 2 and 0.5 days before it is due
+    learners = Learners(rows, state, before, world.start[rows], np.full(3, -1), due[rows])
+    chosen = skillgap(**OPTIONS, due_window=2.5 * DAY)(model, world, learners, np.random.default_rng(0))
+    assert chosen[0] != q and list(chosen[1:]) == [q, q]
+
+
 def test_intervals_cover_their_value():
     rng = np.random.default_rng(0)
     x = rng.normal(10.0, 2.0, 400)
@@ -178,7 +232,7 @@ def test_the_report_prints_every_policy_and_role():
     names = dict(report.lines)
     for policy in ("course_order", "to_target", "random_eligible", "oracle", "skillgap", "skillgap_told_rates"):
         assert f"{policy}_minutes_mean" in names and f"{policy}_stalls" in names
-        assert f"{policy}_loss_share_after_600_min" in names
+        assert f"{policy}_loss_share_after_600_min" in names and f"{policy}_mandatory_late" in names
     assert "role.first-two.skillgap_over_course_order" in names
     assert "role.first-two.skillgap_told_rates_over_to_target" in names
     told, oracle_minutes = report.outcomes["skillgap_told_rates"].minutes, report.outcomes["oracle"].minutes
