@@ -167,9 +167,10 @@ def test_skillgap_told_the_true_rates_updates_and_ranks_with_them():
 
 
 def mandatory_for_the_second_role(model: Model, days: float) -> tuple[int, np.ndarray]:
-    """The last point's long module, which no policy takes for the role that targets only the
-    first two points, made mandatory for that role `days` after the learners start."""
-    q = 2 * model.n_points - 1
+    """The last point's short module (30 minutes), which no policy takes for the role that
+    targets only the first two points, made mandatory for that role `days` after the learners
+    start."""
+    q = 2 * model.n_points - 2
     due = np.full((ROLES.shape[0], model.n_modules), np.inf)
     due[ROLES == 1, q] = START + days * DAY
     return q, due
@@ -177,16 +178,17 @@ def mandatory_for_the_second_role(model: Model, days: float) -> tuple[int, np.nd
 
 def test_a_mandatory_module_binds_every_policy_within_the_window():
     model = chain_world()
-    _, due = mandatory_for_the_second_role(model, days=10.0)
+    _, due = mandatory_for_the_second_role(model, days=3.0)
     # The window leaves room for a module begun before it opens (at most 2 days here) and the
-    # mandatory one after it.
-    report = run_efficacy(model, ROLES, 1, {**OPTIONS, "due_window": 6 * DAY}, cap_minutes=1500.0, due=due)
+    # mandatory one after it (half a day).
+    report = run_efficacy(model, ROLES, 1, {**OPTIONS, "due_window": 2.75 * DAY}, cap_minutes=1500.0, due=due)
     for name, outcome in report.outcomes.items():
         assert not outcome.late.any(), name
+        assert (outcome.minutes[ROLES == 1] > 3 * 60).sum() >= 5, name  # learners who trained past the due time
     # Left to itself a policy misses it: the count of late modules is one per learner of the
     # role who trained past the due time.
     world = draw_world(model, ROLES, np.random.default_rng(0))
-    for policy, late in ((never_trains, (ROLES == 1).astype(int)), (honouring_due(never_trains, 6 * DAY), 0)):
+    for policy, late in ((never_trains, (ROLES == 1).astype(int)), (honouring_due(never_trains, 2.75 * DAY), 0)):
         outcome = run_policy(model, world, policy, np.random.default_rng(1), cap_minutes=1500.0, due=due)
         assert np.array_equal(outcome.late, np.broadcast_to(late, ROLES.shape))
 
