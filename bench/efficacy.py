@@ -21,8 +21,10 @@ from engine import Action, Model, new_state
 from engine.efficacy import START, Spread, run_efficacy
 from engine.model import main_points
 from sidecar.processing import recommend_as_of
+from skillgap.compiling import notices_compiling
 
 
+@notices_compiling  # a machine's first run compiles the ranking and the update for minutes
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--learners-per-role", type=int, default=60)
