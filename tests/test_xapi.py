@@ -327,6 +327,20 @@ def test_unmapped_activities_and_other_verbs_are_counted_and_listed(client, serv
     ]
 
 
+def test_a_voiding_statement_is_counted_as_such_and_the_voided_event_stays(client, services, moodle):
+    graded = moodle_quiz_submitted(id=str(uuid.uuid4()))
+    assert client.post("/xapi/statements", json=graded, headers=moodle).status_code == 200
+    voiding = {
+        "actor": graded["actor"],
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/voided", "display": {"en-US": "voided"}},
+        "object": {"objectType": "StatementRef", "id": graded["id"]},
+    }
+    assert client.post("/xapi/statements", json=voiding, headers=moodle).status_code == 200
+    counted = client.get("/xapi/status", headers=moodle).json["counts"]
+    assert counted["voiding"] == 1 and "ignored_verb" not in counted
+    assert len(events_on_stream(services)) == 1
+
+
 def test_status_shows_the_last_events_per_source(client, services, moodle, capsys, settings, monkeypatch):
     client.post("/xapi/statements", json=moodle_quiz_submitted(), headers=moodle)
     report = client.get("/xapi/status", headers=moodle).json

@@ -273,13 +273,26 @@ def _take(single: bool, statement_id: str | None = None) -> list[str]:
     return ids
 
 
+def _only_parameters(*known: str) -> None:
+    """xAPI 1.0.3, part 3, 3.2: a parameter the resource does not know, or a known one in
+    another case, is a 400."""
+    unknown = sorted(set(request.args) - set(known))
+    if unknown:
+        raise BadRequest(
+            f"unknown parameter {unknown[0]!r}" + (f" (takes {', '.join(known)})" if known else " (takes none)"),
+            rule="parameter",
+        )
+
+
 @blueprint.post("/statements")
 def post_statements():
+    _only_parameters()
     return _json(_take(single=False))
 
 
 @blueprint.put("/statements")
 def put_statement():
+    _only_parameters("statementId")
     statement_id = request.args.get("statementId")
     if not statement_id:
         raise BadRequest("PUT needs the statementId parameter", rule="statement_id")

@@ -20,13 +20,16 @@ import jwt
 import orjson
 from cryptography import x509
 
+from lti_tool.xapi.matching import comparable
+
 # RFC 2046 5.1.1: the boundary parameter, quoted or not.
 BOUNDARY = re.compile(r';\s*boundary=(?:"([^"]{1,70})"|([^\s;"]{1,70}))', re.IGNORECASE)
 HASHES = {56: hashlib.sha224, 64: hashlib.sha256, 96: hashlib.sha384, 128: hashlib.sha512}
 SIGNATURE = "http://adlnet.gov/expapi/attachments/signature"
 SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512")
-# What a signature must agree on with the statement it comes with; the LRS may set or change
-# the rest (id, authority, stored, version, timestamp) and the signature is an attachment.
+# What a signature must agree on with the statement it comes with, compared as matching
+# statements are (lti_tool/xapi/matching.py); the LRS may set or change the rest (id,
+# authority, stored, version, timestamp) and the signature is an attachment.
 SIGNED = ("actor", "verb", "object", "result", "context")
 
 
@@ -79,8 +82,9 @@ def split_multipart(content_type: str, body: bytes) -> Multipart:
                 _fail("multipart", "the first part must be the statements, application/json")
             statements = content
             continue
-        if headers.get("content-transfer-encoding", "").lower() != "binary":
-            _fail("attachment_part", f"part {index} needs Content-Transfer-Encoding: binary")
+        # Binary when not said (part 3, 1.5.2: the LRS should assume it); no other encoding.
+        if headers.get("content-transfer-encoding", "binary").lower() != "binary":
+            _fail("attachment_part", f"part {index} must be Content-Transfer-Encoding: binary")
         sha2 = headers.get("x-experience-api-hash", "").lower()
         hashing = HASHES.get(len(sha2))
         if hashing is None:
@@ -111,6 +115,10 @@ def check_signatures(statements: list[dict], parts: dict[str, bytes]) -> None:
                 _check_signature(data, attachment, parts.get(attachment["sha2"].lower()))
 
 
+def signed_part(statement: dict) -> object:
+    return comparable({k: statement[k] for k in SIGNED if k in statement})
+
+
 def _check_signature(data: dict, attachment: dict, token: bytes | None) -> None:
     if attachment["contentType"] != "application/octet-stream":
         _fail("signature", "a signature attachment's contentType is application/octet-stream")
@@ -139,5 +147,5 @@ def _check_signature(data: dict, attachment: dict, token: bytes | None) -> None:
         IndexError,
     ) as exc:
         raise MultipartError("signature", f"the signature is not a valid JWS: {exc}") from None
-    if payload.__class__ is not dict or any(payload.get(k) != data.get(k) for k in SIGNED):
+    if payload.__class__ is not dict or signed_part(payload) != signed_part(data):
         _fail("signature", "the signature's payload is not the statement it comes with")

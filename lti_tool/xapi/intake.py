@@ -1,8 +1,9 @@
 """Turn a batch of valid statements into events on the log, applied once per statement id.
 
-The statement id is the event id, and each id is recorded with its content digest under the
-tenant's hash tag. Per request: one MGET of those records (a repeat is answered 200 and
-written no more; other content under a known id is a 409, with nothing written), the alias
+The statement id is the event id, and each id is recorded with what tells a matching statement
+(lti_tool/xapi/matching.py) under the tenant's hash tag. Per request: one MGET of those records
+(a matching statement sent again is answered 200 and written no more; one that does not match
+a known id is a 409, with nothing written), the alias
 lookup (only for actors the platform rule cannot name), and one pipeline with the events, the
 new records (one script, after the events: a crash in between re-sends rather than loses), the
 statements waiting for their actor, the admin's counters and, when a forward LRS is set, the
@@ -34,6 +35,7 @@ from core.recent import note_recent
 from core.services import Services
 from lti_tool.course_binding import CourseBinding, candidates, item_type
 from lti_tool.redis_keys import LtiKeys
+from lti_tool.xapi import matching
 from lti_tool.xapi.actors import alias_fields, direct_learner
 from lti_tool.xapi.credentials import Credential
 from lti_tool.xapi.mapping import UNMAPPED_ACTIVITY, Meaning, StatementMapper, context_id_of
@@ -43,14 +45,14 @@ SOURCE = "xapi"
 SECONDS_PER_DAY = 86_400
 GROUP_ACTOR = "group_actor"  # a Group did it: no one learner to credit
 STAFF_ACTOR = "staff_actor"  # a teacher or admin did it: no learner
-DIGEST_LENGTH = 40  # hex digits of a SHA-1 (Statement.digest)
-# KEYS: statement records; ARGV[1]: their TTL in seconds; ARGV[2]: their digests, one after
-# the other (one argument, not one each: redis-py packs arguments one by one). The first
-# content stored under an id stays (NX), as a repeat's check expects.
+# KEYS: statement records; ARGV[1]: their TTL in seconds; ARGV[2]: their records
+# (Statement.record), one after the other (one argument, not one each: redis-py packs
+# arguments one by one). The first statement stored under an id stays (NX), as a repeat's
+# check expects.
 RECORD_STATEMENTS = f"""
-local digests, length = ARGV[2], {DIGEST_LENGTH}
+local records, length = ARGV[2], {matching.RECORD_LENGTH}
 for i, key in ipairs(KEYS) do
-    redis.call('SET', key, string.sub(digests, (i - 1) * length + 1, i * length), 'EX', ARGV[1], 'NX')
+    redis.call('SET', key, string.sub(records, (i - 1) * length + 1, i * length), 'EX', ARGV[1], 'NX')
 end
 return #KEYS
 """
@@ -178,7 +180,11 @@ class Intake:
         records = self.services.redis.mget(record_keys)
         if not any(records):
             return statements, record_keys
-        conflicts = [i for i, (s, seen) in enumerate(zip(statements, records)) if seen and seen.decode() != s.digest]
+        conflicts = [
+            i
+            for i, (s, seen) in enumerate(zip(statements, records))
+            if seen and not matching.matches(seen.decode(), s.record, s.digest)
+        ]
         if conflicts:
             raise StatementConflict(conflicts)
         counts["repeated"] = sum(1 for seen in records if seen)
@@ -260,8 +266,8 @@ class Intake:
                 pipe.xadd(keys.xapi_forward, {"tenant": tenant, "statement": forward[statement.id]})
         record = ()
         if record_keys:
-            digests = "".join(statement.digest for statement in statements)
-            record = (RECORD_STATEMENTS, len(record_keys), *record_keys, ttl, digests)
+            records = "".join(statement.record for statement in statements)
+            record = (RECORD_STATEMENTS, len(record_keys), *record_keys, ttl, records)
             if not isinstance(self.services.redis, RedisCluster):
                 pipe.eval(*record)
         for actor, items in effect.waiting.items():

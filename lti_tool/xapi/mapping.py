@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from core.catalog import Catalog
 from core.catalog.activities import ActivityMatcher
-from lti_tool.xapi.statements import Statement
+from lti_tool.xapi.statements import VOIDED, Statement
 
 PASSED = "http://adlnet.gov/expapi/verbs/passed"
 FAILED = "http://adlnet.gov/expapi/verbs/failed"
@@ -16,6 +16,9 @@ PROGRESSED = "http://adlnet.gov/expapi/verbs/progressed"
 
 # Why a statement moved no mastery; the keys of the admin's counters.
 IGNORED_VERB = "ignored_verb"
+# A voiding statement: the voided statement's event stays applied (the log is append-only; see
+# README, xAPI intake), counted apart so that an admin sees it happen.
+VOIDING = "voiding"
 NOT_AN_ACTIVITY = "object_not_an_activity"
 UNMAPPED_ACTIVITY = "unmapped_activity"
 COURSE_ACTIVITY = "course_activity"  # the course itself (viewed, completed): no one module
@@ -58,7 +61,7 @@ class StatementMapper:
         activity list decides."""
         kind = self.verbs.get(statement.verb)
         if kind is None:
-            return IGNORED_VERB
+            return VOIDING if statement.verb == VOIDED else IGNORED_VERB
         if statement.activity is None:
             return NOT_AN_ACTIVITY
         module = bound or self.matcher.module_for(statement.activity)

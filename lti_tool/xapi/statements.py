@@ -22,6 +22,8 @@ from typing import NamedTuple
 
 import orjson
 
+from lti_tool.xapi import matching
+
 VERSION = "1.0.3"
 # Matched whole (fullmatch): a trailing newline is no part of a valid value.
 VERSION_PATTERN = re.compile(r"1\.0(\.\d+)?")
@@ -142,7 +144,7 @@ class StatementError(ValueError):
 
 class Statement(NamedTuple):
     id: str  # lowercase UUID: the statement's own, or derived from its content
-    digest: str  # content hash: the same id with another digest is a conflict
+    digest: str  # the whole content's hash (an id-less statement's id derives from it)
     actor: dict
     verb: str
     activity: str | None  # the object's id when the object is an activity
@@ -158,6 +160,9 @@ class Statement(NamedTuple):
     # The parent and grouping activity ids, innermost first as LMSs list them (logstore_xapi:
     # attempt, quiz, section, course): the course items a statement may count for.
     context_activities: tuple[str, ...] = ()
+    # What the intake keeps under the id, to tell a matching statement sent again from a
+    # conflict (lti_tool/xapi/matching.py).
+    record: str = ""
 
 
 def _fail(rule: str, field: str, message: str):
@@ -828,4 +833,5 @@ def parse_statement(data: object, tenant: str, now: float | None = None) -> Stat
         tuple(dict.fromkeys(deviations)) if deviations else (),
         parts.attachments,
         parts.context_activities,
+        matching.record(data),
     )
