@@ -1,9 +1,12 @@
 """HTTP details both web apps (the analyst API, the LTI tool with its xAPI endpoint) share: the
-JSON nesting bound, what happens to a body left unread, and how an HTTP error is named."""
+JSON nesting bound, what happens to a body left unread, how an HTTP error is named, and
+trusting the reverse proxies in front."""
 
 from __future__ import annotations
 
+from flask import Flask
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 # Deeper JSON is refused with a 400 from parsing on: orjson parses up to 1,024 levels but
 # serializes only 255 (a statement's content digest, a stored event), so the bound is below both.
@@ -58,3 +61,12 @@ def finish_body(request, response):
         request.environ.get("gunicorn.force_close", lambda: None)()
         response.headers["Connection"] = "close"
     return response
+
+
+def behind_proxies(app: Flask, proxies: int) -> None:
+    """Trust the X-Forwarded-* headers of the `proxies` reverse proxies in front (0: none), so
+    the client's address (failure limits), scheme and host are the ones the proxy saw."""
+    if proxies > 0:
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies, x_prefix=proxies
+        )

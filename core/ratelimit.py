@@ -1,7 +1,9 @@
 """Failed authentications counted in Redis per client address and per key (a token, an xAPI
-key), in fixed windows: past `allowed` failures in a window, every attempt from that address or
-with that key is refused with the seconds until the window ends (answered as 429 Retry-After),
-whether or not its credentials are right. Counters are keyed by a digest, never by the token."""
+key), in fixed windows: past `allowed` failures in a window, a failed attempt from that address
+or with that key is refused with the seconds until the window ends (answered as 429 Retry-After).
+Callers verify the credential first and call `refuse` only when it is wrong: a right credential
+is never held back by failures others caused from the same address (a NAT, a campus proxy).
+Counters are keyed by a digest, never by the token."""
 
 from __future__ import annotations
 
@@ -53,6 +55,12 @@ class FailureLimit:
         for count, ttl in zip(answers[::2], answers[1::2]):
             if count is not None and int(count) >= self.allowed:
                 raise TooManyFailures(max(1, int(ttl)))
+
+    def refuse(self, address: str | None, key: str | None = None) -> None:
+        """A wrong credential: raise TooManyFailures when this address or key is already over
+        the limit, else count the failure (the caller then answers it as wrong)."""
+        self.check(address, key)
+        self.failed(address, key)
 
     def failed(self, address: str | None, key: str | None = None) -> None:
         pipe = self.client.pipeline(transaction=False)

@@ -140,6 +140,9 @@ class Settings:
     # https or the request came over https (set True behind a TLS-terminating proxy without it).
     api_base_url: str | None = None
     dashboard_secure_cookie: bool | None = None
+    # The number of reverse proxies in front of the API (as tool_proxies for the tool): their
+    # X-Forwarded-* headers give the client's address, which failure limits count by.
+    api_proxies: int = 0
 
     # Access: the token `skillgap run` registers for the default tenant (generated when unset).
     admin_token: str | None = None

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from flask import Flask, request
-from werkzeug.middleware.proxy_fix import ProxyFix
 
-from core.http import finish_body
+from core.http import behind_proxies, finish_body
 from core.identity import stored_secret
 from core.services import Services, services_from_environment
 from lti_tool import admin, deep_linking, demo_platform, headers, health, launch, registration, views, xapi
@@ -38,11 +37,7 @@ def create_app(test_config: Mapping[str, object] | None = None, services: Servic
     app.extensions["skillgap"] = services
     app.config["MAX_CONTENT_LENGTH"] = services.settings.tool_max_body_bytes  # chunked bodies too
     app.secret_key = _secret_key(services)
-    proxies = services.settings.tool_proxies
-    if proxies > 0:
-        app.wsgi_app = ProxyFix(
-            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies, x_prefix=proxies
-        )
+    behind_proxies(app, services.settings.tool_proxies)
     tool = build_tool(services)
     app.extensions["lti"] = tool
     headers.install(app)

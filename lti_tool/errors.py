@@ -161,7 +161,7 @@ class UnsupportedMessage(LtiError):
 class TooManyAttempts(LtiError):
     status = 429
     reason = "too_many_attempts"
-    hint = "Too many refused launches came from your network. Wait a minute, then open the activity again."
+    hint = "Too many launches with forged signatures came from your network. Wait a minute, then try again."
 
     def __init__(self, message: str, retry_after_s: int):
         super().__init__(message)

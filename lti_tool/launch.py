@@ -17,9 +17,8 @@ from lti_tool import advantage, deep_linking, views
 from lti_tool import claims as c
 from lti_tool.activity import launch_activity, launch_record, save_launch_activity
 from lti_tool.errors import (
+    BadSignature,
     BadTargetLink,
-    CookiesRefused,
-    LtiError,
     MissingParameter,
     ParameterTooLong,
     TooManyAttempts,
@@ -132,17 +131,16 @@ def _validated(t: Tool, now: float) -> Launch:
 def launch():
     t = tool()
     now = time.time()
-    # Refused launches (forged, replayed, another browser's) count against the sender's address.
-    limit = FailureLimit.of(t.services, "lti")
-    try:
-        limit.check(request.remote_addr)
-    except TooManyFailures as exc:
-        raise TooManyAttempts(str(exc), exc.retry_after_s) from None
     try:
         validated = _validated(t, now)
-    except LtiError as exc:
-        if exc.status in (401, 403) and not isinstance(exc, CookiesRefused):
-            limit.failed(request.remote_addr)
+    except BadSignature:
+        # Only a forged signature counts against the sender's address: state, cookie and nonce
+        # failures need no secret to cause, so counting them would let anyone behind the same
+        # address lock everyone out. A valid launch is never held back.
+        try:
+            FailureLimit.of(t.services, "lti").refuse(request.remote_addr)
+        except TooManyFailures as exc:
+            raise TooManyAttempts(str(exc), exc.retry_after_s) from None
         raise
     activity = launch_activity(t.services, validated, t.module_links, t.role_map, now)
     save_launch_activity(t.services, t.binding, validated, activity)

@@ -5,6 +5,7 @@ on the API, the xAPI endpoint and LTI launches."""
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
 
@@ -55,18 +56,59 @@ def test_run_keeps_and_reuses_its_token(settings, services, tmp_path):
 
 
 def test_wrong_api_tokens_are_limited_per_address(limited):
-    good = create_token(limited.redis, limited.keys, "acme")
     client = create_app(services=limited).test_client()
     for attempt in range(3):
         assert (
             client.get("/v1/learners", headers={"Authorization": f"Bearer sgk_wrong-{attempt:020d}"}).status_code == 401
         )
-    refused = client.get("/v1/learners", headers=bearer(good))
+    refused = client.get("/v1/learners", headers={"Authorization": "Bearer sgk_wrong-once-more-000000"})
     assert refused.status_code == 429 and refused.json["error"]["code"] == "too_many_requests"
     assert 0 < int(refused.headers["Retry-After"]) <= 60
-    # Another address is not held back by this one's failures.
-    elsewhere = client.get("/v1/learners", headers=bearer(good), environ_base={"REMOTE_ADDR": "10.9.9.9"})
-    assert elsewhere.status_code == 200
+
+
+def test_a_right_token_is_accepted_from_a_locked_address(limited):
+    """Anyone behind the same address (a NAT) can send wrong tokens: they must not lock out the
+    analysts there, whose right token is checked before the address's count."""
+    good = create_token(limited.redis, limited.keys, "acme")
+    client = create_app(services=limited).test_client()
+    for attempt in range(4):
+        client.get("/v1/learners", headers={"Authorization": f"Bearer sgk_wrong-{attempt:020d}"})
+    assert client.get("/v1/learners", headers={"Authorization": "Bearer sgk_wrong-x"}).status_code == 429
+    assert client.get("/v1/learners", headers=bearer(good)).status_code == 200
+
+
+def test_a_right_token_signs_in_to_the_dashboard_from_a_locked_address(limited):
+    good = create_token(limited.redis, limited.keys, "acme")
+    client = create_app(services=limited).test_client()
+
+    def sign_in(token: str):
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/").get_data(as_text=True)).group(1)
+        return client.post("/sign-in", data={"token": token, "csrf": csrf})
+
+    assert [sign_in(f"sgk_wrong-{n:020d}").status_code for n in range(3)] == [401, 401, 401]
+    locked = sign_in("sgk_wrong-once-more-000000")
+    assert locked.status_code == 429 and 0 < int(locked.headers["Retry-After"]) <= 60
+    assert sign_in(good).status_code == 303
+
+
+def test_the_api_behind_a_proxy_limits_the_client_not_the_proxy(limited):
+    """With SKILLGAP_API_PROXIES=1 the address counted is the one the proxy forwards: one
+    client's wrong tokens do not hold back another client behind the same proxy."""
+    client = create_app(services=limited.with_settings(api_proxies=1)).test_client()
+
+    def wrong_from(address: str):
+        return client.get(
+            "/v1/learners", headers={"Authorization": "Bearer sgk_wrong-" + address, "X-Forwarded-For": address}
+        )
+
+    assert [wrong_from("198.51.100.1").status_code for _ in range(4)] == [401, 401, 401, 429]
+    assert wrong_from("198.51.100.2").status_code == 401
+    # Without the setting the proxy's own address is the one counted: every client shares it.
+    direct = create_app(services=limited).test_client()
+    for n in range(3):
+        direct.get("/v1/learners", headers={"Authorization": f"Bearer sgk_w{n}", "X-Forwarded-For": "198.51.100.3"})
+    shared = direct.get("/v1/learners", headers={"Authorization": "Bearer sgk_w9", "X-Forwarded-For": "198.51.100.4"})
+    assert shared.status_code == 429
 
 
 def test_one_token_guessed_from_many_addresses_is_limited_per_key(limited):

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from flask import Flask, request
 
-from core.http import finish_body
+from core.http import behind_proxies, finish_body
 from core.http_headers import security_headers
 from core.identity import stored_secret
 from core.services import Services, services_from_environment
@@ -45,6 +45,7 @@ def create_app(test_config: Mapping[str, object] | None = None, services: Servic
         services = services_from_environment(test_config, "the API")
     app.extensions["skillgap"] = services
     app.config["MAX_CONTENT_LENGTH"] = services.settings.api_max_body_bytes  # chunked bodies too
+    behind_proxies(app, services.settings.api_proxies)
     register_error_handlers(app)
     # Pages (dashboard, docs) load their scripts from here only; nothing may frame the API.
     app.after_request(lambda response: security_headers(response, API_CSP, request.is_secure))

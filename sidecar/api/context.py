@@ -25,7 +25,8 @@ def services() -> Services:
 
 def authenticate() -> None:
     """before_request of every authenticated blueprint: resolve the bearer token to a tenant.
-    Wrong tokens count against the caller's address and the token; past the limit, 429."""
+    Wrong tokens count against the caller's address and the token; past the limit, a wrong one
+    is a 429. A right token is accepted whatever its address's count."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
@@ -34,14 +35,12 @@ def authenticate() -> None:
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("the Authorization header must be 'Bearer <token>'")
     svc = services()
-    limit = FailureLimit.of(svc, "api")
-    try:
-        limit.check(request.remote_addr, token)
-    except TooManyFailures as exc:
-        raise TooManyRequests(str(exc), retry_after_s=exc.retry_after_s) from None
     tenant = tenant_for(svc.redis, svc.keys, token)
     if tenant is None:
-        limit.failed(request.remote_addr, token)
+        try:
+            FailureLimit.of(svc, "api").refuse(request.remote_addr, token)
+        except TooManyFailures as exc:
+            raise TooManyRequests(str(exc), retry_after_s=exc.retry_after_s) from None
         raise Unauthorized("unknown or revoked token")
     g.tenant = tenant
     now = time.monotonic()

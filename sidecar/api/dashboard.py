@@ -128,14 +128,13 @@ def sign_in():
     _check_csrf()
     token = request.form.get("token", "").strip()
     svc = services()
-    limit = FailureLimit.of(svc, "api")  # the same count as wrong bearer tokens
-    try:
-        limit.check(request.remote_addr, token or None)
-    except TooManyFailures as exc:
-        return _page("sign_in.html", error="bad_token"), 429, {"Retry-After": str(exc.retry_after_s)}
     raw = svc.redis.hget(svc.keys.tokens, hash_token(token)) if token else None
     if raw is None:
-        limit.failed(request.remote_addr, token or None)
+        try:
+            # The same count as wrong bearer tokens; a right token signs in whatever the count.
+            FailureLimit.of(svc, "api").refuse(request.remote_addr, token or None)
+        except TooManyFailures as exc:
+            return _page("sign_in.html", error="bad_token"), 429, {"Retry-After": str(exc.retry_after_s)}
         return _page("sign_in.html", error="bad_token"), 401
     language = session.get("lang", "en")
     session.clear()  # a new session: nothing of the signed-out one carries over

@@ -235,12 +235,39 @@ def test_plain_http_development_cookies_are_lax(tool_server, registered):
     assert "SameSite=Lax" in response.headers["Set-Cookie"] and "Secure" not in response.headers["Set-Cookie"]
 
 
-def test_refused_launches_from_one_address_are_limited(forge, caplog):
+def test_forged_signatures_from_one_address_are_limited(forge, caplog):
     forger = forge()
-    allowed = forger.tool_server.services.settings.auth_failures_allowed
+    settings = forger.tool_server.services.settings
     forged = forger.platform.sign(forger.claims, key_pem=rsa_pem())
-    for _ in range(allowed):
+    for _ in range(settings.auth_failures_allowed):
         assert forger.post(forged).status_code == 401
-    response = forger.post()  # even the genuine launch waits now
+    response = forger.post(forged)
     refused(response, 429, "too_many_attempts", caplog)
-    assert 0 < int(response.headers["Retry-After"]) <= forger.tool_server.services.settings.auth_failure_window_s
+    assert 0 < int(response.headers["Retry-After"]) <= settings.auth_failure_window_s
+    # The forgeries hold back only failed launches: the genuine one from the same address opens.
+    assert forger.post().status_code == 200
+
+
+# Refusals anyone can cause without the platform's key: the token is not looked at (state,
+# cookie), or is a real one sent again (nonce, replay), or names a kid nobody published.
+NO_SECRET_NEEDED = {
+    "state_unknown": lambda victim, other: victim.post(state="made-up"),
+    "state_mismatch": lambda victim, other: victim.post(browser=other.browser),
+    "cookies_refused": lambda victim, other: victim.post(browser=Browser()),
+    "nonce_mismatch": lambda victim, other: victim.post(id_token=other.id_token),
+    "replayed_id_token": lambda victim, other: other.post(),
+    "unknown_kid": lambda victim, other: victim.post(
+        victim.platform.sign(victim.claims, key_pem=rsa_pem(), kid="not-published")
+    ),
+}
+
+
+@pytest.mark.parametrize("reason", list(NO_SECRET_NEEDED))
+def test_refusals_needing_no_secret_never_lock_out_an_address(forge, caplog, reason):
+    victim, other = forge(), forge()
+    if reason == "replayed_id_token":
+        assert other.post().status_code == 200
+    for _ in range(victim.tool_server.services.settings.auth_failures_allowed + 1):
+        response = NO_SECRET_NEEDED[reason](victim, other)
+        assert response.status_code != 429 and f"reason: <code>{reason}</code>" in response.text
+    assert victim.post().status_code == 200  # a valid launch from the same address
