@@ -33,7 +33,8 @@ TENANT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}\Z")
 # Pseudonymous ids only: no '@' or spaces, so an email or a full name cannot pass.
 LEARNER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
 EVENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
-COHORT_PATTERN = re.compile(r"^[^\x00-\x1f]{1,128}\Z")
+MAX_COHORT_CHARS = 128
+COHORT_PATTERN = re.compile(rf"^[^\x00-\x1f]{{1,{MAX_COHORT_CHARS}}}\Z")
 SOURCE_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}\Z")
 
 

@@ -11,10 +11,12 @@ from urllib.parse import urlsplit
 
 import redis
 
+from core.events import MAX_COHORT_CHARS
 from core.keys import Keys
 from core.sealing import Sealer
 
 SECRET_FIELD = "pseudonym"
+COURSE_DIGEST_CHARS = 32  # hex digits of SHA-256 naming a long course: 128 bits
 
 
 def stored_secret(client: redis.Redis, keys: Keys, field: str, sealer: Sealer | None = None) -> str:
@@ -72,11 +74,24 @@ def mbox_alias(secret: bytes, sha1sum: str) -> str:
 
 def course_cohort(issuer: str, context_id: str | None) -> str | None:
     """A course of a platform as every channel names it: `<LTI context id>@<platform host>`
-    (Moodle's course id, Open edX's course key), as the LTI tool's launches do."""
+    (Moodle's course id, Open edX's course key), as the LTI tool's launches do.
+
+    A name longer than a cohort may be is never cut (another platform could send the cut name
+    as its own context id and read this course): it keeps the start of the context id and adds
+    a digest of the whole, `<start>~<digest>@<host>`."""
     if not context_id:
         return None
     host = urlsplit(issuer).netloc or issuer
-    return f"{context_id}@{host}"[:128]
+    whole = f"{context_id}@{host}"
+    if len(whole) <= MAX_COHORT_CHARS:
+        return whole
+    digest = hashlib.sha256(f"{host}\x1f{context_id}".encode()).hexdigest()[:COURSE_DIGEST_CHARS]
+    suffix = f"~{digest}@{host}"
+    if len(suffix) > MAX_COHORT_CHARS:
+        # A host too long to name whole: cut, and ended with "/", which no host has, so the
+        # name cannot be another platform's.
+        return suffix[: MAX_COHORT_CHARS - 1] + "/"
+    return context_id[: MAX_COHORT_CHARS - len(suffix)] + suffix
 
 
 def _email_alias(secret: bytes, email: object) -> str | None:
