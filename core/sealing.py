@@ -1,9 +1,10 @@
 """Secrets at rest. With a key (`SKILLGAP_SECRETS_KEY`, or the file `SKILLGAP_SECRETS_KEY_FILE`
 names: a Fernet key, `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`)
-the LTI private keys and the tool's stored secrets (pseudonym key, Flask key) are kept in Redis
-encrypted (Fernet: AES-128-CBC with HMAC-SHA256); without one, the embedded demo's default, as
-they are. A sealed value starts with "sealed:": values stored before a key was set are still
-read, and a sealed value without the right key fails loudly instead of being misread."""
+the LTI private keys and the stored secrets (pseudonym key, the tool's Flask key, the dashboard's
+session key) are kept in Redis encrypted (Fernet: AES-128-CBC with HMAC-SHA256); without one,
+the embedded demo's default, as they are. A sealed value starts with "sealed:": values stored
+before a key was set are still read, and a sealed value without the right key fails loudly
+instead of being misread."""
 
 from __future__ import annotations
 

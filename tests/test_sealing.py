@@ -3,12 +3,16 @@ environment or a file; off by default; a sealed secret never opens without its k
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from cryptography.fernet import Fernet
 
 from core.identity import pseudonym_secret
 from core.sealing import Sealer, SealingError
+from core.tokens import create_token
 from lti_tool import create_app
+from sidecar.api import create_app as create_api
 
 
 def stored(services) -> bytes:
@@ -48,3 +52,35 @@ def test_an_unusable_key_is_a_clear_error(services, tmp_path):
         services.with_settings(secrets_key="not-a-key")
     with pytest.raises(SealingError, match="cannot read"):
         services.with_settings(secrets_key_file=tmp_path / "missing")
+
+
+def _signed_in(api, token: str):
+    client = api.test_client()
+    page = client.get("/").get_data(as_text=True)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    assert client.post("/sign-in", data={"token": token, "csrf": csrf}).status_code == 303
+    return client
+
+
+def test_with_a_key_the_dashboard_session_secret_is_sealed(services):
+    sealed = services.with_settings(secrets_key=Fernet.generate_key().decode())
+    api = create_api(services=sealed)
+    raw = services.redis.hget(services.keys.secrets, "api-session")
+    assert raw.startswith(b"sealed:") and api.secret_key.encode() not in raw
+    assert _signed_in(api, create_token(services.redis, services.keys, "acme")).get("/gaps").status_code == 200
+    assert create_api(services=sealed).secret_key == api.secret_key  # every process opens the same
+    with pytest.raises(SealingError, match="SKILLGAP_SECRETS_KEY"):
+        create_api(services=services)  # without the key: refused, not misread
+
+
+def test_a_dashboard_session_secret_from_before_the_key_still_signs_in(services):
+    before = create_api(services=services)
+    assert services.redis.hget(services.keys.secrets, "api-session") == before.secret_key.encode()
+    client = _signed_in(before, create_token(services.redis, services.keys, "acme"))
+    after = create_api(services=services.with_settings(secrets_key=Fernet.generate_key().decode()))
+    assert after.secret_key == before.secret_key
+    same_browser = after.test_client()
+    # The session cookie signed before the key was set still opens the dashboard.
+    same_browser.set_cookie("skillgap_dashboard", client.get_cookie("skillgap_dashboard").value)
+    assert same_browser.get("/gaps").status_code == 200
+    assert after.test_client().get("/gaps").status_code == 302  # (without it: the sign-in page)

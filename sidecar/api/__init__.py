@@ -53,8 +53,9 @@ def create_app(test_config: Mapping[str, object] | None = None, services: Servic
     for module in (health, openapi, docs, events, people, learners, reports, plan, modules, overdue):
         app.register_blueprint(module.blueprint, url_prefix="/v1")
     app.register_blueprint(metrics.blueprint)
-    # The dashboard's session cookie: signed with a secret kept in Redis (shared by every process).
-    app.secret_key = stored_secret(services.redis, services.keys, "api-session")
+    # The dashboard's session cookie: signed with a secret kept in Redis (shared by every process),
+    # sealed there like the tool's when the deployment has a secrets key.
+    app.secret_key = stored_secret(services.redis, services.keys, "api-session", services.sealer)
     app.session_interface = DashboardSessions(services.settings)
     app.config.update(
         SESSION_COOKIE_NAME="skillgap_dashboard",
