@@ -13,6 +13,7 @@ an unknown kid re-fetches the platform's key set once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -234,6 +235,8 @@ STRING_FIELDS = {
     c.DEEP_LINKING_SETTINGS: ("deep_link_return_url",),
 }
 MAX_ID_CHARS = 255  # LTI 1.3 §5.3.6: sub, and the ids the tool keys data by
+# Course and link ids name cohorts and course items, which hold no control character (C0, DEL, C1).
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _check_types(claims: dict[str, Any], registration: Registration) -> None:
@@ -252,8 +255,11 @@ def _check_types(claims: dict[str, Any], registration: Registration) -> None:
             if value is not None and not isinstance(value, str):
                 raise InvalidClaim(f"{name.rsplit('/', 1)[-1]}.{field} must be a string")
     for name in (c.CONTEXT, c.RESOURCE_LINK):
-        if len((claims.get(name) or {}).get("id") or "") > MAX_ID_CHARS:
+        key_id = (claims.get(name) or {}).get("id") or ""
+        if len(key_id) > MAX_ID_CHARS:
             raise InvalidClaim(f"{name.rsplit('/', 1)[-1]}.id is longer than {MAX_ID_CHARS} characters")
+        if CONTROL_CHARACTER.search(key_id):
+            raise InvalidClaim(f"{name.rsplit('/', 1)[-1]}.id holds a control character")
     scope = (claims.get(c.AGS_ENDPOINT) or {}).get("scope")
     if scope is not None and (not isinstance(scope, list) or not all(isinstance(s, str) for s in scope)):
         raise InvalidClaim("the AGS endpoint's scope must be a list of strings")

@@ -1,6 +1,6 @@
 """Bounded, typed launch input: oversized login parameters and id_tokens, an exp far ahead, claims
-of the wrong JSON type and deep-link return URLs off the platform are each a 4xx, and nothing
-(no event, no alias) is written for them."""
+of the wrong JSON type, course and link ids with control characters and deep-link return URLs
+off the platform are each a 4xx, and nothing (no event, no alias) is written for them."""
 
 from __future__ import annotations
 
@@ -89,6 +89,19 @@ def test_an_exp_far_ahead(forge, caplog, exp):
 def test_a_claim_of_the_wrong_type(forge, caplog, claim, value):
     forger = forge()
     refused(forger.post(forger.platform.sign({**forger.claims, claim: value})), 400, "invalid_claim", caplog)
+    assert events_written(forger.tool_server) == 0 and aliases_written(forger.tool_server) == 0
+
+
+@pytest.mark.parametrize("character", ["\n", "\x00", "\x7f", "\x85"], ids=["newline", "nul", "del", "c1"])
+@pytest.mark.parametrize("claim", [c.CONTEXT, c.RESOURCE_LINK], ids=["context", "resource_link"])
+@pytest.mark.parametrize("role", ["student", "instructor"])
+def test_a_course_or_link_id_with_a_control_character(forge, caplog, claim, character, role):
+    """Such an id would name a cohort or course item no event may hold: a 400, never a 500."""
+    forger = forge(role=role)
+    section = {**forger.claims[claim], "id": f"id{character}1"}
+    response = forger.post(forger.platform.sign({**forger.claims, claim: section}))
+    refused(response, 400, "invalid_claim", caplog)
+    assert "control character" in response.text
     assert events_written(forger.tool_server) == 0 and aliases_written(forger.tool_server) == 0
 
 
