@@ -13,6 +13,7 @@ request longer). Failures never carry what the remote sent: error pages must not
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import threading
 import time
@@ -29,6 +30,8 @@ USER_AGENT = "SkillGap-LTI-tool"
 MAX_REDIRECTS = 3
 REDIRECTS = (301, 302, 303, 307, 308)
 DEFAULT_PORTS = {"http": 80, "https": 443}
+HOST_LABEL = re.compile(r"[a-z0-9_-]{1,63}")  # a DNS label once IDNA-encoded (RFC 1035, with '_')
+MAX_HOST_CHARS = 253
 
 
 class OutboundError(Exception):
@@ -75,6 +78,28 @@ class Reply:
             raise ValueError("the answer is not JSON") from None
 
 
+def wire_host(host: str) -> str:
+    """`host` as it is sent (IDNA-encoded: every label 1 to 63 letters, digits, '-' or '_'), or an
+    IP address as it is; OutboundRefused for a name no resolver or TLS library takes (an empty or
+    overlong label, a character IDNA drops or refuses) instead of an error deep in the request."""
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    try:
+        name = host.encode("idna").decode("ascii").lower()
+        # A name that encodes to another (a soft hyphen dropped, ß as ss) is not the one given.
+        if not host.isascii() and name.encode("ascii").decode("idna") != host:
+            raise UnicodeError(host)
+    except UnicodeError:
+        raise OutboundRefused(f"{host!r} is not a valid host name") from None
+    labels = name.removesuffix(".").split(".")
+    if len(name) > MAX_HOST_CHARS or not all(HOST_LABEL.fullmatch(label) for label in labels):
+        raise OutboundRefused(f"{host!r} is not a valid host name")
+    return name
+
+
 def _is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
@@ -97,6 +122,7 @@ class Outbound:
         parts = urlsplit(url)
         if parts.username is not None or parts.password is not None:
             raise OutboundRefused("URLs with credentials are not requested")
+        wire_host(origin[1])
         if origin[0] == "http" and "*" not in self.http_hosts and origin[1] not in self.http_hosts:
             raise OutboundRefused(
                 f"{origin[1]} is reached over https only (plain http is allowed for SKILLGAP_OUTBOUND_HTTP_HOSTS)"
@@ -193,7 +219,9 @@ class Outbound:
                 response.release_conn()
         except OutboundError:
             raise
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
+        # ValueError: urllib3's LocationParseError, or IDNA in the resolver (check refuses those
+        # hosts first: this keeps any it misses a failed request, never a 500).
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             if expired.is_set():
                 raise OutboundFailed(f"{method} {url}: no complete answer within {self.deadline_s:g} s") from None
             raise OutboundFailed(f"{method} {url} failed: {type(exc).__name__}") from None
@@ -216,7 +244,7 @@ class Outbound:
             "GuardedPool", (HTTPSConnectionPool if secure else HTTPConnectionPool,), {"ConnectionCls": connection}
         )
         return pool_class(
-            parts.hostname,
+            wire_host(parts.hostname),
             parts.port or DEFAULT_PORTS[parts.scheme],
             timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
             maxsize=1,
@@ -227,7 +255,7 @@ class Outbound:
 def _connect(host: str, port: int, timeout_s: float, allow_private: bool) -> socket.socket:
     try:
         infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
-    except socket.gaierror:
+    except (socket.gaierror, UnicodeError):
         raise OutboundFailed(f"the host {host} is unknown") from None
     if not allow_private:
         for info in infos:

@@ -45,6 +45,20 @@ def test_no_valid_invite_is_refused_and_fetches_nothing(tool_server, counting, i
     assert tool_server.tool.registrations.all() == []
 
 
+@pytest.mark.parametrize(
+    "config_url",
+    ["https://a..b.example.com/x", "https://" + "a" * 70 + ".example.com/x", "https://exa\u00admple.com/x"],
+    ids=["empty_label", "label_of_70", "soft_hyphen"],
+)
+def test_a_malformed_configuration_host_is_refused_not_a_500(tool_server, config_url):
+    invite = tool_server.tool.invites.create("globex", 3600)
+    query = urlencode({"invite": invite, "openid_configuration": config_url})
+    response = Browser().http.get(tool_server.url + "/lti/register?" + query)
+    assert response.status_code == 403 and "registration_refused" in response.text
+    assert "not a valid host name" in response.text
+    assert tool_server.tool.invites.peek(invite) is not None  # a failed attempt leaves it usable
+
+
 def test_an_invite_registers_once(tool_server, platform):
     invite = tool_server.tool.invites.create("globex", 3600)
     assert Browser().http.get(_url(tool_server, platform, invite)).status_code == 200

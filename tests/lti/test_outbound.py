@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from raw_server import RawServer
 
-from lti_tool.outbound import Outbound, OutboundFailed, OutboundRefused, _is_public, origin_of
+from lti_tool.outbound import Outbound, OutboundFailed, OutboundRefused, _connect, _is_public, origin_of, wire_host
 
 
 @pytest.fixture
@@ -174,6 +174,40 @@ def test_plain_http_only_to_allowed_hosts(serve):
 def test_urls_that_are_not_requested(url):
     with pytest.raises(OutboundRefused):
         client().request("GET", url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://a..b.example.com/x",
+        "https://.example.com/x",
+        "https://" + "a" * 70 + ".example.com/x",
+        "https://" + "a." * 130 + "example.com/x",  # over 253 characters
+        "https://exa\u00admple.com/x",  # a soft hyphen, which IDNA drops: not the name given
+        "https://stra\u00dfe.example/x",  # IDNA 2003 writes it as another name (strasse)
+        "https://exa mple.com/x",
+        "https://exa%41mple.com/x",
+    ],
+    ids=["empty_label", "leading_dot", "label_of_70", "name_of_261", "soft_hyphen", "sharp_s", "space", "percent"],
+)
+def test_malformed_host_names_are_refused_before_resolving(url, monkeypatch):
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: pytest.fail("a malformed host was resolved"))
+    with pytest.raises(OutboundRefused, match="not a valid host name"):
+        client().request("GET", url)
+
+
+def test_host_names_go_out_idna_encoded():
+    assert wire_host("bücher.example") == "xn--bcher-kva.example"
+    assert wire_host("xn--bcher-kva.example") == "xn--bcher-kva.example"
+    assert wire_host("lms.example.com.") == "lms.example.com."
+    assert wire_host("::1") == "::1" and wire_host("127.0.0.1") == "127.0.0.1"
+
+
+def test_a_host_the_resolver_cannot_encode_is_a_failed_request():
+    """The last guard if a name ever passed the check: the resolver's UnicodeError is an
+    OutboundFailed, not an exception out of the request."""
+    with pytest.raises(OutboundFailed, match="unknown"):
+        _connect("a..b.example.com", 443, 1.0, True)
 
 
 def test_a_url_off_the_platform_origins_is_refused(serve):
