@@ -121,19 +121,14 @@ def _credential() -> Credential:
         raise Unauthorized("the Basic credentials are not valid base64 of key:secret") from None
     if not sep or not key or not secret:
         raise Unauthorized("the Basic credentials must be key:secret")
-    cache = current_app.extensions["xapi"][1]
-    credential = cache.cached(key, secret)
-    if credential is not None:
-        return credential
-    # Not known good: wrong secrets count against the sender's address and the key.
-    limit = FailureLimit.of(current_app.extensions["skillgap"], "xapi")
-    try:
-        limit.check(request.remote_addr, key)
-    except TooManyFailures as exc:
-        raise TooManyRequests(str(exc), retry_after_s=exc.retry_after_s) from None
-    credential = cache.check(key, secret)
+    credential = current_app.extensions["xapi"][1].check(key, secret)
     if credential is None:
-        limit.failed(request.remote_addr, key)
+        # Wrong secrets count against the sender's address and the key; a right one is taken
+        # whatever the count (others behind the same address cannot lock the LMS out).
+        try:
+            FailureLimit.of(current_app.extensions["skillgap"], "xapi").refuse(request.remote_addr, key)
+        except TooManyFailures as exc:
+            raise TooManyRequests(str(exc), retry_after_s=exc.retry_after_s) from None
         raise Unauthorized("unknown xAPI key or wrong secret")
     return credential
 

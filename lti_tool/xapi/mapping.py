@@ -40,8 +40,8 @@ def context_id_of(course: str | None) -> str | None:
     if not course:
         return None
     if "view.php?id=" in course:
-        return course.rsplit("view.php?id=", 1)[1][:128] or None
-    return course.rsplit("/course/", 1)[-1].strip("/")[:128] or None
+        return course.rsplit("view.php?id=", 1)[1] or None
+    return course.rsplit("/course/", 1)[-1].strip("/") or None
 
 
 class StatementMapper:

@@ -12,6 +12,7 @@ from edx_platform import Browser, EdxPlatform
 from core.events import COHORT_PATTERN, MAX_COHORT_CHARS
 from core.identity import course_cohort
 from lti_tool.registrations import validate_registration
+from lti_tool.xapi.mapping import context_id_of
 
 LMS = "https://lms.example.com"
 LONG_COURSE = "course-v1:Org+" + "C" * 110  # 124 characters: with its host, over the limit
@@ -33,6 +34,17 @@ def test_a_long_course_is_named_within_the_limit_ending_with_its_host(length):
 def test_long_courses_differing_only_at_their_end_get_different_names():
     start = "c" * 200
     assert course_cohort(LMS, start + "1") != course_cohort(LMS, start + "2")
+
+
+VERY_LONG_COURSE = "course-v1:Org+" + "C" * 190  # over 128 characters on its own
+
+
+@pytest.mark.parametrize(
+    "activity", [f"{LMS}/course/view.php?id={VERY_LONG_COURSE}", f"{LMS}/course/{VERY_LONG_COURSE}/"]
+)
+def test_xapi_statements_name_a_long_course_as_its_launches_do(activity):
+    # the course id an xAPI statement's context gives is the launch's context id, uncut
+    assert course_cohort(LMS, context_id_of(activity)) == course_cohort(LMS, VERY_LONG_COURSE)
 
 
 def test_another_platform_sending_the_cut_or_the_full_name_gets_its_own_course():
