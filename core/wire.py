@@ -85,6 +85,11 @@ class Decoded:
     learners: list[tuple[str, str]]  # (tenant, learner) of each learner code, in first-seen order
 
 
+# The start of the reason an event naming a module the catalog lacks is refused with: producers
+# check modules against the catalog, so on the log it means the catalog lost one since.
+UNKNOWN_MODULE = "module: unknown module"
+
+
 class WireError(ValueError):
     """An event on the stream that breaks the contract; the message says why."""
 
@@ -122,7 +127,7 @@ def decode_row(
         name = raw.get("module")
         module = modules.get(name, -1) if type(name) is str else -1
         if module < 0:
-            raise WireError(f"module: unknown module {name!r}")
+            raise WireError(f"{UNKNOWN_MODULE} {name!r}")
     score = raw.get("score")
     if score is None:
         score = math.nan

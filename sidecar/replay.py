@@ -36,7 +36,7 @@ from core.keys import CONSUMER_GROUP
 from core.learner_store import LearnerStore
 from core.params import active_parameters
 from core.services import Services
-from core.wire import decode_entries
+from core.wire import UNKNOWN_MODULE, decode_entries
 from engine import EVIDENCE, LAST_SEEN, MASTERY, Recommendations
 from sidecar import snapshots
 from sidecar.archive import history_chunks
@@ -66,6 +66,9 @@ class Rebuilt:
     rederived: bool = True  # every applied event derived with the active parameters
     entries: int = 0
     events: int = 0
+    # Events the log holds that name modules the catalog no longer has, and those modules
+    not_in_catalog: int = 0
+    missing_modules: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -74,6 +77,7 @@ class Comparison:
     lost: int = 0  # events in the history that the stored state has not applied
     duplicated: int = 0  # events the stored state applied more often than the history holds them
     undetermined: int = 0  # learners with history before the retained log and no snapshot of it
+    not_in_catalog: int = 0  # events naming modules the catalog no longer has (Rebuilt.not_in_catalog)
     max_mastery_difference: float = 0.0  # of mastery and evidence
     max_time_difference: float = 0.0  # seconds: last activity per point, time the ranking is as of
     max_gain_difference: float = 0.0
@@ -82,7 +86,7 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
 
     def add(self, part: Comparison) -> None:
-        for name in ("learners", "lost", "duplicated", "undetermined", "different_rankings"):
+        for name in ("learners", "lost", "duplicated", "undetermined", "not_in_catalog", "different_rankings"):
             setattr(self, name, getattr(self, name) + getattr(part, name))
         for name in ("max_mastery_difference", "max_time_difference", "max_gain_difference"):
             setattr(self, name, max(getattr(self, name), getattr(part, name)))
@@ -92,7 +96,7 @@ class Comparison:
     @property
     def healthy(self) -> bool:
         return (
-            self.lost == self.duplicated == self.different_rankings == 0
+            self.lost == self.duplicated == self.different_rankings == self.not_in_catalog == 0
             and not self.missing
             and self.max_mastery_difference <= 1e-6
             and self.max_time_difference <= 1e-3
@@ -158,6 +162,10 @@ def rebuild_partition(
         rebuilt.entries += len(chunk)
         rebuilt.last_entry = chunk[-1][0]
         decoded = decode_entries(chunk, services.catalog, partition, services.settings.partitions)
+        for dead in decoded.dead:
+            if dead["reason"].startswith(UNKNOWN_MODULE):
+                rebuilt.not_in_catalog += 1
+                rebuilt.missing_modules.add(dead["reason"].removeprefix(UNKNOWN_MODULE).strip())
         batch = Batch(decoded.events, decoded.learners)
         missing = table.missing(batch.distinct_learners)
         stored = (
@@ -172,15 +180,30 @@ def rebuild_partition(
             rebuilt.cohorts.setdefault(cohort_key, set()).update(learners)
         rebuilt.events += applied.applied
         keep_alive()
+    if rebuilt.not_in_catalog:
+        _left_as_stored_for_the_catalog(rebuilt, said)
     rebuilt.rankings = rank(table, np.arange(len(table)), services.settings)
     return rebuilt
+
+
+def _left_as_stored_for_the_catalog(rebuilt: Rebuilt, said: str) -> None:
+    """Rebuilt without the events of modules the catalog lost, its learners would lose that
+    history: the partition is left as stored (replay writes nothing of it and says why)."""
+    rebuilt.start = UNDETERMINED
+    rebuilt.rederived = False
+    modules = ", ".join(sorted(rebuilt.missing_modules)[:5]) + (", ..." if len(rebuilt.missing_modules) > 5 else "")
+    rebuilt.note = (
+        f"{said}{rebuilt.not_in_catalog} events in the log name modules the catalog no longer has ({modules}); "
+        "rebuilt without them its learners would lose that history, so it is left as stored: put the "
+        "modules back in the catalog and replay again"
+    )
 
 
 def compare(services: Services, rebuilt: Rebuilt) -> Comparison:
     """How the stored learners differ from the rebuilt ones: only what the rebuild determines
     (a partition whose history is not in the log: learners with more events stored than the
     log holds are undetermined, not duplicated)."""
-    result = Comparison(notes=[rebuilt.note] if rebuilt.note else [])
+    result = Comparison(notes=[rebuilt.note] if rebuilt.note else [], not_in_catalog=rebuilt.not_in_catalog)
     table = rebuilt.table
     stored = {}
     for tenant in {tenant for tenant, _ in table.learners}:

@@ -3,6 +3,7 @@ the active parameter version; parameter versions are never overwritten."""
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import numpy as np
@@ -21,6 +22,7 @@ from core.params import (
     model_from_parameters,
     store_parameters,
 )
+from core.services import build_services
 from engine import MASTERY
 from sidecar.replay import check, replay
 from sidecar.worker import LostPartition, Worker
@@ -134,6 +136,55 @@ def test_replay_leaves_a_partition_trimmed_without_a_snapshot_as_stored(services
     assert any("no snapshot holds them" in line for line in lines)
     run_live(services, [first])  # posted again: still marked as applied, so skipped
     assert services.learners.get("acme", "r-0").events == 2
+
+
+def without_module(services, tmp_path, module: str):
+    """The services with a catalog that no longer has `module` (its block cut from modules.toml)."""
+    folder = tmp_path / "catalog-without"
+    shutil.copytree(services.settings.catalog_path, folder)
+    text = (folder / "modules.toml").read_text()
+    blocks = text.split("[[modules]]")
+    kept = [b for b in blocks if f'id = "{module}"' not in b]
+    assert len(kept) == len(blocks) - 1
+    (folder / "modules.toml").write_text("[[modules]]".join(kept))
+    return build_services(services.settings.replace(catalog_path=folder), services.redis)
+
+
+def test_replay_after_the_catalog_lost_a_module_keeps_the_history_that_names_it(
+    services, tmp_path, monkeypatch, capsys
+):
+    module, other = "m-staying-current", "m-prompt-basics"
+    events = [
+        parse_event(
+            {"learner": "r-0", "module": m, "kind": "graded", "score": 1.0, "timestamp": NOW - 3_600 * i},
+            tenant="acme",
+            catalog=services.catalog,
+            now=NOW,
+        )
+        for i, m in enumerate([module] * 5 + [other])
+    ]
+    run_live(services, events)
+    before = services.learners.get("acme", "r-0")
+    changed = without_module(services, tmp_path, module)
+    checked = check(changed)
+    assert not checked.healthy and checked.not_in_catalog == 5
+    assert any(module in note for note in checked.notes)
+    lines = []
+    result = replay(changed, progress=lines.append)
+    assert result.not_rederived and any(f"'{module}'" in line and "put the" in line for line in lines)
+    after = changed.learners.get("acme", "r-0")
+    assert after.events == before.events == 6
+    assert np.array_equal(after.state, before.state)
+    # The commands say so: check is unhealthy, replay exits with its "not re-derived" status.
+    monkeypatch.setenv("REDIS_URL", services.settings.redis_url)
+    monkeypatch.setenv("SKILLGAP_KEY_PREFIX", services.settings.key_prefix)
+    monkeypatch.setenv("SKILLGAP_CATALOG_PATH", str(changed.settings.catalog_path))
+    capsys.readouterr()
+    assert main(["replay", "--check"]) == 1
+    assert "not_in_catalog: 5" in capsys.readouterr().out
+    assert main(["replay"]) == 3
+    assert module in capsys.readouterr().err
+    assert changed.learners.get("acme", "r-0").events == 6
 
 
 def test_replay_keeps_its_lease_through_a_rebuild_longer_than_the_lease(services, monkeypatch):

@@ -93,7 +93,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
                 to_stderr(note)
             print(
                 f"learners: {result.learners}\nlost: {result.lost}\nduplicated: {result.duplicated}\n"
-                f"undetermined: {result.undetermined}\n"
+                f"undetermined: {result.undetermined}\nnot_in_catalog: {result.not_in_catalog}\n"
                 f"max_mastery_difference: {result.max_mastery_difference:.3g}\n"
                 f"max_time_difference: {result.max_time_difference:.3g}\n"
                 f"different_rankings: {result.different_rankings}"
