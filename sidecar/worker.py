@@ -80,6 +80,18 @@ class PartitionDone:
     dead: list[dict]  # dead letters
 
 
+def _narrower(batches: dict[int, list]) -> list[dict[int, list]]:
+    """A failed batch in smaller parts, in order: its partitions one by one, or a partition's
+    entries in two halves; none for a single entry."""
+    if len(batches) > 1:
+        return [{partition: entries} for partition, entries in batches.items()]
+    ((partition, entries),) = batches.items()
+    if len(entries) < 2:
+        return []
+    middle = len(entries) // 2
+    return [{partition: entries[:middle]}, {partition: entries[middle:]}]
+
+
 class Worker:
     """`run(burst=True)` drains the streams and returns whether it processed anything."""
 
@@ -340,7 +352,15 @@ class Worker:
         except redis.RedisError:
             raise
         except Exception as exc:  # a batch that cannot be processed must not block its partition
-            log.exception("batch of partitions %s failed; its entries go to the dead letters", sorted(batches))
+            parts = _narrower(batches)
+            if parts:
+                # What failed may be one entry, or nothing lasting: each part again, down to the
+                # entry, so that only what fails alone becomes a dead letter (in stream order).
+                log.warning("batch of partitions %s failed (%r); processing it in parts", sorted(batches), exc)
+                for part in parts:
+                    self._process_guarded(part)
+                return 1
+            log.exception("entry of partition %s failed alone; it goes to the dead letters", sorted(batches))
             try:
                 self._dead_letter_batches(batches, f"batch failed: {exc!r}")
             except LostPartition as lost:

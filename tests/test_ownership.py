@@ -122,6 +122,38 @@ def test_a_batch_that_breaks_the_engine_goes_to_the_dead_letters_and_never_block
     assert services.redis.xpending(services.keys.stream(partition), CONSUMER_GROUP)["pending"] == 0
 
 
+def test_a_failure_sends_only_the_entry_that_fails_alone_to_the_dead_letters(services, monkeypatch):
+    """One learner's entry breaks the ranking; the other entries of the round, in its partition
+    and the others, are applied; a failure that does not come back costs nothing."""
+    import sidecar.worker as worker_module
+
+    learners = [f"u-{n}" for n in range(12)]
+    for learner in learners:  # an entry each (an entry is what a dead letter holds)
+        append_events(services.redis, services.keys, 4, events_for(services, [learner]))
+    rank = worker_module.rank
+    transient = {"left": 1}
+
+    def breaks_on_u3(table, rows, settings):
+        if transient["left"]:
+            transient["left"] -= 1
+            raise MemoryError("simulated, once")
+        if any(table.learners[row][1] == "u-3" for row in rows):
+            raise FloatingPointError("simulated engine failure on u-3")
+        return rank(table, rows, settings)
+
+    worker = Worker(services)  # warmed up before the failures begin
+    monkeypatch.setattr(worker_module, "rank", breaks_on_u3)
+    worker.run(burst=True)
+    for learner in learners:
+        stored = services.learners.get("acme", learner)
+        assert (stored is None) if learner == "u-3" else (stored.events == 2), learner
+    letters = [letter for p in range(4) for _, letter in services.redis.xrange(services.keys.dead_letters(p))]
+    assert len(letters) == 1 and b"u-3" in letters[0][b"payload"]
+    assert all(b"simulated engine failure" in letter[b"reason"] for letter in letters)
+    for p in range(4):
+        assert services.redis.xpending(services.keys.stream(p), CONSUMER_GROUP)["pending"] == 0
+
+
 def worker_process(settings, name: str) -> subprocess.Popen:
     env = {**os.environ, **settings_env(settings), "SKILLGAP_LEASE_TTL_MS": "1000"}
     return subprocess.Popen(
