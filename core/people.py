@@ -7,6 +7,7 @@ any other source's role would), and the department is kept here for the reports'
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
@@ -21,6 +22,7 @@ from core.events import ENROLLED, LEARNER_PATTERN, Event, parse_event
 from core.keys import Keys
 
 PERSON_FIELDS = ("person", "role", "department", "manager", "start_date")
+DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_TEXT = 128
 NO_DEPARTMENT = ""
 
@@ -71,11 +73,24 @@ def parse_person(data: object, catalog: Catalog) -> Person:
         raise PersonError("manager", "must be the manager's person id")
     start = _text(data, "start_date", required=False)
     if start is not None:
-        try:
-            start = date.fromisoformat(start).isoformat()
-        except ValueError:
-            raise PersonError("start_date", "must be a date as YYYY-MM-DD") from None
+        start = _start_date(start)
     return Person(person, role, _text(data, "department", required=False) or NO_DEPARTMENT, manager, start)
+
+
+# Start dates a company's HR can mean: due dates (start + days) must stay representable.
+EARLIEST_START, LATEST_START = date(1970, 1, 1), date(2199, 12, 31)
+
+
+def _start_date(text: str) -> str:
+    try:
+        day = date.fromisoformat(text) if DATE_PATTERN.fullmatch(text) else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise PersonError("start_date", "must be a date as YYYY-MM-DD")
+    if not EARLIEST_START <= day <= LATEST_START:
+        raise PersonError("start_date", f"must be between {EARLIEST_START} and {LATEST_START}")
+    return day.isoformat()
 
 
 def save_people(

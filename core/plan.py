@@ -11,6 +11,8 @@ and the figure is a lower bound)."""
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,16 +58,16 @@ class PlanLimits:
 
 
 MIN_MINUTES_PER_WEEK, MAX_MINUTES_PER_WEEK = PLAN_MINUTES_PER_WEEK_RANGE
+NUMBER_PATTERN = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 def minutes_per_week_of(text: str | None, default: float) -> float:
     """The training minutes a week a request asks for, checked (PlanRequestError)."""
     if text is None or text == "":
         return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise PlanRequestError("minutes_per_week", "minutes_per_week must be a number") from None
+    value = float(text) if NUMBER_PATTERN.fullmatch(text) else math.nan  # float() takes "6_0", " 60", "inf"
+    if math.isnan(value):
+        raise PlanRequestError("minutes_per_week", "minutes_per_week must be a number")
     if not MIN_MINUTES_PER_WEEK <= value <= MAX_MINUTES_PER_WEEK:
         raise PlanRequestError(
             "minutes_per_week",

@@ -154,7 +154,16 @@ def test_unknown_learner_is_404(client, token):
 
 
 @pytest.mark.parametrize(
-    ("query", "field"), [("limit=0", "limit"), ("limit=x", "limit"), ("limit=5000", "limit"), ("after=a%20b", "after")]
+    ("query", "field"),
+    [
+        ("limit=0", "limit"),
+        ("limit=x", "limit"),
+        ("limit=5000", "limit"),
+        ("after=a%20b", "after"),
+        ("limit=1_0", "limit"),
+        ("limit=%201", "limit"),
+        ("limit=%D9%A3", "limit"),  # an Arabic-Indic 3
+    ],
 )
 def test_bad_list_parameters_get_400(client, token, query, field):
     response = client.get(f"/v1/learners?{query}", headers=bearer(token))
@@ -323,7 +332,9 @@ def test_module_effectiveness_says_when_it_has_no_fitted_version(client, service
 
 def test_metrics_count_what_the_workers_did(client, services, token):
     post_and_process(client, services, token, [graded_event(services), graded_event(services, learner="u-2")])
-    text = client.get("/metrics").data.decode()
+    response = client.get("/metrics")
+    assert response.headers["Content-Type"].count("charset") == 1
+    text = response.data.decode()
     applied = sum(
         float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("skillgap_events_applied_total{")
     )

@@ -54,6 +54,10 @@ def test_a_persons_role_follows_them_into_every_course(client, services, headers
         ({"person": "p-3", "role": "no-such-role"}, "[1].role"),
         ({"person": "someone@example.com", "role": None}, "[1].person"),
         ({"person": "p-3", "role": "ROLE", "start_date": "5/1/2026"}, "[1].start_date"),
+        ({"person": "p-3", "role": "ROLE", "start_date": "20260105"}, "[1].start_date"),
+        # due dates (start + days) would leave the calendar: the learner's pages would fail
+        ({"person": "p-3", "role": "ROLE", "start_date": "9999-12-31"}, "[1].start_date"),
+        ({"person": "p-3", "role": "ROLE", "start_date": "0001-01-01"}, "[1].start_date"),
         ({"person": "p-3", "role": "ROLE", "salary": "1"}, "[1].salary"),
     ],
 )

@@ -154,6 +154,8 @@ def test_the_csv_has_one_breakdown_with_named_columns(loaded, token, by, first):
         ("minutes_per_week=-300", 400, "minutes_per_week"),
         ("minutes_per_week=1e9", 400, "minutes_per_week"),
         ("minutes_per_week=nan", 400, "minutes_per_week"),
+        ("minutes_per_week=60_0", 400, "minutes_per_week"),
+        ("minutes_per_week=%D9%A3%D9%A0%D9%A0", 400, "minutes_per_week"),
         ("role=astronaut", 400, "role"),
         ("cohort=" + "x" * 129, 400, "cohort"),
         ("cohort=bad%01cohort", 400, "cohort"),

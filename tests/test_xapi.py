@@ -444,8 +444,9 @@ def _basic(text: str) -> str:
         _basic("no-colon"),
         _basic("sgx_unknown:secret"),
         "Basic ",
+        "Basic YWJj\u00e9",  # not ASCII (a server may pass such header bytes through)
     ],
-    ids=["missing", "bearer", "bad-base64", "no-colon", "unknown-key", "empty"],
+    ids=["missing", "bearer", "bad-base64", "no-colon", "unknown-key", "empty", "not-ascii"],
 )
 def test_requests_without_valid_credentials_are_401(client, services, authorization):
     headers = {"X-Experience-API-Version": "1.0.3"}

@@ -117,7 +117,7 @@ def _credential() -> Credential:
         raise Unauthorized("the Authorization header must be 'Basic <base64 of key:secret>'")
     try:
         key, sep, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError):  # not ASCII, or (UnicodeDecodeError) not UTF-8
         raise Unauthorized("the Basic credentials are not valid base64 of key:secret") from None
     if not sep or not key or not secret:
         raise Unauthorized("the Basic credentials must be key:secret")

@@ -39,10 +39,10 @@ def _learner(learner: str) -> LearnerRecord:
 
 @blueprint.get("/learners")
 def list_learners():
-    try:
-        limit = int(request.args.get("limit", PAGE_DEFAULT))
-    except ValueError:
-        raise InvalidRequest("limit must be an integer", field="limit") from None
+    text = request.args.get("limit", str(PAGE_DEFAULT))
+    if not (text.isascii() and text.isdigit()):  # int() would take "1_0", " 1" and other scripts' digits
+        raise InvalidRequest("limit must be an integer", field="limit")
+    limit = int(text)
     if not 1 <= limit <= PAGE_MAX:
         raise InvalidRequest(f"limit must be between 1 and {PAGE_MAX}", field="limit")
     after = request.args.get("after")

@@ -24,4 +24,4 @@ def _registry() -> CollectorRegistry:
 
 @blueprint.get("/metrics")
 def metrics():
-    return Response(generate_latest(_registry()), mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)  # it names its charset
