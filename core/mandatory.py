@@ -52,8 +52,12 @@ class Status:
 
     @property
     def due_day(self) -> str:
-        """The day it is due, YYYY-MM-DD (UTC)."""
-        return datetime.fromtimestamp(self.due, UTC).date().isoformat()
+        """The day it is due, YYYY-MM-DD (UTC); the calendar's end for a due time past it (a start
+        date stored before start dates were checked)."""
+        try:
+            return datetime.fromtimestamp(self.due, UTC).date().isoformat()
+        except (ValueError, OverflowError, OSError):
+            return "9999-12-31" if self.due > 0 else "0001-01-01"
 
     @property
     def days(self) -> int:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from core.mandatory import SECONDS_PER_DAY
+from core.mandatory import SECONDS_PER_DAY, Status
 from core.tokens import create_token
 from lms_helpers import bearer, cli_env
 from sidecar.worker import Worker
@@ -271,3 +271,9 @@ def test_the_overdue_csv_cannot_smuggle_a_formula_into_a_spreadsheet(client, hea
     text = client.get("/v1/overdue?format=csv", headers=headers).get_data(as_text=True)
     rows = list(csv.DictReader(io.StringIO(text)))
     assert rows and all(row["cohorts"] == '\'=HYPERLINK("http://x")' for row in rows)
+
+
+def test_a_due_time_past_the_calendar_still_has_a_day():
+    # a start date stored before start dates were checked (year 9999) must not fail the pages
+    assert Status("m-privacy", 1e13, None, 1.7e9).due_day == "9999-12-31"
+    assert Status("m-privacy", -1e13, None, 1.7e9).due_day == "0001-01-01"

@@ -52,18 +52,21 @@ MEANING = {
     403: "another tenant's data",
     404: "no such learner or cohort in this tenant",
     413: "the body is too large",
+    429: "too many wrong tokens from this address or with this token; a right token still passes",
     503: "Redis unavailable: nothing of the request was written; retry after Retry-After seconds",
 }
 HEADERS = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}},
+    429: {"Retry-After": {"schema": {"type": "integer", "minimum": 1}, "description": "seconds"}},
     503: {"Retry-After": {"schema": {"type": "integer", "const": RETRY_AFTER_S}, "description": "seconds"}},
 }
 
 
 def _errors(*statuses: int) -> dict:
-    """Error answers; every route can answer 503 (Redis), every authenticated one 401."""
+    """Error answers; every route can answer 503 (Redis), every authenticated one 401 and, past
+    the failure limit, 429."""
     responses = {}
-    for status in sorted({*statuses, 503}):
+    for status in sorted({*statuses, 503, *((429,) if 401 in statuses else ())}):
         responses[str(status)] = _json(_ref("Error"), MEANING[status])
         if status in HEADERS:
             responses[str(status)]["headers"] = HEADERS[status]
@@ -539,7 +542,12 @@ PATHS = {
                         "schema": {
                             "oneOf": [
                                 _ref("Event"),
-                                {"type": "array", "items": _ref("Event"), "maxItems": MAX_EVENTS_PER_REQUEST},
+                                {
+                                    "type": "array",
+                                    "items": _ref("Event"),
+                                    "minItems": 1,
+                                    "maxItems": MAX_EVENTS_PER_REQUEST,
+                                },
                             ]
                         }
                     }
@@ -575,7 +583,12 @@ PATHS = {
                         "schema": {
                             "oneOf": [
                                 _ref("Person"),
-                                {"type": "array", "items": _ref("Person"), "maxItems": MAX_PEOPLE_PER_REQUEST},
+                                {
+                                    "type": "array",
+                                    "items": _ref("Person"),
+                                    "minItems": 1,
+                                    "maxItems": MAX_PEOPLE_PER_REQUEST,
+                                },
                             ]
                         }
                     }
@@ -583,7 +596,7 @@ PATHS = {
             },
             "responses": {
                 "202": _json(_ref("PeopleAccepted"), "stored; roles queued for the workers"),
-                **_errors(400, 401),
+                **_errors(400, 401, 413),
             },
         }
     },
