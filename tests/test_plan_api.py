@@ -170,10 +170,10 @@ def test_bad_parameters_get_a_json_error_naming_them(loaded, token, query, statu
     assert answer.json["error"]["field"] == field and answer.json["error"]["message"]
 
 
-def test_the_documents_role_is_one_of_the_catalogs(loaded, services):
-    (role,) = [
-        p for p in loaded.get("/v1/openapi.json").json["paths"]["/v1/plan"]["get"]["parameters"] if p["name"] == "role"
-    ]
+@pytest.mark.parametrize("path", ["/v1/plan", "/v1/overdue"])
+def test_the_documents_role_is_one_of_the_catalogs(loaded, services, path):
+    paths = loaded.get("/v1/openapi.json").json["paths"]
+    (role,) = [p for p in paths[path]["get"]["parameters"] if p["name"] == "role"]
     assert role["schema"]["enum"] == [r.id for r in services.catalog.roles]
 
 

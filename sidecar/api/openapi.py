@@ -720,7 +720,7 @@ DOCUMENT = {
 
 def for_catalog(catalog: Catalog) -> dict:
     """DOCUMENT with the catalog's module and role ids as the events' enums, and its role ids as
-    the cost plan's."""
+    the cost plan's and the overdue report's."""
     event = SCHEMAS["Event"]
     properties = {
         **event["properties"],
@@ -728,10 +728,12 @@ def for_catalog(catalog: Catalog) -> dict:
         "role": {**event["properties"]["role"], "enum": [r.id for r in catalog.roles]},
     }
     schemas = {**SCHEMAS, "Event": {**event, "properties": properties}}
-    plan = PATHS["/v1/plan"]["get"]
     roles = {"type": "string", "enum": [r.id for r in catalog.roles]}
-    parameters = [{**p, "schema": roles} if p["name"] == "role" else p for p in plan["parameters"]]
-    paths = {**PATHS, "/v1/plan": {"get": {**plan, "parameters": parameters}}}
+    paths = dict(PATHS)
+    for path in ("/v1/plan", "/v1/overdue"):
+        operation = PATHS[path]["get"]
+        parameters = [{**p, "schema": roles} if p["name"] == "role" else p for p in operation["parameters"]]
+        paths[path] = {**PATHS[path], "get": {**operation, "parameters": parameters}}
     return {**DOCUMENT, "paths": paths, "components": {**DOCUMENT["components"], "schemas": schemas}}
 
 
