@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Container, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
 
 import orjson
@@ -83,15 +83,19 @@ class Decoded:
     events: list[EventRow]
     dead: list[dict]  # {"entry", "reason", "payload"} for the dead-letter stream
     learners: list[tuple[str, str]]  # (tenant, learner) of each learner code, in first-seen order
-
-
-# The start of the reason an event naming a module the catalog lacks is refused with: producers
-# check modules against the catalog, so on the log it means the catalog lost one since.
-UNKNOWN_MODULE = "module: unknown module"
+    # The module each dead event named that the catalog lacks (producers check modules against
+    # the catalog, so on the log it means the catalog lost one since), one per event.
+    unknown_modules: list[str] = field(default_factory=list)
 
 
 class WireError(ValueError):
     """An event on the stream that breaks the contract; the message says why."""
+
+
+class UnknownModule(WireError):
+    def __init__(self, module: object):
+        self.module = str(module)
+        super().__init__(f"module: unknown module {module!r}")
 
 
 def decode_row(
@@ -127,7 +131,7 @@ def decode_row(
         name = raw.get("module")
         module = modules.get(name, -1) if type(name) is str else -1
         if module < 0:
-            raise WireError(f"{UNKNOWN_MODULE} {name!r}")
+            raise UnknownModule(name)
     score = raw.get("score")
     if score is None:
         score = math.nan
@@ -162,6 +166,7 @@ def decode_entries(
     An entry trimmed away by retention (fields None) has nothing left to apply."""
     events: list[EventRow] = []
     dead: list[dict] = []
+    unknown_modules: list[str] = []
     modules, roles = catalog.module_index, catalog.role_index
     append = events.append
     learners: list[tuple[str, str]] = []
@@ -190,7 +195,9 @@ def decode_entries(
                 append(decode_row(raw, modules, roles, codes, new_learner))
             except WireError as exc:
                 dead.append({"entry": entry_id, "reason": str(exc), "payload": orjson.dumps(raw)[:2000]})
-    return Decoded(events, dead, learners)
+                if isinstance(exc, UnknownModule):
+                    unknown_modules.append(exc.module)
+    return Decoded(events, dead, learners, unknown_modules)
 
 
 def decode(raw: object, catalog: Catalog) -> Event:

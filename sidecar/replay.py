@@ -36,7 +36,7 @@ from core.keys import CONSUMER_GROUP
 from core.learner_store import LearnerStore
 from core.params import active_parameters
 from core.services import Services
-from core.wire import UNKNOWN_MODULE, decode_entries
+from core.wire import decode_entries
 from engine import EVIDENCE, LAST_SEEN, MASTERY, Recommendations
 from sidecar import snapshots
 from sidecar.archive import history_chunks
@@ -162,10 +162,8 @@ def rebuild_partition(
         rebuilt.entries += len(chunk)
         rebuilt.last_entry = chunk[-1][0]
         decoded = decode_entries(chunk, services.catalog, partition, services.settings.partitions)
-        for dead in decoded.dead:
-            if dead["reason"].startswith(UNKNOWN_MODULE):
-                rebuilt.not_in_catalog += 1
-                rebuilt.missing_modules.add(dead["reason"].removeprefix(UNKNOWN_MODULE).strip())
+        rebuilt.not_in_catalog += len(decoded.unknown_modules)
+        rebuilt.missing_modules.update(decoded.unknown_modules)
         batch = Batch(decoded.events, decoded.learners)
         missing = table.missing(batch.distinct_learners)
         stored = (
@@ -191,7 +189,8 @@ def _left_as_stored_for_the_catalog(rebuilt: Rebuilt, said: str) -> None:
     history: the partition is left as stored (replay writes nothing of it and says why)."""
     rebuilt.start = UNDETERMINED
     rebuilt.rederived = False
-    modules = ", ".join(sorted(rebuilt.missing_modules)[:5]) + (", ..." if len(rebuilt.missing_modules) > 5 else "")
+    named = sorted(rebuilt.missing_modules)
+    modules = ", ".join(map(repr, named[:5])) + (", ..." if len(named) > 5 else "")
     rebuilt.note = (
         f"{said}{rebuilt.not_in_catalog} events in the log name modules the catalog no longer has ({modules}); "
         "rebuilt without them its learners would lose that history, so it is left as stored: put the "
