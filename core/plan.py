@@ -11,7 +11,6 @@ and the figure is a lower bound)."""
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
@@ -65,9 +64,9 @@ def minutes_per_week_of(text: str | None, default: float) -> float:
     """The training minutes a week a request asks for, checked (PlanRequestError)."""
     if text is None or text == "":
         return default
-    value = float(text) if NUMBER_PATTERN.fullmatch(text) else math.nan  # float() takes "6_0", " 60", "inf"
-    if math.isnan(value):
+    if not NUMBER_PATTERN.fullmatch(text):  # float() would take "6_0", " 60", "inf"
         raise PlanRequestError("minutes_per_week", "minutes_per_week must be a number")
+    value = float(text)
     if not MIN_MINUTES_PER_WEEK <= value <= MAX_MINUTES_PER_WEEK:
         raise PlanRequestError(
             "minutes_per_week",

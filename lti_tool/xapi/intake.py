@@ -3,8 +3,8 @@
 The statement id is the event id, and each id is recorded with what tells a matching statement
 (lti_tool/xapi/matching.py) under the tenant's hash tag. Per request: one MGET of those records
 (a matching statement sent again is answered 200 and written no more; one that does not match
-a known id is a 409, with nothing written), the alias
-lookup (only for actors the platform rule cannot name), and one pipeline with the events, the
+a known id is a 409, with nothing written), the alias lookup (only for actors the platform
+rule cannot name), and one pipeline with the events, the
 new records (one script, after the events: a crash in between re-sends rather than loses), the
 statements waiting for their actor, the admin's counters and, when a forward LRS is set, the
 statements to forward (before the records too: forward.py); on Redis Cluster the events are
