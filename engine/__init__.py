@@ -17,7 +17,7 @@ from engine.model import (
     new_state,
 )
 from engine.objective import GroupLoss, ShortfallLoss, shortfall_loss
-from engine.recommend import Action, Recommendations, needed_targets, recommend
+from engine.recommend import Action, Recommendations, needed_targets, recommend, recommend_as_of
 
 __all__ = [
     "EVIDENCE",
@@ -40,5 +40,6 @@ __all__ = [
     "needed_targets",
     "new_state",
     "recommend",
+    "recommend_as_of",
     "shortfall_loss",
 ]

@@ -19,7 +19,7 @@ as not reached): `stopped` while truly short of the goal, a `stall` when even th
 estimate from the events still shows a gap to target.
 
 Mandatory modules (`due`: when each is due for each learner, as the workers pass them) bind
-every policy alike: SkillGap passes them to `engine.recommend` as the workers do, and the
+every policy alike: SkillGap passes them to `engine.recommend_as_of` as the workers do, and the
 other policies follow the engine's rule (`honouring_due`: a module due within the window, or
 overdue, comes first), so the figures compare the recommenders, not compliance. A module
 taken is due no more.
@@ -40,9 +40,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.mastery import apply_events, decayed_belief
-from engine.model import LAST_SEEN, Kind, Model, new_state
-from engine.recommend import DUE_WINDOW, recommend
+from engine.mastery import apply_events, decayed_belief, shifted_to
+from engine.model import Kind, Model, new_state
+from engine.recommend import DUE_WINDOW, recommend_as_of
 
 DAY = 86_400.0
 START = 1.7e9
@@ -261,27 +261,13 @@ def honouring_due(policy: Policy, window: float = DUE_WINDOW) -> Policy:
     return choose
 
 
-def shifted_to(state: np.ndarray, own_now: np.ndarray, now: float) -> np.ndarray:
-    """`state` with each learner's last-touched times moved by now - own_now[i], so that one
-    `now` evaluates every learner at its own time (as the workers' recommend_as_of does)."""
-    shifted = state.copy()
-    last = shifted[:, LAST_SEEN, :]
-    shifted[:, LAST_SEEN, :] = np.where(last > 0, last + (now - own_now)[:, None], 0.0)
-    return shifted
-
-
 def skillgap(**options) -> Policy:
-    """The engine's top recommendation, through the calls the workers make (`engine.recommend`
-    with the workers' options and the learners' due times, each learner as of its latest
-    event: its last-touched and due times shifted alike)."""
+    """The engine's top recommendation, through the call the workers make
+    (`engine.recommend_as_of` with the workers' options and the learners' due times)."""
 
     def choose(model: Model, world: World, learners: Learners, rng: np.random.Generator) -> np.ndarray:
-        now = float(learners.now.max())
-        state = shifted_to(learners.state, learners.now, now)
-        due = learners.due + (now - learners.now)[:, None]
-        # none due at all: the engine's plain path, as the workers take it
-        due = due if np.isfinite(due).any() else None
-        ranking = recommend(state, world.targets[learners.rows], model, now=now, due=due, **options)
+        targets = world.targets[learners.rows]
+        ranking = recommend_as_of(learners.state, targets, model, learners.now, learners.due, **options)
         return ranking.module[:, 0].copy()
 
     return choose

@@ -21,11 +21,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.kernels.mastery import PRIOR_STRENGTH, apply_events_kernel, apply_one_kernel, decay_kernel
-from engine.model import KIND_EVIDENCE, KIND_LEARN, READY_MASTERY, STATE_FIELDS, Kind, Model
+from engine.model import KIND_EVIDENCE, KIND_LEARN, LAST_SEEN, READY_MASTERY, STATE_FIELDS, Kind, Model
 
 MAX_KIND = max(Kind)
 
-__all__ = ["PRIOR_STRENGTH", "Belief", "apply_event", "apply_events", "decayed_belief", "decayed_mastery"]
+__all__ = [
+    "PRIOR_STRENGTH",
+    "Belief",
+    "apply_event",
+    "apply_events",
+    "decayed_belief",
+    "decayed_mastery",
+    "shifted_to",
+]
 
 
 @dataclass(frozen=True)
@@ -160,6 +168,16 @@ def apply_event(
     apply_one_kernel(
         state, learner, module, kind, score, time, *_one_event_arrays(model), float(prerequisite_threshold)
     )
+
+
+def shifted_to(state: np.ndarray, own_now: np.ndarray, now: float) -> np.ndarray:
+    """`state` with each learner's last-touched times moved by now - own_now[i] (never-touched
+    points stay 0): forgetting depends only on now - last touched, so one `now` then evaluates
+    every learner at its own time."""
+    shifted = state.copy()
+    last = shifted[:, LAST_SEEN, :]
+    shifted[:, LAST_SEEN, :] = np.where(last > 0, last + (now - own_now)[:, None], 0.0)
+    return shifted
 
 
 def decayed_belief(state: np.ndarray, model: Model, now: float) -> Belief:

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.kernels.recommend import ASSESS, LEARN, MANDATORY, REVIEW, needs_kernel, recommend_kernel
-from engine.mastery import check_state
+from engine.mastery import check_state, shifted_to
 from engine.model import RANKING_READY_MASTERY, Model, point_masks
 
 # The plan is drawn from this many times k modules best on their own.
@@ -159,6 +159,25 @@ def recommend(
         action,
     )
     return Recommendations(module, gain, per_minute, action, mastery, information, uncertainty, target)
+
+
+def recommend_as_of(
+    state: np.ndarray,
+    targets: np.ndarray,
+    model: Model,
+    as_of: np.ndarray,
+    due: np.ndarray | None = None,
+    **options,
+) -> Recommendations:
+    """`recommend` with each learner evaluated at its own time `as_of[i]`, as the workers rank
+    (each learner as of its latest event): `recommend` takes one `now`, and forgetting depends
+    only on now - last touched and what is due soon only on due - now, so each learner's
+    last-touched and due times move by now - as_of[i]. `options` are `recommend`'s."""
+    now = float(as_of.max()) if as_of.size else 0.0
+    if due is not None:
+        # inf stays inf (not due); none due at all: the plain path, which ranks faster
+        due = due + (now - as_of)[:, None] if np.isfinite(due).any() else None
+    return recommend(shifted_to(state, as_of, now), targets, model, now=now, due=due, **options)
 
 
 def catalog_arrays(model: Model) -> tuple:

@@ -25,7 +25,8 @@ import numpy as np
 
 from core.settings import SECONDS_PER_DAY, Settings
 from core.wire import ENROLMENT, ENTRY_FIELD, NO_ROLE, EventRow
-from engine import LAST_SEEN, Kind, Model, Recommendations, apply_events, recommend
+from engine import Kind, Model, Recommendations, apply_events
+from engine import recommend_as_of as engine_recommend_as_of  # this module's adds the settings
 from sidecar.learner_table import NO_COHORT, LearnerTable
 from sidecar.marks import Group, KnownMarks, queue_marks
 
@@ -237,27 +238,10 @@ def recommend_as_of(
     due: np.ndarray | None = None,
     own_points: np.ndarray | None = None,
 ) -> Recommendations:
-    """`engine.recommend` with each learner evaluated at its own time `as_of[i]` (`own_points`:
-    (L, M) the points that set each learner's role apart, shown early in the plan).
-
-    The engine takes one `now`; forgetting depends only on `now - last touched`, and what is
-    due soon only on `due - now`, so shifting each learner's last-touched and due times by
-    `now - as_of[i]` evaluates it at `as_of[i]`."""
-    now = float(as_of.max()) if as_of.size else 0.0
-    shift = now - as_of
-    shifted = state.copy()
-    last = shifted[:, LAST_SEEN, :]
-    shifted[:, LAST_SEEN, :] = np.where(last > 0, last + shift[:, None], 0.0)
-    return recommend(
-        shifted,
-        targets,
-        model,
-        now=now,
-        # inf stays inf (not due); none due at all (every mandatory module done): the engine's
-        # plain path, which ranks faster than with an array of inf
-        due=due + shift[:, None] if due is not None and np.isfinite(due).any() else None,
-        own_points=own_points,
-        **settings.ranking_options(),
+    """`engine.recommend_as_of` with the workers' settings (`own_points`: (L, M) the points that
+    set each learner's role apart, shown early in the plan)."""
+    return engine_recommend_as_of(
+        state, targets, model, as_of, due, own_points=own_points, **settings.ranking_options()
     )
 
 
